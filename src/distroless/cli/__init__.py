@@ -1,0 +1,1 @@
+"""The command line: the only part of the project that talks to the terminal."""

@@ -1,0 +1,404 @@
+"""Frozen models of the OCI documents: platform, descriptor, manifest, index, image config.
+
+Each model reads tolerantly (``from_dict``) and writes canonically (``to_dict`` then
+:func:`distroless.oci.canonical.dumps`).  Fields we do not model are kept in ``extra`` so
+that a config read from elsewhere and changed by a build loses nothing.  Documents fetched
+from a store or registry are kept as their original bytes; these models only describe them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from distroless.errors import ArchiveError, InputError
+from distroless.oci import mediatypes as mt
+from distroless.oci.canonical import digest_of, dumps
+from distroless.oci.digest import Digest, parse_digest
+
+_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armhf": "arm", "i386": "386"}
+
+
+def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, {}, [], "")}
+
+
+def load_json(data: bytes, what: str) -> dict[str, Any]:
+    """Decode a JSON object, turning malformed content into an error naming ``what``."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ArchiveError(f"{what}: expected a JSON object")
+    return obj
+
+
+@dataclass(frozen=True, order=True)
+class Platform:
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str | None = None
+    os_version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """Parse ``os/arch[/variant]`` or a bare ``arch`` (docker's ``--platform`` syntax)."""
+        parts = text.strip().lower().split("/")
+        if len(parts) == 1 and parts[0]:
+            parts = ["linux", parts[0]]
+        if len(parts) not in (2, 3) or not all(parts):
+            raise InputError(f"invalid platform {text!r}: expected os/arch[/variant]")
+        arch = _ARCH_ALIASES.get(parts[1], parts[1])
+        variant = parts[2] if len(parts) == 3 else None
+        if arch == "arm64" and variant == "v8":
+            variant = None
+        return cls(os=parts[0], architecture=arch, variant=variant)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Platform:
+        return cls(
+            os=str(d.get("os", "linux")),
+            architecture=str(d.get("architecture", "amd64")),
+            variant=d.get("variant") or None,
+            os_version=d.get("os.version") or None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_empty(
+            {
+                "os": self.os,
+                "architecture": self.architecture,
+                "variant": self.variant,
+                "os.version": self.os_version,
+            }
+        )
+
+    def matches(self, other: Platform) -> bool:
+        """True when ``other`` (from an index) serves this requested platform."""
+        if (self.os, self.architecture) != (other.os, other.architecture):
+            return False
+        return self.variant is None or other.variant in (None, self.variant)
+
+    def __str__(self) -> str:
+        base = f"{self.os}/{self.architecture}"
+        return f"{base}/{self.variant}" if self.variant else base
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    platform: Platform | None = None
+    artifact_type: str | None = None
+    urls: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Descriptor:
+        try:
+            return cls(
+                media_type=str(d["mediaType"]),
+                digest=parse_digest(str(d["digest"])),
+                size=int(d["size"]),
+                annotations=dict(d.get("annotations") or {}),
+                platform=Platform.from_dict(d["platform"]) if d.get("platform") else None,
+                artifact_type=d.get("artifactType"),
+                urls=tuple(d.get("urls") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArchiveError(f"invalid descriptor {dict(d)!r}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_empty(
+            {
+                "mediaType": self.media_type,
+                "digest": self.digest,
+                "size": self.size,
+                "annotations": dict(self.annotations),
+                "platform": self.platform.to_dict() if self.platform else None,
+                "artifactType": self.artifact_type,
+                "urls": list(self.urls),
+            }
+        )
+
+    def with_annotations(self, **extra: str) -> Descriptor:
+        return replace(self, annotations={**self.annotations, **extra})
+
+
+@dataclass(frozen=True)
+class Manifest:
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    media_type: str = mt.OCI_MANIFEST
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Manifest:
+        try:
+            return cls(
+                config=Descriptor.from_dict(d["config"]),
+                layers=tuple(Descriptor.from_dict(x) for x in d.get("layers") or ()),
+                media_type=str(d.get("mediaType") or mt.OCI_MANIFEST),
+                annotations=dict(d.get("annotations") or {}),
+                subject=Descriptor.from_dict(d["subject"]) if d.get("subject") else None,
+                artifact_type=d.get("artifactType"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ArchiveError(f"invalid image manifest: missing {exc}") from None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        return cls.from_dict(load_json(data, "manifest"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": self.media_type,
+            "config": self.config.to_dict(),
+            "layers": [x.to_dict() for x in self.layers],
+        }
+        if self.annotations:
+            d["annotations"] = dict(self.annotations)
+        if self.subject:
+            d["subject"] = self.subject.to_dict()
+        if self.artifact_type:
+            d["artifactType"] = self.artifact_type
+        return d
+
+    def to_bytes(self) -> bytes:
+        return dumps(self.to_dict())
+
+    def descriptor(self, platform: Platform | None = None) -> Descriptor:
+        data, digest = digest_of(self.to_dict())
+        return Descriptor(self.media_type, digest, len(data), platform=platform)
+
+
+@dataclass(frozen=True)
+class Index:
+    manifests: tuple[Descriptor, ...]
+    media_type: str = mt.OCI_INDEX
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Index:
+        try:
+            return cls(
+                manifests=tuple(Descriptor.from_dict(x) for x in d.get("manifests") or ()),
+                media_type=str(d.get("mediaType") or mt.OCI_INDEX),
+                annotations=dict(d.get("annotations") or {}),
+            )
+        except TypeError as exc:
+            raise ArchiveError(f"invalid image index: {exc}") from None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Index:
+        return cls.from_dict(load_json(data, "index"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": self.media_type,
+            "manifests": [x.to_dict() for x in self.manifests],
+        }
+        if self.annotations:
+            d["annotations"] = dict(self.annotations)
+        return d
+
+    def to_bytes(self) -> bytes:
+        return dumps(self.to_dict())
+
+    def descriptor(self) -> Descriptor:
+        data, digest = digest_of(self.to_dict())
+        return Descriptor(self.media_type, digest, len(data))
+
+    def for_platform(self, platform: Platform) -> Descriptor | None:
+        for desc in self.manifests:
+            if desc.platform is not None and platform.matches(desc.platform):
+                return desc
+        return None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created_by: str = ""
+    created: str | None = None
+    comment: str | None = None
+    empty_layer: bool = False
+    author: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            created_by=str(d.get("created_by", "")),
+            created=d.get("created"),
+            comment=d.get("comment"),
+            empty_layer=bool(d.get("empty_layer", False)),
+            author=d.get("author"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _drop_empty(
+            {
+                "created_by": self.created_by,
+                "created": self.created,
+                "comment": self.comment,
+                "author": self.author,
+            }
+        )
+        if self.empty_layer:
+            d["empty_layer"] = True
+        return d
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """The ``config`` section of an image config: how a container of the image starts."""
+
+    user: str = ""
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    working_dir: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    stop_signal: str = ""
+    healthcheck: Mapping[str, Any] | None = None
+    on_build: tuple[str, ...] = ()
+    shell: tuple[str, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    _KNOWN = (
+        "User", "Env", "Entrypoint", "Cmd", "WorkingDir", "Labels", "ExposedPorts",
+        "Volumes", "StopSignal", "Healthcheck", "OnBuild", "Shell",
+    )  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ContainerConfig:
+        def seq(key: str) -> tuple[str, ...] | None:
+            v = d.get(key)
+            return None if v is None else tuple(str(x) for x in v)
+
+        return cls(
+            user=str(d.get("User") or ""),
+            env=tuple(d.get("Env") or ()),
+            entrypoint=seq("Entrypoint"),
+            cmd=seq("Cmd"),
+            working_dir=str(d.get("WorkingDir") or ""),
+            labels=dict(d.get("Labels") or {}),
+            exposed_ports=tuple(sorted(d.get("ExposedPorts") or {})),
+            volumes=tuple(sorted(d.get("Volumes") or {})),
+            stop_signal=str(d.get("StopSignal") or ""),
+            healthcheck=d.get("Healthcheck"),
+            on_build=tuple(d.get("OnBuild") or ()),
+            shell=seq("Shell"),
+            extra={k: v for k, v in d.items() if k not in cls._KNOWN},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d.update(
+            _drop_empty(
+                {
+                    "User": self.user,
+                    "Env": list(self.env),
+                    "WorkingDir": self.working_dir,
+                    "Labels": dict(self.labels),
+                    "ExposedPorts": {p: {} for p in self.exposed_ports},
+                    "Volumes": {v: {} for v in self.volumes},
+                    "StopSignal": self.stop_signal,
+                    "Healthcheck": self.healthcheck,
+                    "OnBuild": list(self.on_build),
+                    "Shell": list(self.shell) if self.shell else None,
+                }
+            )
+        )
+        if self.entrypoint is not None:
+            d["Entrypoint"] = list(self.entrypoint)
+        if self.cmd is not None:
+            d["Cmd"] = list(self.cmd)
+        return d
+
+    def env_map(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in self.env:
+            key, _, value = item.partition("=")
+            out[key] = value
+        return out
+
+    def with_env(self, **values: str) -> ContainerConfig:
+        """Set variables, keeping the position of ones that already exist (docker's order)."""
+        current = self.env_map()
+        current.update(values)
+        return replace(self, env=tuple(f"{k}={v}" for k, v in current.items()))
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    architecture: str = "amd64"
+    os: str = "linux"
+    variant: str | None = None
+    config: ContainerConfig = field(default_factory=ContainerConfig)
+    diff_ids: tuple[Digest, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+    created: str | None = None
+    author: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("architecture", "os", "variant", "config", "rootfs", "history", "created", "author")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageConfig:
+        rootfs = d.get("rootfs") or {}
+        try:
+            diff_ids = tuple(parse_digest(str(x)) for x in rootfs.get("diff_ids") or ())
+        except InputError as exc:
+            raise ArchiveError(f"image config: {exc}") from None
+        return cls(
+            architecture=str(d.get("architecture") or "amd64"),
+            os=str(d.get("os") or "linux"),
+            variant=d.get("variant") or None,
+            config=ContainerConfig.from_dict(d.get("config") or {}),
+            diff_ids=diff_ids,
+            history=tuple(HistoryEntry.from_dict(h) for h in d.get("history") or ()),
+            created=d.get("created"),
+            author=d.get("author"),
+            extra={k: v for k, v in d.items() if k not in cls._KNOWN},
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ImageConfig:
+        return cls.from_dict(load_json(data, "image config"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d.update(
+            {
+                "architecture": self.architecture,
+                "os": self.os,
+                "config": self.config.to_dict(),
+                "rootfs": {"type": "layers", "diff_ids": list(self.diff_ids)},
+            }
+        )
+        if self.variant:
+            d["variant"] = self.variant
+        if self.history:
+            d["history"] = [h.to_dict() for h in self.history]
+        if self.created:
+            d["created"] = self.created
+        if self.author:
+            d["author"] = self.author
+        return d
+
+    def to_bytes(self) -> bytes:
+        return dumps(self.to_dict())
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(os=self.os, architecture=self.architecture, variant=self.variant)
