@@ -1,0 +1,1 @@
+"""Deterministic layer tars: writing, compressing, reading and applying them."""

@@ -1,0 +1,103 @@
+"""One file-system entry of a layer, independent of where its content comes from.
+
+Producers (a directory walk, a .deb's data.tar, generated files, a sandbox's upper
+directory) yield :class:`Entry` values; the tar writer consumes them.  Content is opened
+lazily through ``opener`` so a layer's data is streamed, never gathered in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import posixpath
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from distroless.errors import ArchiveError
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+class EntryType(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    CHAR = "char"
+    BLOCK = "block"
+    FIFO = "fifo"
+
+
+Opener = Callable[[], BinaryIO]
+
+
+def normalize_path(path: str) -> str:
+    """Layer path form: relative, no ``./`` prefix, no trailing slash, no ``..`` escape."""
+    cleaned = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
+    if cleaned in ("", "."):
+        raise ArchiveError(f"entry path {path!r} names the root itself")
+    if cleaned.split("/")[0] == "..":
+        raise ArchiveError(f"entry path {path!r} escapes the root")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    type: EntryType
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    linkname: str = ""
+    mtime: int = 0
+    uname: str = ""
+    gname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: Mapping[str, str] = field(default_factory=dict)
+    opener: Opener | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def file(cls, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> Entry:
+        """A small generated file (passwd, os-release); its bytes are tiny by construction."""
+        return cls(
+            normalize_path(path),
+            EntryType.FILE,
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            size=len(data),
+            opener=lambda: io.BytesIO(data),
+        )
+
+    @classmethod
+    def directory(cls, path: str, mode: int = 0o755, uid: int = 0, gid: int = 0) -> Entry:
+        return cls(normalize_path(path), EntryType.DIR, mode=mode, uid=uid, gid=gid)
+
+    @classmethod
+    def symlink(cls, path: str, target: str, uid: int = 0, gid: int = 0) -> Entry:
+        return cls(
+            normalize_path(path), EntryType.SYMLINK, mode=0o777, uid=uid, gid=gid, linkname=target
+        )
+
+    @classmethod
+    def whiteout(cls, path: str) -> Entry:
+        """Marks ``path`` as deleted relative to the layers below."""
+        norm = normalize_path(path)
+        parent, name = posixpath.split(norm)
+        return cls(posixpath.join(parent, WHITEOUT_PREFIX + name), EntryType.FILE, mode=0o644)
+
+    @classmethod
+    def opaque(cls, directory: str) -> Entry:
+        """Hides everything the layers below hold inside ``directory``."""
+        return cls(
+            posixpath.join(normalize_path(directory), OPAQUE_MARKER), EntryType.FILE, mode=0o644
+        )
+
+    def open(self) -> BinaryIO:
+        if self.opener is None:
+            return io.BytesIO(b"")
+        return self.opener()
