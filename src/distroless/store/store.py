@@ -1,0 +1,388 @@
+"""The local store: an OCI image layout on disk with tags, locks, garbage collection and fsck.
+
+The store root *is* an OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256``),
+so ``skopeo inspect oci:<root>:<name>`` and ``umoci`` read it directly.  Tags are the
+``org.opencontainers.image.ref.name`` annotations of ``index.json``; other roots (the build
+cache, attached SBOMs) are entries of the same index carrying ``io.distroless.root``, so one
+reachability walk decides what ``prune`` may delete.
+
+Concurrency: ``index.json`` changes under an exclusive ``index.lock``; every writer holds a
+shared ``gc.lock`` for its whole session (:meth:`Store.session`) and ``prune`` takes it
+exclusively, so a blob written but not yet tagged is never collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import platform as host_platform
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from distroless.errors import NotFoundError, ReferenceFormatError, StoreError
+from distroless.oci import mediatypes as mt
+from distroless.oci.digest import CHUNK, Digest, hex_of, is_digest, sha256_file
+from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
+from distroless.oci.reference import Reference
+from distroless.store.atomic import BlobWriter, atomic_blob, atomic_write_bytes
+
+REF_NAME = "org.opencontainers.image.ref.name"
+IMAGE_NAME = "io.containerd.image.name"
+ROOT_KIND = "io.distroless.root"
+LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+
+_MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
+
+
+def host_platform_default() -> Platform:
+    machine = host_platform.machine()
+    return Platform(os="linux", architecture=_MACHINE_TO_ARCH.get(machine, machine))
+
+
+def normalize_name(name: str) -> str:
+    """The form a tag is stored under: docker's short form, always with a tag."""
+    ref = Reference.parse(name)
+    if ref.digest is not None:
+        raise ReferenceFormatError(f"cannot tag with a digest reference {name!r}")
+    return ref.familiar()
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One single-platform image in the store, with its documents already parsed."""
+
+    name: str
+    descriptor: Descriptor
+    manifest: Manifest
+    config: ImageConfig
+    config_bytes: bytes
+
+    @property
+    def layers(self) -> tuple[Descriptor, ...]:
+        return self.manifest.layers
+
+    @property
+    def digest(self) -> Digest:
+        return self.descriptor.digest
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    blobs: int
+    bytes: int
+
+
+class Store:
+    """A store rooted at ``root``; created on first use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs" / "sha256"
+        self.tmp = self.root / "tmp"
+        try:
+            for path in (self.blobs, self.tmp, self.root / "state"):
+                path.mkdir(parents=True, exist_ok=True)
+            layout = self.root / "oci-layout"
+            if not layout.exists():
+                atomic_write_bytes(layout, LAYOUT)
+            if not (self.root / "index.json").exists():
+                self._write_index([])
+        except PermissionError as exc:
+            raise StoreError(f"cannot create the store at {self.root}: {exc.strerror}") from exc
+
+    # -- blobs ---------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / hex_of(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return self.blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest} is not in the store at {self.root}") from None
+
+    def read_blob(self, digest: str) -> bytes:
+        with self.open_blob(digest) as fh:
+            return fh.read()
+
+    def write_blob(
+        self, expected: Digest | None = None
+    ) -> contextlib.AbstractContextManager[BlobWriter]:
+        """Stream a blob in; it becomes visible only when complete and verified."""
+        return atomic_blob(self.tmp, self.blobs, expected)
+
+    def put_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
+        with self.write_blob(expected) as writer:
+            writer.write(data)
+        return writer.digest
+
+    def put_file(self, fileobj: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
+        with self.write_blob(expected) as writer:
+            while chunk := fileobj.read(CHUNK):
+                writer.write(chunk)
+        return writer.digest, writer.size
+
+    def put_manifest(self, manifest: Manifest, platform: Platform | None = None) -> Descriptor:
+        data = manifest.to_bytes()
+        digest = self.put_bytes(data)
+        return Descriptor(manifest.media_type, digest, len(data), platform=platform)
+
+    def put_index(self, index: Index) -> Descriptor:
+        data = index.to_bytes()
+        digest = self.put_bytes(data)
+        return Descriptor(index.media_type, digest, len(data))
+
+    # -- locks ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _flock(self, name: str, exclusive: bool) -> Iterator[None]:
+        fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    def lock(self, exclusive: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Lock ``index.json`` for a read-modify-write."""
+        return self._flock("index.lock", exclusive)
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """Held (shared) by every writer so that ``prune`` never collects its fresh blobs."""
+        return self._flock("gc.lock", exclusive=False)
+
+    # -- index.json ----------------------------------------------------------------------
+
+    def _read_index(self) -> list[Descriptor]:
+        path = self.root / "index.json"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return list(Index.from_dict(load_json(data, str(path))).manifests)
+
+    def _write_index(self, entries: list[Descriptor]) -> None:
+        atomic_write_bytes(self.root / "index.json", Index(tuple(entries)).to_bytes())
+
+    def entries(self) -> list[Descriptor]:
+        return self._read_index()
+
+    def tag(self, name: str, desc: Descriptor) -> str:
+        """Point ``name`` at ``desc`` (replacing an older target); returns the stored name."""
+        stored = normalize_name(name)
+        if not self.has_blob(desc.digest):
+            raise NotFoundError(f"cannot tag {stored}: {desc.digest} is not in the store")
+        full = str(Reference.parse(stored))
+        entry = Descriptor(
+            desc.media_type,
+            desc.digest,
+            desc.size,
+            annotations={REF_NAME: stored, IMAGE_NAME: full},
+            platform=desc.platform,
+        )
+        with self.lock():
+            kept = [d for d in self._read_index() if d.annotations.get(REF_NAME) != stored]
+            kept.append(entry)
+            kept.sort(
+                key=lambda d: (
+                    d.annotations.get(REF_NAME, ""),
+                    d.annotations.get(ROOT_KIND, ""),
+                    d.digest,
+                )
+            )
+            self._write_index(kept)
+        return stored
+
+    def untag(self, name: str) -> Descriptor:
+        stored = normalize_name(name)
+        with self.lock():
+            entries = self._read_index()
+            found = [d for d in entries if d.annotations.get(REF_NAME) == stored]
+            if not found:
+                raise NotFoundError(f"no image named {stored} in the store")
+            self._write_index([d for d in entries if d.annotations.get(REF_NAME) != stored])
+        return found[0]
+
+    def add_root(self, kind: str, key: str, desc: Descriptor) -> None:
+        """Keep ``desc`` reachable under ``kind:key`` (build cache entries, attachments)."""
+        marker = f"{kind}:{key}"
+        entry = Descriptor(desc.media_type, desc.digest, desc.size, annotations={ROOT_KIND: marker})
+        with self.lock():
+            kept = [d for d in self._read_index() if d.annotations.get(ROOT_KIND) != marker]
+            kept.append(entry)
+            kept.sort(
+                key=lambda d: (
+                    d.annotations.get(REF_NAME, ""),
+                    d.annotations.get(ROOT_KIND, ""),
+                    d.digest,
+                )
+            )
+            self._write_index(kept)
+
+    def find_root(self, kind: str, key: str) -> Descriptor | None:
+        marker = f"{kind}:{key}"
+        for d in self._read_index():
+            if d.annotations.get(ROOT_KIND) == marker and self.has_blob(d.digest):
+                return d
+        return None
+
+    def roots(self, kind: str) -> list[tuple[str, Descriptor]]:
+        prefix = f"{kind}:"
+        return [
+            (d.annotations[ROOT_KIND][len(prefix) :], d)
+            for d in self._read_index()
+            if d.annotations.get(ROOT_KIND, "").startswith(prefix)
+        ]
+
+    def drop_roots(self, kind: str) -> int:
+        prefix = f"{kind}:"
+        with self.lock():
+            entries = self._read_index()
+            kept = [d for d in entries if not d.annotations.get(ROOT_KIND, "").startswith(prefix)]
+            self._write_index(kept)
+        return len(entries) - len(kept)
+
+    def refs(self) -> list[tuple[str, Descriptor]]:
+        return sorted(
+            (d.annotations[REF_NAME], d) for d in self._read_index() if REF_NAME in d.annotations
+        )
+
+    def resolve(self, name_or_digest: str) -> Descriptor:
+        """A tag, a full digest, or a unique digest prefix of a tagged image."""
+        entries = self._read_index()
+        if is_digest(name_or_digest):
+            for d in entries:
+                if d.digest == name_or_digest:
+                    return d
+            if self.has_blob(name_or_digest):
+                return self._describe_blob(Digest(name_or_digest))
+            raise NotFoundError(f"no image with digest {name_or_digest} in the store")
+        try:
+            stored = normalize_name(name_or_digest)
+        except ReferenceFormatError:
+            stored = None
+        for d in entries:
+            if stored is not None and d.annotations.get(REF_NAME) == stored:
+                return d
+        prefix = name_or_digest.removeprefix("sha256:")
+        if len(prefix) >= 6 and all(c in "0123456789abcdef" for c in prefix):
+            hits = {d.digest: d for d in entries if d.digest[7:].startswith(prefix)}
+            if len(hits) == 1:
+                return next(iter(hits.values()))
+        if stored is None:
+            Reference.parse(name_or_digest)  # raises the precise format error
+        raise NotFoundError(
+            f"image {stored or name_or_digest} is not in the store; build it, or bring it in with "
+            "`distroless load` or `distroless pull`"
+        )
+
+    def _describe_blob(self, digest: Digest) -> Descriptor:
+        data = self.read_blob(digest)
+        doc = load_json(data, f"blob {digest}")
+        media = str(
+            doc.get("mediaType") or (mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST)
+        )
+        return Descriptor(media, digest, len(data))
+
+    def read_index(self, desc: Descriptor) -> Index:
+        return Index.from_bytes(self.read_blob(desc.digest))
+
+    def read_manifest(self, desc: Descriptor) -> Manifest:
+        return Manifest.from_bytes(self.read_blob(desc.digest))
+
+    def platforms(self, name: str) -> list[Platform]:
+        desc = self.resolve(name)
+        if mt.is_index(desc.media_type):
+            return [d.platform for d in self.read_index(desc).manifests if d.platform]
+        manifest = self.read_manifest(desc)
+        return [ImageConfig.from_bytes(self.read_blob(manifest.config.digest)).platform]
+
+    def load_image(self, name: str, platform: Platform | None = None) -> StoredImage:
+        """The single-platform image ``name`` (an index is resolved to ``platform``)."""
+        desc = self.resolve(name)
+        wanted = platform or host_platform_default()
+        if mt.is_index(desc.media_type):
+            index = self.read_index(desc)
+            chosen = index.for_platform(wanted)
+            if chosen is None:
+                offered = ", ".join(str(d.platform) for d in index.manifests if d.platform)
+                raise NotFoundError(f"image {name} has no {wanted} variant (it has: {offered})")
+            desc = chosen
+        elif not mt.is_manifest(desc.media_type):
+            raise NotFoundError(f"{name} is not an image (media type {desc.media_type})")
+        manifest = self.read_manifest(desc)
+        config_bytes = self.read_blob(manifest.config.digest)
+        config = ImageConfig.from_bytes(config_bytes)
+        if platform is not None and not platform.matches(config.platform):
+            raise NotFoundError(f"image {name} is {config.platform}, not {platform}")
+        return StoredImage(name, desc, manifest, config, config_bytes)
+
+    def state_dir(self, *parts: str) -> Path:
+        path = self.root.joinpath("state", *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- reachability, prune, fsck -------------------------------------------------------
+
+    def _children(self, desc: Descriptor) -> list[Descriptor]:
+        if mt.is_index(desc.media_type):
+            return list(self.read_index(desc).manifests)
+        if mt.is_manifest(desc.media_type):
+            manifest = self.read_manifest(desc)
+            out = [manifest.config, *manifest.layers]
+            if manifest.subject is not None and self.has_blob(manifest.subject.digest):
+                out.append(manifest.subject)
+            return out
+        return []
+
+    def reachable(self) -> dict[Digest, Descriptor]:
+        seen: dict[Digest, Descriptor] = {}
+        stack = list(self._read_index())
+        while stack:
+            desc = stack.pop()
+            if desc.digest in seen:
+                continue
+            seen[desc.digest] = desc
+            if self.has_blob(desc.digest):
+                stack.extend(self._children(desc))
+        return seen
+
+    def prune(self) -> PruneResult:
+        """Delete blobs no tag or root reaches, and temp files of dead writers."""
+        removed = 0
+        freed = 0
+        with self._flock("gc.lock", exclusive=True), self.lock():
+            keep = set(self.reachable())
+            for path in sorted(self.blobs.iterdir()):
+                if f"sha256:{path.name}" not in keep:
+                    freed += path.stat().st_size
+                    path.unlink()
+                    removed += 1
+            for path in self.tmp.iterdir():
+                path.unlink()
+        return PruneResult(removed, freed)
+
+    def fsck(self) -> list[str]:
+        """Problems found: corrupt blobs, missing or mis-sized referenced blobs."""
+        problems: list[str] = []
+        for path in sorted(self.blobs.iterdir()):
+            with path.open("rb") as fh:
+                digest, _ = sha256_file(fh)
+            if digest != f"sha256:{path.name}":
+                problems.append(f"blob sha256:{path.name} is corrupt (content hashes to {digest})")
+        for digest, desc in sorted(self.reachable().items()):
+            path = self.blob_path(digest)
+            if not path.is_file():
+                problems.append(f"blob {digest} ({desc.media_type}) is referenced but missing")
+            elif path.stat().st_size != desc.size:
+                problems.append(
+                    f"blob {digest} has size {path.stat().st_size}, its descriptor says {desc.size}"
+                )
+        return problems
+
