@@ -1,0 +1,110 @@
+"""Streaming iteration over a layer blob, bounded so a hostile layer cannot exhaust us.
+
+Layers come from registries and tarballs we do not control.  ``tarfile`` would read a
+PAX or GNU long-name header of any announced size into memory, and a small gzip can
+inflate into billions of entries; :class:`Limits` caps both before the data is read.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, BinaryIO, cast
+
+from distroless.errors import ArchiveError
+from distroless.layers.compress import DECOMPRESS_ERRORS, open_decompressed
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds for one layer; the defaults are far above any real image."""
+
+    max_entries: int = 2_000_000
+    max_header_bytes: int = 1 << 20
+    max_name_length: int = 4096
+    max_total_bytes: int = 1 << 40
+
+
+DEFAULT_LIMITS = Limits()
+_READ_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
+
+_LONG_HEADER_TYPES = frozenset(
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    }
+)
+
+
+def _bounded_tarinfo(limits: Limits) -> type[tarfile.TarInfo]:
+    class BoundedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+            if self.type in _LONG_HEADER_TYPES and self.size > limits.max_header_bytes:
+                raise ArchiveError(
+                    f"layer entry header of {self.size} bytes exceeds the limit of "
+                    f"{limits.max_header_bytes}"
+                )
+            return cast(tarfile.TarInfo, super()._proc_member(archive))  # type: ignore[misc]
+
+    return BoundedTarInfo
+
+
+def iter_layer(
+    fileobj: BinaryIO, *, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
+    """Yield each member and, for regular files, a stream of its content.
+
+    The content stream is only valid until the next member is requested (the layer is
+    read strictly forwards).  gzip, zstd and plain tar are told apart by magic bytes.
+    Malformed, truncated or oversized input raises :class:`ArchiveError`.
+    """
+    try:
+        stream = open_decompressed(fileobj)
+        tar = tarfile.open(  # noqa: SIM115 - closed by the ``with`` below
+            fileobj=cast(IO[bytes], stream),
+            mode="r|",
+            tarinfo=_bounded_tarinfo(limits),
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
+    except ArchiveError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ArchiveError(f"layer is not a readable tar: {exc}") from exc
+    count = 0
+    total = 0
+    name = "<start>"
+    try:
+        with tar:
+            while True:
+                member = tar.next()
+                if member is None:
+                    return
+                name = member.name
+                count += 1
+                if count > limits.max_entries:
+                    raise ArchiveError(f"layer has more than {limits.max_entries} entries")
+                if len(name) > limits.max_name_length or len(member.linkname) > (
+                    limits.max_name_length
+                ):
+                    raise ArchiveError(
+                        f"layer entry {name[:80]!r}...: name longer than "
+                        f"{limits.max_name_length} characters"
+                    )
+                if "\x00" in name or "\x00" in member.linkname:
+                    raise ArchiveError(f"layer entry {name!r}: NUL byte in a name")
+                total += max(member.size, 0)
+                if total > limits.max_total_bytes:
+                    raise ArchiveError(
+                        f"layer content exceeds the limit of {limits.max_total_bytes} bytes"
+                    )
+                content = tar.extractfile(member) if member.isreg() else None
+                yield member, cast(BinaryIO | None, content)
+    except ArchiveError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ArchiveError(f"layer is corrupt or truncated after entry {name!r}: {exc}") from exc
