@@ -109,7 +109,7 @@ class Descriptor:
                 artifact_type=d.get("artifactType"),
                 urls=tuple(d.get("urls") or ()),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, InputError) as exc:
             raise ArchiveError(f"invalid descriptor {dict(d)!r}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
