@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from distroless.errors import ReferenceFormatError
+from distroless.oci.digest import Digest
 from distroless.oci.reference import Reference
 
-DIGEST = "sha256:" + "ab" * 32
+DIGEST = Digest("sha256:" + "ab" * 32)
 
 
 @pytest.mark.parametrize(
