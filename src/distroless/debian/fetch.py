@@ -1,0 +1,212 @@
+"""Downloading verified files from a Debian mirror into a content-addressed cache.
+
+Every download is checked against a size and sha256 that came from a signed source (the
+``InRelease`` file, or a ``Packages`` index it vouches for) while the bytes stream to
+disk.  A ``.deb`` lands at ``<cache>/debs/sha256/<hex>.deb`` only after it verified, so a
+file present under its hash is trusted and a second run downloads nothing.  Interrupted
+downloads stay as ``<hex>.deb.partial`` and resume with an HTTP ``Range`` request;
+content that fails verification is deleted, never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from distroless.errors import DebianError, IntegrityError, NotFoundError
+from distroless.reporter import NullReporter, Reporter, Task
+
+_NULL_REPORTER = NullReporter()
+
+CHUNK = 1 << 20
+ATTEMPTS = 4
+WORKERS = 4
+USER_AGENT = "distroless (+debian fetch)"
+
+
+def make_client(timeout: float = 60.0) -> httpx.Client:
+    """The shared HTTP client: pooled connections, connection retries, redirects followed."""
+    transport = httpx.HTTPTransport(retries=3)
+    return httpx.Client(
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=20.0),
+        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+@dataclass(frozen=True)
+class DebRef:
+    """A .deb to download: where it is and what it must hash to."""
+
+    url: str
+    sha256: str
+    size: int
+    name: str = ""
+
+
+def deb_cache_path(cache_dir: Path, sha256: str) -> Path:
+    """Where the verified .deb with this sha256 lives in the cache."""
+    return cache_dir / "debs" / "sha256" / f"{sha256.lower()}.deb"
+
+
+def _fsync_rename(src: Path, dest: Path) -> None:
+    with src.open("rb") as fh:
+        os.fsync(fh.fileno())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dest)
+
+
+def _hash_existing(path: Path) -> tuple[hashlib._Hash, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h, size
+
+
+def download_verified(
+    client: httpx.Client,
+    url: str,
+    dest: Path,
+    *,
+    sha256: str,
+    size: int,
+    what: str,
+    task: Task | None = None,
+) -> None:
+    """Download ``url`` into ``dest`` (resuming it if present) and verify size and hash.
+
+    On a mismatch ``dest`` is deleted and :class:`IntegrityError` names ``what``; on a
+    transport failure after retries ``dest`` is kept so that a later call resumes.
+    """
+    last_error: Exception | None = None
+    for _attempt in range(ATTEMPTS):
+        have = dest.stat().st_size if dest.exists() else 0
+        if have > size:
+            dest.unlink()
+            have = 0
+        if have == size:
+            break
+        if have:
+            h, _ = _hash_existing(dest)
+        else:
+            h = hashlib.sha256()
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 404:
+                    raise NotFoundError(f"{what}: not found on the mirror ({url})")
+                if resp.status_code == 206 and have:
+                    mode = "ab"
+                elif resp.status_code == 200:
+                    mode, have, h = "wb", 0, hashlib.sha256()
+                else:
+                    raise DebianError(f"{what}: mirror answered HTTP {resp.status_code} ({url})")
+                if task is not None and have:
+                    task.advance(have)
+                with dest.open(mode) as out:
+                    for chunk in resp.iter_bytes(CHUNK):
+                        have += len(chunk)
+                        if have > size:
+                            out.close()
+                            dest.unlink()
+                            raise IntegrityError(
+                                f"{what}: larger than the {size} bytes the signed index lists"
+                            )
+                        h.update(chunk)
+                        out.write(chunk)
+                        if task is not None:
+                            task.advance(len(chunk))
+        except httpx.TransportError as exc:
+            last_error = exc
+            continue
+        if have == size:
+            if h.hexdigest() != sha256.lower():
+                dest.unlink()
+                raise IntegrityError(
+                    f"{what}: sha256 mismatch, expected {sha256}, got {h.hexdigest()}; "
+                    "the download was discarded"
+                )
+            return
+        last_error = DebianError(f"{what}: download ended early at {have} of {size} bytes")
+    else:
+        raise DebianError(f"{what}: download failed after {ATTEMPTS} attempts: {last_error}")
+    # the file was already complete on disk: verify it in full
+    h, got = _hash_existing(dest)
+    if got != size or h.hexdigest() != sha256.lower():
+        dest.unlink()
+        raise IntegrityError(f"{what}: sha256 mismatch in resumed download; it was discarded")
+
+
+def fetch_deb(
+    client: httpx.Client,
+    ref: DebRef,
+    cache_dir: Path,
+    *,
+    reporter: Reporter = _NULL_REPORTER,
+) -> Path:
+    """The cached path of ``ref``, downloading and verifying it first if needed."""
+    final = deb_cache_path(cache_dir, ref.sha256)
+    what = ref.name or ref.url.rsplit("/", 1)[-1]
+    if final.exists() and final.stat().st_size == ref.size:
+        reporter.event("deb-cached", name=ref.name, sha256=ref.sha256)
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(final.name + ".partial")
+    task = reporter.task(f"download {what}", total=ref.size)
+    try:
+        download_verified(
+            client, ref.url, partial, sha256=ref.sha256, size=ref.size, what=what, task=task
+        )
+        _fsync_rename(partial, final)
+    finally:
+        task.done()
+    reporter.event("deb-downloaded", name=ref.name, sha256=ref.sha256, size=ref.size)
+    return final
+
+
+def fetch_debs(
+    refs: Iterable[DebRef],
+    cache_dir: Path,
+    *,
+    client: httpx.Client | None = None,
+    reporter: Reporter = _NULL_REPORTER,
+    workers: int = WORKERS,
+) -> Mapping[str, Path]:
+    """Download every ref not yet cached, ``workers`` at a time; sha256 -> cached path.
+
+    The first failure is raised after the other downloads finished, so verified files
+    are kept for the next run.
+    """
+    unique = {ref.sha256.lower(): ref for ref in refs}
+    own = client is None
+    http = client or make_client()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = {
+                sha: pool.submit(fetch_deb, http, ref, cache_dir, reporter=reporter)
+                for sha, ref in unique.items()
+            }
+        out: dict[str, Path] = {}
+        errors: list[BaseException] = []
+        for sha in sorted(futures):
+            exc = futures[sha].exception()
+            if exc is not None:
+                errors.append(exc)
+            else:
+                out[sha] = futures[sha].result()
+        if errors:
+            raise errors[0]
+        return out
+    finally:
+        if own:
+            http.close()
