@@ -1,0 +1,428 @@
+"""The package index of one architecture and the deterministic dependency resolver.
+
+A distroless image holds a short, exact list of packages and no package manager, so the
+resolver is deliberately simpler than apt's: it never removes or downgrades, it takes
+the highest version that fits, and every choice (which alternative, which provider of a
+virtual package, how a dependency cycle is broken) is a fixed rule over names and
+versions, so the same index and request always give the same list in the same order.
+
+The index keeps the raw paragraphs and turns them into :class:`Package` values only
+when a name is asked for: a full ``Packages`` file holds tens of thousands of entries of
+which an image needs a few dozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from distroless.debian.deb822 import Paragraph
+from distroless.debian.relations import Dependency, Relation, parse_provides, parse_relations
+from distroless.debian.version import Version
+from distroless.errors import DebianError
+
+
+@dataclass(frozen=True)
+class Package:
+    """One binary package as a Packages index describes it."""
+
+    name: str
+    version: Version
+    architecture: str
+    depends: tuple[Dependency, ...] = ()
+    pre_depends: tuple[Dependency, ...] = ()
+    provides: tuple[Relation, ...] = ()
+    conflicts: tuple[Dependency, ...] = ()
+    breaks: tuple[Dependency, ...] = ()
+    filename: str = ""
+    size: int = 0
+    sha256: str = ""
+    source: str = ""
+    source_version: Version | None = None
+    multi_arch: str = "no"
+    essential: bool = False
+    priority: str = ""
+    fields: Paragraph = field(default_factory=Paragraph, compare=False, repr=False)
+
+    @classmethod
+    def from_paragraph(cls, paragraph: Paragraph) -> Package:
+        """Build a package from its paragraph; errors name the package and file:line."""
+        name = paragraph.get("Package", "").strip()
+        where = paragraph.where()
+        at = f" ({where})" if where else ""
+        if not name:
+            raise DebianError(f"paragraph without a Package field{at}")
+        try:
+            version = Version.parse(paragraph.get("Version", ""))
+            architecture = paragraph.get("Architecture", "").strip()
+            if not architecture:
+                raise DebianError("it has no Architecture field")
+            size_text = paragraph.get("Size", "0").strip()
+            if not size_text.isdigit():
+                raise DebianError(f"its Size {size_text!r} is not a number")
+            source_name, source_version = _parse_source(paragraph.get("Source", ""), version)
+            return cls(
+                name=name,
+                version=version,
+                architecture=architecture,
+                depends=parse_relations(paragraph.get("Depends", ""), "Depends"),
+                pre_depends=parse_relations(paragraph.get("Pre-Depends", ""), "Pre-Depends"),
+                provides=parse_provides(paragraph.get("Provides", "")),
+                conflicts=parse_relations(paragraph.get("Conflicts", ""), "Conflicts"),
+                breaks=parse_relations(paragraph.get("Breaks", ""), "Breaks"),
+                filename=paragraph.get("Filename", "").strip(),
+                size=int(size_text),
+                sha256=paragraph.get("SHA256", "").strip().lower(),
+                source=source_name or name,
+                source_version=source_version,
+                multi_arch=paragraph.get("Multi-Arch", "no").strip().lower(),
+                essential=paragraph.get("Essential", "no").strip().lower() == "yes",
+                priority=paragraph.get("Priority", "").strip(),
+                fields=paragraph,
+            )
+        except DebianError as exc:
+            raise DebianError(f"package {name}{at}: {exc.message}") from None
+
+    def provided_version(self, name: str) -> tuple[bool, Version | None]:
+        """Whether this package provides ``name``, and the version it provides it at."""
+        for relation in self.provides:
+            if relation.name == name:
+                return True, relation.constraint.version if relation.constraint else None
+        return False, None
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.architecture})"
+
+
+def _parse_source(text: str, version: Version) -> tuple[str, Version]:
+    """``Source: foo (1.2-3)`` names the source package and, if it differs, its version."""
+    text = text.strip()
+    if not text:
+        return "", version
+    name, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if rest:
+        if not (rest.startswith("(") and rest.endswith(")")):
+            raise DebianError(f"its Source field {text!r} is malformed")
+        return name, Version.parse(rest[1:-1])
+    return name, version
+
+
+@dataclass
+class _Candidates:
+    paragraphs: list[Paragraph] = field(default_factory=list)
+    packages: list[Package] | None = None
+
+
+class PackageIndex:
+    """Every candidate of every package name for one architecture.
+
+    Paragraphs may come from several Packages files (main suite, ``-updates``,
+    ``-security``): all are kept as candidates and the highest version wins, so a later
+    suite overrides an earlier one only by carrying a higher version.  Paragraphs for
+    other architectures are ignored; ``Architecture: all`` is always accepted.
+    """
+
+    def __init__(self, arch: str) -> None:
+        self.arch = arch
+        self._by_name: dict[str, _Candidates] = {}
+        self._providers: dict[str, list[str]] = {}
+
+    @classmethod
+    def from_paragraphs(cls, arch: str, *sources: Iterable[Paragraph]) -> PackageIndex:
+        index = cls(arch)
+        for paragraphs in sources:
+            index.add_paragraphs(paragraphs)
+        return index
+
+    def add_paragraphs(self, paragraphs: Iterable[Paragraph]) -> None:
+        for paragraph in paragraphs:
+            self.add(paragraph)
+
+    def add(self, paragraph: Paragraph) -> None:
+        """Add one Packages paragraph (cheap: it is only parsed when its name is needed)."""
+        arch = paragraph.get("Architecture", "").strip()
+        if arch not in (self.arch, "all"):
+            return
+        name = paragraph.get("Package", "").strip()
+        if not name:
+            raise DebianError(f"paragraph without a Package field ({paragraph.where()})")
+        entry = self._by_name.get(name)
+        if entry is None:
+            entry = self._by_name[name] = _Candidates()
+        entry.paragraphs.append(paragraph)
+        entry.packages = None
+        provides = paragraph.get("Provides")
+        if provides:
+            try:
+                provided = parse_provides(provides)
+            except DebianError as exc:
+                raise DebianError(f"package {name} ({paragraph.where()}): {exc.message}") from None
+            for relation in provided:
+                names = self._providers.setdefault(relation.name, [])
+                if name not in names:
+                    names.append(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def candidates(self, name: str) -> list[Package]:
+        """Every version of ``name``, highest first; one entry per version."""
+        entry = self._by_name.get(name)
+        if entry is None:
+            return []
+        if entry.packages is None:
+            seen: dict[Version, Package] = {}
+            for paragraph in entry.paragraphs:
+                package = Package.from_paragraph(paragraph)
+                # The same version in two suites is the same package: keep the first.
+                seen.setdefault(package.version, package)
+            entry.packages = sorted(seen.values(), key=lambda p: p.version, reverse=True)
+        return list(entry.packages)
+
+    def best(self, relation: Relation) -> Package | None:
+        """The highest real package fitting ``relation`` (ignoring providers)."""
+        if not self._qualifier_ok(relation):
+            return None
+        for package in self.candidates(relation.name):
+            if relation.version_ok(package.version):
+                return package
+        return None
+
+    def providers(self, relation: Relation) -> list[Package]:
+        """Packages whose Provides satisfy ``relation``, by name, each at its highest fit."""
+        if not self._qualifier_ok(relation):
+            return []
+        found: list[Package] = []
+        for name in sorted(self._providers.get(relation.name, ())):
+            for package in self.candidates(name):
+                provides, version = package.provided_version(relation.name)
+                if provides and relation.version_ok(version):
+                    found.append(package)
+                    break
+        return found
+
+    def _qualifier_ok(self, relation: Relation) -> bool:
+        # One architecture per index: ':any' and ':native' resolve within it, and an
+        # explicit foreign architecture has no candidate here.
+        return relation.qualifier in (None, "any", "native", self.arch)
+
+
+def _satisfied_by(relation: Relation, package: Package) -> bool:
+    if package.name == relation.name:
+        return relation.version_ok(package.version)
+    provides, version = package.provided_version(relation.name)
+    return provides and relation.version_ok(version)
+
+
+def _chosen_satisfier(
+    dependency: Dependency, chosen: dict[str, Package], arch: str
+) -> Package | None:
+    """The already chosen package that satisfies ``dependency``, if any (real first)."""
+    for relation in dependency.alternatives:
+        if not relation.applies_to(arch):
+            continue
+        real = chosen.get(relation.name)
+        if real is not None and _satisfied_by(relation, real):
+            return real
+        for name in sorted(chosen):
+            package = chosen[name]
+            if package.name != relation.name and _satisfied_by(relation, package):
+                return package
+    return None
+
+
+def parse_request(text: str) -> Dependency:
+    """One requested package: ``name``, ``name (>= 1.2)`` or ``a | b``."""
+    dependencies = parse_relations(text, "package request")
+    if len(dependencies) != 1:
+        raise DebianError(f"package request {text!r} must name exactly one package")
+    return dependencies[0]
+
+
+class _Closure:
+    def __init__(self, index: PackageIndex, exclude: Collection[str]) -> None:
+        self.index = index
+        self.exclude = frozenset(exclude)
+        self.chosen: dict[str, Package] = {}
+        self.order: list[str] = []
+
+    def pick(self, dependency: Dependency, chain: tuple[str, ...]) -> Package | None:
+        """Choose a package for ``dependency`` (None: silently dropped because of exclude)."""
+        arch = self.index.arch
+        relevant = [r for r in dependency.alternatives if r.applies_to(arch)]
+        if not relevant:
+            return None
+        done = _chosen_satisfier(dependency, self.chosen, arch)
+        if done is not None:
+            return done
+        excluded_somewhere = False
+        blockers: list[str] = []
+        for relation in relevant:
+            if relation.name in self.exclude:
+                excluded_somewhere = True
+                continue
+            real = self.index.best(relation)
+            if real is not None:
+                held = self.chosen.get(real.name)
+                if held is None:
+                    return real
+                blockers.append(f"{held.name} {held.version} is already chosen")
+                continue
+            providers = self.index.providers(relation)
+            usable = [p for p in providers if p.name not in self.exclude]
+            if providers and not usable:
+                excluded_somewhere = True
+            for provider in usable:
+                held = self.chosen.get(provider.name)
+                if held is None:
+                    return provider
+                blockers.append(f"{held.name} {held.version} is already chosen")
+        if excluded_somewhere:
+            return None
+        path = " -> ".join((*chain, str(dependency)))
+        detail = self._detail(relevant, blockers)
+        raise DebianError(f"{path}: no candidate{detail}")
+
+    def _detail(self, relations: Sequence[Relation], blockers: list[str]) -> str:
+        if blockers:
+            return f" ({'; '.join(blockers)})"
+        notes = []
+        for relation in relations:
+            versions = self.index.candidates(relation.name)
+            if versions and relation.constraint is not None:
+                have = ", ".join(str(p.version) for p in versions)
+                notes.append(f"{relation.name} has only {have}")
+        arch = f" for {self.index.arch}"
+        return arch + (f" ({'; '.join(notes)})" if notes else "")
+
+    def run(self, requests: Sequence[Dependency]) -> None:
+        queue: list[tuple[Dependency, tuple[str, ...]]] = [(r, ()) for r in requests]
+        position = 0
+        while position < len(queue):
+            dependency, chain = queue[position]
+            position += 1
+            package = self.pick(dependency, chain)
+            if package is None or package.name in self.chosen:
+                continue
+            self.chosen[package.name] = package
+            self.order.append(package.name)
+            next_chain = (*chain, package.name)
+            for child in (*package.pre_depends, *package.depends):
+                queue.append((child, next_chain))
+
+
+def resolve(
+    index: PackageIndex,
+    requests: Sequence[str],
+    *,
+    exclude: Collection[str] = (),
+    resolve: bool = True,
+) -> list[Package]:
+    """Choose packages for ``requests`` and return them in install order.
+
+    With ``resolve`` the closure over Pre-Depends and Depends is taken: for each
+    dependency the first alternative that can be satisfied wins, a real package is
+    preferred over providers of a virtual name, and among providers one already chosen
+    wins, then the alphabetically first.  Names in ``exclude`` are never added; a
+    dependency only they could satisfy is dropped on purpose.  Without ``resolve`` the
+    request list is taken as it is (a missing name is an error) and only versions are
+    chosen.  Either way the result lists dependencies before their dependents.
+    """
+    parsed = [parse_request(text) for text in requests]
+    excluded = frozenset(exclude)
+    for request in parsed:
+        if all(r.name in excluded for r in request.alternatives):
+            raise DebianError(f"package {request} is both requested and excluded")
+    if resolve:
+        closure = _Closure(index, excluded)
+        closure.run(parsed)
+        chosen = closure.chosen
+        roots = closure.order
+        check_conflicts(chosen.values(), index.arch)
+    else:
+        chosen = {}
+        roots = []
+        for request in parsed:
+            package = _exact(index, request)
+            if package.name in chosen and chosen[package.name] != package:
+                raise DebianError(f"package {package.name} is requested twice")
+            if package.name not in chosen:
+                chosen[package.name] = package
+                roots.append(package.name)
+    return install_order(chosen, roots, index.arch)
+
+
+def _exact(index: PackageIndex, request: Dependency) -> Package:
+    for relation in request.alternatives:
+        package = index.best(relation)
+        if package is not None:
+            return package
+    names = " | ".join(r.name for r in request.alternatives)
+    if any(index.candidates(r.name) for r in request.alternatives):
+        raise DebianError(f"no version of {names} for {index.arch} satisfies {request}")
+    raise DebianError(f"package {names} is not in the package index for {index.arch}")
+
+
+def check_conflicts(packages: Iterable[Package], arch: str) -> None:
+    """Raise if one chosen package Conflicts with or Breaks another chosen one."""
+    chosen = {p.name: p for p in packages}
+    for name in sorted(chosen):
+        package = chosen[name]
+        for kind, relations in (("conflicts with", package.conflicts), ("breaks", package.breaks)):
+            for dependency in relations:
+                for relation in dependency.alternatives:
+                    if not relation.applies_to(arch):
+                        continue
+                    for other_name in sorted(chosen):
+                        other = chosen[other_name]
+                        if other.name == package.name:
+                            continue  # a package may conflict with what it provides itself
+                        if _satisfied_by(relation, other):
+                            raise DebianError(
+                                f"{package.name} {package.version} {kind} {other.name} "
+                                f"{other.version} ({relation}); both were chosen"
+                            )
+
+
+def install_order(chosen: dict[str, Package], roots: Sequence[str], arch: str) -> list[Package]:
+    """Depth-first post-order over Pre-Depends, then Depends, starting from ``roots``.
+
+    Each package comes after everything it (pre-)depends on within ``chosen``.  A cycle
+    is broken where the walk closes it: the package reached first is installed last.
+    """
+    edges: dict[str, list[str]] = {}
+    for name, package in chosen.items():
+        targets: list[str] = []
+        for dependency in (*package.pre_depends, *package.depends):
+            satisfier = _chosen_satisfier(dependency, chosen, arch)
+            if satisfier is not None and satisfier.name != name and satisfier.name not in targets:
+                targets.append(satisfier.name)
+        edges[name] = targets
+    ordered: list[Package] = []
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: emitted
+    for root in (*roots, *sorted(chosen)):
+        if root in state:
+            continue
+        state[root] = 1
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            name, position = stack[-1]
+            targets = edges[name]
+            if position < len(targets):
+                stack[-1] = (name, position + 1)
+                target = targets[position]
+                if target not in state:
+                    state[target] = 1
+                    stack.append((target, 0))
+                continue
+            stack.pop()
+            state[name] = 2
+            ordered.append(chosen[name])
+    return ordered
