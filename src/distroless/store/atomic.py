@@ -23,6 +23,7 @@ class BlobWriter(HashingWriter):
 
     def __init__(self, sink: BinaryIO) -> None:
         super().__init__(sink)
+        self.created: Path | None = None
 
 
 def fsync_dir(path: Path) -> None:
@@ -66,6 +67,7 @@ def atomic_blob(
             os.chmod(tmp, 0o644)
             os.replace(tmp, final)
             fsync_dir(final_dir)
+            writer.created = final
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -82,6 +82,7 @@ class Store:
         self.root = Path(root)
         self.blobs = self.root / "blobs" / "sha256"
         self.tmp = self.root / "tmp"
+        self._transactions: list[list[Path]] = []
         try:
             for path in (self.blobs, self.tmp, self.root / "state"):
                 path.mkdir(parents=True, exist_ok=True)
@@ -111,11 +112,29 @@ class Store:
         with self.open_blob(digest) as fh:
             return fh.read()
 
-    def write_blob(
-        self, expected: Digest | None = None
-    ) -> contextlib.AbstractContextManager[BlobWriter]:
+    @contextlib.contextmanager
+    def write_blob(self, expected: Digest | None = None) -> Iterator[BlobWriter]:
         """Stream a blob in; it becomes visible only when complete and verified."""
-        return atomic_blob(self.tmp, self.blobs, expected)
+        with atomic_blob(self.tmp, self.blobs, expected) as writer:
+            yield writer
+        if writer.created is not None and self._transactions:
+            self._transactions[-1].append(writer.created)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Undo the blobs this block created if it fails, so bad input leaves no trace."""
+        created: list[Path] = []
+        self._transactions.append(created)
+        try:
+            yield
+        except BaseException:
+            for path in created:
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            self._transactions.pop()
+            if self._transactions:
+                self._transactions[-1].extend(created)
 
     def put_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
         with self.write_blob(expected) as writer:
@@ -212,7 +231,12 @@ class Store:
     def add_root(self, kind: str, key: str, desc: Descriptor) -> None:
         """Keep ``desc`` reachable under ``kind:key`` (build cache entries, attachments)."""
         marker = f"{kind}:{key}"
-        entry = Descriptor(desc.media_type, desc.digest, desc.size, annotations={ROOT_KIND: marker})
+        entry = Descriptor(
+            desc.media_type,
+            desc.digest,
+            desc.size,
+            annotations={**desc.annotations, ROOT_KIND: marker},
+        )
         with self.lock():
             kept = [d for d in self._read_index() if d.annotations.get(ROOT_KIND) != marker]
             kept.append(entry)
@@ -385,4 +409,3 @@ class Store:
                     f"blob {digest} has size {path.stat().st_size}, its descriptor says {desc.size}"
                 )
         return problems
-

@@ -1,0 +1,1 @@
+"""Where images go to and come from: tarballs, OCI layout directories, registries."""

@@ -1,0 +1,321 @@
+"""Image tarballs: ``save`` writes them and ``load`` reads them.
+
+Three shapes are written: ``docker`` (the default) is the combined layout recent Docker
+writes, an OCI image layout plus a ``manifest.json`` for the classic loader, so both old
+and new ``docker load`` accept it; ``oci`` is the OCI layout alone.  ``load`` reads all of
+them and the legacy ``docker save`` layout (``<id>/layer.tar``), verifying every blob by
+digest and every layer against the config's ``diff_ids``.  Data streams member by member;
+a layer is never held in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from distroless.errors import ArchiveError, InputError, IntegrityError
+from distroless.layers.compress import detect_compression, open_decompressed
+from distroless.oci import mediatypes as mt
+from distroless.oci.digest import CHUNK, Digest, is_digest, sha256_file
+from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
+from distroless.oci.reference import Reference
+from distroless.store import Store
+from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME, host_platform_default
+from distroless.transports.walk import walk_descriptors
+
+Format = Literal["docker", "oci"]
+_MAX_JSON = 16 << 20
+
+
+def _tarinfo(name: str, size: int, mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = mode
+    info.mtime = 0
+    return info
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+
+
+def _add_dir(tar: tarfile.TarFile, name: str) -> None:
+    info = _tarinfo(name, 0, 0o755)
+    info.type = tarfile.DIRTYPE
+    tar.addfile(info)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    name: str
+    descriptor: Descriptor
+
+
+def save(
+    store: Store,
+    names: Iterable[str],
+    out: BinaryIO,
+    fmt: Format = "docker",
+    platform: Platform | None = None,
+) -> list[str]:
+    """Write the named images to ``out``; returns the names as stored in the archive."""
+    images: list[_Saved] = []
+    for name in names:
+        desc = store.resolve(name)
+        shown = name if is_digest(name) else Reference.parse(name).familiar()
+        images.append(_Saved(shown, desc))
+    if not images:
+        raise InputError("save needs at least one image")
+    blobs: dict[Digest, Descriptor] = {}
+    for image in images:
+        for desc in walk_descriptors(image.descriptor, store.read_blob):
+            blobs.setdefault(desc.digest, desc)
+    index_entries = []
+    for image in images:
+        annotations = {}
+        if not is_digest(image.name):
+            annotations = {REF_NAME: image.name, IMAGE_NAME: str(Reference.parse(image.name))}
+        d = image.descriptor
+        index_entries.append(Descriptor(d.media_type, d.digest, d.size, annotations, d.platform))
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        _add_dir(tar, "blobs")
+        _add_dir(tar, "blobs/sha256")
+        for digest in sorted(blobs):
+            path = store.blob_path(digest)
+            with path.open("rb") as fh:
+                tar.addfile(_tarinfo(f"blobs/sha256/{digest[7:]}", path.stat().st_size), fh)
+        _add_bytes(tar, "index.json", Index(tuple(index_entries)).to_bytes())
+        if fmt == "docker":
+            _add_bytes(tar, "manifest.json", _docker_manifest(store, images, platform))
+        _add_bytes(tar, "oci-layout", LAYOUT)
+    return [image.name for image in images]
+
+
+def _docker_manifest(store: Store, images: list[_Saved], platform: Platform | None) -> bytes:
+    """The classic loader's ``manifest.json``: one single-platform entry per image."""
+    entries = []
+    for image in images:
+        loaded = store.load_image(image.descriptor.digest, platform or host_platform_default())
+        entries.append(
+            {
+                "Config": f"blobs/sha256/{loaded.manifest.config.digest[7:]}",
+                "RepoTags": [] if is_digest(image.name) else [image.name],
+                "Layers": [f"blobs/sha256/{layer.digest[7:]}" for layer in loaded.layers],
+            }
+        )
+    return json.dumps(entries, separators=(",", ":")).encode()
+
+
+# -- load -----------------------------------------------------------------------------------
+
+
+class _Archive:
+    """Random access to the members of an image tarball (spooled to disk if streamed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 (closed by close())
+            self.members = {
+                posixpath.normpath(m.name.lstrip("/")).removeprefix("./"): m
+                for m in self.tar.getmembers()
+            }
+        except (tarfile.TarError, EOFError) as exc:
+            raise ArchiveError(f"{path}: not a readable tar archive ({exc})") from None
+
+    def open(self, name: str) -> BinaryIO:
+        key = posixpath.normpath(name.lstrip("/"))
+        member = self.members.get(key)
+        if member is None:
+            raise ArchiveError(f"{self.path}: missing member {name!r}")
+        if not (member.isfile() or member.issym() or member.islnk()):
+            raise ArchiveError(f"{self.path}: member {name!r} is not a regular file")
+        if member.issym():
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(key), member.linkname))
+            if target.startswith("..") or target == key:
+                raise ArchiveError(f"{self.path}: member {name!r} links outside the archive")
+            return self.open(target)
+        handle = self.tar.extractfile(member)
+        if handle is None:
+            raise ArchiveError(f"{self.path}: cannot read member {name!r}")
+        return handle  # type: ignore[return-value]
+
+    def read_json(self, name: str) -> object:
+        member = self.members.get(posixpath.normpath(name))
+        if member is not None and member.size > _MAX_JSON:
+            raise ArchiveError(f"{self.path}: {name} is implausibly large")
+        with self.open(name) as fh:
+            data = fh.read(_MAX_JSON + 1)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ArchiveError(f"{self.path}: {name} is not valid JSON ({exc})") from None
+
+    def close(self) -> None:
+        self.tar.close()
+
+    def has(self, name: str) -> bool:
+        return posixpath.normpath(name) in self.members
+
+
+def load(store: Store, source: Path | BinaryIO) -> list[str]:
+    """Import every image of a tarball; returns the names tagged (or digests if untagged).
+
+    Nothing is tagged unless everything verified, and blobs written before a failure are
+    removed again, so a bad archive leaves the store as it was.
+    """
+    with tempfile.TemporaryDirectory(dir=store.tmp) as spool:
+        if isinstance(source, Path):
+            if not source.is_file():
+                raise InputError(f"{source}: no such file")
+            path = source
+        else:
+            path = Path(spool) / "input.tar"
+            with path.open("wb") as fh:
+                shutil.copyfileobj(source, fh, CHUNK)
+        archive = _Archive(path)
+        with contextlib.closing(archive), store.session(), store.transaction():
+            if archive.has("manifest.json"):
+                tags = _load_docker(store, archive)
+            elif archive.has("index.json"):
+                tags = _load_oci(store, archive)
+            else:
+                raise ArchiveError(
+                    f"{path}: neither a docker archive (manifest.json) "
+                    "nor an OCI layout (index.json)"
+                )
+            for name, desc in tags:
+                if name:
+                    store.tag(name, desc)
+        return [name or desc.digest for name, desc in tags]
+
+
+def _import_blob(store: Store, archive: _Archive, desc: Descriptor) -> None:
+    if store.has_blob(desc.digest):
+        return
+    with archive.open(f"blobs/sha256/{desc.digest[7:]}") as fh:
+        try:
+            digest, size = store.put_file(fh, expected=desc.digest)
+        except IntegrityError:
+            raise IntegrityError(
+                f"{archive.path}: blob {desc.digest} does not match its digest"
+            ) from None
+    if size != desc.size:
+        raise IntegrityError(f"{archive.path}: blob {digest} has size {size}, expected {desc.size}")
+
+
+def _load_oci(store: Store, archive: _Archive) -> list[tuple[str | None, Descriptor]]:
+    raw = archive.read_json("index.json")
+    if not isinstance(raw, dict):
+        raise ArchiveError(f"{archive.path}: index.json is not an object")
+    index = Index.from_dict(raw)
+    out: list[tuple[str | None, Descriptor]] = []
+    for entry in index.manifests:
+        for desc in _blobs_of(archive, entry):
+            _import_blob(store, archive, desc)
+        name = entry.annotations.get(IMAGE_NAME) or entry.annotations.get(REF_NAME)
+        out.append((_valid_name(name), Descriptor(entry.media_type, entry.digest, entry.size)))
+    return out
+
+
+def _blobs_of(archive: _Archive, root: Descriptor) -> list[Descriptor]:
+    def read(digest: str) -> bytes:
+        with archive.open(f"blobs/sha256/{digest[7:]}") as fh:
+            return fh.read(_MAX_JSON)
+
+    return list(walk_descriptors(root, read))
+
+
+def _valid_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        ref = Reference.parse(name)
+    except InputError:
+        return None
+    return ref.familiar() if ref.digest is None else None
+
+
+def _load_docker(store: Store, archive: _Archive) -> list[tuple[str | None, Descriptor]]:
+    entries = archive.read_json("manifest.json")
+    if not isinstance(entries, list) or not entries:
+        raise ArchiveError(f"{archive.path}: manifest.json must be a non-empty list")
+    known = _oci_manifests_by_config(archive)
+    out: list[tuple[str | None, Descriptor]] = []
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
+            raise ArchiveError(f"{archive.path}: manifest.json entry {number} has no Config")
+        layers = entry.get("Layers") or []
+        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            raise ArchiveError(f"{archive.path}: manifest.json entry {number} has bad Layers")
+        with archive.open(entry["Config"]) as fh:
+            config_bytes = fh.read(_MAX_JSON)
+        config_digest = store.put_bytes(config_bytes)
+        if config_digest in known:
+            desc = known[config_digest]
+            for blob in _blobs_of(archive, desc):
+                _import_blob(store, archive, blob)
+        else:
+            desc = _synthesise(store, archive, config_bytes, config_digest, layers)
+        tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]
+        names = [_valid_name(t) for t in tags] or [None]
+        out.extend((name, desc) for name in names)
+    return out
+
+
+def _oci_manifests_by_config(archive: _Archive) -> dict[str, Descriptor]:
+    """Manifests of a combined archive by config digest, so they load byte for byte."""
+    if not archive.has("index.json"):
+        return {}
+    raw = archive.read_json("index.json")
+    if not isinstance(raw, dict):
+        return {}
+    found: dict[str, Descriptor] = {}
+    for root in Index.from_dict(raw).manifests:
+        for desc in _blobs_of(archive, root):
+            if mt.is_manifest(desc.media_type):
+                with archive.open(f"blobs/sha256/{desc.digest[7:]}") as fh:
+                    manifest = Manifest.from_dict(load_json(fh.read(_MAX_JSON), "manifest"))
+                found[manifest.config.digest] = Descriptor(desc.media_type, desc.digest, desc.size)
+    return found
+
+
+def _synthesise(
+    store: Store, archive: _Archive, config_bytes: bytes, config_digest: Digest, layers: list[str]
+) -> Descriptor:
+    """Build an OCI manifest for a classic docker-archive entry, checking every diff_id."""
+    config = ImageConfig.from_bytes(config_bytes)
+    if len(layers) != len(config.diff_ids):
+        raise IntegrityError(
+            f"{archive.path}: {len(layers)} layers but the config lists "
+            f"{len(config.diff_ids)} diff_ids"
+        )
+    descriptors = []
+    for name, diff_id in zip(layers, config.diff_ids, strict=True):
+        with archive.open(name) as fh:
+            digest, size = store.put_file(fh)
+        with archive.open(name) as fh:
+            compression = detect_compression(fh.read(8))
+        if compression == "none":
+            actual = digest
+        else:
+            with archive.open(name) as fh:
+                actual, _ = sha256_file(open_decompressed(fh))
+        if actual != diff_id:
+            raise IntegrityError(
+                f"{archive.path}: layer {name} has diff_id {actual}, the config says {diff_id}"
+            )
+        descriptors.append(Descriptor(mt.layer_type_for("oci", compression), digest, size))
+    manifest = Manifest(
+        Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)), tuple(descriptors)
+    )
+    return store.put_manifest(manifest)
