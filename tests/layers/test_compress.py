@@ -81,7 +81,7 @@ def test_open_decompressed_reads_a_non_seekable_stream() -> None:
             return False
 
     for compression in ("gzip", "zstd", "none"):
-        blob = _compress(b"hello layer", compression, 5)  # type: ignore[arg-type]
+        blob = _compress(b"hello layer", compression, 5)
         assert open_decompressed(Pipe(blob)).read() == b"hello layer"  # type: ignore[arg-type]
 
 

@@ -130,13 +130,13 @@ def test_no_atime_or_ctime_records() -> None:
 
 def test_content_shorter_than_size_is_an_error() -> None:
     lying = Entry("f", EntryType.FILE, size=10, opener=lambda: io.BytesIO(b"short"))
-    with pytest.raises(ArchiveError, match="'f'.*5 of 10"):
+    with pytest.raises(ArchiveError, match=r"'f'.*5 of 10"):
         _tar([lying])
 
 
 def test_content_longer_than_size_is_an_error() -> None:
     lying = Entry("f", EntryType.FILE, size=2, opener=lambda: io.BytesIO(b"longer"))
-    with pytest.raises(ArchiveError, match="'f'.*longer"):
+    with pytest.raises(ArchiveError, match=r"'f'.*longer"):
         _tar([lying])
 
 
@@ -175,10 +175,10 @@ def test_special_entries() -> None:
 
 
 def test_entry_below_a_symlink_of_the_same_layer_is_refused() -> None:
-    with pytest.raises(ArchiveError, match="'lib/x'.*symlink"):
+    with pytest.raises(ArchiveError, match=r"'lib/x'.*symlink"):
         _tar([Entry.symlink("lib", "usr/lib"), Entry.file("lib/x", b"")])
 
 
 def test_negative_source_date_epoch_is_refused() -> None:
-    with pytest.raises(ArchiveError, match="negative"):
+    with pytest.raises(ArchiveError, match=r"negative"):
         _tar([], sde=-1)

@@ -53,6 +53,32 @@ def _bounded_tarinfo(limits: Limits) -> type[tarfile.TarInfo]:
     return BoundedTarInfo
 
 
+class _EntryContent:
+    """An entry's content stream that reports a corrupt layer as :class:`ArchiveError`.
+
+    The caller reads content in its own frame, outside the iterator's error handling,
+    so the translation has to travel with the stream.
+    """
+
+    def __init__(self, name: str, stream: IO[bytes]) -> None:
+        self.name = name
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except _READ_ERRORS as exc:
+            raise ArchiveError(
+                f"layer is corrupt or truncated inside entry {self.name!r}: {exc}"
+            ) from exc
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 def iter_layer(
     fileobj: BinaryIO, *, limits: Limits = DEFAULT_LIMITS
 ) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
@@ -102,7 +128,8 @@ def iter_layer(
                     raise ArchiveError(
                         f"layer content exceeds the limit of {limits.max_total_bytes} bytes"
                     )
-                content = tar.extractfile(member) if member.isreg() else None
+                extracted = tar.extractfile(member) if member.isreg() else None
+                content = None if extracted is None else _EntryContent(name, extracted)
                 yield member, cast(BinaryIO | None, content)
     except ArchiveError:
         raise
