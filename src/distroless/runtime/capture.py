@@ -1,0 +1,234 @@
+"""Running a build step and turning what it changed into a layer.
+
+The step runs over an overlay of the stage's unpacked layers; afterwards the overlay's
+upper directory is exactly the step's change set.  It is translated to OCI form (a 0/0
+character device becomes a ``.wh.NAME`` whiteout, an opaque directory gets a
+``.wh..wh..opq`` marker) and written as a deterministic layer whose times are clamped to
+``SOURCE_DATE_EPOCH``.  Paths the runtime itself creates as mount points are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from distroless.layers.build import LayerInfo, write_layer
+from distroless.layers.compress import Compression
+from distroless.layers.entry import Entry, EntryType
+from distroless.layers.tarwriter import sort_key
+from distroless.oci.models import ContainerConfig
+from distroless.reporter import NullReporter, Reporter
+from distroless.runtime.container import Stdio, sandbox
+from distroless.runtime.options import Mount, Network, RunOptions
+from distroless.runtime.runc import Runtime
+from distroless.runtime.spec import RUNTIME_MOUNTPOINTS
+from distroless.runtime.unpack import OPAQUE_XATTR
+
+_NULL_REPORTER = NullReporter()
+
+#: Extended attributes worth keeping in a layer (overlay's own and SELinux labels are not).
+_KEPT_XATTR_PREFIXES = ("user.", "security.capability")
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """How the executor wants one ``RUN`` step run.
+
+    ``config`` carries the stage's env, user and working directory; ``args`` is the full
+    command (``[*shell, text]`` for the shell form, the list itself for the exec form).
+    """
+
+    config: ContainerConfig
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    network: Network = "host"
+    mounts: tuple[Mount, ...] = ()
+    runtime: str = "runc"
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    exit_code: int
+    layer: LayerInfo | None
+
+
+def run_and_capture(
+    lowers_bottom_up: Sequence[Path],
+    step: StepConfig,
+    sink: BinaryIO,
+    compression: Compression = "gzip",
+    *,
+    state_root: Path,
+    source_date_epoch: int = 0,
+    stdin: Stdio = None,
+    stdout: Stdio = None,
+    stderr: Stdio = None,
+    runtime: Runtime | None = None,
+    reporter: Reporter = _NULL_REPORTER,
+) -> CaptureResult:
+    """Run ``step`` over the layer dirs; on exit 0 write its changes to ``sink`` as a layer.
+
+    ``lowers_bottom_up`` are unpacked layer directories (from
+    :class:`distroless.runtime.rootfs.LayerCache`); ``state_root`` holds the temporary
+    container state (e.g. ``store.state_dir("build")``).  A non-zero exit writes nothing
+    and returns ``layer=None``; the caller reports the failure.
+    """
+    rt = runtime or Runtime.find(step.runtime)
+    options = RunOptions(
+        args=step.args,
+        entrypoint=(),
+        env=dict(step.env),
+        network=step.network,
+        mounts=step.mounts,
+        runtime=rt.name,
+        remove=True,
+    )
+    with sandbox(
+        lowers_bottom_up, step.config, options, state_root, rt, what="the RUN step",
+        use_overlay=True,
+    ) as box:  # fmt: skip
+        code = box.run(stdin if stdin is not None else subprocess.DEVNULL, stdout, stderr)
+        reporter.event("run-exit", code=code, args=list(step.args))
+        if code != 0:
+            return CaptureResult(code, None)
+        excluded = set(RUNTIME_MOUNTPOINTS) | {m.destination.lstrip("/") for m in step.mounts}
+        entries = upper_entries(box.upper, lowers_bottom_up, excluded)
+        info = write_layer(entries, sink, compression, source_date_epoch=source_date_epoch)
+    return CaptureResult(0, info)
+
+
+def _xattrs(path: Path) -> dict[str, str]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        if name.startswith(_KEPT_XATTR_PREFIXES):
+            value = os.getxattr(path, name, follow_symlinks=False)
+            out[name] = value.decode("utf-8", "surrogateescape")
+    return out
+
+
+def _is_opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _excluded(rel: str, excluded: set[str]) -> bool:
+    return any(rel == e or rel.startswith(e + "/") for e in excluded)
+
+
+def _in_lowers(rel: str, lowers: Sequence[Path]) -> bool:
+    return any(os.path.lexists(layer / rel) for layer in lowers)
+
+
+def upper_entries(
+    upper: Path, lowers_bottom_up: Sequence[Path] = (), excluded: set[str] | None = None
+) -> list[Entry]:
+    """Layer entries for an overlay upper directory, in path order.
+
+    Directories that exist only because the runtime created a mount point inside them
+    (``/etc`` for ``/etc/hosts`` in an image without ``/etc``) are dropped as well.
+    """
+    skip = excluded or set()
+    entries: list[Entry] = []
+    first_link: dict[tuple[int, int], str] = {}
+    for rel, st in _walk(upper):
+        if _excluded(rel, skip):
+            continue
+        path = upper / rel
+        mode = stat.S_IMODE(st.st_mode)
+        common = {"mode": mode, "uid": st.st_uid, "gid": st.st_gid, "mtime": int(st.st_mtime)}
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
+            entries.append(Entry.whiteout(rel))
+        elif stat.S_ISDIR(st.st_mode):
+            entries.append(Entry(rel, EntryType.DIR, xattrs=_xattrs(path), **common))  # type: ignore[arg-type]
+            if _is_opaque(path):
+                entries.append(Entry.opaque(rel))
+        elif stat.S_ISLNK(st.st_mode):
+            entries.append(
+                Entry(rel, EntryType.SYMLINK, linkname=os.readlink(path), **common)  # type: ignore[arg-type]
+            )
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in first_link:
+                entries.append(
+                    Entry(rel, EntryType.HARDLINK, linkname=first_link[key], **common)  # type: ignore[arg-type]
+                )
+                continue
+            first_link[key] = rel
+            entries.append(
+                Entry(
+                    rel, EntryType.FILE, size=st.st_size, xattrs=_xattrs(path),
+                    opener=_opener(path), **common,  # type: ignore[arg-type]
+                )
+            )  # fmt: skip
+        else:
+            kind = (
+                EntryType.CHAR if stat.S_ISCHR(st.st_mode)
+                else EntryType.BLOCK if stat.S_ISBLK(st.st_mode)
+                else EntryType.FIFO
+            )  # fmt: skip
+            entries.append(
+                Entry(rel, kind, devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev),
+                      **common)  # type: ignore[arg-type]
+            )  # fmt: skip
+    return _drop_mountpoint_parents(entries, lowers_bottom_up)
+
+
+def _opener(path: Path) -> Callable[[], BinaryIO]:
+    def open_it() -> BinaryIO:
+        return path.open("rb")
+
+    return open_it
+
+
+def _drop_mountpoint_parents(entries: list[Entry], lowers: Sequence[Path]) -> list[Entry]:
+    """Remove new, empty directories whose only content was an excluded mount point."""
+    has_child: set[str] = set()
+    for e in entries:
+        parent = posixpath.dirname(e.path)
+        while parent:
+            has_child.add(parent)
+            parent = posixpath.dirname(parent)
+    return [
+        e
+        for e in entries
+        if not (
+            e.type is EntryType.DIR
+            and e.path not in has_child
+            and e.path in _EMPTY_CANDIDATES
+            and not _in_lowers(e.path, lowers)
+        )
+    ]
+
+
+#: Directories that can appear in the upper dir only to hold runtime mount points.
+_EMPTY_CANDIDATES = frozenset(
+    posixpath.dirname(p) for p in RUNTIME_MOUNTPOINTS if posixpath.dirname(p)
+)
+
+
+def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
+    """Every path under ``root`` (relative, in tar order) with its lstat."""
+    found: list[tuple[str, os.stat_result]] = []
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        for name in os.listdir(root / rel_dir):
+            rel = posixpath.join(rel_dir, name) if rel_dir else name
+            st = os.lstat(root / rel)
+            found.append((rel, st))
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(rel)
+    found.sort(key=lambda item: sort_key(item[0]))
+    return found

@@ -1,0 +1,92 @@
+"""What a caller asks of a container, independent of how runc is driven.
+
+The CLI parses flags into :class:`RunOptions` at the boundary (``parse_env``,
+``parse_volume``); the Dockerfile executor builds one directly from a stage's state.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from distroless.errors import UsageError
+
+Network = Literal["host", "none"]
+NETWORKS: tuple[Network, ...] = ("host", "none")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path bind-mounted into the container."""
+
+    source: Path
+    destination: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``distroless run`` lets a user override on top of the image config.
+
+    ``entrypoint`` is None to keep the image's; an empty tuple clears it (docker's
+    ``--entrypoint ""``).  ``args`` replaces the image's ``Cmd`` when non-empty.
+    """
+
+    args: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+    workdir: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    network: Network = "host"
+    hostname: str | None = None
+    name: str | None = None
+    runtime: str = "runc"
+    remove: bool = True
+
+
+def parse_env(items: Sequence[str], host_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``K=V`` sets, ``K`` alone copies the host's value (and is dropped if unset)."""
+    host = os.environ if host_env is None else host_env
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid environment variable {item!r}: expected KEY=VALUE")
+        if sep:
+            out[key] = value
+        elif key in host:
+            out[key] = host[key]
+    return out
+
+
+def parse_volume(text: str) -> Mount:
+    """``SRC:DST[:ro|rw]`` with an absolute host source (named volumes do not exist here)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise UsageError(f"invalid volume {text!r}: expected /host/path:/container/path[:ro]")
+    readonly = False
+    if len(parts) == 3:
+        if parts[2] not in ("ro", "rw"):
+            raise UsageError(f"invalid volume {text!r}: the mode must be 'ro' or 'rw'")
+        readonly = parts[2] == "ro"
+    if not parts[0].startswith("/"):
+        raise UsageError(f"invalid volume {text!r}: the host path must be absolute")
+    if not parts[1].startswith("/"):
+        raise UsageError(f"invalid volume {text!r}: the container path must be absolute")
+    dest = posixpath.normpath(parts[1])
+    if dest == "/":
+        raise UsageError(f"invalid volume {text!r}: cannot mount over the container's root")
+    return Mount(Path(parts[0]), dest, readonly)
+
+
+def check_network(value: str) -> Network:
+    if value == "host":
+        return "host"
+    if value == "none":
+        return "none"
+    raise UsageError(f"unsupported network {value!r}: use 'host' or 'none'")
