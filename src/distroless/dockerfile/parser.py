@@ -1,0 +1,679 @@
+"""Dockerfile text -> :class:`~distroless.dockerfile.ast.Dockerfile`.
+
+The parser follows the Dockerfile reference as BuildKit implements it: directives first,
+then logical lines (the escape character at a line's end continues it; comment lines and
+blank lines inside a continuation are skipped), then here-document bodies for ``RUN``,
+``COPY`` and ``ADD``.  Each logical line is one instruction: a case-insensitive keyword,
+leading ``--flags`` (checked against what that instruction accepts), and arguments in
+exec (JSON array) or shell form.
+
+Nothing is expanded here; see :mod:`.substitution`.  Every error is a
+:class:`~distroless.errors.DockerfileError` reading ``FILE:LINE:COLUMN: message``; the
+position is that of the offending text even on a continued line.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+from distroless.dockerfile.ast import (
+    Add,
+    Arg,
+    ArgDef,
+    Cmd,
+    Command,
+    Copy,
+    Directives,
+    Dockerfile,
+    Entrypoint,
+    Env,
+    Expose,
+    Flag,
+    From,
+    Healthcheck,
+    Heredoc,
+    Instruction,
+    KeyValue,
+    Label,
+    Maintainer,
+    Mount,
+    Onbuild,
+    Run,
+    Shell,
+    Stage,
+    Stopsignal,
+    User,
+    Volume,
+    Workdir,
+)
+from distroless.dockerfile.directives import parse_directives
+from distroless.dockerfile.shell_words import RawWord, UnterminatedQuote, split_raw
+from distroless.errors import DockerfileError
+
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
+_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+
+# Flag kinds: a value flag needs ``=value``, a bool flag may stand alone, a list flag repeats.
+_VALUE, _BOOL, _LIST = "value", "bool", "list"
+_FLAGS: dict[str, dict[str, str]] = {
+    "from": {"platform": _VALUE},
+    "run": {"mount": _LIST, "network": _VALUE, "security": _VALUE},
+    "copy": {
+        "from": _VALUE,
+        "chown": _VALUE,
+        "chmod": _VALUE,
+        "link": _BOOL,
+        "parents": _BOOL,
+        "exclude": _LIST,
+    },
+    "add": {
+        "chown": _VALUE,
+        "chmod": _VALUE,
+        "link": _BOOL,
+        "checksum": _VALUE,
+        "keep-git-dir": _BOOL,
+        "exclude": _LIST,
+    },
+    "healthcheck": {
+        "interval": _VALUE,
+        "timeout": _VALUE,
+        "start-period": _VALUE,
+        "start-interval": _VALUE,
+        "retries": _VALUE,
+    },
+}
+_KEYWORDS = (
+    "add arg cmd copy entrypoint env expose from healthcheck label maintainer onbuild run shell "
+    "stopsignal user volume workdir"
+).split()
+_HEREDOC_KEYWORDS = frozenset({"run", "copy", "add"})
+
+
+class _Common(TypedDict):
+    """Constructor arguments every instruction shares."""
+
+    line: int
+    end_line: int
+    original: str
+    flags: tuple[Flag, ...]
+
+
+@dataclass
+class _Logical:
+    """One logical line and a map from its offsets back to physical positions."""
+
+    text: str
+    starts: list[int]  # offset in ``text`` where each piece begins
+    origins: list[tuple[int, int]]  # (line number, 0-based column) of each piece's start
+    end_line: int
+
+    def position(self, offset: int) -> tuple[int, int]:
+        index = max(bisect.bisect_right(self.starts, offset) - 1, 0)
+        line, column = self.origins[index]
+        return line, column + (offset - self.starts[index]) + 1
+
+
+class _Parser:
+    def __init__(self, text: str, filename: str) -> None:
+        self.filename = filename
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        self.lines = [line.removesuffix("\r") for line in lines]
+        self.directives, self.index = parse_directives(self.lines, filename)
+        self.escape = self.directives.escape
+        self.continuation = re.compile(re.escape(self.escape) + r"[ \t]*$")
+        self.logical: _Logical | None = None
+
+    # -- errors -------------------------------------------------------------------------
+
+    def error(self, offset: int, message: str) -> DockerfileError:
+        assert self.logical is not None
+        line, column = self.logical.position(offset)
+        return DockerfileError(f"{self.filename}:{line}:{column}: {message}")
+
+    # -- lines --------------------------------------------------------------------------
+
+    @staticmethod
+    def _blank(line: str) -> bool:
+        return not line.strip()
+
+    @staticmethod
+    def _comment(line: str) -> bool:
+        return line.lstrip().startswith("#")
+
+    def _read_logical(self) -> _Logical | None:
+        """Join the next instruction's physical lines; None at the end of the file."""
+        while self.index < len(self.lines) and (
+            self._blank(self.lines[self.index]) or self._comment(self.lines[self.index])
+        ):
+            self.index += 1
+        if self.index >= len(self.lines):
+            return None
+        pieces: list[str] = []
+        starts: list[int] = []
+        origins: list[tuple[int, int]] = []
+        length = 0
+        first = True
+        end_line = self.index + 1
+        while self.index < len(self.lines):
+            raw = self.lines[self.index]
+            number = self.index + 1
+            self.index += 1
+            if not first and (self._comment(raw) or self._blank(raw)):
+                continue
+            column = 0
+            if first:
+                column = len(raw) - len(raw.lstrip())
+                raw = raw[column:]
+                first = False
+            match = self.continuation.search(raw)
+            body = raw[: match.start()] if match else raw
+            starts.append(length)
+            origins.append((number, column))
+            pieces.append(body)
+            length += len(body)
+            end_line = number
+            if match is None:
+                break
+        text = "".join(pieces).rstrip()
+        return _Logical(text, starts, origins, end_line)
+
+    # -- driver -------------------------------------------------------------------------
+
+    def parse(self) -> Dockerfile:
+        global_args: list[Arg] = []
+        stages: list[Stage] = []
+        current_from: From | None = None
+        current: list[Instruction] = []
+        names: dict[str, int] = {}
+        while True:
+            logical = self._read_logical()
+            if logical is None:
+                break
+            self.logical = logical
+            instruction = self._instruction(0, len(logical.text))
+            if isinstance(instruction, From):
+                if current_from is not None:
+                    stages.append(Stage(len(stages), current_from, tuple(current)))
+                if instruction.name is not None:
+                    if instruction.name in names:
+                        raise self.error(
+                            logical.text.lower().rindex(instruction.name),
+                            f"duplicate stage name {instruction.name!r} "
+                            f"(already used on line {names[instruction.name]})",
+                        )
+                    names[instruction.name] = instruction.line
+                current_from, current = instruction, []
+            elif current_from is None:
+                if not isinstance(instruction, Arg):
+                    raise self.error(
+                        0,
+                        f"expected FROM before {instruction.keyword} "
+                        "(only ARG may come before the first FROM)",
+                    )
+                global_args.append(instruction)
+            else:
+                current.append(instruction)
+        if current_from is None:
+            line = len(self.lines) or 1
+            raise DockerfileError(
+                f"{self.filename}:{line}:1: expected at least one FROM instruction"
+            )
+        stages.append(Stage(len(stages), current_from, tuple(current)))
+        return Dockerfile(
+            directives=self.directives,
+            stages=tuple(stages),
+            global_args=tuple(global_args),
+            filename=self.filename,
+        )
+
+    # -- one instruction ---------------------------------------------------------------
+
+    def _instruction(self, start: int, stop: int, *, in_onbuild: bool = False) -> Instruction:
+        """Parse ``logical.text[start:stop]`` (the whole line, or an ONBUILD trigger)."""
+        assert self.logical is not None
+        text = self.logical.text
+        i = start
+        while i < stop and text[i].isspace():
+            i += 1
+        j = i
+        while j < stop and not text[j].isspace():
+            j += 1
+        word = text[i:j]
+        keyword = word.lower()
+        if keyword not in _KEYWORDS:
+            hint = difflib.get_close_matches(keyword, _KEYWORDS, n=1)
+            suggestion = f" (did you mean {hint[0].upper()}?)" if hint else ""
+            raise self.error(i, f"unknown instruction {word!r}{suggestion}")
+        flags, args_start = self._flags(keyword, j, stop)
+        args = text[args_start:stop].strip()
+        while args_start < stop and text[args_start].isspace():
+            args_start += 1
+        common = _Common(
+            line=self.logical.position(i)[0],
+            end_line=self.logical.end_line,
+            original=text[i:stop].strip(),
+            flags=tuple(flags),
+        )
+        handler = self._handlers()[keyword]
+        instruction = handler(args, args_start, common)
+        if not in_onbuild and keyword in _HEREDOC_KEYWORDS:
+            instruction = self._attach_heredocs(instruction)
+        return instruction
+
+    def _handlers(self) -> dict[str, Callable[[str, int, _Common], Instruction]]:
+        return {
+            "from": self._from,
+            "arg": self._arg,
+            "env": lambda a, o, c: Env(pairs=self._pairs("ENV", a, o), **c),
+            "label": lambda a, o, c: Label(pairs=self._pairs("LABEL", a, o), **c),
+            "workdir": lambda a, o, c: Workdir(path=self._one("WORKDIR", a, o), **c),
+            "user": lambda a, o, c: User(user=self._one("USER", a, o), **c),
+            "stopsignal": lambda a, o, c: Stopsignal(signal=self._one("STOPSIGNAL", a, o), **c),
+            "maintainer": lambda a, o, c: Maintainer(name=self._one("MAINTAINER", a, o), **c),
+            "expose": lambda a, o, c: Expose(ports=self._words("EXPOSE", a, o), **c),
+            "volume": lambda a, o, c: Volume(paths=self._list("VOLUME", a, o), **c),
+            "copy": lambda a, o, c: self._file(Copy, a, o, c),
+            "add": lambda a, o, c: self._file(Add, a, o, c),
+            "run": lambda a, o, c: Run(command=self._command("RUN", a, o), **c),
+            "cmd": lambda a, o, c: Cmd(command=self._command("CMD", a, o, empty=True), **c),
+            "entrypoint": lambda a, o, c: Entrypoint(
+                command=self._command("ENTRYPOINT", a, o, empty=True), **c
+            ),
+            "shell": self._shell,
+            "healthcheck": self._healthcheck,
+            "onbuild": self._onbuild,
+        }
+
+    # -- flags --------------------------------------------------------------------------
+
+    def _flags(self, keyword: str, start: int, stop: int) -> tuple[list[Flag], int]:
+        """Read leading ``--flags``; return them and the offset where arguments begin."""
+        assert self.logical is not None
+        text = self.logical.text
+        allowed = _FLAGS.get(keyword, {})
+        flags: list[Flag] = []
+        seen: set[str] = set()
+        i = start
+        while True:
+            while i < stop and text[i].isspace():
+                i += 1
+            if not text.startswith("--", i) or i >= stop:
+                return flags, i
+            j = i
+            quote = ""
+            chars: list[str] = []
+            while j < stop and (quote or not text[j].isspace()):
+                ch = text[j]
+                if quote:
+                    if ch == quote:
+                        quote = ""
+                    else:
+                        chars.append(ch)
+                elif ch in ("'", '"'):
+                    quote = ch
+                else:
+                    chars.append(ch)
+                j += 1
+            if quote:
+                raise self.error(i, f"missing closing {quote} quote in flag")
+            word = "".join(chars)
+            if word == "--":
+                return flags, j
+            name, has_value, value = word[2:].partition("=")
+            kind = allowed.get(name)
+            if kind is None:
+                expected = ", ".join(f"--{n}" for n in sorted(allowed)) or "no flags"
+                raise self.error(
+                    i, f"unknown flag --{name} for {keyword.upper()} (expected {expected})"
+                )
+            if kind != _LIST and name in seen:
+                raise self.error(i, f"duplicate flag --{name}")
+            seen.add(name)
+            if kind == _BOOL:
+                if has_value and value.lower() not in ("true", "false"):
+                    raise self.error(i, f"flag --{name} takes true or false, not {value!r}")
+                flags.append(Flag(name, value if has_value else None))
+            else:
+                if not has_value or (not value and kind == _LIST):
+                    raise self.error(i, f"flag --{name} needs a value (--{name}=VALUE)")
+                if name == "mount":
+                    try:
+                        Mount.parse(value)
+                    except DockerfileError as exc:
+                        raise self.error(i, exc.message) from None
+                if name == "network" and value not in ("default", "none", "host"):
+                    raise self.error(
+                        i, f"unsupported network mode {value!r} (expected default, none or host)"
+                    )
+                flags.append(Flag(name, value))
+            i = j
+
+    # -- argument shapes ----------------------------------------------------------------
+
+    def _split(self, args: str, offset: int) -> list[RawWord]:
+        try:
+            return split_raw(args, self.escape)
+        except UnterminatedQuote as exc:
+            raise self.error(offset + exc.offset, exc.message) from None
+
+    @staticmethod
+    def _json(args: str) -> tuple[str, ...] | None:
+        if not args.startswith("["):
+            return None
+        try:
+            value = json.loads(args)
+        except ValueError:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None
+        return tuple(value)
+
+    def _one(self, name: str, args: str, offset: int) -> str:
+        if not args:
+            raise self.error(offset, f"{name} requires exactly one argument")
+        return args
+
+    def _words(self, name: str, args: str, offset: int) -> tuple[str, ...]:
+        words = self._split(args, offset)
+        if not words:
+            raise self.error(offset, f"{name} requires at least one argument")
+        return tuple(w.text for w in words)
+
+    def _list(self, name: str, args: str, offset: int) -> tuple[str, ...]:
+        parsed = self._json(args)
+        if parsed is None:
+            return self._words(name, args, offset)
+        if not parsed:
+            raise self.error(offset, f"{name} requires at least one argument")
+        if any(not p.strip() for p in parsed):
+            raise self.error(offset, f"{name} paths can not be empty strings")
+        return parsed
+
+    def _command(self, name: str, args: str, offset: int, *, empty: bool = False) -> Command:
+        parsed = self._json(args)
+        if parsed is not None:
+            if not parsed and not empty:
+                raise self.error(offset, f"{name} requires a command")
+            return parsed
+        if not args:
+            hint = f" (write {name} [] for none)" if empty else ""
+            raise self.error(offset, f"{name} requires a command{hint}")
+        return args
+
+    def _pairs(self, name: str, args: str, offset: int) -> tuple[KeyValue, ...]:
+        words = self._split(args, offset)
+        if not words:
+            raise self.error(offset, f"{name} requires at least one key=value pair")
+        if "=" not in words[0].text:
+            # Legacy form ``ENV key the rest of the line``.
+            key = words[0].text
+            if len(words) < 2:
+                raise self.error(
+                    offset + words[0].start, f"{name} {key} needs a value (write {key}=VALUE)"
+                )
+            return (KeyValue(key, args[words[1].start :].strip()),)
+        pairs: list[KeyValue] = []
+        for word in words:
+            key, sep, value = word.text.partition("=")
+            if not sep:
+                raise self.error(
+                    offset + word.start,
+                    f"expected key=value in {name}, found {word.text!r}",
+                )
+            if not key:
+                raise self.error(offset + word.start, f"{name} names can not be blank")
+            pairs.append(KeyValue(key, value))
+        return tuple(pairs)
+
+    # -- instructions with structure ----------------------------------------------------
+
+    def _from(self, args: str, offset: int, common: _Common) -> Instruction:
+        words = self._split(args, offset)
+        if len(words) not in (1, 3):
+            at = offset + (words[1].start if len(words) > 1 else 0)
+            raise self.error(at, "FROM requires an image and optionally 'AS <name>'")
+        name: str | None = None
+        if len(words) == 3:
+            if words[1].text.lower() != "as":
+                raise self.error(
+                    offset + words[1].start, f"expected 'AS' after the image, found {words[1].text!r}"
+                )
+            name = words[2].text.lower()
+            if not _STAGE_NAME.match(name):
+                raise self.error(
+                    offset + words[2].start,
+                    f"invalid stage name {words[2].text!r}: it must start with a letter and "
+                    "contain only letters, digits, '-', '_' and '.'",
+                )
+        return From(image=words[0].text, name=name, **common)
+
+    def _arg(self, args: str, offset: int, common: _Common) -> Instruction:
+        words = self._split(args, offset)
+        if not words:
+            raise self.error(offset, "ARG requires at least one name")
+        defs: list[ArgDef] = []
+        for word in words:
+            name, sep, value = word.text.partition("=")
+            if not _ARG_NAME.match(name):
+                raise self.error(offset + word.start, f"invalid ARG name {name!r}")
+            defs.append(ArgDef(name, value if sep else None))
+        return Arg(args=tuple(defs), **common)
+
+    def _file(
+        self, cls: type[Copy] | type[Add], args: str, offset: int, common: _Common
+    ) -> Instruction:
+        keyword = cls.__name__.upper()
+        parsed = self._json(args)
+        json_form = parsed is not None
+        if parsed is None:
+            parsed = tuple(w.text for w in self._split(args, offset))
+        if len(parsed) < 2:
+            raise self.error(
+                offset, f"{keyword} requires at least one source and a destination"
+            )
+        return cls(sources=parsed[:-1], dest=parsed[-1], json_form=json_form, **common)
+
+    def _shell(self, args: str, offset: int, common: _Common) -> Instruction:
+        parsed = self._json(args)
+        if parsed is None:
+            raise self.error(offset, 'SHELL requires a JSON array, e.g. SHELL ["/bin/sh", "-c"]')
+        if not parsed:
+            raise self.error(offset, "SHELL requires at least one argument")
+        return Shell(shell=parsed, **common)
+
+    def _healthcheck(self, args: str, offset: int, common: _Common) -> Instruction:
+        flags = common["flags"]
+        kind = args.split(None, 1)[0] if args else ""
+        if kind.upper() == "NONE":
+            if args[len(kind) :].strip() or flags:
+                raise self.error(offset, "HEALTHCHECK NONE takes no arguments or flags")
+            return Healthcheck(command=None, **common)
+        if kind.upper() != "CMD":
+            raise self.error(
+                offset, f"expected CMD or NONE after HEALTHCHECK, found {kind or 'nothing'!r}"
+            )
+        rest = args[len(kind) :].strip()
+        if not rest:
+            raise self.error(offset, "HEALTHCHECK CMD requires a command")
+        values: dict[str, int | None] = {}
+        for flag in ("interval", "timeout", "start-period", "start-interval"):
+            raw = next((f.value for f in flags if f.name == flag), None)
+            values[flag] = None if raw is None else self._duration(flag, raw)
+        retries: int | None = None
+        raw_retries = next((f.value for f in flags if f.name == "retries"), None)
+        if raw_retries is not None:
+            if not raw_retries.isdigit():
+                raise self.error(
+                    0, f"--retries must be a non-negative integer, not {raw_retries!r}"
+                )
+            retries = int(raw_retries)
+        command = self._command("HEALTHCHECK CMD", rest, offset + args.index(rest))
+        return Healthcheck(
+            command=command,
+            interval=values["interval"],
+            timeout=values["timeout"],
+            start_period=values["start-period"],
+            start_interval=values["start-interval"],
+            retries=retries,
+            **common,
+        )
+
+    def _duration(self, flag: str, raw: str) -> int:
+        """Go ``time.ParseDuration`` for the non-negative values HEALTHCHECK accepts."""
+        if raw == "0":
+            return 0
+        total = 0.0
+        position = 0
+        for match in _DURATION_PART.finditer(raw):
+            if match.start() != position:
+                break
+            total += float(match.group(1)) * _UNITS_NS[match.group(2)]
+            position = match.end()
+        if position != len(raw) or not raw:
+            raise self.error(0, f"--{flag} expects a duration like 30s or 1m30s, not {raw!r}")
+        nanoseconds = int(total)
+        if 0 < nanoseconds < 1_000_000:
+            raise self.error(0, f"--{flag} must be 0 or at least 1ms, not {raw!r}")
+        return nanoseconds
+
+    def _onbuild(self, args: str, offset: int, common: _Common) -> Instruction:
+        if not args:
+            raise self.error(offset, "ONBUILD requires an instruction")
+        inner = args.split(None, 1)[0].lower()
+        if inner == "onbuild":
+            raise self.error(offset, "ONBUILD ONBUILD is not allowed")
+        if inner in ("from", "maintainer"):
+            raise self.error(offset, f"{inner.upper()} is not allowed as an ONBUILD trigger")
+        assert self.logical is not None
+        self._instruction(offset, offset + len(args), in_onbuild=True)
+        return Onbuild(expression=args, **common)
+
+    # -- here-documents -----------------------------------------------------------------
+
+    def _attach_heredocs(self, instruction: Instruction) -> Instruction:
+        """Find ``<<NAME`` words on the line and read their bodies from the next lines."""
+        assert self.logical is not None
+        if isinstance(instruction, Run):
+            if instruction.exec_form:
+                return instruction
+            text = instruction.command
+            assert isinstance(text, str)
+        elif isinstance(instruction, Copy | Add):
+            if instruction.json_form:
+                return instruction
+            text = " ".join((*instruction.sources, instruction.dest))
+        else:
+            return instruction
+        markers: list[tuple[str, bool, bool, int | None, str]] = []
+        for word in split_raw(text, self.escape):
+            match = _HEREDOC.match(word.text)
+            if match is None or not match.group(3):
+                continue
+            rest = match.group(3)
+            try:
+                name_words = split_raw(rest, self.escape)
+            except UnterminatedQuote:
+                continue
+            if len(name_words) != 1:
+                continue
+            name = _unquote(rest, self.escape)
+            quoted = any(q in rest for q in ("'", '"'))
+            fd = int(match.group(1)) if match.group(1) else None
+            markers.append((name, not quoted, match.group(2) == "-", fd, word.text))
+        if not markers:
+            return instruction
+        heredocs: list[Heredoc] = []
+        start_line = instruction.line
+        for name, expand, chomp, fd, marker in markers:
+            body: list[str] = []
+            while True:
+                if self.index >= len(self.lines):
+                    raise DockerfileError(
+                        f"{self.filename}:{start_line}:1: unterminated here-document {marker}: "
+                        f"expected a line {name!r} before the end of the file"
+                    )
+                line = self.lines[self.index]
+                self.index += 1
+                candidate = line.lstrip("\t") if chomp else line
+                if candidate == name:
+                    break
+                body.append((line.lstrip("\t") if chomp else line) + "\n")
+            heredocs.append(Heredoc(name, "".join(body), expand, chomp, fd))
+        end_line = self.index
+        if isinstance(instruction, Run):
+            return Run(
+                command=instruction.command,
+                heredocs=tuple(heredocs),
+                line=instruction.line,
+                end_line=end_line,
+                original=instruction.original,
+                flags=instruction.flags,
+            )
+        names = {m[4] for m in markers}
+        cls = type(instruction)
+        return cls(
+            sources=tuple(s for s in instruction.sources if s not in names),
+            dest=instruction.dest,
+            heredocs=tuple(heredocs),
+            line=instruction.line,
+            end_line=end_line,
+            original=instruction.original,
+            flags=instruction.flags,
+        )
+
+
+def _unquote(text: str, escape: str) -> str:
+    """Remove quotes and escapes without expanding anything (here-document names)."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == escape and quote != "'" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if quote and ch == quote:
+            quote = ""
+        elif not quote and ch in ("'", '"'):
+            quote = ch
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
+    """Parse Dockerfile ``text``; ``filename`` is used as given in error messages."""
+    return _Parser(text, filename).parse()
+
+
+def parse_file(path: str | Path) -> Dockerfile:
+    """Read and parse a Dockerfile; a missing or unreadable file is a DockerfileError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DockerfileError(f"cannot read Dockerfile {str(path)!r}: {exc}") from None
+    return parse(text, str(path))
