@@ -95,7 +95,7 @@ class Version:
         """Parse ``text`` with dpkg's rules; a malformed version raises :class:`DebianError`."""
         stripped = text.strip()
         if not stripped:
-            raise DebianError("invalid version '': the version string is empty")
+            raise DebianError(f"invalid version {text!r}: the version string is empty")
         if any(c.isspace() for c in stripped):
             raise DebianError(f"invalid version {text!r}: it contains whitespace")
         epoch = 0
