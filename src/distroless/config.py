@@ -1,0 +1,208 @@
+"""The user's configuration: registry mirrors, insecure registries and stored logins.
+
+Two files live under ``$XDG_CONFIG_HOME/distroless``:
+
+* ``config.toml`` (written by the user, read here once and validated at this boundary)::
+
+      [registry."docker.io"]
+      mirrors = ["127.0.0.1:5000", "https://mirror.internal"]
+
+      [registry."registry.internal:5000"]
+      insecure = true
+
+* ``auth.json`` (written by ``distroless login``), in the same ``auths`` shape as
+  docker's ``config.json`` so that one parser reads both; it is created with mode 0600
+  because it holds passwords.
+
+Nothing here reads the files at import time: callers pass or build a :class:`UserConfig`,
+which keeps library users and tests free of the user's home directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from distroless.errors import InputError
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/distroless`` (``~/.config/distroless`` by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "distroless"
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def auth_path() -> Path:
+    return config_dir() / "auth.json"
+
+
+class _RegistryModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    mirrors: list[str] = Field(default_factory=list)
+    insecure: bool = False
+
+
+class _ConfigModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registry: dict[str, _RegistryModel] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """What the user said about one registry host."""
+
+    mirrors: tuple[str, ...] = ()
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """The validated ``config.toml``; an empty one when the file does not exist."""
+
+    registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> UserConfig:
+        try:
+            model = _ConfigModel.model_validate(dict(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InputError(f"{source}: invalid value at {where}: {first['msg']}") from None
+        return cls(
+            registries={
+                host: RegistrySettings(mirrors=tuple(r.mirrors), insecure=r.insecure)
+                for host, r in model.registry.items()
+            }
+        )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> UserConfig:
+        """Read ``config.toml`` (default location unless ``path`` is given)."""
+        path = path or config_path()
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            return cls()
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def settings(self, host: str) -> RegistrySettings:
+        return self.registries.get(host, RegistrySettings())
+
+    def mirrors_for(self, host: str) -> tuple[str, ...]:
+        return self.settings(host).mirrors
+
+    def is_insecure(self, host: str) -> bool:
+        """True if ``host`` is marked insecure itself or appears as an insecure mirror entry."""
+        if self.settings(host).insecure:
+            return True
+        return any(s.insecure and host in s.mirrors for s in self.registries.values())
+
+    def with_mirrors(self, host: str, mirrors: tuple[str, ...]) -> UserConfig:
+        """A copy whose ``host`` has ``mirrors`` in front (for ``--registry-mirror``)."""
+        current = self.settings(host)
+        merged = tuple(dict.fromkeys((*mirrors, *current.mirrors)))
+        regs = dict(self.registries)
+        regs[host] = RegistrySettings(mirrors=merged, insecure=current.insecure)
+        return UserConfig(registries=regs)
+
+    def with_insecure(self, *hosts: str) -> UserConfig:
+        regs = dict(self.registries)
+        for host in hosts:
+            current = regs.get(host, RegistrySettings())
+            regs[host] = RegistrySettings(mirrors=current.mirrors, insecure=True)
+        return UserConfig(registries=regs)
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+
+def _read_auths(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_logins(path: Path | None = None) -> dict[str, Login]:
+    """The credentials saved by ``distroless login``, by registry host."""
+    path = path or auth_path()
+    out: dict[str, Login] = {}
+    auths = _read_auths(path).get("auths") or {}
+    for host, entry in auths.items():
+        encoded = entry.get("auth") if isinstance(entry, dict) else None
+        if not isinstance(encoded, str):
+            continue
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise InputError(f"{path}: the entry for {host} is not valid base64") from None
+        out[host] = Login(user, password)
+    return out
+
+
+def _write_auths(path: Path, data: dict[str, Any]) -> None:
+    """Replace the file atomically, never leaving it readable by others even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".auth-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_login(host: str, login: Login, path: Path | None = None) -> Path:
+    path = path or auth_path()
+    data = _read_auths(path)
+    auths = data.setdefault("auths", {})
+    token = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
+    auths[host] = {"auth": token}
+    _write_auths(path, data)
+    return path
+
+
+def remove_login(host: str, path: Path | None = None) -> bool:
+    """Forget ``host``; False when there was nothing to forget."""
+    path = path or auth_path()
+    data = _read_auths(path)
+    auths = data.get("auths") or {}
+    if host not in auths:
+        return False
+    del auths[host]
+    _write_auths(path, data)
+    return True

@@ -1,0 +1,397 @@
+"""An HTTP client for one registry endpoint: auth, redirects and retries, nothing else.
+
+Pull and push speak the distribution API through :meth:`RegistryClient.request`, which
+
+* pings ``/v2/`` once to learn the auth scheme, then sends every request already
+  authorised (a streamed upload must not be spent on a 401);
+* gets Bearer tokens from the challenge's realm per set of scopes, caches them, and
+  fetches a fresh one once when a request answers 401 (expired or too narrow token);
+* follows redirects itself, resolving relative ``Location`` headers against the request
+  URL and dropping ``Authorization`` whenever the next hop is another origin: blob GETs
+  redirect to storage services that must never see the registry's credentials;
+* retries, with bounded exponential backoff, on 5xx/429 answers, connection resets and
+  timeouts.  Bodies are passed as factories so a retried upload re-reads its source.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from distroless import __version__
+from distroless.errors import AuthError, DistrolessError, NotFoundError, RegistryError
+from distroless.transports.registry.auth import (
+    Challenge,
+    CredentialLookup,
+    Credentials,
+    default_lookup,
+    parse_challenges,
+)
+
+Body = bytes | Callable[[], Iterable[bytes]] | None
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times to try one request and how long to wait in between."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after), self.max_delay)
+        return float(min(self.base_delay * float(2**attempt), self.max_delay))
+
+
+def is_local_host(host: str) -> bool:
+    """localhost and loopback addresses are spoken to in plain HTTP, as docker does."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to send requests for a registry host: ``base_url`` plus the host for auth."""
+
+    host: str
+    base_url: str
+
+    @classmethod
+    def for_host(cls, host: str, insecure: bool = False) -> Endpoint:
+        scheme = "http" if insecure or is_local_host(host) else "https"
+        return cls(host, f"{scheme}://{host}")
+
+    @classmethod
+    def parse(cls, text: str, insecure: bool = False) -> Endpoint:
+        """A mirror entry: ``host[:port]`` or a full ``http(s)://host[:port]`` URL."""
+        if "://" in text:
+            parts = urlsplit(text)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise RegistryError(f"invalid registry endpoint {text!r}: expected http(s)://host")
+            return cls(parts.netloc, f"{parts.scheme}://{parts.netloc}")
+        return cls.for_host(text.strip("/"), insecure)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def registry_error(resp: httpx.Response, what: str) -> DistrolessError:
+    """Turn a failed response into the matching error, quoting the registry's own reason."""
+    try:
+        body = resp.read()[:_ERROR_BODY_LIMIT]
+    except httpx.HTTPError:
+        body = b""
+    reason = ""
+    try:
+        errors = json.loads(body).get("errors") or []
+        if errors:
+            first = errors[0]
+            reason = f": {first.get('code', '')} {first.get('message', '')}".rstrip()
+    except (ValueError, AttributeError):
+        pass
+    status = resp.status_code
+    text = f"{what} failed with HTTP {status}{reason}"
+    if status == 404:
+        return NotFoundError(text)
+    if status in (401, 403):
+        return AuthError(text)
+    return RegistryError(text)
+
+
+class RegistryClient:
+    """Authenticated, retrying requests to one registry endpoint; thread-safe."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        credentials: CredentialLookup | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint
+        self.retry = retry or RetryPolicy()
+        self._lookup = credentials if credentials is not None else default_lookup()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._pinged = False
+        self._creds: Credentials | None = None
+        self._creds_loaded = False
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        verify: ssl.SSLContext | bool = ssl.create_default_context()
+        self._http = httpx.Client(
+            verify=verify,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+            follow_redirects=False,
+            headers={"User-Agent": f"distroless/{__version__}"},
+            transport=transport,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
+
+    def url(self, path: str) -> str:
+        return self.endpoint.base_url + path
+
+    # -- credentials and tokens ------------------------------------------------------------
+    def credentials(self) -> Credentials | None:
+        with self._lock:
+            if not self._creds_loaded:
+                self._creds = self._lookup(self.host)
+                self._creds_loaded = True
+            return self._creds
+
+    def ping(self) -> Challenge | None:
+        """GET ``/v2/``: None when anonymous access works, else the challenge to answer."""
+        resp = self._send_retrying("GET", self.url("/v2/"), {}, None)
+        try:
+            if resp.status_code == 401:
+                challenge = self._pick_challenge(resp)
+            elif resp.status_code < 300:
+                challenge = None
+            else:
+                raise registry_error(resp, f"contacting registry {self.host}")
+        finally:
+            resp.close()
+        with self._lock:
+            self._challenge, self._pinged = challenge, True
+        return challenge
+
+    def _pick_challenge(self, resp: httpx.Response) -> Challenge:
+        challenges = parse_challenges(resp.headers.get("www-authenticate", ""))
+        for scheme in ("bearer", "basic"):
+            for c in challenges:
+                if c.scheme == scheme:
+                    return c
+        raise AuthError(
+            f"registry {self.host} demands authentication with no supported scheme "
+            f"({resp.headers.get('www-authenticate', 'no WWW-Authenticate header')!r})"
+        )
+
+    def _authorization(self, scopes: tuple[str, ...], fresh: bool = False) -> str | None:
+        if not self._pinged:
+            self.ping()
+        challenge = self._challenge
+        if challenge is None:
+            return None
+        creds = self.credentials()
+        if challenge.scheme == "basic":
+            if creds is None or creds.identity_token:
+                raise AuthError(
+                    f"registry {self.host} requires a login: run `distroless login {self.host}`"
+                )
+            return creds.basic_header()
+        key = tuple(sorted(scopes))
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached and not fresh and cached[1] > time.monotonic():
+            return "Bearer " + cached[0]
+        token, lifetime = self._fetch_token(challenge, key, creds)
+        with self._lock:
+            self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
+        return "Bearer " + token
+
+    def _fetch_token(
+        self, challenge: Challenge, scopes: tuple[str, ...], creds: Credentials | None
+    ) -> tuple[str, float]:
+        realm = challenge.realm
+        if not realm.startswith(("http://", "https://")):
+            raise AuthError(f"registry {self.host} sent a token realm that is not a URL: {realm!r}")
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if challenge.service:
+            params.append(("service", challenge.service))
+        params.extend(("scope", s) for s in scopes)
+        headers: dict[str, str] = {}
+        if creds is not None and creds.identity_token:
+            form = dict(params)
+            form.update(
+                grant_type="refresh_token",
+                refresh_token=creds.identity_token,
+                client_id="distroless",
+            )
+            if scopes:
+                form["scope"] = " ".join(scopes)
+            make: Callable[[], httpx.Request] = lambda: self._http.build_request(  # noqa: E731
+                "POST", realm, data=form
+            )
+        else:
+            if creds is not None:
+                headers["Authorization"] = creds.basic_header()
+            make = lambda: self._http.build_request(  # noqa: E731
+                "GET", realm, params=params, headers=headers
+            )
+        resp = self._send_simple(make, f"token request to {realm}")
+        try:
+            if resp.status_code in (401, 403):
+                who = f"user {creds.username!r}" if creds and creds.username else "anonymous"
+                raise AuthError(
+                    f"registry {self.host} rejected the credentials of {who} for "
+                    f"{' '.join(scopes) or 'login'}; check `distroless login {self.host}`"
+                )
+            if resp.status_code >= 300:
+                raise registry_error(resp, f"token request to {realm}")
+            try:
+                data = json.loads(resp.read())
+                token = str(data.get("token") or data.get("access_token") or "")
+                lifetime = float(data.get("expires_in") or 60)
+            except (ValueError, AttributeError):
+                token, lifetime = "", 0.0
+        finally:
+            resp.close()
+        if not token:
+            raise AuthError(f"token endpoint {realm} of registry {self.host} returned no token")
+        return token, lifetime
+
+    # -- sending ---------------------------------------------------------------------------
+    def _send_simple(self, make: Callable[[], httpx.Request], what: str) -> httpx.Response:
+        last: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            try:
+                resp = self._http.send(make())
+            except httpx.TransportError as exc:
+                last = exc
+                self._sleep(self.retry.delay(attempt))
+                continue
+            if resp.status_code in RETRY_STATUS and attempt + 1 < self.retry.attempts:
+                resp.close()
+                self._sleep(self.retry.delay(attempt, resp.headers.get("retry-after")))
+                continue
+            return resp
+        raise RegistryError(f"{what} failed after {self.retry.attempts} attempts: {last}")
+
+    def _send_redirecting(
+        self, method: str, url: str, headers: Mapping[str, str], body: Body
+    ) -> httpx.Response:
+        current = httpx.URL(url)
+        hdrs = dict(headers)
+        for _ in range(_MAX_REDIRECTS + 1):
+            content: bytes | Iterator[bytes] | None = iter(body()) if callable(body) else body
+            req = self._http.build_request(method, current, headers=hdrs, content=content)
+            resp = self._http.send(req, stream=True)
+            location = resp.headers.get("location")
+            if resp.status_code not in _REDIRECTS or not location:
+                return resp
+            resp.close()
+            target = httpx.URL(urljoin(str(current), location))
+            if _origin(target) != _origin(current):
+                hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, body = "GET", None
+                hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-length"}
+            current = target
+        raise RegistryError(f"too many redirects from {url}")
+
+    def pause(self, attempt: int) -> None:
+        """Back off before retry number ``attempt`` (for callers that retry whole exchanges)."""
+        self._sleep(self.retry.delay(attempt))
+
+    def _send_retrying(
+        self, method: str, url: str, headers: Mapping[str, str], body: Body, retry: bool = True
+    ) -> httpx.Response:
+        last: Exception | None = None
+        attempts = self.retry.attempts if retry else 1
+        for attempt in range(attempts):
+            try:
+                resp = self._send_redirecting(method, url, headers, body)
+            except httpx.TransportError as exc:
+                last = exc
+                self._sleep(self.retry.delay(attempt))
+                continue
+            if resp.status_code in RETRY_STATUS and attempt + 1 < attempts:
+                resp.close()
+                self._sleep(self.retry.delay(attempt, resp.headers.get("retry-after")))
+                continue
+            return resp
+        raise RegistryError(f"{method} {url} failed after {attempts} attempt(s): {last}")
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        scopes: tuple[str, ...] = (),
+        headers: Mapping[str, str] | None = None,
+        body: Body = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Send an authorised request; the caller reads (or streams) and closes the response.
+
+        ``path_or_url`` is a path under the endpoint or an absolute URL (an upload
+        ``Location``).  A 401 is answered once with a fresh token; other statuses are
+        returned as they are for the caller to interpret.  ``retry=False`` sends once:
+        an interrupted upload must restart its session rather than repeat a request.
+        """
+        url = path_or_url if "://" in path_or_url else self.url(path_or_url)
+        # Never hand our credentials to another origin (an upload Location may be one).
+        same_origin = _origin(httpx.URL(url)) == _origin(httpx.URL(self.endpoint.base_url))
+        hdrs = dict(headers or {})
+        auth = self._authorization(scopes) if same_origin else None
+        if auth:
+            hdrs["Authorization"] = auth
+        resp = self._send_retrying(method, url, hdrs, body, retry)
+        if resp.status_code != 401 or not same_origin:
+            return resp
+        # An expired or too narrow token, or an anonymous ping on a private repository.
+        challenge = self._pick_challenge(resp)
+        resp.close()
+        with self._lock:
+            self._challenge, self._pinged = challenge, True
+        auth = self._authorization(scopes, fresh=True)
+        if auth:
+            hdrs["Authorization"] = auth
+        resp = self._send_retrying(method, url, hdrs, body, retry)
+        if resp.status_code == 401:
+            resp.close()
+            creds = self.credentials()
+            if creds is None:
+                raise AuthError(
+                    f"registry {self.host} requires a login: run `distroless login {self.host}`"
+                )
+            who = f"user {creds.username!r}" if creds.username else "the saved identity token"
+            raise AuthError(
+                f"registry {self.host} rejected the credentials of {who}"
+                f"{' for ' + ' '.join(scopes) if scopes else ''}; "
+                f"check `distroless login {self.host}`"
+            )
+        return resp
+
+
+def repo_scope(repository: str, *actions: str) -> str:
+    return f"repository:{repository}:{','.join(actions or ('pull',))}"

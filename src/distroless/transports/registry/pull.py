@@ -1,0 +1,404 @@
+"""Pull an image from a registry into the store.
+
+The order makes a failed pull harmless: blobs first (each verified by digest while it
+streams into the store, several at once), then manifests, then the index, and the tag last.
+A blob whose connection breaks is resumed with a ``Range`` request instead of starting
+again.  If anything fails, blobs this pull added are removed again, so the store looks as
+it did before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from distroless.errors import (
+    ArchiveError,
+    AuthError,
+    IntegrityError,
+    NotFoundError,
+    RegistryError,
+)
+from distroless.oci import mediatypes as mt
+from distroless.oci.digest import CHUNK, Digest, sha256_bytes
+from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
+from distroless.oci.reference import Reference
+from distroless.reporter import NullReporter, Reporter
+from distroless.store import Store
+from distroless.store.store import host_platform_default
+from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
+from distroless.transports.registry.endpoints import Registries
+from distroless.transports.registry.sources import BlobSources
+
+MANIFEST_ACCEPT = ", ".join(
+    (mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST)
+)
+MAX_MANIFEST = 4 * 1024 * 1024
+PULL_ROOT = "registry-pull"
+
+
+@dataclass(frozen=True)
+class RemoteDocument:
+    """A manifest or index as the registry served it: exact bytes, type and digest."""
+
+    media_type: str
+    digest: Digest
+    data: bytes
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.data))
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: Reference
+    descriptor: Descriptor  # what the name now points at (an index or one manifest)
+    name: str | None  # the stored tag, None when pulled by digest only
+    endpoint: str  # the host that served it (a mirror or the registry itself)
+    blobs_fetched: int
+    bytes_fetched: int
+
+
+@dataclass
+class _Progress:
+    created: list[Path] = field(default_factory=list)
+    fetched: int = 0
+    bytes: int = 0
+
+
+def _media_type(header: str | None, data: bytes, what: str) -> str:
+    declared = (header or "").split(";", 1)[0].strip()
+    if mt.is_manifest(declared) or mt.is_index(declared):
+        return declared
+    doc = load_json(data, what)
+    if doc.get("schemaVersion") == 1:
+        raise RegistryError(f"{what} is a schema 1 manifest, which is not supported")
+    body_type = str(doc.get("mediaType") or "")
+    if mt.is_manifest(body_type) or mt.is_index(body_type):
+        return body_type
+    if "manifests" in doc:
+        return mt.OCI_INDEX
+    if "config" in doc:
+        return mt.OCI_MANIFEST
+    raise RegistryError(f"{what} has unsupported media type {declared or body_type!r}")
+
+
+def fetch_manifest(client: RegistryClient, repository: str, ref: str) -> RemoteDocument:
+    """GET a manifest or index by tag or digest and check its bytes against its digest."""
+    what = f"manifest {client.host}/{repository}:{ref}"
+    resp = client.request(
+        "GET",
+        f"/v2/{repository}/manifests/{ref}",
+        scopes=(repo_scope(repository, "pull"),),
+        headers={"Accept": MANIFEST_ACCEPT},
+    )
+    try:
+        if resp.status_code != 200:
+            raise registry_error(resp, f"fetching {what}")
+        body = bytearray()
+        try:
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > MAX_MANIFEST:
+                    raise RegistryError(f"{what} is larger than {MAX_MANIFEST} bytes")
+        except httpx.TransportError as exc:
+            raise RegistryError(f"fetching {what} was interrupted: {exc}") from None
+        data = bytes(body)
+        content_type = resp.headers.get("content-type")
+        header_digest = resp.headers.get("docker-content-digest")
+    finally:
+        resp.close()
+    digest = sha256_bytes(data)
+    expected = ref if ref.startswith("sha256:") else header_digest
+    if expected and expected.startswith("sha256:") and expected != digest:
+        raise IntegrityError(f"{what}: digest mismatch, expected {expected}, got {digest}")
+    return RemoteDocument(_media_type(content_type, data, what), digest, data)
+
+
+def _fetch_blob(
+    client: RegistryClient,
+    repository: str,
+    desc: Descriptor,
+    *,
+    store: Store,
+    reporter: Reporter,
+    progress: _Progress,
+) -> None:
+    """Stream one blob into the store, resuming with ``Range`` after a broken connection."""
+    what = f"blob {desc.digest} of {client.host}/{repository}"
+    task = reporter.task(f"{desc.digest[7:19]}", total=desc.size)
+    attempts = 0
+    with store.write_blob(expected=desc.digest) as writer:
+        while True:
+            offset = writer.size
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            resp = client.request(
+                "GET",
+                f"/v2/{repository}/blobs/{desc.digest}",
+                scopes=(repo_scope(repository, "pull"),),
+                headers=headers,
+            )
+            try:
+                skip = 0
+                if resp.status_code == 200:
+                    skip = offset  # the server ignored Range: drop what we already have
+                elif resp.status_code == 206 and offset:
+                    start = resp.headers.get("content-range", "").removeprefix("bytes ")
+                    if not start.startswith(f"{offset}-"):
+                        raise RegistryError(f"{what}: the registry resumed at the wrong offset")
+                else:
+                    raise registry_error(resp, f"fetching {what}")
+                for received in resp.iter_bytes(CHUNK):
+                    cut = min(skip, len(received))
+                    chunk, skip = received[cut:], skip - cut
+                    if not chunk:
+                        continue
+                    if writer.size + len(chunk) > desc.size:
+                        raise IntegrityError(
+                            f"{what}: the registry sent more than {desc.size} bytes"
+                        )
+                    writer.write(chunk)
+                    task.advance(len(chunk))
+                break
+            except httpx.TransportError as exc:
+                attempts += 1
+                if attempts >= client.retry.attempts:
+                    raise RegistryError(
+                        f"fetching {what} failed after {attempts} attempts: {exc}"
+                    ) from None
+                client.pause(attempts - 1)
+            finally:
+                resp.close()
+    task.done()
+    if writer.created is not None:
+        progress.created.append(writer.created)
+    progress.fetched += 1
+    progress.bytes += writer.size
+
+
+def _fetch_blobs(
+    client: RegistryClient,
+    repository: str,
+    blobs: list[Descriptor],
+    *,
+    store: Store,
+    reporter: Reporter,
+    progress: _Progress,
+    workers: int,
+) -> None:
+    todo = [d for d in {d.digest: d for d in blobs}.values() if not store.has_blob(d.digest)]
+    for desc in blobs:
+        if store.has_blob(desc.digest):
+            reporter.event("pull.blob.exists", digest=desc.digest)
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures: list[Future[None]] = [
+            pool.submit(
+                _fetch_blob,
+                client,
+                repository,
+                d,
+                store=store,
+                reporter=reporter,
+                progress=progress,
+            )
+            for d in todo
+        ]
+        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                wait(futures)  # let running downloads finish before the caller cleans up
+                raise f.exception()  # type: ignore[misc]
+    for desc in todo:
+        reporter.event("pull.blob", digest=desc.digest, size=desc.size)
+
+
+def _manifest_blobs(manifest: Manifest) -> list[Descriptor]:
+    return [manifest.config, *(d for d in manifest.layers if not d.urls)]
+
+
+@contextlib.contextmanager
+def _rollback(progress: _Progress) -> Iterator[None]:
+    """Remove the blobs a failed pull created; they are referenced by nothing yet."""
+    try:
+        yield
+    except BaseException:
+        for path in progress.created:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _resolve(registries: Registries, ref: Reference) -> tuple[RegistryClient, RemoteDocument]:
+    """Try each mirror, then the registry itself; the first that has the image wins."""
+    target = ref.digest or ref.tag or "latest"
+    errors: list[str] = []
+    endpoints = registries.pull_endpoints(ref.registry)
+    for i, endpoint in enumerate(endpoints):
+        client = registries.client(endpoint)
+        try:
+            return client, fetch_manifest(client, ref.repository, target)
+        except (RegistryError, NotFoundError) as exc:
+            if i + 1 == len(endpoints):
+                if errors and not isinstance(exc, AuthError | IntegrityError):
+                    raise type(exc)(f"{exc} (mirrors tried first: {'; '.join(errors)})") from None
+                raise
+            errors.append(f"{endpoint.host}: {exc}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def pull(
+    store: Store,
+    reference: Reference | str,
+    *,
+    platform: Platform | None = None,
+    all_platforms: bool = False,
+    registries: Registries | None = None,
+    reporter: Reporter | None = None,
+    workers: int = 4,
+) -> PullResult:
+    """Pull ``reference`` into ``store`` and tag it; return what was stored.
+
+    An index is resolved to ``platform`` (the host's by default), or kept whole with every
+    platform when ``all_platforms`` is true.
+    """
+    ref = Reference.parse(reference) if isinstance(reference, str) else reference
+    reporter = reporter or NullReporter()
+    own = registries is None
+    regs = registries or Registries()
+    try:
+        with store.session():
+            return _pull(
+                store,
+                ref,
+                platform=platform,
+                all_platforms=all_platforms,
+                registries=regs,
+                reporter=reporter,
+                workers=workers,
+            )
+    finally:
+        if own:
+            regs.close()
+
+
+def _pull(
+    store: Store,
+    ref: Reference,
+    *,
+    platform: Platform | None,
+    all_platforms: bool,
+    registries: Registries,
+    reporter: Reporter,
+    workers: int,
+) -> PullResult:
+    client, top = _resolve(registries, ref)
+    reporter.event("pull.resolved", reference=str(ref), digest=top.digest, endpoint=client.host)
+    progress = _Progress()
+    documents: list[RemoteDocument] = []  # stored in this order: children before parents
+    blobs: list[Descriptor] = []
+    tagged = top.descriptor
+    with _rollback(progress):
+        if mt.is_index(top.media_type):
+            index = Index.from_bytes(top.data)
+            if all_platforms:
+                children = list(index.manifests)
+            else:
+                wanted = platform or host_platform_default()
+                chosen = index.for_platform(wanted)
+                if chosen is None:
+                    offered = ", ".join(str(d.platform) for d in index.manifests if d.platform)
+                    raise NotFoundError(
+                        f"{ref} has no {wanted} image (it has: {offered or 'none'}); "
+                        "pick one with --platform"
+                    )
+                children = [chosen]
+            for child in children:
+                if not mt.is_manifest(child.media_type):
+                    raise RegistryError(f"{ref}: nested index {child.digest} is not supported")
+                doc = fetch_manifest(client, ref.repository, child.digest)
+                blobs.extend(_manifest_blobs(Manifest.from_bytes(doc.data)))
+                documents.append(doc)
+            if all_platforms:
+                documents.append(top)
+            else:
+                tagged = Descriptor(
+                    documents[0].media_type,
+                    documents[0].digest,
+                    len(documents[0].data),
+                    platform=children[0].platform,
+                )
+        else:
+            manifest = Manifest.from_bytes(top.data)
+            blobs.extend(_manifest_blobs(manifest))
+            documents.append(top)
+            if platform is not None and not all_platforms:
+                _check_platform(
+                    store,
+                    client,
+                    ref,
+                    manifest=manifest,
+                    platform=platform,
+                    progress=progress,
+                    reporter=reporter,
+                )
+        _fetch_blobs(
+            client,
+            ref.repository,
+            blobs,
+            store=store,
+            reporter=reporter,
+            progress=progress,
+            workers=workers,
+        )
+        for doc in documents:
+            with store.write_blob(expected=doc.digest) as w:
+                w.write(doc.data)
+            if w.created is not None:
+                progress.created.append(w.created)
+        name: str | None = None
+        if ref.tag:
+            name = store.tag(str(ref.with_tag(ref.tag)), tagged)
+        else:
+            store.add_root(PULL_ROOT, str(ref), tagged)
+    BlobSources(store.state_dir("registry")).record(
+        client.host, ref.repository, [d.digest for d in blobs] + [d.digest for d in documents]
+    )
+    reporter.event("pull.done", reference=str(ref), digest=tagged.digest, name=name)
+    return PullResult(ref, tagged, name, client.host, progress.fetched, progress.bytes)
+
+
+def _check_platform(
+    store: Store,
+    client: RegistryClient,
+    ref: Reference,
+    *,
+    manifest: Manifest,
+    platform: Platform,
+    progress: _Progress,
+    reporter: Reporter,
+) -> None:
+    """A single-platform image must match an explicit ``--platform``; fetch its config first."""
+    _fetch_blobs(
+        client,
+        ref.repository,
+        [manifest.config],
+        store=store,
+        reporter=reporter,
+        progress=progress,
+        workers=1,
+    )
+    try:
+        config = ImageConfig.from_bytes(store.read_blob(manifest.config.digest))
+    except ArchiveError:
+        return
+    if not platform.matches(config.platform):
+        raise NotFoundError(f"{ref} is a {config.platform} image, not {platform}")
