@@ -300,6 +300,8 @@ def _data_entries(spool: BinaryIO, what: str, rewrite: Callable[[str], str]) -> 
         raw_name = info.name
         if raw_name in ("", ".", "./"):
             continue
+        if ".." in raw_name.split("/"):
+            raise ArchiveError(f"{what}: member {raw_name!r} escapes the root")
         try:
             old_path = normalize_path(raw_name)
         except ArchiveError as exc:
@@ -324,6 +326,8 @@ def _data_entries(spool: BinaryIO, what: str, rewrite: Callable[[str], str]) -> 
             linkname = _rewrite_link(info.linkname, old_path, new_path, rewrite)
             entry = Entry(new_path, EntryType.SYMLINK, linkname=linkname, **common)  # type: ignore[arg-type]
         elif info.islnk():
+            if ".." in info.linkname.split("/"):
+                raise ArchiveError(f"{what}: hard link {raw_name!r} escapes the root")
             try:
                 target = rewrite(normalize_path(info.linkname))
             except ArchiveError as exc:

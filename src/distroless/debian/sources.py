@@ -31,6 +31,9 @@ DEBIAN_CODENAMES = frozenset(
 )  # fmt: skip
 
 
+DEBIAN_POCKETS = frozenset({"", "updates", "backports", "proposed-updates", "backports-sloppy"})
+
+
 @dataclass(frozen=True)
 class Distro:
     """A Debian release the base images are built from."""
@@ -78,8 +81,12 @@ class AptSource:
 
     @property
     def is_debian_main(self) -> bool:
-        return any(s.split("-", 1)[0] in DEBIAN_CODENAMES for s in self.suites) and not (
-            self.is_security
+        """Suites named after Debian releases with a ``main`` component (so not a
+        third-party repository that merely reuses a code name as its suite)."""
+        return (
+            "main" in self.components
+            and any(_is_debian_suite(s) for s in self.suites)
+            and not self.is_security
         )
 
 
@@ -97,6 +104,11 @@ class SuiteSource:
 
     mirror: str
     suite: str
+
+
+def _is_debian_suite(suite: str) -> bool:
+    name, _, pocket = suite.partition("-")
+    return name in DEBIAN_CODENAMES and pocket in DEBIAN_POCKETS
 
 
 def _is_security_suite(suite: str) -> bool:
