@@ -7,3 +7,10 @@ import click
 
 def register(group: click.Group) -> None:
     """Add every command; each module exposes its click commands at import."""
+    from distroless.cli import build_cmd, run_cmd, store_cmds
+
+    group.add_command(build_cmd.build)
+    for command in store_cmds.COMMANDS:
+        group.add_command(command)
+
+    group.add_command(run_cmd.run)

@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Without standalone mode click returns the code of a raised ``Exit`` instead of
+        # exiting; ``run`` relies on it to pass the container's exit code through.
+        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except DistrolessError as exc:
         if debug:
             traceback.print_exc()
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         return 1
-    return 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":

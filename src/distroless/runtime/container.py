@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import stat
@@ -130,10 +131,9 @@ def _write_etc_files(state: Path, hostname: str, network: str) -> dict[str, Path
 
 
 def _nofile_limit() -> int:
-    try:
-        return int(Path("/proc/sys/fs/nr_open").read_text().strip())
-    except (OSError, ValueError):
-        return 1048576
+    """Our own hard limit: raising it needs a privilege a nested sandbox may not have."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1048576 if hard == resource.RLIM_INFINITY else int(hard)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,81 @@
+"""Small images written straight into a store, for runtime tests.
+
+The images hold a static Go ``probe`` program (tests/runtime/probe) plus the passwd and
+group files of the distroless bases, so user names resolve as they do in real images.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from distroless.layers.build import media_type, write_layer
+from distroless.layers.entry import Entry
+from distroless.oci import mediatypes as mt
+from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest
+from distroless.store import Store
+
+PROBE_SOURCE = Path(__file__).parent / "probe" / "main.go"
+
+PASSWD = (
+    "root:x:0:0:root:/root:/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+    "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+)
+GROUP = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:nonroot\nnonroot:x:65532:\n"
+
+
+def build_probe(out_dir: Path) -> Path:
+    """Compile the probe statically with the host's Go; cached by the caller's out_dir."""
+    binary = out_dir / "probe"
+    if binary.exists():
+        return binary
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CGO_ENABLED="0", GO111MODULE="off", GOCACHE=str(out_dir / "gocache"))
+    subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags=-s", "-o", str(binary), str(PROBE_SOURCE)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return binary
+
+
+def base_entries(probe: Path) -> list[Entry]:
+    data = probe.read_bytes()
+    return [
+        Entry.file("etc/passwd", PASSWD.encode()),
+        Entry.file("etc/group", GROUP.encode()),
+        Entry.directory("tmp", mode=0o1777),
+        Entry.directory("home/nonroot", mode=0o700, uid=65532, gid=65532),
+        Entry.file("probe", data, mode=0o755),
+    ]
+
+
+def write_image(
+    store: Store,
+    name: str,
+    layers: Sequence[Sequence[Entry]],
+    config: ContainerConfig,
+) -> Descriptor:
+    """Write ``layers`` (bottom-up) and a manifest to ``store`` and tag it ``name``."""
+    descs: list[Descriptor] = []
+    diff_ids = []
+    for entries in layers:
+        with store.write_blob() as writer:
+            info = write_layer(entries, writer, "gzip")  # type: ignore[arg-type]
+        descs.append(Descriptor(media_type(info), info.digest, info.size))
+        diff_ids.append(info.diff_id)
+    image_config = ImageConfig(config=config, diff_ids=tuple(diff_ids))
+    config_bytes = image_config.to_bytes()
+    config_digest = store.put_bytes(config_bytes)
+    manifest = Manifest(
+        config=Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)), layers=tuple(descs)
+    )
+    desc = store.put_manifest(manifest)
+    store.tag(name, desc)
+    return desc
+
+
