@@ -30,7 +30,6 @@ from distroless.dockerfile.ast import (
     Cmd,
     Command,
     Copy,
-    Directives,
     Dockerfile,
     Entrypoint,
     Env,
@@ -101,9 +100,25 @@ _FLAGS: dict[str, dict[str, str]] = {
     },
 }
 _KEYWORDS = (
-    "add arg cmd copy entrypoint env expose from healthcheck label maintainer onbuild run shell "
-    "stopsignal user volume workdir"
-).split()
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+)
 _HEREDOC_KEYWORDS = frozenset({"run", "copy", "add"})
 
 
@@ -458,7 +473,8 @@ class _Parser:
         if len(words) == 3:
             if words[1].text.lower() != "as":
                 raise self.error(
-                    offset + words[1].start, f"expected 'AS' after the image, found {words[1].text!r}"
+                    offset + words[1].start,
+                    f"expected 'AS' after the image, found {words[1].text!r}",
                 )
             name = words[2].text.lower()
             if not _STAGE_NAME.match(name):
@@ -490,9 +506,7 @@ class _Parser:
         if parsed is None:
             parsed = tuple(w.text for w in self._split(args, offset))
         if len(parsed) < 2:
-            raise self.error(
-                offset, f"{keyword} requires at least one source and a destination"
-            )
+            raise self.error(offset, f"{keyword} requires at least one source and a destination")
         return cls(sources=parsed[:-1], dest=parsed[-1], json_form=json_form, **common)
 
     def _shell(self, args: str, offset: int, common: _Common) -> Instruction:

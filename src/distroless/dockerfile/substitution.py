@@ -182,7 +182,7 @@ class _Lexer:
             modifier = self.next()
             word, _ = self.process("}")
             if modifier == "-":
-                return word if not value else value
+                return value or word
             if modifier == "+":
                 return word if value else ""
             if modifier == "?":

@@ -1,0 +1,176 @@
+""".dockerignore: which files of the build context the build may see.
+
+Semantics follow docker's: one pattern per line, ``#`` lines are comments, surrounding white
+space is trimmed, a leading ``!`` makes an exception, patterns are cleaned like paths
+(``./a`` and ``/a`` mean ``a``), ``*`` and ``?`` never cross ``/``, ``**`` crosses any number
+of directories, ``[...]`` is a character class and ``\\`` escapes.  The last matching
+pattern wins, and a pattern that matches a directory matches everything below it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from distroless.errors import InputError
+
+
+@dataclass(frozen=True)
+class IgnorePattern:
+    """One cleaned pattern, compiled to an anchored regular expression."""
+
+    pattern: str
+    exclusion: bool
+    regex: re.Pattern[str]
+
+    def match(self, path: str) -> bool:
+        return self.regex.match(path) is not None
+
+
+def _clean(pattern: str) -> str:
+    cleaned = posixpath.normpath(pattern) if pattern else pattern
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")
+    if len(cleaned) > 1 and cleaned.startswith("/"):
+        cleaned = cleaned[1:]
+    return cleaned
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    out = ["^"]
+    i = 0
+    n = len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            if i + 1 < n and pattern[i + 1] == "*":
+                i += 2
+                if i < n and pattern[i] == "/":
+                    i += 1
+                out.append(".*" if i >= n else "(.*/)?")
+                continue
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\":
+            if i + 1 < n:
+                i += 1
+                out.append(re.escape(pattern[i]))
+            else:
+                out.append(r"\\")
+        elif ch == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1)
+            if end < 0:
+                raise InputError(f".dockerignore pattern {pattern!r} has an unclosed '['")
+            out.append(pattern[i : end + 1])
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    out.append("$")
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error as exc:
+        raise InputError(f".dockerignore pattern {pattern!r} is not valid: {exc}") from None
+
+
+@dataclass(frozen=True)
+class DockerIgnore:
+    """An ordered list of patterns; :meth:`matches` says whether a path is excluded."""
+
+    patterns: tuple[IgnorePattern, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> DockerIgnore:
+        patterns: list[IgnorePattern] = []
+        for raw in text.removeprefix("\ufeff").splitlines():
+            if raw.startswith("#"):
+                continue
+            line = raw.strip()
+            if not line:
+                continue
+            exclusion = line.startswith("!")
+            if exclusion:
+                line = line[1:].strip()
+            if not line:
+                continue
+            cleaned = _clean(line)
+            patterns.append(IgnorePattern(cleaned, exclusion, _compile(cleaned)))
+        return cls(tuple(patterns))
+
+    @classmethod
+    def load(cls, context: str | Path, dockerfile: str | Path | None = None) -> DockerIgnore:
+        """Read ``<Dockerfile>.dockerignore`` if present, else ``<context>/.dockerignore``."""
+        candidates: list[Path] = []
+        if dockerfile is not None:
+            candidates.append(Path(str(dockerfile) + ".dockerignore"))
+        candidates.append(Path(context) / ".dockerignore")
+        for candidate in candidates:
+            if candidate.is_file():
+                try:
+                    return cls.parse(candidate.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise InputError(f"cannot read {str(candidate)!r}: {exc}") from None
+        return cls()
+
+    @property
+    def has_exceptions(self) -> bool:
+        return any(p.exclusion for p in self.patterns)
+
+    def matches(self, relpath: str) -> bool:
+        """Whether ``relpath`` (relative to the context, ``/``-separated) is excluded."""
+        path = posixpath.normpath(relpath.replace(os.sep, "/")).lstrip("/")
+        parent = posixpath.dirname(path)
+        parents = parent.split("/") if parent else []
+        matched = False
+        for pattern in self.patterns:
+            if pattern.exclusion != matched:
+                continue
+            hit = pattern.match(path)
+            if not hit:
+                hit = any(pattern.match("/".join(parents[: i + 1])) for i in range(len(parents)))
+            if hit:
+                matched = not pattern.exclusion
+        return matched
+
+    def include_for(self, context: str | Path) -> Iterator[str]:
+        """Walk ``context`` and yield, sorted, the relative paths the build may see.
+
+        Directories are yielded too (before their contents).  An excluded directory is
+        skipped entirely unless an exception pattern might re-include something in it, in
+        which case it is walked and only its re-included entries are yielded.
+        """
+        root = Path(context)
+        if not root.is_dir():
+            raise InputError(f"build context {str(root)!r} is not a directory")
+        yield from self._walk(root, "")
+
+    def _walk(self, directory: Path, prefix: str) -> Iterator[str]:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise InputError(
+                f"cannot read build context directory {str(directory)!r}: {exc}"
+            ) from None
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            excluded = self.matches(rel)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not excluded:
+                yield rel
+            if is_dir and (not excluded or self._may_reinclude(rel)):
+                yield from self._walk(Path(entry.path), rel + "/")
+
+    def _may_reinclude(self, directory: str) -> bool:
+        """Whether some exception pattern could match below ``directory``."""
+        for pattern in self.patterns:
+            if not pattern.exclusion:
+                continue
+            literal = re.split(r"[*?\[\\]", pattern.pattern, maxsplit=1)[0]
+            if literal.startswith(directory + "/") or (directory + "/").startswith(literal):
+                return True
+        return False
