@@ -1,0 +1,184 @@
+"""Commands over the local store: images, inspect, tag, rmi, prune, fsck, save, load."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from distroless.cli.context import App, pass_app
+from distroless.cli.output import emit_json, human_size, table
+from distroless.errors import PolicyError
+from distroless.oci import mediatypes as mt
+from distroless.oci.models import Platform
+from distroless.store import Store
+from distroless.transports import tarball
+
+
+def _image_summary(store: Store, name: str, digest: str, media_type: str) -> dict[str, Any]:
+    platforms = [str(p) for p in store.platforms(digest)]
+    image = store.load_image(digest, Platform.parse(platforms[0]))
+    size = image.manifest.config.size + sum(layer.size for layer in image.layers)
+    repo, _, tag = name.rpartition(":")
+    return {
+        "name": name,
+        "repository": repo,
+        "tag": tag,
+        "digest": digest,
+        "platforms": platforms,
+        "index": mt.is_index(media_type),
+        "created": image.config.created,
+        "size": size,
+        "layers": len(image.layers),
+    }
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def images(app: App, as_json: bool) -> None:
+    """List the images in the local store."""
+    store = Store(app.root_path)
+    rows = [_image_summary(store, name, d.digest, d.media_type) for name, d in store.refs()]
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        ["REPOSITORY", "TAG", "DIGEST", "PLATFORMS", "SIZE"],
+        [
+            (
+                r["repository"],
+                r["tag"],
+                r["digest"][7:19],
+                ",".join(r["platforms"]),
+                human_size(r["size"]),
+            )
+            for r in rows
+        ],
+    )
+
+
+@click.command()
+@click.argument("image")
+@click.option("--platform", help="Platform of a multi-platform image (os/arch).")
+@pass_app
+def inspect(app: App, image: str, platform: str | None) -> None:
+    """Show an image's manifest descriptor, config and layers as JSON."""
+    store = Store(app.root_path)
+    desc = store.resolve(image)
+    loaded = store.load_image(image, Platform.parse(platform) if platform else None)
+    emit_json(
+        {
+            "name": image,
+            "digest": desc.digest,
+            "mediaType": desc.media_type,
+            "platforms": [str(p) for p in store.platforms(image)],
+            "manifest": loaded.manifest.to_dict(),
+            "manifestDigest": loaded.descriptor.digest,
+            "config": loaded.config.to_dict(),
+        }
+    )
+
+
+@click.command()
+@click.argument("source")
+@click.argument("target")
+@pass_app
+def tag(app: App, source: str, target: str) -> None:
+    """Give an image another name."""
+    store = Store(app.root_path)
+    store.tag(target, store.resolve(source))
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_app
+def rmi(app: App, names: tuple[str, ...]) -> None:
+    """Remove image names (blobs go at the next prune)."""
+    store = Store(app.root_path)
+    for name in names:
+        desc = store.untag(name)
+        click.echo(f"Untagged: {name} ({desc.digest})")
+
+
+@click.command()
+@click.option("--all", "everything", is_flag=True, help="Also drop the build and layer caches.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def prune(app: App, everything: bool, as_json: bool) -> None:
+    """Delete blobs that no image, cache entry or attachment uses."""
+    store = Store(app.root_path)
+    dropped = 0
+    if everything:
+        dropped = sum(store.drop_roots(kind) for kind in ("layer", "build-cache"))
+    result = store.prune()
+    if as_json:
+        emit_json({"blobs": result.blobs, "bytes": result.bytes, "cache_entries": dropped})
+    else:
+        click.echo(f"Deleted {result.blobs} blobs, reclaimed {human_size(result.bytes)}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def fsck(app: App, as_json: bool) -> None:
+    """Verify every blob and reference of the store."""
+    problems = Store(app.root_path).fsck()
+    if as_json:
+        emit_json({"ok": not problems, "problems": problems})
+    else:
+        for problem in problems:
+            click.echo(problem)
+        if not problems:
+            click.echo("store is consistent")
+    if problems:
+        raise PolicyError(f"{len(problems)} problem(s) found in the store")
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="File to write (default stdout)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["docker", "oci"]), default="docker", show_default=True
+)
+@click.option("--platform", help="Platform for the docker manifest.json of multi-platform images.")
+@pass_app
+def save(
+    app: App, names: tuple[str, ...], output: str | None, fmt: str, platform: str | None
+) -> None:
+    """Write images to a tarball that `docker load` accepts."""
+    store = Store(app.root_path)
+    plat = Platform.parse(platform) if platform else None
+    if output is None:
+        if sys.stdout.isatty():
+            raise click.UsageError("refusing to write a tarball to a terminal; use -o FILE")
+        tarball.save(store, names, sys.stdout.buffer, "docker" if fmt == "docker" else "oci", plat)
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with partial.open("wb") as fh:
+            tarball.save(store, names, fh, "docker" if fmt == "docker" else "oci", plat)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@click.command()
+@click.option(
+    "-i", "--input", "source", type=click.Path(dir_okay=False), help="Tarball (default stdin)."
+)
+@pass_app
+def load(app: App, source: str | None) -> None:
+    """Import images from a docker-archive or OCI tarball."""
+    store = Store(app.root_path)
+    loaded = tarball.load(store, Path(source) if source else sys.stdin.buffer)
+    for name in loaded:
+        click.echo(f"Loaded image: {name}")
+
+
+COMMANDS = [images, inspect, tag, rmi, prune, fsck, save, load]

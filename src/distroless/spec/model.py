@@ -1,0 +1,59 @@
+"""The validated image spec: what a user asks for, before anything is resolved or built.
+
+Pydantic checks the YAML at the boundary (unknown keys and wrong types are errors with
+a line number); the rest of the code sees frozen dataclasses only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DISTROS = {"debian13": "trixie", "debian12": "bookworm"}
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One ``files:`` entry: a copied path, inline content, a directory or a symlink."""
+
+    dst: str
+    src: Path | None = None
+    content: str | None = None
+    symlink: str | None = None
+    directory: bool = False
+    mode: int | None = None
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    path: Path
+    base: str = "scratch"
+    distro: str = "debian13"
+    archs: tuple[str, ...] = ()
+    repositories: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    resolve: bool = True
+    files: tuple[FileItem, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str = ""
+    user: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def suite(self) -> str:
+        return DISTROS[self.distro]
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".lock.json")
