@@ -65,7 +65,8 @@ def entry_sets(draw: st.DrawFn) -> list[Entry]:
         Entry(e.path, EntryType.DIR, mode=0o755) if e.path in ancestors else e for e in entries
     ]
     files = [e.path for e in fixed if e.type is EntryType.FILE and last[e.path].type is e.type]
-    if files and draw(st.booleans()):
+    want_link: bool = draw(st.booleans())
+    if files and want_link:
         link = "0hardlink-" + draw(st.sampled_from(["a", "b"]))  # sorts before most targets
         if link not in last:
             fixed.append(Entry(link, EntryType.HARDLINK, linkname=draw(st.sampled_from(files))))
