@@ -127,8 +127,19 @@ def _excluded(rel: str, excluded: set[str]) -> bool:
     return any(rel == e or rel.startswith(e + "/") for e in excluded)
 
 
-def _in_lowers(rel: str, lowers: Sequence[Path]) -> bool:
-    return any(os.path.lexists(layer / rel) for layer in lowers)
+def _same_as_lower(entry: Entry, lowers: Sequence[Path]) -> bool:
+    """True when the directory is new, or the topmost lower has it with equal metadata."""
+    for layer in reversed(lowers):
+        try:
+            st = os.lstat(layer / entry.path)
+        except FileNotFoundError:
+            continue
+        return (
+            stat.S_ISDIR(st.st_mode)
+            and stat.S_IMODE(st.st_mode) == entry.mode
+            and (st.st_uid, st.st_gid) == (entry.uid, entry.gid)
+        )
+    return True
 
 
 def upper_entries(
@@ -193,7 +204,11 @@ def _opener(path: Path) -> Callable[[], BinaryIO]:
 
 
 def _drop_mountpoint_parents(entries: list[Entry], lowers: Sequence[Path]) -> list[Entry]:
-    """Remove new, empty directories whose only content was an excluded mount point."""
+    """Remove directories that were copied up or created only to hold a mount point.
+
+    ``/etc`` lands in the upper directory when the runtime creates ``/etc/hosts`` there;
+    unless the step changed something else inside it, it is not part of the step's change.
+    """
     has_child: set[str] = set()
     for e in entries:
         parent = posixpath.dirname(e.path)
@@ -207,7 +222,7 @@ def _drop_mountpoint_parents(entries: list[Entry], lowers: Sequence[Path]) -> li
             e.type is EntryType.DIR
             and e.path not in has_child
             and e.path in _EMPTY_CANDIDATES
-            and not _in_lowers(e.path, lowers)
+            and _same_as_lower(e, lowers)
         )
     ]
 
