@@ -205,6 +205,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         start = 0
         status = 200
         header = self.headers.get("Range")
+        if header:
+            self.server.ranges.append(header)
         if header and header.startswith("bytes=") and self.server.honour_range:
             start = int(header[6:].split("-", 1)[0])
             status = 206
@@ -214,6 +216,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
+        if self.path in self.server.cut_once:
+            # simulate a connection dropped halfway through the body
+            self.server.cut_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(body)
 
 
@@ -225,6 +234,8 @@ class _Server(http.server.ThreadingHTTPServer):
         self.root = root
         self.requests: Counter[str] = Counter()
         self.honour_range = True
+        self.cut_once: set[str] = set()
+        self.ranges: list[str] = []
 
 
 @dataclass
@@ -240,7 +251,9 @@ class Mirror:
 @contextmanager
 def serve(root: Path) -> Iterator[Mirror]:
     server = _Server(root)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield Mirror(f"http://127.0.0.1:{server.server_address[1]}", server)

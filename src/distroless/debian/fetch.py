@@ -114,7 +114,7 @@ def download_verified(
                 if task is not None and have:
                     task.advance(have)
                 with dest.open(mode) as out:
-                    for chunk in resp.iter_bytes(CHUNK):
+                    for chunk in resp.iter_bytes():
                         have += len(chunk)
                         if have > size:
                             out.close()
