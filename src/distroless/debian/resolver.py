@@ -13,6 +13,7 @@ which an image needs a few dozen.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -302,12 +303,31 @@ class _Closure:
         arch = f" for {self.index.arch}"
         return arch + (f" ({'; '.join(notes)})" if notes else "")
 
+    def is_choice(self, dependency: Dependency) -> bool:
+        """Whether satisfying ``dependency`` means choosing between several packages."""
+        relevant = [r for r in dependency.alternatives if r.applies_to(self.index.arch)]
+        if len(relevant) != 1:
+            return len(relevant) > 1
+        only = relevant[0]
+        return self.index.best(only) is None and len(self.index.providers(only)) > 1
+
     def run(self, requests: Sequence[Dependency]) -> None:
-        queue: list[tuple[Dependency, tuple[str, ...]]] = [(r, ()) for r in requests]
-        position = 0
-        while position < len(queue):
-            dependency, chain = queue[position]
-            position += 1
+        """Breadth-first closure; choices between alternatives or providers wait.
+
+        A dependency that offers a choice is only decided once every plain dependency
+        found so far has been taken, so an alternative something else pulls in anyway
+        wins over adding a second package for the same need.
+        """
+        queue: deque[tuple[Dependency, tuple[str, ...]]] = deque((r, ()) for r in requests)
+        choices: deque[tuple[Dependency, tuple[str, ...]]] = deque()
+        while queue or choices:
+            if queue:
+                dependency, chain = queue.popleft()
+                if self.is_choice(dependency):
+                    choices.append((dependency, chain))
+                    continue
+            else:
+                dependency, chain = choices.popleft()
             package = self.pick(dependency, chain)
             if package is None or package.name in self.chosen:
                 continue
