@@ -151,6 +151,11 @@ def _start_once(
     for d in (data_root, exec_root, config_dir):
         d.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)
+    # An empty config file keeps a host /etc/docker/daemon.json from clashing with our flags.
+    daemon_json = base / "daemon.json"
+    daemon_json.write_text("{}\n")
+    # If a system containerd is running dockerd uses it; our own namespace keeps us apart.
+    namespace = f"distroless-test-{os.getpid()}-{run_base.name}"
     argv = [
         str(dockerd),
         f"--data-root={data_root}",
@@ -158,6 +163,9 @@ def _start_once(
         f"--pidfile={run_base / 'dockerd.pid'}",
         f"--host=unix://{sock}",
         f"--storage-driver={driver}",
+        f"--config-file={daemon_json}",
+        f"--containerd-namespace={namespace}",
+        f"--containerd-plugins-namespace={namespace}-plugins",
         "--bridge=none",
         "--iptables=false",
         "--ip6tables=false",

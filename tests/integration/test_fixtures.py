@@ -13,10 +13,16 @@ from tests.helpers import (
     Cli,
     CommandFailed,
     DockerEngine,
+    EngineStartError,
     Registry,
     RegistryFactory,
     c_build,
+    docker_engine,
+    go_build,
     require,
+    require_root,
+    require_tool,
+    rootfs_tar,
     skopeo,
     skopeo_inspect,
     umoci,
@@ -124,3 +130,31 @@ def test_cli_in_process_and_subprocess(cli: Cli) -> None:
     bad = cli("no-such-command")
     assert bad.exit_code == 2
     assert "no-such-command" in bad.stderr
+
+
+def test_engine_that_cannot_start_reports_its_log_and_leaves_nothing(tmp_path: Path) -> None:
+    require_root()
+    require_tool("dockerd", "/usr/sbin/dockerd")
+    base = tmp_path / "engine"
+    with (
+        pytest.raises(EngineStartError, match="nosuchdriver"),
+        docker_engine(base, drivers=("nosuchdriver",)),
+    ):
+        pytest.fail("the engine must not start")
+    assert not list(base.glob("data-*"))
+    assert str(base) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_go_build_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope"):
+        go_build(tmp_path / "nope", tmp_path / "out")
+    with pytest.raises(CommandFailed, match="undefined: missing"):
+        go_build("package main\n\nfunc main() { missing() }\n", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_rootfs_tar_is_deterministic(tmp_path: Path) -> None:
+    files: dict[str, bytes | Path] = {"usr/bin/x": b"x", "etc/a": b"a"}
+    first = rootfs_tar(tmp_path / "1.tar", files).read_bytes()
+    second = rootfs_tar(tmp_path / "2.tar", dict(reversed(files.items()))).read_bytes()
+    assert first == second
