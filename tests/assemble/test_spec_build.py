@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from distroless.assemble.spec_build import build_spec
+from distroless.errors import NotFoundError
+from distroless.layers.compress import open_decompressed
+from distroless.oci.models import Platform
+from distroless.spec import load_spec
+from distroless.store import Store
+
+
+def _context(tmp_path: Path) -> Path:
+    (tmp_path / "bin").mkdir()
+    app = tmp_path / "bin" / "app"
+    app.write_bytes(b"#!binary\n")
+    os.utime(app, (1_700_000_000, 1_700_000_000))
+    spec = tmp_path / "image.yaml"
+    spec.write_text(
+        """
+files:
+  - {src: bin/app, dst: /app, mode: 0755}
+  - {dst: /etc/motd, content: "hello\\n"}
+entrypoint: ["/app"]
+env: {GREETING: hi}
+labels: {org.example: "yes"}
+"""
+    )
+    return spec
+
+
+def test_spec_image_content(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    desc = build_spec(store, load_spec(_context(tmp_path)), platforms=[Platform("linux", "amd64")])
+    store.tag("app:1", desc)
+    image = store.load_image("app:1")
+    assert image.config.config.entrypoint == ("/app",)
+    assert image.config.config.env == ("GREETING=hi",)
+    assert image.config.created == "1970-01-01T00:00:00Z"
+    assert len(image.layers) == 1
+    with store.open_blob(image.layers[0].digest) as fh:
+        tar = tarfile.open(fileobj=open_decompressed(fh), mode="r|")
+        members = {m.name: (m.mode, m.mtime) for m in tar}
+    assert members == {"app": (0o755, 0), "etc": (0o755, 0), "etc/motd": (0o644, 0)}
+
+
+def test_same_spec_same_digest_across_stores(tmp_path: Path) -> None:
+    spec = load_spec(_context(tmp_path))
+    first = build_spec(Store(tmp_path / "a"), spec, platforms=[Platform("linux", "amd64")])
+    os.utime(tmp_path / "bin" / "app", (1_800_000_000, 1_800_000_000))
+    second = build_spec(Store(tmp_path / "b"), spec, platforms=[Platform("linux", "amd64")])
+    assert first.digest == second.digest
+
+
+def test_multi_arch_gives_index(tmp_path: Path) -> None:
+    spec_path = _context(tmp_path)
+    spec_path.write_text(spec_path.read_text() + "archs: [amd64, arm64]\n")
+    store = Store(tmp_path / "store")
+    desc = build_spec(store, load_spec(spec_path))
+    store.tag("multi", desc)
+    assert sorted(str(p) for p in store.platforms("multi")) == ["linux/amd64", "linux/arm64"]
+
+
+def test_missing_base_is_clear(tmp_path: Path) -> None:
+    spec_path = _context(tmp_path)
+    spec_path.write_text(spec_path.read_text() + "base: nothere:1\n")
+    with pytest.raises(NotFoundError, match="nothere:1 is not in the store"):
+        build_spec(Store(tmp_path / "store"), load_spec(spec_path))
+
+
+def test_base_layers_and_config_are_inherited(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    spec_path = _context(tmp_path)
+    store.tag("base:1", build_spec(store, load_spec(spec_path)))
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base:1\ncmd: [--flag]\nfiles:\n  - {dst: /extra, content: x}\n")
+    desc = build_spec(store, load_spec(child))
+    store.tag("child:1", desc)
+    image = store.load_image("child:1")
+    assert len(image.layers) == 2
+    assert image.config.config.entrypoint == ("/app",)
+    assert image.config.config.cmd == ("--flag",)
+    assert len(image.config.diff_ids) == 2
