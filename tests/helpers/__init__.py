@@ -1,5 +1,13 @@
-"""Helpers shared by the test suite: starting real components, building test programs,
-running the CLI, and the fail-in-CI/skip-elsewhere rule for missing components."""
+"""Helpers shared by the test suite: real components, test programs, the CLI, and the rule
+for missing components (fail when ``CI`` is set, skip with the reason elsewhere).
+
+Fixtures (tests/conftest.py): ``docker_engine`` (session; ``.run(*args)``, ``.load(path)``,
+``.import_rootfs(tar, ref, *changes)``, ``.host``), ``registry`` (session; ``.url``,
+``.ref(repo, tag)``, ``.get(path)``), ``registry_factory(htpasswd=(user, pw))`` (per test),
+``hello_go_binary`` (prints ``HELLO_LINE``), ``store_root``, ``cli`` (``cli(*args)`` in-process,
+``cli.subprocess(*args)``), ``package_cache`` / ``use_package_cache``. In tests/integration:
+``hello_rootfs`` and ``hello_image``. Containers run with ``--network none`` or ``host``.
+"""
 
 from tests.helpers.build import HELLO_LINE, c_build, go_build, hello_go_source
 from tests.helpers.cli import Cli, Result, distroless_executable, run_cli, run_cli_subprocess
