@@ -77,5 +77,3 @@ def write_image(
     desc = store.put_manifest(manifest)
     store.tag(name, desc)
     return desc
-
-
