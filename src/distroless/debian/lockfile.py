@@ -19,6 +19,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,12 @@ class LockedSuite:
     url: str
     inrelease_sha256: str
     date: str
+
+    @classmethod
+    def at(cls, name: str, url: str, inrelease_sha256: str, date: datetime) -> LockedSuite:
+        """A suite whose Release ``date`` is written as UTC RFC 3339 (``...T...Z``)."""
+        utc = date.astimezone(UTC) if date.tzinfo else date.replace(tzinfo=UTC)
+        return cls(name, url, inrelease_sha256.lower(), utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 @dataclass(frozen=True)
