@@ -413,6 +413,9 @@ def instruction_to_dict(instruction: Instruction) -> dict[str, Any]:
             if value:
                 out["flags"] = [[fl.name, fl.value] for fl in value]
             continue
+        if f.name == "command":
+            out["command"] = _plain(value)
+            continue
         if value is None or value == () or (f.name == "json_form" and not value):
             continue
         out[f.name] = _plain(value)

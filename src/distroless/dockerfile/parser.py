@@ -540,7 +540,8 @@ class _Parser:
         if raw_retries is not None:
             if not raw_retries.isdigit():
                 raise self.error(
-                    0, f"--retries must be a non-negative integer, not {raw_retries!r}"
+                    self._flag_offset("retries"),
+                    f"--retries must be a non-negative integer, not {raw_retries!r}",
                 )
             retries = int(raw_retries)
         command = self._command("HEALTHCHECK CMD", rest, offset + args.index(rest))
@@ -554,6 +555,10 @@ class _Parser:
             **common,
         )
 
+    def _flag_offset(self, name: str) -> int:
+        assert self.logical is not None
+        return max(self.logical.text.find(f"--{name}"), 0)
+
     def _duration(self, flag: str, raw: str) -> int:
         """Go ``time.ParseDuration`` for the non-negative values HEALTHCHECK accepts."""
         if raw == "0":
@@ -566,10 +571,15 @@ class _Parser:
             total += float(match.group(1)) * _UNITS_NS[match.group(2)]
             position = match.end()
         if position != len(raw) or not raw:
-            raise self.error(0, f"--{flag} expects a duration like 30s or 1m30s, not {raw!r}")
+            raise self.error(
+                self._flag_offset(flag),
+                f"--{flag} expects a duration like 30s or 1m30s, not {raw!r}",
+            )
         nanoseconds = int(total)
         if 0 < nanoseconds < 1_000_000:
-            raise self.error(0, f"--{flag} must be 0 or at least 1ms, not {raw!r}")
+            raise self.error(
+                self._flag_offset(flag), f"--{flag} must be 0 or at least 1ms, not {raw!r}"
+            )
         return nanoseconds
 
     def _onbuild(self, args: str, offset: int, common: _Common) -> Instruction:
@@ -619,14 +629,14 @@ class _Parser:
         if not markers:
             return instruction
         heredocs: list[Heredoc] = []
-        start_line = instruction.line
         for name, expand, chomp, fd, marker in markers:
             body: list[str] = []
             while True:
                 if self.index >= len(self.lines):
-                    raise DockerfileError(
-                        f"{self.filename}:{start_line}:1: unterminated here-document {marker}: "
-                        f"expected a line {name!r} before the end of the file"
+                    raise self.error(
+                        max(self.logical.text.find(marker), 0),
+                        f"unterminated here-document {marker}: "
+                        f"expected a line {name!r} before the end of the file",
                     )
                 line = self.lines[self.index]
                 self.index += 1

@@ -1,0 +1,3 @@
+FROM debian
+RUN \
+  --mount=type=foo,target=/x make

@@ -1,0 +1,2 @@
+FROM debian
+COPY --link=yes a /b

@@ -1,0 +1,2 @@
+FROM debian
+COPY --from=a --from=b x y

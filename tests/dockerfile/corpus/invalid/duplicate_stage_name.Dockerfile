@@ -1,0 +1,3 @@
+FROM debian AS x
+RUN true
+FROM debian AS X

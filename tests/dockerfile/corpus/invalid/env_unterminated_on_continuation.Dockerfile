@@ -1,0 +1,3 @@
+FROM debian
+ENV a=1 \
+    b='x

@@ -1,0 +1,2 @@
+FROM debian
+HEALTHCHECK --retries=-1 CMD x

@@ -1,0 +1,2 @@
+FROM debian
+HEALTHCHECK --interval=1s CMD

@@ -1,0 +1,2 @@
+FROM debian
+LABEL a="b c

@@ -1,0 +1,2 @@
+FROM debian
+RUN --network=bridge curl x

@@ -1,0 +1,2 @@
+FROM debian
+ONBUILD ONBUILD RUN x

@@ -1,0 +1,2 @@
+FROM debian
+SHELL /bin/sh -c

@@ -1,0 +1,2 @@
+FROM debian
+COPY --form=x a b

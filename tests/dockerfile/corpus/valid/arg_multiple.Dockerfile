@@ -1,0 +1,2 @@
+FROM debian
+ARG A=1 B C="x y"

@@ -1,0 +1,8 @@
+# leading comment
+
+   # indented comment
+FROM debian
+
+# between
+RUN true
+   

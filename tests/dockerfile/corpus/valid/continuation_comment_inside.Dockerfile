@@ -1,0 +1,4 @@
+FROM debian
+RUN echo a \
+# a comment in the middle
+    && echo b

@@ -1,0 +1,2 @@
+FROM debian
+COPY ["a file.txt", "b", "/dest dir/"]

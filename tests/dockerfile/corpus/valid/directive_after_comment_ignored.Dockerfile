@@ -1,0 +1,5 @@
+# about this file
+# escape=`
+FROM debian
+RUN echo \
+ hi

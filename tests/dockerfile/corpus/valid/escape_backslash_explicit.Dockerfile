@@ -1,0 +1,4 @@
+# escape=\
+FROM debian
+RUN echo a \
+ b

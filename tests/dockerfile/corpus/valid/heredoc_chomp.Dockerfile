@@ -1,0 +1,5 @@
+FROM debian
+RUN <<-EOT
+	echo one
+		echo two
+	EOT

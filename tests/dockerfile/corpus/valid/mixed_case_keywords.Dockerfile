@@ -1,0 +1,3 @@
+FrOm debian:12
+RuN true
+EnTrYpOiNt ["/bin/true"]

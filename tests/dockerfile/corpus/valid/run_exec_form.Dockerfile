@@ -1,0 +1,3 @@
+FROM debian
+RUN ["/bin/bash", "-c", "echo hello"]
+RUN [ "echo", "spaced" ]

@@ -1,0 +1,3 @@
+FROM debian
+RUN [not json
+CMD ["a", 1]

@@ -1,0 +1,4 @@
+FROM debian
+STOPSIGNAL SIGTERM
+STOPSIGNAL 9
+MAINTAINER Jane Doe <jane@example.invalid>

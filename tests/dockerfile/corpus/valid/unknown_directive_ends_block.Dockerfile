@@ -1,0 +1,5 @@
+# foo=bar
+# escape=`
+FROM debian
+RUN a \
+ b

@@ -1,0 +1,6 @@
+FROM debian
+WORKDIR /a
+WORKDIR b
+WORKDIR $HOME/c
+USER nonroot:nonroot
+USER 65532
