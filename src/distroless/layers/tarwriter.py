@@ -222,6 +222,7 @@ def write_tar(entries: Iterable[Entry], sink: BinaryIO, *, source_date_epoch: in
         format=tarfile.PAX_FORMAT,
         encoding="utf-8",
         errors="surrogateescape",
+        copybufsize=COPY_CHUNK,
     )
     try:
         for entry in ordered:
