@@ -1,0 +1,198 @@
+"""``check``, ``test`` and ``sbom``: knowing what is inside an image."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from distroless.cli.context import App, pass_app
+from distroless.cli.output import emit_json, human_size
+from distroless.errors import InputError, PolicyError
+from distroless.oci.models import Platform
+from distroless.store import Store
+from distroless.verify.check import CheckReport, check_image
+from distroless.verify.fsview import FileSystemView
+from distroless.verify.image import from_store
+from distroless.verify.sbom import FORMATS, AddedFile, SbomFormat, render_sbom
+from distroless.verify.structure import CaseResult, StructureReport, run_structure_tests
+from distroless.verify.structure_config import load_config
+
+_platform_option = click.option(
+    "--platform", help="Platform of a multi-platform image (os/arch); default: this host's."
+)
+
+
+def _view(app: App, image: str, platform: str | None) -> tuple[Store, FileSystemView]:
+    store = Store(app.root_path)
+    handle = from_store(store, image, Platform.parse(platform) if platform else None)
+    return store, FileSystemView.from_image(handle)
+
+
+def _print_check(report: CheckReport) -> None:
+    verdict = "distroless" if report.passed else "NOT distroless"
+    click.echo(f"{report.image} ({report.digest[:19]}): {verdict}")
+    click.echo(f"user: {report.user or '(empty: root)'}")
+    for item in report.findings:
+        click.echo(f"  FINDING  {item.kind:<22} {item.message}")
+    for item in report.notes:
+        click.echo(f"  note     {item.kind:<22} {item.message}")
+    click.echo(f"layers ({human_size(report.total_size)} compressed):")
+    for layer in report.layers:
+        click.echo(
+            f"  {layer.index:>3}  {layer.digest[7:19]}  {human_size(layer.size):>9}  "
+            f"{human_size(layer.content_bytes):>9} in {layer.entries} entries"
+        )
+    if report.largest:
+        click.echo("largest files:")
+        for big in report.largest:
+            click.echo(f"  {human_size(big.size):>9}  {big.path}")
+
+
+@click.command()
+@click.argument("image")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--largest", default=10, show_default=True, help="How many large files to list.")
+@_platform_option
+@pass_app
+def check(app: App, image: str, as_json: bool, largest: int, platform: str | None) -> None:
+    """Check IMAGE against the distroless policy; exit 1 if it has findings."""
+    _, fs = _view(app, image, platform)
+    report = check_image(fs.image, fs, largest=largest)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_check(report)
+    if not report.passed:
+        raise PolicyError(
+            f"image {image} is not distroless: {len(report.findings)} finding(s), "
+            f"first {report.findings[0].path}"
+        )
+
+
+def _print_structure(report: StructureReport) -> None:
+    for result in report.results:
+        mark = "PASS" if result.passed else "FAIL"
+        click.echo(f"{mark}  {result.kind:<14} {result.name}: {result.message}")
+    passed = len(report.results) - len(report.failures)
+    click.echo(f"{passed} passed, {len(report.failures)} failed")
+
+
+@click.command("test")
+@click.argument("image")
+@click.option(
+    "--config",
+    "config_files",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="container-structure-test YAML file (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--junit", type=click.Path(path_type=Path), help="Also write JUnit XML here.")
+@click.option("--runtime", default="runc", show_default=True, help="runc or crun.")
+@_platform_option
+@pass_app
+def test_cmd(
+    app: App,
+    image: str,
+    config_files: tuple[Path, ...],
+    as_json: bool,
+    junit: Path | None,
+    runtime: str,
+    platform: str | None,
+) -> None:
+    """Run container-structure tests from --config against IMAGE; exit 1 if any fails."""
+    configs = [load_config(path) for path in config_files]
+    store, fs = _view(app, image, platform)
+    runner = None
+    if any(c.commandTests for c in configs):
+        from distroless.verify.commands import SandboxCommandRunner
+
+        runner = SandboxCommandRunner(store, image, runtime=runtime)
+    results: list[CaseResult] = []
+    for config in configs:
+        results.extend(run_structure_tests(fs, config, runner).results)
+    report = StructureReport(fs.image.name, fs.image.digest, tuple(results))
+    if junit is not None:
+        junit.write_bytes(report.to_junit())
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_structure(report)
+    if not report.passed:
+        raise PolicyError(
+            f"{len(report.failures)} of {len(report.results)} structure test(s) failed for "
+            f"{image}, first: {report.failures[0].name}"
+        )
+
+
+def _added_files(path: Path | None) -> list[AddedFile]:
+    if path is None:
+        return []
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+        return [AddedFile(str(i["path"]), str(i["sha256"])) for i in items]
+    except FileNotFoundError:
+        raise InputError(f"added-files list {path} does not exist") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f'{path}: expected a JSON list of {{"path": ..., "sha256": ...}} ({exc})'
+        ) from None
+
+
+def _source_date_epoch() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH", "0") or "0"
+    if not value.isdigit():
+        raise InputError(f"SOURCE_DATE_EPOCH={value!r} is not a non-negative integer")
+    return int(value)
+
+
+@click.command()
+@click.argument("image")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="spdx-json",
+    show_default=True,
+    help="SBOM format.",
+)
+@click.option("--cyclonedx-version", type=click.Choice(["1.5", "1.6"]), default="1.6")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here, not stdout.")
+@click.option(
+    "--added-files",
+    type=click.Path(path_type=Path),
+    help='JSON list of {"path", "sha256"} for files added outside packages.',
+)
+@_platform_option
+@pass_app
+def sbom(
+    app: App,
+    image: str,
+    fmt: SbomFormat,
+    cyclonedx_version: str,
+    output: Path | None,
+    added_files: Path | None,
+    platform: str | None,
+) -> None:
+    """Write the software bill of materials of IMAGE (deterministic for one image)."""
+    _, fs = _view(app, image, platform)
+    data = render_sbom(
+        fs,
+        fmt,
+        added_files=_added_files(added_files),
+        source_date_epoch=_source_date_epoch(),
+        cyclonedx_version=cyclonedx_version,
+    )
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(output)
+
+
+COMMANDS = (check, test_cmd, sbom)

@@ -1,0 +1,362 @@
+"""The distroless policy: what an image must not contain, and what it is worth knowing.
+
+An image is distroless when an attacker who gets code execution in it finds no shell to
+spawn, no package manager to fetch tools with, no setuid binary to escalate through and
+no world-writable place outside ``/tmp`` to drop files into, and when its packages are
+visible to scanners.  :func:`check_image` reports each violation as a *finding* (the image
+fails) and each thing worth knowing as a *note*; every item names the path it is about.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from distroless.layers.entry import EntryType
+from distroless.verify.fsview import FileSystemView, Node
+from distroless.verify.image import ImageHandle
+from distroless.verify.packages import (
+    DPKG_STATUS,
+    STATUS_DIR,
+    md5sums_paths,
+    status_entries,
+)
+
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "busybox"})
+PACKAGE_MANAGERS = frozenset({"apt", "apt-get", "dpkg", "apk", "yum", "dnf", "rpm", "microdnf"})
+PYTHON_INSTALLERS = frozenset({"pip", "pip3"})
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+ZONEINFO = "/usr/share/zoneinfo"
+NONROOT_UID = 65532
+DEBUG_TOOLS_DIR = "/busybox"
+MAX_UNOWNED_NOTES = 20
+
+
+class Severity(enum.Enum):
+    FINDING = "finding"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reported item; ``kind`` is a stable identifier scripts can match on."""
+
+    kind: str
+    severity: Severity
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity.value,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class LayerSize:
+    index: int
+    digest: str
+    size: int
+    content_bytes: int
+    entries: int
+
+
+@dataclass(frozen=True)
+class FileSize:
+    path: str
+    size: int
+    layer: int
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    image: str
+    digest: str
+    user: str
+    items: tuple[Finding, ...]
+    layers: tuple[LayerSize, ...]
+    largest: tuple[FileSize, ...]
+    total_size: int = field(default=0)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.items if f.severity is Severity.FINDING)
+
+    @property
+    def notes(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.items if f.severity is Severity.NOTE)
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+    def kinds(self) -> set[str]:
+        return {f.kind for f in self.items}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "digest": self.digest,
+            "user": self.user,
+            "passed": self.passed,
+            "findings": [f.to_dict() for f in self.findings],
+            "notes": [f.to_dict() for f in self.notes],
+            "layers": [asdict(x) for x in self.layers],
+            "largest": [asdict(x) for x in self.largest],
+            "total_size": self.total_size,
+        }
+
+
+# -- individual rules ----------------------------------------------------------------------
+
+
+def _is_executable(fs: FileSystemView, node: Node) -> bool:
+    if node.is_symlink:
+        target = fs.lookup(node.path)
+        return target is not None and target.is_file and bool(target.mode & 0o111)
+    return node.is_file and bool(node.mode & 0o111)
+
+
+def _executables_named(fs: FileSystemView, names: frozenset[str]) -> Iterable[Node]:
+    for node in fs.nodes():
+        if posixpath.basename(node.path) in names and _is_executable(fs, node):
+            yield node
+
+
+def _shells(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
+    for node in _executables_named(fs, SHELLS):
+        name = posixpath.basename(node.path)
+        under_debug = node.path.startswith(DEBUG_TOOLS_DIR + "/")
+        if under_debug and image.is_debug_tag:
+            yield Finding(
+                "debug-shell",
+                Severity.NOTE,
+                node.path,
+                f"{node.path} is the {name} of the debug tools (allowed on a debug tag)",
+            )
+        else:
+            yield Finding("shell", Severity.FINDING, node.path, f"shell {name} at {node.path}")
+
+
+def _package_managers(fs: FileSystemView) -> Iterable[Finding]:
+    for node in _executables_named(fs, PACKAGE_MANAGERS):
+        name = posixpath.basename(node.path)
+        yield Finding(
+            "package-manager",
+            Severity.FINDING,
+            node.path,
+            f"package manager {name} at {node.path}",
+        )
+    for node in _executables_named(fs, PYTHON_INSTALLERS):
+        yield Finding(
+            "pip",
+            Severity.NOTE,
+            node.path,
+            f"Python installer {posixpath.basename(node.path)} at {node.path}",
+        )
+    status = fs.lookup(DPKG_STATUS)
+    if status is not None and status.is_file:
+        yield Finding(
+            "dpkg-database",
+            Severity.FINDING,
+            DPKG_STATUS,
+            f"{DPKG_STATUS} is present: the image carries a package manager database",
+        )
+
+
+def _special_bits(fs: FileSystemView) -> Iterable[Finding]:
+    for node in fs.nodes():
+        if not node.is_file:
+            continue
+        if node.mode & 0o4000:
+            yield Finding(
+                "setuid", Severity.FINDING, node.path, f"{node.path} is setuid ({node.mode:04o})"
+            )
+        if node.mode & 0o2000:
+            yield Finding(
+                "setgid", Severity.FINDING, node.path, f"{node.path} is setgid ({node.mode:04o})"
+            )
+
+
+def _world_writable(fs: FileSystemView) -> Iterable[Finding]:
+    for node in fs.nodes():
+        if node.is_symlink or not node.mode & 0o002:
+            continue
+        if node.path == "/tmp" or node.path.startswith("/tmp/"):
+            continue
+        if node.is_dir and node.mode & 0o1000:
+            yield Finding(
+                "world-writable-sticky",
+                Severity.NOTE,
+                node.path,
+                f"{node.path} is world-writable with the sticky bit ({node.mode:04o})",
+            )
+            continue
+        what = "directory" if node.is_dir else "file"
+        yield Finding(
+            "world-writable",
+            Severity.FINDING,
+            node.path,
+            f"{what} {node.path} is world-writable ({node.mode:04o})",
+        )
+
+
+def _passwd_uid(fs: FileSystemView, user: str) -> int | None:
+    node = fs.lookup("/etc/passwd")
+    if node is None or not node.is_file:
+        return None
+    for line in fs.read_text("/etc/passwd", limit=1 << 20).splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == user:
+            try:
+                return int(fields[2])
+            except ValueError:
+                return None
+    return None
+
+
+def user_uid(fs: FileSystemView, user: str) -> int | None:
+    """The uid a config ``User`` runs as (empty means root); ``None`` if unresolvable."""
+    name = user.split(":", 1)[0].strip()
+    if name in ("", "root"):
+        return 0
+    if name.isdigit():
+        return int(name)
+    return _passwd_uid(fs, name)
+
+
+def _user(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
+    user = image.config.config.user
+    uid = user_uid(fs, user)
+    shown = user or "(empty)"
+    if uid is None:
+        yield Finding(
+            "unknown-user",
+            Severity.FINDING,
+            "/etc/passwd",
+            f"default user {shown} is not a number and not in /etc/passwd",
+        )
+        return
+    if image.is_nonroot_tag:
+        if uid != NONROOT_UID:
+            yield Finding(
+                "nonroot-user",
+                Severity.FINDING,
+                "/etc/passwd",
+                f"tag {image.tag} runs as uid {uid} (user {shown}), not {NONROOT_UID}",
+            )
+        return
+    if uid == 0:
+        yield Finding(
+            "root-user",
+            Severity.NOTE,
+            "/etc/passwd",
+            f"default user is root (user {shown}); use the nonroot tag to run as {NONROOT_UID}",
+        )
+
+
+def _data_files(fs: FileSystemView) -> Iterable[Finding]:
+    bundle = fs.lookup(CA_BUNDLE)
+    if bundle is None or not bundle.is_file:
+        yield Finding("no-ca-bundle", Severity.NOTE, CA_BUNDLE, f"no CA bundle at {CA_BUNDLE}")
+    zone = fs.lookup(ZONEINFO)
+    if zone is None or not zone.is_dir:
+        yield Finding("no-tzdata", Severity.NOTE, ZONEINFO, f"no time zone data at {ZONEINFO}")
+
+
+def _packages(fs: FileSystemView) -> Iterable[Finding]:
+    entries = status_entries(fs)
+    if not entries:
+        if fs.listdir("/usr"):
+            yield Finding(
+                "no-package-metadata",
+                Severity.NOTE,
+                STATUS_DIR,
+                f"no {STATUS_DIR} entries: scanners cannot see what /usr holds",
+            )
+        return
+    owned: set[str] = set()
+    for entry in entries:
+        package = posixpath.basename(entry)
+        listed = md5sums_paths(fs, package)
+        if not listed and fs.lookup(f"{STATUS_DIR}/{package}.md5sums") is None:
+            yield Finding(
+                "no-md5sums",
+                Severity.NOTE,
+                entry,
+                f"package {package} has no {STATUS_DIR}/{package}.md5sums",
+            )
+        for path in listed:
+            parent = fs.resolve(posixpath.dirname(path)) or posixpath.dirname(path)
+            owned.add(posixpath.join(parent, posixpath.basename(path)))
+    unowned = []
+    for node in fs.nodes():
+        if node.path.startswith("/usr/") and node.is_file and node.path not in owned:
+            parent = fs.resolve(posixpath.dirname(node.path)) or posixpath.dirname(node.path)
+            if posixpath.join(parent, posixpath.basename(node.path)) not in owned:
+                unowned.append(node.path)
+    for path in unowned[:MAX_UNOWNED_NOTES]:
+        yield Finding(
+            "unowned-file",
+            Severity.NOTE,
+            path,
+            f"{path} belongs to no package's md5sums list",
+        )
+    if len(unowned) > MAX_UNOWNED_NOTES:
+        rest = unowned[MAX_UNOWNED_NOTES:]
+        yield Finding(
+            "unowned-file",
+            Severity.NOTE,
+            rest[0],
+            f"{len(rest)} more files under /usr, from {rest[0]}, belong to no package",
+        )
+
+
+# -- sizes ---------------------------------------------------------------------------------
+
+
+def _layer_sizes(image: ImageHandle, fs: FileSystemView) -> tuple[LayerSize, ...]:
+    out = []
+    for index, desc in enumerate(image.layers):
+        entries, content = fs.layer_stats[index] if index < len(fs.layer_stats) else (0, 0)
+        out.append(LayerSize(index, desc.digest, desc.size, content, entries))
+    return tuple(out)
+
+
+def largest_files(fs: FileSystemView, count: int) -> tuple[FileSize, ...]:
+    files = [n for n in fs.nodes() if n.type is EntryType.FILE]
+    files.sort(key=lambda n: (-n.size, n.path))
+    return tuple(FileSize(n.path, n.size, n.layer) for n in files[:count])
+
+
+def check_image(
+    image: ImageHandle,
+    fs: FileSystemView | None = None,
+    *,
+    largest: int = 10,
+) -> CheckReport:
+    """Apply the distroless policy to ``image``; pass ``fs`` to reuse an existing view."""
+    view = fs if fs is not None else FileSystemView.from_image(image)
+    items: list[Finding] = []
+    for rule in (_shells(view, image), _package_managers(view), _special_bits(view)):
+        items.extend(rule)
+    items.extend(_world_writable(view))
+    items.extend(_user(view, image))
+    items.extend(_data_files(view))
+    items.extend(_packages(view))
+    layers = _layer_sizes(image, view)
+    return CheckReport(
+        image=image.name,
+        digest=image.digest,
+        user=image.config.config.user,
+        items=tuple(sorted(items, key=lambda f: (f.severity.value, f.kind, f.path))),
+        layers=layers,
+        largest=largest_files(view, largest),
+        total_size=sum(x.size for x in layers),
+    )

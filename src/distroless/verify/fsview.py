@@ -1,0 +1,287 @@
+"""The flattened file system of an image, read from its layers without extracting them.
+
+Checks and tests ask questions like "is there an executable called ``sh``" or "what does
+``/etc/os-release`` point to".  Answering them must not need root, a sandbox or disk space
+for a rootfs, so the layers are walked bottom-up once and only their metadata is kept:
+whiteouts and opaque directories are applied to an in-memory map of path -> :class:`Node`.
+Contents are read on demand by streaming the one layer that holds the file again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from distroless.errors import ArchiveError, NotFoundError
+from distroless.layers.entry import OPAQUE_MARKER, WHITEOUT_PREFIX, EntryType
+from distroless.layers.reader import iter_layer
+from distroless.verify.image import ImageHandle
+
+MAX_SYMLINK_HOPS = 40
+
+_TAR_TYPES: dict[bytes, EntryType] = {
+    tarfile.REGTYPE: EntryType.FILE,
+    tarfile.AREGTYPE: EntryType.FILE,
+    tarfile.CONTTYPE: EntryType.FILE,
+    tarfile.DIRTYPE: EntryType.DIR,
+    tarfile.SYMTYPE: EntryType.SYMLINK,
+    tarfile.LNKTYPE: EntryType.HARDLINK,
+    tarfile.CHRTYPE: EntryType.CHAR,
+    tarfile.BLKTYPE: EntryType.BLOCK,
+    tarfile.FIFOTYPE: EntryType.FIFO,
+}
+
+
+@dataclass(frozen=True)
+class Node:
+    """Metadata of one path of the flattened image; ``layer`` is the index that last set it."""
+
+    path: str
+    type: EntryType
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    linkname: str
+    layer: int
+
+    @property
+    def is_file(self) -> bool:
+        return self.type in (EntryType.FILE, EntryType.HARDLINK)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type is EntryType.DIR
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.type is EntryType.SYMLINK
+
+
+def _layer_path(name: str) -> str:
+    cleaned = posixpath.normpath("/" + name)
+    # normpath keeps a leading "//"; a tar member never means that
+    return "/" + cleaned.lstrip("/") if cleaned != "/" else "/"
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return directory in ("/", path) or path.startswith(directory + "/")
+
+
+_ROOT = Node("/", EntryType.DIR, 0o755, 0, 0, 0, "", -1)
+
+
+class FileSystemView:
+    """Path -> :class:`Node` for the merged layers of one image, with in-image lookups."""
+
+    def __init__(
+        self,
+        image: ImageHandle,
+        nodes: dict[str, Node],
+        layer_stats: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        self.image = image
+        #: per layer: (number of tar entries, bytes of regular-file content)
+        self.layer_stats = layer_stats
+        self._nodes = nodes
+        nodes.setdefault("/", _ROOT)
+        self._parents: set[str] = set()
+        for path in nodes:
+            parent = posixpath.dirname(path)
+            while parent not in self._parents and parent != "/":
+                self._parents.add(parent)
+                parent = posixpath.dirname(parent)
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_image(cls, image: ImageHandle) -> FileSystemView:
+        """Merge every layer of ``image``, bottom-up, reading each layer once."""
+        nodes: dict[str, Node] = {}
+        stats = []
+        for index in range(len(image.layers)):
+            with image.open_layer(index) as blob:
+                stats.append(_apply_layer(nodes, index, iter_layer(blob)))
+        return cls(image, nodes, tuple(stats))
+
+    # -- queries -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def nodes(self) -> Iterator[Node]:
+        """Every node, in path order."""
+        for path in sorted(self._nodes):
+            yield self._nodes[path]
+
+    def get(self, path: str) -> Node | None:
+        """The node at exactly ``path`` without following any symlink (``lstat``)."""
+        return self._nodes.get(_layer_path(path))
+
+    def resolve(self, path: str, *, follow_last: bool = True) -> str | None:
+        """The canonical path of ``path`` inside the image, following symlinks like the kernel.
+
+        Absolute link targets are taken relative to the image root and ``..`` stops at the
+        root, as in a container.  ``None`` when a component is missing or links loop.
+        """
+        pending = [p for p in _layer_path(path).split("/") if p]
+        current = "/"
+        hops = 0
+        while pending:
+            part = pending.pop(0)
+            if part == "..":
+                current = posixpath.dirname(current) if current != "/" else "/"
+                continue
+            if part == ".":
+                continue
+            candidate = posixpath.join(current, part)
+            node = self._nodes.get(candidate)
+            if node is None:
+                if self._has_children(candidate):
+                    current = candidate  # directory implied by its contents
+                    continue
+                return None
+            if node.is_symlink and (pending or follow_last):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    return None
+                target = node.linkname
+                if target.startswith("/"):
+                    current = "/"
+                pending = [p for p in target.split("/") if p] + pending
+                continue
+            if pending and not node.is_dir:
+                return None
+            current = candidate
+        return current
+
+    def lookup(self, path: str, *, follow: bool = True) -> Node | None:
+        """The node ``path`` names once symlinks are followed (``stat``); ``lstat`` if not."""
+        resolved = self.resolve(path, follow_last=follow)
+        if resolved is None:
+            return None
+        node = self._nodes.get(resolved)
+        if node is None and self._has_children(resolved):
+            return Node(resolved, EntryType.DIR, 0o755, 0, 0, 0, "", -1)
+        return node
+
+    def exists(self, path: str, *, follow: bool = True) -> bool:
+        return self.lookup(path, follow=follow) is not None
+
+    def listdir(self, path: str) -> list[str]:
+        """Names directly inside directory ``path`` (symlinks followed), sorted."""
+        resolved = self.resolve(path)
+        if resolved is None:
+            return []
+        prefix = resolved.rstrip("/") + "/"
+        names = {p[len(prefix) :].split("/", 1)[0] for p in self._nodes if p.startswith(prefix)}
+        return sorted(n for n in names if n)
+
+    def _has_children(self, path: str) -> bool:
+        return path in self._parents
+
+    # -- contents ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def open(self, path: str) -> Iterator[BinaryIO]:
+        """Stream the content of regular file ``path`` (symlinks followed) from its layer."""
+        node = self.lookup(path)
+        if node is None or not node.is_file:
+            raise NotFoundError(f"{path} is not a regular file in image {self.image.name}")
+        hops = 0
+        while node.type is EntryType.HARDLINK:
+            target = self._nodes.get(_layer_path(node.linkname))
+            hops += 1
+            if target is None or hops > MAX_SYMLINK_HOPS:
+                raise ArchiveError(f"{path}: hard link to missing {node.linkname!r}")
+            node = target
+        with self.image.open_layer(node.layer) as blob:
+            for member, stream in iter_layer(blob):
+                if _layer_path(member.name) == node.path and stream is not None:
+                    yield stream
+                    return
+        raise ArchiveError(f"{node.path} vanished from layer {node.layer} of {self.image.name}")
+
+    def read_bytes(self, path: str, limit: int = 16 << 20) -> bytes:
+        """The content of a small file (status.d entries, copyright files, passwd)."""
+        with self.open(path) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise ArchiveError(f"{path} in image {self.image.name} is larger than {limit} bytes")
+        return data
+
+    def read_text(self, path: str, limit: int = 16 << 20) -> str:
+        return self.read_bytes(path, limit).decode("utf-8", errors="replace")
+
+
+def _apply_layer(
+    nodes: dict[str, Node], index: int, members: Iterator[tuple[tarfile.TarInfo, object]]
+) -> tuple[int, int]:
+    """Apply one layer: its whiteouts hide lower content, then its entries are added.
+
+    Returns the layer's entry count and content bytes, for size reports.
+    """
+    deletions: list[str] = []
+    opaque: list[str] = []
+    added: dict[str, Node] = {}
+    entries = 0
+    content = 0
+    for member, _ in members:
+        entries += 1
+        if member.isreg():
+            content += member.size
+        path = _layer_path(member.name)
+        parent, base = posixpath.split(path)
+        if base == OPAQUE_MARKER:
+            opaque.append(parent)
+            continue
+        if base.startswith(WHITEOUT_PREFIX):
+            deletions.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
+            continue
+        kind = _TAR_TYPES.get(member.type)
+        if kind is None:
+            raise ArchiveError(f"layer {index}: entry {member.name!r} has unknown type")
+        linkname = member.linkname
+        if kind is EntryType.HARDLINK:
+            linkname = _layer_path(linkname)
+        added[path] = Node(
+            path=path,
+            type=kind,
+            mode=member.mode & 0o7777,
+            uid=member.uid,
+            gid=member.gid,
+            size=member.size if kind is EntryType.FILE else 0,
+            linkname=linkname,
+            layer=index,
+        )
+    for directory in opaque:
+        for path in [p for p in nodes if _is_under(p, directory) and p != directory]:
+            del nodes[path]
+    for gone in deletions:
+        for path in [p for p in nodes if _is_under(p, gone)]:
+            del nodes[path]
+    for path in sorted(added):
+        node = added[path]
+        old = nodes.get(path)
+        if old is not None and old.is_dir and not node.is_dir:
+            for child in [p for p in nodes if _is_under(p, path)]:
+                del nodes[child]
+        if node.type is EntryType.HARDLINK:
+            target = added.get(node.linkname) or nodes.get(node.linkname)
+            if target is not None and target.type is EntryType.FILE:
+                node = Node(
+                    node.path,
+                    EntryType.HARDLINK,
+                    target.mode,
+                    target.uid,
+                    target.gid,
+                    target.size,
+                    node.linkname,
+                    node.layer,
+                )
+        nodes[path] = node
+    return entries, content
