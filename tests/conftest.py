@@ -2,9 +2,10 @@
 
 Component fixtures (``docker_engine``, ``registry``, ``registry_factory``) start the real
 programs and follow the house rule: if a component cannot start, the test FAILS when ``CI``
-is set and is SKIPPED with the reason elsewhere. Tests under ``tests/integration/`` and tests
-using a component fixture are marked ``integration`` automatically; ``--skip-integration`` or
-``DISTROLESS_SKIP_INTEGRATION=1`` deselects them for quick local loops.
+is set and is SKIPPED with the reason elsewhere. Tests under ``tests/integration/`` and
+``tests/e2e/`` and tests using a component fixture are marked ``integration`` automatically;
+``--skip-integration`` or ``DISTROLESS_SKIP_INTEGRATION=1`` deselects them for quick local
+loops (ignored when ``CI`` is set: CI always runs everything).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ PACKAGE_CACHE = Path(
 )
 COMPONENT_FIXTURES = frozenset({"docker_engine", "registry", "registry_factory"})
 _TESTS_DIR = Path(__file__).parent
-_INTEGRATION_DIR = _TESTS_DIR / "integration"
+_INTEGRATION_DIRS = (_TESTS_DIR / "integration", _TESTS_DIR / "e2e")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,7 +66,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = Path(str(item.path))
         fixtures = set(getattr(item, "fixturenames", ()))
-        if path.is_relative_to(_INTEGRATION_DIR) or fixtures & COMPONENT_FIXTURES:
+        in_dir = any(path.is_relative_to(d) for d in _INTEGRATION_DIRS)
+        if in_dir or fixtures & COMPONENT_FIXTURES:
             item.add_marker(pytest.mark.integration)
     if not _skip_integration(config):
         return

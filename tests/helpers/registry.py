@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -96,8 +97,6 @@ def htpasswd_line(user: str, password: str) -> str:
 
 def _config(root: Path, port: int, htpasswd_file: Path | None) -> str:
     # JSON is valid YAML; writing it this way needs no YAML emitter and no quoting rules.
-    import json
-
     config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
