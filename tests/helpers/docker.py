@@ -68,6 +68,18 @@ class DockerEngine:
         """Run ``docker ARGS`` against this engine (raises CommandFailed with stderr)."""
         return run([self.cli, *args], check=check, env=self.env, input=input, timeout=timeout)
 
+    def run_image(
+        self,
+        ref: str,
+        *args: str,
+        network: str = "none",
+        options: tuple[str, ...] = (),
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """``docker run --rm --pull never --network NET [OPTIONS] REF ARGS`` (never pulls)."""
+        argv = ["run", "--rm", "--pull", "never", "--network", network, *options, ref, *args]
+        return self.run(*argv, check=check)
+
     def load(self, path: Path) -> list[str]:
         """``docker load -i path``; returns the loaded references (or image ids if untagged)."""
         out = self.run("load", "-i", path).stdout

@@ -51,6 +51,8 @@ def test_docker_engine_answers(docker_engine: DockerEngine) -> None:
 def test_docker_runs_imported_static_binary(docker_engine: DockerEngine, hello_image: str) -> None:
     proc = docker_engine.run("run", "--rm", "--network", "none", hello_image, "a", "b")
     assert proc.stdout.splitlines() == [HELLO_LINE, "a b"]
+    failed = docker_engine.run_image(hello_image, options=("--entrypoint", "/absent"), check=False)
+    assert failed.returncode != 0
 
 
 def test_docker_failure_carries_stderr(docker_engine: DockerEngine) -> None:
