@@ -1,8 +1,9 @@
 """Helpers shared by the test suite: real components, test programs, the CLI, and the rule
 for missing components (fail when ``CI`` is set, skip with the reason elsewhere).
 
-Fixtures (tests/conftest.py): ``docker_engine`` (session; ``.run(*args)``, ``.load(path)``,
-``.import_rootfs(tar, ref, *changes)``, ``.host``), ``registry`` (session; ``.url``,
+Fixtures (tests/conftest.py): ``docker_engine`` (session; ``.run(*args)``,
+``.run_image(ref, *args)``, ``.load(path)``, ``.import_rootfs(tar, ref, *changes)``, ``.host``),
+``registry`` (session; ``.url``,
 ``.ref(repo, tag)``, ``.get(path)``), ``registry_factory(htpasswd=(user, pw))`` (per test),
 ``hello_go_binary`` (prints ``HELLO_LINE``), ``store_root``, ``cli`` (``cli(*args)`` in-process,
 ``cli.subprocess(*args)``), ``package_cache`` / ``use_package_cache``. In tests/integration:
