@@ -254,3 +254,23 @@ def test_corrupt_layer_names_the_problem(rootfs: Path) -> None:
     good = _layer([Entry.file("big", os.urandom(200_000))]).read()
     with pytest.raises(ArchiveError, match=r"corrupt or truncated"):
         apply_layer(io.BytesIO(good[: len(good) // 2]), rootfs)
+
+
+def test_preserve_owner_false_keeps_current_owner(rootfs: Path) -> None:
+    entries = [Entry.file("f", b"x", uid=65532, gid=65532, mode=0o2755)]
+    apply_layer(_layer(entries), rootfs, preserve_owner=False)
+    st = (rootfs / "f").stat()
+    assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
+    assert stat.S_IMODE(st.st_mode) == 0o2755
+
+
+def test_aufs_metadata_entries_are_ignored(rootfs: Path) -> None:
+    blob = raw_tar(
+        [
+            Raw(".wh..wh.plnk", type=tarfile.DIRTYPE),
+            Raw(".wh..wh.plnk/123.456", data=b"0"),
+            Raw("a", data=b"1"),
+        ]
+    )
+    apply_layer(io.BytesIO(blob), rootfs)
+    assert _tree(rootfs) == {"a"}

@@ -130,6 +130,8 @@ class _Applier:
         parts = _split(name)
         if not parts:
             return  # the root directory itself keeps the target's own metadata
+        if any(p.startswith(_AUFS_META_PREFIX) for p in parts[:-1]):
+            return  # inside aufs bookkeeping directories (.wh..wh.plnk/...)
         base = parts[-1]
         if base.startswith(WHITEOUT_PREFIX):
             self.whiteout(name, parts[:-1], base)
