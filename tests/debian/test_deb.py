@@ -242,3 +242,44 @@ def test_oversized_data_is_refused(tmp_path: Path) -> None:
     deb = build_deb(tmp_path / "big.deb", "big", {"./f": b"0" * 100_000})
     with pytest.raises(ArchiveError, match="larger than"):
         list(deb_entries(deb, merged_usr=False, max_data_size=10_000))
+
+
+def test_entries_round_trip_through_the_layer_writer(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from distroless.layers.tarwriter import write_tar
+
+    deb = build_deb(tmp_path / "p.deb", "pkg", FILES)
+    sink = io.BytesIO()
+    write_tar(deb_entries(deb, merged_usr=True), sink)
+    sink.seek(0)
+    with tarfile.open(fileobj=sink) as tar:
+        names = tar.getnames()
+        content = tar.extractfile("usr/lib/x86_64-linux-gnu/libfoo.so.1")
+        assert content is not None
+        assert content.read() == b"\x7fELF" + b"x" * 5000
+    assert "var/lib/dpkg/status.d/pkg" in names
+    assert not any(n.split("/")[0] in {"bin", "sbin", "lib"} for n in names)
+
+
+def test_big_member_is_not_held_in_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    big = 48 << 20
+    # gzip keeps its window small; xz would add its (fixed-size) dictionary to the peak
+    deb = build_deb(
+        tmp_path / "big.deb", "big", {"./blob": b"\0" * big}, md5sums="", data_compression="gz"
+    )
+    tracemalloc.start()
+    try:
+        total = 0
+        for entry in deb_entries(deb, merged_usr=False, spool_dir=tmp_path):
+            with entry.open() as fh:
+                while chunk := fh.read(1 << 20):
+                    total += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total >= big
+    assert peak < 16 << 20  # constant buffers (a few 1 MiB chunks), not the 48 MiB member

@@ -36,6 +36,7 @@ from typing import BinaryIO
 from distroless.debian.deb822 import Paragraph, parse_paragraph
 from distroless.errors import ArchiveError
 from distroless.layers.entry import Entry, EntryType, normalize_path
+from distroless.layers.tarwriter import sort_key
 
 AR_MAGIC = b"!<arch>\n"
 AR_HEADER_SIZE = 60
@@ -253,8 +254,8 @@ def _opener(spool: BinaryIO, offset: int, size: int) -> Callable[[], BinaryIO]:
     return open_member
 
 
-def _spool_data(stream: BinaryIO, what: str, max_size: int) -> BinaryIO:
-    spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the entries
+def _spool_data(stream: BinaryIO, what: str, max_size: int, spool_dir: Path | None) -> BinaryIO:
+    spool: BinaryIO = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - lives as long as the entries
     total = 0
     try:
         while chunk := stream.read(CHUNK):
@@ -359,8 +360,12 @@ def deb_entries(
     merged_usr: bool,
     package_name: str | None = None,
     max_data_size: int = MAX_DATA_SIZE,
+    spool_dir: Path | None = None,
 ) -> Iterator[Entry]:
-    """Yield the layer entries of the .deb at ``path``, sorted by path.
+    """Yield the layer entries of the .deb at ``path``, sorted by path (bytewise).
+
+    File contents are read from an anonymous spool file in ``spool_dir`` (the system
+    temporary directory by default), which lives as long as any yielded entry.
 
     The entries are the package's files plus ``var/lib/dpkg/status.d/<pkg>`` and
     ``<pkg>.md5sums``.  Raises :class:`ArchiveError` for malformed or hostile archives
@@ -384,7 +389,7 @@ def deb_entries(
                     if spool is not None:
                         raise ArchiveError(f"{what} has more than one data archive")
                     spool = _spool_data(
-                        _decompressor(member.name, reader, what), what, max_data_size
+                        _decompressor(member.name, reader, what), what, max_data_size, spool_dir
                     )
         if not seen_binary or control is None or spool is None:
             raise ArchiveError(f"{what} is not a .deb (debian-binary, control or data missing)")
@@ -406,5 +411,5 @@ def deb_entries(
         if extra.path in entries:
             raise ArchiveError(f"{what}: package ships its own {extra.path!r}")
         entries[extra.path] = extra
-    for key in sorted(entries):
+    for key in sorted(entries, key=sort_key):
         yield entries[key]
