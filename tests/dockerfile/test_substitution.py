@@ -1,0 +1,158 @@
+"""Variable substitution and quote removal, matching docker's word processor."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from distroless.dockerfile.substitution import expand, expand_words
+from distroless.errors import DockerfileError
+
+ENV = {"PWD": "/home", "EMPTY": "", "SPACED": "1  2", "VAR": "a/b/c", "X": "x"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hello", "hello"),
+        ("he'll'o", "hello"),
+        ("he\\'llo", "he'llo"),
+        ('"hello"', "hello"),
+        ("'hello\\'", "hello\\"),
+        ("\"''\"", "''"),
+        ("$.", "$."),
+        ("$", "$"),
+        ("he$1x", "hex"),
+        ("he$PWD", "he/home"),
+        ("he${PWD}x", "he/homex"),
+        ("$PWDx", ""),
+        ("\\$PWD", "$PWD"),
+        ('"\\$PWD"', "$PWD"),
+        ("'$PWD'", "$PWD"),
+        ('"$PWD"', "/home"),
+        ('"\\a\\"\\\\"', '\\a"\\'),
+        ("abc\\", "abc"),
+        ("${PWD:-x}", "/home"),
+        ("${NOTSET:-x}", "x"),
+        ("${EMPTY:-x}", "x"),
+        ("${EMPTY-x}", ""),
+        ("${NOTSET-x}", "x"),
+        ("${PWD:+x}", "x"),
+        ("${NOTSET:+x}", ""),
+        ("${EMPTY:+x}", ""),
+        ("${EMPTY+x}", "x"),
+        ("${NOTSET+x}", ""),
+        ("${NOTSET:-${PWD}/sub}", "/home/sub"),
+        ('${NOTSET:-"a b"}', "a b"),
+        ("${NOTSET:-a\\}b}", "a}b"),
+        ("${VAR#*/}", "b/c"),
+        ("${VAR##*/}", "c"),
+        ("${VAR%/*}", "a/b"),
+        ("${VAR%%/*}", "a"),
+        ("${VAR#nomatch}", "a/b/c"),
+        ("${PWD:?}", "/home"),
+        ("$NOTSET", ""),
+        ("a${X}b$X", "axbx"),
+    ],
+)
+def test_expand(text: str, expected: str) -> None:
+    assert expand(text, ENV) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("he'llo", "matching single-quote"),
+        ('"hello', "matching double-quote"),
+        ("${PWD", "missing '}'"),
+        ("${PWD:-x", "missing '}'"),
+        ("${}", "bad substitution"),
+        ("${:x}", "bad substitution"),
+        ("${PWD:=x}", r"unsupported modifier \(=\)"),
+        ("${PWD/a/b}", r"unsupported modifier \(/\)"),
+        ("${NOTSET:?}", "NOTSET: is not allowed to be unset"),
+        ("${EMPTY:?}", "EMPTY: is not allowed to be empty"),
+        ("${NOTSET?custom message}", "NOTSET: custom message"),
+    ],
+)
+def test_expand_errors(text: str, message: str) -> None:
+    with pytest.raises(DockerfileError, match=message):
+        expand(text, ENV)
+
+
+def test_expand_error_names_location() -> None:
+    with pytest.raises(DockerfileError, match=r"^Dockerfile:7: syntax error: missing '\}'$"):
+        expand("${A", {}, where="Dockerfile:7")
+
+
+def test_backtick_escape() -> None:
+    assert expand("a`$b", {"b": "B"}, "`") == "a$b"
+    assert expand("C:\\path\\$b", {"b": "B"}, "`") == "C:\\path\\B"
+    assert expand('"`""', {}, "`") == '"'
+    with pytest.raises(DockerfileError, match="invalid escape character"):
+        expand("x", {}, "!")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a b  c", ["a", "b", "c"]),
+        ('"a b" c', ["a b", "c"]),
+        ("$SPACED", ["1", "2"]),
+        ('"$SPACED"', ["1  2"]),
+        ("x$SPACED", ["x1", "2"]),
+        ('""', []),
+        ("a\\ b", ["a b"]),
+        ("'a  b'c d", ["a  bc", "d"]),
+        ("  ", []),
+        ("${NOTSET:-p q}", ["p", "q"]),
+    ],
+)
+def test_expand_words(text: str, expected: list[str]) -> None:
+    assert expand_words(text, ENV) == expected
+
+
+_PLAIN = st.text(
+    alphabet=st.characters(blacklist_characters="$'\"\\`", blacklist_categories=("Cs",))
+)
+
+
+@given(_PLAIN)
+def test_text_without_special_characters_is_unchanged(text: str) -> None:
+    assert expand(text, ENV) == text
+
+
+@given(_PLAIN)
+def test_words_of_plain_text_are_whitespace_split(text: str) -> None:
+    assert expand_words(text, ENV) == text.split()
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="'", blacklist_categories=("Cs",))))
+def test_single_quotes_are_literal(text: str) -> None:
+    assert expand(f"'{text}'", ENV) == text
+
+
+def _double_quote(text: str, escape: str) -> str:
+    for ch in (escape, '"', "$"):
+        text = text.replace(ch, escape + ch) if ch != escape else text.replace(ch, ch + ch)
+    return f'"{text}"'
+
+
+@given(st.text(), st.sampled_from(["\\", "`"]))
+def test_double_quoting_with_escapes_round_trips(text: str, escape: str) -> None:
+    assert expand(_double_quote(text, escape), ENV, escape) == text
+
+
+@given(st.text(min_size=1), st.sampled_from(["\\", "`"]))
+def test_escaping_every_character_round_trips(text: str, escape: str) -> None:
+    escaped = "".join(escape + ch for ch in text)
+    assert expand(escaped, ENV, escape) == text
+    assert expand_words(escaped, ENV, escape) == ([text] if text else [])
+
+
+@given(st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), st.text()))
+def test_braced_reference_yields_value(env: dict[str, str]) -> None:
+    for name, value in env.items():
+        assert expand("${" + name + "}", env) == value
+        assert expand('"$' + name + '"', env) == value
