@@ -7,10 +7,17 @@ import click
 
 def register(group: click.Group) -> None:
     """Add every command; each module exposes its click commands at import."""
-    from distroless.cli import build_cmd, run_cmd, store_cmds
+    from distroless.cli import build_cmd, registry_cmds, run_cmd, store_cmds
 
     group.add_command(build_cmd.build)
     for command in store_cmds.COMMANDS:
         group.add_command(command)
 
     group.add_command(run_cmd.run)
+    for command in registry_cmds.COMMANDS:
+        group.add_command(command)
+
+    from distroless.cli import verify_cmds
+
+    for command in verify_cmds.COMMANDS:
+        group.add_command(command)

@@ -138,6 +138,7 @@ class RegistryClient:
         self._lookup = credentials if credentials is not None else default_lookup()
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._token_lock = threading.Lock()
         self._challenge: Challenge | None = None
         self._pinged = False
         self._creds: Credentials | None = None
@@ -150,6 +151,8 @@ class RegistryClient:
             follow_redirects=False,
             headers={"User-Agent": f"distroless/{__version__}"},
             transport=transport,
+            # A proxy from the environment must not carry loopback traffic.
+            trust_env=not is_local_host(urlsplit(endpoint.base_url).netloc),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
         )
 
@@ -220,12 +223,16 @@ class RegistryClient:
             return creds.basic_header()
         key = tuple(sorted(scopes))
         with self._lock:
-            cached = self._tokens.get(key)
-        if cached and not fresh and cached[1] > time.monotonic():
-            return "Bearer " + cached[0]
-        token, lifetime = self._fetch_token(challenge, key, creds)
-        with self._lock:
-            self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
+            stale = self._tokens.get(key) if fresh else None
+        # One fetch at a time, so parallel blob transfers share one token instead of racing.
+        with self._token_lock:
+            with self._lock:
+                cached = self._tokens.get(key)
+            if cached and cached is not stale and cached[1] > time.monotonic():
+                return "Bearer " + cached[0]
+            token, lifetime = self._fetch_token(challenge, key, creds)
+            with self._lock:
+                self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return "Bearer " + token
 
     def _fetch_token(

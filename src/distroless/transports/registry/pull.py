@@ -25,7 +25,7 @@ from distroless.errors import (
     RegistryError,
 )
 from distroless.oci import mediatypes as mt
-from distroless.oci.digest import CHUNK, Digest, sha256_bytes
+from distroless.oci.digest import Digest, sha256_bytes
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
@@ -154,7 +154,7 @@ def _fetch_blob(
                         raise RegistryError(f"{what}: the registry resumed at the wrong offset")
                 else:
                     raise registry_error(resp, f"fetching {what}")
-                for received in resp.iter_bytes(CHUNK):
+                for received in resp.iter_bytes():
                     cut = min(skip, len(received))
                     chunk, skip = received[cut:], skip - cut
                     if not chunk:

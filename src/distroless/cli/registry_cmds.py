@@ -1,0 +1,174 @@
+"""Registry commands: pull, push, login, logout."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import click
+
+from distroless.cli.context import App, pass_app
+from distroless.cli.output import TerminalReporter, emit_json
+from distroless.config import UserConfig, auth_path
+from distroless.errors import UsageError
+from distroless.oci.models import Platform
+from distroless.oci.reference import Reference
+from distroless.store import Store
+from distroless.transports.registry import Registries, login, logout, pull, push
+
+_mirror_option = click.option(
+    "--registry-mirror",
+    "mirrors",
+    multiple=True,
+    metavar="HOST[:PORT]|URL",
+    help="Try this mirror before the registry (repeatable); adds to config.toml's mirrors.",
+)
+_insecure_option = click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Speak plain HTTP to this registry or mirror (repeatable).",
+)
+
+
+def _registries(ref: Reference, mirrors: tuple[str, ...], insecure: tuple[str, ...]) -> Registries:
+    config = UserConfig.load()
+    if mirrors:
+        config = config.with_mirrors(ref.registry, mirrors)
+    return Registries(config, insecure=insecure)
+
+
+@click.command("pull")
+@click.argument("reference")
+@click.option("--platform", help="os/arch[/variant] to pull from a multi-platform image.")
+@click.option("--all-platforms", is_flag=True, help="Keep the whole index, every platform.")
+@_mirror_option
+@_insecure_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def pull_cmd(
+    app: App,
+    reference: str,
+    platform: str | None,
+    all_platforms: bool,
+    mirrors: tuple[str, ...],
+    insecure: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Pull REFERENCE from its registry into the local store."""
+    if platform and all_platforms:
+        raise UsageError("--platform and --all-platforms exclude each other")
+    ref = Reference.parse(reference)
+    reporter = TerminalReporter()
+    try:
+        with _registries(ref, mirrors, insecure) as regs:
+            result = pull(
+                Store(app.root_path),
+                ref,
+                platform=Platform.parse(platform) if platform else None,
+                all_platforms=all_platforms,
+                registries=regs,
+                reporter=reporter,
+            )
+    finally:
+        reporter.close()
+    data: dict[str, Any] = {
+        "reference": str(result.reference),
+        "name": result.name,
+        "digest": result.descriptor.digest,
+        "mediaType": result.descriptor.media_type,
+        "endpoint": result.endpoint,
+        "blobsFetched": result.blobs_fetched,
+        "bytesFetched": result.bytes_fetched,
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(f"{result.name or result.reference}: {result.descriptor.digest}")
+
+
+@click.command("push")
+@click.argument("image")
+@click.argument("reference", required=False)
+@_insecure_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def push_cmd(
+    app: App, image: str, reference: str | None, insecure: tuple[str, ...], as_json: bool
+) -> None:
+    """Push IMAGE from the local store to REFERENCE (default: IMAGE's own name)."""
+    ref = Reference.parse(reference or image)
+    reporter = TerminalReporter()
+    try:
+        with _registries(ref, (), insecure) as regs:
+            result = push(Store(app.root_path), image, ref, registries=regs, reporter=reporter)
+    finally:
+        reporter.close()
+    data = {
+        "reference": str(result.reference),
+        "digest": result.descriptor.digest,
+        "mediaType": result.descriptor.media_type,
+        "uploaded": result.uploaded,
+        "mounted": result.mounted,
+        "skipped": result.skipped,
+        "bytesUploaded": result.bytes_uploaded,
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(f"{result.reference}: {result.descriptor.digest}")
+
+
+def _host(registry: str) -> str:
+    """``host[:port]`` from what a user typed (a URL is accepted, docker-style)."""
+    host = re.sub(r"^[a-z]+://", "", registry.strip()).split("/", 1)[0]
+    if not host:
+        raise UsageError(f"{registry!r} is not a registry host[:port]")
+    # Normalise the default registry's legacy names the way references do.
+    return Reference.parse(f"{host}/x").registry if "." in host or ":" in host else host
+
+
+@click.command("login")
+@click.argument("registry")
+@click.option("-u", "--username", help="User name (prompted for when omitted).")
+@click.option("-p", "--password", help="Password; prefer --password-stdin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_insecure_option
+def login_cmd(
+    registry: str,
+    username: str | None,
+    password: str | None,
+    password_stdin: bool,
+    insecure: tuple[str, ...],
+) -> None:
+    """Check credentials with REGISTRY and save them for pull and push."""
+    if password and password_stdin:
+        raise UsageError("--password and --password-stdin exclude each other")
+    if password_stdin:
+        if not username:
+            raise UsageError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not username:
+        username = click.prompt("Username")
+    if password is None:
+        password = click.prompt("Password", hide_input=True)
+    host = _host(registry)
+    insecure_config = UserConfig.load().with_insecure(*insecure)
+    path = login(host, username, password, insecure=insecure_config.is_insecure(host))
+    click.echo(f"Login succeeded; credentials saved in {path}")
+
+
+@click.command("logout")
+@click.argument("registry")
+def logout_cmd(registry: str) -> None:
+    """Forget the saved credentials of REGISTRY."""
+    host = _host(registry)
+    if logout(host):
+        click.echo(f"Removed the login of {host}")
+    else:
+        click.echo(f"Not logged in to {host} (nothing in {auth_path()})")
+
+
+COMMANDS = (pull_cmd, push_cmd, login_cmd, logout_cmd)

@@ -1,0 +1,310 @@
+"""The registry transport against the real reference registry (docker-registry) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from distroless.config import UserConfig, load_logins
+from distroless.errors import AuthError, IntegrityError, NotFoundError
+from distroless.oci import mediatypes as mt
+from distroless.oci.models import Index, Manifest, Platform
+from distroless.oci.reference import Reference
+from distroless.store import Store
+from distroless.transports.registry import Registries, RetryPolicy, login, pull, push
+from distroless.transports.registry.auth import Credentials
+from tests.helpers import HELLO_LINE, DockerEngine, Registry, RegistryFactory, skopeo_inspect
+from tests.transports.registry.support import (
+    Fault,
+    Proxy,
+    add_image,
+    add_layer,
+    add_multiarch,
+    blob_files,
+    start_proxy,
+)
+
+FAST = RetryPolicy(attempts=4, base_delay=0.0, max_delay=0.0)
+
+
+def regs(
+    creds: Credentials | None = None, config: UserConfig | None = None, chunk: bool = False
+) -> Registries:
+    return Registries(config, credentials=lambda _host: creds, retry=FAST)
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[Proxy]:
+    p = start_proxy(registry.url)
+    yield p
+    p.stop()
+
+
+def make_store(path: Path) -> Store:
+    return Store(path)
+
+
+def test_multiarch_index_round_trip_is_read_by_skopeo(registry: Registry, tmp_path: Path) -> None:
+    src = make_store(tmp_path / "src")
+    index_desc = add_multiarch(src, "multi:v1")
+    ref = registry.ref("it/multi", "v1")
+    with regs() as r:
+        result = push(src, "multi:v1", ref, registries=r)
+    assert result.descriptor.digest == index_desc.digest
+    assert result.uploaded == 4  # two configs, two layers
+
+    raw = skopeo_inspect(f"docker://{ref}", "--tls-verify=false", raw=True)
+    assert isinstance(raw, dict)
+    assert raw["mediaType"] == mt.OCI_INDEX
+    platforms = {(m["platform"]["os"], m["platform"]["architecture"]) for m in raw["manifests"]}
+    assert platforms == {("linux", "amd64"), ("linux", "arm64")}
+
+    dst = make_store(tmp_path / "dst")
+    with regs() as r:
+        pulled = pull(dst, ref, all_platforms=True, registries=r)
+    assert pulled.descriptor.digest == index_desc.digest
+    assert dst.resolve(pulled.name or "").digest == index_desc.digest
+    assert blob_files(dst) == blob_files(src)
+    assert dst.fsck() == []
+
+    one = make_store(tmp_path / "one")
+    with regs() as r:
+        arm = pull(one, ref, platform=Platform.parse("linux/arm64"), registries=r)
+    expected = Index.from_bytes(src.read_blob(index_desc.digest)).for_platform(
+        Platform.parse("linux/arm64")
+    )
+    assert expected is not None
+    assert arm.descriptor.digest == expected.digest
+    assert one.load_image(arm.name or "", Platform.parse("linux/arm64")).config.architecture == (
+        "arm64"
+    )
+    with regs() as r, pytest.raises(NotFoundError, match="s390x"):
+        pull(make_store(tmp_path / "none"), ref, platform=Platform.parse("s390x"), registries=r)
+
+
+def test_pull_by_digest_keeps_the_image_reachable(registry: Registry, tmp_path: Path) -> None:
+    src = make_store(tmp_path / "src")
+    desc = add_multiarch(src, "bydigest:v1")
+    ref = registry.ref("it/bydigest", "v1")
+    with regs() as r:
+        push(src, "bydigest:v1", ref, registries=r)
+    dst = make_store(tmp_path / "dst")
+    by_digest = f"{registry.url}/it/bydigest@{desc.digest}"
+    with regs() as r:
+        result = pull(dst, by_digest, all_platforms=True, registries=r)
+    assert result.name is None
+    assert dst.resolve(desc.digest).digest == desc.digest
+    dst.prune()
+    assert dst.fsck() == []
+    assert dst.has_blob(desc.digest)
+
+
+def test_basic_auth(registry_factory: RegistryFactory, tmp_path: Path) -> None:
+    reg = registry_factory(htpasswd=("alice", "s3cret"))
+    src = make_store(tmp_path / "src")
+    add_multiarch(src, "private:v1")
+    ref = reg.ref("it/private", "v1")
+    with regs(Credentials("alice", "s3cret")) as r:
+        push(src, "private:v1", ref, registries=r)
+    with regs(Credentials("alice", "wrong")) as r, pytest.raises(AuthError, match="alice"):
+        pull(make_store(tmp_path / "a"), ref, registries=r)
+    with regs(None) as r, pytest.raises(AuthError, match="distroless login"):
+        pull(make_store(tmp_path / "b"), ref, registries=r)
+
+    auth_file = tmp_path / "config" / "auth.json"
+    with pytest.raises(AuthError):
+        login(reg.url, "alice", "wrong", path=auth_file)
+    assert not auth_file.exists()
+    login(reg.url, "alice", "s3cret", path=auth_file)
+    assert stat.S_IMODE(auth_file.stat().st_mode) == 0o600
+    assert load_logins(auth_file)[reg.url].password == "s3cret"
+
+
+def test_bearer_tokens_scoped_cached_and_refreshed(registry: Registry, tmp_path: Path) -> None:
+    proxy = start_proxy(registry.url)
+    try:
+        proxy.state.bearer_user = ("bob", "pw")
+        src = make_store(tmp_path / "src")
+        desc = add_multiarch(src, "tok:v1")
+        ref = f"{proxy.host}/it/tok:v1"
+        with regs(Credentials("bob", "pw")) as r:
+            push(src, "tok:v1", ref, registries=r)
+        scopes = {s for req in proxy.state.token_requests for s in req}
+        assert "repository:it/tok:pull,push" in scopes
+        # One token for the whole push: later requests reuse it.
+        assert len(proxy.state.token_requests) == 1
+
+        proxy.state.revoke_tokens()  # the next request answers 401: a fresh token is fetched
+        with regs(Credentials("bob", "pw")) as r:
+            pulled = pull(make_store(tmp_path / "dst"), ref, all_platforms=True, registries=r)
+        assert pulled.descriptor.digest == desc.digest
+        assert ["repository:it/tok:pull"] in proxy.state.token_requests
+
+        with regs(Credentials("bob", "nope")) as r, pytest.raises(AuthError, match="bob"):
+            pull(make_store(tmp_path / "x"), ref, registries=r)
+    finally:
+        proxy.stop()
+
+
+def test_second_push_uploads_no_blob(proxy: Proxy, tmp_path: Path) -> None:
+    src = make_store(tmp_path / "src")
+    add_multiarch(src, "again:v1")
+    ref = f"{proxy.host}/it/again:v1"
+    with regs() as r:
+        first = push(src, "again:v1", ref, registries=r)
+    assert first.uploaded == 4
+    before = len(proxy.state.log)
+    with regs() as r:
+        second = push(src, "again:v1", ref, registries=r)
+    later = proxy.state.log[before:]
+    assert (second.uploaded, second.skipped) == (0, 4)
+    assert not [p for m, p in later if m in ("POST", "PATCH") or (m == "PUT" and "/blobs/" in p)]
+
+
+def test_app_push_mounts_base_layers(registry: Registry, proxy: Proxy, tmp_path: Path) -> None:
+    store = make_store(tmp_path / "s")
+    base_layer = add_layer(store, {"base.txt": b"base " * 100})
+    base = add_image(store, "amd64", [base_layer])
+    store.tag("base:v1", base)
+    app_layer = add_layer(store, {"app.txt": b"app"})
+    app = add_image(store, "amd64", [base_layer, app_layer], entrypoint=("/app",))
+    store.tag("app:v1", app)
+    with regs() as r:
+        push(store, "base:v1", f"{proxy.host}/it/base:v1", registries=r)
+        result = push(store, "app:v1", f"{proxy.host}/it/app:v1", registries=r)
+    assert result.mounted == 1
+    assert result.uploaded == 2  # the app layer and the app config
+    mounts = [p for m, p in proxy.state.log if m == "POST" and "mount=" in p]
+    assert len(mounts) == 1
+    assert "from=it%2Fbase" in mounts[0]
+    manifest = Manifest.from_bytes(store.read_blob(app.digest))
+    assert base_layer[0].digest == manifest.layers[0].digest
+
+
+def test_push_and_pull_survive_503_and_dropped_connections(proxy: Proxy, tmp_path: Path) -> None:
+    src = make_store(tmp_path / "src")
+    big = add_layer(src, {"big.bin": bytes(range(256)) * 4096})
+    image = add_image(src, "amd64", [big])
+    src.tag("flaky:v1", image)
+    proxy.state.faults = [
+        Fault("POST", "/blobs/uploads/", "503"),
+        Fault("PUT", "/blobs/uploads/", "drop"),
+        Fault("PUT", "/manifests/", "503"),
+    ]
+    ref = f"{proxy.host}/it/flaky:v1"
+    with regs() as r:
+        push(src, "flaky:v1", ref, registries=r)
+    assert all(f.times == 0 for f in proxy.state.faults)
+
+    proxy.state.faults = [
+        Fault("GET", "/manifests/", "503"),
+        Fault("GET", f"/blobs/{big[0].digest}", "drop"),
+        Fault("GET", "/blobs/", "503"),
+    ]
+    dst = make_store(tmp_path / "dst")
+    with regs() as r:
+        result = pull(dst, ref, registries=r)
+    assert all(f.times == 0 for f in proxy.state.faults)
+    resumed = [r for p, r in proxy.state.ranges if big[0].digest in p]
+    assert len(resumed) == 1
+    assert resumed[0].startswith("bytes=") and resumed[0] != "bytes=0-"
+    assert result.descriptor.digest == image.digest
+    assert blob_files(dst) == blob_files(src)
+    assert dst.fsck() == []
+
+
+def test_flipped_byte_fails_pull_and_leaves_store_unchanged(proxy: Proxy, tmp_path: Path) -> None:
+    src = make_store(tmp_path / "src")
+    layer = add_layer(src, {"data.bin": b"x" * 50000})
+    image = add_image(src, "amd64", [layer])
+    src.tag("flip:v1", image)
+    ref = f"{proxy.host}/it/flip:v1"
+    with regs() as r:
+        push(src, "flip:v1", ref, registries=r)
+    dst = make_store(tmp_path / "dst")
+    add_multiarch(dst, "existing:v1")
+    blobs_before, refs_before = blob_files(dst), dst.refs()
+    proxy.state.faults = [Fault("GET", f"/blobs/{layer[0].digest}", "flip", times=100)]
+    with regs() as r, pytest.raises(IntegrityError, match=layer[0].digest):
+        pull(dst, ref, registries=r, workers=1)
+    assert blob_files(dst) == blobs_before
+    assert dst.refs() == refs_before
+    assert list(dst.tmp.iterdir()) == []
+
+
+def test_mirror_first_then_origin(
+    registry: Registry, registry_factory: RegistryFactory, tmp_path: Path
+) -> None:
+    src = make_store(tmp_path / "src")
+    add_multiarch(src, "mirrored:v1")
+    origin_ref = registry.ref("it/mirrored", "v1")
+    mirror = registry_factory()
+    with regs() as r:
+        push(src, "mirrored:v1", origin_ref, registries=r)
+    config = UserConfig.from_dict({"registry": {registry.url: {"mirrors": [mirror.url]}}})
+    # The mirror lacks the image: the origin serves it.
+    with regs(config=config) as r:
+        result = pull(make_store(tmp_path / "a"), origin_ref, registries=r)
+    assert result.endpoint == registry.url
+    # Once the mirror has it, it is asked first and the origin is not needed.
+    with regs() as r:
+        push(src, "mirrored:v1", mirror.ref("it/mirrored", "v1"), registries=r)
+    with regs(config=config) as r:
+        result = pull(make_store(tmp_path / "b"), origin_ref, registries=r)
+    assert result.endpoint == mirror.url
+
+
+def test_cli_push_pull_login_logout(
+    registry_factory: RegistryFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import run_cli
+
+    reg = registry_factory(htpasswd=("carol", "pw1"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    src_root = tmp_path / "src"
+    src = make_store(src_root)
+    desc = add_multiarch(src, "clip:v1")
+    ref = reg.ref("it/clip", "v1")
+
+    denied = run_cli("push", "clip:v1", ref, root=src_root)
+    assert denied.exit_code == AuthError.exit_code
+    assert "distroless login" in denied.stderr
+
+    bad = run_cli("login", "-u", "carol", "--password-stdin", reg.url, root=None, input="no\n")
+    assert bad.exit_code == AuthError.exit_code
+    run_cli("login", "-u", "carol", "--password-stdin", reg.url, root=None, input="pw1\n").check()
+
+    pushed = run_cli("push", "clip:v1", ref, "--json", root=src_root).check().json()
+    assert isinstance(pushed, dict)
+    assert pushed["digest"] == desc.digest
+    dst_root = tmp_path / "dst"
+    pulled = run_cli("pull", ref, "--all-platforms", "--json", root=dst_root).check().json()
+    assert isinstance(pulled, dict)
+    assert pulled["digest"] == desc.digest
+    assert Store(dst_root).resolve(ref).digest == desc.digest
+
+    run_cli("logout", reg.url, root=None).check()
+    again = run_cli("pull", ref, root=tmp_path / "other")
+    assert again.exit_code == AuthError.exit_code
+
+
+def test_docker_engine_pulls_and_runs_what_we_push(
+    registry: Registry, docker_engine: DockerEngine, hello_go_binary: Path, tmp_path: Path
+) -> None:
+    store = make_store(tmp_path / "s")
+    layer = add_layer(store, {"hello": hello_go_binary.read_bytes()}, mode=0o755)
+    image = add_image(store, "amd64", [layer], entrypoint=("/hello",))
+    store.tag("hello:v1", image)
+    ref = registry.ref("it/hello", "v1")
+    with regs() as r:
+        push(store, "hello:v1", ref, registries=r)
+    docker_engine.run("pull", ref)
+    out = docker_engine.run("run", "--rm", "--network", "none", ref).stdout
+    assert HELLO_LINE in out
+    inspected = json.loads(docker_engine.run("image", "inspect", ref).stdout)
+    assert inspected[0]["RepoDigests"] == [f"{Reference.parse(ref).name}@{image.digest}"]
