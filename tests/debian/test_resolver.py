@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+from pathlib import Path
 
 import pytest
 
-from distroless.debian.deb822 import Paragraph, iter_paragraphs
+from distroless.debian.deb822 import Paragraph, dump, iter_paragraphs, parse_paragraph
 from distroless.debian.resolver import (
     Package,
     PackageIndex,
@@ -411,3 +412,85 @@ def test_provider_choice_waits_for_plain_dependencies() -> None:
     # "virtual" alone would pick aprovider, but lib brings zprovider in anyway.
     assert names(resolve(idx, ["app"])) == ["zprovider", "lib", "app"]
     assert names(resolve(idx, ["virtual"])) == ["aprovider"]
+
+
+# The distroless python3 image's exact package list (Debian 13).
+PYTHON3_IMAGE = [
+    "base-files",
+    "netbase",
+    "tzdata",
+    "tzdata-legacy",
+    "media-types",
+    "ca-certificates",
+    "libc6",
+    "libssl3t64",
+    "libzstd1",
+    "zlib1g",
+    "libgomp1",
+    "libstdc++6",
+    "libgcc-s1",
+    "gcc-14-base",
+    "libbz2-1.0",
+    "libdb5.3t64",
+    "libexpat1",
+    "liblzma5",
+    "libsqlite3-0",
+    "libuuid1",
+    "libncursesw6",
+    "libtinfo6",
+    "libcom-err2",
+    "libcrypt1",
+    "libc-bin",
+    "libgssapi-krb5-2",
+    "libk5crypto3",
+    "libkeyutils1",
+    "libkrb5-3",
+    "libkrb5support0",
+    "libnsl2",
+    "libreadline8t64",
+    "libtirpc3t64",
+    "libffi8",
+    "libpython3.13-minimal",
+    "libpython3.13-stdlib",
+    "python3.13-minimal",
+    "python3.13-venv",
+]
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_real_packages_index(tmp_path: Path) -> None:
+    """Parse a whole real Packages index and resolve real package lists against it."""
+    from tests.helpers.require import unavailable
+
+    try:
+        from distroless.debian.archive import DebianArchive
+        from distroless.debian.sources import discover_mirrors, distro, read_apt_sources
+    except ImportError as exc:  # the archive side is not there yet
+        pytest.skip(f"the Debian archive client is not available: {exc}")
+    if not read_apt_sources(Path("/")):
+        unavailable("this host has no apt sources naming a Debian archive")
+    mirrors = discover_mirrors(env={})
+    with DebianArchive(tmp_path) as archive:
+        suite = archive.suite(mirrors.main, distro("debian13").codename)
+        packages = archive.packages(suite, "amd64")
+        paragraphs = list(packages.paragraphs())
+    idx = PackageIndex.from_paragraphs("amd64", paragraphs)
+    assert len(idx) > 50_000
+    # Every entry parses (versions, every relation field) and dumps back byte-stably.
+    for name in idx.names():
+        assert idx.candidates(name)
+    for paragraph in paragraphs[:2000]:
+        assert parse_paragraph(dump(paragraph)) == paragraph
+
+    exact = {p.name: p for p in resolve(idx, PYTHON3_IMAGE, resolve=False)}
+    assert set(exact) == set(PYTHON3_IMAGE)
+    order = names(resolve(idx, PYTHON3_IMAGE, resolve=False))
+    assert before(order, "libc6", "python3.13-minimal")
+    assert all(len(p.sha256) == 64 and p.filename.startswith("pool/") for p in exact.values())
+
+    closure = names(resolve(idx, ["python3.13-minimal"]))
+    assert {"libc6", "libpython3.13-minimal", "zlib1g"} <= set(closure)
+    assert closure[-1] == "python3.13-minimal"
+    base = names(resolve(idx, ["libc6"], exclude=["libgcc-s1"]))
+    assert base == ["libc6"]
