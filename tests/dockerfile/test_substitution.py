@@ -113,9 +113,7 @@ def test_expand_words(text: str, expected: list[str]) -> None:
     assert expand_words(text, ENV) == expected
 
 
-_PLAIN = st.text(
-    alphabet=st.characters(blacklist_characters="$'\"\\`", blacklist_categories=("Cs",))
-)
+_PLAIN = st.text(alphabet=st.characters(exclude_characters="$'\"\\`", exclude_categories=["Cs"]))
 
 
 @given(_PLAIN)
@@ -128,7 +126,7 @@ def test_words_of_plain_text_are_whitespace_split(text: str) -> None:
     assert expand_words(text, ENV) == text.split()
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="'", blacklist_categories=("Cs",))))
+@given(st.text(alphabet=st.characters(exclude_characters="'", exclude_categories=["Cs"])))
 def test_single_quotes_are_literal(text: str) -> None:
     assert expand(f"'{text}'", ENV) == text
 
