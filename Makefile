@@ -37,8 +37,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The classic example: a Go program, compiled, put on a distroless image, run in a sandbox.
 demo: deps venv
-	$(BIN)/python examples/demo.py
+	cd examples/hello-go && CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -o myapp .
+	$(BIN)/distroless build --spec examples/hello-go/image.yaml -t my-distroless-app
+	$(BIN)/distroless run --rm my-distroless-app
 
 lint: venv
 	$(BIN)/ruff check src tests bench
