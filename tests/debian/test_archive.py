@@ -10,6 +10,7 @@ import pytest
 
 from distroless.debian.archive import DebianArchive, index_cache_path
 from distroless.debian.keyring import load_keyring
+from distroless.debian.sources import SuiteSource
 from distroless.errors import IntegrityError, NotFoundError
 from distroless.reporter import RecordingReporter
 from tests.debian.archive_fakes import (
@@ -131,3 +132,25 @@ def test_missing_suite_and_arch(setup: Setup) -> None:
         suite = archive.suite(setup.mirror.url, "trixie")
         with pytest.raises(NotFoundError, match="binary-riscv64"):
             archive.packages(suite, "riscv64")
+
+
+def test_indices_for_suite_sources(setup: Setup) -> None:
+    setup.fake.publish("trixie-updates", ("amd64", "arm64"))
+    sources = [
+        SuiteSource(setup.mirror.url, "trixie"),
+        SuiteSource(setup.mirror.url, "trixie-updates"),
+    ]
+    with setup.archive() as archive:
+        amd64 = archive.indices(sources, "amd64")
+        arm64 = archive.indices(sources, "arm64")
+    assert [i.suite.name for i in amd64] == ["trixie", "trixie-updates"]
+    assert [i.arch for i in arm64] == ["arm64", "arm64"]
+    assert setup.mirror.requests["/dists/trixie/InRelease"] == 1
+
+
+def test_empty_index(setup: Setup) -> None:
+    setup.fake.debs.clear()
+    setup.fake.publish("empty", ("amd64",))
+    with setup.archive() as archive:
+        index = archive.packages(archive.suite(setup.mirror.url, "empty"), "amd64")
+        assert list(index.paragraphs()) == []

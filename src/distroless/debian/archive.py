@@ -17,7 +17,7 @@ import hashlib
 import lzma
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from distroless.debian.deb822 import Paragraph, iter_paragraphs
 from distroless.debian.fetch import CHUNK, DebRef, download_verified, make_client
 from distroless.debian.inrelease import IndexFile, Release, load_inrelease
 from distroless.debian.keyring import Keyring, load_keyring
+from distroless.debian.sources import SuiteSource
 from distroless.errors import DebianError, IntegrityError, NotFoundError
 from distroless.reporter import NullReporter, Reporter
 
@@ -132,6 +133,7 @@ class DebianArchive:
         self.client = client or make_client()
         self.reporter = reporter
         self._now = now
+        self._suites: dict[tuple[str, str], Suite] = {}
 
     def __enter__(self) -> DebianArchive:
         return self
@@ -149,8 +151,11 @@ class DebianArchive:
             self.client.close()
 
     def suite(self, mirror: str, name: str) -> Suite:
-        """Fetch and verify ``dists/<name>/InRelease`` from ``mirror``."""
+        """Fetch and verify ``dists/<name>/InRelease`` from ``mirror`` (once per archive)."""
         mirror = mirror.rstrip("/")
+        known = self._suites.get((mirror, name))
+        if known is not None:
+            return known
         url = f"{mirror}/dists/{name}/InRelease"
         try:
             with self.client.stream("GET", url) as resp:
@@ -169,12 +174,23 @@ class DebianArchive:
             raise DebianError(f"{url}: cannot reach the mirror ({exc})") from exc
         release = load_inrelease(b"".join(chunks), self.keyring, name=url, now=self._now)
         self.reporter.event("inrelease-verified", url=url, sha256=release.sha256)
-        return Suite(mirror, name, release)
+        suite = Suite(mirror, name, release)
+        self._suites[(mirror, name)] = suite
+        return suite
+
+    def indices(
+        self, sources: Sequence[SuiteSource], arch: str, component: str = "main"
+    ) -> list[PackagesIndex]:
+        """Verified Packages indices of ``arch`` for every suite, in ``sources`` order.
+
+        The order matters to the resolver only for ties; versions decide otherwise.
+        """
+        return [self.packages(self.suite(s.mirror, s.suite), arch, component) for s in sources]
 
     def _pick(self, suite: Suite, base: str) -> tuple[str, IndexFile]:
         for suffix in COMPRESSIONS:
             entry = suite.release.files.get(base + suffix)
-            if entry is not None and (suffix or entry.size > 0):
+            if entry is not None:
                 return suffix, entry
         raise NotFoundError(f"{suite.url}/InRelease lists no {base} index")
 

@@ -94,7 +94,7 @@ def download_verified(
         if have > size:
             dest.unlink()
             have = 0
-        if have == size:
+        if have == size and dest.exists():
             break
         if have:
             h, _ = _hash_existing(dest)
