@@ -4,10 +4,10 @@ Two files live under ``$XDG_CONFIG_HOME/distroless``:
 
 * ``config.toml`` (written by the user, read here once and validated at this boundary)::
 
-      [registry."docker.io"]
-      mirrors = ["127.0.0.1:5000", "https://mirror.internal"]
+      [registry."<registry host>"]
+      mirrors = ["127.0.0.1:5000", "https://<mirror host>"]
 
-      [registry."registry.internal:5000"]
+      [registry."<another host>:5000"]
       insecure = true
 
 * ``auth.json`` (written by ``distroless login``), in the same ``auths`` shape as
@@ -162,7 +162,7 @@ def load_logins(path: Path | None = None) -> dict[str, Login]:
         if not isinstance(encoded, str):
             continue
         try:
-            user, _, password = base64.b64decode(encoded).decode().partition(":")
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             raise InputError(f"{path}: the entry for {host} is not valid base64") from None
         out[host] = Login(user, password)

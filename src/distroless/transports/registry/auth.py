@@ -21,10 +21,16 @@ from typing import Any
 
 from distroless.config import Login, load_logins
 from distroless.errors import AuthError
+from distroless.oci.reference import DEFAULT_REGISTRY
 
-DOCKER_HUB = "docker.io"
-# docker keeps Docker Hub credentials under this legacy key; it is not a host we contact.
-_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io")
+DOCKER_HUB = DEFAULT_REGISTRY
+# docker keeps the default registry's credentials under a legacy URL key (first here) and
+# older files use its other historical names; none of them is a host we contact.
+_HUB_KEYS = (
+    f"https://index.{DEFAULT_REGISTRY}/v1/",
+    f"index.{DEFAULT_REGISTRY}",
+    f"registry-1.{DEFAULT_REGISTRY}",
+)
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 
@@ -150,7 +156,7 @@ def docker_credentials(host: str, config: Mapping[str, Any]) -> Credentials | No
                 return Credentials(identity_token=str(entry["identitytoken"]))
             if entry.get("auth"):
                 try:
-                    raw = base64.b64decode(str(entry["auth"])).decode()
+                    raw = base64.b64decode(str(entry["auth"]), validate=True).decode()
                 except (ValueError, UnicodeDecodeError):
                     raise AuthError(
                         f"{docker_config_path()}: the auth entry for {key} is not valid base64"
