@@ -6,8 +6,6 @@ group files of the distroless bases, so user names resolve as they do in real im
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from distroless.layers.entry import Entry
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest
 from distroless.store import Store
+from tests.helpers import go_build
 
 PROBE_SOURCE = Path(__file__).parent / "probe" / "main.go"
 
@@ -28,19 +27,8 @@ GROUP = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:nonroot\nnonroot:x:655
 
 
 def build_probe(out_dir: Path) -> Path:
-    """Compile the probe statically with the host's Go; cached by the caller's out_dir."""
-    binary = out_dir / "probe"
-    if binary.exists():
-        return binary
-    out_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, CGO_ENABLED="0", GO111MODULE="off", GOCACHE=str(out_dir / "gocache"))
-    subprocess.run(
-        ["go", "build", "-trimpath", "-ldflags=-s", "-o", str(binary), str(PROBE_SOURCE)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return binary
+    """Compile the probe statically with the host's Go (``tests.helpers.go_build``)."""
+    return go_build(PROBE_SOURCE, out_dir / "probe")
 
 
 def base_entries(probe: Path) -> list[Entry]:

@@ -48,6 +48,10 @@ class Runtime:
         found = shutil.which(name)
         if found is None:
             raise SandboxError(f"{name} is not installed; install the Debian package {name}")
+        if name == "crun" and hybrid_cgroups():
+            raise SandboxError(
+                "crun does not support this host's hybrid cgroup v1/v2 layout; use --runtime runc"
+            )
         return cls(Path(found), name, state_root)
 
     def _base(self) -> list[str]:
@@ -105,6 +109,21 @@ class Runtime:
 
     def exists(self, container_id: str) -> bool:
         return container_id in self.list_ids()
+
+
+def hybrid_cgroups(mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
+    """True when cgroup v1 controllers and a cgroup v2 tree are mounted side by side."""
+    try:
+        lines = mountinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    kinds = set()
+    for line in lines:
+        _, _, tail = line.partition(" - ")
+        fstype = tail.split(" ", 1)[0]
+        if fstype in ("cgroup", "cgroup2"):
+            kinds.add(fstype)
+    return kinds == {"cgroup", "cgroup2"}
 
 
 @contextmanager

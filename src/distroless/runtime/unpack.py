@@ -96,6 +96,8 @@ def unpack_layer(
         raise ArchiveError(f"{what}: corrupt compressed data ({exc})") from exc
     except tarfile.TarError as exc:
         raise ArchiveError(f"{what}: malformed tar ({exc})") from exc
+    except OSError as exc:
+        raise ArchiveError(f"{what}: cannot unpack into {target}: {exc.strerror or exc}") from exc
     # Directory times last: writing into a directory changes its mtime.
     for path, info in reversed(dirs):
         os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
