@@ -37,10 +37,13 @@ from distroless.dockerfile.ast import (
     Volume,
     Workdir,
 )
+from distroless.dockerfile.graph import StageGraph, StageRef, build_graph, global_arg_env
+from distroless.dockerfile.ignore import DockerIgnore
 from distroless.dockerfile.parser import parse, parse_file
-from distroless.dockerfile.substitution import expand, expand_words
+from distroless.dockerfile.substitution import EXPANDED_INSTRUCTIONS, expand, expand_words
 
 __all__ = [
+    "EXPANDED_INSTRUCTIONS",
     "Add",
     "Arg",
     "ArgDef",
@@ -48,6 +51,7 @@ __all__ = [
     "Command",
     "Copy",
     "Directives",
+    "DockerIgnore",
     "Dockerfile",
     "Entrypoint",
     "Env",
@@ -66,12 +70,16 @@ __all__ = [
     "Run",
     "Shell",
     "Stage",
+    "StageGraph",
+    "StageRef",
     "Stopsignal",
     "User",
     "Volume",
     "Workdir",
+    "build_graph",
     "expand",
     "expand_words",
+    "global_arg_env",
     "parse",
     "parse_file",
 ]

@@ -23,6 +23,28 @@ from distroless.errors import DockerfileError
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
+EXPANDED_INSTRUCTIONS = frozenset(
+    {
+        "ADD",
+        "ARG",
+        "COPY",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "LABEL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    }
+)
+"""Instructions whose arguments (and flag values) docker expands when it runs them.
+
+``RUN``, ``CMD``, ``ENTRYPOINT``, ``SHELL`` and ``HEALTHCHECK`` are left to the shell, and an
+``ONBUILD`` trigger is kept verbatim until a later build runs it.  ``FROM`` sees only the
+global ``ARG`` values.
+"""
+
 
 class _Words:
     """Accumulates words the way docker's lexer does: empty quoted words are dropped."""
