@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from collections.abc import Iterator
@@ -308,3 +309,22 @@ def test_docker_engine_pulls_and_runs_what_we_push(
     assert HELLO_LINE in out
     inspected = json.loads(docker_engine.run("image", "inspect", ref).stdout)
     assert inspected[0]["RepoDigests"] == [f"{Reference.parse(ref).name}@{image.digest}"]
+
+
+def test_large_blobs_go_up_in_chunks(proxy: Proxy, tmp_path: Path) -> None:
+    src = make_store(tmp_path / "src")
+    payload = hashlib.shake_256(b"incompressible").digest(300_000)
+    layer = add_layer(src, {"big.bin": payload}, mode=0o644)
+    image = add_image(src, "amd64", [layer])
+    src.tag("chunky:v1", image)
+    ref = f"{proxy.host}/it/chunky:v1"
+    chunk = 64 * 1024
+    assert layer[0].size > chunk
+    with regs() as r:
+        push(src, "chunky:v1", ref, registries=r, chunk_size=chunk)
+    patches = proxy.state.count("PATCH", "/blobs/uploads/")
+    assert patches == -(-layer[0].size // chunk)
+    dst = make_store(tmp_path / "dst")
+    with regs() as r:
+        pull(dst, ref, registries=r)
+    assert dst.read_blob(layer[0].digest) == src.read_blob(layer[0].digest)
