@@ -225,8 +225,13 @@ def container_rootfs(
                 empty = state / "empty"
                 empty.mkdir(exist_ok=True)
                 lowers = [empty]
-            mount_overlay(lowers, upper, work, rootfs)
-        else:
+            try:
+                mount_overlay(lowers, upper, work, rootfs)
+            except SandboxError:
+                if use_overlay:  # the caller needs the upper directory (a RUN capture)
+                    raise
+                overlay = False  # e.g. the store sits on a file system overlayfs refuses
+        if not overlay:
             merge_copy(lowers_bottom_up, rootfs)
         yield rootfs
     finally:
