@@ -347,10 +347,15 @@ def test_paragraphs_parse_only_when_needed() -> None:
     assert str(info.value).startswith("package broken (Packages:5): invalid version")
 
 
-def test_bad_provides_fails_at_load_with_location() -> None:
-    text = "Package: p\nVersion: 1\nArchitecture: amd64\nProvides: a | b\n"
-    with pytest.raises(DebianError, match=r"package p \(Packages:1\): Provides entry"):
-        PackageIndex.from_paragraphs("amd64", iter_paragraphs(io.StringIO(text), "Packages"))
+def test_bad_provides_fails_when_its_package_is_needed() -> None:
+    text = (
+        "Package: p\nVersion: 1\nArchitecture: amd64\nProvides: a | b\n\n"
+        "Package: q\nVersion: 1\nArchitecture: amd64\nProvides: c (= 1), d\n"
+    )
+    idx = PackageIndex.from_paragraphs("amd64", iter_paragraphs(io.StringIO(text), "Packages"))
+    assert names(resolve(idx, ["c (>= 1)", "d"])) == ["q"]
+    with pytest.raises(DebianError, match=r"package p \(Packages:1\): Provides entry 'a \| b'"):
+        resolve(idx, ["a"])
 
 
 def test_package_fields() -> None:

@@ -13,6 +13,7 @@ which an image needs a few dozen.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,9 @@ def _parse_source(text: str, version: Version) -> tuple[str, Version]:
     return name, version
 
 
+_PROVIDED_NAME_RE = re.compile(r"(?:^|,)\s*([^\s,(|:\[<]+)")
+
+
 @dataclass
 class _Candidates:
     paragraphs: list[Paragraph] = field(default_factory=list)
@@ -155,12 +159,10 @@ class PackageIndex:
         entry.packages = None
         provides = paragraph.get("Provides")
         if provides:
-            try:
-                provided = parse_provides(provides)
-            except DebianError as exc:
-                raise DebianError(f"package {name} ({paragraph.where()}): {exc.message}") from None
-            for relation in provided:
-                names = self._providers.setdefault(relation.name, [])
+            # Only the names are needed to find providers; the field is parsed (and a
+            # malformed one reported) when the providing package itself is looked at.
+            for provided in _PROVIDED_NAME_RE.findall(provides):
+                names = self._providers.setdefault(provided, [])
                 if name not in names:
                     names.append(name)
 

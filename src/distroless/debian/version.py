@@ -35,6 +35,7 @@ def _weight(char: str) -> int:
     return ord(char) + 256
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _pairs(text: str) -> tuple[_Pair, ...]:
     pairs: list[_Pair] = []
     for letters, digits in _PAIR_RE.findall(text):
@@ -72,15 +73,23 @@ class Version:
     upstream: str
     revision: str
     text: str = field(default="", compare=False)
-    _key: tuple[int, tuple[_Pair, ...], tuple[_Pair, ...]] = field(
-        init=False, repr=False, compare=False
+    # The comparison key is computed on first use: an index holds many versions that are
+    # never compared.
+    _cached_key: tuple[int, tuple[_Pair, ...], tuple[_Pair, ...]] | None = field(
+        init=False, repr=False, compare=False, default=None
     )
 
     def __post_init__(self) -> None:
-        key = (self.epoch, _pairs(self.upstream), _pairs(self.revision))
-        object.__setattr__(self, "_key", key)
         if not self.text:
             object.__setattr__(self, "text", self._spell())
+
+    @property
+    def _key(self) -> tuple[int, tuple[_Pair, ...], tuple[_Pair, ...]]:
+        key = self._cached_key
+        if key is None:
+            key = (self.epoch, _pairs(self.upstream), _pairs(self.revision))
+            object.__setattr__(self, "_cached_key", key)
+        return key
 
     def _spell(self) -> str:
         text = self.upstream
