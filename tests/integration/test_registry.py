@@ -32,9 +32,7 @@ from tests.transports.registry.support import (
 FAST = RetryPolicy(attempts=4, base_delay=0.0, max_delay=0.0)
 
 
-def regs(
-    creds: Credentials | None = None, config: UserConfig | None = None, chunk: bool = False
-) -> Registries:
+def regs(creds: Credentials | None = None, config: UserConfig | None = None) -> Registries:
     return Registries(config, credentials=lambda _host: creds, retry=FAST)
 
 
