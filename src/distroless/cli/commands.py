@@ -10,6 +10,7 @@ def register(group: click.Group) -> None:
     from distroless.cli import build_cmd, registry_cmds, run_cmd, store_cmds
 
     group.add_command(build_cmd.build)
+    group.add_command(build_cmd.lock)
     for command in store_cmds.COMMANDS:
         group.add_command(command)
 
