@@ -184,6 +184,13 @@ def test_check_lock_matches() -> None:
     )
 
 
+def test_packages_of_an_arch() -> None:
+    lock = make_lock()
+    assert lock.packages("arm64") == lock.archs["arm64"]
+    with pytest.raises(LockfileError, match="image.lock.json has no packages for riscv64"):
+        lock.packages("riscv64")
+
+
 def test_hand_edited_lock_missing_an_arch_is_stale() -> None:
     lock = make_lock()
     edited = Lockfile(lock.distro, lock.suites, {"amd64": lock.archs["amd64"]}, lock.spec_digest)

@@ -152,6 +152,10 @@ def test_version_constraints_pick_the_highest_fitting() -> None:
     assert chosen["lib"].version == Version.parse("1.9")
     pinned = resolve(idx, ["lib (= 1.5)"])
     assert [str(p.version) for p in pinned] == ["1.5"]
+    assert resolve(idx, ["lib=1.5"]) == pinned
+    assert resolve(idx, ["lib = 1.5"], resolve=False) == pinned
+    with pytest.raises(DebianError, match="invalid version '1.5=2'"):
+        resolve(idx, ["lib=1.5=2"])
 
 
 def test_already_chosen_version_that_does_not_fit() -> None:

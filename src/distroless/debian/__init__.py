@@ -26,7 +26,14 @@ from distroless.debian.relations import (
     parse_provides,
     parse_relations,
 )
-from distroless.debian.resolver import Package, PackageIndex, check_conflicts, resolve
+from distroless.debian.resolver import (
+    Package,
+    PackageIndex,
+    check_conflicts,
+    install_order,
+    parse_request,
+    resolve,
+)
 from distroless.debian.version import Version, compare_versions
 
 __all__ = [
@@ -46,10 +53,12 @@ __all__ = [
     "compare_versions",
     "dump",
     "dump_paragraphs",
+    "install_order",
     "iter_paragraphs",
     "parse_paragraph",
     "parse_paragraphs",
     "parse_provides",
     "parse_relations",
+    "parse_request",
     "resolve",
 ]

@@ -129,6 +129,15 @@ class Lockfile:
             spec_digest=inputs.digest(),
         )
 
+    def packages(self, arch: str, source: str = "image.lock.json") -> tuple[LockedPackage, ...]:
+        """The packages locked for ``arch``, in install order."""
+        try:
+            return self.archs[arch]
+        except KeyError:
+            raise LockfileError(
+                f"{source} has no packages for {arch}; run `distroless lock` again"
+            ) from None
+
     def to_dict(self) -> dict[str, JSONValue]:
         return {
             "version": self.version,

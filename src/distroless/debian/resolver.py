@@ -242,7 +242,10 @@ def _chosen_satisfier(
 
 
 def parse_request(text: str) -> Dependency:
-    """One requested package: ``name``, ``name (>= 1.2)`` or ``a | b``."""
+    """One requested package: ``name``, ``name=1.2`` (pinned), ``name (>= 1.2)`` or ``a | b``."""
+    name, equals, version = text.partition("=")
+    if equals and "(" not in text and "|" not in text:
+        text = f"{name.strip()} (= {version.strip()})"
     dependencies = parse_relations(text, "package request")
     if len(dependencies) != 1:
         raise DebianError(f"package request {text!r} must name exactly one package")
