@@ -144,7 +144,9 @@ def parse_config(text: str, source: str = "<config>") -> StructureConfig:
         loc = tuple(first["loc"])
         line = _line_of(root, loc)
         where = f"{source}:{line}" if line is not None else source
-        raise InputError(f"{where}: {_loc_text(loc)}: {first['msg']}") from None
+        more = len(exc.errors()) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise InputError(f"{where}: {_loc_text(loc)}: {first['msg']}{tail}") from None
     for section, fields in _REGEX_FIELDS:
         for index, test in enumerate(getattr(config, section)):
             for name in fields:
