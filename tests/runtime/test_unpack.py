@@ -150,3 +150,15 @@ def test_merge_copy_applies_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
     assert names == ["d", "d/new", "keep", "over"]
     assert (out / "over").read_bytes() == b"2"
     assert stat.S_IMODE(os.lstat(out / "over").st_mode) == 0o600
+
+
+def test_layer_cache_prune_keeps_only_wanted_layers(tmp_path: Path) -> None:
+    keep, drop = "sha256:" + "c" * 64, "sha256:" + "d" * 64
+    layer = _layer([Entry.file("x", b"1")]).getvalue()
+    cache = LayerCache(tmp_path / "layers")
+    blobs = _Blobs({keep: layer, drop: layer})
+    cache.ensure(keep, blobs)
+    cache.ensure(drop, blobs)
+    (tmp_path / "layers" / ".tmp-partial").mkdir()
+    assert cache.prune([keep]) == 2
+    assert [p.name for p in (tmp_path / "layers").iterdir()] == ["c" * 64]

@@ -241,7 +241,8 @@ def run_image(
     process_args(config, options.entrypoint, options.args, f"image {image_name}")
     runtime = Runtime.find(options.runtime)
     cache = LayerCache(store.state_dir("layers"))
-    lowers = cache.ensure_all([d.digest for d in image.layers], store, reporter)
+    with store.session():  # a concurrent prune must not take the blobs being unpacked
+        lowers = cache.ensure_all([d.digest for d in image.layers], store, reporter)
     state_root = store.state_dir("containers")
     with sandbox(lowers, config, options, state_root, runtime, what=f"image {image_name}") as box:
         reporter.event("container-start", id=box.container_id, image=image_name)

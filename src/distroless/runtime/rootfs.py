@@ -14,7 +14,7 @@ import shutil
 import stat
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -70,6 +70,20 @@ class LayerCache:
     ) -> list[Path]:
         """Unpacked directories of ``digests``, in the same (bottom-up) order."""
         return [self.ensure(d, blobs, reporter) for d in digests]
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Remove unpacked layers whose digest is not in ``keep``; returns how many.
+
+        Meant for ``prune`` after it has collected blobs; a layer in use by a running
+        container stays readable through its mount until that container ends.
+        """
+        wanted = {hex_of(d) for d in keep}
+        count = 0
+        for child in self.root.iterdir():
+            if child.name.startswith(".tmp-") or child.name not in wanted:
+                shutil.rmtree(child, ignore_errors=True)
+                count += 1
+        return count
 
     def clean_partial(self) -> int:
         """Remove leftovers of interrupted unpacks; returns how many were removed."""
