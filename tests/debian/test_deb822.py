@@ -25,7 +25,7 @@ Status: install ok installed
 Priority: optional
 Section: libs
 Installed-Size: 12988
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Maintainer: GNU Libc Maintainers <libc-maintainers@example.org>
 Architecture: amd64
 Multi-Arch: same
 Source: glibc
