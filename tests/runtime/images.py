@@ -1,7 +1,8 @@
 """Small images written straight into a store, for runtime tests.
 
 The images hold a static Go ``probe`` program (tests/runtime/probe) plus the passwd and
-group files of the distroless bases, so user names resolve as they do in real images.
+group files of the distroless bases, so user names resolve as they do in real images; the
+group file also lists ``nonroot`` in ``staff`` so supplementary groups can be checked.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.errors import UsageError
 
 
 @click.command(
@@ -35,10 +36,14 @@ from distroless.cli.context import App, pass_app
 @click.option("--entrypoint", metavar="CMD", help="Override the image's entrypoint.")
 @click.option("--name", metavar="NAME", help="Container name (default: a random id).")
 @click.option("--runtime", type=click.Choice(["runc", "crun"]), default="runc", show_default=True)
+@click.option(
+    "-i", "--interactive", is_flag=True, help="Accepted for docker parity: stdin always passes."
+)
+@click.option("-t", "--tty", is_flag=True, hidden=True)
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
-def run(  # noqa: PLR0917
+def run(
     app: App,
     remove: bool,
     env: tuple[str, ...],
@@ -49,6 +54,8 @@ def run(  # noqa: PLR0917
     entrypoint: str | None,
     name: str | None,
     runtime: str,
+    interactive: bool,
+    tty: bool,
     image: str,
     args: tuple[str, ...],
 ) -> None:
@@ -57,6 +64,10 @@ def run(  # noqa: PLR0917
     from distroless.runtime.options import RunOptions, check_network, parse_env, parse_volume
     from distroless.store import Store
 
+    if tty:
+        raise UsageError("-t/--tty is not supported: containers run without a terminal")
+    if image.startswith("-"):
+        raise UsageError(f"unknown option {image!r} before the image name")
     options = RunOptions(
         args=args,
         entrypoint=None if entrypoint is None else ((entrypoint,) if entrypoint else ()),

@@ -102,6 +102,11 @@ class Sandbox:
         """The overlay's upper directory: every change the container made."""
         return self.state / "upper"
 
+    def set_args(self, args: Sequence[str]) -> None:
+        """Run another command in the same root file system (setup, test, teardown)."""
+        self.spec["process"]["args"] = list(args)
+        (self.state / "config.json").write_text(json.dumps(self.spec, indent=1), encoding="utf-8")
+
     def run(self, stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
         return self.runtime.run(
             self.state, self.container_id, stdin=stdin, stdout=stdout, stderr=stderr
