@@ -177,7 +177,7 @@ def main() -> None:
         print(f"tree: {files} files, {total / 1e6:.0f} MB; uncompressed layer {tar_mb:.0f} MB")
         header = (
             f"{'compression':<12}{'level':>6}{'in MB':>9}{'out MB':>9}{'ratio':>7}"
-            f"{'MB/s':>8}{'raw MB/s':>10}{'vs raw':>8}{'peak RSS MB':>13}{'(idle)':>8}"
+            f"{'MB/s':>8}{'raw MB/s':>10}{'vs raw':>8}{'peak RSS MB':>13}{'at start':>10}"
         )
         print(header)
         print("-" * len(header))
@@ -190,7 +190,7 @@ def main() -> None:
                 f"{compression:<12}{level:>6}{ours['bytes_in'] / 1e6:>9.1f}"
                 f"{ours['bytes_out'] / 1e6:>9.1f}{ours['bytes_out'] / ours['bytes_in']:>7.3f}"
                 f"{mbps:>8.1f}{raw_mbps:>10.1f}{mbps / raw_mbps:>8.2f}"
-                f"{ours['rss_kib'] / 1024:>13.1f}{ours['rss_before_kib'] / 1024:>8.1f}"
+                f"{ours['rss_kib'] / 1024:>13.1f}{ours['rss_before_kib'] / 1024:>10.1f}"
             )
 
 
