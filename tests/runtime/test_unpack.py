@@ -162,3 +162,11 @@ def test_layer_cache_prune_keeps_only_wanted_layers(tmp_path: Path) -> None:
     (tmp_path / "layers" / ".tmp-partial").mkdir()
     assert cache.prune([keep]) == 2
     assert [p.name for p in (tmp_path / "layers").iterdir()] == ["c" * 64]
+
+
+def test_limits_bound_a_hostile_layer(tmp_path: Path) -> None:
+    from distroless.layers.reader import Limits
+
+    layer = _layer([Entry.file("a", b"1"), Entry.file("b", b"2")])
+    with pytest.raises(ArchiveError, match="more than 1 entries"):
+        unpack_layer(layer, tmp_path, what="layer L", limits=Limits(max_entries=1))

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from distroless.errors import ArchiveError
-from distroless.layers.compress import DECOMPRESS_ERRORS, open_decompressed
 from distroless.layers.entry import OPAQUE_MARKER, WHITEOUT_PREFIX, normalize_path
+from distroless.layers.reader import DEFAULT_LIMITS, Limits, iter_layer
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _CHUNK = 1 << 20
@@ -83,19 +83,22 @@ def _apply_meta(path: Path, info: tarfile.TarInfo, preserve_owner: bool) -> None
 
 
 def unpack_layer(
-    fileobj: BinaryIO, target: Path, *, what: str = "layer", preserve_owner: bool = True
+    fileobj: BinaryIO,
+    target: Path,
+    *,
+    what: str = "layer",
+    preserve_owner: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Stream the (possibly compressed) layer ``fileobj`` into the empty dir ``target``."""
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
     try:
-        stream = open_decompressed(fileobj)
-        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
-            for info in tar:
-                _unpack_one(tar, info, target, what, preserve_owner=preserve_owner, dirs=dirs)
-    except DECOMPRESS_ERRORS as exc:
-        raise ArchiveError(f"{what}: corrupt compressed data ({exc})") from exc
-    except tarfile.TarError as exc:
-        raise ArchiveError(f"{what}: malformed tar ({exc})") from exc
+        for info, content in iter_layer(fileobj, limits=limits):
+            _unpack_one(info, content, target, what, preserve_owner=preserve_owner, dirs=dirs)
+    except ArchiveError as exc:
+        if exc.message.startswith(what):
+            raise
+        raise ArchiveError(f"{what}: {exc.message}") from exc
     except OSError as exc:
         raise ArchiveError(f"{what}: cannot unpack into {target}: {exc.strerror or exc}") from exc
     # Directory times last: writing into a directory changes its mtime.
@@ -104,8 +107,8 @@ def unpack_layer(
 
 
 def _unpack_one(
-    tar: tarfile.TarFile,
     info: tarfile.TarInfo,
+    content: BinaryIO | None,
     target: Path,
     what: str,
     *,
@@ -139,11 +142,9 @@ def _unpack_one(
             os.mkdir(path, 0o700)
         dirs.append((path, info))
     elif info.isreg():
-        src = tar.extractfile(info)
-        assert src is not None
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out:
-            while chunk := src.read(_CHUNK):
+            while content is not None and (chunk := content.read(_CHUNK)):
                 out.write(chunk)
     elif info.issym():
         os.symlink(info.linkname, path)
