@@ -17,7 +17,7 @@ from distroless.layers.compress import (
     open_decompressed,
 )
 
-DATA = os.urandom(FEED_CHUNK // 2) + b"compressible " * 300_000
+DATA = os.urandom(FEED_CHUNK // 2) + b"compressible " * 100_000
 
 
 def _compress(data: bytes, compression: Compression, step: int, level: int | None = None) -> bytes:
@@ -37,7 +37,7 @@ def test_round_trip(compression: Compression) -> None:
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_output_does_not_depend_on_write_sizes(compression: Compression) -> None:
-    blobs = {_compress(DATA, compression, step) for step in (1, 4096, 999_999, len(DATA))}
+    blobs = {_compress(DATA, compression, step) for step in (101, 4096, 999_999, len(DATA))}
     assert len(blobs) == 1
 
 
