@@ -88,7 +88,7 @@ def _read_back(data: bytes) -> dict[str, tuple[int, int, int, int, str, bytes]]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(entry_sets(), st.randoms(use_true_random=False))
 def test_round_trip_and_order_independence(entries: list[Entry], rng: object) -> None:
     buf = io.BytesIO()
