@@ -291,3 +291,21 @@ def test_capture_failure_writes_no_layer(capture_lowers: Lowers, root: Path) -> 
     assert (result.exit_code, result.layer) == (7, None)
     assert sink.getvalue() == b""
     assert_nothing_left(root)
+
+
+def test_capture_is_deterministic(capture_lowers: Lowers, root: Path) -> None:
+    _, _, lowers, config = capture_lowers
+    step = StepConfig(
+        config=config,
+        args=("/probe", "fs", "mkdir", "/opt/app", "create", "/opt/app/x", "1", "rm", "/doomed"),
+    )
+    digests = set()
+    for _ in range(2):
+        sink = io.BytesIO()
+        result = run_and_capture(
+            lowers, step, sink, "gzip", state_root=root / "state" / "build",
+            source_date_epoch=0, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert result.layer is not None
+        digests.add(result.layer.digest)
+    assert len(digests) == 1
