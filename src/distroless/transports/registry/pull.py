@@ -25,7 +25,7 @@ from distroless.errors import (
     RegistryError,
 )
 from distroless.oci import mediatypes as mt
-from distroless.oci.digest import Digest, sha256_bytes
+from distroless.oci.digest import CHUNK, Digest, sha256_bytes
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
@@ -135,6 +135,15 @@ def _fetch_blob(
     task = reporter.task(f"{desc.digest[7:19]}", total=desc.size)
     attempts = 0
     with store.write_blob(expected=desc.digest) as writer:
+        pending = bytearray()  # network reads are small; the disk prefers large writes
+
+        def flush() -> None:
+            if writer.size + len(pending) > desc.size:
+                raise IntegrityError(f"{what}: the registry sent more than {desc.size} bytes")
+            writer.write(pending)
+            task.advance(len(pending))
+            pending.clear()
+
         while True:
             offset = writer.size
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -156,17 +165,14 @@ def _fetch_blob(
                     raise registry_error(resp, f"fetching {what}")
                 for received in resp.iter_bytes():
                     cut = min(skip, len(received))
-                    chunk, skip = received[cut:], skip - cut
-                    if not chunk:
-                        continue
-                    if writer.size + len(chunk) > desc.size:
-                        raise IntegrityError(
-                            f"{what}: the registry sent more than {desc.size} bytes"
-                        )
-                    writer.write(chunk)
-                    task.advance(len(chunk))
+                    skip -= cut
+                    pending += received[cut:] if cut else received
+                    if len(pending) >= CHUNK:
+                        flush()
+                flush()
                 break
             except httpx.TransportError as exc:
+                flush()  # keep what arrived intact; the next request resumes after it
                 attempts += 1
                 if attempts >= client.retry.attempts:
                     raise RegistryError(
