@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distroless.dockerfile import (
     Add,
@@ -14,10 +17,12 @@ from distroless.dockerfile import (
     Env,
     From,
     Healthcheck,
+    KeyValue,
     Label,
     Mount,
     Onbuild,
     Run,
+    expand,
     parse,
     parse_file,
 )
@@ -257,3 +262,42 @@ def test_parse_file_reads_and_names_file(tmp_path: Path) -> None:
 def test_parse_file_missing_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read Dockerfile"):
         parse_file(tmp_path / "absent")
+
+
+def test_add_unpack_flag() -> None:
+    df = parse("FROM x\nADD --unpack=false a.tar /d\nADD b.tar /d\n")
+    first, second = df.stages[0].instructions
+    assert isinstance(first, Add) and first.unpack is False
+    assert isinstance(second, Add) and second.unpack is None
+
+
+def _double_quote(value: str, escape: str) -> str:
+    for ch in (escape, '"', "$"):
+        value = value.replace(ch, escape + ch) if ch != escape else value.replace(ch, ch * 2)
+    return f'"{value}"'
+
+
+_LINE_TEXT = st.text(
+    alphabet=st.characters(exclude_categories=["Cs", "Zl", "Zp", "Cc"]), max_size=30
+)
+
+
+@given(_LINE_TEXT, st.sampled_from(["\\", "`"]))
+def test_env_value_survives_parse_and_expand(value: str, escape: str) -> None:
+    text = f"# escape={escape}\nFROM x\nENV K={_double_quote(value, escape)} Z=1\n"
+    env = parse(text).stages[0].instructions[0]
+    assert isinstance(env, Env)
+    assert expand(env.pairs[0].value, {}, escape) == value
+    assert env.pairs[1] == KeyValue("Z", "1")
+
+
+_NOISE = st.text(alphabet="FROMRUNCOPYENVARG x=-\\`\"'$<>[]{}#\t\n:,", max_size=80)
+
+
+@given(_NOISE)
+def test_arbitrary_input_fails_only_with_located_dockerfile_error(noise: str) -> None:
+    for text in (noise, "FROM x\n" + noise, "FROM x\nRUN " + noise):
+        try:
+            parse(text)
+        except DockerfileError as exc:
+            assert re.match(r"^Dockerfile:\d+:\d+: ", str(exc)), str(exc)

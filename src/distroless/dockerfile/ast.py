@@ -236,6 +236,12 @@ class Add(FileInstruction):
     def keep_git_dir(self) -> bool:
         return self.bool_flag("keep-git-dir")
 
+    @property
+    def unpack(self) -> bool | None:
+        """``--unpack``: None means docker's default (unpack local archives only)."""
+        value = self.flag("unpack")
+        return None if value is None else value.lower() != "false"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Run(Instruction):

@@ -40,6 +40,37 @@ def _clean(pattern: str) -> str:
     return cleaned
 
 
+def _char_class(pattern: str, start: int) -> tuple[str, int]:
+    """Translate the ``[...]`` class at ``start``; return it and the index after ``]``."""
+    i = start + 1
+    out = ["["]
+    if pattern[i : i + 1] == "^":
+        out.append("^")
+        i += 1
+    items = 0
+
+    def take() -> str:
+        nonlocal i
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            i += 2
+            return pattern[i - 1]
+        i += 1
+        return pattern[i - 1]
+
+    while i < len(pattern):
+        if pattern[i] == "]" and items:
+            out.append("]")
+            return "".join(out), i + 1
+        low = take()
+        if i + 1 < len(pattern) and pattern[i] == "-" and pattern[i + 1] != "]":
+            i += 1
+            out.append(f"{re.escape(low)}-{re.escape(take())}")
+        else:
+            out.append(re.escape(low))
+        items += 1
+    raise InputError(f".dockerignore pattern {pattern!r} has an unclosed '['")
+
+
 def _compile(pattern: str) -> re.Pattern[str]:
     out = ["^"]
     i = 0
@@ -63,11 +94,9 @@ def _compile(pattern: str) -> re.Pattern[str]:
             else:
                 out.append(r"\\")
         elif ch == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1)
-            if end < 0:
-                raise InputError(f".dockerignore pattern {pattern!r} has an unclosed '['")
-            out.append(pattern[i : end + 1])
-            i = end
+            translated, i = _char_class(pattern, i)
+            out.append(translated)
+            continue
         else:
             out.append(re.escape(ch))
         i += 1

@@ -89,6 +89,7 @@ _FLAGS: dict[str, dict[str, str]] = {
         "link": _BOOL,
         "checksum": _VALUE,
         "keep-git-dir": _BOOL,
+        "unpack": _BOOL,
         "exclude": _LIST,
     },
     "healthcheck": {
@@ -611,7 +612,7 @@ class _Parser:
         else:
             return instruction
         markers: list[tuple[str, bool, bool, int | None, str]] = []
-        for word in split_raw(text, self.escape):
+        for word in split_raw(text, self.escape, strict=False):
             match = _HEREDOC.match(word.text)
             if match is None or not match.group(3):
                 continue

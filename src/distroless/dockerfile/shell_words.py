@@ -30,11 +30,12 @@ class UnterminatedQuote(DockerfileError):
         self.offset = offset
 
 
-def split_raw(text: str, escape: str = "\\") -> list[RawWord]:
+def split_raw(text: str, escape: str = "\\", *, strict: bool = True) -> list[RawWord]:
     """Split ``text`` on white space outside quotes; each word keeps its quotes.
 
     The escape character protects the next character (including a space or a quote)
-    outside single quotes.
+    outside single quotes.  An unclosed quote is an error when ``strict``; otherwise it
+    runs to the end of the text (shell-form commands are the shell's to judge).
     """
     words: list[RawWord] = []
     current: list[str] = []
@@ -65,7 +66,7 @@ def split_raw(text: str, escape: str = "\\") -> list[RawWord]:
             quote = ch
             quote_at = i
         i += 1
-    if quote:
+    if quote and strict:
         raise UnterminatedQuote(quote, quote_at)
     if start >= 0:
         words.append(RawWord("".join(current), start))

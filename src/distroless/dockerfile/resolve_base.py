@@ -1,0 +1,128 @@
+"""Where the image named by ``FROM`` (or ``COPY --from=IMAGE``) comes from.
+
+In order: the local store; for ``gcr.io/distroless/<name>[-debian12|-debian13][:tag]`` and
+``distroless/<name>`` the built-in recipe of that base, built on the spot; then a registry.
+When none of these can provide it, the error names the image and the ways to bring it in,
+because the usual cause is a fresh machine with no network access to registries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from distroless.errors import DistrolessError, NotFoundError
+from distroless.oci.models import Descriptor, Platform
+from distroless.oci.reference import Reference
+from distroless.reporter import NullReporter, Reporter
+from distroless.store import Store, StoredImage
+
+_DISTROLESS = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*?)(?:-(?P<distro>debian1[23]))?$")
+
+
+@dataclass(frozen=True)
+class DistrolessBase:
+    """A ``FROM`` that names one of the built-in bases."""
+
+    name: str
+    distro: str | None
+    tag: str
+
+
+def distroless_base(image: str) -> DistrolessBase | None:
+    """``gcr.io/distroless/base-debian12:nonroot`` -> (base, debian12, nonroot); else None."""
+    try:
+        ref = Reference.parse(image)
+    except DistrolessError:
+        return None
+    if ref.digest is not None:
+        return None
+    if ref.registry == "gcr.io" and ref.repository.startswith("distroless/"):
+        short = ref.repository.removeprefix("distroless/")
+    elif ref.registry == "docker.io" and ref.repository.startswith("distroless/"):
+        short = ref.repository.removeprefix("distroless/")
+    else:
+        return None
+    match = _DISTROLESS.match(short)
+    if match is None:
+        return None
+    return DistrolessBase(match.group("name"), match.group("distro"), ref.tag or "latest")
+
+
+#: Builds a built-in base into the store and tags it ``image``; returns its descriptor.
+BaseBuilder = Callable[[DistrolessBase, str, Platform], Descriptor]
+#: Pulls ``image`` from a registry into the store (tagging it); returns its descriptor.
+Puller = Callable[[str, Platform], Descriptor]
+
+
+def _how_to_provide(image: str) -> str:
+    hint = (
+        f"`distroless pull {image}` (when a registry is reachable), `distroless load -i "
+        "FILE.tar` (from `docker save`), or a spec build tagged with that name"
+    )
+    if Reference.parse(image).repository.endswith("golang"):
+        hint += f" (`distroless build --spec examples/golang/image.yaml -t {image}`)"
+    return hint
+
+
+@dataclass
+class BaseResolver:
+    """Resolves image names for one build; remembers what it already resolved."""
+
+    store: Store
+    base_builder: BaseBuilder | None = None
+    puller: Puller | None = None
+    reporter: Reporter = NullReporter()
+
+    def __post_init__(self) -> None:
+        self._seen: dict[tuple[str, str], StoredImage] = {}
+
+    def resolve(self, image: str, platform: Platform, where: str) -> StoredImage:
+        key = (image, str(platform))
+        if key not in self._seen:
+            self._seen[key] = self._resolve(image, platform, where)
+        return self._seen[key]
+
+    def _from_store(self, image: str, platform: Platform) -> StoredImage | None:
+        try:
+            return self.store.load_image(image, platform)
+        except NotFoundError:
+            return None
+
+    def _resolve(self, image: str, platform: Platform, where: str) -> StoredImage:
+        found = self._from_store(image, platform)
+        if found is not None:
+            self.reporter.event("base", image=image, source="store", digest=found.digest)
+            return found
+        base = distroless_base(image)
+        if base is not None:
+            if self.base_builder is None:
+                raise NotFoundError(
+                    f"{where}: {image} is not in the store and the built-in base recipes are "
+                    f"not available in this installation; run `distroless bases build "
+                    f"{base.name}` or bring the image in with {_how_to_provide(image)}"
+                )
+            self.reporter.event("step", message=f"building base image {image} from its recipe")
+            self.base_builder(base, image, platform)
+            built = self._from_store(image, platform)
+            if built is None:
+                raise NotFoundError(f"{where}: building the base {image} did not store it")
+            self.reporter.event("base", image=image, source="recipe", digest=built.digest)
+            return built
+        if self.puller is not None:
+            try:
+                self.puller(image, platform)
+            except DistrolessError as exc:
+                raise NotFoundError(
+                    f"{where}: {image} is not in the store and pulling it failed ({exc}); "
+                    f"provide it with {_how_to_provide(image)}"
+                ) from exc
+            pulled = self._from_store(image, platform)
+            if pulled is not None:
+                self.reporter.event("base", image=image, source="registry", digest=pulled.digest)
+                return pulled
+        raise NotFoundError(
+            f"{where}: image {image} is not in the store; provide it with "
+            f"{_how_to_provide(image)}"
+        )
