@@ -165,3 +165,13 @@ def test_sizes_per_layer_and_largest_files(tmp_path: Path) -> None:
     assert report.layers[3].content_bytes == 8000
     assert report.layers[3].digest == image.layers[3].digest
     assert report.total_size == sum(d.size for d in image.layers)
+
+
+def test_tag_is_read_from_the_name_not_from_a_registry_port_or_digest(tmp_path: Path) -> None:
+    import dataclasses
+
+    image = make_image(tmp_path, "t/img:debug-nonroot", clean_layers())
+    assert image.tag == "debug-nonroot" and image.is_debug_tag and image.is_nonroot_tag
+    assert dataclasses.replace(image, name="localhost:5000/app").tag is None
+    assert dataclasses.replace(image, name=image.digest).tag is None
+    assert dataclasses.replace(image, name="localhost:5000/app:v1@" + image.digest).tag == "v1"

@@ -121,3 +121,30 @@ def test_parent_directories_are_implied_by_their_contents(tmp_path: Path) -> Non
     node = fs.lookup("/a/b")
     assert node is not None and node.is_dir
     assert fs.listdir("/") == ["a"]
+
+
+def test_read_many_streams_each_layer_once(tmp_path: Path) -> None:
+    import dataclasses
+    from typing import BinaryIO
+
+    image = make_image(
+        tmp_path,
+        "test/many:latest",
+        [
+            [Entry.file(f"a/{i}", f"a{i}".encode()) for i in range(5)],
+            [Entry.file(f"b/{i}", f"b{i}".encode()) for i in range(5)],
+            [Entry.symlink("c", "a/1")],
+        ],
+    )
+    opened: list[int] = []
+
+    def counting(index: int) -> BinaryIO:
+        opened.append(index)
+        return image.open_layer(index)
+
+    fs = FileSystemView.from_image(dataclasses.replace(image, open_layer=counting))
+    opened.clear()
+    wanted = [*(f"/a/{i}" for i in range(5)), "/b/3", "/c", "/a", "/missing"]
+    got = fs.read_many(wanted)
+    assert sorted(opened) == [0, 1]
+    assert got == {**{f"/a/{i}": f"a{i}".encode() for i in range(5)}, "/b/3": b"b3", "/c": b"a1"}

@@ -42,6 +42,9 @@ def layers(os_release: bytes = OS_RELEASE) -> list[list[Entry]]:
             source="gcc-14 (14.2.0-19)",
             extra_fields={"SHA256": "AB" * 32},
         ),
+        package_entries(
+            "libpython3.13-minimal", "3.13.5-2", {"usr/lib/python3.13/os.py": b"import abc"}
+        ),
         [Entry.file("app/server", APP, mode=0o755)],
     ]
 
@@ -81,7 +84,7 @@ def test_spdx_packages_are_exactly_the_status_d_entries(tmp_path: Path) -> None:
     assert names == set(fs.listdir("/var/lib/dpkg/status.d")) - {
         n for n in fs.listdir("/var/lib/dpkg/status.d") if n.endswith(".md5sums")
     }
-    assert names == {"base-files", "libc6", "libstdc++6"}
+    assert names == {"base-files", "libc6", "libstdc++6", "libpython3.13-minimal"}
     by_name = {p["name"]: p for p in doc["packages"]}
     libc = by_name["libc6"]
     purls = [r["referenceLocator"] for r in libc["externalRefs"]]
@@ -124,7 +127,7 @@ def test_cyclonedx_is_valid_against_the_bundled_schema(tmp_path: Path, version: 
     doc = json.loads(text)
     assert doc["specVersion"] == version
     names = {c["name"] for c in doc["components"] if c["type"] == "library"}
-    assert names == {"base-files", "libc6", "libstdc++6"}
+    assert names == {"base-files", "libc6", "libstdc++6", "libpython3.13-minimal"}
     assert doc["metadata"]["component"]["version"] == fs.image.digest
     assert doc["serialNumber"].startswith("urn:uuid:")
 

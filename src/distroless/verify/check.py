@@ -21,7 +21,7 @@ from distroless.verify.image import ImageHandle
 from distroless.verify.packages import (
     DPKG_STATUS,
     STATUS_DIR,
-    md5sums_paths,
+    md5sums_lists,
     status_entries,
 )
 
@@ -282,16 +282,18 @@ def _packages(fs: FileSystemView) -> Iterable[Finding]:
             )
         return
     owned: set[str] = set()
+    lists = md5sums_lists(fs, [posixpath.basename(e) for e in entries])
     for entry in entries:
         package = posixpath.basename(entry)
-        listed = md5sums_paths(fs, package)
-        if not listed and fs.lookup(f"{STATUS_DIR}/{package}.md5sums") is None:
+        listed = lists[package]
+        if listed is None:
             yield Finding(
                 "no-md5sums",
                 Severity.NOTE,
                 entry,
                 f"package {package} has no {STATUS_DIR}/{package}.md5sums",
             )
+            continue
         for path in listed:
             parent = fs.resolve(posixpath.dirname(path)) or posixpath.dirname(path)
             owned.add(posixpath.join(parent, posixpath.basename(path)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -186,12 +186,11 @@ class FileSystemView:
 
     # -- contents ----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def open(self, path: str) -> Iterator[BinaryIO]:
-        """Stream the content of regular file ``path`` (symlinks followed) from its layer."""
+    def _content_node(self, path: str) -> Node | None:
+        """The node whose layer holds the bytes of ``path`` (symlinks and hard links followed)."""
         node = self.lookup(path)
         if node is None or not node.is_file:
-            raise NotFoundError(f"{path} is not a regular file in image {self.image.name}")
+            return None
         hops = 0
         while node.type is EntryType.HARDLINK:
             target = self._nodes.get(_layer_path(node.linkname))
@@ -199,12 +198,53 @@ class FileSystemView:
             if target is None or hops > MAX_SYMLINK_HOPS:
                 raise ArchiveError(f"{path}: hard link to missing {node.linkname!r}")
             node = target
+        return node
+
+    @contextlib.contextmanager
+    def open(self, path: str) -> Iterator[BinaryIO]:
+        """Stream the content of regular file ``path`` (symlinks followed) from its layer."""
+        node = self._content_node(path)
+        if node is None:
+            raise NotFoundError(f"{path} is not a regular file in image {self.image.name}")
         with self.image.open_layer(node.layer) as blob:
             for member, stream in iter_layer(blob):
                 if _layer_path(member.name) == node.path and stream is not None:
                     yield stream
                     return
         raise ArchiveError(f"{node.path} vanished from layer {node.layer} of {self.image.name}")
+
+    def read_many(self, paths: Iterable[str], limit: int = 16 << 20) -> dict[str, bytes]:
+        """Contents of many small files, streaming each layer involved only once.
+
+        Package metadata is spread over every layer of an image (or packed into one big
+        layer); reading file by file would stream a big layer once per file.  Paths that
+        are not regular files are left out of the result.
+        """
+        wanted: dict[int, dict[str, list[str]]] = {}
+        for path in paths:
+            node = self._content_node(path)
+            if node is not None:
+                wanted.setdefault(node.layer, {}).setdefault(node.path, []).append(path)
+        out: dict[str, bytes] = {}
+        for layer in sorted(wanted):
+            targets = wanted[layer]
+            remaining = set(targets)
+            with self.image.open_layer(layer) as blob:
+                for member, stream in iter_layer(blob):
+                    member_path = _layer_path(member.name)
+                    if member_path not in remaining or stream is None:
+                        continue
+                    data = stream.read(limit + 1)
+                    if len(data) > limit:
+                        raise ArchiveError(
+                            f"{member_path} in image {self.image.name} is larger than {limit} bytes"
+                        )
+                    for path in targets[member_path]:
+                        out[path] = data
+                    remaining.discard(member_path)
+                    if not remaining:
+                        break
+        return out
 
     def read_bytes(self, path: str, limit: int = 16 << 20) -> bytes:
         """The content of a small file (status.d entries, copyright files, passwd)."""

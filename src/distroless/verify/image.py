@@ -32,6 +32,8 @@ class ImageHandle:
     def tag(self) -> str | None:
         """The tag part of ``name`` (``debug-nonroot`` of ``a/b:debug-nonroot``), if any."""
         name = self.name.split("@", 1)[0]
+        if name.startswith("sha256:"):
+            return None  # the image was named by its digest
         last = name.rsplit("/", 1)[-1]
         return last.split(":", 1)[1] if ":" in last else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from distroless.debian.deb822 import Paragraph, parse_paragraphs
@@ -54,21 +55,35 @@ class OsRelease:
     pretty_name: str
 
 
+# dpkg's per-package metadata files; in status.d they sit beside the package's paragraph.
+_INFO_SUFFIXES = frozenset(
+    {"md5sums", "list", "conffiles", "shlibs", "symbols", "triggers", "templates", "config",
+     "preinst", "postinst", "prerm", "postrm"}
+)  # fmt: skip
+
+
 def status_entries(fs: FileSystemView) -> list[str]:
-    """Paths of the control paragraphs under ``status.d`` (md5sums lists excluded), sorted."""
-    names = fs.listdir(STATUS_DIR)
-    return [
-        f"{STATUS_DIR}/{n}"
-        for n in names
-        if "." not in n and (node := fs.lookup(f"{STATUS_DIR}/{n}")) is not None and node.is_file
-    ]
+    """Paths of the control paragraphs under ``status.d``, sorted.
+
+    Package names may contain dots (``libpython3.13-minimal``), so a name is only taken
+    for a metadata file when it is another entry's name plus a known dpkg suffix.
+    """
+    names = set(fs.listdir(STATUS_DIR))
+    out = []
+    for name in sorted(names):
+        stem, dot, suffix = name.rpartition(".")
+        if dot and suffix in _INFO_SUFFIXES and stem in names:
+            continue
+        node = fs.lookup(f"{STATUS_DIR}/{name}")
+        if node is not None and node.is_file:
+            out.append(f"{STATUS_DIR}/{name}")
+    return out
 
 
-def read_status_entry(fs: FileSystemView, path: str) -> Paragraph:
+def _parse_status(fs: FileSystemView, path: str, data: bytes) -> Paragraph:
     """The one paragraph of a status.d file; a malformed one names the file."""
-    text = fs.read_text(path, limit=1 << 20)
     try:
-        paragraphs = parse_paragraphs(text, path)
+        paragraphs = parse_paragraphs(data.decode("utf-8", errors="replace"), path)
     except DebianError as exc:
         raise InputError(f"image {fs.image.name}: {exc}") from None
     if not paragraphs:
@@ -76,27 +91,28 @@ def read_status_entry(fs: FileSystemView, path: str) -> Paragraph:
     return paragraphs[0]
 
 
-def md5sums_paths(fs: FileSystemView, package: str) -> list[str]:
-    """Image paths that ``<pkg>.md5sums`` lists (absolute, as written by the package)."""
-    path = f"{STATUS_DIR}/{package}.md5sums"
-    if not fs.exists(path):
-        return []
+def parse_md5sums(data: bytes) -> list[str]:
+    """Image paths an md5sums list names (absolute, as the package wrote them)."""
     out: list[str] = []
-    for line in fs.read_text(path, limit=64 << 20).splitlines():
+    for line in data.decode("utf-8", errors="surrogateescape").splitlines():
         _, _, name = line.strip().partition("  ")
         if name:
             out.append("/" + name.lstrip("/"))
     return out
 
 
-def _sha256_of(fs: FileSystemView, path: str) -> str | None:
-    if not fs.exists(path):
-        return None
-    digest = hashlib.sha256()
-    with fs.open(path) as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def md5sums_path(package: str) -> str:
+    return f"{STATUS_DIR}/{package}.md5sums"
+
+
+def md5sums_lists(fs: FileSystemView, packages: Iterable[str]) -> dict[str, list[str] | None]:
+    """Each package's md5sums paths; ``None`` when the package has no md5sums file."""
+    names = list(packages)
+    contents = fs.read_many([md5sums_path(n) for n in names], limit=64 << 20)
+    return {
+        n: parse_md5sums(contents[md5sums_path(n)]) if md5sums_path(n) in contents else None
+        for n in names
+    }
 
 
 def copyright_licenses(text: str) -> tuple[str, ...]:
@@ -116,39 +132,52 @@ def copyright_licenses(text: str) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def read_package(fs: FileSystemView, entry_path: str) -> InstalledPackage:
-    para = read_status_entry(fs, entry_path)
+def _package(
+    fs: FileSystemView, entry_path: str, contents: Mapping[str, bytes]
+) -> InstalledPackage:
+    para = _parse_status(fs, entry_path, contents[entry_path])
     name = para.get("Package") or entry_path.rsplit("/", 1)[-1]
     version = para.get("Version", "")
-    arch = para.get("Architecture", "")
     source_name, source_version = name, version
     if source := para.get("Source"):
         match = _SOURCE_RE.match(source.strip())
         if match:
             source_name = match["name"]
             source_version = match["version"] or version
-    copyright_path = f"{DOC_DIR}/{name}/copyright"
-    licenses: tuple[str, ...] = ()
-    if fs.exists(copyright_path):
-        licenses = copyright_licenses(fs.read_text(copyright_path))
+    stem = entry_path.rsplit("/", 1)[-1]
+    copyright_text = contents.get(f"{DOC_DIR}/{name}/copyright", b"")
+    md5sums = contents.get(md5sums_path(stem))
     deb_sha = para.get(DEB_SHA256_FIELD)
     return InstalledPackage(
         name=name,
         version=version,
-        architecture=arch,
+        architecture=para.get("Architecture", ""),
         source_name=source_name,
         source_version=source_version,
         maintainer=para.get("Maintainer", ""),
-        licenses=licenses,
-        md5sums_sha256=_sha256_of(fs, f"{STATUS_DIR}/{name}.md5sums"),
+        licenses=copyright_licenses(copyright_text.decode("utf-8", errors="replace")),
+        md5sums_sha256=hashlib.sha256(md5sums).hexdigest() if md5sums is not None else None,
         deb_sha256=deb_sha.strip().lower() if deb_sha else None,
         entry_path=entry_path,
     )
 
 
 def installed_packages(fs: FileSystemView) -> list[InstalledPackage]:
-    """Every package with a ``status.d`` entry, sorted by name then architecture."""
-    packages = [read_package(fs, path) for path in status_entries(fs)]
+    """Every package with a ``status.d`` entry, sorted by name then architecture.
+
+    All the metadata files are read in one pass over the layers that hold them.
+    """
+    entries = status_entries(fs)
+    contents = fs.read_many(entries, limit=1 << 20)
+    names = {
+        path: _parse_status(fs, path, contents[path]).get("Package") or path.rsplit("/", 1)[-1]
+        for path in entries
+        if path in contents
+    }
+    extra = [md5sums_path(p.rsplit("/", 1)[-1]) for p in entries]
+    extra += [f"{DOC_DIR}/{n}/copyright" for n in names.values()]
+    contents.update(fs.read_many(extra, limit=64 << 20))
+    packages = [_package(fs, path, contents) for path in entries if path in contents]
     return sorted(packages, key=lambda p: (p.name, p.architecture, p.version))
 
 
