@@ -58,7 +58,6 @@ from distroless.errors import DockerfileError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
-_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS_NS = {
     "ns": 1,
@@ -493,8 +492,8 @@ class _Parser:
         defs: list[ArgDef] = []
         for word in words:
             name, sep, value = word.text.partition("=")
-            if not _ARG_NAME.match(name):
-                raise self.error(offset + word.start, f"invalid ARG name {name!r}")
+            if not name:
+                raise self.error(offset + word.start, "ARG names can not be blank")
             defs.append(ArgDef(name, value if sep else None))
         return Arg(args=tuple(defs), **common)
 

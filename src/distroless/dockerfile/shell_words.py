@@ -72,22 +72,3 @@ def split_raw(text: str, escape: str = "\\", *, strict: bool = True) -> list[Raw
         words.append(RawWord("".join(current), start))
     return words
 
-
-def find_unquoted(word: str, char: str, escape: str = "\\") -> int:
-    """Index of the first ``char`` in ``word`` that is outside quotes and not escaped."""
-    quote = ""
-    i = 0
-    while i < len(word):
-        ch = word[i]
-        if ch == escape and quote != "'":
-            i += 2
-            continue
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in ("'", '"'):
-            quote = ch
-        elif ch == char:
-            return i
-        i += 1
-    return -1

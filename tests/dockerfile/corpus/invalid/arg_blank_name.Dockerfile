@@ -1,2 +1,2 @@
-ARG 1x=2
+ARG =2
 FROM debian
