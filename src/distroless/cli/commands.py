@@ -1,24 +1,56 @@
-"""The list of command modules attached to the ``distroless`` group."""
+"""The command table of the ``distroless`` group, loaded lazily.
+
+Each command's module is imported only when that command runs, so ``distroless run``
+does not pay for the imports of the Dockerfile builder or the registry client; start-up
+time is part of every command a user types.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
+
+#: command name -> (module, attribute)
+LAZY: dict[str, tuple[str, str]] = {
+    "build": ("distroless.cli.build_cmd", "build"),
+    "lock": ("distroless.cli.build_cmd", "lock"),
+    "images": ("distroless.cli.store_cmds", "images"),
+    "inspect": ("distroless.cli.store_cmds", "inspect"),
+    "tag": ("distroless.cli.store_cmds", "tag"),
+    "rmi": ("distroless.cli.store_cmds", "rmi"),
+    "prune": ("distroless.cli.store_cmds", "prune"),
+    "fsck": ("distroless.cli.store_cmds", "fsck"),
+    "save": ("distroless.cli.store_cmds", "save"),
+    "load": ("distroless.cli.store_cmds", "load"),
+    "run": ("distroless.cli.run_cmd", "run"),
+    "pull": ("distroless.cli.registry_cmds", "pull_cmd"),
+    "push": ("distroless.cli.registry_cmds", "push_cmd"),
+    "login": ("distroless.cli.registry_cmds", "login_cmd"),
+    "logout": ("distroless.cli.registry_cmds", "logout_cmd"),
+    "check": ("distroless.cli.verify_cmds", "check"),
+    "test": ("distroless.cli.verify_cmds", "test_cmd"),
+    "sbom": ("distroless.cli.verify_cmds", "sbom"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY:
+            return found
+        module, attribute = LAZY[cmd_name]
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module}.{attribute} is not a click command")
+        self.add_command(command, cmd_name)
+        return command
 
 
 def register(group: click.Group) -> None:
-    """Add every command; each module exposes its click commands at import."""
-    from distroless.cli import build_cmd, registry_cmds, run_cmd, store_cmds
-
-    group.add_command(build_cmd.build)
-    group.add_command(build_cmd.lock)
-    for command in store_cmds.COMMANDS:
-        group.add_command(command)
-
-    group.add_command(run_cmd.run)
-    for command in registry_cmds.COMMANDS:
-        group.add_command(command)
-
-    from distroless.cli import verify_cmds
-
-    for command in verify_cmds.COMMANDS:
-        group.add_command(command)
+    """Add commands that are not in :data:`LAZY` (eagerly imported)."""

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import click
 
 from distroless import __version__
-from distroless.cli.context import App, pass_app  # noqa: F401  (re-exported for commands)
+from distroless.cli.commands import LazyGroup
+from distroless.cli.context import App
 from distroless.errors import DistrolessError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", envvar="DISTROLESS_ROOT", type=click.Path(), help="Store directory.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(__version__, prog_name="distroless")
