@@ -145,6 +145,14 @@ def test_bearer_tokens_scoped_cached_and_refreshed(registry: Registry, tmp_path:
 
         with regs(Credentials("bob", "nope")) as r, pytest.raises(AuthError, match="bob"):
             pull(make_store(tmp_path / "x"), ref, registries=r)
+
+        # login proves the credentials through the token endpoint before saving them.
+        auth_file = tmp_path / "auth.json"
+        with pytest.raises(AuthError, match="bob"):
+            login(proxy.host, "bob", "nope", path=auth_file)
+        assert not auth_file.exists()
+        login(proxy.host, "bob", "pw", path=auth_file)
+        assert load_logins(auth_file)[proxy.host].username == "bob"
     finally:
         proxy.stop()
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Lock
 
 import httpx
 
@@ -29,11 +30,11 @@ from distroless.oci.digest import CHUNK, Digest, sha256_bytes
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
-from distroless.store import Store
 from distroless.store.store import host_platform_default
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.targets import ImageSink
 
 MANIFEST_ACCEPT = ", ".join(
     (mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST)
@@ -70,6 +71,14 @@ class _Progress:
     created: list[Path] = field(default_factory=list)
     fetched: int = 0
     bytes: int = 0
+    lock: Lock = field(default_factory=Lock)
+
+    def add(self, created: Path | None, size: int) -> None:
+        with self.lock:
+            if created is not None:
+                self.created.append(created)
+            self.fetched += 1
+            self.bytes += size
 
 
 def _media_type(header: str | None, data: bytes, what: str) -> str:
@@ -126,7 +135,7 @@ def _fetch_blob(
     repository: str,
     desc: Descriptor,
     *,
-    store: Store,
+    store: ImageSink,
     reporter: Reporter,
     progress: _Progress,
 ) -> None:
@@ -182,10 +191,7 @@ def _fetch_blob(
             finally:
                 resp.close()
     task.done()
-    if writer.created is not None:
-        progress.created.append(writer.created)
-    progress.fetched += 1
-    progress.bytes += writer.size
+    progress.add(writer.created, writer.size)
 
 
 def _fetch_blobs(
@@ -193,7 +199,7 @@ def _fetch_blobs(
     repository: str,
     blobs: list[Descriptor],
     *,
-    store: Store,
+    store: ImageSink,
     reporter: Reporter,
     progress: _Progress,
     workers: int,
@@ -262,7 +268,7 @@ def _resolve(registries: Registries, ref: Reference) -> tuple[RegistryClient, Re
 
 
 def pull(
-    store: Store,
+    store: ImageSink,
     reference: Reference | str,
     *,
     platform: Platform | None = None,
@@ -297,7 +303,7 @@ def pull(
 
 
 def _pull(
-    store: Store,
+    store: ImageSink,
     ref: Reference,
     *,
     platform: Platform | None,
@@ -383,7 +389,7 @@ def _pull(
 
 
 def _check_platform(
-    store: Store,
+    store: ImageSink,
     client: RegistryClient,
     ref: Reference,
     *,

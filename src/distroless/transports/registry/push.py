@@ -28,10 +28,10 @@ from distroless.oci.digest import CHUNK
 from distroless.oci.models import Descriptor, Index, Manifest
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
-from distroless.store import Store
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.targets import ImageSource
 
 CHUNKED_THRESHOLD = 32 * 1024 * 1024
 _MOUNT_TRIES = 3
@@ -61,7 +61,7 @@ class _Counts:
 class _Pusher:
     def __init__(
         self,
-        store: Store,
+        store: ImageSource,
         client: RegistryClient,
         repository: str,
         reporter: Reporter,
@@ -108,12 +108,15 @@ class _Pusher:
             if source == self.repo:
                 continue
             query = urlencode({"mount": desc.digest, "from": source})
-            resp = self.client.request(
-                "POST",
-                f"{base}?{query}",
-                scopes=(self.push_scope, repo_scope(source, "pull")),
-                headers={"Content-Length": "0"},
-            )
+            try:
+                resp = self.client.request(
+                    "POST",
+                    f"{base}?{query}",
+                    scopes=(self.push_scope, repo_scope(source, "pull")),
+                    headers={"Content-Length": "0"},
+                )
+            except AuthError:
+                continue  # no read access to the source: a plain upload still works
             resp.close()
             if resp.status_code == 201:
                 return None
@@ -242,7 +245,7 @@ class _Pusher:
 
 
 def push(
-    store: Store,
+    store: ImageSource,
     image: str,
     reference: Reference | str | None = None,
     *,
