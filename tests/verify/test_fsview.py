@@ -148,3 +148,15 @@ def test_read_many_streams_each_layer_once(tmp_path: Path) -> None:
     got = fs.read_many(wanted)
     assert sorted(opened) == [0, 1]
     assert got == {**{f"/a/{i}": f"a{i}".encode() for i in range(5)}, "/b/3": b"b3", "/c": b"a1"}
+
+
+def test_corrupt_layer_names_the_image_and_layer(tmp_path: Path) -> None:
+    import dataclasses
+    import io
+
+    from distroless.errors import ArchiveError
+
+    image = make_image(tmp_path, "test/bad:latest", [[Entry.file("a", b"a")]])
+    broken = dataclasses.replace(image, open_layer=lambda i: io.BytesIO(b"\x1f\x8bnot gzip"))
+    with pytest.raises(ArchiveError, match=r"test/bad:latest, layer 0 \(sha256:"):
+        FileSystemView.from_image(broken)

@@ -184,3 +184,12 @@ def test_dep5_names_become_spdx_expressions(dep5: str, spdx_expr: str) -> None:
 def test_combined_expression_is_order_independent() -> None:
     assert combined_expression(["Zlib", "GPL-2"]) == combined_expression(["GPL-2", "Zlib"])
     assert combined_expression([]) is None
+
+
+def test_malformed_status_entry_names_the_file(tmp_path: Path) -> None:
+    from distroless.errors import InputError
+
+    broken = [*layers(), [Entry.file("var/lib/dpkg/status.d/broken", b"no colon here\n")]]
+    fs = FileSystemView.from_image(make_image(tmp_path, "t/broken:latest", broken))
+    with pytest.raises(InputError, match="/var/lib/dpkg/status.d/broken"):
+        render_sbom(fs)

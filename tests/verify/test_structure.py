@@ -275,3 +275,16 @@ def test_permission_strings_follow_go_file_mode(tmp_path: Path) -> None:
         assert node is not None and permission_string(node) == expected
     link = fs.lookup("/lnk", follow=False)
     assert link is not None and permission_string(link) == "Lrwxrwxrwx"
+
+
+class BrokenRunner:
+    def run(self, commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> list[CommandOutput]:
+        from distroless.errors import SandboxError
+
+        raise SandboxError("runc is not installed; install the Debian package runc")
+
+
+def test_a_sandbox_error_fails_the_command_test_with_its_reason(tmp_path: Path) -> None:
+    report = run_structure_tests(image_fs(tmp_path), parse_config(COMMANDS), BrokenRunner())
+    assert not report.passed
+    assert all("runc is not installed" in r.message for r in report.results)

@@ -103,9 +103,14 @@ class FileSystemView:
         """Merge every layer of ``image``, bottom-up, reading each layer once."""
         nodes: dict[str, Node] = {}
         stats = []
-        for index in range(len(image.layers)):
+        for index, desc in enumerate(image.layers):
             with image.open_layer(index) as blob:
-                stats.append(_apply_layer(nodes, index, iter_layer(blob)))
+                try:
+                    stats.append(_apply_layer(nodes, index, iter_layer(blob)))
+                except ArchiveError as exc:
+                    raise ArchiveError(
+                        f"image {image.name}, layer {index} ({desc.digest}): {exc}"
+                    ) from exc
         return cls(image, nodes, tuple(stats))
 
     # -- queries -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from distroless.errors import DistrolessError
 from distroless.layers.entry import EntryType
 from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.packages import DOC_DIR, copyright_licenses, installed_packages
@@ -302,7 +303,10 @@ def run_command_test(
     commands = [*test.setup, [test.command, *test.args], *test.teardown]
     if any(not c for c in commands):
         return CaseResult(kind, test.name, False, "an empty command was given")
-    outputs = runner.run(commands, env)
+    try:
+        outputs = runner.run(commands, env)
+    except DistrolessError as exc:
+        return CaseResult(kind, test.name, False, f"could not run {test.command}: {exc}")
     for command, output in zip(test.setup, outputs, strict=False):
         if output.exit_code != 0:
             return CaseResult(
