@@ -71,4 +71,3 @@ def split_raw(text: str, escape: str = "\\", *, strict: bool = True) -> list[Raw
     if start >= 0:
         words.append(RawWord("".join(current), start))
     return words
-
