@@ -1,0 +1,305 @@
+"""Building the base images: recipe + lock -> layers -> one index per tag -> store names.
+
+Per architecture a base is its package layers (one per .deb, in recipe order, keyed by
+the .deb's sha256 so ``base`` reuses the layers of ``static``), then one generated-files
+layer.  The four tags share those layers; the debug tags add one busybox layer.  With
+``squash`` each tag is a single layer instead.  Every layer has an input-derived cache
+key, so a rebuild with everything cached reads no package at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from distroless.assemble.image import BuiltLayer, LayerSource, add_layer, assemble, assemble_index
+from distroless.bases.busybox import busybox_entries
+from distroless.bases.generated import GeneratedFiles
+from distroless.bases.locks import locked_packages
+from distroless.bases.recipe import BUSYBOX_PACKAGE, CA_PACKAGE, DEFAULT_DISTRO, TAGS, Recipe
+from distroless.debian.fetch import DebRef, fetch_debs
+from distroless.debian.lockfile import LockedPackage, Lockfile
+from distroless.debian.sources import distro as distro_info
+from distroless.errors import UsageError
+from distroless.layers.entry import Entry
+from distroless.oci.models import ContainerConfig, Descriptor, Platform
+from distroless.reporter import NullReporter, Reporter
+from distroless.store import Store
+
+GENERATED_VERSION = "1"
+NONROOT = "65532"
+BUSYBOX_PATH = "/busybox"
+
+
+class Debs(Protocol):
+    """What the builder needs from the Debian side (a ``PackageSource`` adapter or a fake)."""
+
+    def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]: ...
+
+    def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
+        """Package name -> verified .deb in the cache."""
+        ...
+
+
+class ProviderDebs:
+    """:class:`Debs` over the project's ``PackageSource`` (verified downloads, shared cache)."""
+
+    def __init__(self, source: object) -> None:
+        from distroless.debian.provider import PackageSource
+
+        assert isinstance(source, PackageSource)
+        self.source = source
+
+    def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]:
+        return self.source.layers(packages, distro_name)
+
+    def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
+        refs = [DebRef(self.source.url_of(p), p.sha256, p.size, p.name) for p in packages]
+        by_sha = fetch_debs(refs, self.source.cache_dir, reporter=self.source.reporter)
+        return {p.name: by_sha[p.sha256.lower()] for p in packages}
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    """How one tag differs from ``latest``."""
+
+    tag: str
+    nonroot: bool
+    debug: bool
+
+
+TAG_CONFIGS = {
+    "latest": TagConfig("latest", nonroot=False, debug=False),
+    "nonroot": TagConfig("nonroot", nonroot=True, debug=False),
+    "debug": TagConfig("debug", nonroot=False, debug=True),
+    "debug-nonroot": TagConfig("debug-nonroot", nonroot=True, debug=True),
+}
+
+
+@dataclass(frozen=True)
+class BuiltBase:
+    """One tag of one base: its index (or manifest) and the names it is stored under."""
+
+    name: str
+    tag: str
+    distro: str
+    descriptor: Descriptor
+    refs: tuple[str, ...]
+
+
+def store_names(name: str, tag: str, distro: str) -> tuple[str, ...]:
+    """``distroless/<name>:<tag>`` and the published names (unsuffixed for the default)."""
+    if distro == DEFAULT_DISTRO:
+        return (
+            f"distroless/{name}:{tag}",
+            f"gcr.io/distroless/{name}-{distro}:{tag}",
+            f"gcr.io/distroless/{name}:{tag}",
+        )
+    return (f"distroless/{name}-{distro}:{tag}", f"gcr.io/distroless/{name}-{distro}:{tag}")
+
+
+def container_config(recipe: Recipe, tag: TagConfig) -> ContainerConfig:
+    env = dict(recipe.env)
+    entrypoint = recipe.entrypoint
+    cmd = recipe.cmd
+    if tag.debug:
+        env["PATH"] = env.get("PATH", "") + ":" + BUSYBOX_PATH
+        entrypoint, cmd = (f"{BUSYBOX_PATH}/sh",), None
+    return ContainerConfig(
+        user=NONROOT if tag.nonroot else "0",
+        env=tuple(f"{k}={v}" for k, v in env.items()),
+        entrypoint=entrypoint,
+        cmd=cmd,
+        working_dir="/home/nonroot" if tag.nonroot else "/",
+    )
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _squashed(sources: Sequence[LayerSource]) -> Callable[[], Iterator[Entry]]:
+    """All sources' entries as one file system, later sources on top."""
+
+    def entries() -> Iterator[Entry]:
+        merged: dict[str, Entry] = {}
+        for source in sources:
+            for entry in source.entries():
+                merged[entry.path] = entry
+        yield from merged.values()
+
+    return entries
+
+
+class BaseBuilder:
+    """Builds bases of one distro into a store; reuse it for several names and tags."""
+
+    def __init__(
+        self,
+        store: Store,
+        debs: Debs,
+        lock: Lockfile,
+        *,
+        squash: bool = False,
+        source_date_epoch: int = 0,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.store = store
+        self.debs = debs
+        self.lock = lock
+        self.distro = lock.distro
+        self.squash = squash
+        self.source_date_epoch = source_date_epoch
+        self.reporter = reporter or NullReporter()
+        self._paths: dict[tuple[str, str], Path] = {}
+        self._layers: dict[tuple[str, str], LayerSource] = {}
+
+    def _prepare(self, recipe: Recipe, arch: str, debug: bool) -> None:
+        """Fetch (or find cached) every .deb this base needs, once per arch."""
+        names = list(recipe.packages) + ([BUSYBOX_PACKAGE] if debug else [])
+        wanted = [n for n in names if (n, arch) not in self._paths]
+        if not wanted:
+            return
+        packages = locked_packages(self.lock, arch, tuple(wanted))
+        for name, path in self.debs.deb_paths(packages).items():
+            self._paths[(name, arch)] = path
+        layered = [p for p in packages if p.name not in (CA_PACKAGE, BUSYBOX_PACKAGE)]
+        for package, source in zip(layered, self.debs.layers(layered, self.distro), strict=True):
+            self._layers[(package.name, arch)] = source
+
+    def _generated(self, recipe: Recipe, arch: str) -> LayerSource:
+        ca = locked_packages(self.lock, arch, (CA_PACKAGE,))[0] if recipe.has_ca_bundle else None
+        ca_deb = self._paths[(CA_PACKAGE, arch)] if ca is not None else None
+        ld_debs: tuple[Path, ...] | None = None
+        ld_key: list[str] | None = None
+        if recipe.ld_cache:
+            layered = locked_packages(self.lock, arch, recipe.layered_packages)
+            ld_debs = tuple(self._paths[(p.name, arch)] for p in layered)
+            ld_key = [p.sha256 for p in layered]
+        files = GeneratedFiles(self.distro, arch, ca_deb, recipe.symlinks, ld_debs)
+        key = _key(
+            "bases-generated",
+            GENERATED_VERSION,
+            self.distro,
+            arch if ld_debs is not None else "any",
+            ca.sha256 if ca is not None else None,
+            [list(s) for s in recipe.symlinks],
+            ld_key,
+        )
+        return LayerSource(
+            created_by=f"distroless bases: generated files ({recipe.name})",
+            entries=files.entries,
+            cache_key=f"bases-generated:{key}",
+        )
+
+    def _busybox(self, arch: str) -> LayerSource:
+        package = locked_packages(self.lock, arch, (BUSYBOX_PACKAGE,))[0]
+        deb = self._paths[(BUSYBOX_PACKAGE, arch)]
+        merged_usr = distro_info(self.distro).merged_usr
+        return LayerSource(
+            created_by=f"distroless bases: busybox {package.version} under {BUSYBOX_PATH}",
+            entries=lambda: busybox_entries(deb, merged_usr=merged_usr),
+            cache_key=f"bases-busybox:{_key(GENERATED_VERSION, package.sha256, merged_usr)}",
+        )
+
+    def _sources(self, recipe: Recipe, arch: str, tag: TagConfig) -> list[LayerSource]:
+        self._prepare(recipe, arch, tag.debug)
+        sources = [self._layers[(n, arch)] for n in recipe.layered_packages]
+        sources.append(self._generated(recipe, arch))
+        if tag.debug:
+            sources.append(self._busybox(arch))
+        if not self.squash:
+            return sources
+        key = _key("bases-squash", [s.cache_key for s in sources])
+        return [
+            LayerSource(
+                created_by=f"distroless bases: {recipe.name}:{tag.tag} squashed",
+                entries=_squashed(sources),
+                cache_key=f"bases-squash:{key}",
+            )
+        ]
+
+    def build(self, recipe: Recipe, tag: str, archs: Sequence[str]) -> BuiltBase:
+        """Build one tag of ``recipe`` for ``archs``; an index, or a manifest for one arch."""
+        if recipe.distro != self.distro:
+            raise UsageError(f"recipe {recipe.name} is for {recipe.distro}, not {self.distro}")
+        config = TAG_CONFIGS.get(tag)
+        if config is None:
+            raise UsageError(f"unknown tag {tag!r} for {recipe.name}; known: {', '.join(TAGS)}")
+        manifests = []
+        for arch in archs:
+            built: list[BuiltLayer] = [
+                add_layer(
+                    self.store,
+                    source,
+                    source_date_epoch=self.source_date_epoch,
+                    reporter=self.reporter,
+                )
+                for source in self._sources(recipe, arch, config)
+            ]
+            manifests.append(
+                assemble(
+                    self.store,
+                    base=None,
+                    layers=built,
+                    container=container_config(recipe, config),
+                    platform=Platform("linux", arch),
+                    source_date_epoch=self.source_date_epoch,
+                )
+            )
+        desc = manifests[0] if len(manifests) == 1 else assemble_index(self.store, manifests)
+        names = store_names(recipe.name, tag, self.distro)
+        for name in names:
+            self.store.tag(name, desc)
+        self.reporter.event("base-built", name=recipe.name, tag=tag, digest=desc.digest)
+        return BuiltBase(recipe.name, tag, self.distro, desc, names)
+
+
+def parse_requests(
+    requests: Iterable[str], available: Sequence[str]
+) -> list[tuple[str, tuple[str, ...]]]:
+    """``NAME[:TAG]`` arguments -> (name, tags) in argument order; none means all bases."""
+    out: dict[str, list[str]] = {}
+    given = list(requests)
+    if not given:
+        return [(name, TAGS) for name in available]
+    for text in given:
+        name, _, tag = text.partition(":")
+        if name not in available:
+            raise UsageError(f"no base named {name!r} here; known: {', '.join(available)}")
+        if tag and tag not in TAGS:
+            raise UsageError(f"unknown tag {tag!r} in {text!r}; known: {', '.join(TAGS)}")
+        tags = out.setdefault(name, [])
+        for t in [tag] if tag else TAGS:
+            if t not in tags:
+                tags.append(t)
+    return [(name, tuple(tags)) for name, tags in out.items()]
+
+
+def build_bases(
+    store: Store,
+    debs: Debs,
+    recipes: Sequence[Recipe],
+    requests: Sequence[tuple[str, Sequence[str]]],
+    lock: Lockfile,
+    *,
+    archs: Sequence[str] = ("amd64", "arm64"),
+    squash: bool = False,
+    source_date_epoch: int = 0,
+    reporter: Reporter | None = None,
+) -> list[BuiltBase]:
+    """Build each requested ``(name, tags)`` of ``recipes`` (all of one distro)."""
+    by_name = {r.name: r for r in recipes}
+    builder = BaseBuilder(
+        store, debs, lock, squash=squash, source_date_epoch=source_date_epoch, reporter=reporter
+    )
+    built = []
+    with store.session():
+        for name, tags in requests:
+            for tag in tags:
+                built.append(builder.build(by_name[name], tag, archs))
+    return built
