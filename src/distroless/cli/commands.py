@@ -31,6 +31,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "check": ("distroless.cli.verify_cmds", "check"),
     "test": ("distroless.cli.verify_cmds", "test_cmd"),
     "sbom": ("distroless.cli.verify_cmds", "sbom"),
+    "bases": ("distroless.cli.bases_cmd", "bases"),
 }
 
 
