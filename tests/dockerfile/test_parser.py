@@ -301,3 +301,9 @@ def test_arbitrary_input_fails_only_with_located_dockerfile_error(noise: str) ->
             parse(text)
         except DockerfileError as exc:
             assert re.match(r"^Dockerfile:\d+:\d+: ", str(exc)), str(exc)
+
+
+def test_flag_values_lose_quotes_and_backslash_escapes() -> None:
+    copy = parse('FROM x\nCOPY --chown="a b" --chmod=\\"7 s /d\n').stages[0].instructions[0]
+    assert isinstance(copy, Copy)
+    assert (copy.chown, copy.chmod) == ("a b", '"7')

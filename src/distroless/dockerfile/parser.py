@@ -341,6 +341,13 @@ class _Parser:
             chars: list[str] = []
             while j < stop and (quote or not text[j].isspace()):
                 ch = text[j]
+                if ch == "\\":
+                    # Docker reads a backslash in a flag as an escape whatever the
+                    # escape directive says; a trailing one is dropped.
+                    if j + 1 < stop:
+                        chars.append(text[j + 1])
+                    j += 2
+                    continue
                 if quote:
                     if ch == quote:
                         quote = ""
