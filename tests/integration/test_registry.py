@@ -334,3 +334,37 @@ def test_large_blobs_go_up_in_chunks(proxy: Proxy, tmp_path: Path) -> None:
     with regs() as r:
         pull(dst, ref, registries=r)
     assert dst.read_blob(layer[0].digest) == src.read_blob(layer[0].digest)
+
+
+def test_cli_mirror_flag_and_config(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import run_cli
+
+    src = make_store(tmp_path / "src")
+    desc = add_multiarch(src, "viamirror:v1")
+    with regs() as r:
+        push(src, "viamirror:v1", registry.ref("it/viamirror", "v1"), registries=r)
+    # The origin's name does not resolve: only the mirror can serve the pull.
+    origin_ref = "origin.invalid/it/viamirror:v1"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    flagged = run_cli(
+        "pull", "--all-platforms", "--registry-mirror", registry.url, "--json", origin_ref,
+        root=tmp_path / "a",
+    ).check().json()  # fmt: skip
+    assert isinstance(flagged, dict)
+    assert (flagged["endpoint"], flagged["digest"]) == (registry.url, desc.digest)
+    assert Store(tmp_path / "a").resolve(origin_ref).digest == desc.digest
+
+    config = tmp_path / "xdg" / "distroless" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[registry."origin.invalid"]\nmirrors = ["{registry.url}"]\n')
+    configured = run_cli("pull", "--all-platforms", "--json", origin_ref, root=tmp_path / "b")
+    result = configured.check().json()
+    assert isinstance(result, dict)
+    assert result["endpoint"] == registry.url
+
+    config.write_text('[registry."origin.invalid"]\nmirror = "typo"\n')
+    bad = run_cli("pull", origin_ref, root=tmp_path / "c")
+    assert bad.exit_code == 3
+    assert "mirror" in bad.stderr
