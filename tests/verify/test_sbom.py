@@ -174,7 +174,8 @@ def test_added_file_must_exist_and_match(tmp_path: Path) -> None:
         ("Expat", "MIT"),
         ("GPL-2+ or Artistic", "GPL-2.0-or-later OR Artistic-1.0-Perl"),
         ("public-domain", "LicenseRef-public-domain"),
-        ("GPL-3+ with Bison exception", "LicenseRef-GPL-3-with-Bison-exception"),
+        ("GPL-3+ with Bison exception", "GPL-3.0-or-later WITH Bison-exception-2.2"),
+        ("GPL-2 with Odd exception", "LicenseRef-GPL-2-with-Odd-exception"),
     ],
 )
 def test_dep5_names_become_spdx_expressions(dep5: str, spdx_expr: str) -> None:
@@ -184,6 +185,9 @@ def test_dep5_names_become_spdx_expressions(dep5: str, spdx_expr: str) -> None:
 def test_combined_expression_is_order_independent() -> None:
     assert combined_expression(["Zlib", "GPL-2"]) == combined_expression(["GPL-2", "Zlib"])
     assert combined_expression([]) is None
+    assert combined_expression(["GPL-3+", "GPL-3+ and ISC", "Expat or GPL-2"]) == (
+        "(MIT OR GPL-2.0-only) AND GPL-3.0-or-later AND ISC"
+    )
 
 
 def test_malformed_status_entry_names_the_file(tmp_path: Path) -> None:
@@ -193,3 +197,19 @@ def test_malformed_status_entry_names_the_file(tmp_path: Path) -> None:
     fs = FileSystemView.from_image(make_image(tmp_path, "t/broken:latest", broken))
     with pytest.raises(InputError, match="/var/lib/dpkg/status.d/broken"):
         render_sbom(fs)
+
+
+def test_copyright_licenses_come_from_files_paragraphs() -> None:
+    from distroless.verify.packages import copyright_licenses
+
+    text = (
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        "Upstream-Name: thing\n\n"
+        "Files: *\nCopyright: 2020 A\nLicense: Apache-2.0\n\n"
+        "Files: perl/*\nCopyright: 2020 B\nLicense: Artistic or GPL-1+\n\n"
+        "License: Artistic\n The text.\n\nLicense: GPL-1+\n The text.\n"
+    )
+    assert copyright_licenses(text) == ("Apache-2.0", "Artistic or GPL-1+")
+    assert copyright_licenses("This package was debianized by someone.\n") == ()
+    only_texts = "Format: x\n\nLicense: MIT\n text\n"
+    assert copyright_licenses(only_texts) == ("MIT",)

@@ -56,6 +56,29 @@ _DEP5_TO_SPDX = {
     "sleepycat": "Sleepycat",
     "gcc-exception-3.1": "GCC-exception-3.1",
     "mpl-2.0-no-copyleft-exception": "MPL-2.0-no-copyleft-exception",
+    "fsful": "FSFUL",
+    "fsfullr": "FSFULLR",
+    "fsfap": "FSFAP",
+    "bsd-4-clause-uc": "BSD-4-Clause-UC",
+    "ofl-1.1": "OFL-1.1",
+    "lgpl-2.0": "LGPL-2.0-only",
+    "lgpl-2.0+": "LGPL-2.0-or-later",
+    "gpl-2.0": "GPL-2.0-only",
+    "gpl-2.0+": "GPL-2.0-or-later",
+    "gpl-3.0": "GPL-3.0-only",
+    "gpl-3.0+": "GPL-3.0-or-later",
+}
+
+# ``<license> with <name> exception`` of DEP-5, as SPDX ``WITH`` exception ids.
+_EXCEPTIONS = {
+    "linux-syscall-note": "Linux-syscall-note",
+    "gcc-3.1": "GCC-exception-3.1",
+    "gcc-runtime-library": "GCC-exception-3.1",
+    "bison": "Bison-exception-2.2",
+    "autoconf": "Autoconf-exception-2.0",
+    "classpath": "Classpath-exception-2.0",
+    "libtool": "Libtool-exception",
+    "font": "Font-exception-2.0",
 }
 
 _REF_CHARS = re.compile(r"[^A-Za-z0-9.-]+")
@@ -70,10 +93,23 @@ def _one(name: str) -> str:
     return _DEP5_TO_SPDX.get(name.lower()) or license_ref(name)
 
 
+def _with_exception(words: list[str]) -> str | None:
+    """``GPL-2 with Linux-syscall-note exception`` as ``GPL-2.0-only WITH Linux-syscall-note``."""
+    lowered = [w.lower() for w in words]
+    if len(words) == 4 and lowered[1] == "with" and lowered[3] == "exception":
+        license_id = _DEP5_TO_SPDX.get(lowered[0])
+        exception = _EXCEPTIONS.get(lowered[2])
+        if license_id and exception:
+            return f"{license_id} WITH {exception}"
+    return None
+
+
 def spdx_expression(dep5: str) -> str:
     """One DEP-5 ``License:`` value (``GPL-2+ or Artistic``) as an SPDX expression."""
     words = dep5.replace(",", " ").split()
-    if not words or any(w.lower() in ("with", "exception") for w in words):
+    if any(w.lower() in ("with", "exception") for w in words):
+        return _with_exception(words) or license_ref(dep5)
+    if not words:
         return license_ref(dep5)
     out: list[str] = []
     for word in words:
@@ -91,13 +127,27 @@ def spdx_expression(dep5: str) -> str:
 
 
 def combined_expression(names: Iterable[str]) -> str | None:
-    """All of a package's licenses ANDed (every file's terms apply); None when unknown."""
-    parts = sorted({spdx_expression(n) for n in names})
-    if not parts:
+    """All of a package's licenses ANDed (every file's terms apply); None when unknown.
+
+    Plain AND terms are flattened and deduplicated; alternatives are kept in parentheses.
+    """
+    terms: set[str] = set()
+    for name in names:
+        expression = spdx_expression(name)
+        if " OR " in expression:
+            terms.add(f"({expression})")
+        else:
+            terms.update(expression.split(" AND "))
+    if not terms:
         return None
-    if len(parts) == 1:
-        return parts[0]
-    return " AND ".join(f"({p})" if " OR " in p else p for p in parts)
+    ordered = sorted(terms)
+    if len(ordered) == 1:
+        return (
+            ordered[0].removeprefix("(").removesuffix(")")
+            if ordered[0].startswith("(")
+            else ordered[0]
+        )
+    return " AND ".join(ordered)
 
 
 def license_refs(expression: str) -> set[str]:

@@ -118,18 +118,23 @@ def md5sums_lists(fs: FileSystemView, packages: Iterable[str]) -> dict[str, list
 def copyright_licenses(text: str) -> tuple[str, ...]:
     """License short names of a DEP-5 copyright file; empty when it is free-form.
 
-    Only the first line of each ``License:`` field is the name (the rest is the text),
-    and each name appears once, sorted, so the result does not depend on file order.
+    The names that apply are those of the header and ``Files:`` paragraphs; stand-alone
+    ``License:`` paragraphs only hold the text of names used there (``GPL-1+`` for
+    ``Artistic or GPL-1+``), so they are counted only if nothing else names a license.
+    Only a field's first line is the name, and each name appears once, sorted.
     """
     if not re.match(r"^Format:", text):
         return ()
-    names: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("License:"):
-            value = line[len("License:") :].strip()
-            if value:
-                names.add(value)
-    return tuple(sorted(names))
+    applying: set[str] = set()
+    standalone: set[str] = set()
+    for paragraph in re.split(r"\n[ \t]*\n", text):
+        lines = paragraph.splitlines()
+        fields = {line.split(":", 1)[0].lower() for line in lines if line[:1] not in " \t#"}
+        target = applying if fields & {"files", "format"} else standalone
+        for line in lines:
+            if line.startswith("License:") and (value := line[len("License:") :].strip()):
+                target.add(value)
+    return tuple(sorted(applying or standalone))
 
 
 def _package(
