@@ -261,3 +261,25 @@ def test_insecure_and_explicit_scheme_endpoints() -> None:
     assert Endpoint.parse("m.test").base_url == "https://m.test"
     with pytest.raises(RegistryError):
         Endpoint.parse("ftp://m.test")
+
+
+def test_identity_token_is_exchanged_with_a_refresh_grant() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            return httpx.Response(200, json={"access_token": "from-refresh"})
+        if request.headers.get("authorization") == "Bearer from-refresh":
+            return httpx.Response(200)
+        return httpx.Response(
+            401, headers={"WWW-Authenticate": f'Bearer realm="{REALM}",service="reg.test"'}
+        )
+
+    server = Server(handle)
+    with client(server, Credentials(identity_token="refresh-123")) as c:
+        assert c.request("GET", "/v2/a/tags/list", scopes=("repository:a:pull",)).status_code == 200
+    [token_request] = [r for r in server.requests if r.url.host == "auth.test"]
+    assert token_request.method == "POST"
+    form = dict(x.split("=", 1) for x in token_request.content.decode().split("&"))
+    assert form["grant_type"] == "refresh_token"
+    assert form["refresh_token"] == "refresh-123"
+    assert form["service"] == "reg.test"
+    assert "authorization" not in token_request.headers

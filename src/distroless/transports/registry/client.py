@@ -15,6 +15,7 @@ Pull and push speak the distribution API through :meth:`RegistryClient.request`,
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import ssl
@@ -93,6 +94,16 @@ class Endpoint:
         return cls.for_host(text.strip("/"), insecure)
 
 
+@functools.cache
+def system_trust() -> ssl.SSLContext:
+    """The host's trust store (``/etc/ssl/certs``, ``SSL_CERT_FILE``), loaded once per process.
+
+    Registries inside a company are signed by the company's CA, which is installed in the
+    system store, not in a bundle shipped with a Python package.
+    """
+    return ssl.create_default_context()
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
@@ -144,7 +155,7 @@ class RegistryClient:
         self._creds: Credentials | None = None
         self._creds_loaded = False
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
-        verify: ssl.SSLContext | bool = ssl.create_default_context()
+        verify = system_trust()
         self._http = httpx.Client(
             verify=verify,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),

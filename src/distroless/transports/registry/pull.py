@@ -155,7 +155,10 @@ def _fetch_blob(
 
         while True:
             offset = writer.size
-            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            # Identity encoding: a transparently decompressed body would not match its digest.
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
             resp = client.request(
                 "GET",
                 f"/v2/{repository}/blobs/{desc.digest}",
