@@ -85,13 +85,16 @@ def test_busybox_is_a_note_on_debug_tags_and_a_finding_elsewhere(tmp_path: Path)
     debug = [
         Entry.file("busybox/busybox", b"ELF", mode=0o755),
         Entry.symlink("busybox/sh", "busybox"),
+        Entry.symlink("busybox/dpkg", "busybox"),
     ]
     layers = [*clean_layers(), debug]
     on_debug = check_image(make_image(tmp_path / "a", "t/img:debug", layers))
     assert on_debug.passed
     assert by_kind(on_debug.notes)["debug-shell"] == {"/busybox/busybox", "/busybox/sh"}
+    assert by_kind(on_debug.notes)["debug-package-manager"] == {"/busybox/dpkg"}
     on_latest = check_image(make_image(tmp_path / "b", "t/img:latest", layers))
     assert by_kind(on_latest.findings)["shell"] == {"/busybox/busybox", "/busybox/sh"}
+    assert by_kind(on_latest.findings)["package-manager"] == {"/busybox/dpkg"}
 
 
 def test_pip_is_a_note(tmp_path: Path) -> None:

@@ -144,9 +144,18 @@ def _shells(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
             yield Finding("shell", Severity.FINDING, node.path, f"shell {name} at {node.path}")
 
 
-def _package_managers(fs: FileSystemView) -> Iterable[Finding]:
+def _package_managers(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
     for node in _executables_named(fs, PACKAGE_MANAGERS):
         name = posixpath.basename(node.path)
+        if node.path.startswith(DEBUG_TOOLS_DIR + "/") and image.is_debug_tag:
+            # busybox's applets include dpkg and rpm; on a debug tag they come with the shell
+            yield Finding(
+                "debug-package-manager",
+                Severity.NOTE,
+                node.path,
+                f"{node.path} is busybox's {name} applet (allowed on a debug tag)",
+            )
+            continue
         yield Finding(
             "package-manager",
             Severity.FINDING,
@@ -346,7 +355,7 @@ def check_image(
     """Apply the distroless policy to ``image``; pass ``fs`` to reuse an existing view."""
     view = fs if fs is not None else FileSystemView.from_image(image)
     items: list[Finding] = []
-    for rule in (_shells(view, image), _package_managers(view), _special_bits(view)):
+    for rule in (_shells(view, image), _package_managers(view, image), _special_bits(view)):
         items.extend(rule)
     items.extend(_world_writable(view))
     items.extend(_user(view, image))
