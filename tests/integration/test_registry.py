@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import socket
+import ssl
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from distroless.config import UserConfig, load_logins
-from distroless.errors import AuthError, IntegrityError, NotFoundError
+from distroless.errors import AuthError, IntegrityError, NotFoundError, RegistryError
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import Index, Manifest, Platform
 from distroless.oci.reference import Reference
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, login, pull, push
 from distroless.transports.registry.auth import Credentials
-from tests.helpers import HELLO_LINE, DockerEngine, Registry, RegistryFactory, skopeo_inspect
+from tests.helpers import (
+    HELLO_LINE,
+    DockerEngine,
+    Registry,
+    RegistryFactory,
+    skopeo,
+    skopeo_inspect,
+)
 from tests.transports.registry.support import (
     Fault,
     Proxy,
@@ -368,3 +379,93 @@ def test_cli_mirror_flag_and_config(
     bad = run_cli("pull", origin_ref, root=tmp_path / "c")
     assert bad.exit_code == 3
     assert "mirror" in bad.stderr
+
+
+@contextlib.contextmanager
+def tls_registry(root: Path) -> Iterator[tuple[str, Path]]:
+    """docker-registry serving HTTPS on 127.0.0.1 with a fresh self-signed certificate."""
+    from tests.helpers import free_port, require_tool, run, wait_until
+
+    registry_bin = require_tool("docker-registry", "/usr/bin/docker-registry")
+    openssl = require_tool("openssl")
+    root.mkdir(parents=True)
+    cert, key = root / "cert.pem", root / "key.pem"
+    run([
+        openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", key, "-out", cert,
+    ])  # fmt: skip
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "warn", "accesslog": {"disabled": True}},
+                "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
+                "http": {
+                    "addr": f"127.0.0.1:{port}",
+                    "tls": {"certificate": str(cert), "key": str(key)},
+                },
+            }
+        )
+    )
+    log = (root / "registry.log").open("wb")
+    proc = subprocess.Popen([registry_bin, "serve", config], stdout=log, stderr=subprocess.STDOUT)
+    trusted = ssl.create_default_context(cafile=str(cert))
+
+    def answers() -> bool:
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=2) as sock,
+                trusted.wrap_socket(sock, server_hostname="127.0.0.1"),
+            ):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(
+            answers,
+            timeout=30,
+            what="the TLS registry",
+            abort=lambda: None if proc.poll() is None else "registry exited",
+        )
+        yield f"127.0.0.1:{port}", cert
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+def test_https_registry_is_verified_against_the_system_trust_store(tmp_path: Path) -> None:
+    from tests.helpers import run_cli_subprocess
+
+    with tls_registry(tmp_path / "tls") as (host, cert):
+        src_root = tmp_path / "src"
+        add_multiarch(make_store(src_root), "secure:v1")
+        # An explicit https:// mirror URL is the way to speak TLS to a loopback address.
+        xdg = tmp_path / "xdg"
+        (xdg / "distroless").mkdir(parents=True)
+        (xdg / "distroless" / "config.toml").write_text(
+            f'[registry."origin.invalid"]\nmirrors = ["https://{host}"]\n'
+        )
+        env = {"XDG_CONFIG_HOME": str(xdg), "DOCKER_CONFIG": str(tmp_path / "docker")}
+        untrusted = run_cli_subprocess(
+            "pull", "origin.invalid/it/secure:v1", root=tmp_path / "a", env=env
+        )
+        assert untrusted.exit_code == RegistryError.exit_code
+        assert "certificate" in untrusted.stderr.lower()
+        assert "cannot resolve the name of registry origin.invalid" in untrusted.stderr
+
+        skopeo(
+            "copy", "--all", "--dest-tls-verify=false",
+            f"oci:{src_root}:secure:v1", f"docker://{host}/it/secure:v1",
+        )  # fmt: skip
+        # Trusting the CA through the system store's variable makes the same pull work.
+        trusted = run_cli_subprocess(
+            "pull", "--all-platforms", "--json", "origin.invalid/it/secure:v1",
+            root=tmp_path / "b", env={**env, "SSL_CERT_FILE": str(cert)},
+        )  # fmt: skip
+        assert trusted.ok, trusted.stderr
+        assert json.loads(trusted.stdout)["endpoint"] == host

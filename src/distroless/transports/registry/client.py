@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 import time
@@ -102,6 +103,18 @@ def system_trust() -> ssl.SSLContext:
     system store, not in a bundle shipped with a Python package.
     """
     return ssl.create_default_context()
+
+
+def _permanent_cause(exc: BaseException) -> ssl.SSLError | socket.gaierror | None:
+    """The TLS or name-resolution error behind a transport error: not worth retrying."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError | socket.gaierror):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -304,6 +317,7 @@ class RegistryClient:
             try:
                 resp = self._http.send(make())
             except httpx.TransportError as exc:
+                self._raise_permanent(exc)
                 last = exc
                 self._sleep(self.retry.delay(attempt))
                 continue
@@ -336,6 +350,20 @@ class RegistryClient:
             current = target
         raise RegistryError(f"too many redirects from {url}")
 
+    def _raise_permanent(self, exc: httpx.TransportError) -> None:
+        cause = _permanent_cause(exc)
+        if cause is None:
+            return
+        if isinstance(cause, socket.gaierror):
+            raise RegistryError(
+                f"cannot resolve the name of registry {self.host} ({cause.strerror})"
+            ) from None
+        reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or cause
+        raise RegistryError(
+            f"TLS connection to registry {self.host} failed ({reason}); install its CA "
+            "certificate in the system trust store, or use --insecure-registry for plain HTTP"
+        ) from None
+
     def pause(self, attempt: int) -> None:
         """Back off before retry number ``attempt`` (for callers that retry whole exchanges)."""
         self._sleep(self.retry.delay(attempt))
@@ -349,6 +377,7 @@ class RegistryClient:
             try:
                 resp = self._send_redirecting(method, url, headers, body)
             except httpx.TransportError as exc:
+                self._raise_permanent(exc)
                 last = exc
                 self._sleep(self.retry.delay(attempt))
                 continue
