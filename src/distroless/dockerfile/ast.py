@@ -316,10 +316,15 @@ class Healthcheck(Instruction):
 
 @dataclass(frozen=True, kw_only=True)
 class Onbuild(Instruction):
-    """A trigger stored in the image config and run by images built ``FROM`` this one."""
+    """A trigger stored in the image config and run by images built ``FROM`` this one.
+
+    ``expression`` is the trigger as written; a ``RUN``/``COPY``/``ADD`` trigger may carry
+    here-documents, read from the lines after it like any other.
+    """
 
     keyword: str = _kw("ONBUILD")
     expression: str
+    heredocs: tuple[Heredoc, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -597,9 +597,12 @@ class _Parser:
             raise self.error(offset, "ONBUILD ONBUILD is not allowed")
         if inner in ("from", "maintainer"):
             raise self.error(offset, f"{inner.upper()} is not allowed as an ONBUILD trigger")
-        assert self.logical is not None
-        self._instruction(offset, offset + len(args), in_onbuild=True)
-        return Onbuild(expression=args, **common)
+        inner = self._attach_heredocs(
+            self._instruction(offset, offset + len(args), in_onbuild=True)
+        )
+        heredocs = inner.heredocs if isinstance(inner, Run | Copy | Add) else ()
+        common["end_line"] = inner.end_line
+        return Onbuild(expression=args, heredocs=heredocs, **common)
 
     # -- here-documents -----------------------------------------------------------------
 
@@ -609,80 +612,119 @@ class _Parser:
         if isinstance(instruction, Run):
             if instruction.exec_form:
                 return instruction
-            text = instruction.command
-            assert isinstance(text, str)
+            assert isinstance(instruction.command, str)
+            words = [w.text for w in split_raw(instruction.command, "\\", strict=False)]
         elif isinstance(instruction, Copy | Add):
             if instruction.json_form:
                 return instruction
-            text = " ".join((*instruction.sources, instruction.dest))
+            words = [*instruction.sources, instruction.dest]
         else:
             return instruction
-        markers: list[tuple[str, bool, bool, int | None, str]] = []
-        for word in split_raw(text, self.escape, strict=False):
-            match = _HEREDOC.match(word.text)
-            if match is None or not match.group(3):
-                continue
-            rest = match.group(3)
-            try:
-                name_words = split_raw(rest, self.escape)
-            except UnterminatedQuote:
-                continue
-            if len(name_words) != 1:
-                continue
-            name = _unquote(rest, self.escape)
-            quoted = any(q in rest for q in ("'", '"'))
-            fd = int(match.group(1)) if match.group(1) else None
-            markers.append((name, not quoted, match.group(2) == "-", fd, word.text))
+        markers = _heredoc_markers(words)
         if not markers:
             return instruction
         heredocs: list[Heredoc] = []
-        for name, expand, chomp, fd, marker in markers:
-            body: list[str] = []
-            while True:
-                if self.index >= len(self.lines):
-                    raise self.error(
-                        max(self.logical.text.find(marker), 0),
-                        f"unterminated here-document {marker}: "
-                        f"expected a line {name!r} before the end of the file",
-                    )
-                line = self.lines[self.index]
-                self.index += 1
-                candidate = line.lstrip("\t") if chomp else line
-                if candidate == name:
-                    break
-                body.append((line.lstrip("\t") if chomp else line) + "\n")
-            heredocs.append(Heredoc(name, "".join(body), expand, chomp, fd))
-        end_line = self.index
-        if isinstance(instruction, Run):
-            return Run(
-                command=instruction.command,
-                heredocs=tuple(heredocs),
-                line=instruction.line,
-                end_line=end_line,
-                original=instruction.original,
-                flags=instruction.flags,
-            )
-        names = {m[4] for m in markers}
-        cls = type(instruction)
-        return cls(
-            sources=tuple(s for s in instruction.sources if s not in names),
-            dest=instruction.dest,
-            heredocs=tuple(heredocs),
+        consumed: set[int] = set()
+        for marker in markers:
+            consumed.update(marker.words)
+            heredocs.append(self._read_heredoc(marker))
+        common = _Common(
             line=instruction.line,
-            end_line=end_line,
+            end_line=self.index,
             original=instruction.original,
             flags=instruction.flags,
         )
+        if isinstance(instruction, Run):
+            return Run(command=instruction.command, heredocs=tuple(heredocs), **common)
+        if len(words) - 1 in consumed:
+            raise self.error(
+                max(self.logical.text.rfind(words[-1]), 0),
+                f"{instruction.keyword} destination can not be a here-document",
+            )
+        return type(instruction)(
+            sources=tuple(w for i, w in enumerate(words[:-1]) if i not in consumed),
+            dest=instruction.dest,
+            heredocs=tuple(heredocs),
+            **common,
+        )
+
+    def _read_heredoc(self, marker: _Marker) -> Heredoc:
+        assert self.logical is not None
+        body: list[str] = []
+        while True:
+            if self.index >= len(self.lines):
+                raise self.error(
+                    max(self.logical.text.find(marker.text), 0),
+                    f"unterminated here-document {marker.text}: "
+                    f"expected a line {marker.name!r} before the end of the file",
+                )
+            line = self.lines[self.index]
+            self.index += 1
+            candidate = line.lstrip("\t") if marker.chomp else line
+            if candidate == marker.name:
+                break
+            body.append(candidate + "\n")
+        return Heredoc(marker.name, "".join(body), marker.expand, marker.chomp, marker.fd)
 
 
-def _unquote(text: str, escape: str) -> str:
-    """Remove quotes and escapes without expanding anything (here-document names)."""
+@dataclass(frozen=True)
+class _Marker:
+    """A ``<<NAME`` found on an instruction line; ``words`` are the indices it spans."""
+
+    name: str
+    expand: bool
+    chomp: bool
+    fd: int | None
+    text: str
+    words: tuple[int, ...]
+
+
+def _heredoc_markers(words: list[str]) -> list[_Marker]:
+    """Here-document markers among raw words, as docker finds them.
+
+    ``<< EOF`` (blanks after ``<<``) counts too.  The body is expanded unless some quote
+    in the name acts as a quote (an escaped quote does not), as in a POSIX shell.
+    """
+    markers: list[_Marker] = []
+    i = 0
+    while i < len(words):
+        match = _HEREDOC.match(words[i])
+        spanned: tuple[int, ...] = (i,)
+        if match is not None and not match.group(3) and i + 1 < len(words):
+            match = _HEREDOC.match(words[i] + words[i + 1])
+            spanned = (i, i + 1)
+        i = spanned[-1] + 1
+        if match is None or not match.group(3):
+            continue
+        rest = match.group(3)
+        try:
+            if len(split_raw(rest)) != 1:
+                continue
+        except UnterminatedQuote:
+            continue
+        name, quoted = _unquote(rest)
+        markers.append(
+            _Marker(
+                name=name,
+                expand=not quoted,
+                chomp=match.group(2) == "-",
+                fd=int(match.group(1)) if match.group(1) else None,
+                text=" ".join(words[j] for j in spanned),
+                words=spanned,
+            )
+        )
+    return markers
+
+
+def _unquote(text: str) -> tuple[str, bool]:
+    """Remove quotes and backslash escapes (no expansion); also say if a quote was used."""
     out: list[str] = []
     quote = ""
+    used = False
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == escape and quote != "'" and i + 1 < len(text):
+        if ch == "\\" and quote != "'" and i + 1 < len(text):
             out.append(text[i + 1])
             i += 2
             continue
@@ -690,10 +732,11 @@ def _unquote(text: str, escape: str) -> str:
             quote = ""
         elif not quote and ch in ("'", '"'):
             quote = ch
+            used = True
         else:
             out.append(ch)
         i += 1
-    return "".join(out)
+    return "".join(out), used
 
 
 def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:

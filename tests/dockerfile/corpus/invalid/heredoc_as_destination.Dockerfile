@@ -1,0 +1,4 @@
+FROM debian
+COPY a.txt <<EOF
+body
+EOF
