@@ -592,11 +592,11 @@ class _Parser:
     def _onbuild(self, args: str, offset: int, common: _Common) -> Instruction:
         if not args:
             raise self.error(offset, "ONBUILD requires an instruction")
-        inner = args.split(None, 1)[0].lower()
-        if inner == "onbuild":
+        trigger = args.split(None, 1)[0].lower()
+        if trigger == "onbuild":
             raise self.error(offset, "ONBUILD ONBUILD is not allowed")
-        if inner in ("from", "maintainer"):
-            raise self.error(offset, f"{inner.upper()} is not allowed as an ONBUILD trigger")
+        if trigger in ("from", "maintainer"):
+            raise self.error(offset, f"{trigger.upper()} is not allowed as an ONBUILD trigger")
         inner = self._attach_heredocs(
             self._instruction(offset, offset + len(args), in_onbuild=True)
         )
