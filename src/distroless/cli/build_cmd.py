@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -11,10 +13,12 @@ from distroless.assemble.time import source_date_epoch
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter
 from distroless.debian.provider import PackageSource, SpecPackages, spec_inputs
+from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
 from distroless.errors import UsageError
-from distroless.oci.models import Platform
+from distroless.oci.models import Descriptor, Platform
 from distroless.spec import load_spec
 from distroless.store import Store
+from distroless.store.store import normalize_name
 
 mirror_option = click.option(
     "--mirror",
@@ -28,8 +32,15 @@ mirror_option = click.option(
 @click.option(
     "--spec", "spec_file", type=click.Path(dir_okay=False), help="Declarative image spec."
 )
+@click.option(
+    "-f", "--file", "dockerfile", type=click.Path(dir_okay=False),
+    help="Dockerfile to build (default: CONTEXT/Dockerfile).",
+)  # fmt: skip
 @click.option("-t", "--tag", "tags", multiple=True, help="Name for the image (repeatable).")
+@click.option("--build-arg", "build_args", multiple=True, help="Set a build ARG: KEY=VALUE.")
+@click.option("--target", help="Build only up to this stage (default: the last one).")
 @click.option("--platform", "platforms", multiple=True, help="os/arch to build (repeatable).")
+@click.option("--no-cache", is_flag=True, help="Execute every step; ignore the build cache.")
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
 @pass_app
@@ -37,14 +48,165 @@ def build(
     app: App,
     context: str | None,
     spec_file: str | None,
+    dockerfile: str | None,
+    tags: tuple[str, ...],
+    build_args: tuple[str, ...],
+    target: str | None,
+    platforms: tuple[str, ...],
+    no_cache: bool,
+    mirror: str | None,
+    quiet: bool,
+) -> None:
+    """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
+    if spec_file is not None:
+        if context is not None:
+            raise UsageError("give either --spec FILE or a CONTEXT directory, not both")
+        for flag, given in (
+            ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
+        ):  # fmt: skip
+            if given:
+                raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
+        _build_spec(app, spec_file, tags, platforms, mirror, quiet)
+        return
+    if context is None:
+        raise UsageError("give a CONTEXT directory (Dockerfile build) or --spec FILE")
+    _build_dockerfile(
+        app,
+        Path(context),
+        dockerfile=Path(dockerfile) if dockerfile else None,
+        tags=tags,
+        build_args=build_args,
+        target=target,
+        platforms=platforms,
+        no_cache=no_cache,
+        mirror=mirror,
+        quiet=quiet,
+    )
+
+
+def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
+    """``K=V`` sets; a bare ``K`` takes the value from the environment (docker's rule)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid --build-arg {item!r}: expected KEY=VALUE")
+        if sep:
+            out[key] = value
+        elif key in os.environ:
+            out[key] = os.environ[key]
+    return out
+
+
+def _build_dockerfile(
+    app: App,
+    context: Path,
+    *,
+    dockerfile: Path | None,
+    tags: tuple[str, ...],
+    build_args: tuple[str, ...],
+    target: str | None,
+    platforms: tuple[str, ...],
+    no_cache: bool,
+    mirror: str | None,
+    quiet: bool,
+) -> None:
+    from distroless.dockerfile.executor import BuildOptions, build_dockerfile
+    from distroless.dockerfile.resolve_base import BaseResolver
+
+    if len(platforms) > 1:
+        raise UsageError("Dockerfile builds take one --platform at a time")
+    if not context.is_dir():
+        raise UsageError(f"build context {str(context)!r} is not a directory")
+    for tag in tags:
+        normalize_name(tag)  # a bad -t fails before any work is done
+    options = BuildOptions(
+        context=context,
+        dockerfile=dockerfile,
+        build_args=_parse_build_args(build_args),
+        target=target,
+        platform=Platform.parse(platforms[0]) if platforms else None,
+        no_cache=no_cache,
+        source_date_epoch=source_date_epoch(),
+        run_output=None if quiet else sys.stderr.fileno(),
+    )
+    store = Store(app.root_path)
+    reporter = TerminalReporter()
+    try:
+        resolver = BaseResolver(
+            store,
+            base_builder=_base_builder(app, store, mirror, reporter),
+            puller=_puller(store, reporter),
+            reporter=reporter,
+        )
+        with store.session():
+            result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
+            for name in tags:
+                store.tag(name, result.descriptor)
+    finally:
+        reporter.close()
+    click.echo(result.descriptor.digest if quiet else f"Built {result.descriptor.digest}")
+
+
+def _base_builder(
+    app: App, store: Store, mirror: str | None, reporter: TerminalReporter
+) -> BaseBuilder | None:
+    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock."""
+    try:
+        from distroless.bases.build import ProviderDebs, build_bases
+        from distroless.bases.locks import read_lock
+        from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
+    except ImportError:  # an installation without the base recipes
+        return None
+
+    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
+        distro = base.distro or DEFAULT_DISTRO
+        recipes = Recipes.builtin()
+        recipe = recipes.get(base.name, distro)
+        lock = read_lock(recipes, distro)
+        source = PackageSource(app.cache_path, mirror=mirror, reporter=reporter)
+        try:
+            built = build_bases(
+                store,
+                ProviderDebs(source),
+                [recipe],
+                [(base.name, (base.tag,))],
+                lock,
+                archs=(platform.architecture,),
+                source_date_epoch=source_date_epoch(),
+                reporter=reporter,
+            )
+        finally:
+            source.close()
+        return built[0].descriptor
+
+    return build
+
+
+def _puller(store: Store, reporter: TerminalReporter) -> Puller:
+    """Pull from a registry once, quickly: a machine without registry access fails fast."""
+
+    def pull_image(image: str, platform: Platform) -> Descriptor:
+        from distroless.config import UserConfig
+        from distroless.transports.registry.client import RetryPolicy
+        from distroless.transports.registry.endpoints import Registries
+        from distroless.transports.registry.pull import pull
+
+        with Registries(UserConfig.load(), retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
+            result = pull(store, image, platform=platform, registries=regs, reporter=reporter)
+        return result.descriptor
+
+    return pull_image
+
+
+def _build_spec(
+    app: App,
+    spec_file: str,
     tags: tuple[str, ...],
     platforms: tuple[str, ...],
     mirror: str | None,
     quiet: bool,
 ) -> None:
-    """Build an image from a spec file (--spec) or from a Dockerfile in CONTEXT."""
-    if spec_file is None:
-        raise UsageError("give --spec FILE (Dockerfile builds need a CONTEXT directory)")
     spec = load_spec(Path(spec_file))
     store = Store(app.root_path)
     reporter = TerminalReporter()

@@ -15,11 +15,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from distroless.dockerfile.stage import StateLayer
 from distroless.oci.digest import parse_digest
 from distroless.oci.models import Descriptor
 from distroless.store import Store
-
-from distroless.dockerfile.stage import StateLayer
 
 CACHE_ROOT = "build-cache"
 DIFF_ID = "io.distroless.diff_id"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from distroless.errors import DistrolessError, NotFoundError
 from distroless.oci.models import Descriptor, Platform
@@ -38,12 +38,9 @@ def distroless_base(image: str) -> DistrolessBase | None:
         return None
     if ref.digest is not None:
         return None
-    if ref.registry == "gcr.io" and ref.repository.startswith("distroless/"):
-        short = ref.repository.removeprefix("distroless/")
-    elif ref.registry == "docker.io" and ref.repository.startswith("distroless/"):
-        short = ref.repository.removeprefix("distroless/")
-    else:
+    if ref.registry not in ("gcr.io", "docker.io") or not ref.repository.startswith("distroless/"):
         return None
+    short = ref.repository.removeprefix("distroless/")
     match = _DISTROLESS.match(short)
     if match is None:
         return None
@@ -73,7 +70,7 @@ class BaseResolver:
     store: Store
     base_builder: BaseBuilder | None = None
     puller: Puller | None = None
-    reporter: Reporter = NullReporter()
+    reporter: Reporter = field(default_factory=NullReporter)
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
@@ -123,6 +120,5 @@ class BaseResolver:
                 self.reporter.event("base", image=image, source="registry", digest=pulled.digest)
                 return pulled
         raise NotFoundError(
-            f"{where}: image {image} is not in the store; provide it with "
-            f"{_how_to_provide(image)}"
+            f"{where}: image {image} is not in the store; provide it with {_how_to_provide(image)}"
         )

@@ -1,0 +1,896 @@
+"""Running a parsed Dockerfile: stages in dependency order, each instruction for real.
+
+The executor is the one place where the pure parts (parser, substitution, stage graph)
+meet I/O: the store (base images, layers, the build cache), the build context, and the
+runtime sandbox for ``RUN``.  Every instruction turns one :class:`StageState` into the
+next.  Steps that make a layer (``COPY``, ``ADD``, ``RUN``, ``WORKDIR`` creating its
+directory) look the build cache up first and execute only on a miss; metadata steps are
+cheap and simply re-applied.  Each step emits a ``step`` event (``kind``, ``cached``,
+``line``, ``message``) so callers and tests can tell what was executed.
+
+History entries follow BuildKit's wording (``RUN /bin/sh -c ...``, ``COPY src dst``,
+``ENV K=V``); metadata steps are marked ``empty_layer``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import posixpath
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, BinaryIO, cast
+
+from distroless.assemble.time import rfc3339
+from distroless.dockerfile.ast import (
+    Add,
+    Arg,
+    Cmd,
+    Command,
+    Copy,
+    Dockerfile,
+    Entrypoint,
+    Env,
+    Expose,
+    FileInstruction,
+    Healthcheck,
+    Instruction,
+    Label,
+    Maintainer,
+    Onbuild,
+    Run,
+    Shell,
+    Stage,
+    Stopsignal,
+    User,
+    Volume,
+    Workdir,
+)
+from distroless.dockerfile.cache import BuildCache, cache_key
+from distroless.dockerfile.context import BuildContext
+from distroless.dockerfile.graph import build_graph, global_arg_env
+from distroless.dockerfile.instructions import (
+    Owner,
+    absolute_dest,
+    archive_entries,
+    check_checksum,
+    context_entries,
+    download,
+    fs_entries,
+    is_archive,
+    is_url,
+    match_in_fs,
+    parse_chmod,
+    parse_chown,
+    unpack_archive,
+    url_basename,
+)
+from distroless.dockerfile.layerfs import LayeredFS
+from distroless.dockerfile.parser import parse_file
+from distroless.dockerfile.resolve_base import BaseResolver
+from distroless.dockerfile.stage import StageState, StateLayer
+from distroless.dockerfile.substitution import expand, expand_words
+from distroless.errors import BuildError, DistrolessError, SandboxError
+from distroless.layers.build import media_type, write_layer
+from distroless.layers.compress import Compression
+from distroless.layers.entry import Entry, EntryType
+from distroless.oci import mediatypes as mt
+from distroless.oci.models import (
+    Descriptor,
+    HistoryEntry,
+    ImageConfig,
+    Manifest,
+    Platform,
+)
+from distroless.reporter import NullReporter, Reporter
+from distroless.runtime.capture import StepConfig, run_and_capture
+from distroless.runtime.options import Mount as RunMount
+from distroless.runtime.rootfs import LayerCache
+from distroless.runtime.runc import Runtime
+from distroless.runtime.users import parse_group, parse_passwd
+from distroless.store import Store, StoredImage
+from distroless.store.store import host_platform_default
+
+_NULL = NullReporter()
+_HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_SECOND = 1_000_000_000
+
+Output = IO[bytes] | int | None
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What ``distroless build [-f] [--build-arg] [--target] [--platform] CONTEXT`` asks."""
+
+    context: Path
+    dockerfile: Path | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    platform: Platform | None = None
+    no_cache: bool = False
+    source_date_epoch: int = 0
+    compression: Compression = "gzip"
+    #: where RUN steps' stdout and stderr go; None collects them for the error message
+    run_output: Output = None
+    runtime: str = "runc"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    descriptor: Descriptor
+    config: ImageConfig
+    stage_digests: Mapping[int, str]
+    executed: tuple[str, ...]
+    cached: tuple[str, ...]
+
+
+def predefined_args(target: Platform, build: Platform) -> dict[str, str]:
+    """BuildKit's automatic platform ARGs, visible in FROM and after a bare ``ARG NAME``."""
+    return {
+        "TARGETPLATFORM": str(target),
+        "TARGETOS": target.os,
+        "TARGETARCH": target.architecture,
+        "TARGETVARIANT": target.variant or "",
+        "BUILDPLATFORM": str(build),
+        "BUILDOS": build.os,
+        "BUILDARCH": build.architecture,
+        "BUILDVARIANT": build.variant or "",
+    }
+
+
+def _as_oci(desc: Descriptor) -> Descriptor:
+    if mt.family_of(desc.media_type) == "oci":
+        return Descriptor(desc.media_type, desc.digest, desc.size)
+    return Descriptor(
+        mt.layer_type_for("oci", mt.compression_of(desc.media_type)), desc.digest, desc.size
+    )
+
+
+def _command_text(command: Command) -> str:
+    if isinstance(command, tuple):
+        import json
+
+        return json.dumps(list(command))
+    return command
+
+
+class _Tail:
+    """Keeps the last lines a failing RUN printed, for its error message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def last_lines(self, count: int = 5) -> str:
+        try:
+            data = self.path.read_bytes()[-4096:]
+        except OSError:
+            return ""
+        lines = data.decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(line.strip() for line in lines[-count:] if line.strip())
+
+
+class Executor:
+    """One build: a parsed Dockerfile, its context, options, the store and a reporter."""
+
+    def __init__(
+        self,
+        store: Store,
+        dockerfile: Dockerfile,
+        context: BuildContext,
+        options: BuildOptions,
+        *,
+        resolver: BaseResolver | None = None,
+        reporter: Reporter = _NULL,
+    ) -> None:
+        self.store = store
+        self.dockerfile = dockerfile
+        self.context = context
+        self.options = options
+        self.reporter = reporter
+        self.resolver = resolver or BaseResolver(store, reporter=reporter)
+        self.cache = BuildCache(store, enabled=not options.no_cache)
+        self.layer_cache = LayerCache(store.state_dir("layers"))
+        self.build_platform = host_platform_default()
+        self.target_platform = options.platform or self.build_platform
+        self.states: dict[int, StageState] = {}
+        self.executed: list[str] = []
+        self.cached: list[str] = []
+        self.created = rfc3339(options.source_date_epoch)
+        self._runtime: Runtime | None = None
+        self._global_env: dict[str, str] = {}
+        self._stack = contextlib.ExitStack()
+
+    # -- driving ------------------------------------------------------------------------
+
+    def build(self) -> BuildResult:
+        args = dict(self.options.build_args)
+        graph = build_graph(self.dockerfile, self.options.target, args)
+        predefined = predefined_args(self.target_platform, self.build_platform)
+        self._global_env = {**predefined, **global_arg_env(self.dockerfile, args)}
+        for name in predefined:
+            if name in args:
+                self._global_env[name] = args[name]
+        with self._stack:
+            for stage in graph.order:
+                base_stage = graph.base_stage(stage)
+                self.states[stage.index] = self._run_stage(stage, base_stage)
+        final = self.states[graph.target.index]
+        desc, config = self._write_image(final)
+        self.reporter.event("built", digest=desc.digest, executed=len(self.executed))
+        return BuildResult(
+            desc,
+            config,
+            {i: s.digest() for i, s in self.states.items()},
+            tuple(self.executed),
+            tuple(self.cached),
+        )
+
+    def _where(self, instruction: Instruction) -> str:
+        return f"{self.dockerfile.filename}:{instruction.line}"
+
+    def _expand(self, text: str, env: Mapping[str, str], instruction: Instruction) -> str:
+        return expand(text, env, self.dockerfile.directives.escape, where=self._where(instruction))
+
+    def _step(self, stage: Stage, instruction: Instruction, *, cached: bool, text: str) -> None:
+        label = stage.name or f"stage-{stage.index}"
+        message = f"[{label}] {'CACHED ' if cached else ''}{text}"
+        self.reporter.event(
+            "step",
+            message=message,
+            instruction=instruction.keyword,
+            cached=cached,
+            stage=label,
+            line=instruction.line,
+        )
+        (self.cached if cached else self.executed).append(f"{label}:{instruction.line}")
+
+    # -- stages -------------------------------------------------------------------------
+
+    def _stage_platform(self, stage: Stage) -> Platform:
+        if stage.platform:
+            value = self._expand(stage.platform, self._global_env, stage.from_)
+            return Platform.parse(value)
+        return self.target_platform
+
+    def _run_stage(self, stage: Stage, base_stage: Stage | None) -> StageState:
+        where = self._where(stage.from_)
+        image = self._expand(stage.base, self._global_env, stage.from_)
+        platform = self._stage_platform(stage)
+        if base_stage is not None:
+            parent = self.states[base_stage.index]
+            state = replace(parent, args=())
+        elif image.lower() == "scratch":
+            state = StageState(platform=platform, origin="scratch")
+        else:
+            stored = self.resolver.resolve(image, platform, where)
+            state = self._state_from_image(stored)
+        self._step(stage, stage.from_, cached=False, text=f"FROM {image}")
+        for trigger in state.config.on_build:
+            self.reporter.event("onbuild-ignored", trigger=trigger, line=stage.from_.line)
+        state = replace(state, config=replace(state.config, on_build=()))
+        cmd_set = False
+        for instruction in stage.instructions:
+            state, cmd_set = self._instruction(stage, state, instruction, cmd_set)
+        return state
+
+    def _state_from_image(self, image: StoredImage) -> StageState:
+        layers = tuple(
+            StateLayer(_as_oci(d), diff)
+            for d, diff in zip(image.layers, image.config.diff_ids, strict=False)
+        )
+        if len(image.layers) != len(image.config.diff_ids):
+            raise BuildError(
+                f"image {image.name} is inconsistent: {len(image.layers)} layers but "
+                f"{len(image.config.diff_ids)} diff_ids"
+            )
+        return StageState(
+            platform=image.config.platform,
+            config=image.config.config,
+            layers=layers,
+            history=image.config.history,
+            author=image.config.author,
+            origin=image.digest,
+        )
+
+    def _fs(self, state: StageState) -> LayeredFS:
+        digests = [layer.descriptor.digest for layer in state.layers]
+
+        def produce() -> list[Path]:
+            with self.store.session():
+                return self.layer_cache.ensure_all(digests, self.store, self.reporter)
+
+        return LayeredFS(produce)
+
+    # -- instructions -------------------------------------------------------------------
+
+    def _instruction(
+        self, stage: Stage, state: StageState, ins: Instruction, cmd_set: bool
+    ) -> tuple[StageState, bool]:
+        env = state.expansion_env()
+        if isinstance(ins, Arg):
+            return self._arg(stage, state, ins), cmd_set
+        if isinstance(ins, Run):
+            return self._run(stage, state, ins), cmd_set
+        if isinstance(ins, Copy | Add):
+            return self._copy(stage, state, ins), cmd_set
+        if isinstance(ins, Workdir):
+            return self._workdir(stage, state, ins), cmd_set
+        config = state.config
+        text = ins.original
+        if isinstance(ins, Env):
+            values = {
+                self._expand(p.key, env, ins): self._expand(p.value, env, ins) for p in ins.pairs
+            }
+            config = config.with_env(**values)
+            text = "ENV " + " ".join(f"{k}={v}" for k, v in values.items())
+        elif isinstance(ins, Label):
+            labels = {
+                self._expand(p.key, env, ins): self._expand(p.value, env, ins) for p in ins.pairs
+            }
+            config = replace(config, labels={**config.labels, **labels})
+            text = "LABEL " + " ".join(f"{k}={v}" for k, v in labels.items())
+        elif isinstance(ins, Maintainer):
+            state = replace(state, author=ins.name)
+            config = replace(config, labels={**config.labels, "maintainer": ins.name})
+            text = f"MAINTAINER {ins.name}"
+        elif isinstance(ins, User):
+            user = self._expand(ins.user, env, ins)
+            self._check_user(state, user, ins)
+            config = replace(config, user=user)
+            text = f"USER {user}"
+        elif isinstance(ins, Cmd):
+            config = replace(config, cmd=self._argv(state, ins.command))
+            cmd_set = True
+            text = f"CMD {_command_text(config.cmd or ())}"
+        elif isinstance(ins, Entrypoint):
+            entry = self._argv(state, ins.command)
+            config = replace(config, entrypoint=entry, cmd=config.cmd if cmd_set else None)
+            text = f"ENTRYPOINT {_command_text(entry)}"
+        elif isinstance(ins, Shell):
+            config = replace(config, shell=ins.shell)
+            text = f"SHELL {_command_text(ins.shell)}"
+        elif isinstance(ins, Expose):
+            ports = []
+            for raw in ins.ports:
+                for port in expand_words(raw, env, self.dockerfile.directives.escape):
+                    ports.append(port if "/" in port else f"{port}/tcp")
+            config = replace(config, exposed_ports=tuple(sorted({*config.exposed_ports, *ports})))
+            text = "EXPOSE " + " ".join(ports)
+        elif isinstance(ins, Volume):
+            paths = [self._expand(p, env, ins) for p in ins.paths]
+            if any(not p for p in paths):
+                raise BuildError(f"{self._where(ins)}: VOLUME specified with an empty path")
+            config = replace(config, volumes=tuple(sorted({*config.volumes, *paths})))
+            text = "VOLUME " + _command_text(tuple(paths))
+        elif isinstance(ins, Stopsignal):
+            config = replace(config, stop_signal=self._expand(ins.signal, env, ins))
+            text = f"STOPSIGNAL {config.stop_signal}"
+        elif isinstance(ins, Healthcheck):
+            config = replace(config, healthcheck=self._healthcheck(state, ins))
+        elif isinstance(ins, Onbuild):
+            config = replace(config, on_build=(*config.on_build, ins.expression))
+            text = f"ONBUILD {ins.expression}"
+        else:
+            raise BuildError(f"{self._where(ins)}: {ins.keyword} cannot be executed")
+        self._step(stage, ins, cached=False, text=text)
+        state = state.with_config(config).add_history(
+            HistoryEntry(created_by=text, created=self.created, empty_layer=True)
+        )
+        return state, cmd_set
+
+    def _argv(self, state: StageState, command: Command) -> tuple[str, ...]:
+        if isinstance(command, tuple):
+            return command
+        return (*state.shell, command)
+
+    def _healthcheck(self, state: StageState, ins: Healthcheck) -> dict[str, object]:
+        if ins.command is None:
+            return {"Test": ["NONE"]}
+        test = (
+            ["CMD", *ins.command] if isinstance(ins.command, tuple) else ["CMD-SHELL", ins.command]
+        )
+        out: dict[str, object] = {"Test": test}
+        for key, value in (
+            ("Interval", ins.interval),
+            ("Timeout", ins.timeout),
+            ("StartPeriod", ins.start_period),
+            ("StartInterval", ins.start_interval),
+            ("Retries", ins.retries),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
+
+    def _arg(self, stage: Stage, state: StageState, ins: Arg) -> StageState:
+        build_args = self.options.build_args
+        global_names = {a.name for g in self.dockerfile.global_args for a in g.args}
+        for arg in ins.args:
+            value: str | None
+            if arg.name in build_args:
+                value = build_args[arg.name]
+            elif arg.default is not None:
+                value = self._expand(arg.default, state.expansion_env(), ins)
+            elif arg.name in self._global_env and (
+                arg.name in global_names
+                or arg.name in predefined_args(self.target_platform, self.build_platform)
+            ):
+                value = self._global_env[arg.name]
+            else:
+                value = None
+            if value is not None:
+                state = state.with_arg(arg.name, value)
+        self._step(stage, ins, cached=False, text=ins.original)
+        return state
+
+    def _check_user(self, state: StageState, user: str, ins: Instruction) -> None:
+        name, _, group = user.partition(":")
+        if not name:
+            raise BuildError(f"{self._where(ins)}: USER needs a user name or uid")
+        needs_passwd = not name.isdigit()
+        needs_group = bool(group) and not group.isdigit()
+        if not needs_passwd and not needs_group:
+            return
+        fs = self._fs(state)
+        if needs_passwd:
+            users = {e.name for e in parse_passwd(fs.read_text("/etc/passwd") or "")}
+            if name not in users:
+                raise BuildError(
+                    f"{self._where(ins)}: USER {user}: {name!r} is not in the stage's "
+                    "/etc/passwd; use a numeric uid or add the user"
+                )
+        if needs_group:
+            groups = {e.name for e in parse_group(fs.read_text("/etc/group") or "")}
+            if group not in groups:
+                raise BuildError(
+                    f"{self._where(ins)}: USER {user}: group {group!r} is not in the stage's "
+                    "/etc/group"
+                )
+
+    # -- layer steps --------------------------------------------------------------------
+
+    def _write_layer(self, entries: Iterable[Entry]) -> StateLayer:
+        with self.store.write_blob() as writer:
+            info = write_layer(
+                entries,
+                cast(BinaryIO, writer),
+                self.options.compression,
+                source_date_epoch=self.options.source_date_epoch,
+            )
+        return StateLayer(Descriptor(media_type(info), info.digest, info.size), info.diff_id)
+
+    def _layer_step(
+        self,
+        stage: Stage,
+        state: StageState,
+        ins: Instruction,
+        *,
+        text: str,
+        inputs: list[str],
+        make: Callable[[], StateLayer | None],
+        comment: str | None = None,
+    ) -> StageState:
+        """Look the step up in the cache; on a miss run ``make`` and record its layer."""
+        key = cache_key(state.digest(), text, inputs)
+        history = HistoryEntry(created_by=text, created=self.created, comment=comment)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self._step(stage, ins, cached=True, text=text)
+            return state.add_layer(hit, history)
+        self._step(stage, ins, cached=False, text=text)
+        layer = make()
+        if layer is None:
+            return state.add_history(replace(history, empty_layer=True))
+        self.cache.put(key, layer)
+        return state.add_layer(layer, history)
+
+    def _workdir(self, stage: Stage, state: StageState, ins: Workdir) -> StageState:
+        path = self._expand(ins.path, state.expansion_env(), ins)
+        if not path:
+            raise BuildError(f"{self._where(ins)}: WORKDIR needs a path")
+        full = posixpath.normpath(posixpath.join(state.config.working_dir or "/", path))
+        state = state.with_config(replace(state.config, working_dir=full))
+        text = f"WORKDIR {full}"
+        if full == "/":
+            self._step(stage, ins, cached=False, text=text)
+            return state.add_history(HistoryEntry(text, self.created, empty_layer=True))
+
+        def make() -> StateLayer | None:
+            fs = self._fs(state)
+            if fs.lookup(full) is not None:
+                return None
+            return self._write_layer([Entry.directory(full)])
+
+        return self._layer_step(stage, state, ins, text=text, inputs=[], make=make)
+
+    # COPY / ADD
+
+    def _copy(self, stage: Stage, state: StageState, ins: FileInstruction) -> StageState:
+        where = self._where(ins)
+        env = state.expansion_env()
+        sources = [self._expand(s, env, ins) for s in ins.sources]
+        dest_raw = self._expand(ins.dest, env, ins)
+        if not sources and not ins.heredocs:
+            raise BuildError(f"{where}: {ins.keyword} needs at least one source")
+        dest, dest_is_dir = absolute_dest(dest_raw, state.config.working_dir)
+        many = len(sources) + len(ins.heredocs) > 1 or any(
+            any(c in s for c in "*?[") for s in sources
+        )
+        if len(sources) + len(ins.heredocs) > 1 and not dest_is_dir:
+            raise BuildError(
+                f"{where}: with more than one source the destination must be a directory "
+                f"ending in '/' (got {dest_raw!r})"
+            )
+        chmod = (
+            parse_chmod(self._expand(ins.chmod, env, ins), where) if ins.chmod is not None else None
+        )
+        chown_spec = self._expand(ins.chown, env, ins) if ins.chown is not None else None
+        from_ref = self._expand(ins.from_, env, ins) if ins.from_ is not None else None
+        is_add = isinstance(ins, Add)
+        flags = []
+        if from_ref is not None:
+            flags.append(f"--from={from_ref}")
+        if chown_spec is not None:
+            flags.append(f"--chown={chown_spec}")
+        if chmod is not None:
+            flags.append(f"--chmod={chmod:o}")
+        text = " ".join(
+            [ins.keyword, *flags, *sources, *(f"<<{h.name}" for h in ins.heredocs), dest_raw]
+        )
+
+        # what the step reads, for the cache key and for making the layer
+        inputs: list[str] = [f"dest={dest}:{dest_is_dir}"]
+        producers: list[Callable[[str, bool], Iterator[Entry]]] = []
+        owner_holder: dict[str, Owner] = {}
+
+        def owner() -> Owner:
+            if "o" not in owner_holder:
+                owner_holder["o"] = (
+                    parse_chown(chown_spec, self._fs(state), where)
+                    if chown_spec is not None
+                    else Owner()
+                )
+            return owner_holder["o"]
+
+        for doc in ins.heredocs:
+            content = doc.content
+            if doc.expand:
+                content = self._expand_heredoc(content, env)
+            data = content.encode()
+            inputs.append("heredoc:" + hashlib.sha256(data).hexdigest() + ":" + doc.name)
+
+            def heredoc_entries(
+                d: str, is_dir: bool, data: bytes = data, name: str = doc.name
+            ) -> Iterator[Entry]:
+                target = posixpath.join(d, name) if is_dir else d
+                o = owner()
+                yield Entry.file(target, data, chmod if chmod is not None else 0o644, o.uid, o.gid)
+
+            producers.append(heredoc_entries)
+
+        if from_ref is not None:
+            src_fs, identity = self._from_source(from_ref, state, ins)
+            for source in sources:
+                nodes = match_in_fs(src_fs, source, where)
+                inputs.append(f"from={identity}:{source}:" + ",".join(n.path for n in nodes))
+                for node in nodes:
+
+                    def stage_entries(d: str, is_dir: bool, node=node) -> Iterator[Entry]:  # type: ignore[no-untyped-def]
+                        if node.is_dir:
+                            target = d
+                        else:
+                            target = (
+                                posixpath.join(d, posixpath.basename(node.path)) if is_dir else d
+                            )
+                        yield from fs_entries(src_fs, node, target, owner=owner(), mode=chmod)
+
+                    producers.append(stage_entries)
+        else:
+            for source in sources:
+                if is_add and is_url(source):
+                    producers.append(self._url_source(ins, source, inputs))
+                    continue
+                matches = self.context.match(source, where)
+                inputs.append(f"context:{source}:{self.context.digest(matches)}")
+                for m in matches:
+                    unpack = (
+                        is_add
+                        and (not isinstance(ins, Add) or ins.unpack is not False)
+                        and m.disk.is_file()
+                        and is_archive(m.disk)
+                    )
+                    if unpack:
+                        producers.append(self._archive_source(m.disk, where))
+                        continue
+
+                    def ctx_entries(d: str, is_dir: bool, m=m) -> Iterator[Entry]:  # type: ignore[no-untyped-def]
+                        disk = m.disk
+                        if disk.is_dir():
+                            target = d
+                        else:
+                            target = posixpath.join(d, posixpath.basename(m.rel)) if is_dir else d
+
+                        def excl(rel: str, base: str = m.rel) -> bool:
+                            return self.context.excluded(f"{base}/{rel}" if base else rel)
+
+                        yield from context_entries(
+                            disk, target, owner=owner(), mode=chmod, exclude=excl
+                        )
+
+                    producers.append(ctx_entries)
+
+        if chown_spec is not None:
+            inputs.append(f"chown={chown_spec}")
+
+        def make() -> StateLayer | None:
+            fs = self._fs(state)
+            target = dest
+            is_dir = dest_is_dir or many
+            if target != "/":
+                resolved = fs.resolve(target, follow_last=is_dir)
+                if not is_dir:
+                    node = fs.lookup(resolved)
+                    if node is not None and node.is_dir:
+                        is_dir = True
+                target = resolved
+            entries: list[Entry] = list(self._parent_entries(fs, target, include_self=is_dir))
+            for produce in producers:
+                entries.extend(produce(target, is_dir))
+            return self._write_layer(entries)
+
+        return self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
+
+    def _parent_entries(self, fs: LayeredFS, target: str, *, include_self: bool) -> Iterator[Entry]:
+        """The existing directories above ``target`` with their metadata (not 0755 defaults)."""
+        path = target if include_self else posixpath.dirname(target)
+        chain = []
+        while path not in ("/", ""):
+            chain.append(path)
+            path = posixpath.dirname(path)
+        for p in reversed(chain):
+            node = fs.lookup(p, follow=False)
+            if node is None or not node.is_dir:
+                continue
+            st = node.st
+            yield Entry(
+                p.lstrip("/"), EntryType.DIR, mode=st.st_mode & 0o7777,
+                uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime),
+            )  # fmt: skip
+
+    @staticmethod
+    def _expand_heredoc(content: str, env: Mapping[str, str]) -> str:
+        """``$NAME`` and ``${NAME}`` in an unquoted here-document body; nothing else changes."""
+        return _HEREDOC_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), content)
+
+    def _from_source(self, ref: str, state: StageState, ins: Instruction) -> tuple[LayeredFS, str]:
+        found = self.dockerfile.stage(ref)
+        if found is not None and found.index in self.states:
+            src = self.states[found.index]
+            return self._fs(src), src.digest()
+        if found is not None:
+            raise BuildError(
+                f"{self._where(ins)}: stage {ref!r} has not been built before this step"
+            )
+        image = self.resolver.resolve(ref, state.platform, self._where(ins))
+        return self._fs(self._state_from_image(image)), image.digest
+
+    def _archive_source(self, disk: Path, where: str) -> Callable[[str, bool], Iterator[Entry]]:
+        def produce(d: str, is_dir: bool) -> Iterator[Entry]:
+            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp)))
+            unpack_archive(disk, tmp, where)
+            yield from archive_entries(tmp, d, None)
+
+        return produce
+
+    def _url_source(
+        self, ins: FileInstruction, url: str, inputs: list[str]
+    ) -> Callable[[str, bool], Iterator[Entry]]:
+        where = self._where(ins)
+        checksum = ins.checksum if isinstance(ins, Add) else None
+        tmpdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp)))
+        downloaded = tmpdir / "download"
+        if checksum is not None:
+            pinned = check_checksum(checksum, where)
+            inputs.append(f"url:{url}:{pinned}")
+            fetched = False
+        else:
+            inputs.append(f"url:{url}:{download(url, downloaded, None, where)}")
+            fetched = True
+
+        def produce(d: str, is_dir: bool) -> Iterator[Entry]:
+            if not fetched:
+                download(url, downloaded, checksum, where)
+            target = posixpath.join(d, url_basename(url)) if is_dir else d
+            data_size = downloaded.stat().st_size
+
+            def opener() -> BinaryIO:
+                return downloaded.open("rb")
+
+            yield Entry(
+                target.lstrip("/"), EntryType.FILE, mode=0o600, size=data_size, opener=opener
+            )
+
+        return produce
+
+    # RUN
+
+    def _run(self, stage: Stage, state: StageState, ins: Run) -> StageState:
+        where = self._where(ins)
+        if ins.mounts:
+            raise BuildError(f"{where}: RUN --mount is not supported by this builder yet")
+        network = ins.network or "default"
+        if network not in ("default", "host", "none"):
+            raise BuildError(
+                f"{where}: RUN --network={network} is not supported (use host or none)"
+            )
+        args = self._run_args(state, ins)
+        # build args in scope reach the command as environment variables (not ENV-overridden)
+        env_names = set(state.env)
+        run_env = {k: v for k, v in state.args if k not in env_names}
+        shown = " ".join(args) if not ins.exec_form else _command_text(args)
+        text = f"RUN {shown}"
+        if run_env:
+            text = (
+                f"RUN |{len(run_env)} "
+                + " ".join(f"{k}={v}" for k, v in sorted(run_env.items()))
+                + f" {shown}"
+            )
+        inputs = [f"network={network}"] + [f"heredoc:{h.name}:{h.content}" for h in ins.heredocs]
+
+        def make() -> StateLayer | None:
+            return self._execute_run(
+                state, ins, args, run_env, "none" if network == "none" else "host"
+            )
+
+        return self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
+
+    def _run_args(self, state: StageState, ins: Run) -> tuple[str, ...]:
+        if isinstance(ins.command, tuple):
+            return ins.command
+        command = ins.command
+        if ins.heredocs:
+            words = command.split()
+            if words and all(w.startswith("<<") or (w[:1].isdigit() and "<<" in w) for w in words):
+                # RUN <<EOF: the here-document is the script
+                return (*state.shell, ins.heredocs[0].content)
+            body = "".join(f"{h.content}{h.name}\n" for h in ins.heredocs)
+            command = f"{command}\n{body}"
+        return (*state.shell, command)
+
+    def _runtime_for_run(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime.find(self.options.runtime)
+        return self._runtime
+
+    def _execute_run(
+        self,
+        state: StageState,
+        ins: Run,
+        args: tuple[str, ...],
+        env: Mapping[str, str],
+        network: str,
+    ) -> StateLayer:
+        where = self._where(ins)
+        if state.platform.architecture != self.build_platform.architecture:
+            raise BuildError(
+                f"{where}: RUN needs a {state.platform} sandbox, but this host is "
+                f"{self.build_platform} (emulation is not supported)"
+            )
+        runtime = self._runtime_for_run()
+        with self.store.session():
+            lowers = self.layer_cache.ensure_all(
+                [layer.descriptor.digest for layer in state.layers], self.store, self.reporter
+            )
+        step = StepConfig(
+            config=state.config,
+            args=args,
+            env=dict(env),
+            network="none" if network == "none" else "host",
+            mounts=cast(tuple[RunMount, ...], ()),
+            runtime=runtime.name,
+        )
+        output = self.options.run_output
+        tail: _Tail | None = None
+        with contextlib.ExitStack() as stack:
+            if output is None:
+                log = stack.enter_context(
+                    tempfile.NamedTemporaryFile(dir=self.store.tmp, prefix="run-", suffix=".log")
+                )
+                output = log
+                tail = _Tail(Path(log.name))
+            try:
+                with self.store.session(), self.store.write_blob() as writer:
+                    result = run_and_capture(
+                        lowers,
+                        step,
+                        cast(BinaryIO, writer),
+                        self.options.compression,
+                        state_root=self.store.state_dir("build"),
+                        source_date_epoch=self.options.source_date_epoch,
+                        stdout=output,
+                        stderr=output,
+                        runtime=runtime,
+                        reporter=self.reporter,
+                    )
+                    if result.exit_code != 0 or result.layer is None:
+                        raise _RunFailed(result.exit_code)
+            except _RunFailed as failed:
+                detail = tail.last_lines() if tail is not None else ""
+                shown = " ".join(args[len(state.shell) :]) if not ins.exec_form else " ".join(args)
+                raise BuildError(
+                    f"{where}: RUN {shown} exited with code {failed.code}"
+                    + (f": {detail}" if detail else "")
+                ) from None
+            except SandboxError as exc:
+                raise BuildError(f"{where}: cannot run the RUN step: {exc}") from exc
+        info = result.layer
+        return StateLayer(Descriptor(media_type(info), info.digest, info.size), info.diff_id)
+
+    # -- the image ----------------------------------------------------------------------
+
+    def _write_image(self, state: StageState) -> tuple[Descriptor, ImageConfig]:
+        config = ImageConfig(
+            architecture=state.platform.architecture,
+            os=state.platform.os,
+            variant=state.platform.variant,
+            config=state.config,
+            diff_ids=tuple(layer.diff_id for layer in state.layers),
+            history=state.history,
+            created=self.created,
+            author=state.author,
+        )
+        data = config.to_bytes()
+        digest = self.store.put_bytes(data)
+        manifest = Manifest(
+            Descriptor(mt.OCI_CONFIG, digest, len(data)),
+            tuple(_as_oci(layer.descriptor) for layer in state.layers),
+        )
+        return self.store.put_manifest(manifest, state.platform), config
+
+
+class _RunFailed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def build_dockerfile(
+    store: Store,
+    options: BuildOptions,
+    *,
+    resolver: BaseResolver | None = None,
+    reporter: Reporter = _NULL,
+) -> BuildResult:
+    """Build ``options.context`` with its Dockerfile into ``store``; the image is untagged.
+
+    Raises :class:`DockerfileError` for a bad Dockerfile, :class:`BuildError` naming the
+    line for a failing step, :class:`NotFoundError` for a base that cannot be found.
+    """
+    context_dir = Path(options.context)
+    dockerfile_path = options.dockerfile or context_dir / "Dockerfile"
+    if not dockerfile_path.is_file() and options.dockerfile is None:
+        alt = context_dir / "dockerfile"
+        dockerfile_path = alt if alt.is_file() else dockerfile_path
+    dockerfile = parse_file(dockerfile_path)
+    context = BuildContext.load(context_dir, dockerfile_path)
+    with store.session():
+        try:
+            return Executor(
+                store, dockerfile, context, options, resolver=resolver, reporter=reporter
+            ).build()
+        except (OSError, subprocess.SubprocessError) as exc:
+            if isinstance(exc, DistrolessError):
+                raise
+            raise BuildError(f"{dockerfile_path}: build failed: {exc}") from exc
+
+
+__all__ = [
+    "BuildOptions",
+    "BuildResult",
+    "Executor",
+    "build_dockerfile",
+    "predefined_args",
+]
