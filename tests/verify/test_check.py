@@ -144,6 +144,7 @@ def test_missing_data_and_package_metadata_are_notes(tmp_path: Path) -> None:
     assert notes["no-ca-bundle"] == {"/etc/ssl/certs/ca-certificates.crt"}
     assert notes["no-tzdata"] == {"/usr/share/zoneinfo"}
     assert notes["no-md5sums"] == {"/var/lib/dpkg/status.d/tzdata"}
+    assert "no-copyright" not in notes
     assert "/usr/lib/stray.so" in notes["unowned-file"]
     assert "/usr/share/doc/tzdata/copyright" in notes["unowned-file"]
 
@@ -178,3 +179,14 @@ def test_tag_is_read_from_the_name_not_from_a_registry_port_or_digest(tmp_path: 
     assert dataclasses.replace(image, name="localhost:5000/app").tag is None
     assert dataclasses.replace(image, name=image.digest).tag is None
     assert dataclasses.replace(image, name="localhost:5000/app:v1@" + image.digest).tag == "v1"
+
+
+def test_package_without_copyright_is_a_note(tmp_path: Path) -> None:
+    orphan = [e for e in package_entries("orphan", "1", {"usr/lib/o": b"o"}) if "doc" not in e.path]
+    linked = [
+        *[e for e in package_entries("libfoo1", "1", {"usr/lib/f": b"f"}) if "doc" not in e.path],
+        Entry.symlink("usr/share/doc/libfoo1", "libc6"),
+    ]
+    report = check_image(make_image(tmp_path, "t/c:latest", [*clean_layers(), orphan, linked]))
+    assert report.passed
+    assert by_kind(report.notes)["no-copyright"] == {"/usr/share/doc/orphan/copyright"}

@@ -145,7 +145,7 @@ def test_metadata_mismatches_are_listed(tmp_path: Path) -> None:
         assert part in message
 
 
-def test_license_test_fails_on_banned_license_and_missing_copyright(tmp_path: Path) -> None:
+def test_license_test_fails_on_a_banned_license(tmp_path: Path) -> None:
     bad = package_entries("evil", "1", {"usr/lib/e": b"e"}, licenses=["AGPL-3+"])
     orphan = [
         e for e in package_entries("orphan", "1", {"usr/lib/o": b"o"}) if "copyright" not in e.path
@@ -156,7 +156,7 @@ def test_license_test_fails_on_banned_license_and_missing_copyright(tmp_path: Pa
     ]
     assert not passed
     assert "/usr/share/doc/evil/copyright names the banned license AGPL" in message
-    assert "package orphan has no /usr/share/doc/orphan/copyright" in message
+    assert "orphan" not in message  # a missing copyright is check's note, as in CST
 
 
 class FakeRunner:

@@ -19,6 +19,7 @@ from distroless.layers.entry import EntryType
 from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.image import ImageHandle
 from distroless.verify.packages import (
+    DOC_DIR,
     DPKG_STATUS,
     STATUS_DIR,
     md5sums_lists,
@@ -290,6 +291,17 @@ def _packages(fs: FileSystemView) -> Iterable[Finding]:
                 f"no {STATUS_DIR} entries: scanners cannot see what /usr holds",
             )
         return
+    for entry in entries:
+        package = posixpath.basename(entry)
+        copyright_path = f"{DOC_DIR}/{package}/copyright"
+        node = fs.lookup(copyright_path)
+        if node is None or not node.is_file:
+            yield Finding(
+                "no-copyright",
+                Severity.NOTE,
+                copyright_path,
+                f"package {package} ships no license: {copyright_path} is missing",
+            )
     owned: set[str] = set()
     lists = md5sums_lists(fs, [posixpath.basename(e) for e in entries])
     for entry in entries:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from distroless.errors import DistrolessError
 from distroless.layers.entry import EntryType
 from distroless.verify.fsview import FileSystemView, Node
-from distroless.verify.packages import DOC_DIR, copyright_licenses, installed_packages
+from distroless.verify.packages import DOC_DIR, copyright_licenses
 from distroless.verify.structure_config import (
     CommandTest,
     FileContentTest,
@@ -267,11 +267,6 @@ def run_license(fs: FileSystemView, test: LicenseTest, index: int) -> CaseResult
     problems: list[str] = []
     paths: list[str] = []
     if test.debian:
-        for package in installed_packages(fs):
-            path = f"{DOC_DIR}/{package.name}/copyright"
-            node = fs.lookup(path)
-            if node is None or not node.is_file:
-                problems.append(f"package {package.name} has no {path}")
         for entry in fs.listdir(DOC_DIR):
             path = posixpath.join(DOC_DIR, entry, "copyright")
             node = fs.lookup(path)
