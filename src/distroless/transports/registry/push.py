@@ -305,8 +305,9 @@ def push(
                 for _ in pool.map(pusher.blob, blobs.values()):
                     pass
             tag = ref.tag if ref.tag and not ref.digest else None
-            for m in manifests if top is not manifests[0] else []:
-                pusher.document(m, store.read_blob(m.digest), m.digest)
+            if mt.is_index(top.media_type):
+                for m in manifests:  # each platform's manifest before the index naming it
+                    pusher.document(m, store.read_blob(m.digest), m.digest)
             pusher.document(top, store.read_blob(top.digest), tag or top.digest)
             pusher.sources.record(
                 client.host,
