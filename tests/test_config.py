@@ -14,6 +14,7 @@ from distroless.config import (
     save_login,
 )
 from distroless.errors import InputError
+from distroless.oci.reference import DEFAULT_REGISTRY
 
 
 def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
@@ -73,3 +74,14 @@ def test_login_file_round_trip_is_private(tmp_path: Path) -> None:
     assert not remove_login("a.test", path)
     assert load_logins(path) == {"b.test": Login("v", "q")}
     assert [p.name for p in path.parent.iterdir()] == ["auth.json"]
+
+
+def test_legacy_aliases_of_the_default_registry_are_normalised() -> None:
+    legacy = f"index.{DEFAULT_REGISTRY}"
+    config = UserConfig.from_dict({"registry": {legacy: {"mirrors": ["127.0.0.1:5000"]}}})
+    assert config.mirrors_for(DEFAULT_REGISTRY) == ("127.0.0.1:5000",)
+
+
+def test_bad_registry_key() -> None:
+    with pytest.raises(InputError, match="not a registry"):
+        UserConfig.from_dict({"registry": {"bad host.test": {}}})

@@ -32,7 +32,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from distroless.errors import InputError
+from distroless.errors import InputError, ReferenceFormatError
+from distroless.oci.reference import Reference
 
 
 def config_dir() -> Path:
@@ -62,6 +63,16 @@ class _ConfigModel(BaseModel):
     registry: dict[str, _RegistryModel] = Field(default_factory=dict)
 
 
+def _normalise_host(host: str) -> str:
+    """Registry keys as references name them (legacy aliases of the default registry)."""
+    if "." in host or ":" in host:
+        try:
+            return Reference.parse(f"{host}/x").registry
+        except ReferenceFormatError:
+            raise InputError(f"config: {host!r} is not a registry host[:port]") from None
+    return host
+
+
 @dataclass(frozen=True)
 class RegistrySettings:
     """What the user said about one registry host."""
@@ -86,7 +97,9 @@ class UserConfig:
             raise InputError(f"{source}: invalid value at {where}: {first['msg']}") from None
         return cls(
             registries={
-                host: RegistrySettings(mirrors=tuple(r.mirrors), insecure=r.insecure)
+                _normalise_host(host): RegistrySettings(
+                    mirrors=tuple(r.mirrors), insecure=r.insecure
+                )
                 for host, r in model.registry.items()
             }
         )
