@@ -89,6 +89,7 @@ class FileSystemView:
         self.layer_stats = layer_stats
         self._nodes = nodes
         nodes.setdefault("/", _ROOT)
+        self._sorted: list[Node] | None = None
         self._parents: set[str] = set()
         for path in nodes:
             parent = posixpath.dirname(path)
@@ -119,9 +120,10 @@ class FileSystemView:
         return len(self._nodes)
 
     def nodes(self) -> Iterator[Node]:
-        """Every node, in path order."""
-        for path in sorted(self._nodes):
-            yield self._nodes[path]
+        """Every node, in path order (sorted once; the view never changes)."""
+        if self._sorted is None:
+            self._sorted = [self._nodes[p] for p in sorted(self._nodes)]
+        yield from self._sorted
 
     def get(self, path: str) -> Node | None:
         """The node at exactly ``path`` without following any symlink (``lstat``)."""

@@ -126,12 +126,14 @@ def _spdx_id(prefix: str, *parts: str) -> str:
 
 
 def _supplier(maintainer: str) -> str:
-    """SPDX wants ``Organization: name (email)``; Debian writes ``name <email>``."""
-    text = " ".join(maintainer.split()) or "Debian"
+    """SPDX wants ``Person: name (email)``; Debian's ``Maintainer`` is ``name <email>``."""
+    text = " ".join(maintainer.split())
+    if not text:
+        return "Organization: Debian"
     match = re.match(r"^(?P<name>[^<]*?)\s*<(?P<email>[^>]*)>", text)
     if match:
-        return f"Organization: {match['name']} ({match['email']})"
-    return f"Organization: {text}"
+        return f"Person: {match['name']} ({match['email']})"
+    return f"Person: {text}"
 
 
 def _package_id(package: InstalledPackage) -> str:
@@ -281,6 +283,9 @@ def cyclonedx_document(
     bom = Bom(
         serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"urn:distroless:cyclonedx:{data.digest}"),
         metadata=BomMetaData(timestamp=moment, component=root),
+    )
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="distroless", version=__version__)
     )
     components = []
     for package in data.packages:
