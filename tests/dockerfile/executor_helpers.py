@@ -1,0 +1,127 @@
+"""Small helpers for executor tests: a context from a dict, a build, the files of an image."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distroless.dockerfile.executor import BuildOptions, BuildResult, build_dockerfile
+from distroless.dockerfile.resolve_base import BaseResolver
+from distroless.layers.build import media_type, write_layer
+from distroless.layers.entry import Entry
+from distroless.oci import mediatypes as mt
+from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest, Platform
+from distroless.reporter import RecordingReporter
+from distroless.store import Store
+
+
+def write_context(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Create ``root`` with ``files`` (relative path -> content); returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
+
+
+@dataclass
+class Built:
+    store: Store
+    result: BuildResult
+    reporter: RecordingReporter = field(default_factory=RecordingReporter)
+
+    @property
+    def config(self) -> ContainerConfig:
+        return self.result.config.config
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [data for kind, data in self.reporter.events if kind == "step"]
+
+    def executed(self, instruction: str | None = None) -> list[dict[str, Any]]:
+        return [
+            s
+            for s in self.steps()
+            if not s["cached"] and (instruction is None or s["instruction"] == instruction)
+        ]
+
+    def layers(self) -> list[dict[str, tuple[tarfile.TarInfo, bytes | None]]]:
+        return image_layers(self.store, self.result.descriptor)
+
+    def files(self) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
+        merged: dict[str, tuple[tarfile.TarInfo, bytes | None]] = {}
+        for layer in self.layers():
+            merged.update(layer)
+        return merged
+
+
+def image_layers(
+    store: Store, desc: Descriptor
+) -> list[dict[str, tuple[tarfile.TarInfo, bytes | None]]]:
+    out = []
+    for layer in store.read_manifest(desc).layers:
+        entries: dict[str, tuple[tarfile.TarInfo, bytes | None]] = {}
+        with store.open_blob(layer.digest) as fh, tarfile.open(fileobj=fh, mode="r:*") as tar:
+            for member in tar:
+                data = None
+                if member.isreg():
+                    extracted = tar.extractfile(member)
+                    assert extracted is not None
+                    data = extracted.read()
+                entries[member.name.rstrip("/")] = (member, data)
+        out.append(entries)
+    return out
+
+
+def build(
+    store: Store,
+    context: Path,
+    dockerfile: str | None = None,
+    **options: Any,
+) -> Built:
+    """Build ``context`` (writing ``dockerfile`` into it first, when given)."""
+    if dockerfile is not None:
+        (context / "Dockerfile").write_text(dockerfile)
+    reporter = RecordingReporter()
+    resolver = options.pop("resolver", None) or BaseResolver(store, reporter=reporter)
+    result = build_dockerfile(
+        store, BuildOptions(context=context, **options), resolver=resolver, reporter=reporter
+    )
+    return Built(store, result, reporter)
+
+
+def store_image(
+    store: Store,
+    name: str,
+    layers: list[list[Entry]],
+    config: ContainerConfig | None = None,
+    platform: Platform | None = None,
+) -> Descriptor:
+    """Write a small image (one layer per entry list) into ``store`` and tag it ``name``."""
+    platform = platform or Platform("linux", "amd64")
+    descs = []
+    diff_ids = []
+    for entries in layers:
+        with store.write_blob() as writer:
+            info = write_layer(entries, writer, "gzip")  # type: ignore[arg-type]
+        descs.append(Descriptor(media_type(info), info.digest, info.size))
+        diff_ids.append(info.diff_id)
+    image_config = ImageConfig(
+        architecture=platform.architecture,
+        os=platform.os,
+        config=config or ContainerConfig(),
+        diff_ids=tuple(diff_ids),
+    )
+    data = image_config.to_bytes()
+    cfg = store.put_bytes(data)
+    desc = store.put_manifest(
+        Manifest(Descriptor(mt.OCI_CONFIG, cfg, len(data)), tuple(descs)), platform
+    )
+    store.tag(name, desc)
+    return desc

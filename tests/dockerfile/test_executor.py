@@ -1,0 +1,313 @@
+"""Executor semantics with small scratch-based Dockerfiles (no sandbox needed)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from distroless.errors import BuildError, DockerfileError, NotFoundError
+from distroless.layers.entry import Entry
+from distroless.oci.models import ContainerConfig
+from distroless.store import Store
+from tests.dockerfile.executor_helpers import build, store_image, write_context
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"
+GROUP = "root:x:0:\nstaff:x:50:\napp:x:1001:\n"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    return write_context(
+        tmp_path / "ctx",
+        {
+            "a.txt": "alpha\n",
+            "b.txt": "beta\n",
+            "dir/one.txt": "1\n",
+            "dir/sub/two.txt": "2\n",
+            "dir/skip.log": "log\n",
+            "notes.log": "ignored\n",
+            ".dockerignore": "*.log\n**/*.log\n",
+        },
+    )
+
+
+@pytest.fixture
+def with_users(store: Store) -> str:
+    store_image(
+        store,
+        "users:latest",
+        [[Entry.file("etc/passwd", PASSWD.encode()), Entry.file("etc/group", GROUP.encode())]],
+        ContainerConfig(env=("PATH=/usr/bin", "BASE=1"), cmd=("/base",)),
+    )
+    return "users:latest"
+
+
+# -- COPY ----------------------------------------------------------------------------------
+
+
+def test_copy_file_to_path_and_to_directory(store: Store, ctx: Path) -> None:
+    built = build(store, ctx, "FROM scratch\nCOPY a.txt /x/renamed\nCOPY b.txt /y/\n")
+    files = built.files()
+    assert files["x/renamed"][1] == b"alpha\n"
+    assert files["y/b.txt"][1] == b"beta\n"
+    assert files["x/renamed"][0].uid == 0
+    assert len(built.layers()) == 2
+
+
+def test_copy_directory_copies_its_contents_and_honours_dockerignore(
+    store: Store, ctx: Path
+) -> None:
+    built = build(store, ctx, "FROM scratch\nCOPY dir /d\nCOPY . /all/\n")
+    files = built.files()
+    assert files["d/one.txt"][1] == b"1\n"
+    assert files["d/sub/two.txt"][1] == b"2\n"
+    assert "d/dir" not in files
+    assert "d/skip.log" not in files
+    assert "all/notes.log" not in files
+    assert "all/a.txt" in files
+
+
+def test_copy_globs_and_multiple_sources_need_a_directory(store: Store, ctx: Path) -> None:
+    built = build(store, ctx, "FROM scratch\nCOPY *.txt /g/\n")
+    assert {k for k in built.files() if k.startswith("g/")} == {"g/a.txt", "g/b.txt"}
+    with pytest.raises(BuildError, match=r"Dockerfile:2: .*must be a directory"):
+        build(store, ctx, "FROM scratch\nCOPY a.txt b.txt /nodir\n")
+
+
+def test_copy_relative_destination_uses_workdir(store: Store, ctx: Path) -> None:
+    built = build(store, ctx, "FROM scratch\nWORKDIR /app\nCOPY a.txt b.txt ./\n")
+    files = built.files()
+    assert files["app"][0].isdir()
+    assert files["app/a.txt"][1] == b"alpha\n"
+    assert built.config.working_dir == "/app"
+
+
+def test_copy_chmod_chown_numeric_and_by_name(store: Store, ctx: Path, with_users: str) -> None:
+    built = build(
+        store,
+        ctx,
+        f"FROM {with_users}\nCOPY --chmod=0600 --chown=7:8 a.txt /n\n"
+        "COPY --chown=app:staff b.txt /named\nCOPY --chown=app dir /owned\n",
+    )
+    files = built.files()
+    info = files["n"][0]
+    assert (info.mode, info.uid, info.gid) == (0o600, 7, 8)
+    assert (files["named"][0].uid, files["named"][0].gid) == (1000, 50)
+    assert (files["owned/one.txt"][0].uid, files["owned/one.txt"][0].gid) == (1000, 1000)
+    with pytest.raises(BuildError, match=r"Dockerfile:2: --chown: 'ghost'"):
+        build(store, ctx, f"FROM {with_users}\nCOPY --chown=ghost a.txt /x\n")
+
+
+def test_copy_missing_source_names_the_line(store: Store, ctx: Path) -> None:
+    with pytest.raises(BuildError, match=r"Dockerfile:3: 'nope.txt' is not in the build context"):
+        build(store, ctx, "FROM scratch\n\nCOPY nope.txt /\n")
+    with pytest.raises(BuildError, match="excluded by .dockerignore"):
+        build(store, ctx, "FROM scratch\nCOPY notes.log /\n")
+
+
+def test_copy_heredoc_creates_a_file(store: Store, ctx: Path) -> None:
+    built = build(
+        store, ctx, "FROM scratch\nARG WHO=world\nCOPY <<EOF /greeting\nhello $WHO\nEOF\n"
+    )
+    assert built.files()["greeting"][1] == b"hello world\n"
+
+
+def test_copy_into_an_existing_directory_keeps_its_metadata(store: Store, ctx: Path) -> None:
+    store_image(store, "tmpimg:latest", [[Entry.directory("tmp", mode=0o1777)]])
+    built = build(store, ctx, "FROM tmpimg\nCOPY a.txt /tmp/\n")
+    layer = built.layers()[-1]
+    assert layer["tmp"][0].mode == 0o1777
+    assert layer["tmp/a.txt"][1] == b"alpha\n"
+
+
+def test_copy_from_stage_and_from_image(store: Store, ctx: Path, with_users: str) -> None:
+    built = build(
+        store,
+        ctx,
+        "FROM scratch AS one\nCOPY dir /src\n"
+        "FROM scratch AS unused\nCOPY missing-file /\n"
+        "FROM scratch\nCOPY --from=one /src/sub/two.txt /two\nCOPY --from=0 /src /tree/\n"
+        f"COPY --from={with_users} /etc/passwd /p\n",
+    )
+    files = built.files()
+    assert files["two"][1] == b"2\n"
+    assert files["tree/one.txt"][1] == b"1\n"
+    assert files["p"][1] == PASSWD.encode()
+    # the unused stage (with a missing source) was never built
+    assert {s["stage"] for s in built.steps()} == {"one", "stage-2"}
+
+
+# -- ADD -----------------------------------------------------------------------------------
+
+
+def test_add_unpacks_local_tar_archives(store: Store, ctx: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"packed\n"
+        info = tarfile.TarInfo("inner/file.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    (ctx / "bundle.tar.gz").write_bytes(buf.getvalue())
+    built = build(store, ctx, "FROM scratch\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /raw\n")
+    files = built.files()
+    assert files["opt/inner/file.txt"][1] == b"packed\n"
+    assert files["raw"][1] == buf.getvalue()
+
+
+# -- metadata ------------------------------------------------------------------------------
+
+
+def test_metadata_instructions_set_the_config(store: Store, ctx: Path, with_users: str) -> None:
+    built = build(
+        store,
+        ctx,
+        f"""FROM {with_users}
+ENV A=1 B="two words"
+ENV C=$A-${{B}}
+LABEL version="1.0" "other key"=v
+MAINTAINER someone@example.org
+WORKDIR /srv
+WORKDIR sub
+USER app:staff
+EXPOSE 80 53/udp
+VOLUME /data
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --retries=2 CMD ["/check"]
+ONBUILD RUN echo later
+SHELL ["/bin/bash", "-c"]
+ENTRYPOINT echo hi
+""",
+    )
+    config = built.config
+    env = config.env_map()
+    assert env["A"] == "1" and env["B"] == "two words" and env["C"] == "1-two words"
+    assert env["BASE"] == "1"
+    assert config.labels["version"] == "1.0" and config.labels["other key"] == "v"
+    assert config.labels["maintainer"] == "someone@example.org"
+    assert built.result.config.author == "someone@example.org"
+    assert config.working_dir == "/srv/sub"
+    assert config.user == "app:staff"
+    assert config.exposed_ports == ("53/udp", "80/tcp")
+    assert config.volumes == ("/data",)
+    assert config.stop_signal == "SIGTERM"
+    assert config.healthcheck == {"Test": ["CMD", "/check"], "Interval": 30 * 10**9, "Retries": 2}
+    assert config.on_build == ("RUN echo later",)
+    assert config.shell == ("/bin/bash", "-c")
+    # shell-form ENTRYPOINT uses the SHELL in effect; a new ENTRYPOINT drops the base's CMD
+    assert config.entrypoint == ("/bin/bash", "-c", "echo hi")
+    assert config.cmd is None
+    history = built.result.config.history
+    assert history[-1].created_by == 'ENTRYPOINT ["/bin/bash", "-c", "echo hi"]'
+    assert history[-1].empty_layer
+    assert any(h.created_by == "WORKDIR /srv" and not h.empty_layer for h in history)
+
+
+def test_cmd_set_in_the_stage_survives_a_later_entrypoint(store: Store, ctx: Path) -> None:
+    built = build(store, ctx, 'FROM scratch\nCMD ["x"]\nENTRYPOINT ["/e"]\n')
+    assert built.config.cmd == ("x",)
+    assert built.config.entrypoint == ("/e",)
+
+
+def test_user_by_name_must_exist(store: Store, ctx: Path, with_users: str) -> None:
+    with pytest.raises(BuildError, match=r"Dockerfile:2: USER ghost: 'ghost' is not in"):
+        build(store, ctx, f"FROM {with_users}\nUSER ghost\n")
+    with pytest.raises(BuildError, match=r"group 'nogroup'"):
+        build(store, ctx, f"FROM {with_users}\nUSER app:nogroup\n")
+    assert build(store, ctx, "FROM scratch\nUSER 1234:55\n").config.user == "1234:55"
+
+
+def test_args_build_args_and_predefined_platform_args(store: Store, ctx: Path) -> None:
+    dockerfile = """ARG BASE=scratch
+ARG GLOBAL=g
+FROM ${BASE}
+ARG GLOBAL
+ARG LOCAL=default
+ARG TARGETARCH
+ENV OUT=$GLOBAL-$LOCAL-$TARGETARCH
+"""
+    built = build(store, ctx, dockerfile, build_args={"LOCAL": "given"})
+    assert built.config.env_map()["OUT"] == "g-given-amd64"
+    # ARGs are not inherited across stages, nor kept in the image config
+    assert all(not e.startswith(("LOCAL=", "GLOBAL=")) for e in built.config.env)
+
+
+def test_stage_from_stage_inherits_config_and_layers(store: Store, ctx: Path) -> None:
+    built = build(
+        store, ctx, "FROM scratch AS base\nENV X=1\nCOPY a.txt /a\nFROM base\nCOPY b.txt /b\n"
+    )
+    assert built.config.env_map()["X"] == "1"
+    assert set(built.files()) >= {"a", "b"}
+    assert len(built.layers()) == 2
+
+
+def test_target_stops_at_the_named_stage(store: Store, ctx: Path) -> None:
+    built = build(
+        store, ctx, "FROM scratch AS first\nCOPY a.txt /a\nFROM scratch\nCOPY b.txt /b\n",
+        target="first",
+    )  # fmt: skip
+    assert set(built.files()) == {"a"}
+
+
+# -- cache, determinism, errors ------------------------------------------------------------
+
+
+def test_second_build_is_fully_cached_and_a_change_reruns_from_its_copy(
+    store: Store, ctx: Path
+) -> None:
+    dockerfile = "FROM scratch\nCOPY a.txt /a\nCOPY b.txt /b\nENV X=1\n"
+    first = build(store, ctx, dockerfile)
+    assert [s["instruction"] for s in first.executed()] == ["FROM", "COPY", "COPY", "ENV"]
+    second = build(store, ctx, dockerfile)
+    assert [s["instruction"] for s in second.executed()] == ["FROM", "ENV"]
+    assert second.result.descriptor == first.result.descriptor
+    (ctx / "b.txt").write_text("changed\n")
+    third = build(store, ctx, dockerfile)
+    copies = [(s["line"], s["cached"]) for s in third.steps() if s["instruction"] == "COPY"]
+    assert copies == [(2, True), (3, False)]
+    assert third.files()["b"][1] == b"changed\n"
+    no_cache = build(store, ctx, dockerfile, no_cache=True)
+    assert all(not s["cached"] for s in no_cache.steps())
+
+
+def test_same_dockerfile_in_two_stores_gives_the_same_digest(tmp_path: Path, ctx: Path) -> None:
+    dockerfile = 'FROM scratch\nWORKDIR /w\nCOPY dir ./d\nLABEL a=b\nCMD ["/w/d"]\n'
+    one = build(Store(tmp_path / "s1"), ctx, dockerfile)
+    two = build(Store(tmp_path / "s2"), ctx, dockerfile)
+    assert one.result.descriptor.digest == two.result.descriptor.digest
+
+
+def test_missing_base_says_how_to_provide_it(store: Store, ctx: Path) -> None:
+    with pytest.raises(NotFoundError) as err:
+        build(store, ctx, "FROM golang:1.17 AS builder\n")
+    message = str(err.value)
+    assert "Dockerfile:1" in message and "golang:1.17" in message
+    assert "distroless load" in message and "examples/golang/image.yaml" in message
+
+
+def test_missing_distroless_base_without_recipes_is_a_clear_error(store: Store, ctx: Path) -> None:
+    with pytest.raises(NotFoundError, match="distroless bases build base"):
+        build(store, ctx, "FROM gcr.io/distroless/base\n")
+
+
+def test_unknown_target_and_bad_flags_are_errors(store: Store, ctx: Path) -> None:
+    with pytest.raises(DockerfileError, match="target stage 'nope'"):
+        build(store, ctx, "FROM scratch\n", target="nope")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: --chmod=9z"):
+        build(store, ctx, "FROM scratch\nCOPY --chmod=9z a.txt /a\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount is not supported"):
+        build(store, ctx, "FROM scratch\nRUN --mount=type=cache,target=/c true\n")
+
+
+def test_a_failed_build_leaves_earlier_steps_cached(store: Store, ctx: Path) -> None:
+    with pytest.raises(BuildError):
+        build(store, ctx, "FROM scratch\nCOPY a.txt /a\nCOPY nope /n\n")
+    again = build(store, ctx, "FROM scratch\nCOPY a.txt /a\n")
+    assert [s["cached"] for s in again.steps() if s["instruction"] == "COPY"] == [True]
