@@ -23,6 +23,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 CHUNK = 1 << 20
 WORDS = [
@@ -192,6 +193,32 @@ def main() -> None:
                 f"{mbps:>8.1f}{raw_mbps:>10.1f}{mbps / raw_mbps:>8.2f}"
                 f"{ours['rss_kib'] / 1024:>13.1f}{ours['rss_before_kib'] / 1024:>10.1f}"
             )
+
+
+def run(ctx: Any) -> list[dict[str, object]]:
+    """Harness entry (bench/run.py): gzip level 6, the default, on a 200 MB tree."""
+    size_mb = 50 if ctx.quick else 200
+    tree = ctx.workdir / "tree"
+    tree.mkdir()
+    generate_tree(tree, size_mb * 1_000_000)
+    tar_path = ctx.workdir / "layer.tar"
+    _write_plain_tar(tree, tar_path)
+    ours = _run_child("layer", str(tree), "gzip", "6")
+    raw = _run_child("raw", str(tar_path), "gzip", "6")
+    mbps = ours["bytes_in"] / 1e6 / ours["seconds"]
+    raw_mbps = raw["bytes_in"] / 1e6 / raw["seconds"]
+    return [
+        {
+            "benchmark": f"layer a {size_mb} MB directory, gzip -6: throughput",
+            "ours": round(mbps, 1),
+            "peer": round(raw_mbps, 1),
+            "unit": "MB/s",
+            "peer_name": "raw zlib, one core",
+            "target": "ratio >= 0.8",
+            "notes": f"peak RSS {ours['rss_kib'] / 1024:.0f} MiB "
+            f"({ours['rss_before_kib'] / 1024:.0f} MiB after imports)",
+        }
+    ]
 
 
 if __name__ == "__main__":
