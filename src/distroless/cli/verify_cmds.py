@@ -111,7 +111,9 @@ def test_cmd(
     if any(c.commandTests for c in configs):
         from distroless.verify.commands import SandboxCommandRunner
 
-        runner = SandboxCommandRunner(store, image, runtime=runtime)
+        runner = SandboxCommandRunner(
+            store, image, runtime=runtime, platform=Platform.parse(platform) if platform else None
+        )
     results: list[CaseResult] = []
     for config in configs:
         results.extend(run_structure_tests(fs, config, runner).results)

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from distroless.oci.models import Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.verify.structure import CommandOutput
 
@@ -32,10 +33,12 @@ class SandboxCommandRunner:
         name: str,
         *,
         runtime: str = "runc",
+        platform: Platform | None = None,
         reporter: Reporter | None = None,
     ) -> None:
         self.store = store
         self.name = name
+        self.platform = platform
         self.runtime_name = runtime
         self.reporter: Reporter = reporter or NullReporter()
 
@@ -45,7 +48,7 @@ class SandboxCommandRunner:
         from distroless.runtime.rootfs import LayerCache
         from distroless.runtime.runc import Runtime
 
-        image = self.store.load_image(self.name)
+        image = self.store.load_image(self.name, self.platform)
         runtime = Runtime.find(self.runtime_name)
         cache = LayerCache(self.store.state_dir("layers"))
         lowers = cache.ensure_all([d.digest for d in image.layers], self.store, self.reporter)
