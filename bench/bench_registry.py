@@ -4,7 +4,9 @@ Both sides talk to the same private reference registry on 127.0.0.1 and move the
 image: the store itself is an OCI layout, so ``skopeo copy oci:<store>:bench:latest`` reads
 exactly the blobs ``distroless push`` sends.  Layers are gzip of incompressible data so
 neither tool can win by compressing.  Before each timed run the registry's storage and our
-mount hints are emptied, so every run uploads (or downloads) everything.
+mount hints are emptied, so every run uploads (or downloads) everything, and dirty pages are
+flushed, so no run pays for the writes of the one before.  Our numbers include the CLI's
+start-up and the store's fsync of every blob (skopeo does not fsync).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def run(ctx: Context) -> list[Row]:
         def empty_registry() -> None:
             shutil.rmtree(storage / "docker", ignore_errors=True)
             shutil.rmtree(store_root / "state" / "registry", ignore_errors=True)
+            os.sync()  # no run pays for the previous run's dirty pages
 
         push_ours = measure(
             [ours_bin, "--root", str(store_root), "push", name, target],
@@ -124,6 +127,7 @@ def run(ctx: Context) -> list[Row]:
         def empty_pulled() -> None:
             shutil.rmtree(pulled, ignore_errors=True)
             shutil.rmtree(peer_dir, ignore_errors=True)
+            os.sync()
 
         pull_ours = measure(
             [ours_bin, "--root", str(pulled), "pull", target],
