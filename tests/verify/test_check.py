@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
-from distroless.layers.entry import Entry
+from distroless.layers.entry import Entry, EntryType
 from distroless.oci.models import ContainerConfig
 from distroless.verify.check import Severity, check_image
 from tests.verify.fakeimage import base_entries, make_image, package_entries
@@ -44,6 +45,14 @@ def test_dirty_image_names_each_offending_path(tmp_path: Path) -> None:
         Entry.file("usr/bin/dpkg", b"ELF", mode=0o755),
         Entry.file("usr/bin/passwd", b"ELF", mode=0o4755),
         Entry.file("usr/bin/wall", b"ELF", mode=0o2755),
+        Entry(
+            path="usr/bin/ping",
+            type=EntryType.FILE,
+            mode=0o755,
+            size=3,
+            xattrs={"security.capability": "\x01\x00\x00\x02"},
+            opener=lambda: io.BytesIO(b"ELF"),
+        ),
         Entry.directory("srv/drop", mode=0o777),
         Entry.file("var/lib/dpkg/status", b"Package: x\n"),
         Entry.file("usr/share/doc/dpkg/README", b"documentation is not a package manager"),
@@ -56,6 +65,7 @@ def test_dirty_image_names_each_offending_path(tmp_path: Path) -> None:
     assert found["package-manager"] == {"/usr/bin/apt", "/usr/bin/dpkg"}
     assert found["setuid"] == {"/usr/bin/passwd"}
     assert found["setgid"] == {"/usr/bin/wall"}
+    assert found["file-capabilities"] == {"/usr/bin/ping"}
     assert found["world-writable"] == {"/srv/drop"}
     assert found["dpkg-database"] == {"/var/lib/dpkg/status"}
     assert all(f.path in f.message for f in report.findings if f.kind != "dpkg-database")

@@ -192,6 +192,13 @@ def _special_bits(fs: FileSystemView) -> Iterable[Finding]:
             yield Finding(
                 "setgid", Severity.FINDING, node.path, f"{node.path} is setgid ({node.mode:04o})"
             )
+        if node.capabilities:
+            yield Finding(
+                "file-capabilities",
+                Severity.FINDING,
+                node.path,
+                f"{node.path} carries file capabilities (security.capability)",
+            )
 
 
 def _world_writable(fs: FileSystemView) -> Iterable[Finding]:

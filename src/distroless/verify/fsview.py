@@ -22,6 +22,7 @@ from distroless.layers.reader import iter_layer
 from distroless.verify.image import ImageHandle
 
 MAX_SYMLINK_HOPS = 40
+_CAPABILITY_XATTR = "SCHILY.xattr.security.capability"
 
 _TAR_TYPES: dict[bytes, EntryType] = {
     tarfile.REGTYPE: EntryType.FILE,
@@ -48,6 +49,7 @@ class Node:
     size: int
     linkname: str
     layer: int
+    capabilities: bool = False  # a security.capability xattr: privileges like setuid's
 
     @property
     def is_file(self) -> bool:
@@ -304,6 +306,7 @@ def _apply_layer(
             size=member.size if kind is EntryType.FILE else 0,
             linkname=linkname,
             layer=index,
+            capabilities=_CAPABILITY_XATTR in member.pax_headers,
         )
     for directory in opaque:
         for path in [p for p in nodes if _is_under(p, directory) and p != directory]:
@@ -329,6 +332,7 @@ def _apply_layer(
                     target.size,
                     node.linkname,
                     node.layer,
+                    target.capabilities,
                 )
         nodes[path] = node
     return entries, content
