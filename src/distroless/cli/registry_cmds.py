@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from distroless.cli.context import App, pass_app
-from distroless.cli.output import TerminalReporter, emit_json
-from distroless.config import UserConfig, auth_path
 from distroless.errors import UsageError
-from distroless.oci.models import Platform
 from distroless.oci.reference import Reference
-from distroless.store import Store
-from distroless.transports.registry import Registries, login, logout, pull, push
+
+if TYPE_CHECKING:
+    from distroless.transports.registry import Registries
+
+# The HTTP client and the config validator are imported when a command runs, not when the
+# CLI starts: every other command would pay for them otherwise.
 
 _mirror_option = click.option(
     "--registry-mirror",
@@ -34,6 +35,9 @@ _insecure_option = click.option(
 
 
 def _registries(ref: Reference, mirrors: tuple[str, ...], insecure: tuple[str, ...]) -> Registries:
+    from distroless.config import UserConfig
+    from distroless.transports.registry import Registries
+
     config = UserConfig.load()
     if mirrors:
         config = config.with_mirrors(ref.registry, mirrors)
@@ -58,6 +62,11 @@ def pull_cmd(
     as_json: bool,
 ) -> None:
     """Pull REFERENCE from its registry into the local store."""
+    from distroless.cli.output import TerminalReporter, emit_json
+    from distroless.oci.models import Platform
+    from distroless.store import Store
+    from distroless.transports.registry import pull
+
     if platform and all_platforms:
         raise UsageError("--platform and --all-platforms exclude each other")
     ref = Reference.parse(reference)
@@ -99,6 +108,10 @@ def push_cmd(
     app: App, image: str, reference: str | None, insecure: tuple[str, ...], as_json: bool
 ) -> None:
     """Push IMAGE from the local store to REFERENCE (default: IMAGE's own name)."""
+    from distroless.cli.output import TerminalReporter, emit_json
+    from distroless.store import Store
+    from distroless.transports.registry import push
+
     ref = Reference.parse(reference or image)
     reporter = TerminalReporter()
     try:
@@ -144,6 +157,9 @@ def login_cmd(
     insecure: tuple[str, ...],
 ) -> None:
     """Check credentials with REGISTRY and save them for pull and push."""
+    from distroless.config import UserConfig
+    from distroless.transports.registry import login
+
     if password and password_stdin:
         raise UsageError("--password and --password-stdin exclude each other")
     if password_stdin:
@@ -164,6 +180,9 @@ def login_cmd(
 @click.argument("registry")
 def logout_cmd(registry: str) -> None:
     """Forget the saved credentials of REGISTRY."""
+    from distroless.config import auth_path
+    from distroless.transports.registry import logout
+
     host = _host(registry)
     if logout(host):
         click.echo(f"Removed the login of {host}")
