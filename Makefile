@@ -56,8 +56,10 @@ unit: venv
 test: deps-test venv lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# Every benchmark in one go; writes bench/results.md, bench/results.json and bench/chart.png.
 bench: deps-test venv
-	$(BIN)/python bench/run.py
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python bench/run.py --out bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

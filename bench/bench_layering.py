@@ -209,14 +209,13 @@ def run(ctx: Any) -> list[dict[str, object]]:
     raw_mbps = raw["bytes_in"] / 1e6 / raw["seconds"]
     return [
         {
-            "benchmark": f"layer a {size_mb} MB directory, gzip -6: throughput",
-            "ours": round(mbps, 1),
-            "peer": round(raw_mbps, 1),
-            "unit": "MB/s",
-            "peer_name": "raw zlib, one core",
-            "target": "ratio >= 0.8",
-            "notes": f"peak RSS {ours['rss_kib'] / 1024:.0f} MiB "
-            f"({ours['rss_before_kib'] / 1024:.0f} MiB after imports)",
+            "benchmark": f"layer a {size_mb} MB directory, gzip -6",
+            "ours": round(ours["seconds"], 2),
+            "peer": round(raw["seconds"], 2),
+            "peer_name": "raw zlib on its tar, one core",
+            "target": "ratio <= 1.25 (80% of zlib throughput)",
+            "notes": f"{mbps:.0f} vs {raw_mbps:.0f} MB/s; peak RSS "
+            f"{ours['rss_kib'] / 1024:.0f} MiB ({ours['rss_before_kib'] / 1024:.0f} after imports)",
         }
     ]
 

@@ -20,6 +20,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))  # lets modules write ``from common import Row``
 
+from chart import write_chart  # noqa: E402
 from common import Context, Row, markdown_table  # noqa: E402
 
 
@@ -62,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write results.md, results.json, chart.png here"
+    )
     args = parser.parse_args(argv)
 
     paths = discover(pattern=args.pattern)
@@ -86,7 +90,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
         print(markdown_table(rows))
+    if args.out is not None:
+        write_results(rows, args.out)
     return 0 if ok else 1
+
+
+def write_results(rows: Sequence[Row], out: Path) -> None:
+    """results.md (the table with how it was made), results.json and chart.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    header = (
+        "# Benchmark results\n\n"
+        "Made by `make bench` (`bench/run.py`). Ratio = ours / peer: below 1 we are faster or"
+        " smaller.\n\n"
+    )
+    chart = out / "chart.png"
+    drawn = write_chart(rows, chart)
+    footer = "\n\n![ratios](chart.png)\n" if drawn else "\n"
+    (out / "results.md").write_text(header + markdown_table(rows) + footer)
+    (out / "results.json").write_text(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
 
 
 if __name__ == "__main__":
