@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from distroless.bases.build import BuiltBase, ProviderDebs, build_bases
+from distroless.bases.build import PUBLISHED, BuiltBase, ProviderDebs, build_bases
 from distroless.bases.generated import GROUPS, USERS
 from distroless.bases.ldcache import read_cache
 from distroless.bases.locks import read_lock
@@ -308,12 +308,12 @@ def test_names_and_configs(debian13: tuple[Store, list[BuiltBase]]) -> None:
         for ref in base.refs:
             assert store.resolve(ref).digest == base.descriptor.digest
         assert {str(p) for p in store.platforms(base.refs[0])} == {"linux/amd64", "linux/arm64"}
-    py = store.load_image("gcr.io/distroless/python3-debian13:debug-nonroot", AMD64).config.config
+    py = store.load_image(f"{PUBLISHED}/python3-debian13:debug-nonroot", AMD64).config.config
     assert py.entrypoint == ("/busybox/sh",)
     assert py.user == "65532" and py.working_dir == "/home/nonroot"
     assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox" in py.env
     assert "LANG=C.UTF-8" in py.env
-    latest = store.load_image("gcr.io/distroless/python3:latest", AMD64).config.config
+    latest = store.load_image(f"{PUBLISHED}/python3:latest", AMD64).config.config
     assert latest.entrypoint == ("/usr/bin/python3.13",)
     assert "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" in latest.env
 

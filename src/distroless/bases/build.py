@@ -33,6 +33,9 @@ from distroless.store import Store
 GENERATED_VERSION = "1"
 NONROOT = "65532"
 BUSYBOX_PATH = "/busybox"
+#: Where the published images live; the DESIGN contract resolves ``FROM`` lines naming it
+#: to these local builds, so they are stored under it too.
+PUBLISHED = "gcr.io/distroless"
 
 
 class Debs(Protocol):
@@ -96,10 +99,10 @@ def store_names(name: str, tag: str, distro: str) -> tuple[str, ...]:
     if distro == DEFAULT_DISTRO:
         return (
             f"distroless/{name}:{tag}",
-            f"gcr.io/distroless/{name}-{distro}:{tag}",
-            f"gcr.io/distroless/{name}:{tag}",
+            f"{PUBLISHED}/{name}-{distro}:{tag}",
+            f"{PUBLISHED}/{name}:{tag}",
         )
-    return (f"distroless/{name}-{distro}:{tag}", f"gcr.io/distroless/{name}-{distro}:{tag}")
+    return (f"distroless/{name}-{distro}:{tag}", f"{PUBLISHED}/{name}-{distro}:{tag}")
 
 
 def container_config(recipe: Recipe, tag: TagConfig) -> ContainerConfig:

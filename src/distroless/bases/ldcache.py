@@ -135,6 +135,8 @@ class FileTree:
 
     def __init__(self, entries: Mapping[str, Entry]) -> None:
         self.entries = entries
+        # parents of every path count as directories even when no entry names them
+        self._dirs = {p.rsplit("/", i)[0] for p in entries for i in range(1, p.count("/") + 1)}
 
     def resolve(self, path: str) -> str | None:
         """The link-free path ``path`` leads to, or None if it leads nowhere in the tree."""
@@ -152,7 +154,10 @@ class FileTree:
             current = "/".join([*done, part])
             entry = self.entries.get(current)
             if entry is None:
-                return None
+                if current not in self._dirs:
+                    return None
+                done.append(part)
+                continue
             if entry.type is EntryType.SYMLINK:
                 hops += 1
                 if hops > MAX_LINKS:
