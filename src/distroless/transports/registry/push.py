@@ -27,7 +27,7 @@ from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK
 from distroless.oci.models import Descriptor, Index, Manifest
 from distroless.oci.reference import Reference
-from distroless.reporter import NullReporter, Reporter
+from distroless.reporter import NullReporter, Reporter, Task
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.sources import BlobSources
@@ -77,7 +77,7 @@ class _Pusher:
         self.push_scope = repo_scope(repository, "pull", "push")
 
     def _file_chunks(
-        self, digest: str, start: int = 0, length: int | None = None
+        self, digest: str, start: int = 0, length: int | None = None, task: Task | None = None
     ) -> Iterator[bytes]:
         with self.store.open_blob(digest) as fh:
             fh.seek(start)
@@ -89,6 +89,8 @@ class _Pusher:
                 if left is not None:
                     left -= len(chunk)
                 yield chunk
+                if task is not None:
+                    task.advance(len(chunk))
 
     def exists(self, desc: Descriptor) -> bool:
         resp = self.client.request(
@@ -137,7 +139,7 @@ class _Pusher:
         sep = "&" if "?" in location else "?"
         return f"{location}{sep}{urlencode({'digest': digest})}"
 
-    def _upload(self, desc: Descriptor, location: str) -> None:
+    def _upload(self, desc: Descriptor, location: str, task: Task) -> None:
         what = f"uploading blob {desc.digest} to {self.client.host}/{self.repo}"
         octet = {"Content-Type": "application/octet-stream"}
         if desc.size <= self.chunk_size:
@@ -146,7 +148,7 @@ class _Pusher:
                 self._with_digest(location, desc.digest),
                 scopes=(self.push_scope,),
                 headers={**octet, "Content-Length": str(desc.size)},
-                body=lambda: self._file_chunks(desc.digest),
+                body=lambda: self._file_chunks(desc.digest, task=task),
                 retry=False,
             )
             try:
@@ -169,7 +171,7 @@ class _Pusher:
                     "Content-Range": f"{start}-{start + length - 1}",
                 },
                 body=lambda first=first, length=length: self._file_chunks(  # type: ignore[misc]
-                    desc.digest, first, length
+                    desc.digest, first, length, task
                 ),
                 retry=False,
             )
@@ -208,7 +210,11 @@ class _Pusher:
                         self.counts.mounted += 1
                     self.reporter.event("push.blob.mounted", digest=desc.digest)
                     return
-                self._upload(desc, location)
+                task = self.reporter.task(f"{desc.digest[7:19]}", total=desc.size)
+                try:
+                    self._upload(desc, location, task)
+                finally:
+                    task.done()
                 break
             except (AuthError, IntegrityError, NotFoundError):
                 raise

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from distroless.config import UserConfig
+from distroless.transports.registry import Registries
+
+
+def test_insecure_flag_and_config_choose_plain_http() -> None:
+    config = UserConfig.from_dict(
+        {
+            "registry": {
+                "origin.test": {"mirrors": ["m1.test", "https://m2.test", "m3.test:5000"]},
+                "m3.test:5000": {"insecure": True},
+            }
+        }
+    )
+    with Registries(config, insecure=("other.test",)) as regs:
+        assert regs.origin("origin.test").base_url == "https://origin.test"
+        assert regs.origin("other.test").base_url == "http://other.test"
+        assert [e.base_url for e in regs.pull_endpoints("origin.test")] == [
+            "https://m1.test",
+            "https://m2.test",
+            "http://m3.test:5000",
+            "https://origin.test",
+        ]
+        assert [e.host for e in regs.pull_endpoints("nomirror.test")] == ["nomirror.test"]
+
+
+def test_clients_are_shared_per_endpoint() -> None:
+    with Registries() as regs:
+        a = regs.client(regs.origin("a.test"))
+        assert regs.client(regs.origin("a.test")) is a
+        assert regs.client(regs.origin("b.test")) is not a
