@@ -18,6 +18,7 @@ import lzma
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -183,9 +184,15 @@ class DebianArchive:
     ) -> list[PackagesIndex]:
         """Verified Packages indices of ``arch`` for every suite, in ``sources`` order.
 
-        The order matters to the resolver only for ties; versions decide otherwise.
+        The order matters to the resolver only for ties; versions decide otherwise.  The
+        InRelease files are fetched at once: on a warm cache they are all the waiting.
         """
-        return [self.packages(self.suite(s.mirror, s.suite), arch, component) for s in sources]
+        if len(sources) > 1:
+            with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+                suites = list(pool.map(lambda s: self.suite(s.mirror, s.suite), sources))
+        else:
+            suites = [self.suite(s.mirror, s.suite) for s in sources]
+        return [self.packages(suite, arch, component) for suite in suites]
 
     def _pick(self, suite: Suite, base: str) -> tuple[str, IndexFile]:
         for suffix in COMPRESSIONS:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
+
 from distroless.assemble.image import LayerSource
 from distroless.debian.archive import DebianArchive
 from distroless.debian.deb import deb_entries
-from distroless.debian.fetch import DebRef, fetch_debs
+from distroless.debian.fetch import DebRef, fetch_debs, make_client
 from distroless.debian.hooks import post_install_layers
+from distroless.debian.indexcache import LazyPackageIndex
 from distroless.debian.keyring import Keyring
 from distroless.debian.lockfile import (
     LockedPackage,
@@ -55,12 +58,23 @@ class PackageSource:
         self._apt_root = apt_root
         self._keyring = keyring
         self._archive: DebianArchive | None = None
+        self._client: httpx.Client | None = None
         self._mirrors: Mirrors | None = None
         self._indices: dict[tuple[str, str], PackageIndex] = {}
 
     def close(self) -> None:
         if self._archive is not None:
             self._archive.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """One HTTP client for indices and .debs: setting one up costs tens of ms."""
+        if self._client is None:
+            self._client = make_client()
+        return self._client
 
     @property
     def mirrors(self) -> Mirrors:
@@ -74,7 +88,7 @@ class PackageSource:
     def archive(self) -> DebianArchive:
         if self._archive is None:
             self._archive = DebianArchive(
-                self.cache_dir, keyring=self._keyring, reporter=self.reporter
+                self.cache_dir, keyring=self._keyring, client=self.client, reporter=self.reporter
             )
         return self._archive
 
@@ -83,9 +97,9 @@ class PackageSource:
         if key not in self._indices:
             sources = suite_sources(distro(distro_name), self.mirrors)
             indices = self.archive.indices(sources, arch)
-            self._indices[key] = PackageIndex.from_paragraphs(
-                arch, *(index.paragraphs() for index in indices)
-            )
+            # Only the paragraphs the resolver asks for are read, through lookup
+            # tables kept beside the cached indices.
+            self._indices[key] = LazyPackageIndex.open(arch, indices)
         return self._indices[key]
 
     def suites(self, distro_name: str) -> list[LockedSuite]:
@@ -132,7 +146,7 @@ class PackageSource:
         """One layer source per package, in install order; .debs fetched (verified) first."""
         merged_usr = distro(distro_name).merged_usr
         refs = [DebRef(self.url_of(p), p.sha256, p.size, p.name) for p in packages]
-        paths = fetch_debs(refs, self.cache_dir, reporter=self.reporter)
+        paths = fetch_debs(refs, self.cache_dir, client=self.client, reporter=self.reporter)
         sources = []
         by_name = {}
         for package in packages:

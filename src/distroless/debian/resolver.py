@@ -113,10 +113,9 @@ def _parse_source(text: str, version: Version) -> tuple[str, Version]:
 _PROVIDED_NAME_RE = re.compile(r"(?:^|,)\s*([^\s,(|:\[<]+)")
 
 
-@dataclass
-class _Candidates:
-    paragraphs: list[Paragraph] = field(default_factory=list)
-    packages: list[Package] | None = None
+def provided_names(provides: str) -> list[str]:
+    """The names a raw ``Provides`` value lists, without parsing (or checking) the rest."""
+    return _PROVIDED_NAME_RE.findall(provides)
 
 
 class PackageIndex:
@@ -126,12 +125,17 @@ class PackageIndex:
     ``-security``): all are kept as candidates and the highest version wins, so a later
     suite overrides an earlier one only by carrying a higher version.  Paragraphs for
     other architectures are ignored; ``Architecture: all`` is always accepted.
+
+    Subclasses that find paragraphs elsewhere (an on-disk lookup table) override
+    :meth:`_paragraphs_of`, :meth:`_provider_names` and :meth:`_all_names`; the choice of
+    candidates, and therefore every resolution, stays in this class.
     """
 
     def __init__(self, arch: str) -> None:
         self.arch = arch
-        self._by_name: dict[str, _Candidates] = {}
+        self._by_name: dict[str, list[Paragraph]] = {}
         self._providers: dict[str, list[str]] = {}
+        self._packages: dict[str, list[Package]] = {}
 
     @classmethod
     def from_paragraphs(cls, arch: str, *sources: Iterable[Paragraph]) -> PackageIndex:
@@ -152,42 +156,52 @@ class PackageIndex:
         name = paragraph.get("Package", "").strip()
         if not name:
             raise DebianError(f"paragraph without a Package field ({paragraph.where()})")
-        entry = self._by_name.get(name)
-        if entry is None:
-            entry = self._by_name[name] = _Candidates()
-        entry.paragraphs.append(paragraph)
-        entry.packages = None
+        self._by_name.setdefault(name, []).append(paragraph)
+        self._packages.pop(name, None)
         provides = paragraph.get("Provides")
         if provides:
             # Only the names are needed to find providers; the field is parsed (and a
             # malformed one reported) when the providing package itself is looked at.
-            for provided in _PROVIDED_NAME_RE.findall(provides):
+            for provided in provided_names(provides):
                 names = self._providers.setdefault(provided, [])
                 if name not in names:
                     names.append(name)
 
+    def _paragraphs_of(self, name: str) -> list[Paragraph]:
+        """Every paragraph of ``name`` for this architecture, in the order sources came."""
+        return self._by_name.get(name, [])
+
+    def _provider_names(self, virtual: str) -> Collection[str]:
+        """Names of the packages with a paragraph that lists ``virtual`` in Provides."""
+        return self._providers.get(virtual, ())
+
+    def _all_names(self) -> Collection[str]:
+        return self._by_name.keys()
+
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return isinstance(name, str) and bool(self._paragraphs_of(name))
 
     def __len__(self) -> int:
-        return len(self._by_name)
+        return len(self._all_names())
 
     def names(self) -> list[str]:
-        return sorted(self._by_name)
+        return sorted(self._all_names())
 
     def candidates(self, name: str) -> list[Package]:
         """Every version of ``name``, highest first; one entry per version."""
-        entry = self._by_name.get(name)
-        if entry is None:
-            return []
-        if entry.packages is None:
+        packages = self._packages.get(name)
+        if packages is None:
+            paragraphs = self._paragraphs_of(name)
+            if not paragraphs:
+                return []
             seen: dict[Version, Package] = {}
-            for paragraph in entry.paragraphs:
+            for paragraph in paragraphs:
                 package = Package.from_paragraph(paragraph)
                 # The same version in two suites is the same package: keep the first.
                 seen.setdefault(package.version, package)
-            entry.packages = sorted(seen.values(), key=lambda p: p.version, reverse=True)
-        return list(entry.packages)
+            packages = sorted(seen.values(), key=lambda p: p.version, reverse=True)
+            self._packages[name] = packages
+        return list(packages)
 
     def best(self, relation: Relation) -> Package | None:
         """The highest real package fitting ``relation`` (ignoring providers)."""
@@ -203,7 +217,7 @@ class PackageIndex:
         if not self._qualifier_ok(relation):
             return []
         found: list[Package] = []
-        for name in sorted(self._providers.get(relation.name, ())):
+        for name in sorted(self._provider_names(relation.name)):
             for package in self.candidates(name):
                 provides, version = package.provided_version(relation.name)
                 if provides and relation.version_ok(version):
