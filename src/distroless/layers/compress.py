@@ -129,12 +129,11 @@ class CompressingWriter:
         self._pending += data
         if len(self._pending) >= FEED_CHUNK:
             whole = len(self._pending) - len(self._pending) % FEED_CHUNK
-            view = memoryview(self._pending)
-            for start in range(0, whole, FEED_CHUNK):
-                out = self._encoder.compress(bytes(view[start : start + FEED_CHUNK]))
-                if out:
-                    self._sink.write(out)
-            view.release()
+            with memoryview(self._pending) as view:  # released even if the sink fails
+                for start in range(0, whole, FEED_CHUNK):
+                    out = self._encoder.compress(bytes(view[start : start + FEED_CHUNK]))
+                    if out:
+                        self._sink.write(out)
             del self._pending[:whole]
         return n
 

@@ -239,5 +239,6 @@ def write_tar(entries: Iterable[Entry], sink: BinaryIO, *, source_date_epoch: in
                 tar.addfile(info)
     except (OSError, ValueError) as exc:
         raise ArchiveError(f"cannot write layer entry: {exc}") from exc
-    finally:
-        tar.close()
+    # Not in a ``finally``: after a failed write (a full disk) the end-of-archive blocks would
+    # only fail again and hide the first error; the caller discards the partial stream.
+    tar.close()

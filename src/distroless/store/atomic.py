@@ -21,9 +21,19 @@ from distroless.oci.digest import Digest, HashingWriter
 class BlobWriter(HashingWriter):
     """A hashing writer whose result is known once its ``with`` block has closed."""
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: BinaryIO, where: Path) -> None:
         super().__init__(sink)
         self.created: Path | None = None
+        self._where = where
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        # Raised as a StoreError here, at the sink, so that producers which wrap the OSErrors
+        # of their own inputs (the tar writer, a decompressor) cannot mistake a full disk
+        # for bad input.
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise _raise_store(exc, f"a blob into {self._where}") from exc
 
 
 def fsync_dir(path: Path) -> None:
@@ -44,18 +54,26 @@ def _raise_store(exc: OSError, what: str) -> StoreError:
 def atomic_blob(
     tmp_dir: Path, final_dir: Path, expected: Digest | None = None
 ) -> Iterator[BlobWriter]:
-    """Write a blob to ``final_dir/<hex>`` via a temp file in ``tmp_dir``."""
-    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="blob-")
-    tmp = Path(tmp_name)
+    """Write a blob to ``final_dir/<hex>`` via a temp file in ``tmp_dir``.
+
+    On any failure the temp file is closed and removed, and the first error is the one raised.
+    """
+    where = final_dir
     try:
-        with os.fdopen(fd, "wb") as fh:
-            writer = BlobWriter(fh)
-            try:
-                yield writer
-                fh.flush()
-                os.fsync(fh.fileno())
-            except OSError as exc:
-                raise _raise_store(exc, "a blob") from exc
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="blob-")
+    except OSError as exc:
+        raise _raise_store(exc, f"a blob into {where}") from exc
+    tmp = Path(tmp_name)
+    fh = os.fdopen(fd, "wb")
+    try:
+        writer = BlobWriter(fh, where)
+        try:
+            yield writer
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+        except OSError as exc:
+            raise _raise_store(exc, f"a blob into {where}") from exc
         if expected is not None and writer.digest != expected:
             raise IntegrityError(
                 f"blob {expected}: digest mismatch (got {writer.digest}); nothing was stored"
@@ -69,8 +87,12 @@ def atomic_blob(
             fsync_dir(final_dir)
             writer.created = final
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if not fh.closed:
+            # Closing flushes what is buffered; on a full disk that fails again (the file is
+            # closed all the same) and must not replace the error already being raised.
+            with contextlib.suppress(OSError):
+                fh.close()
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
