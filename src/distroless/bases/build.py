@@ -16,16 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from distroless.assemble.image import BuiltLayer, LayerSource, add_layer, assemble, assemble_index
+from distroless.assemble.image import (
+    DIFF_ID,
+    LAYER_ROOT,
+    BuiltLayer,
+    LayerSource,
+    add_layer,
+    assemble,
+    assemble_index,
+)
 from distroless.bases.busybox import busybox_entries
 from distroless.bases.generated import GeneratedFiles
 from distroless.bases.locks import locked_packages
 from distroless.bases.recipe import BUSYBOX_PACKAGE, CA_PACKAGE, DEFAULT_DISTRO, TAGS, Recipe
-from distroless.debian.fetch import DebRef, fetch_debs
+from distroless.debian.deb import deb_entries
+from distroless.debian.fetch import DebRef, deb_cache_path, fetch_debs
 from distroless.debian.lockfile import LockedPackage, Lockfile
 from distroless.debian.sources import distro as distro_info
 from distroless.errors import UsageError
 from distroless.layers.entry import Entry
+from distroless.oci.digest import parse_digest
 from distroless.oci.models import ContainerConfig, Descriptor, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store
@@ -58,12 +68,42 @@ class ProviderDebs:
         self.source = source
 
     def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]:
-        return self.source.layers(packages, distro_name)
+        """Like ``PackageSource.layers`` (same cache keys, so spec builds share the layers)
+        but without a download round when every .deb is already cached."""
+        paths = self.deb_paths(packages)
+        merged_usr = distro_info(distro_name).merged_usr
+        sources = []
+        for package in packages:
+
+            def entries(
+                path: Path = paths[package.name], name: str = package.name
+            ) -> Iterator[Entry]:
+                return deb_entries(path, merged_usr=merged_usr, package_name=name)
+
+            sources.append(
+                LayerSource(
+                    created_by=f"deb {package.name} {package.version} {package.architecture}",
+                    entries=entries,
+                    cache_key=f"deb:{package.sha256}:{'usrmerge' if merged_usr else 'plain'}",
+                )
+            )
+        return sources
 
     def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
-        refs = [DebRef(self.source.url_of(p), p.sha256, p.size, p.name) for p in packages]
-        by_sha = fetch_debs(refs, self.source.cache_dir, reporter=self.source.reporter)
-        return {p.name: by_sha[p.sha256.lower()] for p in packages}
+        cache = self.source.cache_dir
+        out: dict[str, Path] = {}
+        missing = []
+        for package in packages:
+            path = deb_cache_path(cache, package.sha256)
+            if path.is_file() and path.stat().st_size == package.size:
+                out[package.name] = path
+            else:
+                missing.append(package)
+        if missing:
+            refs = [DebRef(self.source.url_of(p), p.sha256, p.size, p.name) for p in missing]
+            by_sha = fetch_debs(refs, cache, reporter=self.source.reporter)
+            out.update({p.name: by_sha[p.sha256.lower()] for p in missing})
+        return out
 
 
 @dataclass(frozen=True)
@@ -160,6 +200,34 @@ class BaseBuilder:
         self.reporter = reporter or NullReporter()
         self._paths: dict[tuple[str, str], Path] = {}
         self._layers: dict[tuple[str, str], LayerSource] = {}
+        # one read of index.json instead of one per layer and tag: a warm rebuild of every
+        # base and tag then costs milliseconds (the store's own lookups re-read the index)
+        self._built: dict[str, BuiltLayer] = {}
+        self._roots = dict(store.roots(LAYER_ROOT))
+        self._refs = {name: desc.digest for name, desc in store.refs()}
+
+    def _add(self, source: LayerSource) -> BuiltLayer:
+        """:func:`add_layer`, answered from this build's snapshot of the store when cached."""
+        key = source.cache_key
+        if key is None:
+            return self._add_new(source)
+        if key in self._built:
+            return self._built[key]
+        found = self._roots.get(f"{key}:gzip:{self.source_date_epoch}")
+        if found is not None and DIFF_ID in found.annotations and self.store.has_blob(found.digest):
+            plain = Descriptor(found.media_type, found.digest, found.size)
+            diff_id = parse_digest(found.annotations[DIFF_ID])
+            built = BuiltLayer(plain, diff_id, source.created_by, source.comment)
+            self.reporter.event("layer-cached", key=key)
+        else:
+            built = self._add_new(source)
+        self._built[key] = built
+        return built
+
+    def _add_new(self, source: LayerSource) -> BuiltLayer:
+        return add_layer(
+            self.store, source, source_date_epoch=self.source_date_epoch, reporter=self.reporter
+        )
 
     def _prepare(self, recipe: Recipe, arch: str, debug: bool) -> None:
         """Fetch (or find cached) every .deb this base needs, once per arch."""
@@ -235,15 +303,7 @@ class BaseBuilder:
             raise UsageError(f"unknown tag {tag!r} for {recipe.name}; known: {', '.join(TAGS)}")
         manifests = []
         for arch in archs:
-            built: list[BuiltLayer] = [
-                add_layer(
-                    self.store,
-                    source,
-                    source_date_epoch=self.source_date_epoch,
-                    reporter=self.reporter,
-                )
-                for source in self._sources(recipe, arch, config)
-            ]
+            built = [self._add(source) for source in self._sources(recipe, arch, config)]
             manifests.append(
                 assemble(
                     self.store,
@@ -257,7 +317,9 @@ class BaseBuilder:
         desc = manifests[0] if len(manifests) == 1 else assemble_index(self.store, manifests)
         names = store_names(recipe.name, tag, self.distro)
         for name in names:
-            self.store.tag(name, desc)
+            if self._refs.get(name) != desc.digest:
+                self.store.tag(name, desc)
+                self._refs[name] = desc.digest
         self.reporter.event("base-built", name=recipe.name, tag=tag, digest=desc.digest)
         return BuiltBase(recipe.name, tag, self.distro, desc, names)
 
