@@ -36,6 +36,51 @@ def load_json(data: bytes, what: str) -> dict[str, Any]:
     return obj
 
 
+# Documents come from registries and archives we do not control: each field is checked for
+# its JSON type here, so a wrong type is an ArchiveError now rather than a crash later.
+def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArchiveError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, what: str, default: str = "") -> str:
+    """A string field; JSON numbers and booleans are read as their text (lenient writers)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise ArchiveError(f"{what}: expected a string, got {type(value).__name__}")
+
+
+def _opt_text(value: Any, what: str) -> str | None:
+    return _text(value, what) or None
+
+
+def _texts(value: Any, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ArchiveError(f"{what}: expected a list of strings, got {type(value).__name__}")
+    return tuple(_text(x, what) for x in value)
+
+
+def _text_map(value: Any, what: str) -> dict[str, str]:
+    return {k: _text(v, f"{what}[{k!r}]") for k, v in _obj(value, what).items()}
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ArchiveError(f"{what}: expected a list, got {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True, order=True)
 class Platform:
     os: str = "linux"
@@ -59,11 +104,12 @@ class Platform:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Platform:
+        d = _obj(d, "platform")
         return cls(
-            os=str(d.get("os", "linux")),
-            architecture=str(d.get("architecture", "amd64")),
-            variant=d.get("variant") or None,
-            os_version=d.get("os.version") or None,
+            os=_text(d.get("os"), "platform os", "linux"),
+            architecture=_text(d.get("architecture"), "platform architecture", "amd64"),
+            variant=_opt_text(d.get("variant"), "platform variant"),
+            os_version=_opt_text(d.get("os.version"), "platform os.version"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,17 +146,22 @@ class Descriptor:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Descriptor:
         try:
+            d = _obj(d, "descriptor")
+            size = d["size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise ValueError(f"size {size!r} is not a non-negative integer")
             return cls(
-                media_type=str(d["mediaType"]),
-                digest=parse_digest(str(d["digest"])),
-                size=int(d["size"]),
-                annotations=dict(d.get("annotations") or {}),
+                media_type=_text(d["mediaType"], "descriptor mediaType"),
+                digest=parse_digest(_text(d["digest"], "descriptor digest")),
+                size=size,
+                annotations=_text_map(d.get("annotations"), "descriptor annotations"),
                 platform=Platform.from_dict(d["platform"]) if d.get("platform") else None,
-                artifact_type=d.get("artifactType"),
-                urls=tuple(d.get("urls") or ()),
+                artifact_type=_opt_text(d.get("artifactType"), "descriptor artifactType"),
+                urls=_texts(d.get("urls"), "descriptor urls") or (),
             )
-        except (KeyError, TypeError, ValueError, InputError) as exc:
-            raise ArchiveError(f"invalid descriptor {dict(d)!r}: {exc}") from None
+        except (KeyError, TypeError, ValueError, InputError, ArchiveError) as exc:
+            shown = repr(d)[:200]
+            raise ArchiveError(f"invalid descriptor {shown}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_empty(
@@ -143,11 +194,13 @@ class Manifest:
         try:
             return cls(
                 config=Descriptor.from_dict(d["config"]),
-                layers=tuple(Descriptor.from_dict(x) for x in d.get("layers") or ()),
-                media_type=str(d.get("mediaType") or mt.OCI_MANIFEST),
-                annotations=dict(d.get("annotations") or {}),
+                layers=tuple(
+                    Descriptor.from_dict(x) for x in _list(d.get("layers"), "manifest layers")
+                ),
+                media_type=_text(d.get("mediaType"), "manifest mediaType") or mt.OCI_MANIFEST,
+                annotations=_text_map(d.get("annotations"), "manifest annotations"),
                 subject=Descriptor.from_dict(d["subject"]) if d.get("subject") else None,
-                artifact_type=d.get("artifactType"),
+                artifact_type=_opt_text(d.get("artifactType"), "manifest artifactType"),
             )
         except (KeyError, TypeError) as exc:
             raise ArchiveError(f"invalid image manifest: missing {exc}") from None
@@ -189,9 +242,11 @@ class Index:
     def from_dict(cls, d: Mapping[str, Any]) -> Index:
         try:
             return cls(
-                manifests=tuple(Descriptor.from_dict(x) for x in d.get("manifests") or ()),
-                media_type=str(d.get("mediaType") or mt.OCI_INDEX),
-                annotations=dict(d.get("annotations") or {}),
+                manifests=tuple(
+                    Descriptor.from_dict(x) for x in _list(d.get("manifests"), "index manifests")
+                ),
+                media_type=_text(d.get("mediaType"), "index mediaType") or mt.OCI_INDEX,
+                annotations=_text_map(d.get("annotations"), "index annotations"),
             )
         except TypeError as exc:
             raise ArchiveError(f"invalid image index: {exc}") from None
@@ -234,12 +289,13 @@ class HistoryEntry:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HistoryEntry:
+        d = _obj(d, "image config history entry")
         return cls(
-            created_by=str(d.get("created_by", "")),
-            created=d.get("created"),
-            comment=d.get("comment"),
+            created_by=_text(d.get("created_by"), "history created_by"),
+            created=_opt_text(d.get("created"), "history created"),
+            comment=_opt_text(d.get("comment"), "history comment"),
             empty_layer=bool(d.get("empty_layer", False)),
-            author=d.get("author"),
+            author=_opt_text(d.get("author"), "history author"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,22 +337,24 @@ class ContainerConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ContainerConfig:
-        def seq(key: str) -> tuple[str, ...] | None:
-            v = d.get(key)
-            return None if v is None else tuple(str(x) for x in v)
+        d = _obj(d, "image config 'config'")
 
+        def seq(key: str) -> tuple[str, ...] | None:
+            return _texts(d.get(key), f"image config {key}")
+
+        healthcheck = d.get("Healthcheck")
         return cls(
-            user=str(d.get("User") or ""),
-            env=tuple(d.get("Env") or ()),
+            user=_text(d.get("User"), "image config User"),
+            env=seq("Env") or (),
             entrypoint=seq("Entrypoint"),
             cmd=seq("Cmd"),
-            working_dir=str(d.get("WorkingDir") or ""),
-            labels=dict(d.get("Labels") or {}),
-            exposed_ports=tuple(sorted(d.get("ExposedPorts") or {})),
-            volumes=tuple(sorted(d.get("Volumes") or {})),
-            stop_signal=str(d.get("StopSignal") or ""),
-            healthcheck=d.get("Healthcheck"),
-            on_build=tuple(d.get("OnBuild") or ()),
+            working_dir=_text(d.get("WorkingDir"), "image config WorkingDir"),
+            labels=_text_map(d.get("Labels"), "image config Labels"),
+            exposed_ports=tuple(sorted(_obj(d.get("ExposedPorts"), "image config ExposedPorts"))),
+            volumes=tuple(sorted(_obj(d.get("Volumes"), "image config Volumes"))),
+            stop_signal=_text(d.get("StopSignal"), "image config StopSignal"),
+            healthcheck=None if healthcheck is None else _obj(healthcheck, "Healthcheck"),
+            on_build=seq("OnBuild") or (),
             shell=seq("Shell"),
             extra={k: v for k, v in d.items() if k not in cls._KNOWN},
         )
@@ -355,20 +413,26 @@ class ImageConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ImageConfig:
-        rootfs = d.get("rootfs") or {}
+        d = _obj(d, "image config")
+        rootfs = _obj(d.get("rootfs"), "image config rootfs")
         try:
-            diff_ids = tuple(parse_digest(str(x)) for x in rootfs.get("diff_ids") or ())
+            diff_ids = tuple(
+                parse_digest(_text(x, "image config diff_id"))
+                for x in _list(rootfs.get("diff_ids"), "image config diff_ids")
+            )
         except InputError as exc:
             raise ArchiveError(f"image config: {exc}") from None
         return cls(
-            architecture=str(d.get("architecture") or "amd64"),
-            os=str(d.get("os") or "linux"),
-            variant=d.get("variant") or None,
+            architecture=_text(d.get("architecture"), "image config architecture") or "amd64",
+            os=_text(d.get("os"), "image config os") or "linux",
+            variant=_opt_text(d.get("variant"), "image config variant"),
             config=ContainerConfig.from_dict(d.get("config") or {}),
             diff_ids=diff_ids,
-            history=tuple(HistoryEntry.from_dict(h) for h in d.get("history") or ()),
-            created=d.get("created"),
-            author=d.get("author"),
+            history=tuple(
+                HistoryEntry.from_dict(h) for h in _list(d.get("history"), "image config history")
+            ),
+            created=_opt_text(d.get("created"), "image config created"),
+            author=_opt_text(d.get("author"), "image config author"),
             extra={k: v for k, v in d.items() if k not in cls._KNOWN},
         )
 
