@@ -24,6 +24,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "save": ("distroless.cli.store_cmds", "save"),
     "load": ("distroless.cli.store_cmds", "load"),
     "run": ("distroless.cli.run_cmd", "run"),
+    "copy": ("distroless.cli.copy_cmd", "copy_cmd"),
     "pull": ("distroless.cli.registry_cmds", "pull_cmd"),
     "push": ("distroless.cli.registry_cmds", "push_cmd"),
     "login": ("distroless.cli.registry_cmds", "login_cmd"),

@@ -184,10 +184,14 @@ def load(store: Store, source: Path | BinaryIO) -> list[str]:
                 shutil.copyfileobj(source, fh, CHUNK)
         archive = _Archive(path)
         with contextlib.closing(archive), store.session(), store.transaction():
-            if archive.has("manifest.json"):
-                tags = _load_docker(store, archive)
-            elif archive.has("index.json"):
+            # A combined archive whose OCI index names its images loads from the index, which
+            # keeps multi-platform images whole; manifest.json describes one platform only.
+            if archive.has("index.json") and (
+                not archive.has("manifest.json") or _index_names_images(archive)
+            ):
                 tags = _load_oci(store, archive)
+            elif archive.has("manifest.json"):
+                tags = _load_docker(store, archive)
             else:
                 raise ArchiveError(
                     f"{path}: neither a docker archive (manifest.json) "
@@ -197,6 +201,16 @@ def load(store: Store, source: Path | BinaryIO) -> list[str]:
                 if name:
                     store.tag(name, desc)
         return [name or desc.digest for name, desc in tags]
+
+
+def _index_names_images(archive: _Archive) -> bool:
+    raw = archive.read_json("index.json")
+    if not isinstance(raw, dict):
+        return False
+    entries = Index.from_dict(raw).manifests
+    return bool(entries) and all(
+        _valid_name(d.annotations.get(IMAGE_NAME) or d.annotations.get(REF_NAME)) for d in entries
+    )
 
 
 def _import_blob(store: Store, archive: _Archive, desc: Descriptor) -> None:
