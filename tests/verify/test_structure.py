@@ -165,9 +165,13 @@ class FakeRunner:
     def __init__(self, outputs: Mapping[str, CommandOutput]) -> None:
         self.outputs = outputs
         self.calls: list[tuple[list[list[str]], dict[str, str]]] = []
+        self.users: list[str | None] = []
 
-    def run(self, commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> list[CommandOutput]:
+    def run(
+        self, commands: Sequence[Sequence[str]], env: Mapping[str, str], user: str | None = None
+    ) -> list[CommandOutput]:
         self.calls.append(([list(c) for c in commands], dict(env)))
+        self.users.append(user)
         return [self.outputs.get(c[0], CommandOutput("", "not found", 127)) for c in commands]
 
 
@@ -278,7 +282,9 @@ def test_permission_strings_follow_go_file_mode(tmp_path: Path) -> None:
 
 
 class BrokenRunner:
-    def run(self, commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> list[CommandOutput]:
+    def run(
+        self, commands: Sequence[Sequence[str]], env: Mapping[str, str], user: str | None = None
+    ) -> list[CommandOutput]:
         from distroless.errors import SandboxError
 
         raise SandboxError("runc is not installed; install the Debian package runc")
@@ -288,3 +294,20 @@ def test_a_sandbox_error_fails_the_command_test_with_its_reason(tmp_path: Path) 
     report = run_structure_tests(image_fs(tmp_path), parse_config(COMMANDS), BrokenRunner())
     assert not report.passed
     assert all("runc is not installed" in r.message for r in report.results)
+
+
+def test_container_run_options_user_and_passed_variables(tmp_path: Path) -> None:
+    text = COMMANDS.replace(
+        "globalEnvVars:",
+        "containerRunOptions:\n  user: nonroot\n  envVars: [TOKEN, ABSENT]\nglobalEnvVars:",
+    )
+    runner = FakeRunner({"/app/run": CommandOutput("app 1.2\n", "warn: x\n", 0)})
+    run_structure_tests(image_fs(tmp_path), parse_config(text), runner, host_env={"TOKEN": "t"})
+    assert runner.users == ["nonroot"] * 4
+    assert runner.calls[0][1] == {"TOKEN": "t", "G": "1", "MODE": "test"}
+
+
+def test_unsupported_container_run_options_are_refused_where_written() -> None:
+    text = "schemaVersion: 2.0.0\ncontainerRunOptions:\n  privileged: true\n"
+    with pytest.raises(InputError, match=r"t\.yaml:3: containerRunOptions\.privileged"):
+        parse_config(text, "t.yaml")

@@ -116,7 +116,7 @@ def test_cmd(
         )
     results: list[CaseResult] = []
     for config in configs:
-        results.extend(run_structure_tests(fs, config, runner).results)
+        results.extend(run_structure_tests(fs, config, runner, host_env=os.environ).results)
     report = StructureReport(fs.image.name, fs.image.digest, tuple(results))
     if junit is not None:
         junit.write_bytes(report.to_junit())

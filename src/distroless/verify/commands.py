@@ -42,7 +42,9 @@ class SandboxCommandRunner:
         self.runtime_name = runtime
         self.reporter: Reporter = reporter or NullReporter()
 
-    def run(self, commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> list[CommandOutput]:
+    def run(
+        self, commands: Sequence[Sequence[str]], env: Mapping[str, str], user: str | None = None
+    ) -> list[CommandOutput]:
         from distroless.runtime.container import sandbox
         from distroless.runtime.options import RunOptions
         from distroless.runtime.rootfs import LayerCache
@@ -53,7 +55,7 @@ class SandboxCommandRunner:
         cache = LayerCache(self.store.state_dir("layers"))
         lowers = cache.ensure_all([d.digest for d in image.layers], self.store, self.reporter)
         options = RunOptions(
-            entrypoint=tuple(commands[0]), env=dict(env), network="none", remove=True
+            entrypoint=tuple(commands[0]), env=dict(env), user=user, network="none", remove=True
         )
         outputs: list[CommandOutput] = []
         with sandbox(

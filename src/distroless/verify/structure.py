@@ -57,7 +57,7 @@ class CommandRunner(Protocol):
     """
 
     def run(
-        self, commands: Sequence[Sequence[str]], env: Mapping[str, str]
+        self, commands: Sequence[Sequence[str]], env: Mapping[str, str], user: str | None = None
     ) -> list[CommandOutput]: ...
 
 
@@ -290,16 +290,22 @@ def run_license(fs: FileSystemView, test: LicenseTest, index: int) -> CaseResult
 
 
 def run_command_test(
-    runner: CommandRunner, test: CommandTest, global_env: Sequence[KeyValue]
+    runner: CommandRunner,
+    test: CommandTest,
+    global_env: Sequence[KeyValue],
+    *,
+    base_env: Mapping[str, str] | None = None,
+    user: str | None = None,
 ) -> CaseResult:
     kind = "command"
-    env = {e.key: e.value for e in global_env}
+    env = dict(base_env or {})
+    env.update({e.key: e.value for e in global_env})
     env.update({e.key: e.value for e in test.envVars})
     commands = [*test.setup, [test.command, *test.args], *test.teardown]
     if any(not c for c in commands):
         return CaseResult(kind, test.name, False, "an empty command was given")
     try:
-        outputs = runner.run(commands, env)
+        outputs = runner.run(commands, env, user)
     except DistrolessError as exc:
         return CaseResult(kind, test.name, False, f"could not run {test.command}: {exc}")
     for command, output in zip(test.setup, outputs, strict=False):
@@ -328,12 +334,22 @@ def run_structure_tests(
     fs: FileSystemView,
     config: StructureConfig,
     runner: CommandRunner | None = None,
+    *,
+    host_env: Mapping[str, str] | None = None,
 ) -> StructureReport:
     """Run every test of ``config`` against the image of ``fs``, in file order per kind.
 
     Command tests need ``runner``; without one each is reported as failed, saying why,
-    rather than silently skipped.
+    rather than silently skipped.  ``host_env`` supplies the variables that
+    ``containerRunOptions.envVars`` names (the caller's environment, passed explicitly).
     """
+    options = config.containerRunOptions
+    passed_env = {
+        name: (host_env or {})[name]
+        for name in (options.envVars if options else [])
+        if name in (host_env or {})
+    }
+    user = options.user if options else None
     results: list[CaseResult] = []
     for command_test in config.commandTests:
         if runner is None:
@@ -341,7 +357,11 @@ def run_structure_tests(
                 CaseResult("command", command_test.name, False, "no container runtime given")
             )
         else:
-            results.append(run_command_test(runner, command_test, config.globalEnvVars))
+            results.append(
+                run_command_test(
+                    runner, command_test, config.globalEnvVars, base_env=passed_env, user=user
+                )
+            )
     results += [run_file_existence(fs, t) for t in config.fileExistenceTests]
     results += [run_file_content(fs, t) for t in config.fileContentTests]
     if config.metadataTest is not None:

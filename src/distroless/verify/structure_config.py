@@ -79,8 +79,21 @@ class LicenseTest(_Model):
     files: list[str] = Field(default_factory=list)
 
 
+class ContainerRunOptions(_Model):
+    """How command-test containers start; only what the sandbox can honour is accepted."""
+
+    user: str | None = None
+    envVars: list[str] = Field(default_factory=list)  # names copied from the caller's env
+    privileged: Literal[False] = False
+    allocateTty: Literal[False] = False
+    capabilities: list[str] = Field(default_factory=list, max_length=0)
+    bindMounts: list[str] = Field(default_factory=list, max_length=0)
+    envFile: Literal[""] = ""
+
+
 class StructureConfig(_Model):
     schemaVersion: Literal["2.0.0"]
+    containerRunOptions: ContainerRunOptions | None = None
     globalEnvVars: list[KeyValue] = Field(default_factory=list)
     commandTests: list[CommandTest] = Field(default_factory=list)
     fileExistenceTests: list[FileExistenceTest] = Field(default_factory=list)
