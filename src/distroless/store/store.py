@@ -86,13 +86,19 @@ class Store:
         try:
             for path in (self.blobs, self.tmp, self.root / "state"):
                 path.mkdir(parents=True, exist_ok=True)
-            layout = self.root / "oci-layout"
-            if not layout.exists():
-                atomic_write_bytes(layout, LAYOUT)
-            if not (self.root / "index.json").exists():
-                self._write_index([])
+            if not self._layout_complete():
+                # Under the index lock: a second process creating the store at the same time
+                # must not replace an index.json that the first has already tagged into.
+                with self.lock():
+                    if not (self.root / "oci-layout").exists():
+                        atomic_write_bytes(self.root / "oci-layout", LAYOUT)
+                    if not (self.root / "index.json").exists():
+                        self._write_index([])
         except PermissionError as exc:
             raise StoreError(f"cannot create the store at {self.root}: {exc.strerror}") from exc
+
+    def _layout_complete(self) -> bool:
+        return (self.root / "oci-layout").exists() and (self.root / "index.json").exists()
 
     # -- blobs ---------------------------------------------------------------------------
 
@@ -390,6 +396,11 @@ class Store:
                     removed += 1
             for path in self.tmp.iterdir():
                 path.unlink()
+            # Temp files of index.json/oci-layout writers that were killed; every such writer
+            # holds the index lock, which is ours now, so none of these is still being written.
+            for path in self.root.iterdir():
+                if path.name.startswith((".index.json-", ".oci-layout-")):
+                    path.unlink(missing_ok=True)
         return PruneResult(removed, freed)
 
     def fsck(self) -> list[str]:
