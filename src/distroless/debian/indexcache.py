@@ -63,12 +63,12 @@ def sidecar_path(packages_path: Path) -> Path:
     return packages_path.with_name(packages_path.name + SUFFIX)
 
 
+@dataclass(frozen=True)
 class _Strings:
     """A sorted list of names kept as one UTF-8 blob and the positions that cut it."""
 
-    def __init__(self, blob: bytes, cuts: array[int]) -> None:
-        self.blob = blob
-        self.cuts = cuts
+    blob: bytes
+    cuts: array[int]
 
     @classmethod
     def build(cls, names: Sequence[bytes]) -> _Strings:
@@ -461,19 +461,25 @@ class LazyPackageIndex(PackageIndex):
 
     @classmethod
     def open(cls, arch: str, indices: Sequence[PackagesIndex]) -> PackageIndex:
-        """An index over verified ``indices``, in order; lazy when every file allows it.
+        """An index over verified ``indices``, in order; lazy when every file allows it."""
+        return cls.from_files(arch, [(i.path, i.sha256, index_source_name(i)) for i in indices])
+
+    @classmethod
+    def from_files(cls, arch: str, files: Sequence[tuple[Path, str, str]]) -> PackageIndex:
+        """An index over cached Packages files given as (path, cache key, name in messages).
 
         A file whose paragraphs cannot be located byte-exactly (see the module's
         docstring) makes this fall back to a fully parsed :class:`PackageIndex`.
         """
         sources = []
-        for index in indices:
-            name = index_source_name(index)
+        for path, key, name in files:
             try:
-                table = load_table(index.path, index.sha256, name)
+                table = load_table(path, key, name)
             except CarriageReturnError:
-                return PackageIndex.from_paragraphs(arch, *(i.paragraphs() for i in indices))
-            sources.append(_Source(index.path, index.sha256, name, table))
+                return PackageIndex.from_paragraphs(
+                    arch, *(_parse_file(path, source) for path, _, source in files)
+                )
+            sources.append(_Source(path, key, name, table))
         return cls(arch, sources)
 
     def add(self, paragraph: Paragraph) -> None:
@@ -547,6 +553,11 @@ class LazyPackageIndex(PackageIndex):
                         names.add(name)
             self._names = frozenset(names)
         return self._names
+
+
+def _parse_file(path: Path, source: str) -> Iterator[Paragraph]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        yield from iter_paragraphs(fh, source)
 
 
 def index_source_name(index: PackagesIndex) -> str:
