@@ -84,6 +84,14 @@ def build(
     )
 
 
+def _stderr_fd() -> int | None:
+    """RUN output goes straight to our stderr when it is a real file descriptor."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
     """``K=V`` sets; a bare ``K`` takes the value from the environment (docker's rule)."""
     out: dict[str, str] = {}
@@ -128,7 +136,7 @@ def _build_dockerfile(
         platform=Platform.parse(platforms[0]) if platforms else None,
         no_cache=no_cache,
         source_date_epoch=source_date_epoch(),
-        run_output=None if quiet else sys.stderr.fileno(),
+        run_output=None if quiet else _stderr_fd(),
     )
     store = Store(app.root_path)
     reporter = TerminalReporter()

@@ -1,0 +1,183 @@
+"""Dockerfile builds with real RUN steps: the Go example end to end, the cache, RUN semantics.
+
+One store per module holds the ``golang:1.17`` builder (from examples/golang/image.yaml,
+Debian's Go) and the distroless ``base`` (built from its recipe by the first build that
+names it).  Debian packages come from the persistent test package cache.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distroless.dockerfile.executor import BuildOptions, build_dockerfile
+from distroless.dockerfile.resolve_base import BaseResolver
+from distroless.errors import BuildError
+from distroless.reporter import RecordingReporter
+from distroless.store import Store
+from tests.helpers import Cli, DockerEngine, require_root, require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "hello-go"
+GOLANG_SPEC = REPO / "examples" / "golang" / "image.yaml"
+HELLO = "Hello, Distroless World!"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
+    """A store with golang:1.17 and gcr.io/distroless/base (both from Debian packages)."""
+    require_root()
+    require_tool("runc")
+    store_dir = tmp_path_factory.mktemp("dockerfile") / "store"
+    cli = Cli(store_dir)
+    env = {"DISTROLESS_CACHE": str(package_cache)}
+    cli("build", "--spec", GOLANG_SPEC, "-t", "golang:1.17", env=env).check()
+    cli("bases", "build", "base:latest", "--arch", "amd64", env=env).check()
+    return store_dir
+
+
+@pytest.fixture
+def cli(root: Path) -> Cli:
+    return Cli(root)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A private copy of examples/hello-go (tests edit main.go)."""
+    dest = tmp_path / "hello-go"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("myapp"))
+    return dest
+
+
+def _build(root: Path, context: Path, **options: object) -> tuple[RecordingReporter, str]:
+    store = Store(root)
+    reporter = RecordingReporter()
+    result = build_dockerfile(
+        store,
+        BuildOptions(context=context, **options),  # type: ignore[arg-type]
+        resolver=BaseResolver(store, reporter=reporter),
+        reporter=reporter,
+    )
+    return reporter, result.descriptor.digest
+
+
+def _executed(reporter: RecordingReporter, instruction: str) -> list[int]:
+    return [
+        int(d["line"])
+        for kind, d in reporter.events
+        if kind == "step" and d["instruction"] == instruction and not d["cached"]
+    ]
+
+
+def test_go_example_runs_in_distroless_run_and_in_docker(
+    cli: Cli, root: Path, example: Path, docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    cli("build", "-t", "my-distroless-app", example).check()
+    ran = cli.subprocess("run", "--rm", "my-distroless-app").check()
+    assert ran.stdout.strip() == HELLO
+
+    store = Store(root)
+    app = store.load_image("my-distroless-app")
+    base = store.load_image("gcr.io/distroless/base")
+    assert [d.digest for d in app.layers[:-1]] == [d.digest for d in base.layers]
+    assert len(app.layers) == len(base.layers) + 1
+    from tests.dockerfile.executor_helpers import image_layers
+
+    top = image_layers(store, app.descriptor)[-1]
+    assert set(top) == {"myapp"}
+    assert top["myapp"][0].mode & 0o111
+    assert app.config.config.cmd == ("/myapp",)
+
+    archive = tmp_path / "app.tar"
+    cli("save", "my-distroless-app", "-o", archive).check()
+    loaded = docker_engine.load(archive)
+    assert loaded
+    out = docker_engine.run_image(loaded[0]).stdout
+    assert out.strip() == HELLO
+
+
+def test_cache_second_build_runs_nothing_and_an_edit_reruns_copy_and_run(
+    root: Path, example: Path
+) -> None:
+    _, first = _build(root, example)
+    again, second = _build(root, example)
+    assert second == first
+    assert _executed(again, "RUN") == []
+    assert _executed(again, "COPY") == []
+    assert _executed(again, "WORKDIR") == []
+
+    main = example / "main.go"
+    main.write_text(main.read_text().replace("Hello, Distroless World!", "Hello again!"))
+    edited, third = _build(root, example)
+    assert third != first
+    assert _executed(edited, "WORKDIR") == []
+    assert _executed(edited, "COPY") == [4, 9]  # the source COPY and the COPY --from
+    assert _executed(edited, "RUN") == [5]
+
+
+def test_clean_cache_builds_give_the_same_digest(root: Path, example: Path) -> None:
+    _, one = _build(root, example, no_cache=True)
+    _, two = _build(root, example, no_cache=True)
+    assert one == two
+
+
+def _dockerfile(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(text)
+    for name, content in (files or {}).items():
+        (ctx / name).write_text(content)
+    return ctx
+
+
+def test_run_forms_env_user_workdir_and_deletions(cli: Cli, root: Path, tmp_path: Path) -> None:
+    ctx = _dockerfile(
+        tmp_path,
+        """FROM golang:1.17
+ARG GREETING=hi
+ENV FROM_ENV=env
+WORKDIR /work
+RUN echo "$GREETING $FROM_ENV $(pwd)" > shell.txt
+RUN ["/bin/sh", "-c", "id -u > uid.txt"]
+RUN <<EOF
+set -e
+echo heredoc > /work/heredoc.txt
+EOF
+RUN cat > /work/cat.txt <<EOT
+piped $FROM_ENV
+EOT
+RUN rm /etc/group && echo 'nobody:x:65534:65534::/:/bin/sh' >> /etc/passwd
+USER nobody
+RUN id -u > /tmp/nobody.txt || true
+RUN --network=none ls /sys/class/net > /tmp/net.txt
+""",
+    )
+    reporter, digest = _build(root, ctx, build_args={"GREETING": "hello"})
+    store = Store(root)
+    from tests.dockerfile.executor_helpers import image_layers
+
+    files: dict[str, bytes | None] = {}
+    deleted: set[str] = set()
+    for layer in image_layers(store, store.resolve(digest)):
+        for name, (_, data) in layer.items():
+            if name.rsplit("/", 1)[-1].startswith(".wh."):
+                deleted.add(name.replace(".wh.", ""))
+            files[name] = data
+    assert files["work/shell.txt"] == b"hello env /work\n"
+    assert files["work/uid.txt"] == b"0\n"
+    assert files["work/heredoc.txt"] == b"heredoc\n"
+    assert files["work/cat.txt"] == b"piped env\n"
+    assert files["tmp/nobody.txt"] == b"65534\n"
+    assert files["tmp/net.txt"] == b"lo\n"
+    assert "etc/group" in deleted
+    history = store.load_image(digest).config.history
+    assert any(h.created_by.startswith("RUN |1 GREETING=hello /bin/sh -c echo") for h in history)
+    assert len(_executed(reporter, "RUN")) == 7
+
+
+def test_failing_run_names_the_line_and_exit_code(root: Path, tmp_path: Path) -> None:
+    ctx = _dockerfile(tmp_path, "FROM golang:1.17\n\nRUN echo boom >&2; exit 3\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:3: RUN .* exited with code 3: boom"):
+        _build(root, ctx)
