@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import io
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -311,3 +316,47 @@ def test_a_failed_build_leaves_earlier_steps_cached(store: Store, ctx: Path) -> 
         build(store, ctx, "FROM scratch\nCOPY a.txt /a\nCOPY nope /n\n")
     again = build(store, ctx, "FROM scratch\nCOPY a.txt /a\n")
     assert [s["cached"] for s in again.steps() if s["instruction"] == "COPY"] == [True]
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server over a temporary directory: (base URL, directory)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_add_url_with_and_without_checksum(
+    store: Store, ctx: Path, http_root: tuple[str, Path]
+) -> None:
+    url, www = http_root
+    (www / "tool.bin").write_bytes(b"downloaded\n")
+    good = "sha256:" + hashlib.sha256(b"downloaded\n").hexdigest()
+    built = build(
+        store,
+        ctx,
+        f"FROM scratch\nADD {url}/tool.bin /opt/\nADD --checksum={good} {url}/tool.bin /pinned\n",
+    )
+    files = built.files()
+    assert files["opt/tool.bin"][1] == b"downloaded\n"
+    assert files["opt/tool.bin"][0].mode == 0o600
+    assert files["pinned"][1] == b"downloaded\n"
+    bad = "sha256:" + "0" * 64
+    with pytest.raises(BuildError, match=r"Dockerfile:2: .*has checksum sha256:"):
+        build(store, ctx, f"FROM scratch\nADD --checksum={bad} {url}/tool.bin /x\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: downloading .* HTTP 404"):
+        build(store, ctx, f"FROM scratch\nADD {url}/missing /x\n")
