@@ -28,10 +28,13 @@ import os
 import posixpath
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from backports import zstd
 
 from distroless.debian.deb822 import Paragraph, parse_paragraph
 from distroless.errors import ArchiveError
@@ -50,6 +53,9 @@ MAX_CONTROL_MEMBER = 16 << 20
 MAX_DATA_SIZE = 64 << 30
 
 STATUS_LINE = "Status: install ok installed"
+
+#: What a corrupt compressed member raises from inside the decompressors and tarfile.
+_CORRUPT = (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error, zstd.ZstdError)
 
 
 @dataclass(frozen=True)
@@ -133,8 +139,6 @@ def _decompressor(name: str, raw: BinaryIO, what: str) -> BinaryIO:
     if name.endswith(".tar.bz2"):
         return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
     if name.endswith(".tar.zst"):
-        from backports import zstd
-
         return zstd.ZstdFile(raw, "rb")  # type: ignore[return-value]
     raise ArchiveError(f"{what} has an unsupported member {name!r}")
 
@@ -165,7 +169,7 @@ def _read_control_tar(stream: BinaryIO, what: str) -> ControlData:
                     control = text
                 else:
                     md5sums = text
-    except (tarfile.TarError, OSError, EOFError, lzma.LZMAError) as exc:
+    except _CORRUPT as exc:
         raise ArchiveError(f"{what}: control archive is corrupt ({exc})") from exc
     if control is None or not control.strip():
         raise ArchiveError(f"{what}: control archive has no control file")
@@ -264,7 +268,7 @@ def _spool_data(stream: BinaryIO, what: str, max_size: int, spool_dir: Path | No
                 raise ArchiveError(f"{what}: data archive is larger than {max_size} bytes")
             spool.write(chunk)
         spool.flush()
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+    except _CORRUPT as exc:
         spool.close()
         raise ArchiveError(f"{what}: data archive is corrupt ({exc})") from exc
     except BaseException:
@@ -295,7 +299,7 @@ def _data_entries(spool: BinaryIO, what: str, rewrite: Callable[[str], str]) -> 
     try:
         with tarfile.open(fileobj=spool, mode="r:") as tar:
             members = tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except _CORRUPT as exc:
         raise ArchiveError(f"{what}: data archive is corrupt ({exc})") from exc
     for info in members:
         raw_name = info.name

@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from distroless.errors import ArchiveError, InputError, IntegrityError
-from distroless.layers.compress import detect_compression, open_decompressed
+from distroless.layers.compress import (
+    DECOMPRESS_ERRORS,
+    detect_compression,
+    open_decompressed,
+)
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, is_digest, sha256_file
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
@@ -34,6 +38,7 @@ from distroless.transports.walk import walk_descriptors
 
 Format = Literal["docker", "oci"]
 _MAX_JSON = 16 << 20
+_READ_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
 
 
 def _tarinfo(name: str, size: int, mode: int = 0o644) -> tarfile.TarInfo:
@@ -129,7 +134,7 @@ class _Archive:
                 posixpath.normpath(m.name.lstrip("/")).removeprefix("./"): m
                 for m in self.tar.getmembers()
             }
-        except (tarfile.TarError, EOFError) as exc:
+        except _READ_ERRORS as exc:
             raise ArchiveError(f"{path}: not a readable tar archive ({exc})") from None
 
     def open(self, name: str) -> BinaryIO:
@@ -183,23 +188,27 @@ def load(store: Store, source: Path | BinaryIO) -> list[str]:
             with path.open("wb") as fh:
                 shutil.copyfileobj(source, fh, CHUNK)
         archive = _Archive(path)
-        with contextlib.closing(archive), store.session(), store.transaction():
-            # A combined archive whose OCI index names its images loads from the index, which
-            # keeps multi-platform images whole; manifest.json describes one platform only.
-            if archive.has("index.json") and (
-                not archive.has("manifest.json") or _index_names_images(archive)
-            ):
-                tags = _load_oci(store, archive)
-            elif archive.has("manifest.json"):
-                tags = _load_docker(store, archive)
-            else:
-                raise ArchiveError(
-                    f"{path}: neither a docker archive (manifest.json) "
-                    "nor an OCI layout (index.json)"
-                )
-            for name, desc in tags:
-                if name:
-                    store.tag(name, desc)
+        try:
+            with contextlib.closing(archive), store.session(), store.transaction():
+                # A combined archive whose OCI index names its images loads from the index, which
+                # keeps multi-platform images whole; manifest.json describes one platform only.
+                if archive.has("index.json") and (
+                    not archive.has("manifest.json") or _index_names_images(archive)
+                ):
+                    tags = _load_oci(store, archive)
+                elif archive.has("manifest.json"):
+                    tags = _load_docker(store, archive)
+                else:
+                    raise ArchiveError(
+                        f"{path}: neither a docker archive (manifest.json) "
+                        "nor an OCI layout (index.json)"
+                    )
+                for name, desc in tags:
+                    if name:
+                        store.tag(name, desc)
+        except _READ_ERRORS as exc:
+            # Store writes raise StoreError themselves; what is left is the archive's fault.
+            raise ArchiveError(f"{path}: the archive is corrupt or truncated ({exc})") from exc
         return [name or desc.digest for name, desc in tags]
 
 
