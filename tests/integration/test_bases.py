@@ -23,7 +23,7 @@ from distroless.store import Store
 from distroless.transports.tarball import save
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import from_store
-from tests.helpers import DockerEngine, c_build, go_build
+from tests.helpers import Cli, DockerEngine, c_build, go_build
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 
@@ -377,3 +377,32 @@ def test_debian12_bases_run(docker12: tuple[Store, DockerEngine], probes: dict[s
         view = _view(store, f"distroless/{name}-debian12:debug", AMD64)
         assert not any(view.exists(p) for p in FORBIDDEN), name
         assert view.read_text("/etc/passwd") == USERS
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_cli_build_single_arch_and_squash(cli: Cli, package_cache: Path) -> None:
+    if not read_apt_sources(Path("/")):
+        pytest.skip("this host has no apt sources naming a Debian archive")
+    env = {"DISTROLESS_CACHE": str(package_cache)}
+    out = cli.subprocess("bases", "build", "static:nonroot", "--arch", "amd64", "--json", env=env)
+    built = out.check().json()
+    assert isinstance(built, list) and [b["tag"] for b in built] == ["nonroot"]
+    store = Store(cli.root)
+    image = store.load_image("distroless/static:nonroot")
+    assert image.descriptor.platform == AMD64 and len(image.layers) == 6
+    rows = cli("bases", "list", "--json").check().json()
+    assert isinstance(rows, list) and rows[0]["size"] is None  # only :nonroot was built
+    squashed = cli.subprocess(
+        "bases", "build", "static:latest", "--arch", "amd64", "--squash", env=env
+    ).check()
+    assert "distroless/static:latest" in squashed.stdout
+    flat = store.load_image("distroless/static:latest")
+    assert len(flat.layers) == 1
+    assert _view(store, "distroless/static:latest", AMD64).read_text("/etc/group") == GROUPS
+    rows = cli("bases", "list", "--json").check().json()
+    assert (
+        isinstance(rows, list)
+        and rows[0]["size"] == sum(d.size for d in flat.layers) + flat.manifest.config.size
+    )
