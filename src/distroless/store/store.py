@@ -4,7 +4,9 @@ The store root *is* an OCI image layout (``oci-layout``, ``index.json``, ``blobs
 so ``skopeo inspect oci:<root>:<name>`` and ``umoci`` read it directly.  Tags are the
 ``org.opencontainers.image.ref.name`` annotations of ``index.json``; other roots (the build
 cache, attached SBOMs) are entries of the same index carrying ``io.distroless.root``, so one
-reachability walk decides what ``prune`` may delete.
+reachability walk decides what ``prune`` may delete.  A root that also carries
+``io.distroless.subject`` is an attachment (an SBOM of an image): it lives exactly as long as
+its subject is reachable from something else, and ``prune`` drops it with its image.
 
 Concurrency: ``index.json`` changes under an exclusive ``index.lock``; every writer holds a
 shared ``gc.lock`` for its whole session (:meth:`Store.session`) and ``prune`` takes it
@@ -32,6 +34,7 @@ from distroless.store.atomic import BlobWriter, atomic_blob, atomic_write_bytes
 REF_NAME = "org.opencontainers.image.ref.name"
 IMAGE_NAME = "io.containerd.image.name"
 ROOT_KIND = "io.distroless.root"
+SUBJECT = "io.distroless.subject"
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 _MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
@@ -371,9 +374,8 @@ class Store:
             return out
         return []
 
-    def reachable(self) -> dict[Digest, Descriptor]:
-        seen: dict[Digest, Descriptor] = {}
-        stack = list(self._read_index())
+    def _walk(self, start: list[Descriptor], seen: dict[Digest, Descriptor]) -> None:
+        stack = list(start)
         while stack:
             desc = stack.pop()
             if desc.digest in seen:
@@ -381,14 +383,39 @@ class Store:
             seen[desc.digest] = desc
             if self.has_blob(desc.digest):
                 stack.extend(self._children(desc))
-        return seen
+
+    def _live(self, entries: list[Descriptor]) -> tuple[dict[Digest, Descriptor], list[Descriptor]]:
+        """What is reachable, and the attachments whose subject is not (they are orphans).
+
+        Attachments are walked only once their subject is reached by something else: an SBOM
+        names its image as subject, and must not keep an image alive that was removed.
+        """
+        seen: dict[Digest, Descriptor] = {}
+        self._walk([d for d in entries if SUBJECT not in d.annotations], seen)
+        pending = [d for d in entries if SUBJECT in d.annotations]
+        progress = True
+        while progress:  # an attachment may itself be the subject of another one
+            progress = False
+            for desc in list(pending):
+                if desc.annotations[SUBJECT] in seen:
+                    pending.remove(desc)
+                    self._walk([desc], seen)
+                    progress = True
+        return seen, pending
+
+    def reachable(self) -> dict[Digest, Descriptor]:
+        return self._live(self._read_index())[0]
 
     def prune(self) -> PruneResult:
         """Delete blobs no tag or root reaches, and temp files of dead writers."""
         removed = 0
         freed = 0
         with self._flock("gc.lock", exclusive=True), self.lock():
-            keep = set(self.reachable())
+            entries = self._read_index()
+            live, orphans = self._live(entries)
+            if orphans:
+                self._write_index([d for d in entries if d not in orphans])
+            keep = set(live)
             for path in sorted(self.blobs.iterdir()):
                 if f"sha256:{path.name}" not in keep:
                     freed += path.stat().st_size
