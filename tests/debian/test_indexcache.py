@@ -250,10 +250,23 @@ def test_paragraph_without_package_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_malformed_paragraph_is_reported_when_read(tmp_path: Path) -> None:
-    text = "Package: a\nVersion: 1\nArchitecture: all\nbroken line\n"
+    text = (
+        "Package: b\nVersion: 1\nArchitecture: all\n\nPackage: a\nbroken line\nArchitecture: all\n"
+    )
     path, key, source = write_packages(tmp_path, text)
     lazy = LazyPackageIndex.from_files(ARCH, [(path, key, source)])
-    with pytest.raises(DebianError, match=rf"{source}:4: expected 'Field: value'"):
+    assert lazy.candidates("b")  # the rest of the file is not affected
+    with pytest.raises(
+        DebianError, match=rf"^{source}:6: expected 'Field: value', got 'broken line'$"
+    ):
+        lazy.candidates("a")
+
+
+def test_index_removed_under_the_table_is_a_clear_error(tmp_path: Path) -> None:
+    path, key, source = write_packages(tmp_path, "Package: a\nVersion: 1\nArchitecture: all\n")
+    lazy = LazyPackageIndex.from_files(ARCH, [(path, key, source)])
+    path.unlink()
+    with pytest.raises(DebianError, match=f"^{source}: cannot read the cached index"):
         lazy.candidates("a")
 
 

@@ -507,28 +507,31 @@ class LazyPackageIndex(PackageIndex):
                 found.extend(self._read(source, name, records))
         return found + super()._paragraphs_of(name)
 
-    def _read(self, source: _Source, name: str, records: list[int]) -> Iterator[Paragraph]:
+    def _read(self, source: _Source, name: str, records: list[int]) -> list[Paragraph]:
         table = source.table
-        with source.path.open("rb") as fh:
-            for record in records:
-                fh.seek(table.offsets[record])
-                raw = fh.read(table.lengths[record])
-                line = table.lines[record]
-                text = raw.decode("utf-8", "replace")
-                try:
-                    parsed = list(iter_paragraphs(text.split("\n"), source.name))
-                except DebianError as exc:
-                    raise DebianError(f"{exc.message} (paragraph at line {line})") from None
-                got = parsed[0].get("Package", "").strip() if len(parsed) == 1 else None
-                if got != name or len(raw) != table.lengths[record]:
-                    # The table disagrees with the file it describes: never use it again.
-                    sidecar_path(source.path).unlink(missing_ok=True)
-                    raise IntegrityError(
-                        f"{source.name}: the lookup table {sidecar_path(source.path)} does "
-                        f"not match line {line} of the cached index; it was removed, "
-                        "run the command again"
-                    )
-                yield Paragraph(parsed[0], line=line, source=source.name)
+        try:
+            with source.path.open("rb") as fh:
+                chunks = []
+                for record in records:
+                    fh.seek(table.offsets[record])
+                    chunks.append(fh.read(table.lengths[record]))
+        except OSError as exc:
+            raise DebianError(f"{source.name}: cannot read the cached index ({exc})") from exc
+        found = []
+        for record, raw in zip(records, chunks, strict=True):
+            line = table.lines[record]
+            parsed = _parse_at(raw.decode("utf-8", "replace"), source.name, line)
+            got = parsed[0].get("Package", "").strip() if len(parsed) == 1 else None
+            if got != name or len(raw) != table.lengths[record]:
+                # The table disagrees with the file it describes: never use it again.
+                sidecar_path(source.path).unlink(missing_ok=True)
+                raise IntegrityError(
+                    f"{source.name}: the lookup table {sidecar_path(source.path)} does "
+                    f"not match line {line} of the cached index; it was removed, "
+                    "run the command again"
+                )
+            found.append(Paragraph(parsed[0], line=line, source=source.name))
+        return found
 
     def _provider_names(self, virtual: str) -> Collection[str]:
         names: dict[str, None] = {}
@@ -553,6 +556,22 @@ class LazyPackageIndex(PackageIndex):
                         names.add(name)
             self._names = frozenset(names)
         return self._names
+
+
+_HERE = "\0paragraph"
+_HERE_LINE = re.compile("^" + re.escape(_HERE) + r":(\d+):")
+
+
+def _parse_at(text: str, source: str, line: int) -> list[Paragraph]:
+    """Parse one paragraph cut out of ``source`` at ``line``; errors give the file's line."""
+    try:
+        return list(iter_paragraphs(text.split("\n"), _HERE))
+    except DebianError as exc:
+
+        def located(match: re.Match[str]) -> str:
+            return f"{source}:{line + int(match.group(1)) - 1}:"
+
+        raise DebianError(_HERE_LINE.sub(located, exc.message)) from None
 
 
 def _parse_file(path: Path, source: str) -> Iterator[Paragraph]:
