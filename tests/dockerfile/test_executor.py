@@ -360,3 +360,21 @@ def test_add_url_with_and_without_checksum(
         build(store, ctx, f"FROM scratch\nADD --checksum={bad} {url}/tool.bin /x\n")
     with pytest.raises(BuildError, match=r"Dockerfile:2: downloading .* HTTP 404"):
         build(store, ctx, f"FROM scratch\nADD {url}/missing /x\n")
+
+
+def test_onbuild_triggers_of_the_base_run_in_the_child(store: Store, ctx: Path) -> None:
+    parent = build(store, ctx, "FROM scratch\nONBUILD COPY a.txt /from-trigger\nONBUILD ENV T=1\n")
+    store.tag("parent:latest", parent.result.descriptor)
+    child = build(store, ctx, "FROM parent\nCOPY b.txt /b\n")
+    assert child.files()["from-trigger"][1] == b"alpha\n"
+    assert child.config.env_map()["T"] == "1"
+    assert child.config.on_build == ()  # triggers are consumed, not inherited
+    copies = [s["line"] for s in child.steps() if s["instruction"] == "COPY"]
+    assert copies == [1, 2]  # the trigger is reported on the FROM line
+
+
+def test_unsupported_copy_features_are_refused(store: Store, ctx: Path) -> None:
+    with pytest.raises(BuildError, match=r"Dockerfile:2: COPY --parents is not supported"):
+        build(store, ctx, "FROM scratch\nCOPY --parents dir/one.txt /p/\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: ADD of a git repository"):
+        build(store, ctx, "FROM scratch\nADD https://example.invalid/repo.git /src\n")

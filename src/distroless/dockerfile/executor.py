@@ -70,11 +70,11 @@ from distroless.dockerfile.instructions import (
     url_basename,
 )
 from distroless.dockerfile.layerfs import LayeredFS
-from distroless.dockerfile.parser import parse_file
+from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.stage import StageState, StateLayer
 from distroless.dockerfile.substitution import expand, expand_words
-from distroless.errors import BuildError, DistrolessError, SandboxError
+from distroless.errors import BuildError, DistrolessError, DockerfileError, SandboxError
 from distroless.layers.build import media_type, write_layer
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
@@ -269,13 +269,26 @@ class Executor:
             stored = self.resolver.resolve(image, platform, where)
             state = self._state_from_image(stored)
         self._step(stage, stage.from_, cached=False, text=f"FROM {image}")
-        for trigger in state.config.on_build:
-            self.reporter.event("onbuild-ignored", trigger=trigger, line=stage.from_.line)
+        triggers = state.config.on_build
         state = replace(state, config=replace(state.config, on_build=()))
         cmd_set = False
+        for trigger in triggers:  # the base's ONBUILD triggers run first, as in docker
+            state, cmd_set = self._instruction(stage, state, self._trigger(stage, trigger), cmd_set)
         for instruction in stage.instructions:
             state, cmd_set = self._instruction(stage, state, instruction, cmd_set)
         return state
+
+    def _trigger(self, stage: Stage, text: str) -> Instruction:
+        """An ONBUILD trigger of the base, parsed as an instruction on the FROM's line."""
+        try:
+            parsed = parse(f"FROM scratch\n{text}\n", self.dockerfile.filename)
+        except DockerfileError as exc:
+            raise BuildError(
+                f"{self._where(stage.from_)}: the base's ONBUILD trigger {text!r} is invalid: "
+                f"{exc.message}"
+            ) from None
+        instruction = parsed.stages[0].instructions[0]
+        return replace(instruction, line=stage.from_.line, end_line=stage.from_.line)
 
     def _state_from_image(self, image: StoredImage) -> StageState:
         layers = tuple(
@@ -515,6 +528,13 @@ class Executor:
         dest_raw = self._expand(ins.dest, env, ins)
         if not sources and not ins.heredocs:
             raise BuildError(f"{where}: {ins.keyword} needs at least one source")
+        if ins.parents or ins.excludes:
+            flag = "--parents" if ins.parents else "--exclude"
+            raise BuildError(f"{where}: {ins.keyword} {flag} is not supported by this builder")
+        if isinstance(ins, Add) and any(
+            s.endswith(".git") or s.startswith("git@") for s in sources
+        ):
+            raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
         dest, dest_is_dir = absolute_dest(dest_raw, state.config.working_dir)
         many = len(sources) + len(ins.heredocs) > 1 or any(
             any(c in s for c in "*?[") for s in sources

@@ -1,0 +1,111 @@
+"""Benchmark: the Go example's Dockerfile, ``distroless build`` against ``docker build``.
+
+examples/hello-go/Dockerfile is built cold (no build cache: ``--no-cache`` on both sides;
+the builder image and the base are present, their layers already unpacked) and warm (a
+repeat with nothing changed).  The peers are ``docker build`` with BuildKit
+(``DOCKER_BUILDKIT=1``) and with the classic builder (``DOCKER_BUILDKIT=0``) in a private
+engine into which the very same ``golang:1.17`` and ``gcr.io/distroless/base`` images are
+loaded from our store.  RUN steps use the host network on both sides (the private engine has
+no bridge).  Sizes are the final image's uncompressed size (docker's ``Size``; the sum of our
+layers' tar sizes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from common import Context, Row, measure
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PACKAGE_CACHE = Path(
+    os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
+)
+
+
+def _uncompressed_size(root: Path, name: str) -> int:
+    from distroless.store import Store
+
+    store = Store(root)
+    total = 0
+    for layer in store.load_image(name).layers:
+        with store.open_blob(layer.digest) as fh:
+            stream = gzip.GzipFile(fileobj=fh) if "gzip" in layer.media_type else fh
+            while chunk := stream.read(1 << 20):
+                total += len(chunk)
+    return total
+
+
+def run(ctx: Context) -> list[Row]:
+    from tests.helpers.cli import distroless_executable
+    from tests.helpers.docker import docker_engine
+
+    exe = str(distroless_executable())
+    root = ctx.workdir / "store"
+    env = {**os.environ, "DISTROLESS_CACHE": str(PACKAGE_CACHE)}
+    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+
+    def ours(*args: str) -> list[str]:
+        return [exe, "--root", str(root), *args]
+
+    subprocess.run(
+        ours("build", "--spec", str(REPO / "examples/golang/image.yaml"), "-t", "golang:1.17"),
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        ours("bases", "build", "base:latest", "--arch", "amd64"),
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    context = ctx.workdir / "hello-go"
+    shutil.copytree(REPO / "examples/hello-go", context, ignore=shutil.ignore_patterns("myapp"))
+
+    repeat = 3 if ctx.quick else max(3, ctx.repeat)
+    build = ours("build", "-q", "-t", "bench-app", str(context))
+    # one untimed build unpacks the builder's layers once, as docker's load did for docker
+    cold = measure([*build[:-1], "--no-cache", str(context)], repeat=repeat, warmup=1, env=env)
+    warm = measure(build, repeat=repeat, warmup=1, env=env)
+    our_size = _uncompressed_size(root, "bench-app")
+
+    rows: list[Row] = []
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(docker_engine(ctx.workdir / "dockerd"))
+        for name in ("golang:1.17", "gcr.io/distroless/base:latest"):
+            tar = ctx.workdir / (name.replace("/", "_").replace(":", "_") + ".tar")
+            subprocess.run(ours("save", name, "-o", str(tar)), env=env, check=True)
+            engine.load(tar)
+        for builder, flag in (("BuildKit", "1"), ("classic builder", "0")):
+            peer_env = {**engine.env, "DOCKER_BUILDKIT": flag}
+            tag = f"bench-app-{flag}"
+            argv = [str(engine.cli), "build", "-q", "--network", "host", "-t", tag, str(context)]
+            peer_cold = measure(
+                [*argv[:2], "--no-cache", *argv[2:]], repeat=repeat, warmup=1, env=peer_env
+            )
+            peer_warm = measure(argv, repeat=repeat, warmup=1, env=peer_env)
+            size = engine.run("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip()
+            peer_name = f"docker build ({builder})"
+            rows += [
+                Row(
+                    benchmark="build examples/hello-go, cold (no build cache)",
+                    ours=cold.median_s, peer=peer_cold.median_s, peer_name=peer_name,
+                    target="ratio <= 1.0",
+                ),
+                Row(
+                    benchmark="build examples/hello-go, warm (nothing changed)",
+                    ours=warm.median_s, peer=peer_warm.median_s, peer_name=peer_name,
+                    target="ratio <= 1.0",
+                ),
+                Row(
+                    benchmark="examples/hello-go image size (uncompressed)",
+                    ours=our_size / 1e6, peer=int(size) / 1e6, unit="MB",
+                    peer_name=peer_name, target="ratio <= 1.0",
+                ),
+            ]  # fmt: skip
+    return rows
