@@ -43,6 +43,10 @@ mirror_option = click.option(
 @click.option("--no-cache", is_flag=True, help="Execute every step; ignore the build cache.")
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
+@click.option(
+    "--sbom/--no-sbom", default=True, show_default=True,
+    help="Attach an SPDX SBOM to the built image (pushed as an OCI referrer).",
+)  # fmt: skip
 @pass_app
 def build(
     app: App,
@@ -56,6 +60,7 @@ def build(
     no_cache: bool,
     mirror: str | None,
     quiet: bool,
+    sbom: bool,
 ) -> None:
     """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
     if spec_file is not None:
@@ -66,7 +71,7 @@ def build(
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
-        _build_spec(app, spec_file, tags, platforms, mirror, quiet)
+        _build_spec(app, spec_file, tags, platforms, mirror, quiet, sbom=sbom)
         return
     if context is None:
         raise UsageError("give a CONTEXT directory (Dockerfile build) or --spec FILE")
@@ -214,6 +219,8 @@ def _build_spec(
     platforms: tuple[str, ...],
     mirror: str | None,
     quiet: bool,
+    *,
+    sbom: bool = True,
 ) -> None:
     spec = load_spec(Path(spec_file))
     store = Store(app.root_path)
@@ -232,6 +239,12 @@ def _build_spec(
                 source_date_epoch=source_date_epoch(),
                 reporter=reporter,
             )
+            if sbom:
+                from distroless.verify.attach import attach_sbom
+
+                # the files: entries with content, by path; hashed from the built image
+                added = [f.dst for f in spec.files if f.src is not None or f.content is not None]
+                attach_sbom(store, desc, added_files=added, source_date_epoch=source_date_epoch())
             for name in tags or spec.tags:
                 store.tag(name, desc)
     finally:
