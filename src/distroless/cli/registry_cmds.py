@@ -102,10 +102,16 @@ def pull_cmd(
 @click.argument("image")
 @click.argument("reference", required=False)
 @_insecure_option
+@click.option("--no-referrers", is_flag=True, help="Do not push the SBOMs attached to the image.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def push_cmd(
-    app: App, image: str, reference: str | None, insecure: tuple[str, ...], as_json: bool
+    app: App,
+    image: str,
+    reference: str | None,
+    insecure: tuple[str, ...],
+    no_referrers: bool,
+    as_json: bool,
 ) -> None:
     """Push IMAGE from the local store to REFERENCE (default: IMAGE's own name)."""
     from distroless.cli.output import TerminalReporter, emit_json
@@ -116,7 +122,14 @@ def push_cmd(
     reporter = TerminalReporter()
     try:
         with _registries(ref, (), insecure) as regs:
-            result = push(Store(app.root_path), image, ref, registries=regs, reporter=reporter)
+            result = push(
+                Store(app.root_path),
+                image,
+                ref,
+                registries=regs,
+                reporter=reporter,
+                referrers=not no_referrers,
+            )
     finally:
         reporter.close()
     data = {
@@ -127,6 +140,7 @@ def push_cmd(
         "mounted": result.mounted,
         "skipped": result.skipped,
         "bytesUploaded": result.bytes_uploaded,
+        "referrers": result.referrers,
     }
     if as_json:
         emit_json(data)

@@ -169,6 +169,9 @@ def _source_date_epoch() -> int:
     type=click.Path(path_type=Path),
     help='JSON list of {"path", "sha256"} for files added outside packages.',
 )
+@click.option(
+    "--fresh", is_flag=True, help="Render anew, not the SBOM attached to the image by its build."
+)
 @_platform_option
 @pass_app
 def sbom(
@@ -178,17 +181,29 @@ def sbom(
     cyclonedx_version: str,
     output: Path | None,
     added_files: Path | None,
+    fresh: bool,
     platform: str | None,
 ) -> None:
-    """Write the software bill of materials of IMAGE (deterministic for one image)."""
-    _, fs = _view(app, image, platform)
-    data = render_sbom(
-        fs,
-        fmt,
-        added_files=_added_files(added_files),
-        source_date_epoch=_source_date_epoch(),
-        cyclonedx_version=cyclonedx_version,
-    )
+    """Write the software bill of materials of IMAGE (deterministic for one image).
+
+    The SBOM attached at build time is printed when there is one (the bytes push sends);
+    --fresh, --added-files or --cyclonedx-version 1.5 render it anew.
+    """
+    from distroless.verify.attach import attached_sbom
+
+    store = Store(app.root_path)
+    handle = from_store(store, image, Platform.parse(platform) if platform else None)
+    data = None
+    if not (fresh or added_files or cyclonedx_version != "1.6"):
+        data = attached_sbom(store, handle.digest, fmt)
+    if data is None:
+        data = render_sbom(
+            FileSystemView.from_image(handle),
+            fmt,
+            added_files=_added_files(added_files),
+            source_date_epoch=_source_date_epoch(),
+            cyclonedx_version=cyclonedx_version,
+        )
     if output is None:
         click.echo(data.decode(), nl=False)
     else:

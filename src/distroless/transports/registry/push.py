@@ -2,6 +2,8 @@
 
 Order matters to readers of the registry: blobs first, then each platform's manifest (by
 digest), then the index, and the tag last, so a tag never points at something incomplete.
+Artifacts attached to the image in the store (SBOMs) go up between the image and its tag,
+as OCI referrers (see :mod:`distroless.transports.registry.referrers`).
 Blobs the registry already has are skipped after a ``HEAD``; blobs known to live in another
 repository of the same registry are mounted instead of uploaded.  Small blobs go up in one
 ``PUT``; large ones in ``PATCH`` chunks.  A failed upload starts a fresh upload session,
@@ -30,6 +32,7 @@ from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter, Task
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
+from distroless.transports.registry.referrers import attached_referrers, push_referrers
 from distroless.transports.registry.sources import BlobSources
 from distroless.transports.registry.targets import ImageSource
 
@@ -45,6 +48,7 @@ class PushResult:
     mounted: int
     skipped: int
     bytes_uploaded: int
+    referrers: int = 0
 
 
 @dataclass
@@ -227,7 +231,8 @@ class _Pusher:
             self.counts.bytes += desc.size
         self.reporter.event("push.blob", digest=desc.digest, size=desc.size)
 
-    def document(self, desc: Descriptor, data: bytes, ref: str) -> None:
+    def document(self, desc: Descriptor, data: bytes, ref: str) -> str | None:
+        """PUT a manifest or index; returns the ``OCI-Subject`` header the registry sent."""
         resp = self.client.request(
             "PUT",
             f"/v2/{self.repo}/manifests/{ref}",
@@ -245,9 +250,11 @@ class _Pusher:
                 raise IntegrityError(
                     f"registry {self.client.host} stored manifest {desc.digest} as {echoed}"
                 )
+            subject: str | None = resp.headers.get("oci-subject")
         finally:
             resp.close()
         self.reporter.event("push.manifest", digest=desc.digest, reference=ref)
+        return subject
 
 
 def push(
@@ -259,8 +266,12 @@ def push(
     reporter: Reporter | None = None,
     workers: int = 4,
     chunk_size: int = CHUNKED_THRESHOLD,
+    referrers: bool = True,
 ) -> PushResult:
-    """Push the stored ``image`` (tag or digest) to ``reference`` (default: its own name)."""
+    """Push the stored ``image`` (tag or digest) to ``reference`` (default: its own name).
+
+    With ``referrers``, artifacts attached to the image in the store go up too.
+    """
     if reference is None:
         try:
             ref = Reference.parse(image)
@@ -314,6 +325,11 @@ def push(
             if mt.is_index(top.media_type):
                 for m in manifests:  # each platform's manifest before the index naming it
                     pusher.document(m, store.read_blob(m.digest), m.digest)
+            subjects = [*manifests, top] if mt.is_index(top.media_type) else [top]
+            attached = attached_referrers(store, subjects) if referrers else {}
+            if attached and tag:  # the image is complete before anything refers to it
+                pusher.document(top, store.read_blob(top.digest), top.digest)
+            pushed_referrers = push_referrers(pusher, store, attached)
             pusher.document(top, store.read_blob(top.digest), tag or top.digest)
             pusher.sources.record(
                 client.host,
@@ -323,7 +339,13 @@ def push(
             counts = pusher.counts
             reporter.event("push.done", reference=str(ref), digest=top.digest)
             return PushResult(
-                ref, top, counts.uploaded, counts.mounted, counts.skipped, counts.bytes
+                ref,
+                top,
+                counts.uploaded,
+                counts.mounted,
+                counts.skipped,
+                counts.bytes,
+                pushed_referrers,
             )
     finally:
         if own:
