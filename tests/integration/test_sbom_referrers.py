@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
+from distroless.errors import RegistryError
 from distroless.oci import mediatypes as mt
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, push
@@ -45,6 +49,20 @@ def raw(ref: str) -> dict[str, Any]:
     data = skopeo_inspect(f"docker://{ref}", "--tls-verify=false", raw=True)
     assert isinstance(data, dict)
     return data
+
+
+def manifest_status(registry: Registry, repo: str, ref: str) -> int:
+    """HEAD a manifest accepting OCI types (without them this registry says 404 to OCI ones)."""
+    request = urllib.request.Request(
+        f"{registry.base_url}/v2/{repo}/manifests/{ref}",
+        method="HEAD",
+        headers={"Accept": f"{mt.OCI_MANIFEST}, {mt.OCI_INDEX}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def blob(registry: Registry, repo: str, digest: str) -> bytes:
@@ -111,15 +129,15 @@ def test_no_sbom_build_and_no_referrers_push_leave_no_fallback_tag(
     digest = spec_image(cli, tmp_path, "--no-sbom")
     repo = "it-sbom/none"
     cli("push", "sbom/app:v1", registry.ref(repo, "v1")).check()
-    status, _ = registry.get(f"/v2/{repo}/manifests/sha256-{digest.removeprefix('sha256:')}")
-    assert status == 404
+    assert manifest_status(registry, repo, "v1") == 200
+    assert manifest_status(registry, repo, "sha256-" + digest.removeprefix("sha256:")) == 404
 
     digest = spec_image(cli, tmp_path)  # now with its SBOM, pushed without it
     repo = "it-sbom/skipped"
     pushed = cli("push", "--no-referrers", "sbom/app:v1", registry.ref(repo, "v1"), "--json")
     assert isinstance(pushed.check().json(), dict)
-    status, _ = registry.get(f"/v2/{repo}/manifests/sha256-{digest.removeprefix('sha256:')}")
-    assert status == 404
+    assert manifest_status(registry, repo, "v1") == 200
+    assert manifest_status(registry, repo, "sha256-" + digest.removeprefix("sha256:")) == 404
 
 
 def test_fallback_index_is_merged_not_replaced(registry: Registry, tmp_path: Path) -> None:
@@ -141,3 +159,19 @@ def test_fallback_index_is_merged_not_replaced(registry: Registry, tmp_path: Pat
         cdx.digest: "application/vnd.cyclonedx+json",
     }
     assert raw(fallback)["manifests"][0] == first["manifests"][0]  # the old entry stays first
+
+
+def test_a_fallback_tag_holding_an_image_is_not_overwritten(
+    registry: Registry, tmp_path: Path
+) -> None:
+    image = build(tmp_path)
+    store = Store(tmp_path)
+    attach_sbom(store, image)
+    repo = "it-sbom/foreign"
+    fallback = registry.ref(repo, "sha256-" + image.digest.removeprefix("sha256:"))
+    with Registries(retry=FAST) as regs:
+        push(store, "example/app:v1", fallback, registries=regs, referrers=False)
+        with pytest.raises(RegistryError, match="not the image index of referrers"):
+            push(store, "example/app:v1", registry.ref(repo, "v1"), registries=regs)
+    assert raw(fallback)["mediaType"] == mt.OCI_MANIFEST  # left as it was
+    assert manifest_status(registry, repo, "v1") == 404  # the tag goes last: never pushed
