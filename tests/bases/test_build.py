@@ -173,3 +173,16 @@ def test_failed_build_leaves_no_names(tmp_path: Path, debs: FakeDebs) -> None:
     with pytest.raises(LockfileError, match="ghost"):
         BaseBuilder(store, debs, debs.lock()).build(broken.get("x"), "latest", ["amd64"])
     assert store.refs() == []
+
+
+def test_history_does_not_depend_on_what_was_built_before(tmp_path: Path, debs: FakeDebs) -> None:
+    # "twin" shares every layer of "small", the generated one included, under its own name
+    texts = {**RECIPES, "twin.yaml": "name: twin\nparent: small\npackages: {debian13: []}\n"}
+    recipes = Recipes(load_models(texts))
+    both = BaseBuilder(Store(tmp_path / "a"), debs, debs.lock())
+    both.build(recipes.get("small"), "latest", ["amd64"])
+    after_small = both.build(recipes.get("twin"), "latest", ["amd64"])
+    alone = BaseBuilder(Store(tmp_path / "b"), debs, debs.lock())
+    assert (
+        alone.build(recipes.get("twin"), "latest", ["amd64"]).descriptor == after_small.descriptor
+    )

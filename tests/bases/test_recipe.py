@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from distroless.bases.recipe import CA_PACKAGE, Recipes, load_models
+from distroless.bases.reference import PUBLISHED_REGISTRY, BaseRef, parse_base_reference
 from distroless.errors import InputError, NotFoundError, UsageError
 
 
@@ -84,3 +85,25 @@ def test_parent_errors() -> None:
     twice = {"a.yaml": "name: a\npackages: {}\n", "b.yaml": "name: a\npackages: {}\n"}
     with pytest.raises(InputError, match="b.yaml: recipe 'a' is defined twice"):
         load_models(twice)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("distroless/static", BaseRef("static", "latest", "debian13")),
+        ("distroless/base-debian12:nonroot", BaseRef("base", "nonroot", "debian12")),
+        (f"{PUBLISHED_REGISTRY}/distroless/cc-debian13:debug", BaseRef("cc", "debug", "debian13")),
+        (
+            f"{PUBLISHED_REGISTRY}/distroless/python3:debug-nonroot",
+            BaseRef("python3", "debug-nonroot", "debian13"),
+        ),
+        (f"{PUBLISHED_REGISTRY}/distroless/python3-debian12", None),
+        ("distroless/static:edge", None),
+        ("distroless/nodejs22", None),
+        ("library/debian:13", None),
+        ("distroless/static@sha256:" + "a" * 64, None),
+        ("not a reference", None),
+    ],
+)
+def test_base_references(text: str, expected: BaseRef | None) -> None:
+    assert parse_base_reference(text) == expected

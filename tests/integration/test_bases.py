@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from distroless.bases.build import PUBLISHED, BuiltBase, ProviderDebs, build_bases
+from distroless.bases.build import PUBLISHED, BuiltBase, ProviderDebs, build_bases, build_reference
 from distroless.bases.generated import GROUPS, USERS
 from distroless.bases.ldcache import read_cache
 from distroless.bases.locks import read_lock
 from distroless.bases.recipe import TAGS, Recipes
+from distroless.bases.reference import parse_base_reference
 from distroless.debian.provider import PackageSource
 from distroless.debian.sources import read_apt_sources
 from distroless.oci.models import Platform
@@ -405,4 +406,20 @@ def test_cli_build_single_arch_and_squash(cli: Cli, package_cache: Path) -> None
     assert (
         isinstance(rows, list)
         and rows[0]["size"] == sum(d.size for d in flat.layers) + flat.manifest.config.size
+    )
+
+
+def test_from_reference_builds_the_same_manifest(
+    debian13: tuple[Store, list[BuiltBase]], tmp_path: Path, package_cache: Path
+) -> None:
+    store, _ = debian13
+    base = parse_base_reference(f"{PUBLISHED}/base-nossl-debian13:nonroot")
+    assert base is not None
+    source = PackageSource(package_cache)
+    try:
+        built = build_reference(Store(tmp_path / "s"), base, ProviderDebs(source), archs=["amd64"])
+    finally:
+        source.close()
+    assert (
+        built.descriptor.digest == store.load_image("distroless/base-nossl:nonroot", AMD64).digest
     )

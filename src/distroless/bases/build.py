@@ -27,8 +27,16 @@ from distroless.assemble.image import (
 )
 from distroless.bases.busybox import busybox_entries
 from distroless.bases.generated import GeneratedFiles
-from distroless.bases.locks import locked_packages
-from distroless.bases.recipe import BUSYBOX_PACKAGE, CA_PACKAGE, DEFAULT_DISTRO, TAGS, Recipe
+from distroless.bases.locks import locked_packages, read_lock
+from distroless.bases.recipe import (
+    BUSYBOX_PACKAGE,
+    CA_PACKAGE,
+    DEFAULT_DISTRO,
+    TAGS,
+    Recipe,
+    Recipes,
+)
+from distroless.bases.reference import PUBLISHED_NAMESPACE, PUBLISHED_REGISTRY, BaseRef
 from distroless.debian.deb import deb_entries
 from distroless.debian.fetch import DebRef, deb_cache_path, fetch_debs
 from distroless.debian.lockfile import LockedPackage, Lockfile
@@ -43,9 +51,9 @@ from distroless.store import Store
 GENERATED_VERSION = "1"
 NONROOT = "65532"
 BUSYBOX_PATH = "/busybox"
-#: Where the published images live; the DESIGN contract resolves ``FROM`` lines naming it
-#: to these local builds, so they are stored under it too.
-PUBLISHED = "gcr.io/distroless"
+#: Where the published images live; ``FROM`` lines naming it resolve to these local
+#: builds, so they are stored under it too.
+PUBLISHED = f"{PUBLISHED_REGISTRY}/{PUBLISHED_NAMESPACE}"
 
 
 class Debs(Protocol):
@@ -212,7 +220,9 @@ class BaseBuilder:
         if key is None:
             return self._add_new(source)
         if key in self._built:
-            return self._built[key]
+            # the same bytes, but history names the layer as this source does
+            known = self._built[key]
+            return BuiltLayer(known.descriptor, known.diff_id, source.created_by, source.comment)
         found = self._roots.get(f"{key}:gzip:{self.source_date_epoch}")
         if found is not None and DIFF_ID in found.annotations and self.store.has_blob(found.digest):
             plain = Descriptor(found.media_type, found.digest, found.size)
@@ -368,3 +378,25 @@ def build_bases(
             for tag in tags:
                 built.append(builder.build(by_name[name], tag, archs))
     return built
+
+
+def build_reference(
+    store: Store,
+    base: BaseRef,
+    debs: Debs,
+    *,
+    archs: Sequence[str] = ("amd64", "arm64"),
+    source_date_epoch: int = 0,
+    reporter: Reporter | None = None,
+) -> BuiltBase:
+    """Build the one base tag a ``FROM`` line named (see ``parse_base_reference``)."""
+    recipes = Recipes.builtin()
+    builder = BaseBuilder(
+        store,
+        debs,
+        read_lock(recipes, base.distro),
+        source_date_epoch=source_date_epoch,
+        reporter=reporter,
+    )
+    with store.session():
+        return builder.build(recipes.get(base.name, base.distro), base.tag, archs)
