@@ -84,7 +84,7 @@ def _snapshot_tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(mutated_bytes(LAYERS))
 def test_apply_layer_contained(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,13 +146,13 @@ IMAGE = image_members()
 NAMES = sorted(IMAGE)
 
 
-@fuzz_settings(200)
+@fuzz_settings(100)
 @given(mutated_bytes([archive_of(IMAGE)], max_ops=3))
 def test_load_damaged_archive(data: bytes) -> None:
     _load(data)
 
 
-@fuzz_settings(300)
+@fuzz_settings(150)
 @given(st.sampled_from(NAMES), st.data())
 def test_load_damaged_member(name: str, data: st.DataObject) -> None:
     members = dict(IMAGE)

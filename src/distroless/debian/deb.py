@@ -39,6 +39,7 @@ from backports import zstd
 from distroless.debian.deb822 import Paragraph, parse_paragraph
 from distroless.errors import ArchiveError
 from distroless.layers.entry import Entry, EntryType, normalize_path
+from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
 from distroless.layers.tarwriter import sort_key
 
 AR_MAGIC = b"!<arch>\n"
@@ -151,12 +152,18 @@ class ControlData:
     md5sums: str
 
 
-def _read_control_tar(stream: BinaryIO, what: str) -> ControlData:
+def _read_control_tar(stream: BinaryIO, what: str, limits: Limits = DEFAULT_LIMITS) -> ControlData:
     control: str | None = None
     md5sums = ""
+    count = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=bounded_tarinfo(limits)) as tar:
             for info in tar:
+                count += 1
+                if count > limits.max_entries:
+                    raise ArchiveError(
+                        f"{what}: control archive has more than {limits.max_entries} entries"
+                    )
                 name = posixpath.normpath(info.name.lstrip("./") or ".")
                 if name not in ("control", "md5sums") or not info.isfile():
                     continue
@@ -171,6 +178,10 @@ def _read_control_tar(stream: BinaryIO, what: str) -> ControlData:
                     md5sums = text
     except _CORRUPT as exc:
         raise ArchiveError(f"{what}: control archive is corrupt ({exc})") from exc
+    except ArchiveError as exc:
+        if str(exc).startswith(what):
+            raise
+        raise ArchiveError(f"{what}: control archive: {exc}") from exc
     if control is None or not control.strip():
         raise ArchiveError(f"{what}: control archive has no control file")
     return ControlData(control, md5sums)
@@ -293,14 +304,39 @@ def _rewrite_link(target: str, old_path: str, new_path: str, rewrite: Callable[[
     return posixpath.relpath("/" + moved, "/" + (posixpath.dirname(new_path) or "."))
 
 
-def _data_entries(spool: BinaryIO, what: str, rewrite: Callable[[str], str]) -> dict[str, Entry]:
-    entries: dict[str, Entry] = {}
+def _data_members(spool: BinaryIO, what: str, limits: Limits) -> list[tarfile.TarInfo]:
+    """The data archive's members, refusing oversized headers and too many entries."""
+    members: list[tarfile.TarInfo] = []
     spool.seek(0)
     try:
-        with tarfile.open(fileobj=spool, mode="r:") as tar:
-            members = tar.getmembers()
+        with tarfile.open(fileobj=spool, mode="r:", tarinfo=bounded_tarinfo(limits)) as tar:
+            for info in tar:
+                members.append(info)
+                if len(members) > limits.max_entries:
+                    raise ArchiveError(
+                        f"{what}: data archive has more than {limits.max_entries} entries"
+                    )
+                if len(info.name) > limits.max_name_length or len(info.linkname) > (
+                    limits.max_name_length
+                ):
+                    raise ArchiveError(
+                        f"{what}: member {info.name[:80]!r}...: name longer than "
+                        f"{limits.max_name_length} characters"
+                    )
     except _CORRUPT as exc:
         raise ArchiveError(f"{what}: data archive is corrupt ({exc})") from exc
+    except ArchiveError as exc:
+        if str(exc).startswith(what):
+            raise
+        raise ArchiveError(f"{what}: data archive: {exc}") from exc
+    return members
+
+
+def _data_entries(
+    spool: BinaryIO, what: str, rewrite: Callable[[str], str], limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Entry]:
+    entries: dict[str, Entry] = {}
+    members = _data_members(spool, what, limits)
     for info in members:
         raw_name = info.name
         if raw_name in ("", ".", "./"):
@@ -365,6 +401,7 @@ def deb_entries(
     package_name: str | None = None,
     max_data_size: int = MAX_DATA_SIZE,
     spool_dir: Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Entry]:
     """Yield the layer entries of the .deb at ``path``, sorted by path (bytewise).
 
@@ -373,7 +410,9 @@ def deb_entries(
 
     The entries are the package's files plus ``var/lib/dpkg/status.d/<pkg>`` and
     ``<pkg>.md5sums``.  Raises :class:`ArchiveError` for malformed or hostile archives
-    (path escapes, device nodes, oversized or truncated members).
+    (path escapes, device nodes, oversized or truncated members).  The decompressed data
+    archive may hold at most ``max_data_size`` and ``limits.max_total_bytes`` bytes, so a
+    decompression bomb is stopped at that size; ``limits`` also bounds headers and entries.
     """
     what = str(path)
     control: ControlData | None = None
@@ -388,17 +427,22 @@ def deb_entries(
                         raise ArchiveError(f"{what}: unsupported .deb format {version!r}")
                     seen_binary = True
                 elif member.name.startswith("control.tar"):
-                    control = _read_control_tar(_decompressor(member.name, reader, what), what)
+                    control = _read_control_tar(
+                        _decompressor(member.name, reader, what), what, limits
+                    )
                 elif member.name.startswith("data.tar"):
                     if spool is not None:
                         raise ArchiveError(f"{what} has more than one data archive")
                     spool = _spool_data(
-                        _decompressor(member.name, reader, what), what, max_data_size, spool_dir
+                        _decompressor(member.name, reader, what),
+                        what,
+                        min(max_data_size, limits.max_total_bytes),
+                        spool_dir,
                     )
         if not seen_binary or control is None or spool is None:
             raise ArchiveError(f"{what} is not a .deb (debian-binary, control or data missing)")
         rewrite: Callable[[str], str] = merged_usr_path if merged_usr else (lambda p: p)
-        entries = _data_entries(spool, what, rewrite)
+        entries = _data_entries(spool, what, rewrite, limits)
     except BaseException:
         if spool is not None:
             spool.close()

@@ -204,25 +204,31 @@ def _order(dockerfile: Dockerfile, target: Stage, edges: list[StageRef]) -> tupl
     """Depth-first post-order from ``target``: dependencies (by index) before dependants."""
     out: list[int] = []
     state: dict[int, str] = {}
-    path: list[int] = []
-
-    def visit(index: int) -> None:
-        if state.get(index) == "done":
-            return
-        if state.get(index) == "active":
-            cycle = [*path[path.index(index) :], index]
+    deps: dict[int, list[int]] = {}
+    for edge in edges:
+        deps.setdefault(edge.stage, []).append(edge.target)
+    # Iterative, so a long chain of stages cannot exhaust Python's recursion limit.
+    path: list[int] = [target.index]
+    pending: list[list[int]] = [sorted(set(deps.get(target.index, ())), reverse=True)]
+    state[target.index] = "active"
+    while path:
+        if not pending[-1]:
+            index = path.pop()
+            pending.pop()
+            state[index] = "done"
+            out.append(index)
+            continue
+        dep = pending[-1].pop()
+        if state.get(dep) == "done":
+            continue
+        if state.get(dep) == "active":
+            cycle = [*path[path.index(dep) :], dep]
             names = " -> ".join(dockerfile.stages[i].name or str(i) for i in cycle)
-            line = next(e.line for e in edges if e.stage == path[-1] and e.target == index)
+            line = next(e.line for e in edges if e.stage == path[-1] and e.target == dep)
             raise DockerfileError(
                 f"{dockerfile.filename}:{line}: circular dependency between stages: {names}"
             )
-        state[index] = "active"
-        path.append(index)
-        for dep in sorted({e.target for e in edges if e.stage == index}):
-            visit(dep)
-        path.pop()
-        state[index] = "done"
-        out.append(index)
-
-    visit(target.index)
+        state[dep] = "active"
+        path.append(dep)
+        pending.append(sorted(set(deps.get(dep, ())), reverse=True))
     return tuple(dockerfile.stages[i] for i in out)

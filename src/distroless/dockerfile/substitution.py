@@ -245,6 +245,12 @@ def _trim(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
     return value
 
 
+def _too_deep(where: str) -> str:
+    # The lexer recurses once per nested ${...}; thousands of levels mean hostile input.
+    message = "variable substitutions are nested too deeply"
+    return f"{where}: {message}" if where else message
+
+
 def _check_escape(escape: str) -> None:
     if escape not in ("\\", "`"):
         raise DockerfileError(f"invalid escape character {escape!r}: expected '\\' or '`'")
@@ -261,6 +267,8 @@ def expand(text: str, env: Mapping[str, str], escape: str = "\\", *, where: str 
         value, _ = _Lexer(text, env, escape).process()
     except DockerfileError as exc:
         raise DockerfileError(f"{where}: {exc.message}" if where else exc.message) from None
+    except RecursionError:
+        raise DockerfileError(_too_deep(where)) from None
     return value
 
 
@@ -277,4 +285,6 @@ def expand_words(
         _, words = _Lexer(text, env, escape).process()
     except DockerfileError as exc:
         raise DockerfileError(f"{where}: {exc.message}" if where else exc.message) from None
+    except RecursionError:
+        raise DockerfileError(_too_deep(where)) from None
     return words

@@ -40,13 +40,19 @@ _LONG_HEADER_TYPES = frozenset(
 )
 
 
-def _bounded_tarinfo(limits: Limits) -> type[tarfile.TarInfo]:
+def bounded_tarinfo(limits: Limits) -> type[tarfile.TarInfo]:
+    """A ``tarinfo`` class for :func:`tarfile.open` that refuses oversized PAX/GNU headers.
+
+    Every tar reader of untrusted input (layers, .debs, image archives) passes it, since
+    ``tarfile`` reads such a header whole into memory at whatever size it announces.
+    """
+
     class BoundedTarInfo(tarfile.TarInfo):
         def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
             if self.type in _LONG_HEADER_TYPES and self.size > limits.max_header_bytes:
                 raise ArchiveError(
-                    f"layer entry header of {self.size} bytes exceeds the limit of "
-                    f"{limits.max_header_bytes}"
+                    f"tar entry header of {self.size} bytes at offset {self.offset} exceeds "
+                    f"the limit of {limits.max_header_bytes}"
                 )
             return cast(tarfile.TarInfo, super()._proc_member(archive))  # type: ignore[misc]
 
@@ -93,7 +99,7 @@ def iter_layer(
         tar = tarfile.open(  # noqa: SIM115 - closed by the ``with`` below
             fileobj=cast(IO[bytes], stream),
             mode="r|",
-            tarinfo=_bounded_tarinfo(limits),
+            tarinfo=bounded_tarinfo(limits),
             encoding="utf-8",
             errors="surrogateescape",
         )

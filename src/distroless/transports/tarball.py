@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 from distroless.errors import ArchiveError, InputError, IntegrityError
 from distroless.layers.compress import (
@@ -28,6 +28,7 @@ from distroless.layers.compress import (
     detect_compression,
     open_decompressed,
 )
+from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, is_digest, sha256_file
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
@@ -38,6 +39,7 @@ from distroless.transports.walk import walk_descriptors
 
 Format = Literal["docker", "oci"]
 _MAX_JSON = 16 << 20
+_MAX_LINK_HOPS = 40
 _READ_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
 
 
@@ -126,33 +128,68 @@ def _docker_manifest(store: Store, images: list[_Saved], platform: Platform | No
 class _Archive:
     """Random access to the members of an image tarball (spooled to disk if streamed)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = path
+        self.limits = limits
+        self.members: dict[str, tarfile.TarInfo] = {}
         try:
-            self.tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 (closed by close())
-            self.members = {
-                posixpath.normpath(m.name.lstrip("/")).removeprefix("./"): m
-                for m in self.tar.getmembers()
-            }
+            self.tar = tarfile.open(  # noqa: SIM115 (closed by close())
+                path, mode="r:*", tarinfo=bounded_tarinfo(limits)
+            )
         except _READ_ERRORS as exc:
             raise ArchiveError(f"{path}: not a readable tar archive ({exc})") from None
+        except ArchiveError as exc:
+            raise ArchiveError(f"{path}: {exc}") from None
+        try:
+            self._index_members()
+        except BaseException:
+            self.tar.close()
+            raise
+
+    def _index_members(self) -> None:
+        total = 0
+        try:
+            for count, m in enumerate(self.tar, 1):
+                if count > self.limits.max_entries:
+                    raise ArchiveError(f"{self.path}: more than {self.limits.max_entries} members")
+                total += max(m.size, 0)
+                if total > self.limits.max_total_bytes:
+                    raise ArchiveError(
+                        f"{self.path}: members exceed the limit of "
+                        f"{self.limits.max_total_bytes} bytes at {m.name!r}"
+                    )
+                self.members[posixpath.normpath(m.name.lstrip("/")).removeprefix("./")] = m
+        except _READ_ERRORS as exc:
+            raise ArchiveError(f"{self.path}: not a readable tar archive ({exc})") from None
+        except ArchiveError as exc:
+            if str(exc).startswith(str(self.path)):
+                raise
+            raise ArchiveError(f"{self.path}: {exc}") from None
 
     def open(self, name: str) -> BinaryIO:
+        """A reader of member ``name``, following links only within the archive."""
         key = posixpath.normpath(name.lstrip("/"))
-        member = self.members.get(key)
-        if member is None:
-            raise ArchiveError(f"{self.path}: missing member {name!r}")
-        if not (member.isfile() or member.issym() or member.islnk()):
-            raise ArchiveError(f"{self.path}: member {name!r} is not a regular file")
-        if member.issym():
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(key), member.linkname))
-            if target.startswith("..") or target == key:
-                raise ArchiveError(f"{self.path}: member {name!r} links outside the archive")
-            return self.open(target)
-        handle = self.tar.extractfile(member)
-        if handle is None:
-            raise ArchiveError(f"{self.path}: cannot read member {name!r}")
-        return handle  # type: ignore[return-value]
+        for _hop in range(_MAX_LINK_HOPS):
+            member = self.members.get(key)
+            if member is None:
+                raise ArchiveError(f"{self.path}: missing member {name!r}")
+            if member.issym() or member.islnk():
+                # Symlinks are relative to their directory, hard links to the archive root.
+                base = posixpath.dirname(key) if member.issym() else ""
+                target = posixpath.normpath(posixpath.join(base, member.linkname)).lstrip("/")
+                if target.startswith(".."):
+                    raise ArchiveError(f"{self.path}: member {name!r} links outside the archive")
+                if target == key:
+                    raise ArchiveError(f"{self.path}: member {name!r} links to itself")
+                key = target
+                continue
+            if not member.isfile():
+                raise ArchiveError(f"{self.path}: member {name!r} is not a regular file")
+            handle = self.tar.extractfile(member)
+            if handle is None:
+                raise ArchiveError(f"{self.path}: cannot read member {name!r}")
+            return handle  # type: ignore[return-value]
+        raise ArchiveError(f"{self.path}: member {name!r}: too many links (a link loop)")
 
     def read_json(self, name: str) -> object:
         member = self.members.get(posixpath.normpath(name))
@@ -172,11 +209,13 @@ class _Archive:
         return posixpath.normpath(name) in self.members
 
 
-def load(store: Store, source: Path | BinaryIO) -> list[str]:
+def load(store: Store, source: Path | BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> list[str]:
     """Import every image of a tarball; returns the names tagged (or digests if untagged).
 
     Nothing is tagged unless everything verified, and blobs written before a failure are
-    removed again, so a bad archive leaves the store as it was.
+    removed again, so a bad archive leaves the store as it was.  ``limits`` bounds the
+    archive's members and headers and how far a compressed layer may expand while its
+    diff_id is checked, so a decompression bomb is refused instead of hashed for hours.
     """
     with tempfile.TemporaryDirectory(dir=store.tmp) as spool:
         if isinstance(source, Path):
@@ -187,7 +226,7 @@ def load(store: Store, source: Path | BinaryIO) -> list[str]:
             path = Path(spool) / "input.tar"
             with path.open("wb") as fh:
                 shutil.copyfileobj(source, fh, CHUNK)
-        archive = _Archive(path)
+        archive = _Archive(path, limits)
         try:
             with contextlib.closing(archive), store.session(), store.transaction():
                 # A combined archive whose OCI index names its images loads from the index, which
@@ -312,6 +351,26 @@ def _oci_manifests_by_config(archive: _Archive) -> dict[str, Descriptor]:
     return found
 
 
+class _Bounded(io.RawIOBase):
+    """A decompressed layer that may not expand past the archive's ``max_total_bytes``."""
+
+    def __init__(self, stream: BinaryIO, archive: _Archive, name: str) -> None:
+        self._stream = stream
+        self._limit = self._left = archive.limits.max_total_bytes
+        self._what = f"{archive.path}: layer {name}"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(min(len(buffer), self._left + 1))
+        if len(data) > self._left:
+            raise ArchiveError(f"{self._what} expands beyond the limit of {self._limit} bytes")
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _synthesise(
     store: Store, archive: _Archive, config_bytes: bytes, config_digest: Digest, layers: list[str]
 ) -> Descriptor:
@@ -332,7 +391,9 @@ def _synthesise(
             actual = digest
         else:
             with archive.open(name) as fh:
-                actual, _ = sha256_file(open_decompressed(fh))
+                actual, _ = sha256_file(
+                    cast(BinaryIO, _Bounded(open_decompressed(fh), archive, name))
+                )
         if actual != diff_id:
             raise IntegrityError(
                 f"{archive.path}: layer {name} has diff_id {actual}, the config says {diff_id}"
