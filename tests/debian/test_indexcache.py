@@ -218,17 +218,44 @@ def test_table_of_a_grown_index_is_rebuilt(tmp_path: Path) -> None:
     assert LazyPackageIndex.from_files(ARCH, [(path, key, source)]).names() == ["a", "b"]
 
 
-def test_table_that_does_not_match_its_index_is_refused_and_removed(tmp_path: Path) -> None:
-    path, key, source = write_packages(tmp_path, "Package: a\nVersion: 1\nArchitecture: all\n\n")
-    other, _, _ = write_packages(tmp_path / "o", "Package: zz\nVersion: 1\nArchitecture: all\n\n")
-    # a whole, checksummed table, but of different content of the same size
-    write_table(path, key, scan(other))
+def test_table_that_does_not_match_its_index_is_rebuilt_on_first_read(tmp_path: Path) -> None:
+    text = (
+        "Package: a\nVersion: 1\nArchitecture: all\n\nPackage: b\nVersion: 1\nArchitecture: all\n"
+    )
+    path, key, source = write_packages(tmp_path, text)
+    # whole, checksummed tables of other content of the same size: one names other
+    # packages, one puts the paragraphs at the wrong offsets
+    others = [
+        "Package: y\nVersion: 1\nArchitecture: all\n\nPackage: z\nVersion: 1\nArchitecture: all\n",
+        "\nPackage: a\nVersion: 1\nArchitecture: all\n\nPackage: b\nVersion: 1\nArchitecture:all\n",
+    ]
+    for number, other_text in enumerate(others):
+        assert len(other_text) == len(text)
+        other, _, _ = write_packages(tmp_path / str(number), other_text)
+        write_table(path, key, scan(other))
+        lazy = LazyPackageIndex.from_files(ARCH, [(path, key, source)])
+        wrong = lazy.names()
+        assert [str(p) for p in lazy.candidates(wrong[0])] == (
+            ["a 1 (all)"] if wrong[0] == "a" else []
+        )
+        assert lazy.names() == ["a", "b"]
+        assert [p.where() for p in lazy._paragraphs_of("b")] == [f"{source}:5"]
+        assert read_table(path, key) == scan(path)
+
+
+def test_bad_paragraph_is_an_error_not_a_table_problem(tmp_path: Path) -> None:
+    path, key, source = write_packages(tmp_path, "Package: a\nVersion: 1\nArchitecture: all\nbad\n")
     lazy = LazyPackageIndex.from_files(ARCH, [(path, key, source)])
-    assert lazy.names() == ["zz"]
-    with pytest.raises(IntegrityError, match="does not match line 1"):
-        lazy.candidates("zz")
-    assert not sidecar_path(path).exists()
-    assert LazyPackageIndex.from_files(ARCH, [(path, key, source)]).names() == ["a"]
+    with pytest.raises(DebianError, match=rf"^{source}:4: expected 'Field: value'"):
+        lazy.candidates("a")
+    assert read_table(path, key) is not None
+
+
+def test_package_name_the_scan_cannot_see_is_an_integrity_error(tmp_path: Path) -> None:
+    path, key, source = write_packages(tmp_path, "Package: a\n b\nVersion: 1\nArchitecture: all\n")
+    lazy = LazyPackageIndex.from_files(ARCH, [(path, key, source)])
+    with pytest.raises(IntegrityError, match=rf"^{source}:1: expected package a here"):
+        lazy.candidates("a")
 
 
 def test_carriage_returns_fall_back_to_a_full_parse(tmp_path: Path) -> None:

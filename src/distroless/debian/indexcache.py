@@ -8,10 +8,11 @@ table is written next to the index as ``<hex>.idx`` (``<hex>`` being the index's
 key) and later runs load it in milliseconds and read single paragraphs with a seek.
 
 The table is a cache, never an authority: its header repeats the index's cache key and
-size and carries a sha256 of the payload, so a truncated, corrupt or foreign file is
-rebuilt rather than trusted, and every paragraph read through it must parse to exactly
-one paragraph of the expected package.  The file is written to a temporary name and
-renamed into place, so two processes building it at once both leave a whole file.
+size and carries a CRC-32 of the payload, so a truncated, corrupt or foreign file is
+rebuilt rather than trusted.  Every paragraph read through it must parse to exactly one
+paragraph of the expected package; if one does not, the table is rebuilt from the file
+and the read repeated.  The file is written to a temporary name and renamed into place,
+so two processes building it at once both leave a whole file.
 
 Paragraph boundaries are found the way :func:`~distroless.debian.deb822.iter_paragraphs`
 finds them (a line that is empty or only blanks).  An index containing a carriage return
@@ -36,7 +37,7 @@ from pathlib import Path
 from distroless.debian.archive import PackagesIndex
 from distroless.debian.deb822 import Paragraph, iter_paragraphs
 from distroless.debian.resolver import PackageIndex, provided_names
-from distroless.errors import DebianError, IntegrityError
+from distroless.errors import DebianError, DistrolessError, IntegrityError
 
 MAGIC = b"DLPKIDX2"
 SUFFIX = ".idx"
@@ -437,6 +438,17 @@ def load_table(packages_path: Path, key: str, source: str = "") -> LookupTable:
     return table
 
 
+class _TableMismatch(Exception):
+    """A paragraph read through a lookup table is not where (or what) the table says.
+
+    ``error`` is what to raise if a fresh table agrees with the old one.
+    """
+
+    def __init__(self, error: DistrolessError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 @dataclass(frozen=True)
 class _Source:
     path: Path
@@ -501,13 +513,32 @@ class LazyPackageIndex(PackageIndex):
 
     def _paragraphs_of(self, name: str) -> list[Paragraph]:
         found: list[Paragraph] = []
-        for source in self._sources:
-            records = self._records(source, name)
-            if records:
-                found.extend(self._read(source, name, records))
+        for i in range(len(self._sources)):
+            try:
+                found.extend(self._read(self._sources[i], name))
+            except _TableMismatch as mismatch:
+                # Rebuild the table from the file and read through the new one; if a
+                # fresh scan agrees with the old table, the file itself is at fault.
+                source = self._sources[i]
+                table = scan(source.path, source.name)
+                if table == source.table:
+                    raise mismatch.error from None
+                write_table(source.path, source.key, table)
+                self._sources = (
+                    *self._sources[:i],
+                    _Source(source.path, source.key, source.name, table),
+                    *self._sources[i + 1 :],
+                )
+                self._names = None
+                self._packages.clear()
+                found.extend(self._read(self._sources[i], name))
         return found + super()._paragraphs_of(name)
 
-    def _read(self, source: _Source, name: str, records: list[int]) -> list[Paragraph]:
+    def _read(self, source: _Source, name: str) -> list[Paragraph]:
+        """The paragraphs of ``name`` in one file; :class:`_TableMismatch` if misplaced."""
+        records = self._records(source, name)
+        if not records:
+            return []
         table = source.table
         try:
             with source.path.open("rb") as fh:
@@ -520,15 +551,15 @@ class LazyPackageIndex(PackageIndex):
         found = []
         for record, raw in zip(records, chunks, strict=True):
             line = table.lines[record]
-            parsed = _parse_at(raw.decode("utf-8", "replace"), source.name, line)
+            where = f"{source.name}:{line}"
+            try:
+                parsed = _parse_at(raw.decode("utf-8", "replace"), source.name, line)
+            except DebianError as exc:
+                raise _TableMismatch(exc) from None
             got = parsed[0].get("Package", "").strip() if len(parsed) == 1 else None
             if got != name or len(raw) != table.lengths[record]:
-                # The table disagrees with the file it describes: never use it again.
-                sidecar_path(source.path).unlink(missing_ok=True)
-                raise IntegrityError(
-                    f"{source.name}: the lookup table {sidecar_path(source.path)} does "
-                    f"not match line {line} of the cached index; it was removed, "
-                    "run the command again"
+                raise _TableMismatch(
+                    IntegrityError(f"{where}: expected package {name} here, found {got!r}")
                 )
             found.append(Paragraph(parsed[0], line=line, source=source.name))
         return found
