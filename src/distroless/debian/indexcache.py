@@ -255,15 +255,8 @@ class CarriageReturnError(Exception):
     """The index has carriage returns: a byte-level table could disagree with the parser."""
 
 
-@dataclass
-class _Row:
-    name: bytes
-    order: int
-    offset: int
-    length: int
-    line: int
-    arch: str
-    provides: list[str]
+# name, position in the file, offset, length, line, architecture, provided names
+_Row = tuple[bytes, int, int, int, int, bytes, list[str]]
 
 
 def scan(path: Path, source: str = "") -> LookupTable:
@@ -289,69 +282,67 @@ def _scan_rows(data: mmap.mmap, source: str) -> list[_Row]:
     start = lead.end() if lead else 0
     line = 1 + data[:start].count(b"\n")
     fields: dict[bytes, bytes] = {}
-
-    def close(end: int) -> None:
-        if end <= start or not data[start:end].strip():
-            return
-        name = fields.get(b"package", b"").split(b"\n", 1)[0].strip()
-        if not name:
-            raise DebianError(f"{source}:{line}: paragraph without a Package field")
-        arch = fields.get(b"architecture", b"").split(b"\n", 1)[0].strip()
-        if not arch:
-            raise DebianError(f"{source}:{line}: package {name.decode()} has no Architecture")
-        provided: list[str] = []
-        if b"provides" in fields:
-            text = fields[b"provides"].decode("utf-8", "replace")
-            provided = list(dict.fromkeys(provided_names(text)))
-        rows.append(
-            _Row(
-                name, len(rows), start, end - start, line, arch.decode("utf-8", "replace"), provided
-            )
-        )
-
-    position = start
     first = _FIRST_FIELD.match(data, start)
     if first is not None:
         fields[first.group(1).lower()] = first.group(2)
-        position = first.end()
-    for found in _SCAN.finditer(data, position):
+    # A paragraph's later fields, and the first field of every paragraph after a blank
+    # line, follow a newline the previous match left unconsumed.
+    for found in _SCAN.finditer(data, first.end() if first is not None else start):
         field = found.group(1)
         if field is not None:
             fields.setdefault(field.lower(), found.group(2))
             continue
         # A blank line starts right after found.start(): the paragraph ends with it.
-        close(found.start() + 1)
+        end = found.start() + 1
+        if fields or (end > start and data[start:end].strip()):
+            rows.append(_row(fields, len(rows), start, end, line, source))
+            fields = {}
         following = found.end() + 1
         line += data[start:following].count(b"\n")
         start = following
-        fields = {}
-        if following < len(data):
-            again = _FIRST_FIELD.match(data, following)
-            if again is not None:
-                fields[again.group(1).lower()] = again.group(2)
-    close(len(data))
+    if fields or (start < len(data) and data[start:].strip()):
+        rows.append(_row(fields, len(rows), start, len(data), line, source))
     return rows
 
 
+def _row(
+    fields: dict[bytes, bytes], order: int, start: int, end: int, line: int, source: str
+) -> _Row:
+    name = fields.get(b"package", b"").split(b"\n", 1)[0].strip()
+    if not name:
+        raise DebianError(f"{source}:{line}: paragraph without a Package field")
+    arch = fields.get(b"architecture", b"").split(b"\n", 1)[0].strip()
+    if not arch:
+        raise DebianError(f"{source}:{line}: package {name.decode()} has no Architecture")
+    provides = fields.get(b"provides")
+    provided = []
+    if provides is not None:
+        provided = list(dict.fromkeys(provided_names(provides.decode("utf-8", "replace"))))
+    return (name, order, start, end - start, line, arch, provided)
+
+
 def _table(rows: list[_Row]) -> LookupTable:
-    rows.sort(key=lambda row: (row.name, row.order))
+    rows.sort(key=lambda row: (row[0], row[1]))
     names: list[bytes] = []
     first = array(_SMALL)
     offsets = array(_BIG)
     lengths = array(_SMALL)
     lines = array(_SMALL)
     arch_ids = array(_SMALL)
-    archs: dict[str, int] = {}
+    archs: dict[bytes, int] = {}
     provides: dict[bytes, list[int]] = {}
-    for record, row in enumerate(rows):
-        if not names or names[-1] != row.name:
-            names.append(row.name)
+    for record, (name, _, offset, length, line, arch, provided) in enumerate(rows):
+        if not names or names[-1] != name:
+            names.append(name)
             first.append(record)
-        offsets.append(row.offset)
-        lengths.append(row.length)
-        lines.append(row.line)
-        arch_ids.append(archs.setdefault(row.arch, len(archs)))
-        for virtual in row.provides:
+        offsets.append(offset)
+        lengths.append(length)
+        lines.append(line)
+        arch_id = archs.get(arch)
+        if arch_id is None:
+            arch_id = archs[arch] = len(archs)
+        arch_ids.append(arch_id)
+        for virtual in provided:
             provides.setdefault(virtual.encode("utf-8", "surrogateescape"), []).append(record)
     first.append(len(rows))
     virtuals = sorted(provides)
@@ -365,7 +356,7 @@ def _table(rows: list[_Row]) -> LookupTable:
         lengths,
         lines,
         arch_ids,
-        tuple(archs),
+        tuple(a.decode("utf-8", "replace") for a in archs),
         _Strings.build(names),
         first,
         _Strings.build(virtuals),
