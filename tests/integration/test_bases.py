@@ -423,3 +423,17 @@ def test_from_reference_builds_the_same_manifest(
     assert (
         built.descriptor.digest == store.load_image("distroless/base-nossl:nonroot", AMD64).digest
     )
+
+
+def test_cli_lock_writes_a_lock_the_build_accepts(
+    cli: Cli, package_cache: Path, tmp_path: Path
+) -> None:
+    if not read_apt_sources(Path("/")):
+        pytest.skip("this host has no apt sources naming a Debian archive")
+    env = {"DISTROLESS_CACHE": str(package_cache)}
+    locks = tmp_path / "locks"
+    out = cli.subprocess("bases", "lock", "--distro", "debian12", "--dir", locks, env=env)
+    assert "debian12.lock.json" in out.check().stdout
+    lock = read_lock(Recipes.builtin(), "debian12", locks)
+    assert {p.name for p in lock.archs["arm64"]} >= {"libc6", "busybox-static", "gcc-12-base"}
+    assert [p.name for p in locks.iterdir()] == ["debian12.lock.json"]

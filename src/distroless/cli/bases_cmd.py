@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from distroless.assemble.time import source_date_epoch
 from distroless.bases.build import ProviderDebs, build_bases, parse_requests
-from distroless.bases.locks import LOCK_ARCHS, lock_inputs, lock_path, read_lock
+from distroless.bases.locks import LOCK_ARCHS, LOCK_DIR, lock_inputs, lock_path, read_lock
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter, emit_json, human_size, table
-from distroless.errors import DistrolessError, UsageError
+from distroless.errors import DistrolessError, InputError, UsageError
 from distroless.oci.models import Platform
 from distroless.store import Store
 
@@ -170,9 +171,17 @@ def build(
     multiple=True,
     help="Distro to lock (repeatable; default: all).",
 )
+@click.option(
+    "--dir",
+    "lock_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=LOCK_DIR,
+    show_default=True,
+    help="Where to write the locks (the builds read the ones shipped with distroless).",
+)
 @_mirror_option
 @pass_app
-def lock(app: App, distros: tuple[str, ...], mirror: str | None) -> None:
+def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None) -> None:
     """Pin the exact packages of every base to the archive's current versions."""
     from distroless.debian.provider import PackageSource
 
@@ -182,8 +191,12 @@ def lock(app: App, distros: tuple[str, ...], mirror: str | None) -> None:
     try:
         for distro in distros or DISTROS:
             result = source.lock(lock_inputs(recipes, distro))
-            path = lock_path(distro)
-            result.write(path)
+            path = lock_path(distro, lock_dir)
+            try:
+                lock_dir.mkdir(parents=True, exist_ok=True)
+                result.write(path)
+            except OSError as exc:
+                raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
             count = sum(len(p) for p in result.archs.values())
             click.echo(f"Wrote {path} ({count} packages)")
     finally:
