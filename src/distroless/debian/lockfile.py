@@ -183,6 +183,8 @@ class Lockfile:
                 f"{source}:{exc.lineno}: not valid JSON ({exc.msg}); "
                 "run `distroless lock` to write it again"
             ) from None
+        except RecursionError:
+            raise LockfileError(f"{source}: JSON nests too deeply") from None
         return cls.from_dict(data, source)
 
     @classmethod

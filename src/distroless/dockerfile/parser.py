@@ -406,7 +406,7 @@ class _Parser:
             return None
         try:
             value = json.loads(args)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return None

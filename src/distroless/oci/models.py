@@ -31,6 +31,8 @@ def load_json(data: bytes, what: str) -> dict[str, Any]:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{what}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ArchiveError(f"{what}: JSON nests too deeply") from None
     if not isinstance(obj, dict):
         raise ArchiveError(f"{what}: expected a JSON object")
     return obj
@@ -353,7 +355,9 @@ class ContainerConfig:
             exposed_ports=tuple(sorted(_obj(d.get("ExposedPorts"), "image config ExposedPorts"))),
             volumes=tuple(sorted(_obj(d.get("Volumes"), "image config Volumes"))),
             stop_signal=_text(d.get("StopSignal"), "image config StopSignal"),
-            healthcheck=None if healthcheck is None else _obj(healthcheck, "Healthcheck"),
+            healthcheck=None
+            if healthcheck is None
+            else _obj(healthcheck, "image config Healthcheck"),
             on_build=seq("OnBuild") or (),
             shell=seq("Shell"),
             extra={k: v for k, v in d.items() if k not in cls._KNOWN},

@@ -201,6 +201,8 @@ class _Archive:
             return json.loads(data)
         except ValueError as exc:
             raise ArchiveError(f"{self.path}: {name} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ArchiveError(f"{self.path}: {name} nests too deeply") from None
 
     def close(self) -> None:
         self.tar.close()

@@ -133,7 +133,7 @@ def registry_error(resp: httpx.Response, what: str) -> DistrolessError:
         if errors:
             first = errors[0]
             reason = f": {first.get('code', '')} {first.get('message', '')}".rstrip()
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
         pass
     status = resp.status_code
     text = f"{what} failed with HTTP {status}{reason}"
@@ -302,7 +302,7 @@ class RegistryClient:
                 data = json.loads(resp.read())
                 token = str(data.get("token") or data.get("access_token") or "")
                 lifetime = float(data.get("expires_in") or 60)
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, TypeError, RecursionError):
                 token, lifetime = "", 0.0
         finally:
             resp.close()

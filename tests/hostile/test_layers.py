@@ -1,0 +1,251 @@
+"""Hostile layers: every escape is refused naming the entry, or contained inside the target."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import stat
+import tarfile
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from distroless.errors import ArchiveError
+from distroless.layers.apply import apply_layer
+from distroless.layers.reader import Limits, iter_layer
+from tests.fuzz.archives import Member, compress, tar_of
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    """``tmp/root`` is the target; ``tmp/outside/keep`` must never change."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "keep").write_bytes(b"keep")
+    (tmp_path / "root").mkdir()
+    return tmp_path
+
+
+def _untouched(sandbox: Path) -> None:
+    assert sorted(os.listdir(sandbox)) == ["outside", "root"]
+    assert os.listdir(sandbox / "outside") == ["keep"]
+    assert (sandbox / "outside" / "keep").read_bytes() == b"keep"
+
+
+def _apply(sandbox: Path, members: list[Member], limits: Limits | None = None) -> None:
+    blob = io.BytesIO(tar_of(members))
+    if limits is None:
+        apply_layer(blob, sandbox / "root")
+    else:
+        apply_layer(blob, sandbox / "root", limits=limits)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../outside/evil", "climbs out of the root"),
+        ("a/../../outside/evil", "climbs out of the root"),
+        ("/outside/evil", "absolute path"),
+        ("/etc/passwd", "absolute path"),
+    ],
+)
+def test_path_escapes_are_refused(sandbox: Path, name: str, message: str) -> None:
+    with pytest.raises(ArchiveError, match=message) as info:
+        _apply(sandbox, [Member(name, data=b"pwned")])
+    assert repr(name) in str(info.value)
+    _untouched(sandbox)
+
+
+def test_write_through_a_symlink_stays_inside(sandbox: Path) -> None:
+    _apply(
+        sandbox,
+        [
+            Member("up", tarfile.SYMTYPE, linkname="../../outside"),
+            Member("abs", tarfile.SYMTYPE, linkname="/../outside"),
+            Member("up/evil", data=b"a"),
+            Member("abs/evil2", data=b"b"),
+        ],
+    )
+    _untouched(sandbox)
+    # ``..`` stops at the root: both links lead to root/outside, created inside the target.
+    assert (sandbox / "root" / "outside" / "evil").read_bytes() == b"a"
+    assert (sandbox / "root" / "outside" / "evil2").read_bytes() == b"b"
+
+
+def test_existing_symlink_is_replaced_not_followed(sandbox: Path) -> None:
+    os.symlink(sandbox / "outside" / "keep", sandbox / "root" / "file")
+    _apply(sandbox, [Member("file", data=b"new")])
+    _untouched(sandbox)
+    path = sandbox / "root" / "file"
+    assert not path.is_symlink()
+    assert path.read_bytes() == b"new"
+
+
+def test_symlink_loop_is_refused(sandbox: Path) -> None:
+    with pytest.raises(ArchiveError, match=r"'a/x': too many symlinks"):
+        _apply(
+            sandbox,
+            [
+                Member("a", tarfile.SYMTYPE, linkname="b"),
+                Member("b", tarfile.SYMTYPE, linkname="a"),
+                Member("a/x", data=b"x"),
+            ],
+        )
+    _untouched(sandbox)
+
+
+def test_self_referencing_symlink_is_refused(sandbox: Path) -> None:
+    with pytest.raises(ArchiveError, match="too many symlinks"):
+        _apply(sandbox, [Member("s", tarfile.SYMTYPE, linkname="s/s"), Member("s/x")])
+    _untouched(sandbox)
+
+
+@pytest.mark.parametrize(
+    ("linkname", "message"),
+    [
+        ("../outside/keep", "climbs out of the root"),
+        ("/etc/passwd", "absolute path"),
+        ("esc/keep", "is missing"),
+        ("missing", "is missing"),
+        ("dir", "is a directory"),
+    ],
+)
+def test_hardlinks_out_of_the_root_are_refused(sandbox: Path, linkname: str, message: str) -> None:
+    with pytest.raises(ArchiveError, match=message) as info:
+        _apply(
+            sandbox,
+            [
+                Member("esc", tarfile.SYMTYPE, linkname="../outside"),
+                Member("dir", tarfile.DIRTYPE),
+                Member("h", tarfile.LNKTYPE, linkname=linkname),
+            ],
+        )
+    assert "'h'" in str(info.value)
+    _untouched(sandbox)
+
+
+def test_hardlink_cannot_reach_outside_through_a_symlinked_parent(sandbox: Path) -> None:
+    os.symlink(sandbox / "outside", sandbox / "root" / "host")
+    with pytest.raises(ArchiveError, match="is missing"):
+        _apply(sandbox, [Member("h", tarfile.LNKTYPE, linkname="host/keep")])
+    _untouched(sandbox)
+    assert os.stat(sandbox / "outside" / "keep").st_nlink == 1
+
+
+def test_device_nodes_are_contained(sandbox: Path) -> None:
+    _apply(
+        sandbox,
+        [
+            Member("up", tarfile.SYMTYPE, linkname="../.."),
+            Member("up/dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666),
+            Member("up/dev/sda", tarfile.BLKTYPE, devmajor=8, devminor=0, mode=0o660),
+        ],
+    )
+    _untouched(sandbox)
+    created = sandbox / "root" / "dev"
+    for name in ("null", "sda"):
+        path = created / name
+        if os.geteuid() == 0 and path.exists():
+            mode = os.lstat(path).st_mode
+            assert stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else:
+            assert not path.exists()  # unprivileged: skipped, never a regular file
+
+
+def test_setuid_bits_are_kept_only_as_metadata(sandbox: Path) -> None:
+    _apply(sandbox, [Member("bin", data=b"x", mode=0o4755)])
+    assert stat.S_IMODE(os.lstat(sandbox / "root" / "bin").st_mode) == 0o4755
+
+
+def test_whiteout_cannot_delete_outside(sandbox: Path) -> None:
+    for name in (".wh..", "up/.wh.keep", "../.wh.outside"):
+        members = [Member("up", tarfile.SYMTYPE, linkname="../outside"), Member(name)]
+        expect = pytest.raises(ArchiveError) if ".." in name else contextlib.nullcontext()
+        with expect:
+            _apply(sandbox, members)
+        _untouched(sandbox)
+
+
+def _raw_header(name: str, kind: bytes, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+@pytest.mark.parametrize("kind", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE, tarfile.XGLTYPE])
+def test_huge_announced_headers_are_refused_before_reading(kind: bytes) -> None:
+    blob = _raw_header("././@LongLink", kind, 8 << 30) + b"\0" * 1024
+    with pytest.raises(ArchiveError, match=r"header of 8589934592 bytes .* exceeds"):
+        list(iter_layer(io.BytesIO(blob)))
+
+
+def test_compressed_pax_header_bomb_is_refused() -> None:
+    # 16 MiB of PAX comment compresses to ~16 KiB; tarfile would read it whole.
+    blob = compress(tar_of([Member("f", pax={"comment": "x" * (16 << 20)})]), "gz")
+    assert len(blob) < 1 << 18
+    with pytest.raises(ArchiveError, match="exceeds the limit of 1048576"):
+        list(iter_layer(io.BytesIO(blob)))
+
+
+def test_long_names_are_refused() -> None:
+    blob = tar_of([Member("d/" * 2100 + "f")])
+    with pytest.raises(ArchiveError, match="name longer than 4096"):
+        list(iter_layer(io.BytesIO(blob)))
+
+
+def _zero_bomb(size: int) -> bytes:
+    """A gzip layer whose single file of ``size`` zero bytes compresses about 1000x."""
+    out = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        info = tarfile.TarInfo("bomb")
+        info.size = size
+
+        class Zeros(io.RawIOBase):
+            left = size
+
+            def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+                n = min(len(buf), self.left)
+                buf[:n] = bytes(n)
+                self.left -= n
+                return n
+
+        tar.addfile(info, Zeros())
+    return out.getvalue()
+
+
+def test_decompression_bomb_is_refused_by_the_limit(sandbox: Path) -> None:
+    blob = _zero_bomb(64 << 20)
+    assert len(blob) * 500 < 64 << 20  # really a bomb: more than 500x
+    limits = Limits(max_total_bytes=len(blob) * 10)
+    with pytest.raises(ArchiveError, match=r"content exceeds the limit of \d+ bytes"):
+        apply_layer(io.BytesIO(blob), sandbox / "root", limits=limits)
+    assert not (sandbox / "root" / "bomb").exists()  # refused before a byte was written
+    _untouched(sandbox)
+
+
+def test_too_many_entries_are_refused() -> None:
+    blob = compress(tar_of([Member(f"f{i}") for i in range(50)]), "zst")
+    with pytest.raises(ArchiveError, match="more than 10 entries"):
+        list(iter_layer(io.BytesIO(blob), limits=Limits(max_entries=10)))
+
+
+def test_reading_a_bomb_within_the_limit_keeps_memory_bounded() -> None:
+    blob = _zero_bomb(48 << 20)
+    tracemalloc.start()
+    try:
+        seen = 0
+        for _member, content in iter_layer(io.BytesIO(blob)):
+            assert content is not None
+            while chunk := content.read(1 << 16):
+                seen += len(chunk)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == 48 << 20
+    assert peak < 8 << 20, f"peak {peak} bytes while streaming a 48 MiB entry"
