@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from distroless.debian import indexcache
 from distroless.debian.archive import DebianArchive
@@ -342,3 +344,58 @@ def test_through_a_verified_archive(tmp_path: Path) -> None:
     ]
     for index in indices:
         assert sidecar_path(index.path).is_file()
+
+
+_FIELD_LINES = st.sampled_from(
+    [
+        "Depends: pkg{m} | v{n}",
+        "Description: text\n more text\n .\n Package: not-a-field",
+        "X-Field-{n}: value",
+    ]
+)
+_BLANKS = st.sampled_from(["\n\n", "\n\n\n", "\n \n", "\n\t\n\n", "\n  \t \n"])
+
+
+@st.composite
+def packages_texts(draw: st.DrawFn) -> str:
+    lead = draw(st.sampled_from(["", "\n", " \n\n"]))
+    paragraphs = []
+    for _ in range(draw(st.integers(0, 6))):
+        n = draw(st.integers(0, 3))
+        m = draw(st.integers(0, 3))
+        name = f"pkg{draw(st.integers(0, 4))}"
+        others = draw(st.lists(_FIELD_LINES, max_size=4, unique=True))
+        provides = draw(st.sampled_from(["Provides", "provides"]))
+        lines = [line.format(n=n, m=m) for line in others]
+        lines.append(f"Version: 1.{n}")
+        provided = draw(st.sampled_from(["", "v{n}", "v{n} (= 1),\n v{m},\n\tw{n}"]))
+        if provided:
+            lines.append(f"{provides}: " + provided.format(n=n, m=m))
+        lines = draw(st.permutations(lines))
+        package = draw(st.sampled_from(["Package", "package", "PACKAGE"]))
+        lines.insert(draw(st.integers(0, len(lines))), f"{package}: {name}")
+        arch = draw(st.sampled_from(["amd64", "all", "arm64"]))
+        field = draw(st.sampled_from(["Architecture", "architecture"]))
+        lines.insert(draw(st.integers(0, len(lines))), f"{field}: {arch}")
+        paragraphs.append("\n".join(lines))
+    separators = [draw(_BLANKS) for _ in paragraphs]
+    text = lead + "".join(p + s for p, s in zip(paragraphs, separators, strict=True))
+    return text if draw(st.booleans()) else text.rstrip("\n")
+
+
+@given(text=packages_texts())
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_scan_agrees_with_the_parser_on_generated_files(tmp_path: Path, text: str) -> None:
+    directory = tmp_path / hashlib.sha256(text.encode()).hexdigest()[:12]
+    files = [write_packages(directory, text)]
+    try:
+        full = full_index(files)
+        for name in full.names():
+            full.candidates(name)
+    except DebianError:
+        raise AssertionError("generated files are meant to be valid") from None
+    lazy = LazyPackageIndex.from_files(ARCH, files)
+    virtuals = {f"{p}{n}" for p in "vw" for n in range(4)}
+    assert_same(lazy, full, virtuals)
