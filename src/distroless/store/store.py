@@ -19,12 +19,13 @@ import contextlib
 import fcntl
 import os
 import platform as host_platform
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from distroless.errors import NotFoundError, ReferenceFormatError, StoreError
+from distroless.errors import DistrolessError, NotFoundError, ReferenceFormatError, StoreError
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, hex_of, is_digest, sha256_file
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
@@ -131,19 +132,45 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Undo the blobs this block created if it fails, so bad input leaves no trace."""
+        """Undo the blobs this block created if it fails, so bad input leaves no trace.
+
+        Enter it *outside* the :meth:`session` of the same work: the undo (:meth:`discard`)
+        can only remove blobs once that session's shared lock is released.
+        """
         created: list[Path] = []
         self._transactions.append(created)
         try:
             yield
         except BaseException:
-            for path in created:
-                path.unlink(missing_ok=True)
+            self.discard(created)
             raise
         finally:
             self._transactions.pop()
             if self._transactions:
                 self._transactions[-1].extend(created)
+
+    def discard(self, created: list[Path]) -> None:
+        """Remove blobs that a failed writer created, unless another writer may rely on them.
+
+        Blobs are shared by content: a writer that found these bytes already stored did not
+        write them, and removing them would leave it tagging an image with a hole in it. So
+        they go only while no other session is open (``gc.lock`` taken exclusively, without
+        waiting) and only if no tag or root reaches them; otherwise ``prune`` collects them.
+        """
+        if not created:
+            return
+        fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with self.lock():
+                keep = set(self.reachable())
+                for path in created:
+                    if f"sha256:{path.name}" not in keep:
+                        path.unlink(missing_ok=True)
+        except (OSError, DistrolessError):
+            pass  # another writer is active, or the store is unreadable: prune decides later
+        finally:
+            os.close(fd)
 
     def put_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
         with self.write_blob(expected) as writer:
@@ -422,7 +449,10 @@ class Store:
                     path.unlink()
                     removed += 1
             for path in self.tmp.iterdir():
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)  # the spool directory of a killed `load -i -`
+                else:
+                    path.unlink(missing_ok=True)
             # Temp files of index.json/oci-layout writers that were killed; every such writer
             # holds the index lock, which is ours now, so none of these is still being written.
             for path in self.root.iterdir():

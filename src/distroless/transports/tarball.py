@@ -219,6 +219,13 @@ def load(store: Store, source: Path | BinaryIO, *, limits: Limits = DEFAULT_LIMI
     archive's members and headers and how far a compressed layer may expand while its
     diff_id is checked, so a decompression bomb is refused instead of hashed for hours.
     """
+    # The session covers the spool in tmp/ too (prune empties tmp/); the transaction encloses
+    # the session so that a failed load's blobs are undone once its own lock is released.
+    with store.transaction(), store.session():
+        return _load(store, source, limits)
+
+
+def _load(store: Store, source: Path | BinaryIO, limits: Limits) -> list[str]:
     with tempfile.TemporaryDirectory(dir=store.tmp) as spool:
         if isinstance(source, Path):
             if not source.is_file():
@@ -230,7 +237,7 @@ def load(store: Store, source: Path | BinaryIO, *, limits: Limits = DEFAULT_LIMI
                 shutil.copyfileobj(source, fh, CHUNK)
         archive = _Archive(path, limits)
         try:
-            with contextlib.closing(archive), store.session(), store.transaction():
+            with contextlib.closing(archive):
                 # A combined archive whose OCI index names its images loads from the index, which
                 # keeps multi-platform images whole; manifest.json describes one platform only.
                 if archive.has("index.json") and (

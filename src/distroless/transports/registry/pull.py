@@ -9,8 +9,6 @@ it did before.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,17 +239,6 @@ def _manifest_blobs(manifest: Manifest) -> list[Descriptor]:
     return [manifest.config, *(d for d in manifest.layers if not d.urls)]
 
 
-@contextlib.contextmanager
-def _rollback(progress: _Progress) -> Iterator[None]:
-    """Remove the blobs a failed pull created; they are referenced by nothing yet."""
-    try:
-        yield
-    except BaseException:
-        for path in progress.created:
-            path.unlink(missing_ok=True)
-        raise
-
-
 def _resolve(registries: Registries, ref: Reference) -> tuple[RegistryClient, RemoteDocument]:
     """Try each mirror, then the registry itself; the first that has the image wins."""
     target = ref.digest or ref.tag or "latest"
@@ -289,6 +276,7 @@ def pull(
     reporter = reporter or NullReporter()
     own = registries is None
     regs = registries or Registries()
+    progress = _Progress()
     try:
         with store.session():
             return _pull(
@@ -299,7 +287,13 @@ def pull(
                 registries=regs,
                 reporter=reporter,
                 workers=workers,
+                progress=progress,
             )
+    except BaseException:
+        # Outside the session: the store removes what this pull created only once no other
+        # writer (which may have found those very blobs already there) is active.
+        store.discard(progress.created)
+        raise
     finally:
         if own:
             regs.close()
@@ -314,76 +308,75 @@ def _pull(
     registries: Registries,
     reporter: Reporter,
     workers: int,
+    progress: _Progress,
 ) -> PullResult:
     client, top = _resolve(registries, ref)
     reporter.event("pull.resolved", reference=str(ref), digest=top.digest, endpoint=client.host)
-    progress = _Progress()
     documents: list[RemoteDocument] = []  # stored in this order: children before parents
     blobs: list[Descriptor] = []
     tagged = top.descriptor
-    with _rollback(progress):
-        if mt.is_index(top.media_type):
-            index = Index.from_bytes(top.data)
-            if all_platforms:
-                children = list(index.manifests)
-            else:
-                wanted = platform or host_platform_default()
-                chosen = index.for_platform(wanted)
-                if chosen is None:
-                    offered = ", ".join(str(d.platform) for d in index.manifests if d.platform)
-                    raise NotFoundError(
-                        f"{ref} has no {wanted} image (it has: {offered or 'none'}); "
-                        "pick one with --platform"
-                    )
-                children = [chosen]
-            for child in children:
-                if not mt.is_manifest(child.media_type):
-                    raise RegistryError(f"{ref}: nested index {child.digest} is not supported")
-                doc = fetch_manifest(client, ref.repository, child.digest)
-                blobs.extend(_manifest_blobs(Manifest.from_bytes(doc.data)))
-                documents.append(doc)
-            if all_platforms:
-                documents.append(top)
-            else:
-                tagged = Descriptor(
-                    documents[0].media_type,
-                    documents[0].digest,
-                    len(documents[0].data),
-                    platform=children[0].platform,
-                )
+    if mt.is_index(top.media_type):
+        index = Index.from_bytes(top.data)
+        if all_platforms:
+            children = list(index.manifests)
         else:
-            manifest = Manifest.from_bytes(top.data)
-            blobs.extend(_manifest_blobs(manifest))
+            wanted = platform or host_platform_default()
+            chosen = index.for_platform(wanted)
+            if chosen is None:
+                offered = ", ".join(str(d.platform) for d in index.manifests if d.platform)
+                raise NotFoundError(
+                    f"{ref} has no {wanted} image (it has: {offered or 'none'}); "
+                    "pick one with --platform"
+                )
+            children = [chosen]
+        for child in children:
+            if not mt.is_manifest(child.media_type):
+                raise RegistryError(f"{ref}: nested index {child.digest} is not supported")
+            doc = fetch_manifest(client, ref.repository, child.digest)
+            blobs.extend(_manifest_blobs(Manifest.from_bytes(doc.data)))
+            documents.append(doc)
+        if all_platforms:
             documents.append(top)
-            if platform is not None and not all_platforms:
-                _check_platform(
-                    store,
-                    client,
-                    ref,
-                    manifest=manifest,
-                    platform=platform,
-                    progress=progress,
-                    reporter=reporter,
-                )
-        _fetch_blobs(
-            client,
-            ref.repository,
-            blobs,
-            store=store,
-            reporter=reporter,
-            progress=progress,
-            workers=workers,
-        )
-        for doc in documents:
-            with store.write_blob(expected=doc.digest) as w:
-                w.write(doc.data)
-            if w.created is not None:
-                progress.created.append(w.created)
-        name: str | None = None
-        if ref.tag:
-            name = store.tag(str(ref.with_tag(ref.tag)), tagged)
         else:
-            store.add_root(PULL_ROOT, str(ref), tagged)
+            tagged = Descriptor(
+                documents[0].media_type,
+                documents[0].digest,
+                len(documents[0].data),
+                platform=children[0].platform,
+            )
+    else:
+        manifest = Manifest.from_bytes(top.data)
+        blobs.extend(_manifest_blobs(manifest))
+        documents.append(top)
+        if platform is not None and not all_platforms:
+            _check_platform(
+                store,
+                client,
+                ref,
+                manifest=manifest,
+                platform=platform,
+                progress=progress,
+                reporter=reporter,
+            )
+    _fetch_blobs(
+        client,
+        ref.repository,
+        blobs,
+        store=store,
+        reporter=reporter,
+        progress=progress,
+        workers=workers,
+    )
+    for doc in documents:
+        with store.write_blob(expected=doc.digest) as w:
+            w.write(doc.data)
+        if w.created is not None:
+            progress.created.append(w.created)
+    name: str | None = None
+    if ref.tag:
+        name = store.tag(str(ref.with_tag(ref.tag)), tagged)
+    else:
+        store.add_root(PULL_ROOT, str(ref), tagged)
     BlobSources(store.state_dir("registry")).record(
         client.host, ref.repository, [d.digest for d in blobs] + [d.digest for d in documents]
     )
