@@ -1,7 +1,7 @@
 """A full disk under the store: a clear one-line error, no partial blob, a usable store.
 
-The store lives on a small tmpfs mounted for the test (root only; skipped with the reason
-when mounting is not permitted).
+The store (or the package cache) lives on a small tmpfs mounted for the test (root only;
+skipped with the reason when mounting is not permitted).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from distroless.debian.sources import read_apt_sources
 from distroless.errors import StoreError
 from tests.faults.support import MIB, SEED, assert_consistent, image_names, leftovers, write_spec
-from tests.helpers import Cli, Result
+from tests.helpers import Cli, Result, require
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +115,54 @@ def test_index_update_on_a_full_disk_keeps_the_old_index(tmp_path: Path, small_d
     assert image_names(cli) == {"before:v1": before}
     cli("tag", "before:v1", "other:v1").check()
     assert image_names(cli) == {"before:v1": before, "other:v1": before}
+
+
+@pytest.fixture
+def small_cache(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs as the package cache: less than one Packages index of the archive."""
+    require(read_apt_sources(Path("/")), "this host's apt sources name no Debian archive")
+    mnt = tmp_path / "cache-disk"
+    _mount_tmpfs(mnt, "4m")
+    try:
+        yield mnt
+    finally:
+        _unmount(mnt)
+
+
+def _build_with_packages(tmp_path: Path, cli: Cli, cache: Path) -> Result:
+    spec = tmp_path / "pkgs" / "image.yaml"
+    spec.parent.mkdir()
+    spec.write_text("packages: [tzdata]\n")
+    return cli.subprocess(
+        "build", "--spec", spec, "-t", "tz:v1", env={"DISTROLESS_CACHE": str(cache)}
+    )
+
+
+@pytest.mark.network
+def test_full_package_cache_fails_cleanly(tmp_path: Path, small_cache: Path) -> None:
+    cli = Cli(tmp_path / "store")
+    small = write_spec(tmp_path / "small", {"s.txt": 2000}, SEED + 44)
+    before = cli("build", "-q", "--spec", small, "-t", "before:v1").check().stdout.strip()
+
+    failed = _build_with_packages(tmp_path, cli, small_cache / "cache")
+
+    assert failed.exit_code != 0
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.count("\n") == 1, failed.stderr
+    assert "no space left on device" in failed.stderr.lower()
+    assert leftovers(cli.root) == []
+    assert_consistent(cli, "a build whose package cache filled up")
+    assert image_names(cli) == {"before:v1": before}
+
+
+@pytest.mark.network
+@pytest.mark.xfail(
+    strict=True,
+    reason="the package download reports a full disk as a bare OSError: exit 1, no path named",
+)
+def test_full_package_cache_is_a_store_error_naming_the_cache(
+    tmp_path: Path, small_cache: Path
+) -> None:
+    failed = _build_with_packages(tmp_path, Cli(tmp_path / "store"), small_cache / "cache")
+    assert failed.exit_code == StoreError.exit_code, failed.stderr
+    assert str(small_cache) in failed.stderr
