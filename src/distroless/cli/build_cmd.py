@@ -8,17 +8,17 @@ from pathlib import Path
 
 import click
 
-from distroless.assemble.spec_build import build_spec, platforms_of
 from distroless.assemble.time import source_date_epoch
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter
-from distroless.debian.provider import PackageSource, SpecPackages, spec_inputs
 from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
 from distroless.errors import UsageError
 from distroless.oci.models import Descriptor, Platform
-from distroless.spec import load_spec
 from distroless.store import Store
 from distroless.store.store import normalize_name
+
+# The spec and Debian modules are imported where they are used: a cached Dockerfile build
+# should not pay for loading the package resolver.
 
 mirror_option = click.option(
     "--mirror",
@@ -163,16 +163,18 @@ def _build_dockerfile(
 
 def _base_builder(
     app: App, store: Store, mirror: str | None, reporter: TerminalReporter
-) -> BaseBuilder | None:
-    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock."""
-    try:
+) -> BaseBuilder:
+    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
+
+    The bases and Debian modules load only when a base is actually missing.
+    """
+
+    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
         from distroless.bases.build import ProviderDebs, build_bases
         from distroless.bases.locks import read_lock
         from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
-    except ImportError:  # an installation without the base recipes
-        return None
+        from distroless.debian.provider import PackageSource
 
-    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
         distro = base.distro or DEFAULT_DISTRO
         recipes = Recipes.builtin()
         recipe = recipes.get(base.name, distro)
@@ -222,6 +224,10 @@ def _build_spec(
     *,
     sbom: bool = True,
 ) -> None:
+    from distroless.assemble.spec_build import build_spec, platforms_of
+    from distroless.debian.provider import PackageSource, SpecPackages
+    from distroless.spec import load_spec
+
     spec = load_spec(Path(spec_file))
     store = Store(app.root_path)
     reporter = TerminalReporter()
@@ -259,6 +265,10 @@ def _build_spec(
 @pass_app
 def lock(app: App, spec_file: str, mirror: str | None) -> None:
     """Resolve the spec's packages and write SPEC.lock.json beside it."""
+    from distroless.assemble.spec_build import platforms_of
+    from distroless.debian.provider import PackageSource, spec_inputs
+    from distroless.spec import load_spec
+
     spec = load_spec(Path(spec_file))
     archs = [p.architecture for p in platforms_of(spec)]
     reporter = TerminalReporter()

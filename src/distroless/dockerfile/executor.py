@@ -201,6 +201,7 @@ class Executor:
         self.cached: list[str] = []
         self.created = rfc3339(options.source_date_epoch)
         self._runtime: Runtime | None = None
+        self._compression: Compression = options.compression
         self._global_env: dict[str, str] = {}
         self._stack = contextlib.ExitStack()
 
@@ -217,6 +218,9 @@ class Executor:
         with self._stack:
             for stage in graph.order:
                 base_stage = graph.base_stage(stage)
+                # only the target's layers ship; the others need no compressing
+                is_target = stage.index == graph.target.index
+                self._compression = self.options.compression if is_target else "none"
                 self.states[stage.index] = self._run_stage(stage, base_stage)
         final = self.states[graph.target.index]
         desc, config = self._write_image(final)
@@ -470,7 +474,7 @@ class Executor:
             info = write_layer(
                 entries,
                 cast(BinaryIO, writer),
-                self.options.compression,
+                self._compression,
                 source_date_epoch=self.options.source_date_epoch,
             )
         return StateLayer(Descriptor(media_type(info), info.digest, info.size), info.diff_id)
@@ -827,7 +831,7 @@ class Executor:
                         lowers,
                         step,
                         cast(BinaryIO, writer),
-                        self.options.compression,
+                        self._compression,
                         state_root=self.store.state_dir("build"),
                         source_date_epoch=self.options.source_date_epoch,
                         stdout=output,
