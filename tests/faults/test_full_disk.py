@@ -18,7 +18,7 @@ import pytest
 from distroless.debian.sources import read_apt_sources
 from distroless.errors import StoreError
 from tests.faults.support import MIB, SEED, assert_consistent, image_names, leftovers, write_spec
-from tests.helpers import Cli, Result, require
+from tests.helpers import Cli, Registry, Result, require
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +166,36 @@ def test_full_package_cache_is_a_store_error_naming_the_cache(
     failed = _build_with_packages(tmp_path, Cli(tmp_path / "store"), small_cache / "cache")
     assert failed.exit_code == StoreError.exit_code, failed.stderr
     assert str(small_cache) in failed.stderr
+
+
+@pytest.fixture
+def big_archive(tmp_path: Path) -> tuple[Cli, Path]:
+    """A store holding a 12 MB image, and that image saved as a docker-archive."""
+    source = Cli(tmp_path / "source")
+    spec = write_spec(tmp_path / "bigctx", {"big.bin": 12 * MIB}, SEED + 45)
+    source("build", "--spec", spec, "-t", "big:v1").check()
+    archive = tmp_path / "big.tar"
+    source("save", "big:v1", "-o", archive).check()
+    return source, archive
+
+
+def test_load_onto_a_full_disk(small_disk: Path, big_archive: tuple[Cli, Path]) -> None:
+    cli = Cli(small_disk / "store")
+    failed = cli.subprocess("load", "-i", big_archive[1])
+    _assert_disk_full_error(failed, cli.root)
+    assert leftovers(cli.root) == []
+    assert_consistent(cli, "a load onto a full disk")
+    assert image_names(cli) == {}
+
+
+def test_pull_onto_a_full_disk(
+    small_disk: Path, big_archive: tuple[Cli, Path], registry: Registry
+) -> None:
+    ref = registry.ref("faults/full-disk", "v1")
+    big_archive[0]("push", "big:v1", ref).check()
+    cli = Cli(small_disk / "store")
+    failed = cli.subprocess("pull", ref)
+    _assert_disk_full_error(failed, cli.root)
+    assert leftovers(cli.root) == []
+    assert_consistent(cli, "a pull onto a full disk")
+    assert image_names(cli) == {}
