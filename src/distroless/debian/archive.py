@@ -6,7 +6,9 @@ keyring; the ``Packages`` index of an architecture is then downloaded (``.xz``, 
 size and SHA256 the signed Release gives, and only then decompressed into the cache under
 ``<cache>/indices/sha256/<hex>``, keyed by the hash of the compressed file.  An index whose
 hash is already cached is not downloaded again.  Nothing unverified ever becomes visible
-in the cache: downloads go to temporary files that are removed on any failure.
+in the cache: downloads go to temporary files that are removed on any failure.  The
+resolver reads a cached index through the lookup table :mod:`distroless.debian.indexcache`
+keeps beside it (``<hex>.idx``) rather than parsing the whole file.
 """
 
 from __future__ import annotations
