@@ -10,9 +10,10 @@ The number of examples scales with ``DISTROLESS_FUZZ_EXAMPLES`` (a multiplier, d
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -163,3 +164,55 @@ def mutated_text(seeds: Sequence[str], max_ops: int = 4) -> st.SearchStrategy[st
     return st.builds(
         _apply_text, st.sampled_from(list(seeds)), st.lists(_text_ops, max_size=max_ops)
     )
+
+
+_json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(1 << 70), max_value=1 << 70),
+    st.floats(allow_nan=True),
+    st.text(max_size=10),
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copy = json.loads(json.dumps(doc))
+    node = copy
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return copy
+
+
+@st.composite
+def _json_broken(draw: st.DrawFn, docs: Sequence[Any]) -> bytes:
+    doc = draw(st.sampled_from(list(docs)))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(doc)))
+        doc = _replace(doc, path, draw(_json))
+    return json.dumps(doc).encode()
+
+
+def json_broken(docs: Sequence[Any]) -> st.SearchStrategy[bytes]:
+    """One of the JSON ``docs`` with one to three nodes anywhere replaced by arbitrary JSON."""
+    return _json_broken(docs)

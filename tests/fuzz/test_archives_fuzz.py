@@ -23,11 +23,13 @@ from distroless.layers.reader import Limits, iter_layer
 from distroless.store import Store
 from distroless.transports import tarball
 from tests.fuzz.archives import (
+    Member,
     archive_of,
     compress,
     deb_of,
     image_members,
     layer_tar,
+    tar_of,
 )
 from tests.fuzz.mutate import fuzz_settings, mutated_bytes, result_or_error
 
@@ -160,3 +162,48 @@ def test_load_damaged_member(name: str, data: st.DataObject) -> None:
     if data.draw(st.booleans()):
         members.pop(data.draw(st.sampled_from(NAMES)))
     _load(archive_of(members))
+
+
+_OCI_ONLY = {k: v for k, v in IMAGE.items() if k != "manifest.json"}
+
+
+@fuzz_settings(100)
+@given(st.sampled_from(sorted(_OCI_ONLY)), st.data())
+def test_load_damaged_oci_layout(name: str, data: st.DataObject) -> None:
+    members = dict(_OCI_ONLY)
+    members[name] = data.draw(mutated_bytes([_OCI_ONLY[name]]))
+    _load(archive_of(members))
+
+
+_segment = st.sampled_from(["a", "b", "..", ".", "", ".wh.a", ".wh..wh..opq", "lnk", "/"])
+_names = st.lists(_segment, min_size=1, max_size=4).map("/".join)
+_kinds = st.sampled_from(
+    [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE]
+)
+_members = st.lists(
+    st.builds(
+        Member,
+        name=_names,
+        type=_kinds,
+        data=st.binary(max_size=8),
+        linkname=st.one_of(_names, st.sampled_from(["/", "../..", "/../outside", "../outside"])),
+        mode=st.sampled_from([0o644, 0o755, 0o4755, 0o000, 0o1777]),
+    ),
+    max_size=8,
+)
+
+
+@fuzz_settings(300)
+@given(_members, _members)
+def test_apply_generated_layers_contained(lower: list[Member], upper: list[Member]) -> None:
+    """Two layers of arbitrary names, links and whiteouts never touch anything outside."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "outside").mkdir()
+        (base / "outside" / "keep").write_bytes(b"keep")
+        target = base / "root"
+        for members in (lower, upper):
+            result_or_error(lambda m=members: apply_layer(io.BytesIO(tar_of(m)), target))  # type: ignore[misc]
+        assert sorted(os.listdir(base)) == ["outside", "root"]
+        assert _snapshot_tree(base / "outside") == ["keep"]
+        assert (base / "outside" / "keep").read_bytes() == b"keep"

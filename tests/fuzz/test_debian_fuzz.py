@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from distroless.debian.deb822 import Paragraph, dump, parse_paragraph, parse_paragraphs
+from distroless.debian.lockfile import Lockfile
 from distroless.debian.relations import parse_provides, parse_relations
 from distroless.debian.version import Version, compare_versions
-from tests.fuzz.mutate import fuzz_settings, mutated_text, result_or_error
+from tests.fuzz.mutate import fuzz_settings, json_broken, mutated_text, result_or_error
 
 CONTROL = """Package: libc6
 Source: glibc
@@ -72,3 +76,22 @@ def test_versions_never_crash(a: str, b: str) -> None:
 def test_version_random_text(text: str) -> None:
     result_or_error(lambda: Version.parse(text))
     result_or_error(lambda: parse_relations(text))
+
+
+_LOCK_PATH = Path(__file__).parents[2] / "src" / "distroless" / "bases" / "locks"
+_LOCK = json.loads((_LOCK_PATH / "debian12.lock.json").read_text())
+_LOCK["archs"] = {arch: pkgs[:2] for arch, pkgs in _LOCK["archs"].items()}
+
+
+@fuzz_settings(400)
+@given(json_broken([_LOCK]))
+def test_lockfile_never_crashes(data: bytes) -> None:
+    result = result_or_error(lambda: Lockfile.loads(data.decode(), "image.lock.json"))
+    if isinstance(result, Lockfile):
+        assert Lockfile.loads(result.dumps()) == result
+
+
+@fuzz_settings(200)
+@given(mutated_text([json.dumps(_LOCK, indent=2)], max_ops=2))
+def test_lockfile_damaged_text(text: str) -> None:
+    result_or_error(lambda: Lockfile.loads(text, "image.lock.json"))

@@ -6,11 +6,16 @@ import json
 from typing import Any
 
 from hypothesis import given
-from hypothesis import strategies as st
 
 from distroless.oci.models import ImageConfig, Index, Manifest, Platform
 from distroless.oci.reference import Reference
-from tests.fuzz.mutate import fuzz_settings, mutated_bytes, mutated_text, result_or_error
+from tests.fuzz.mutate import (
+    fuzz_settings,
+    json_broken,
+    mutated_bytes,
+    mutated_text,
+    result_or_error,
+)
 
 D = "sha256:" + "a" * 64
 MANIFEST: dict[str, Any] = {
@@ -55,51 +60,6 @@ CONFIG: dict[str, Any] = {
 }
 SEEDS = [json.dumps(doc).encode() for doc in (MANIFEST, INDEX, CONFIG)]
 
-_json_leaf = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(1 << 70), max_value=1 << 70),
-    st.floats(allow_nan=True),
-    st.text(max_size=10),
-)
-_json = st.recursive(
-    _json_leaf,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    copy = json.loads(json.dumps(doc))
-    node = copy
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
-    return copy
-
-
-@st.composite
-def structurally_broken(draw: st.DrawFn) -> bytes:
-    """A valid document with one node anywhere replaced by arbitrary JSON."""
-    doc = draw(st.sampled_from([MANIFEST, INDEX, CONFIG]))
-    path = draw(st.sampled_from(_paths(doc)))
-    return json.dumps(_replace(doc, path, draw(_json))).encode()
-
 
 def _all_models(data: bytes) -> None:
     for model in (Manifest, Index, ImageConfig):
@@ -109,7 +69,7 @@ def _all_models(data: bytes) -> None:
 
 
 @fuzz_settings(600)
-@given(structurally_broken())
+@given(json_broken([MANIFEST, INDEX, CONFIG]))
 def test_models_on_broken_structure(data: bytes) -> None:
     _all_models(data)
 
