@@ -26,6 +26,7 @@ import mmap
 import os
 import re
 import struct
+import sys
 import tempfile
 import zlib
 from array import array
@@ -39,15 +40,16 @@ from distroless.debian.deb822 import Paragraph, iter_paragraphs
 from distroless.debian.resolver import PackageIndex, provided_names
 from distroless.errors import DebianError, DistrolessError, IntegrityError
 
-MAGIC = b"DLPKIDX2"
 SUFFIX = ".idx"
 # magic, the index's cache key (hex), its size, the payload's length and CRC-32: the
 # checksum catches a truncated or damaged file; the table is a local cache, not a
 # trust anchor (what it points at is parsed and checked on every read).
 _HEADER = struct.Struct("<8s64sQQI")
-# Offsets are 64-bit, every other number 32-bit (in the machine's byte order).
+# Offsets are 64-bit, every other number 32-bit where the machine has such a C type,
+# all in its byte order; the magic records both, so another machine's table is rebuilt.
 _BIG = "q"
 _SMALL = "i" if array("i").itemsize == 4 else "l"
+MAGIC = b"DLPKIX" + sys.byteorder[0].encode() + str(array(_SMALL).itemsize).encode()
 # records, names, virtual names, provide references, then the three text blobs' lengths
 _COUNTS = struct.Struct("<8Q")
 
