@@ -83,6 +83,10 @@ def test_copy_directory_copies_its_contents_and_honours_dockerignore(
 def test_copy_globs_and_multiple_sources_need_a_directory(store: Store, ctx: Path) -> None:
     built = build(store, ctx, "FROM scratch\nCOPY *.txt /g/\n")
     assert {k for k in built.files() if k.startswith("g/")} == {"g/a.txt", "g/b.txt"}
+    single = build(store, ctx, "FROM scratch\nCOPY a.t?t /single\n")
+    assert single.files()["single"][1] == b"alpha\n"  # one match: the destination is a file
+    with pytest.raises(BuildError, match="must be a directory"):
+        build(store, ctx, "FROM scratch\nCOPY *.txt /nodir\n")
     with pytest.raises(BuildError, match=r"Dockerfile:2: .*must be a directory"):
         build(store, ctx, "FROM scratch\nCOPY a.txt b.txt /nodir\n")
 
@@ -307,8 +311,10 @@ def test_unknown_target_and_bad_flags_are_errors(store: Store, ctx: Path) -> Non
         build(store, ctx, "FROM scratch\n", target="nope")
     with pytest.raises(BuildError, match=r"Dockerfile:2: --chmod=9z"):
         build(store, ctx, "FROM scratch\nCOPY --chmod=9z a.txt /a\n")
-    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount is not supported"):
-        build(store, ctx, "FROM scratch\nRUN --mount=type=cache,target=/c true\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount=type=secret is not"):
+        build(store, ctx, "FROM scratch\nRUN --mount=type=secret,id=x,target=/s true\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount=type=cache needs target"):
+        build(store, ctx, "FROM scratch\nRUN --mount=type=cache true\n")
 
 
 def test_a_failed_build_leaves_earlier_steps_cached(store: Store, ctx: Path) -> None:

@@ -181,3 +181,31 @@ def test_failing_run_names_the_line_and_exit_code(root: Path, tmp_path: Path) ->
     ctx = _dockerfile(tmp_path, "FROM golang:1.17\n\nRUN echo boom >&2; exit 3\n")
     with pytest.raises(BuildError, match=r"Dockerfile:3: RUN .* exited with code 3: boom"):
         _build(root, ctx)
+
+
+def test_run_mounts_cache_bind_and_tmpfs_stay_out_of_the_layer(root: Path, tmp_path: Path) -> None:
+    ctx = _dockerfile(
+        tmp_path,
+        """FROM golang:1.17
+ARG ROUND
+RUN --mount=type=cache,target=/var/cache/demo echo $ROUND >> /var/cache/demo/log && \\
+    wc -l < /var/cache/demo/log > /count
+RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /copied
+RUN --mount=type=bind,source=.,target=/src,rw echo scribble > /src/data.txt
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test ! -e /copied-from-nowhere
+""",
+        {"data.txt": "bound\n"},
+    )
+    from tests.dockerfile.executor_helpers import image_layers
+
+    store = Store(root)
+    for round_, expected in (("1", b"1\n"), ("2", b"2\n")):
+        _, digest = _build(root, ctx, build_args={"ROUND": round_})
+        files: dict[str, bytes | None] = {}
+        for layer in image_layers(store, store.resolve(digest)):
+            files.update({name: data for name, (_, data) in layer.items()})
+        assert files["count"] == expected  # the cache mount outlives the build
+        assert files["copied"] == b"bound\n"
+        assert not any(n.startswith(("var/cache/demo/", "scratch/", "src/")) for n in files)
+        assert "mnt/data.txt" not in files
+    assert (ctx / "data.txt").read_text() == "bound\n"  # an rw bind never writes back

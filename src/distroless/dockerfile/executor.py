@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import posixpath
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -540,14 +541,6 @@ class Executor:
         ):
             raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
         dest, dest_is_dir = absolute_dest(dest_raw, state.config.working_dir)
-        many = len(sources) + len(ins.heredocs) > 1 or any(
-            any(c in s for c in "*?[") for s in sources
-        )
-        if len(sources) + len(ins.heredocs) > 1 and not dest_is_dir:
-            raise BuildError(
-                f"{where}: with more than one source the destination must be a directory "
-                f"ending in '/' (got {dest_raw!r})"
-            )
         chmod = (
             parse_chmod(self._expand(ins.chmod, env, ins), where) if ins.chmod is not None else None
         )
@@ -646,6 +639,13 @@ class Executor:
 
                     producers.append(ctx_entries)
 
+        # several sources (or a glob matching several files) need a directory destination
+        many = len(producers) > 1
+        if many and not dest_is_dir:
+            raise BuildError(
+                f"{where}: with more than one source the destination must be a directory "
+                f"ending in '/' (got {dest_raw!r})"
+            )
         if chown_spec is not None:
             inputs.append(f"chown={chown_spec}")
 
@@ -743,8 +743,7 @@ class Executor:
 
     def _run(self, stage: Stage, state: StageState, ins: Run) -> StageState:
         where = self._where(ins)
-        if ins.mounts:
-            raise BuildError(f"{where}: RUN --mount is not supported by this builder yet")
+        mounts, mount_inputs = self._run_mounts(state, ins)
         network = ins.network or "default"
         if network not in ("default", "host", "none"):
             raise BuildError(
@@ -762,14 +761,67 @@ class Executor:
                 + " ".join(f"{k}={v}" for k, v in sorted(run_env.items()))
                 + f" {shown}"
             )
-        inputs = [f"network={network}"] + [f"heredoc:{h.name}:{h.content}" for h in ins.heredocs]
+        inputs = [f"network={network}", *mount_inputs]
+        inputs += [f"heredoc:{h.name}:{h.content}" for h in ins.heredocs]
 
         def make() -> StateLayer | None:
             return self._execute_run(
-                state, ins, args, run_env, "none" if network == "none" else "host"
+                state, ins, args, run_env, "none" if network == "none" else "host", mounts
             )
 
         return self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
+
+    def _run_mounts(self, state: StageState, ins: Run) -> tuple[tuple[RunMount, ...], list[str]]:
+        """``--mount=type=cache`` (kept between builds, outside the image), ``type=bind``
+        (a context path, read-only unless ``rw``) and ``type=tmpfs`` (an empty scratch dir);
+        none of them ends up in the layer.  Bind sources are part of the cache key."""
+        where = self._where(ins)
+        out: list[RunMount] = []
+        inputs: list[str] = []
+        for mount in ins.mounts:
+            target = mount.get("target") or mount.get("dst") or mount.get("destination")
+            if not target:
+                raise BuildError(f"{where}: RUN --mount=type={mount.type} needs target=PATH")
+            target = posixpath.normpath(
+                posixpath.join(
+                    state.config.working_dir or "/",
+                    self._expand(target, state.expansion_env(), ins),
+                )
+            )
+            truthy = ("", "true", "1")
+            readonly = any((mount.get(k) or "false").lower() in truthy for k in ("ro", "readonly"))
+            if mount.type == "cache":
+                ident = mount.get("id") or target
+                digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+                source = self.store.state_dir("build-mounts", "cache", digest)
+                out.append(RunMount(source, target, readonly))
+                inputs.append(f"mount=cache:{target}")
+            elif mount.type == "tmpfs":
+                empty = self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp))
+                out.append(RunMount(Path(empty), target, False))
+                inputs.append(f"mount=tmpfs:{target}")
+            elif mount.type == "bind":
+                if mount.source_stage is not None:
+                    raise BuildError(f"{where}: RUN --mount=type=bind,from=... is not supported")
+                bind_source = mount.get("source") or mount.get("src") or "."
+                matches = self.context.match(bind_source, where)
+                rw = (mount.get("rw") or mount.get("readwrite") or "false").lower() in truthy
+                bound = matches[0].disk.resolve()
+                if rw:  # writes go to a throwaway copy, never to the user's context
+                    scratch = Path(
+                        self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp))
+                    )
+                    copy = scratch / "bind"
+                    if bound.is_dir():
+                        shutil.copytree(bound, copy, symlinks=True)
+                    else:
+                        shutil.copy2(bound, copy)
+                    bound = copy
+                out.append(RunMount(bound, target, not rw))
+                inputs.append(f"mount=bind:{target}:{self.context.digest(matches[:1])}")
+            else:
+                raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
+        return tuple(out), inputs
 
     def _run_args(self, state: StageState, ins: Run) -> tuple[str, ...]:
         if isinstance(ins.command, tuple):
@@ -796,6 +848,7 @@ class Executor:
         args: tuple[str, ...],
         env: Mapping[str, str],
         network: str,
+        mounts: tuple[RunMount, ...] = (),
     ) -> StateLayer:
         where = self._where(ins)
         if state.platform.architecture != self.build_platform.architecture:
@@ -813,7 +866,7 @@ class Executor:
             args=args,
             env=dict(env),
             network="none" if network == "none" else "host",
-            mounts=cast(tuple[RunMount, ...], ()),
+            mounts=mounts,
             runtime=runtime.name,
         )
         output = self.options.run_output
