@@ -249,3 +249,20 @@ def test_reading_a_bomb_within_the_limit_keeps_memory_bounded() -> None:
         tracemalloc.stop()
     assert seen == 48 << 20
     assert peak < 8 << 20, f"peak {peak} bytes while streaming a 48 MiB entry"
+
+
+def test_many_entries_do_not_accumulate_in_memory() -> None:
+    headers = []
+    for i in range(40_000):
+        info = tarfile.TarInfo(f"d/{i:08d}")
+        info.mtime = 0
+        headers.append(info.tobuf(format=tarfile.USTAR_FORMAT))
+    blob = compress(b"".join(headers) + bytes(1024), "gz")
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in iter_layer(io.BytesIO(blob)))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 40_000
+    assert peak < 4 << 20, f"peak {peak} bytes for 40000 empty entries"

@@ -116,6 +116,9 @@ def iter_layer(
                 member = tar.next()
                 if member is None:
                     return
+                # tarfile remembers every member it has read; a forward-only reader needs
+                # none of them, and a layer of millions of empty entries must not fill memory.
+                tar.members.clear()
                 name = member.name
                 count += 1
                 if count > limits.max_entries:
