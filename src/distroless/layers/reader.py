@@ -118,7 +118,7 @@ def iter_layer(
                     return
                 # tarfile remembers every member it has read; a forward-only reader needs
                 # none of them, and a layer of millions of empty entries must not fill memory.
-                tar.members.clear()
+                tar.members.clear()  # type: ignore[attr-defined]
                 name = member.name
                 count += 1
                 if count > limits.max_entries:
