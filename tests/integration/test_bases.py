@@ -22,6 +22,7 @@ from distroless.debian.sources import read_apt_sources
 from distroless.oci.models import Platform
 from distroless.store import Store
 from distroless.transports.tarball import save
+from distroless.verify.check import check_image
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import from_store
 from tests.helpers import Cli, DockerEngine, c_build, go_build
@@ -283,11 +284,14 @@ def test_no_shell_package_manager_or_setuid(debian13: tuple[Store, list[BuiltBas
     store, built = debian13
     for base in built:
         for platform in (AMD64, ARM64):
-            view = _view(store, base.refs[0], platform)
+            image = from_store(store, base.refs[0], platform)
+            view = FileSystemView.from_image(image)
             for path in FORBIDDEN:
                 assert not view.exists(path), (base.refs[0], platform, path)
             setuid = [n.path for n in view.nodes() if n.is_file and n.mode & 0o6000]
             assert setuid == [], (base.refs[0], setuid)
+            # the project's own policy check (shells, package managers, user, status.d ...)
+            assert check_image(image, view).findings == (), (base.refs[0], platform)
 
 
 def test_arm64_images_hold_arm64_binaries(debian13: tuple[Store, list[BuiltBase]]) -> None:
