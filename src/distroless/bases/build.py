@@ -109,7 +109,9 @@ class ProviderDebs:
                 missing.append(package)
         if missing:
             refs = [DebRef(self.source.url_of(p), p.sha256, p.size, p.name) for p in missing]
-            by_sha = fetch_debs(refs, cache, reporter=self.source.reporter)
+            by_sha = fetch_debs(
+                refs, cache, client=self.source.client, reporter=self.source.reporter
+            )
             out.update({p.name: by_sha[p.sha256.lower()] for p in missing})
         return out
 
