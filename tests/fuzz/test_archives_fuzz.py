@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from distroless.debian.deb import deb_entries, iter_ar, read_control
@@ -20,6 +21,7 @@ from distroless.errors import DistrolessError
 from distroless.layers.apply import apply_layer
 from distroless.layers.compress import open_decompressed
 from distroless.layers.reader import Limits, iter_layer
+from distroless.runtime.unpack import unpack_layer
 from distroless.store import Store
 from distroless.transports import tarball
 from tests.fuzz.archives import (
@@ -178,7 +180,21 @@ def test_load_damaged_oci_layout(name: str, data: st.DataObject) -> None:
 _segment = st.sampled_from(["a", "b", "..", ".", "", ".wh.a", ".wh..wh..opq", "lnk", "/"])
 _names = st.lists(_segment, min_size=1, max_size=4).map("/".join)
 _kinds = st.sampled_from(
-    [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE]
+    [
+        tarfile.REGTYPE,
+        tarfile.DIRTYPE,
+        tarfile.SYMTYPE,
+        tarfile.LNKTYPE,
+        tarfile.FIFOTYPE,
+        tarfile.CHRTYPE,
+        tarfile.BLKTYPE,
+    ]
+)
+# Mostly plain ids, sometimes what only base-256 fields or PAX records can carry.
+_ids = st.one_of(
+    st.just(0),
+    st.integers(0, 70000),
+    st.sampled_from([-1, (1 << 32) - 1, 1 << 32, 1 << 40, -(1 << 40), 1 << 70]),
 )
 _members = st.lists(
     st.builds(
@@ -188,12 +204,26 @@ _members = st.lists(
         data=st.binary(max_size=8),
         linkname=st.one_of(_names, st.sampled_from(["/", "../..", "/../outside", "../outside"])),
         mode=st.sampled_from([0o644, 0o755, 0o4755, 0o000, 0o1777]),
+        uid=_ids,
+        gid=_ids,
+        devmajor=_ids,
+        devminor=_ids,
     ),
     max_size=8,
 )
 
 
-@fuzz_settings(300)
+def _writable(members: list[Member]) -> bytes:
+    """The layer as tarfile can write it: PAX, else GNU base-256, else not at all."""
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        try:
+            return tar_of(members, fmt)
+        except ValueError:
+            continue
+    reject()
+
+
+@fuzz_settings(120)
 @given(_members, _members)
 def test_apply_generated_layers_contained(lower: list[Member], upper: list[Member]) -> None:
     """Two layers of arbitrary names, links and whiteouts never touch anything outside."""
@@ -203,7 +233,12 @@ def test_apply_generated_layers_contained(lower: list[Member], upper: list[Membe
         (base / "outside" / "keep").write_bytes(b"keep")
         target = base / "root"
         for members in (lower, upper):
-            result_or_error(lambda m=members: apply_layer(io.BytesIO(tar_of(m)), target))  # type: ignore[misc]
+            blob = _writable(members)
+            result_or_error(lambda b=blob: apply_layer(io.BytesIO(b), target))  # type: ignore[misc]
+            fresh = base / "unpacked"
+            fresh.mkdir()
+            result_or_error(lambda b=blob, f=fresh: unpack_layer(io.BytesIO(b), f))  # type: ignore[misc]
+            shutil.rmtree(fresh)
         assert sorted(os.listdir(base)) == ["outside", "root"]
         assert _snapshot_tree(base / "outside") == ["keep"]
         assert (base / "outside" / "keep").read_bytes() == b"keep"

@@ -266,3 +266,25 @@ def test_many_entries_do_not_accumulate_in_memory() -> None:
         tracemalloc.stop()
     assert count == 40_000
     assert peak < 4 << 20, f"peak {peak} bytes for 40000 empty entries"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("uid", 1 << 40, "out-of-range owner"),
+        ("gid", -5, "out-of-range owner"),
+        ("devmajor", 1 << 40, "out-of-range device number"),
+        ("devminor", 1 << 40, "out-of-range device number"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_creating(
+    sandbox: Path, field: str, value: int, message: str
+) -> None:
+    info = tarfile.TarInfo("dev/x")
+    info.type = tarfile.CHRTYPE
+    setattr(info, field, value)
+    blob = info.tobuf(format=tarfile.GNU_FORMAT) + bytes(1024)
+    with pytest.raises(ArchiveError, match=rf"'dev/x' has an {message}"):
+        apply_layer(io.BytesIO(blob), sandbox / "root")
+    assert not (sandbox / "root" / "dev" / "x").exists()
+    _untouched(sandbox)

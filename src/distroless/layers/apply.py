@@ -34,6 +34,8 @@ from distroless.layers.reader import DEFAULT_LIMITS, Limits, iter_layer
 MAX_SYMLINK_HOPS = 40
 COPY_CHUNK = 1 << 20
 _AUFS_META_PREFIX = WHITEOUT_PREFIX + WHITEOUT_PREFIX
+_MAX_ID = (1 << 32) - 2  # (uid_t)-1 means "unchanged" to chown
+_MAX_DEV = (1 << 31) - 1  # what os.makedev accepts
 
 
 def _split(name: str, what: str = "layer entry") -> list[str]:
@@ -44,6 +46,25 @@ def _split(name: str, what: str = "layer entry") -> list[str]:
     if ".." in parts:
         raise ArchiveError(f"{what} {name!r} climbs out of the root with '..'; refusing it")
     return parts
+
+
+def _check_numbers(member: tarfile.TarInfo) -> None:
+    """Refuse ids and device numbers the kernel cannot take, before anything is created.
+
+    Tar headers can encode any integer (base-256 fields, PAX records); passed on, they would
+    surface as an ``OverflowError`` half-way through unpacking the entry.
+    """
+    if not (0 <= member.uid <= _MAX_ID and 0 <= member.gid <= _MAX_ID):
+        raise ArchiveError(
+            f"layer entry {member.name!r} has an out-of-range owner {member.uid}:{member.gid}"
+        )
+    if (member.ischr() or member.isblk()) and not (
+        0 <= member.devmajor <= _MAX_DEV and 0 <= member.devminor <= _MAX_DEV
+    ):
+        raise ArchiveError(
+            f"layer entry {member.name!r} has an out-of-range device number "
+            f"{member.devmajor}:{member.devminor}"
+        )
 
 
 def _remove(path: str) -> None:
@@ -128,6 +149,7 @@ class _Applier:
     def apply(self, member: tarfile.TarInfo, content: BinaryIO | None) -> None:
         name = member.name
         parts = _split(name)
+        _check_numbers(member)
         if not parts:
             return  # the root directory itself keeps the target's own metadata
         if any(p.startswith(_AUFS_META_PREFIX) for p in parts[:-1]):
@@ -307,6 +329,8 @@ def apply_layer(
         raise ArchiveError(
             f"cannot unpack layer entry {name!r} into {target}: {exc.strerror or exc}"
         ) from exc
+    except (OverflowError, ValueError) as exc:
+        raise ArchiveError(f"layer entry {name!r} has an out-of-range field: {exc}") from exc
 
 
 def apply_layers(

@@ -92,8 +92,10 @@ def unpack_layer(
 ) -> None:
     """Stream the (possibly compressed) layer ``fileobj`` into the empty dir ``target``."""
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
+    name = "<start>"
     try:
         for info, content in iter_layer(fileobj, limits=limits):
+            name = info.name
             _unpack_one(info, content, target, what, preserve_owner=preserve_owner, dirs=dirs)
     except ArchiveError as exc:
         if exc.message.startswith(what):
@@ -101,6 +103,9 @@ def unpack_layer(
         raise ArchiveError(f"{what}: {exc.message}") from exc
     except OSError as exc:
         raise ArchiveError(f"{what}: cannot unpack into {target}: {exc.strerror or exc}") from exc
+    except (OverflowError, ValueError) as exc:
+        # Tar headers can carry ids and device numbers no kernel call accepts.
+        raise ArchiveError(f"{what}: entry {name!r} has an out-of-range field ({exc})") from exc
     # Directory times last: writing into a directory changes its mtime.
     for path, info in reversed(dirs):
         os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
