@@ -38,6 +38,7 @@ from tests.helpers import (
 from tests.helpers import (
     registry as start_registry,
 )
+from tests.helpers.safety import SafetyLedger, find_stores
 
 PACKAGE_CACHE = Path(
     os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
@@ -130,6 +131,26 @@ def store_root(tmp_path: Path) -> Path:
 def cli(store_root: Path) -> Cli:
     """The CLI bound to :func:`store_root`; see :class:`Cli`."""
     return Cli(store_root)
+
+
+# --- what the suite builds stays distroless ---------------------------------------------------
+
+_SAFETY = SafetyLedger()
+
+
+@pytest.fixture(autouse=True)
+def _built_images_are_distroless(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run ``check`` on every image a test left in a store under its ``tmp_path``."""
+    yield
+    if request.node.get_closest_marker("unsafe_images") is not None:
+        return
+    tmp = getattr(request.node, "funcargs", {}).get("tmp_path")
+    if not isinstance(tmp, Path):
+        return
+    problems = [p for root in find_stores(tmp) for p in _SAFETY.check_store(root)]
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        pytest.fail(f"images built by this test are not distroless:\n  {shown}", pytrace=False)
 
 
 # --- real components ------------------------------------------------------------------------

@@ -6,10 +6,15 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from distroless.layers.entry import Entry, EntryType
 from distroless.oci.models import ContainerConfig
 from distroless.verify.check import Severity, check_image
 from tests.verify.fakeimage import base_entries, make_image, package_entries
+
+# These tests build images with shells and setuid files on purpose.
+pytestmark = pytest.mark.unsafe_images
 
 
 def clean_layers() -> list[list[Entry]]:

@@ -6,9 +6,14 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from distroless.layers.entry import Entry
 from tests.helpers.cli import run_cli
 from tests.verify.fakeimage import base_entries, make_image, package_entries
+
+# These tests build images with shells and setuid files on purpose.
+pytestmark = pytest.mark.unsafe_images
 
 
 def build(root: Path) -> None:

@@ -12,7 +12,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.require import require_root, require_tool
 from tests.verify.fakeimage import PASSWD, make_image
 
-pytestmark = pytest.mark.integration
+# These tests build images with shells and setuid files on purpose.
+pytestmark = [pytest.mark.integration, pytest.mark.unsafe_images]
 
 CONFIG = """\
 schemaVersion: 2.0.0

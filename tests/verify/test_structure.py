@@ -20,6 +20,9 @@ from distroless.verify.structure import (
 from distroless.verify.structure_config import load_config, parse_config
 from tests.verify.fakeimage import base_entries, make_image, package_entries
 
+# These tests build images with shells and setuid files on purpose.
+pytestmark = pytest.mark.unsafe_images
+
 CONFIG = """\
 schemaVersion: 2.0.0
 fileExistenceTests:
