@@ -206,3 +206,19 @@ def test_the_artifact_round_trips_through_the_model(tmp_path: Path) -> None:
     (artifact,) = attach_sbom(store, image)
     data = store.read_blob(artifact.digest)
     assert Manifest.from_bytes(data).to_bytes() == data
+
+
+def test_attaching_again_with_the_same_inputs_reads_no_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path)
+    desc = build(tmp_path)
+    first = attach_sbom(store, desc, added_files=["/app/server"])
+
+    def no_reading(*args: object) -> FileSystemView:
+        raise AssertionError("the SBOM was rendered again")
+
+    monkeypatch.setattr(FileSystemView, "from_image", no_reading)
+    assert attach_sbom(store, desc, added_files=["/app/server"]) == first
+    with pytest.raises(AssertionError, match="rendered again"):
+        attach_sbom(store, desc, added_files=["/app/etc/server.conf"])

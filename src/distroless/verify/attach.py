@@ -25,9 +25,11 @@ import posixpath
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from distroless import __version__
 from distroless.errors import NotFoundError
 from distroless.layers.reader import iter_layer
 from distroless.oci import mediatypes as mt
+from distroless.oci.canonical import dumps
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest
 from distroless.store import Store
 from distroless.store.referrers import referrers
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 SBOM_ROOT = "sbom"
+INPUTS = "io.distroless.sbom.inputs"
 ARTIFACT_TYPES: dict[SbomFormat, str] = {
     "spdx-json": "application/spdx+json",
     "cyclonedx-json": "application/vnd.cyclonedx+json",
@@ -146,6 +149,13 @@ def _manifests(store: Store, desc: Descriptor) -> list[Descriptor]:
     raise NotFoundError(f"{desc.digest} is not an image (media type {desc.media_type})")
 
 
+def _inputs_key(fmt: str, items: list[AddedFile | str], source_date_epoch: int) -> str:
+    """What, besides the image itself, decides the SBOM's bytes (the tool version included)."""
+    added = sorted([i.path, i.sha256] if isinstance(i, AddedFile) else [i, ""] for i in items)
+    doc = {"tool": __version__, "fmt": fmt, "epoch": source_date_epoch, "added": added}
+    return "sha256:" + hashlib.sha256(dumps(doc)).hexdigest()
+
+
 def attach_sbom(
     store: Store,
     image_desc: Descriptor,
@@ -161,8 +171,14 @@ def attach_sbom(
     SBOM of the same format.  Call it inside ``store.session()``, like the build itself.
     """
     items = list(added_files)
+    inputs = _inputs_key(fmt, items, source_date_epoch)
     attached = []
     for desc in _manifests(store, image_desc):
+        known = store.find_root(SBOM_ROOT, f"{desc.digest}:{fmt}")
+        if known is not None and known.annotations.get(INPUTS) == inputs:
+            # the SBOM is a pure function of these inputs: a rebuild reads no layer again
+            attached.append(Descriptor(known.media_type, known.digest, known.size))
+            continue
         fs = FileSystemView.from_image(_handle(store, desc))
         data = render_sbom(
             fs, fmt, added_files=_added(fs, items), source_date_epoch=source_date_epoch
@@ -170,7 +186,9 @@ def attach_sbom(
         artifact = sbom_artifact(store, desc, data, fmt, source_date_epoch)
         stored = store.put_manifest(artifact)
         store.add_root(
-            SBOM_ROOT, f"{desc.digest}:{fmt}", stored.with_annotations(**{SUBJECT: desc.digest})
+            SBOM_ROOT,
+            f"{desc.digest}:{fmt}",
+            stored.with_annotations(**{SUBJECT: desc.digest, INPUTS: inputs}),
         )
         attached.append(stored)
     return tuple(attached)
