@@ -366,6 +366,9 @@ def test_add_url_with_and_without_checksum(
         build(store, ctx, f"FROM scratch\nADD --checksum={bad} {url}/tool.bin /x\n")
     with pytest.raises(BuildError, match=r"Dockerfile:2: downloading .* HTTP 404"):
         build(store, ctx, f"FROM scratch\nADD {url}/missing /x\n")
+    # failed steps leave no downloads, partial blobs or temporary files behind
+    assert list((store.root / "state" / "build-scratch").iterdir()) == []
+    assert list(store.tmp.iterdir()) == []
 
 
 def test_onbuild_triggers_of_the_base_run_in_the_child(store: Store, ctx: Path) -> None:

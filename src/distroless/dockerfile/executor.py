@@ -195,6 +195,9 @@ class Executor:
         self.resolver = resolver or BaseResolver(store, reporter=reporter)
         self.cache = BuildCache(store, enabled=not options.no_cache)
         self.layer_cache = LayerCache(store.state_dir("layers"))
+        #: temporary files of steps (downloads, unpacked archives, RUN logs); not the store's
+        #: tmp/, which ``prune`` empties file by file
+        self.scratch = store.state_dir("build-scratch")
         self.build_platform = host_platform_default()
         self.target_platform = options.platform or self.build_platform
         self.states: dict[int, StageState] = {}
@@ -703,7 +706,7 @@ class Executor:
 
     def _archive_source(self, disk: Path, where: str) -> Callable[[str, bool], Iterator[Entry]]:
         def produce(d: str, is_dir: bool) -> Iterator[Entry]:
-            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp)))
+            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
             unpack_archive(disk, tmp, where)
             yield from archive_entries(tmp, d, None)
 
@@ -714,7 +717,7 @@ class Executor:
     ) -> Callable[[str, bool], Iterator[Entry]]:
         where = self._where(ins)
         checksum = ins.checksum if isinstance(ins, Add) else None
-        tmpdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp)))
+        tmpdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
         downloaded = tmpdir / "download"
         if checksum is not None:
             pinned = check_checksum(checksum, where)
@@ -797,7 +800,7 @@ class Executor:
                 out.append(RunMount(source, target, readonly))
                 inputs.append(f"mount=cache:{target}")
             elif mount.type == "tmpfs":
-                empty = self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp))
+                empty = self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch))
                 out.append(RunMount(Path(empty), target, False))
                 inputs.append(f"mount=tmpfs:{target}")
             elif mount.type == "bind":
@@ -809,7 +812,7 @@ class Executor:
                 bound = matches[0].disk.resolve()
                 if rw:  # writes go to a throwaway copy, never to the user's context
                     scratch = Path(
-                        self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp))
+                        self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch))
                     )
                     copy = scratch / "bind"
                     if bound.is_dir():
@@ -874,7 +877,7 @@ class Executor:
         with contextlib.ExitStack() as stack:
             if output is None:
                 log = stack.enter_context(
-                    tempfile.NamedTemporaryFile(dir=self.store.tmp, prefix="run-", suffix=".log")
+                    tempfile.NamedTemporaryFile(dir=self.scratch, prefix="run-", suffix=".log")
                 )
                 output = log
                 tail = _Tail(Path(log.name))
