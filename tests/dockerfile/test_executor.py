@@ -387,3 +387,23 @@ def test_unsupported_copy_features_are_refused(store: Store, ctx: Path) -> None:
         build(store, ctx, "FROM scratch\nCOPY --parents dir/one.txt /p/\n")
     with pytest.raises(BuildError, match=r"Dockerfile:2: ADD of a git repository"):
         build(store, ctx, "FROM scratch\nADD https://example.invalid/repo.git /src\n")
+
+
+def test_independent_stages_build_in_parallel_with_the_same_result(
+    tmp_path: Path, ctx: Path
+) -> None:
+    dockerfile = (
+        "FROM scratch AS left\nCOPY a.txt /l\nFROM scratch AS right\nCOPY b.txt /r\n"
+        "FROM scratch\nCOPY --from=left /l /l\nCOPY --from=right /r /r\n"
+    )
+    serial = build(Store(tmp_path / "serial"), ctx, dockerfile, jobs=1)
+    parallel = build(Store(tmp_path / "parallel"), ctx, dockerfile, jobs=4)
+    assert parallel.result.descriptor.digest == serial.result.descriptor.digest
+    assert {s["stage"] for s in parallel.steps()} == {"left", "right", "stage-2"}
+    with pytest.raises(BuildError, match=r"Dockerfile:4: 'missing' is not in the build context"):
+        build(
+            Store(tmp_path / "failing"),
+            ctx,
+            dockerfile.replace("COPY b.txt /r", "COPY missing /r"),
+            jobs=4,
+        )

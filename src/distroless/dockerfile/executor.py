@@ -21,7 +21,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -53,7 +55,7 @@ from distroless.dockerfile.ast import (
 )
 from distroless.dockerfile.cache import BuildCache, cache_key
 from distroless.dockerfile.context import BuildContext
-from distroless.dockerfile.graph import build_graph, global_arg_env
+from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
 from distroless.dockerfile.instructions import (
     Owner,
     absolute_dest,
@@ -118,6 +120,8 @@ class BuildOptions:
     #: where RUN steps' stdout and stderr go; None collects them for the error message
     run_output: Output = None
     runtime: str = "runc"
+    #: stages built at the same time when they do not depend on each other
+    jobs: int = 2
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,7 @@ class Executor:
         self.cached: list[str] = []
         self.created = rfc3339(options.source_date_epoch)
         self._runtime: Runtime | None = None
-        self._compression: Compression = options.compression
+        self._local = threading.local()
         self._global_env: dict[str, str] = {}
         self._stack = contextlib.ExitStack()
 
@@ -220,12 +224,7 @@ class Executor:
             if name in args:
                 self._global_env[name] = args[name]
         with self._stack:
-            for stage in graph.order:
-                base_stage = graph.base_stage(stage)
-                # only the target's layers ship; the others need no compressing
-                is_target = stage.index == graph.target.index
-                self._compression = self.options.compression if is_target else "none"
-                self.states[stage.index] = self._run_stage(stage, base_stage)
+            self._run_graph(graph)
         final = self.states[graph.target.index]
         desc, config = self._write_image(final)
         self.reporter.event("built", digest=desc.digest, executed=len(self.executed))
@@ -236,6 +235,39 @@ class Executor:
             tuple(self.executed),
             tuple(self.cached),
         )
+
+    def _build_stage(self, graph: StageGraph, stage: Stage) -> None:
+        # only the target's layers ship; the others need no compressing
+        is_target = stage.index == graph.target.index
+        self._local.compression = self.options.compression if is_target else "none"
+        self.states[stage.index] = self._run_stage(stage, graph.base_stage(stage))
+
+    @property
+    def _compression(self) -> Compression:
+        value: Compression = getattr(self._local, "compression", self.options.compression)
+        return value
+
+    def _run_graph(self, graph: StageGraph) -> None:
+        """Build the needed stages; with ``jobs > 1`` independent stages run side by side."""
+        if self.options.jobs <= 1 or len(graph.order) == 1:
+            for stage in graph.order:
+                self._build_stage(graph, stage)
+            return
+        pending = {s.index: s for s in graph.order}
+        needs = {s.index: {d.index for d in graph.dependencies(s)} for s in graph.order}
+        with ThreadPoolExecutor(max_workers=self.options.jobs) as pool:
+            running: dict[Future[None], int] = {}
+            try:
+                while pending or running:
+                    for index in sorted(i for i in pending if needs[i] <= set(self.states)):
+                        future = pool.submit(self._build_stage, graph, pending.pop(index))
+                        running[future] = index
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        future.result()  # the first failure ends the build
+            finally:
+                pending.clear()  # nothing new starts; running stages finish
 
     def _where(self, instruction: Instruction) -> str:
         return f"{self.dockerfile.filename}:{instruction.line}"

@@ -9,6 +9,7 @@ because the usual cause is a fresh machine with no network access to registries.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,12 +75,14 @@ class BaseResolver:
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
+        self._lock = threading.Lock()  # stages built in parallel must not build a base twice
 
     def resolve(self, image: str, platform: Platform, where: str) -> StoredImage:
         key = (image, str(platform))
-        if key not in self._seen:
-            self._seen[key] = self._resolve(image, platform, where)
-        return self._seen[key]
+        with self._lock:
+            if key not in self._seen:
+                self._seen[key] = self._resolve(image, platform, where)
+            return self._seen[key]
 
     def _from_store(self, image: str, platform: Platform) -> StoredImage | None:
         try:
