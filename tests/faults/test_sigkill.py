@@ -7,6 +7,7 @@ and running the same command again succeeds with the digest of an uninterrupted 
 from __future__ import annotations
 
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def test_killed_pulls_leave_a_consistent_store(
         assert list(image_names(cli).values()) == [big_image.digest]
         cli("prune").check()
         assert leftovers(cli.root) == [], f"prune after {kill} left temp files"
+        shutil.rmtree(cli.root)  # 20 copies of the image would fill /tmp run after run
     print(_summary(kills))
 
 
@@ -164,5 +166,6 @@ def test_killed_pushes_leave_store_and_registry_usable(
         assert pulled.exit_code == 0, f"pull after {kill}: {pulled.stderr}"
         assert pulled.json()["digest"] == big_image.digest  # type: ignore[index]
         assert_consistent(check, f"the pull after {kill}")
+        shutil.rmtree(check.root)
     assert_consistent(src, "all push trials")
     print(_summary(kills))
