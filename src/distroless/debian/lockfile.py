@@ -65,7 +65,7 @@ class LockedSuite:
     """A suite the packages were resolved from, pinned to the InRelease file that was read."""
 
     name: str
-    url: str
+    url: str  # the suite's path within its archive (``dists/<name>``): a lock names no mirror
     inrelease_sha256: str
     date: str
 

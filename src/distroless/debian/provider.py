@@ -106,7 +106,9 @@ class PackageSource:
         out = []
         for source in suite_sources(distro(distro_name), self.mirrors):
             suite = self.archive.suite(source.mirror, source.suite)
-            out.append(LockedSuite.at(suite.name, suite.url, suite.inrelease_sha256, suite.date))
+            # the path within its archive: a lock names no mirror, so it works with any
+            path = f"dists/{suite.name}"
+            out.append(LockedSuite.at(suite.name, path, suite.inrelease_sha256, suite.date))
         return out
 
     def resolve(
