@@ -109,9 +109,11 @@ def assert_consistent(cli: Cli, when: object) -> None:
 
 
 def leftovers(root: Path) -> list[str]:
-    """Temp files a writer left behind: in tmp/, and atomic-write temps beside index.json."""
+    """Temp files a writer left behind: in tmp/, and atomic-write temps (dot files) beside
+    index.json and in state/."""
     found = [f"tmp/{p.name}" for p in (root / "tmp").iterdir()]
     found += [p.name for p in root.iterdir() if p.name.startswith(".")]
+    found += [str(p.relative_to(root)) for p in (root / "state").rglob(".*")]
     return sorted(found)
 
 

@@ -28,6 +28,7 @@ from distroless.oci.models import Descriptor, ImageConfig, Manifest, Platform
 from distroless.store import Store
 from distroless.store.atomic import BlobWriter
 from distroless.transports.registry import pull
+from distroless.transports.registry.sources import BlobSources
 from distroless.transports.tarball import load
 from tests.faults.support import MIB, SEED, assert_consistent, command, leftovers, write_spec
 from tests.helpers import Cli, Registry
@@ -240,3 +241,13 @@ def test_failed_pull_alone_leaves_nothing(
     with pytest.raises(Boom):
         pull(store, ref, platform=Platform("linux", "amd64"))
     assert list(store.blobs.iterdir()) == []
+
+
+def test_mount_hints_writer_removes_the_temp_of_a_killed_one(tmp_path: Path) -> None:
+    """A push or pull killed while replacing sources.json leaves a temp; the next one drops it."""
+    state = Store(tmp_path).state_dir("registry")
+    stale = state / ".sources.json-k1ll3d"
+    stale.write_bytes(b'{"half": ')
+    BlobSources(state).record("127.0.0.1:5000", "app", ["sha256:" + "0" * 64])
+    assert not stale.exists()
+    assert BlobSources(state).repositories("127.0.0.1:5000", "sha256:" + "0" * 64) == ["app"]

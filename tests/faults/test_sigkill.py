@@ -160,6 +160,7 @@ def test_killed_pushes_leave_store_and_registry_usable(
         rerun = src("push", "--json", big_image.name, ref)
         assert rerun.exit_code == 0, f"rerun after {kill}: {rerun.stderr}"
         assert rerun.json()["digest"] == big_image.digest, f"rerun after {kill}"  # type: ignore[index]
+        assert leftovers(src.root) == [], f"the rerun after {kill} left temp files"
         # What the registry now serves is complete: a pull verifies every digest.
         check = Cli(tmp_path / f"check-{trial}")
         pulled = check("pull", "--json", ref)

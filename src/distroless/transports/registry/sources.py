@@ -49,6 +49,9 @@ class BlobSources:
 
     def record(self, host: str, repository: str, digests: Iterable[str]) -> None:
         with self._locked():
+            # Temp files of a writer killed mid-replace; every writer holds this lock.
+            for stale in self.path.parent.glob(f".{self.path.name}-*"):
+                stale.unlink(missing_ok=True)
             data = self._load()
             per_host = data.setdefault(host, {})
             for digest in digests:
