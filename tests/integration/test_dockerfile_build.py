@@ -77,6 +77,7 @@ def test_go_example_runs_in_distroless_run_and_in_docker(
     cli("build", "-t", "my-distroless-app", example).check()
     ran = cli.subprocess("run", "--rm", "my-distroless-app").check()
     assert ran.stdout.strip() == HELLO
+    cli("check", "my-distroless-app").check()  # no shell, no package manager
 
     store = Store(root)
     app = store.load_image("my-distroless-app")
