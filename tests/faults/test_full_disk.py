@@ -156,10 +156,6 @@ def test_full_package_cache_fails_cleanly(tmp_path: Path, small_cache: Path) -> 
 
 
 @pytest.mark.network
-@pytest.mark.xfail(
-    strict=True,
-    reason="the package download reports a full disk as a bare OSError: exit 1, no path named",
-)
 def test_full_package_cache_is_a_store_error_naming_the_cache(
     tmp_path: Path, small_cache: Path
 ) -> None:

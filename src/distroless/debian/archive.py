@@ -30,7 +30,7 @@ from typing import BinaryIO
 import httpx
 
 from distroless.debian.deb822 import Paragraph, iter_paragraphs
-from distroless.debian.fetch import CHUNK, DebRef, download_verified, make_client
+from distroless.debian.fetch import CHUNK, DebRef, cache_write_error, download_verified, make_client
 from distroless.debian.inrelease import IndexFile, Release, load_inrelease
 from distroless.debian.keyring import Keyring, load_keyring
 from distroless.debian.sources import SuiteSource
@@ -272,7 +272,11 @@ class DebianArchive:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except OSError as exc:
+            if exc.errno is not None:
+                raise cache_write_error(exc, dest) from exc
+            raise IntegrityError(f"{what}: cannot decompress ({exc})") from exc
+        except (EOFError, lzma.LZMAError) as exc:
             raise IntegrityError(f"{what}: cannot decompress ({exc})") from exc
         if plain is not None and (plain.size != size or plain.sha256 != h.hexdigest()):
             raise IntegrityError(f"{what}: decompressed content does not match the Release")

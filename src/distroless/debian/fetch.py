@@ -10,6 +10,7 @@ content that fails verification is deleted, never kept.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from distroless.errors import DebianError, IntegrityError, NotFoundError
+from distroless.errors import DebianError, IntegrityError, NotFoundError, StoreError
 from distroless.reporter import NullReporter, Reporter, Task
 
 _NULL_REPORTER = NullReporter()
@@ -49,6 +50,16 @@ class DebRef:
     sha256: str
     size: int
     name: str = ""
+
+
+def cache_write_error(exc: OSError, path: Path) -> StoreError:
+    """A failed write into the package cache, as one sentence naming the file."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(
+            f"no space left on device while writing {path} (the package cache); "
+            "free space or set DISTROLESS_CACHE elsewhere, then retry"
+        )
+    return StoreError(f"cannot write {path} in the package cache: {exc.strerror or exc}")
 
 
 def deb_cache_path(cache_dir: Path, sha256: str) -> Path:
@@ -129,6 +140,8 @@ def download_verified(
         except httpx.TransportError as exc:
             last_error = exc
             continue
+        except OSError as exc:
+            raise cache_write_error(exc, dest) from exc
         if have == size:
             if h.hexdigest() != sha256.lower():
                 dest.unlink()
