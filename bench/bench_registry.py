@@ -153,7 +153,7 @@ def run(ctx: Context) -> list[Row]:
             ours=push_ours.median_s,
             peer=push_peer.median_s,
             peer_name="skopeo copy",
-            target="ratio <= 1.2",
+            target="ratio <= 1.0",
             notes=rss(push_ours),
         ),
         Row(
@@ -161,7 +161,7 @@ def run(ctx: Context) -> list[Row]:
             ours=pull_ours.median_s,
             peer=pull_peer.median_s,
             peer_name="skopeo copy",
-            target="ratio <= 1.2",
+            target="ratio <= 1.0",
             notes=rss(pull_ours),
         ),
     ]

@@ -21,6 +21,7 @@ which keeps library users and tests free of the user's home directory.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import tempfile
@@ -29,8 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from distroless.errors import InputError, ReferenceFormatError
 from distroless.oci.reference import Reference
@@ -50,17 +49,24 @@ def auth_path() -> Path:
     return config_dir() / "auth.json"
 
 
-class _RegistryModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+@functools.cache
+def _config_model() -> type[Any]:
+    """The pydantic model of ``config.toml``, built on first use: most commands run without a
+    config file, and building models costs a tenth of a second of start-up."""
+    from pydantic import BaseModel, ConfigDict, Field
 
-    mirrors: list[str] = Field(default_factory=list)
-    insecure: bool = False
+    class RegistryModel(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+        mirrors: list[str] = Field(default_factory=list)
+        insecure: bool = False
 
-class _ConfigModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    class ConfigModel(BaseModel):
+        model_config = ConfigDict(extra="forbid")
 
-    registry: dict[str, _RegistryModel] = Field(default_factory=dict)
+        registry: dict[str, RegistryModel] = Field(default_factory=dict)
+
+    return ConfigModel
 
 
 def _normalise_host(host: str) -> str:
@@ -89,8 +95,10 @@ class UserConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> UserConfig:
+        from pydantic import ValidationError
+
         try:
-            model = _ConfigModel.model_validate(dict(data))
+            model = _config_model().model_validate(dict(data))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
