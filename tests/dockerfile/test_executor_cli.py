@@ -22,6 +22,7 @@ def test_build_tags_uses_build_args_target_and_file(cli: Cli, tmp_path: Path) ->
         "--build-arg", "WHO=me", "--target", "first", ctx,
     ).check()  # fmt: skip
     digest = built.stdout.strip()
+    assert "COPY" not in built.stderr  # --quiet: the digest only, no step log
     assert digest.startswith("sha256:")
     inspected = cli("inspect", "app:2").check().json()
     assert isinstance(inspected, dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -89,6 +90,14 @@ def build(
     )
 
 
+class _QuietSteps(TerminalReporter):
+    """``--quiet``: progress bars still show on a terminal, but no step log lines."""
+
+    def event(self, kind: str, **data: Any) -> None:
+        if kind != "step":
+            super().event(kind, **data)
+
+
 def _stderr_fd() -> int | None:
     """RUN output goes straight to our stderr when it is a real file descriptor."""
     try:
@@ -144,7 +153,7 @@ def _build_dockerfile(
         run_output=None if quiet else _stderr_fd(),
     )
     store = Store(app.root_path)
-    reporter = TerminalReporter()
+    reporter = _QuietSteps() if quiet else TerminalReporter()
     try:
         resolver = BaseResolver(
             store,
