@@ -241,8 +241,13 @@ class Store:
             annotations={REF_NAME: stored, IMAGE_NAME: full},
             platform=desc.platform,
         )
+        self._put_entry(entry, REF_NAME, stored)
+        return stored
+
+    def _put_entry(self, entry: Descriptor, key: str, value: str) -> None:
+        """Replace the index entry whose annotation ``key`` is ``value`` with ``entry``."""
         with self.lock():
-            kept = [d for d in self._read_index() if d.annotations.get(REF_NAME) != stored]
+            kept = [d for d in self._read_index() if d.annotations.get(key) != value]
             kept.append(entry)
             kept.sort(
                 key=lambda d: (
@@ -252,7 +257,6 @@ class Store:
                 )
             )
             self._write_index(kept)
-        return stored
 
     def untag(self, name: str) -> Descriptor:
         stored = normalize_name(name)
@@ -273,17 +277,7 @@ class Store:
             desc.size,
             annotations={**desc.annotations, ROOT_KIND: marker},
         )
-        with self.lock():
-            kept = [d for d in self._read_index() if d.annotations.get(ROOT_KIND) != marker]
-            kept.append(entry)
-            kept.sort(
-                key=lambda d: (
-                    d.annotations.get(REF_NAME, ""),
-                    d.annotations.get(ROOT_KIND, ""),
-                    d.digest,
-                )
-            )
-            self._write_index(kept)
+        self._put_entry(entry, ROOT_KIND, marker)
 
     def find_root(self, kind: str, key: str) -> Descriptor | None:
         marker = f"{kind}:{key}"
