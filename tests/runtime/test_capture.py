@@ -67,3 +67,20 @@ def test_a_changed_etc_is_kept(tmp_path: Path) -> None:
     (upper / "etc" / "app.conf").write_text("x")
     paths = [e.path for e in upper_entries(upper, [lower], set(RUNTIME_MOUNTPOINTS))]
     assert paths == ["etc", "etc/app.conf"]
+
+
+def test_directories_made_only_for_a_step_mount_are_left_out(tmp_path: Path) -> None:
+    lower, upper = _tree(tmp_path)
+    (upper / "run" / "secrets").mkdir(parents=True)
+    (upper / "run" / "secrets" / "token").write_text("")  # the mount point itself
+    excluded = {*RUNTIME_MOUNTPOINTS, "run/secrets/token"}
+    holders = {"run", "run/secrets"}
+    assert upper_entries(upper, [lower], excluded, holders) == []
+    # something the step wrote beside the mount point keeps its directories
+    (upper / "run" / "app.pid").write_text("1")
+    paths = [e.path for e in upper_entries(upper, [lower], excluded, holders)]
+    assert paths == ["run", "run/app.pid"]
+    # without the hint the directories stay (what the step changed is all that is known)
+    (upper / "run" / "app.pid").unlink()
+    paths = [e.path for e in upper_entries(upper, [lower], excluded)]
+    assert paths == ["run", "run/secrets"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import posixpath
 import re
 import shutil
@@ -53,6 +54,7 @@ from distroless.dockerfile.ast import (
     Volume,
     Workdir,
 )
+from distroless.dockerfile.ast import Mount as RunMountSpec
 from distroless.dockerfile.cache import BuildCache, cache_key
 from distroless.dockerfile.context import BuildContext
 from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
@@ -75,12 +77,14 @@ from distroless.dockerfile.instructions import (
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.resolve_base import BaseResolver
+from distroless.dockerfile.secrets import BuildSecret
 from distroless.dockerfile.stage import StageState, StateLayer
 from distroless.dockerfile.substitution import expand, expand_words
 from distroless.errors import BuildError, DistrolessError, DockerfileError, SandboxError
 from distroless.layers.build import media_type, write_layer
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
+from distroless.layers.reader import iter_layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import (
     Descriptor,
@@ -122,6 +126,8 @@ class BuildOptions:
     runtime: str = "runc"
     #: stages built at the same time when they do not depend on each other
     jobs: int = 2
+    #: ``--secret`` values by id, shown only to ``RUN --mount=type=secret`` steps
+    secrets: Mapping[str, BuildSecret] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class BuildResult:
     stage_digests: Mapping[int, str]
     executed: tuple[str, ...]
     cached: tuple[str, ...]
+    #: regular files the target's COPY/ADD steps (its own and its parent stages') wrote,
+    #: as absolute paths: what an SBOM lists beside the packages
+    added_files: tuple[str, ...] = ()
 
 
 def predefined_args(target: Platform, build: Platform) -> dict[str, str]:
@@ -161,6 +170,26 @@ def _command_text(command: Command) -> str:
 
         return json.dumps(list(command))
     return command
+
+
+@dataclass(frozen=True)
+class _SecretUse:
+    """A ``RUN --mount=type=secret`` resolved against ``--secret``: where the value goes."""
+
+    secret: BuildSecret
+    target: str | None
+    env: str | None
+    mode: int
+    uid: int
+    gid: int
+
+
+def _secret_dir(scratch: Path) -> str:
+    """Where secret files live during their step: a RAM filesystem when the host has one."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return str(shm)
+    return str(scratch)
 
 
 class _Tail:
@@ -234,7 +263,18 @@ class Executor:
             {i: s.digest() for i, s in self.states.items()},
             tuple(self.executed),
             tuple(self.cached),
+            self._added_files(final),
         )
+
+    def _added_files(self, state: StageState) -> tuple[str, ...]:
+        """The regular files in the stage's COPY/ADD layers (read back, so cached steps count)."""
+        paths: set[str] = set()
+        for digest in state.added:
+            with self.store.open_blob(digest) as blob:
+                for info, _ in iter_layer(blob):
+                    if info.isreg() or info.islnk():
+                        paths.add("/" + info.name.removeprefix("./").rstrip("/"))
+        return tuple(sorted(paths))
 
     def _build_stage(self, graph: StageGraph, stage: Stage) -> None:
         # only the target's layers ship; the others need no compressing
@@ -700,7 +740,10 @@ class Executor:
                 entries.extend(produce(target, is_dir))
             return self._write_layer(entries)
 
-        return self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
+        after = self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
+        if len(after.layers) > len(state.layers):
+            after = replace(after, added=(*after.added, after.layers[-1].descriptor.digest))
+        return after
 
     def _parent_entries(self, fs: LayeredFS, target: str, *, include_self: bool) -> Iterator[Entry]:
         """The existing directories above ``target`` with their metadata (not 0755 defaults)."""
@@ -778,7 +821,7 @@ class Executor:
 
     def _run(self, stage: Stage, state: StageState, ins: Run) -> StageState:
         where = self._where(ins)
-        mounts, mount_inputs = self._run_mounts(state, ins)
+        mounts, mount_inputs, secrets = self._run_mounts(state, ins)
         network = ins.network or "default"
         if network not in ("default", "host", "none"):
             raise BuildError(
@@ -800,20 +843,43 @@ class Executor:
         inputs += [f"heredoc:{h.name}:{h.content}" for h in ins.heredocs]
 
         def make() -> StateLayer | None:
-            return self._execute_run(
-                state, ins, args, run_env, "none" if network == "none" else "host", mounts
-            )
+            with contextlib.ExitStack() as stack:
+                secret_mounts, secret_env = self._provide_secrets(stack, secrets)
+                return self._execute_run(
+                    state,
+                    ins,
+                    args,
+                    {**run_env, **secret_env},
+                    "none" if network == "none" else "host",
+                    mounts + secret_mounts,
+                )
 
         return self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
 
-    def _run_mounts(self, state: StageState, ins: Run) -> tuple[tuple[RunMount, ...], list[str]]:
+    def _run_mounts(
+        self, state: StageState, ins: Run
+    ) -> tuple[tuple[RunMount, ...], list[str], list[_SecretUse]]:
         """``--mount=type=cache`` (kept between builds, outside the image), ``type=bind``
-        (a context path, read-only unless ``rw``) and ``type=tmpfs`` (an empty scratch dir);
-        none of them ends up in the layer.  Bind sources are part of the cache key."""
+        (a context path, read-only unless ``rw``), ``type=tmpfs`` (an empty scratch dir) and
+        ``type=secret`` (a ``--secret`` value, provided when the step runs); none of them
+        ends up in the layer.  Bind sources are part of the cache key; secret values are
+        not (only their id, target and whether one was given), as with BuildKit."""
         where = self._where(ins)
         out: list[RunMount] = []
         inputs: list[str] = []
+        secrets: list[_SecretUse] = []
         for mount in ins.mounts:
+            if mount.type == "secret":
+                use = self._secret_mount(state, ins, mount)
+                if use is not None:
+                    secrets.append(use)
+                    inputs.append(f"mount=secret:{use.secret.id}:{use.target}:{use.env}")
+                    inputs.append(f"mode={use.mode:o}:{use.uid}:{use.gid}")
+                else:
+                    inputs.append(f"mount=secret:{mount.get('id')}:absent")
+                continue
+            if mount.type not in ("cache", "tmpfs", "bind"):
+                raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
             target = mount.get("target") or mount.get("dst") or mount.get("destination")
             if not target:
                 raise BuildError(f"{where}: RUN --mount=type={mount.type} needs target=PATH")
@@ -856,7 +922,84 @@ class Executor:
                 inputs.append(f"mount=bind:{target}:{self.context.digest(matches[:1])}")
             else:
                 raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
-        return tuple(out), inputs
+        return tuple(out), inputs, secrets
+
+    def _secret_mount(self, state: StageState, ins: Run, mount: RunMountSpec) -> _SecretUse | None:
+        """Check a secret mount's options; None when an optional secret was not given."""
+        where = self._where(ins)
+        secret_id = mount.get("id")
+        target = mount.get("target") or mount.get("dst") or mount.get("destination")
+        env_name = mount.get("env")
+        if not secret_id:
+            if not target:
+                raise BuildError(f"{where}: RUN --mount=type=secret needs id=NAME")
+            secret_id = posixpath.basename(target)
+        required = (mount.get("required") or "false").lower() in ("", "true", "1")
+        secret = self.options.secrets.get(secret_id)
+        if secret is None:
+            if required:
+                raise BuildError(
+                    f"{where}: the secret {secret_id!r} is required but was not given "
+                    f"(pass --secret id={secret_id},src=FILE)"
+                )
+            return None
+        if target is None and env_name is None:
+            target = f"/run/secrets/{secret_id}"
+        if target is not None:
+            target = posixpath.normpath(
+                posixpath.join(
+                    state.config.working_dir or "/",
+                    self._expand(target, state.expansion_env(), ins),
+                )
+            )
+            if target == "/":
+                raise BuildError(f"{where}: a secret cannot be mounted over /")
+        if env_name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name):
+            raise BuildError(
+                f"{where}: RUN --mount=type=secret,env={env_name}: not a variable name"
+            )
+        numbers: dict[str, int] = {}
+        for key, default, base in (("mode", 0o400, 8), ("uid", 0, 10), ("gid", 0, 10)):
+            raw = mount.get(key)
+            try:
+                numbers[key] = default if raw is None else int(raw, base)
+            except ValueError:
+                raise BuildError(
+                    f"{where}: RUN --mount=type=secret,{key}={raw}: not a number"
+                ) from None
+        return _SecretUse(
+            secret, target, env_name, numbers["mode"] & 0o7777, numbers["uid"], numbers["gid"]
+        )
+
+    def _provide_secrets(
+        self, stack: contextlib.ExitStack, uses: list[_SecretUse]
+    ) -> tuple[tuple[RunMount, ...], dict[str, str]]:
+        """Files (read-only bind mounts) and variables for one RUN; gone when ``stack`` closes."""
+        mounts: list[RunMount] = []
+        env: dict[str, str] = {}
+        if not uses:
+            return (), env
+        holder = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(dir=_secret_dir(self.scratch)))
+        )
+        for index, use in enumerate(uses):
+            if use.env is not None:
+                try:
+                    env[use.env] = use.secret.value.decode()
+                except UnicodeDecodeError:
+                    raise BuildError(
+                        f"the secret {use.secret.id!r} is not UTF-8 text and cannot be "
+                        f"exposed as the variable {use.env}"
+                    ) from None
+            if use.target is not None:
+                path = holder / f"secret-{index}"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(use.secret.value)
+                os.chown(path, use.uid, use.gid)
+                os.chmod(path, use.mode)
+                mounts.append(RunMount(path, use.target, True))
+        return tuple(mounts), env
 
     def _run_args(self, state: StageState, ins: Run) -> tuple[str, ...]:
         if isinstance(ins.command, tuple):

@@ -39,6 +39,9 @@ class StageState:
     args: tuple[tuple[str, str], ...] = ()
     #: identity of the base (image digest, "scratch" or a stage digest) for the cache
     origin: str = "scratch"
+    #: digests of the layers COPY/ADD wrote in this stage and the stages it is built on
+    #: (not part of :meth:`digest`: they are already counted among ``layers``)
+    added: tuple[str, ...] = ()
 
     @property
     def shell(self) -> tuple[str, ...]:

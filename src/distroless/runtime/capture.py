@@ -98,7 +98,8 @@ def run_and_capture(
         if code != 0:
             return CaptureResult(code, None)
         excluded = set(RUNTIME_MOUNTPOINTS) | {m.destination.lstrip("/") for m in step.mounts}
-        entries = upper_entries(box.upper, lowers_bottom_up, excluded)
+        holders = {parent for m in step.mounts for parent in _ancestors(m.destination.lstrip("/"))}
+        entries = upper_entries(box.upper, lowers_bottom_up, excluded, holders)
         info = write_layer(entries, sink, compression, source_date_epoch=source_date_epoch)
     return CaptureResult(0, info)
 
@@ -142,13 +143,26 @@ def _same_as_lower(entry: Entry, lowers: Sequence[Path]) -> bool:
     return True
 
 
+def _ancestors(rel: str) -> list[str]:
+    out = []
+    parent = posixpath.dirname(rel)
+    while parent:
+        out.append(parent)
+        parent = posixpath.dirname(parent)
+    return out
+
+
 def upper_entries(
-    upper: Path, lowers_bottom_up: Sequence[Path] = (), excluded: set[str] | None = None
+    upper: Path,
+    lowers_bottom_up: Sequence[Path] = (),
+    excluded: set[str] | None = None,
+    mount_parents: set[str] | None = None,
 ) -> list[Entry]:
     """Layer entries for an overlay upper directory, in path order.
 
     Directories that exist only because the runtime created a mount point inside them
-    (``/etc`` for ``/etc/hosts`` in an image without ``/etc``) are dropped as well.
+    (``/etc`` for ``/etc/hosts`` in an image without ``/etc``, ``/run/secrets`` for a
+    step's secret mount: ``mount_parents``) are dropped as well.
     """
     skip = excluded or set()
     entries: list[Entry] = []
@@ -193,7 +207,9 @@ def upper_entries(
                 Entry(rel, kind, devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev),
                       **common)  # type: ignore[arg-type]
             )  # fmt: skip
-    return _drop_mountpoint_parents(entries, lowers_bottom_up)
+    return _drop_mountpoint_parents(
+        entries, lowers_bottom_up, _EMPTY_CANDIDATES | (mount_parents or set())
+    )
 
 
 def _opener(path: Path) -> Callable[[], BinaryIO]:
@@ -203,28 +219,33 @@ def _opener(path: Path) -> Callable[[], BinaryIO]:
     return open_it
 
 
-def _drop_mountpoint_parents(entries: list[Entry], lowers: Sequence[Path]) -> list[Entry]:
+def _drop_mountpoint_parents(
+    entries: list[Entry], lowers: Sequence[Path], candidates: frozenset[str] | set[str]
+) -> list[Entry]:
     """Remove directories that were copied up or created only to hold a mount point.
 
     ``/etc`` lands in the upper directory when the runtime creates ``/etc/hosts`` there;
     unless the step changed something else inside it, it is not part of the step's change.
+    Deepest first, so ``run`` goes too once ``run/secrets`` went and nothing else is in it.
     """
-    has_child: set[str] = set()
+    children: dict[str, int] = {}
     for e in entries:
         parent = posixpath.dirname(e.path)
-        while parent:
-            has_child.add(parent)
-            parent = posixpath.dirname(parent)
-    return [
-        e
-        for e in entries
-        if not (
+        if parent:
+            children[parent] = children.get(parent, 0) + 1
+    dropped: set[str] = set()
+    for e in sorted(entries, key=lambda e: e.path.count("/"), reverse=True):
+        if (
             e.type is EntryType.DIR
-            and e.path not in has_child
-            and e.path in _EMPTY_CANDIDATES
+            and not children.get(e.path)
+            and e.path in candidates
             and _same_as_lower(e, lowers)
-        )
-    ]
+        ):
+            dropped.add(e.path)
+            parent = posixpath.dirname(e.path)
+            if parent:
+                children[parent] -= 1
+    return [e for e in entries if e.path not in dropped]
 
 
 #: Directories that can appear in the upper dir only to hold runtime mount points.

@@ -1,0 +1,168 @@
+"""Secret mounts and the files COPY/ADD added, with the sandbox replaced by a recording fake.
+
+The fake stands in for ``run_and_capture``: it records what the RUN step was given (its
+mounts, with the bytes and mode of each mounted file, and its environment) and writes a
+small layer.  The real sandbox is exercised in tests/integration/test_dockerfile_build.py.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from distroless.dockerfile import executor as executor_module
+from distroless.dockerfile.secrets import BuildSecret
+from distroless.errors import BuildError
+from distroless.layers.build import write_layer
+from distroless.layers.compress import Compression
+from distroless.layers.entry import Entry
+from distroless.runtime.capture import CaptureResult, StepConfig
+from distroless.store import Store
+from tests.dockerfile.executor_helpers import build, write_context
+
+VALUE = b"tok-5f1d9c-very-secret"
+
+
+@dataclass
+class Seen:
+    mounts: dict[str, tuple[bytes, int, int, bool, Path]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Seen]]:
+    seen: list[Seen] = []
+
+    def fake_run(
+        lowers: Any, step: StepConfig, sink: BinaryIO, compression: Compression, **_: Any
+    ) -> CaptureResult:
+        record = Seen(env=dict(step.env))
+        for m in step.mounts:
+            if m.source.is_file():
+                st = m.source.stat()
+                record.mounts[m.destination] = (
+                    m.source.read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, m.readonly,
+                    m.source,
+                )  # fmt: skip
+        seen.append(record)
+        info = write_layer([Entry.file(f"ran-{len(seen)}", b"done")], sink, compression)
+        return CaptureResult(0, info)
+
+    monkeypatch.setattr(executor_module, "run_and_capture", fake_run)
+    monkeypatch.setattr(executor_module.Executor, "_runtime_for_run", lambda self: _FakeRuntime())
+    yield seen
+
+
+class _FakeRuntime:
+    name = "fake"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    return write_context(tmp_path / "ctx", {"a.txt": "alpha\n", "dir/b.txt": "beta\n"})
+
+
+def _secrets(value: bytes = VALUE) -> dict[str, BuildSecret]:
+    return {"tok": BuildSecret("tok", value)}
+
+
+def _blobs_contain(store: Store, needle: bytes) -> list[Path]:
+    """Every file under the store (blobs, cache records, state) holding ``needle``."""
+    return [p for p in store.root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_secret_reaches_only_its_run_as_a_read_only_file_and_a_variable(
+    store: Store, ctx: Path, runs: list[Seen]
+) -> None:
+    dockerfile = (
+        "FROM scratch\n"
+        "RUN --mount=type=secret,id=tok cat /run/secrets/tok\n"
+        "RUN --mount=type=secret,id=tok,env=TOKEN,target=/etc/tok,mode=0440,uid=7,gid=8 use\n"
+        "RUN --mount=type=secret,id=tok,env=ONLY_ENV use\n"
+        "RUN after\n"
+    )
+    built = build(store, ctx, dockerfile, secrets=_secrets())
+    first, second, third, fourth = runs
+    data, mode, uid, readonly, source = first.mounts["/run/secrets/tok"]
+    assert (data, mode, uid, readonly) == (VALUE, 0o400, 0, True)
+    assert not source.exists()  # removed as soon as the step ended
+    assert "TOKEN" not in first.env
+    data, mode, uid, readonly, _ = second.mounts["/etc/tok"]
+    assert (data, mode, uid, readonly) == (VALUE, 0o440, 7, True)
+    assert second.env["TOKEN"] == VALUE.decode()
+    assert third.mounts == {} and third.env["ONLY_ENV"] == VALUE.decode()
+    assert fourth.mounts == {} and not {"TOKEN", "ONLY_ENV"} & set(fourth.env)
+
+    text = VALUE.decode()
+    assert all(text not in (h.created_by or "") for h in built.result.config.history)
+    assert all(text not in e for e in built.result.config.config.env)
+    shown = [h.created_by for h in built.result.config.history if not h.empty_layer]
+    assert shown[0] == "RUN /bin/sh -c cat /run/secrets/tok"
+    assert _blobs_contain(store, VALUE) == []
+
+
+def test_cache_key_holds_no_value_so_a_new_value_reuses_the_step(
+    store: Store, ctx: Path, runs: list[Seen]
+) -> None:
+    dockerfile = "FROM scratch\nRUN --mount=type=secret,id=tok,required=true use\n"
+    first = build(store, ctx, dockerfile, secrets=_secrets())
+    again = build(store, ctx, dockerfile, secrets=_secrets(b"another value"))
+    assert len(runs) == 1 and again.executed("RUN") == []
+    assert again.result.descriptor == first.result.descriptor
+    build(store, ctx, dockerfile, secrets=_secrets(b"another value"), no_cache=True)
+    assert runs[-1].mounts["/run/secrets/tok"][0] == b"another value"
+    # an optional secret that was not given is a different step (it runs without it)
+    build(store, ctx, "FROM scratch\nRUN --mount=type=secret,id=tok use\n")
+    assert runs[-1].mounts == {}
+
+
+def test_missing_required_secret_and_bad_options_name_the_line(
+    store: Store, ctx: Path, runs: list[Seen]
+) -> None:
+    with pytest.raises(BuildError) as caught:
+        build(store, ctx, "FROM scratch\n\nRUN --mount=type=secret,id=npm,required use\n")
+    message = caught.value.message
+    assert "Dockerfile:3:" in message and "'npm' is required" in message
+    assert "\n" not in message
+    for mount, expected in (
+        ("id=tok,mode=rw", "mode=rw: not a number"),
+        ("id=tok,env=1BAD", "env=1BAD: not a variable name"),
+        ("id=tok,target=/", "cannot be mounted over /"),
+    ):
+        with pytest.raises(BuildError, match=f"Dockerfile:2: .*{expected}"):
+            build(store, ctx, f"FROM scratch\nRUN --mount=type={'secret'},{mount} use\n",
+                  secrets=_secrets())  # fmt: skip
+    with pytest.raises(BuildError, match="not UTF-8 text"):
+        build(store, ctx, "FROM scratch\nRUN --mount=type=secret,id=tok,env=T use\n",
+              secrets=_secrets(b"\xff\xfe"))  # fmt: skip
+    assert runs == []
+    assert not any(p.name.startswith("secret-") for p in Path("/dev/shm").glob("*/*"))
+
+
+def test_added_files_are_the_copies_of_the_target_and_its_parent_stages(
+    store: Store, ctx: Path, runs: list[Seen]
+) -> None:
+    dockerfile = (
+        "FROM scratch AS build\n"
+        "COPY dir/ /src/\n"
+        "FROM scratch AS parent\n"
+        "COPY a.txt /opt/a.txt\n"
+        "FROM parent\n"
+        "COPY --from=build /src/b.txt /usr/bin/\n"
+        "RUN make-something\n"
+        "ADD a.txt /etc/.hidden\n"
+    )
+    expected = ("/etc/.hidden", "/opt/a.txt", "/usr/bin/b.txt")
+    assert build(store, ctx, dockerfile).result.added_files == expected
+    cached = build(store, ctx, dockerfile)
+    assert cached.executed("COPY") == [] and cached.result.added_files == expected
