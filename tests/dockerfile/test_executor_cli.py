@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+from distroless.store import Store
+from distroless.verify.attach import attached_sbom
 from tests.dockerfile.executor_helpers import write_context
 from tests.helpers import Cli
 
@@ -53,3 +57,43 @@ def test_build_errors_are_one_line_with_exit_codes(cli: Cli, tmp_path: Path) -> 
     result = cli("build", missing_base)
     assert result.exit_code == 4
     assert "golang:1.17" in result.stderr and "distroless load" in result.stderr
+
+
+def test_dockerfile_builds_attach_an_sbom_listing_the_copied_files(
+    cli: Cli, tmp_path: Path
+) -> None:
+    ctx = write_context(
+        tmp_path / "ctx",
+        {"a.txt": "hello\n", "Dockerfile": "FROM scratch\nCOPY a.txt /app/a.txt\n"},
+    )
+    digest = cli("build", "-q", "-t", "app:1", ctx).check().stdout.strip()
+    store = Store(cli.root)
+    attached = attached_sbom(store, digest)
+    assert attached is not None
+    doc = json.loads(attached)
+    files = {f["fileName"]: f["checksums"] for f in doc["files"]}
+    sha = hashlib.sha256(b"hello\n").hexdigest()
+    assert {"algorithm": "SHA256", "checksumValue": sha} in files["./app/a.txt"]
+    assert cli("sbom", "app:1").check().stdout.encode().strip() == attached.strip()
+
+    other = write_context(
+        tmp_path / "other", {"b.txt": "b\n", "Dockerfile": "FROM scratch\nCOPY b.txt /b\n"}
+    )
+    plain = cli("build", "-q", "--no-sbom", other).check().stdout.strip()
+    assert attached_sbom(store, plain) is None
+
+
+def test_secret_flags_are_checked_before_the_build(cli: Cli, tmp_path: Path) -> None:
+    ctx = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": "FROM scratch\nRUN --mount=type=secret,id=npm,required=true true\n"},
+    )
+    missing = cli("build", ctx)
+    assert missing.exit_code == 9
+    assert "Dockerfile:2" in missing.stderr and "'npm' is required" in missing.stderr
+    bad = cli("build", "--secret", "src=/x", ctx)
+    assert bad.exit_code == 2 and "id=NAME is required" in bad.stderr
+    unset = cli("build", "--secret", "id=npm,env=NO_SUCH_VARIABLE_HERE", ctx)
+    assert unset.exit_code == 2 and "NO_SUCH_VARIABLE_HERE is not set" in unset.stderr
+    spec = cli("build", "--spec", "image.yaml", "--secret", "id=a,env=HOME")
+    assert spec.exit_code == 2 and "--secret applies to Dockerfile builds" in spec.stderr

@@ -39,6 +39,10 @@ mirror_option = click.option(
 )  # fmt: skip
 @click.option("-t", "--tag", "tags", multiple=True, help="Name for the image (repeatable).")
 @click.option("--build-arg", "build_args", multiple=True, help="Set a build ARG: KEY=VALUE.")
+@click.option(
+    "--secret", "secrets", multiple=True, metavar="id=NAME[,src=FILE|env=VAR]",
+    help="Give RUN --mount=type=secret a value (repeatable); never stored in the image.",
+)  # fmt: skip
 @click.option("--target", help="Build only up to this stage (default: the last one).")
 @click.option("--platform", "platforms", multiple=True, help="os/arch to build (repeatable).")
 @click.option("--no-cache", is_flag=True, help="Execute every step; ignore the build cache.")
@@ -56,6 +60,7 @@ def build(
     dockerfile: str | None,
     tags: tuple[str, ...],
     build_args: tuple[str, ...],
+    secrets: tuple[str, ...],
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
@@ -69,6 +74,7 @@ def build(
             raise UsageError("give either --spec FILE or a CONTEXT directory, not both")
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
+            ("--secret", secrets),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
@@ -82,11 +88,13 @@ def build(
         dockerfile=Path(dockerfile) if dockerfile else None,
         tags=tags,
         build_args=build_args,
+        secrets=secrets,
         target=target,
         platforms=platforms,
         no_cache=no_cache,
         mirror=mirror,
         quiet=quiet,
+        sbom=sbom,
     )
 
 
@@ -127,14 +135,17 @@ def _build_dockerfile(
     dockerfile: Path | None,
     tags: tuple[str, ...],
     build_args: tuple[str, ...],
+    secrets: tuple[str, ...] = (),
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
     mirror: str | None,
     quiet: bool,
+    sbom: bool = True,
 ) -> None:
     from distroless.dockerfile.executor import BuildOptions, build_dockerfile
     from distroless.dockerfile.resolve_base import BaseResolver
+    from distroless.dockerfile.secrets import load_secrets
 
     if len(platforms) > 1:
         raise UsageError("Dockerfile builds take one --platform at a time")
@@ -146,6 +157,7 @@ def _build_dockerfile(
         context=context,
         dockerfile=dockerfile,
         build_args=_parse_build_args(build_args),
+        secrets=load_secrets(secrets),
         target=target,
         platform=Platform.parse(platforms[0]) if platforms else None,
         no_cache=no_cache,
@@ -163,6 +175,16 @@ def _build_dockerfile(
         )
         with store.session():
             result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
+            if sbom:
+                from distroless.verify.attach import attach_sbom
+
+                # the files the final stage's COPY/ADD wrote, hashed from the built image
+                attach_sbom(
+                    store,
+                    result.descriptor,
+                    added_files=list(result.added_files),
+                    source_date_epoch=options.source_date_epoch,
+                )
             for name in tags:
                 store.tag(name, result.descriptor)
     finally:
