@@ -7,8 +7,12 @@ names it).  Debian packages come from the persistent test package cache.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -210,3 +214,91 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test ! -e /copied-fro
         assert not any(n.startswith(("var/cache/demo/", "scratch/", "src/")) for n in files)
         assert "mnt/data.txt" not in files
     assert (ctx / "data.txt").read_text() == "bound\n"  # an rw bind never writes back
+
+
+def _store_holds(root: Path, needle: bytes) -> list[str]:
+    """Files of the store whose bytes, or decompressed bytes for blobs, contain ``needle``."""
+    from distroless.layers.compress import open_decompressed
+
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        streams: list[BinaryIO] = [path.open("rb")]
+        if "blobs" in path.parts:
+            raw = path.open("rb")
+            try:
+                streams.append(open_decompressed(raw))
+            except Exception:  # not compressed, or not readable as such: raw bytes only
+                raw.close()
+        for stream in streams:
+            with stream:
+                tail = b""
+                while chunk := stream.read(1 << 20):
+                    if needle in tail + chunk:
+                        found.append(str(path.relative_to(root)))
+                        break
+                    tail = chunk[-len(needle) :]
+    return found
+
+
+def test_a_secret_reaches_its_run_steps_and_nothing_else(
+    cli: Cli, root: Path, tmp_path: Path
+) -> None:
+    value = "sv-" + secrets.token_hex(16)
+    token = tmp_path / "token.txt"
+    token.write_text(value)
+    ctx = _dockerfile(
+        tmp_path,
+        """FROM golang:1.17
+RUN --mount=type=secret,id=tok sha256sum < /run/secrets/tok > /file.sha && \\
+    ! (echo changed >> /run/secrets/tok) 2>/dev/null
+RUN --mount=type=secret,id=tok2,env=TOK,required=true printf %s "$TOK" | sha256sum > /env.sha
+RUN test ! -e /run/secrets/tok && test -z "${TOK:-}" && echo clean > /after
+""",
+    )
+    built = cli(
+        "build", "-q", "--no-cache", "-t", "secret-user", "--secret", f"id=tok,src={token}",
+        "--secret", "id=tok2,env=SECRET_FOR_TEST", ctx, env={"SECRET_FOR_TEST": value},
+    ).check()  # fmt: skip
+    from tests.dockerfile.executor_helpers import image_layers
+
+    store = Store(root)
+    image = store.load_image("secret-user")
+    base = store.load_image("golang:1.17")
+    layers = image_layers(store, image.descriptor)[len(base.layers) :]
+    expected = hashlib.sha256(value.encode()).hexdigest() + "  -\n"
+    assert layers[0]["file.sha"][1] == expected.encode()  # the RUN read the mounted file
+    assert layers[1]["env.sha"][1] == expected.encode()  # ... and the variable
+    assert layers[2]["after"][1] == b"clean\n"  # a later step sees neither
+    names = {name for layer in layers for name in layer}
+    assert not any(n == "run" or n.startswith("run/") for n in names), names
+
+    assert value not in built.stdout + built.stderr
+    assert all(value not in e for e in image.config.config.env)
+    assert all(value not in (h.created_by or "") for h in image.config.history)
+    assert _store_holds(root, value.encode()) == []
+    # the search does look inside compressed layers: the digest written by the RUN is found
+    assert _store_holds(root, expected.split()[0].encode())
+
+
+def test_the_example_carries_an_sbom_with_its_binary_and_the_base_packages(
+    cli: Cli, root: Path, example: Path
+) -> None:
+    cli("build", "-q", "-t", "my-distroless-app", example).check()
+    from tests.dockerfile.executor_helpers import image_layers
+
+    store = Store(root)
+    app = store.load_image("my-distroless-app")
+    binary = image_layers(store, app.descriptor)[-1]["myapp"][1]
+    assert binary is not None
+    doc = json.loads(cli("sbom", "my-distroless-app").check().stdout)
+    files = {f["fileName"]: f["checksums"] for f in doc["files"]}
+    assert list(files) == ["./myapp"]
+    sha = {"algorithm": "SHA256", "checksumValue": hashlib.sha256(binary).hexdigest()}
+    assert sha in files["./myapp"]
+    base = json.loads(cli("sbom", "gcr.io/distroless/base").check().stdout)
+
+    def debs(document: dict[str, list[dict[str, str]]]) -> set[str]:
+        return {p["name"] for p in document["packages"] if p["SPDXID"] != "SPDXRef-Image"}
+
+    assert debs(doc) == debs(base)  # the base's Debian packages, no more, no less
+    assert {"base-files", "libc6", "netbase", "tzdata"} <= debs(doc)
