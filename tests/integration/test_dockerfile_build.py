@@ -21,7 +21,7 @@ from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.errors import BuildError
 from distroless.reporter import RecordingReporter
 from distroless.store import Store
-from tests.helpers import Cli, DockerEngine, require_root, require_tool
+from tests.helpers import Cli, DockerEngine, Registry, require_root, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello-go"
@@ -302,3 +302,31 @@ def test_the_example_carries_an_sbom_with_its_binary_and_the_base_packages(
 
     assert debs(doc) == debs(base)  # the base's Debian packages, no more, no less
     assert {"base-files", "libc6", "netbase", "tzdata"} <= debs(doc)
+
+
+@pytest.mark.unsafe_images  # the pulled golang builder has a shell, as builders do
+def test_from_images_come_only_from_the_local_registry_through_mirrors(
+    root: Path, example: Path, tmp_path: Path, registry: Registry
+) -> None:
+    """Both FROM images are pushed to the test registry and pulled back through the mirror
+    settings into a store that has neither and may not build bases from recipes (``--pull``)."""
+    source = Cli(root)
+    source("push", "golang:1.17", f"{registry.url}/library/golang:1.17").check()
+    source("push", "gcr.io/distroless/base", f"{registry.url}/distroless/base:latest").check()
+    config_home = tmp_path / "config"
+    (config_home / "distroless").mkdir(parents=True)
+    (config_home / "distroless" / "config.toml").write_text(
+        f'[registry."gcr.io"]\nmirrors = ["{registry.url}"]\n'
+    )
+    fresh = Cli(tmp_path / "fresh")
+    env = {"XDG_CONFIG_HOME": str(config_home), "DISTROLESS_CACHE": str(tmp_path / "no-cache")}
+    built = fresh(
+        "build", "--pull", "--registry-mirror", registry.url, "-t", "mirrored", example, env=env
+    ).check()
+    assert "Built sha256:" in built.stdout
+    for name in ("golang:1.17", "gcr.io/distroless/base"):
+        mine = fresh("inspect", name).check().json()["manifestDigest"]  # type: ignore[index]
+        theirs = source("inspect", name).check().json()["manifestDigest"]  # type: ignore[index]
+        assert mine == theirs
+    assert not (tmp_path / "no-cache").exists()  # no Debian package was needed
+    assert fresh.subprocess("run", "--rm", "mirrored").check().stdout.strip() == HELLO

@@ -46,6 +46,14 @@ mirror_option = click.option(
 @click.option("--target", help="Build only up to this stage (default: the last one).")
 @click.option("--platform", "platforms", multiple=True, help="os/arch to build (repeatable).")
 @click.option("--no-cache", is_flag=True, help="Execute every step; ignore the build cache.")
+@click.option(
+    "--pull", is_flag=True,
+    help="Take every FROM image from its registry (or mirror), even when stored or built in.",
+)  # fmt: skip
+@click.option(
+    "--registry-mirror", "registry_mirrors", multiple=True, metavar="HOST[:PORT]",
+    help="Try this mirror before the default registry for FROM images (repeatable).",
+)  # fmt: skip
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
 @click.option(
@@ -64,6 +72,8 @@ def build(
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
+    pull: bool,
+    registry_mirrors: tuple[str, ...],
     mirror: str | None,
     quiet: bool,
     sbom: bool,
@@ -74,7 +84,7 @@ def build(
             raise UsageError("give either --spec FILE or a CONTEXT directory, not both")
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
-            ("--secret", secrets),
+            ("--secret", secrets), ("--pull", pull), ("--registry-mirror", registry_mirrors),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
@@ -92,6 +102,8 @@ def build(
         target=target,
         platforms=platforms,
         no_cache=no_cache,
+        pull=pull,
+        registry_mirrors=registry_mirrors,
         mirror=mirror,
         quiet=quiet,
         sbom=sbom,
@@ -139,6 +151,8 @@ def _build_dockerfile(
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
+    pull: bool = False,
+    registry_mirrors: tuple[str, ...] = (),
     mirror: str | None,
     quiet: bool,
     sbom: bool = True,
@@ -170,8 +184,9 @@ def _build_dockerfile(
         resolver = BaseResolver(
             store,
             base_builder=_base_builder(app, store, mirror, reporter),
-            puller=_puller(store, reporter),
+            puller=_puller(store, reporter, registry_mirrors),
             reporter=reporter,
+            pull=pull,
         )
         with store.session():
             result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
@@ -229,16 +244,23 @@ def _base_builder(
     return build
 
 
-def _puller(store: Store, reporter: TerminalReporter) -> Puller:
-    """Pull from a registry once, quickly: a machine without registry access fails fast."""
+def _puller(store: Store, reporter: TerminalReporter, mirrors: tuple[str, ...] = ()) -> Puller:
+    """Pull from a registry once, quickly: a machine without registry access fails fast.
+
+    ``mirrors`` (``--registry-mirror``) serve the default registry, as docker's daemon does.
+    """
 
     def pull_image(image: str, platform: Platform) -> Descriptor:
         from distroless.config import UserConfig
+        from distroless.oci.reference import DEFAULT_REGISTRY
         from distroless.transports.registry.client import RetryPolicy
         from distroless.transports.registry.endpoints import Registries
         from distroless.transports.registry.pull import pull
 
-        with Registries(UserConfig.load(), retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
+        config = UserConfig.load()
+        if mirrors:
+            config = config.with_mirrors(DEFAULT_REGISTRY, mirrors)
+        with Registries(config, retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
             result = pull(store, image, platform=platform, registries=regs, reporter=reporter)
         return result.descriptor
 

@@ -72,6 +72,8 @@ class BaseResolver:
     base_builder: BaseBuilder | None = None
     puller: Puller | None = None
     reporter: Reporter = field(default_factory=NullReporter)
+    #: ``--pull``: ask the registry (or its mirrors) first, even for the built-in bases.
+    pull: bool = False
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
@@ -91,6 +93,8 @@ class BaseResolver:
             return None
 
     def _resolve(self, image: str, platform: Platform, where: str) -> StoredImage:
+        if self.pull and self.puller is not None:
+            return self._pull(image, platform, where, after_store=False)
         found = self._from_store(image, platform)
         if found is not None:
             self.reporter.event("base", image=image, source="store", digest=found.digest)
@@ -111,17 +115,26 @@ class BaseResolver:
             self.reporter.event("base", image=image, source="recipe", digest=built.digest)
             return built
         if self.puller is not None:
-            try:
-                self.puller(image, platform)
-            except DistrolessError as exc:
-                raise NotFoundError(
-                    f"{where}: {image} is not in the store and pulling it failed ({exc}); "
-                    f"provide it with {_how_to_provide(image)}"
-                ) from exc
-            pulled = self._from_store(image, platform)
-            if pulled is not None:
-                self.reporter.event("base", image=image, source="registry", digest=pulled.digest)
-                return pulled
+            return self._pull(image, platform, where, after_store=True)
         raise NotFoundError(
             f"{where}: image {image} is not in the store; provide it with {_how_to_provide(image)}"
         )
+
+    def _pull(
+        self, image: str, platform: Platform, where: str, *, after_store: bool
+    ) -> StoredImage:
+        assert self.puller is not None
+        try:
+            self.puller(image, platform)
+        except DistrolessError as exc:
+            what = (
+                f"{image} is not in the store and pulling it" if after_store else f"pulling {image}"
+            )
+            raise NotFoundError(
+                f"{where}: {what} failed ({exc}); provide it with {_how_to_provide(image)}"
+            ) from exc
+        pulled = self._from_store(image, platform)
+        if pulled is None:
+            raise NotFoundError(f"{where}: pulling {image} did not store a {platform} image")
+        self.reporter.event("base", image=image, source="registry", digest=pulled.digest)
+        return pulled
