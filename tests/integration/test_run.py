@@ -18,7 +18,7 @@ from distroless.oci.digest import Digest
 from distroless.oci.models import ContainerConfig
 from distroless.runtime import LayerCache, RunOptions, StepConfig, run_and_capture, run_image
 from distroless.runtime.container import clean_leftovers, leftovers
-from distroless.runtime.runc import Runtime, hybrid_cgroups
+from distroless.runtime.runc import Runtime
 from distroless.store import Store
 from tests.helpers import HELLO_LINE, Cli, distroless_executable, require_root, require_tool
 from tests.runtime.images import base_entries, build_probe, write_image
@@ -162,11 +162,9 @@ def test_no_command_is_a_sandbox_error(cli: Cli, root: Path) -> None:
 def test_crun_runs_the_same_bundle(cli: Cli, root: Path) -> None:
     require_tool("crun")
     result = cli.subprocess("run", "--rm", "--runtime", "crun", "hello:latest")
-    if hybrid_cgroups():
-        assert result.exit_code == 10
-        assert "use --runtime runc" in result.stderr
-    else:
-        assert result.check().stdout.strip() == HELLO_LINE
+    assert result.check().stdout.strip() == HELLO_LINE
+    failing = cli.subprocess("run", "--rm", "--runtime", "crun", "probe:latest", "exit", "3")
+    assert failing.exit_code == 3
     assert_nothing_left(root)
 
 

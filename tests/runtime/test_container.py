@@ -7,7 +7,7 @@ import pytest
 
 from distroless.errors import SandboxError, UsageError
 from distroless.runtime.container import new_container_id, secure_join
-from distroless.runtime.runc import Runtime, hybrid_cgroups
+from distroless.runtime.runc import Runtime, hybrid_cgroups, unified_mount
 
 
 def test_secure_join_keeps_symlinks_inside_the_root(tmp_path: Path) -> None:
@@ -61,3 +61,6 @@ def test_hybrid_cgroup_detection(tmp_path: Path) -> None:
     assert not hybrid_cgroups(info)
     info.write_text(v1)
     assert not hybrid_cgroups(info)
+    assert unified_mount(info) is None
+    info.write_text(v1 + v2)
+    assert unified_mount(info) == Path("/sys/fs/cgroup/unified")

@@ -34,6 +34,7 @@ class Runtime:
     binary: Path
     name: str = "runc"
     state_root: Path | None = None
+    hide_mount: Path | None = None  # a cgroup v2 mount to hide from crun (hybrid hosts)
 
     @classmethod
     def find(cls, name: str = "runc", state_root: Path | None = None) -> Runtime:
@@ -48,14 +49,25 @@ class Runtime:
         found = shutil.which(name)
         if found is None:
             raise SandboxError(f"{name} is not installed; install the Debian package {name}")
+        hide = None
         if name == "crun" and hybrid_cgroups():
-            raise SandboxError(
-                "crun does not support this host's hybrid cgroup v1/v2 layout; use --runtime runc"
-            )
-        return cls(Path(found), name, state_root)
+            hide = unified_mount()
+            if hide is None or shutil.which("unshare") is None:
+                raise SandboxError(
+                    "crun does not support this host's hybrid cgroup v1/v2 layout; "
+                    "use --runtime runc"
+                )
+        return cls(Path(found), name, state_root, hide)
 
     def _base(self) -> list[str]:
         argv = [str(self.binary)]
+        if self.hide_mount is not None:
+            # crun refuses hybrid cgroup hosts; in a private mount namespace without the
+            # cgroup v2 tree it sees plain cgroup v1, which it supports
+            argv = [
+                "unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", f'umount -l "{self.hide_mount}" && exec "$0" "$@"', *argv,
+            ]  # fmt: skip
         if self.state_root is not None:
             argv += ["--root", str(self.state_root)]
         return argv
@@ -109,6 +121,20 @@ class Runtime:
 
     def exists(self, container_id: str) -> bool:
         return container_id in self.list_ids()
+
+
+def unified_mount(mountinfo: Path = Path("/proc/self/mountinfo")) -> Path | None:
+    """Where the cgroup v2 tree of a hybrid layout is mounted (``/sys/fs/cgroup/unified``)."""
+    try:
+        lines = mountinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        head, _, tail = line.partition(" - ")
+        fields = head.split(" ")
+        if tail.split(" ", 1)[0] == "cgroup2" and len(fields) > 4:
+            return Path(fields[4])
+    return None
 
 
 def hybrid_cgroups(mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
