@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
-_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+# rich is imported only when bars are drawn: in pipes and CI it is never needed, and its
+# import is a noticeable part of a short command's start-up.
 
 
 def emit_json(data: Any) -> None:
@@ -65,11 +67,14 @@ class TerminalReporter:
 
     def _bars(self) -> Progress:
         if self._progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 DownloadColumn(),
-                console=_console,
+                console=Console(stderr=True),
                 transient=True,
             )
             self._progress.start()
