@@ -379,9 +379,14 @@ def test_debian12_bases_run(docker12: tuple[Store, DockerEngine], probes: dict[s
         assert nonroot.stdout.strip() == "ok uid=65532 cwd=/home/nonroot"
         debug = engine.run_image(f"distroless/{name}-debian12:debug", "-c", "echo ok")
         assert debug.stdout == "ok\n"
-        view = _view(store, f"distroless/{name}-debian12:debug", AMD64)
-        assert not any(view.exists(p) for p in FORBIDDEN), name
-        assert view.read_text("/etc/passwd") == USERS
+        debug_nonroot = engine.run_image(
+            f"distroless/{name}-debian12:debug-nonroot", "-c", "id -u; pwd"
+        )
+        assert debug_nonroot.stdout == "65532\n/home/nonroot\n"
+        for tag in ("latest", "nonroot", "debug", "debug-nonroot"):
+            view = _view(store, f"distroless/{name}-debian12:{tag}", AMD64)
+            assert not any(view.exists(p) for p in FORBIDDEN), (name, tag)
+            assert view.read_text("/etc/passwd") == USERS
 
 
 # --- the command ----------------------------------------------------------------------------
