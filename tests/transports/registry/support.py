@@ -17,7 +17,7 @@ import secrets
 import socket
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -370,3 +370,243 @@ def write_docker_config(path: Path, auths: dict[str, tuple[str, str]]) -> Path:
     }
     path.write_text(json.dumps(data))
     return path
+
+
+# --- scripted origins (hostile-registry tests) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request an :class:`Origin` received, headers with lower-case names."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class Exchange:
+    """One request being answered by a test's handler function."""
+
+    def __init__(self, handler: _OriginHandler) -> None:
+        self._h = handler
+        self.method = handler.command
+        self.path = handler.path
+        self.headers = {k.lower(): v for k, v in handler.headers.items()}
+        self.origin: Origin = handler.server.origin
+        self.extra: dict[str, str] = {}  # sent with every answer
+        self.body = handler.body
+
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.begin(status, {**(headers or {}), "Content-Length": str(len(body))})
+        if self.method != "HEAD":
+            self.write(body)
+
+    def begin(self, status: int, headers: dict[str, str]) -> None:
+        """Send the status line and headers; the body follows with :meth:`write`."""
+        self._h.send_response_only(status)
+        for key, value in {**self.extra, **headers}.items():
+            self._h.send_header(key, value)
+        self._h.end_headers()
+
+    def write(self, data: bytes) -> bool:
+        """Send part of a body; False once the client has gone away."""
+        try:
+            self._h.wfile.write(data)
+            self._h.wfile.flush()
+        except OSError:
+            self._h.close_connection = True
+            return False
+        return True
+
+    def wait_for_disconnect(self) -> None:
+        """Block until the client closes (or shuts down) this connection."""
+        with contextlib.suppress(OSError):
+            while self._h.connection.recv(1 << 16):
+                pass
+        self._h.close_connection = True
+
+
+class _OriginHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _OriginServer
+    body = b""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _handle(self) -> None:
+        origin = self.server.origin
+        length = int(self.headers.get("Content-Length") or 0)
+        self.body = self.rfile.read(length) if length else b""
+        seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+        with origin.lock:
+            origin.seen.append(seen)
+        origin.handler(Exchange(self))
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+class _OriginServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, origin: Origin) -> None:
+        super().__init__(("127.0.0.1", 0), _OriginHandler)
+        self.origin = origin
+
+
+class Origin:
+    """A local HTTP server on a free port whose answers are a test's function.
+
+    Every request is recorded, so a decoy origin can prove it never saw a credential.
+    """
+
+    def __init__(self, handler: Callable[[Exchange], None]) -> None:
+        self.handler = handler
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        self._server = _OriginServer(self)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def secrets(self) -> list[str]:
+        """Every credential-like header this origin received."""
+        with self.lock:
+            return [
+                f"{name}: {s.headers[name]}"
+                for s in self.seen
+                for name in ("authorization", "cookie", "proxy-authorization")
+                if name in s.headers
+            ]
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [s.path for s in self.seen]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+USER = ("alice", "s3cret-pw")
+BASIC = "Basic " + base64.b64encode(f"{USER[0]}:{USER[1]}".encode()).decode()
+
+
+class HostileRegistry:
+    """A small registry (one repository, Bearer tokens issued for :data:`USER`) whose
+    answers a test replaces path by path through ``routes`` (exact path -> handler)."""
+
+    def __init__(self, repository: str = "app") -> None:
+        self.repository = repository
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, tuple[str, bytes]] = {}
+        self.routes: dict[str, Callable[[Exchange], None]] = {}
+        self.tokens: set[str] = set()
+        self.auth = True
+        self.extra_headers: dict[str, str] = {}
+        self.origin = Origin(self._handle)
+        self.image = self._add_image()
+
+    # -- content -----------------------------------------------------------------------
+    def _add_image(self) -> Descriptor:
+        layer, tar = layer_bytes({"hello.txt": b"hello"})
+        config = ImageConfig(
+            architecture="amd64",
+            os="linux",
+            diff_ids=(sha256_bytes(tar),),
+            created="1970-01-01T00:00:00Z",
+        ).to_bytes()
+        config_desc = self.add_blob(config, mt.OCI_CONFIG)
+        layer_desc = self.add_blob(layer, mt.OCI_LAYER_GZIP)
+        manifest = Manifest(config=config_desc, layers=(layer_desc,))
+        data = manifest.to_bytes()
+        desc = Descriptor(mt.OCI_MANIFEST, sha256_bytes(data), len(data))
+        self.manifests[desc.digest] = self.manifests["v1"] = (mt.OCI_MANIFEST, data)
+        return desc
+
+    def add_blob(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
+        digest = sha256_bytes(data)
+        self.blobs[digest] = data
+        return Descriptor(media_type, digest, len(data))
+
+    @property
+    def layer(self) -> Descriptor:
+        return Manifest.from_bytes(self.manifests["v1"][1]).layers[0]
+
+    @property
+    def host(self) -> str:
+        return self.origin.host
+
+    @property
+    def url(self) -> str:
+        return self.origin.url
+
+    def ref(self, tag: str = "v1") -> str:
+        return f"{self.host}/{self.repository}:{tag}"
+
+    # -- protocol ----------------------------------------------------------------------
+    def challenge(self) -> str:
+        return f'Bearer realm="{self.url}/token",service="hostile"'
+
+    def authorised(self, ex: Exchange) -> bool:
+        """True for a request with a token we issued; else answer it with our challenge."""
+        if ex.headers.get("authorization", "").removeprefix("Bearer ") in self.tokens:
+            return True
+        ex.reply(401, b"", {"WWW-Authenticate": self.challenge()})
+        return False
+
+    def _handle(self, ex: Exchange) -> None:
+        path = urlsplit(ex.path).path
+        ex.extra = self.extra_headers
+        route = self.routes.get(path)
+        if route is not None:
+            route(ex)
+            return
+        if path == "/token":
+            if ex.headers.get("authorization") != BASIC:
+                ex.reply(401, b'{"details":"bad credentials"}')
+                return
+            token = secrets.token_hex(8)
+            self.tokens.add(token)
+            ex.reply(
+                200, json.dumps({"token": token}).encode(), {"Content-Type": "application/json"}
+            )
+            return
+        if self.auth and not self.authorised(ex):
+            return
+        if path == "/v2/":
+            ex.reply(200)
+            return
+        kind, _, ref = path.removeprefix(f"/v2/{self.repository}/").partition("/")
+        if ex.method == "HEAD" and kind == "blobs":
+            ex.reply(200 if ref in self.blobs else 404)
+        elif ex.method == "POST" and kind == "blobs" and ref == "uploads/":
+            ex.reply(202, headers={"Location": f"/upload/{secrets.token_hex(4)}"})
+        elif ex.method == "PUT" and path.startswith("/upload/"):
+            digest = parse_qs(urlsplit(ex.path).query).get("digest", [""])[0]
+            ok = sha256_bytes(ex.body) == digest
+            if ok:
+                self.blobs[digest] = ex.body
+            ex.reply(201 if ok else 400)
+        elif ex.method == "PUT" and kind == "manifests":
+            media_type = ex.headers.get("content-type", "")
+            self.manifests[ref] = (media_type, ex.body)
+            ex.reply(201, headers={"Docker-Content-Digest": sha256_bytes(ex.body)})
+        elif kind == "manifests" and ref in self.manifests:
+            media_type, data = self.manifests[ref]
+            ex.reply(200, data, {"Content-Type": media_type})
+        elif kind == "blobs" and ref in self.blobs:
+            ex.reply(200, self.blobs[ref])
+        else:
+            ex.reply(404, b'{"errors":[{"code":"NOT_FOUND","message":"no such thing"}]}')
+
+    def stop(self) -> None:
+        self.origin.stop()

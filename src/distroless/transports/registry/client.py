@@ -9,6 +9,10 @@ Pull and push speak the distribution API through :meth:`RegistryClient.request`,
 * follows redirects itself, resolving relative ``Location`` headers against the request
   URL and dropping ``Authorization`` whenever the next hop is another origin: blob GETs
   redirect to storage services that must never see the registry's credentials;
+* sends credentials only to the registry they were looked up for and to the token realm
+  that registry itself names: a challenge from an origin it redirected us to is refused,
+  never answered, and no hop may go from HTTPS down to plain HTTP;
+* keeps no cookies, which would follow a redirect to another port of the same host;
 * retries, with bounded exponential backoff, on 5xx/429 answers, connection resets and
   timeouts.  Bodies are passed as factories so a retried upload re-reads its source.
 """
@@ -16,6 +20,7 @@ Pull and push speak the distribution API through :meth:`RegistryClient.request`,
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import ipaddress
 import json
 import socket
@@ -37,13 +42,19 @@ from distroless.transports.registry.auth import (
     default_lookup,
     parse_challenges,
 )
+from distroless.transports.registry.bodies import (
+    ERROR_LIMIT,
+    TOKEN_LIMIT,
+    printable,
+    read_capped,
+    read_prefix,
+)
 
 Body = bytes | Callable[[], Iterable[bytes]] | None
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,18 +132,43 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
+def _origin_text(url: httpx.URL) -> str:
+    return printable(f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}", 120)
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that accepts nothing: cookies are not scoped by port, so a cookie of the
+    registry would be sent to any other server on its host that it redirects us to."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def check_hop(current: httpx.URL, target: httpx.URL, host: str) -> None:
+    """Refuse a next hop that is not HTTP(S), or that leaves HTTPS for plain HTTP.
+
+    Plain HTTP to a loopback address stays allowed: it never crosses a network.
+    """
+    if target.scheme not in ("http", "https") or not target.host:
+        raise RegistryError(
+            f"registry {host} sent us to {printable(str(target), 120)!r}, which is not an "
+            "http(s) URL"
+        )
+    if current.scheme == "https" and target.scheme == "http" and not is_local_host(target.host):
+        raise RegistryError(
+            f"registry {host} sent us from HTTPS to plain HTTP ({_origin_text(target)}); "
+            "refusing the downgrade"
+        )
+
+
 def registry_error(resp: httpx.Response, what: str) -> DistrolessError:
     """Turn a failed response into the matching error, quoting the registry's own reason."""
-    try:
-        body = resp.read()[:_ERROR_BODY_LIMIT]
-    except httpx.HTTPError:
-        body = b""
+    body = read_prefix(resp, ERROR_LIMIT)
     reason = ""
     try:
         errors = json.loads(body).get("errors") or []
         if errors:
             first = errors[0]
-            reason = f": {first.get('code', '')} {first.get('message', '')}".rstrip()
+            reason = printable(f"{first.get('code', '')} {first.get('message', '')}".strip())
+            reason = f": {reason}" if reason else ""
     except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
         pass
     status = resp.status_code
@@ -173,7 +209,8 @@ class RegistryClient:
             verify=verify,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
             follow_redirects=False,
-            headers={"User-Agent": f"distroless/{__version__}"},
+            headers={"User-Agent": f"distroless/{__version__}", "Accept-Encoding": "identity"},
+            cookies=_no_cookies(),
             transport=transport,
             # A proxy from the environment must not carry loopback traffic.
             trust_env=not is_local_host(urlsplit(endpoint.base_url).netloc),
@@ -197,6 +234,22 @@ class RegistryClient:
     def url(self, path: str) -> str:
         return self.endpoint.base_url + path
 
+    def _own_origin(self, url: httpx.URL) -> bool:
+        return _origin(url) == _origin(httpx.URL(self.endpoint.base_url))
+
+    def _refuse_foreign_challenge(self, resp: httpx.Response, method: str, url: str) -> None:
+        """A 401 that a redirect target sent is its own demand, not the registry's: our
+        credentials (and tokens) are not for it, so it is not answered at all."""
+        if resp.status_code != 401 or self._own_origin(resp.request.url):
+            return
+        resp.close()
+        path = printable(httpx.URL(url).path, 120)
+        raise AuthError(
+            f"registry {self.host} redirected {method} {path} to "
+            f"{_origin_text(resp.request.url)}, which demands authentication; credentials "
+            f"are only sent to {self.host} and the token service it names"
+        )
+
     # -- credentials and tokens ------------------------------------------------------------
     def credentials(self) -> Credentials | None:
         with self._lock:
@@ -208,6 +261,7 @@ class RegistryClient:
     def ping(self) -> Challenge | None:
         """GET ``/v2/``: None when anonymous access works, else the challenge to answer."""
         resp = self._send_retrying("GET", self.url("/v2/"), {}, None)
+        self._refuse_foreign_challenge(resp, "GET", self.url("/v2/"))
         try:
             if resp.status_code == 401:
                 challenge = self._pick_challenge(resp)
@@ -227,9 +281,9 @@ class RegistryClient:
             for c in challenges:
                 if c.scheme == scheme:
                     return c
+        header = printable(resp.headers.get("www-authenticate", "no WWW-Authenticate header"))
         raise AuthError(
-            f"registry {self.host} demands authentication with no supported scheme "
-            f"({resp.headers.get('www-authenticate', 'no WWW-Authenticate header')!r})"
+            f"registry {self.host} demands authentication with no supported scheme ({header!r})"
         )
 
     def _authorization(self, scopes: tuple[str, ...], fresh: bool = False) -> str | None:
@@ -264,7 +318,22 @@ class RegistryClient:
     ) -> tuple[str, float]:
         realm = challenge.realm
         if not realm.startswith(("http://", "https://")):
-            raise AuthError(f"registry {self.host} sent a token realm that is not a URL: {realm!r}")
+            raise AuthError(
+                f"registry {self.host} sent a token realm that is not a URL: "
+                f"{printable(realm, 120)!r}"
+            )
+        realm_url = httpx.URL(realm)
+        if (
+            creds is not None
+            and self.endpoint.base_url.startswith("https://")
+            and realm_url.scheme == "http"
+            and not is_local_host(realm_url.host)
+        ):
+            raise AuthError(
+                f"registry {self.host} names a plain-HTTP token service "
+                f"({_origin_text(realm_url)}); refusing to send credentials over it"
+            )
+        where = f"token request to {_origin_text(realm_url)}"
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
             params.append(("service", challenge.service))
@@ -288,7 +357,7 @@ class RegistryClient:
             make = lambda: self._http.build_request(  # noqa: E731
                 "GET", realm, params=params, headers=headers
             )
-        resp = self._send_simple(make, f"token request to {realm}")
+        resp = self._send_simple(make, where)
         try:
             if resp.status_code in (401, 403):
                 who = f"user {creds.username!r}" if creds and creds.username else "anonymous"
@@ -296,18 +365,38 @@ class RegistryClient:
                     f"registry {self.host} rejected the credentials of {who} for "
                     f"{' '.join(scopes) or 'login'}; check `distroless login {self.host}`"
                 )
+            if resp.status_code in _REDIRECTS:
+                # Not followed: the request carries the credentials.
+                raise AuthError(
+                    f"the token service of registry {self.host} ({_origin_text(realm_url)}) "
+                    f"answered with a redirect (HTTP {resp.status_code}), which is not followed"
+                )
             if resp.status_code >= 300:
-                raise registry_error(resp, f"token request to {realm}")
+                raise registry_error(resp, where)
+            body = read_capped(
+                resp,
+                TOKEN_LIMIT,
+                lambda: AuthError(
+                    f"the {where} for registry {self.host} returned more than {TOKEN_LIMIT} bytes"
+                ),
+                where,
+            )
             try:
-                data = json.loads(resp.read())
+                data = json.loads(body)
                 token = str(data.get("token") or data.get("access_token") or "")
                 lifetime = float(data.get("expires_in") or 60)
-            except (ValueError, AttributeError, TypeError, RecursionError):
+            except (ValueError, AttributeError, TypeError, RecursionError, OverflowError):
                 token, lifetime = "", 0.0
+        except httpx.TransportError as exc:
+            raise AuthError(
+                f"the {where} for registry {self.host} was interrupted: {exc}"
+            ) from None
         finally:
             resp.close()
         if not token:
-            raise AuthError(f"token endpoint {realm} of registry {self.host} returned no token")
+            raise AuthError(
+                f"token service {_origin_text(realm_url)} of registry {self.host} returned no token"
+            )
         return token, lifetime
 
     # -- sending ---------------------------------------------------------------------------
@@ -315,7 +404,7 @@ class RegistryClient:
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
             try:
-                resp = self._http.send(make())
+                resp = self._http.send(make(), stream=True)
             except httpx.TransportError as exc:
                 self._raise_permanent(exc)
                 last = exc
@@ -342,6 +431,7 @@ class RegistryClient:
                 return resp
             resp.close()
             target = httpx.URL(urljoin(str(current), location))
+            check_hop(current, target, self.host)
             if _origin(target) != _origin(current):
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
@@ -406,8 +496,9 @@ class RegistryClient:
         an interrupted upload must restart its session rather than repeat a request.
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
+        check_hop(httpx.URL(self.endpoint.base_url), httpx.URL(url), self.host)
         # Never hand our credentials to another origin (an upload Location may be one).
-        same_origin = _origin(httpx.URL(url)) == _origin(httpx.URL(self.endpoint.base_url))
+        same_origin = self._own_origin(httpx.URL(url))
         hdrs = dict(headers or {})
         auth = self._authorization(scopes) if same_origin else None
         if auth:
@@ -415,6 +506,7 @@ class RegistryClient:
         resp = self._send_retrying(method, url, hdrs, body, retry)
         if resp.status_code != 401 or not same_origin:
             return resp
+        self._refuse_foreign_challenge(resp, method, url)
         # An expired or too narrow token, or an anonymous ping on a private repository.
         challenge = self._pick_challenge(resp)
         resp.close()
@@ -424,6 +516,7 @@ class RegistryClient:
         if auth:
             hdrs["Authorization"] = auth
         resp = self._send_retrying(method, url, hdrs, body, retry)
+        self._refuse_foreign_challenge(resp, method, url)
         if resp.status_code == 401:
             resp.close()
             creds = self.credentials()
