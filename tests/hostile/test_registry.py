@@ -7,9 +7,14 @@ assert that it was sent none.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
+import subprocess
+import threading
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +22,10 @@ import httpx
 import pytest
 
 from distroless.config import Login, UserConfig, save_login
-from distroless.errors import AuthError, RegistryError
+from distroless.errors import AuthError, IntegrityError, NotFoundError, RegistryError
+from distroless.oci import mediatypes as mt
+from distroless.oci.digest import sha256_bytes
+from distroless.oci.models import Descriptor, Platform
 from distroless.store import Store
 from distroless.transports.registry import (
     Credentials,
@@ -30,6 +38,7 @@ from distroless.transports.registry import (
 )
 from distroless.transports.registry.auth import CredentialLookup, default_lookup
 from distroless.transports.registry.sources import BlobSources
+from tests.helpers.cli import run_cli
 from tests.transports.registry.support import (
     BASIC,
     USER,
@@ -314,3 +323,274 @@ def test_https_to_plain_http_redirect_is_refused() -> None:
         c.request("GET", "/v2/app/blobs/x").close()
     assert all(r.url.scheme == "https" for r in recorder.requests)
     assert recorder.secrets_sent_to("reg.test") == [BASIC]
+
+
+# --- bodies read whole into memory ---------------------------------------------------------
+
+LINUX = Platform("linux", "amd64")
+LIMIT = 32 << 20  # what one pull may hold in memory here; the bodies below are far larger
+BIG = 256 << 20  # large enough to show reading it whole, small enough for the old code
+
+
+@functools.cache
+def gzip_bomb(expanded: int) -> bytes:
+    """``expanded`` zero bytes, gzip-compressed (about a thousandth of the size)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    mib = bytes(1 << 20)
+    return b"".join([*(packer.compress(mib) for _ in range(expanded >> 20)), packer.flush()])
+
+
+class Peak:
+    """The most memory Python held while the block ran (every thread's allocations)."""
+
+    def __enter__(self) -> Peak:
+        tracemalloc.start()
+        self.bytes = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+class Counted:
+    """A route that records how many body bytes ``answer`` got out before the client left."""
+
+    def __init__(self, answer: Callable[[Exchange], int]) -> None:
+        self._answer = answer
+        self._sent: list[int] = []
+        self._done = threading.Event()
+
+    def __call__(self, ex: Exchange) -> None:
+        try:
+            self._sent.append(self._answer(ex))
+        finally:
+            self._done.set()
+
+    def sent(self) -> int:
+        assert self._done.wait(30), "the server never finished its answer"
+        return self._sent[0]
+
+
+def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and "\r" not in text and "\x1b" not in text
+    assert len(text) < 1000
+    return text
+
+
+def failed_pull(
+    reg: HostileRegistry, store: Store, error: type[Exception], **kwargs: object
+) -> tuple[str, int]:
+    """Pull from ``reg``, which must fail with ``error``: (its message, the peak memory)."""
+    with Peak() as peak, registries(only_for(reg)) as regs, pytest.raises(error) as exc:
+        pull(store, reg.ref(), registries=regs, **kwargs)  # type: ignore[arg-type]
+    return one_line(exc), peak.bytes
+
+
+def test_huge_error_body_is_not_read(tmp_path: Path, registry: HostileRegistry) -> None:
+    registry.auth = False
+    route = Counted(lambda ex: ex.stream_zeros(BIG, status=404))
+    registry.routes["/v2/app/manifests/v1"] = route
+    store = Store(tmp_path / "store")
+    message, peak = failed_pull(registry, store, NotFoundError)
+    assert route.sent() < LIMIT
+    assert peak < LIMIT
+    assert "HTTP 404" in message
+    unchanged(store)
+
+
+def test_gzip_bomb_error_body_is_not_expanded(tmp_path: Path, registry: HostileRegistry) -> None:
+    registry.auth = False
+    bomb = gzip_bomb(BIG)
+    registry.routes["/v2/app/manifests/v1"] = lambda ex: ex.reply(
+        404, bomb, {"Content-Encoding": "gzip"}
+    )
+    store = Store(tmp_path / "store")
+    message, peak = failed_pull(registry, store, NotFoundError)
+    assert peak < LIMIT
+    assert "HTTP 404" in message
+    unchanged(store)
+
+
+def test_registry_error_text_is_one_printable_line(
+    tmp_path: Path, registry: HostileRegistry
+) -> None:
+    registry.auth = False
+    message = "line one\r\n\x1b[2J\x1b]0;owned\x07" + "A" * 5000
+    body = json.dumps({"errors": [{"code": "DENIED\n", "message": message}]}).encode()
+    registry.routes["/v2/app/manifests/v1"] = lambda ex: ex.reply(403, body)
+    with registries(only_for(registry)) as regs, pytest.raises(AuthError) as exc:
+        pull(Store(tmp_path / "store"), registry.ref(), registries=regs)
+    assert "DENIED" in one_line(exc)
+
+
+def test_endless_token_response_is_cut_off(tmp_path: Path, registry: HostileRegistry) -> None:
+    route = Counted(lambda ex: ex.stream_zeros(BIG, headers={"Content-Type": "application/json"}))
+    registry.routes["/token"] = route
+    store = Store(tmp_path / "store")
+    message, peak = failed_pull(registry, store, AuthError)
+    assert route.sent() < LIMIT
+    assert peak < LIMIT
+    assert "more than" in message
+    unchanged(store)
+
+
+@pytest.mark.parametrize("where", ["tag", "child"])
+def test_content_encoded_manifest_may_not_expand_past_its_limit(
+    tmp_path: Path, registry: HostileRegistry, where: str
+) -> None:
+    """By tag (no descriptor: the 4 MiB ceiling) and as an index's child (its size)."""
+    registry.auth = False
+    bomb = gzip_bomb(BIG)
+    image = registry.image
+    if where == "child":
+        registry.set_index([Descriptor(image.media_type, image.digest, image.size, platform=LINUX)])
+        path, error = f"/v2/app/manifests/{image.digest}", IntegrityError
+    else:
+        path, error = "/v2/app/manifests/v1", RegistryError
+    registry.routes[path] = lambda ex: ex.reply(
+        200, bomb, {"Content-Encoding": "gzip", "Content-Type": image.media_type}
+    )
+    store = Store(tmp_path / "store")
+    message, peak = failed_pull(registry, store, error, platform=LINUX)
+    assert peak < LIMIT
+    assert "larger than" in message
+    unchanged(store)
+
+
+def test_content_encoded_blob_may_not_expand_past_its_descriptor(
+    tmp_path: Path, registry: HostileRegistry
+) -> None:
+    registry.auth = False
+    bomb = gzip_bomb(BIG)
+    registry.routes[f"/v2/app/blobs/{registry.layer.digest}"] = lambda ex: ex.reply(
+        200, bomb, {"Content-Encoding": "gzip"}
+    )
+    store = Store(tmp_path / "store")
+    message, peak = failed_pull(registry, store, IntegrityError)
+    assert peak < LIMIT
+    assert "expands beyond" in message
+    unchanged(store)
+
+
+def test_endless_blob_stream_is_cut_at_its_descriptor(
+    tmp_path: Path, registry: HostileRegistry
+) -> None:
+    registry.auth = False
+    route = Counted(lambda ex: ex.stream_zeros(None))
+    registry.routes[f"/v2/app/blobs/{registry.layer.digest}"] = route
+    store = Store(tmp_path / "store")
+    message, peak = failed_pull(registry, store, IntegrityError)
+    assert route.sent() < LIMIT
+    assert peak < LIMIT
+    assert "more than" in message
+    unchanged(store)
+
+
+def test_index_of_huge_manifests_is_refused_before_fetching_them(
+    tmp_path: Path, registry: HostileRegistry
+) -> None:
+    """Each child may be 4 MiB; thousands of them must not all be held at once."""
+    registry.auth = False
+    children = [
+        Descriptor(mt.OCI_MANIFEST, sha256_bytes(b"%d" % i), 4 << 20, platform=LINUX)
+        for i in range(64)
+    ]
+    registry.set_index(children)
+    store = Store(tmp_path / "store")
+    with registries(only_for(registry)) as regs, pytest.raises(RegistryError, match="add up"):
+        pull(store, registry.ref(), all_platforms=True, registries=regs)
+    assert [p for p in registry.origin.paths() if "/manifests/sha256:" in p] == []
+    unchanged(store)
+
+
+# --- a failed pull stops its other downloads -----------------------------------------------
+
+
+def test_failed_layer_stops_the_other_downloads(tmp_path: Path, registry: HostileRegistry) -> None:
+    """One layer fails while another is half-way through a download from a server that
+    would keep the connection open forever: the pull fails at once, the download is not
+    resumed, and its connection is shut down."""
+    registry.auth = False
+    slow = registry.add_blob(os.urandom(1 << 20), mt.OCI_LAYER_GZIP)
+    bad = registry.add_blob(b"this layer is gone", mt.OCI_LAYER_GZIP)
+    registry.set_layers([(slow, slow.digest), (bad, bad.digest)])
+    streaming, closed = threading.Event(), threading.Event()
+
+    def slow_route(ex: Exchange) -> None:
+        ex.begin(200, {"Content-Length": str(slow.size)})
+        ex.write(registry.blobs[slow.digest][: slow.size // 2])
+        streaming.set()
+        ex.wait_for_disconnect()
+        closed.set()
+
+    def bad_route(ex: Exchange) -> None:
+        assert streaming.wait(30)
+        ex.reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}')
+
+    registry.routes[f"/v2/app/blobs/{slow.digest}"] = slow_route
+    registry.routes[f"/v2/app/blobs/{bad.digest}"] = bad_route
+    store = Store(tmp_path / "store")
+    # The read timeout only ends the wait of a pull that does not stop its downloads.
+    with (
+        registries(only_for(registry), timeout=5.0) as regs,
+        pytest.raises(NotFoundError, match="BLOB_UNKNOWN"),
+    ):
+        pull(store, registry.ref(), registries=regs, workers=4)
+    assert closed.wait(30)
+    assert registry.origin.paths().count(f"/v2/app/blobs/{slow.digest}") == 1
+    unchanged(store)
+
+
+# --- push from a store that cannot be written ----------------------------------------------
+
+
+@pytest.fixture
+def read_only_store(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """(a store with image ``app:v1``, the same store seen read-only).
+
+    As root (whom file modes do not stop) the view is a read-only bind mount; otherwise
+    the store's files and directories lose their write bits.
+    """
+    source = tmp_path / "store"
+    store = Store(source)
+    image = add_image(store, "amd64", [add_layer(store, {"a.txt": b"a"})])
+    store.tag("app:v1", image)
+    if os.geteuid() != 0:
+        for path in [source, *source.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+        yield source, source
+        for path in [source, *source.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        return
+    view = tmp_path / "read-only"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(source), str(view)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot bind-mount here")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        yield source, view
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_push_from_a_read_only_store(
+    tmp_path: Path, registry: HostileRegistry, read_only_store: tuple[Path, Path]
+) -> None:
+    source, view = read_only_store
+    registry.auth = False
+    before = _tree(source)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DOCKER_CONFIG": str(tmp_path / "docker")}
+    result = run_cli("push", "app:v1", registry.ref(), "--json", root=view, env=env).check()
+    pushed = json.loads(result.stdout)
+    assert registry.manifests["v1"][1] == Store(source).read_blob(pushed["digest"])
+    assert _tree(source) == before

@@ -16,6 +16,7 @@ exclusively, so a blob written but not yet tagged is never collected.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import platform as host_platform
@@ -197,7 +198,18 @@ class Store:
 
     @contextlib.contextmanager
     def _flock(self, name: str, exclusive: bool) -> Iterator[None]:
-        fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            # A read-only store (a read-only mount) is still read under a shared lock:
+            # flock needs no write access, and a lock file nobody created guards nothing.
+            if exclusive or exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            try:
+                fd = os.open(self.root / name, os.O_RDONLY)
+            except FileNotFoundError:
+                yield
+                return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield

@@ -408,6 +408,27 @@ class Exchange:
             self._h.send_header(key, value)
         self._h.end_headers()
 
+    def stream_zeros(
+        self, total: int | None, status: int = 200, headers: dict[str, str] | None = None
+    ) -> int:
+        """Answer with ``total`` zero bytes (endless when None); returns how many were sent
+        before the client went away."""
+        hdrs = dict(headers or {})
+        if total is None:
+            hdrs["Connection"] = "close"  # a body that ends only when the connection does
+            self._h.close_connection = True
+        else:
+            hdrs["Content-Length"] = str(total)
+        self.begin(status, hdrs)
+        zeros = bytes(1 << 16)
+        sent = 0
+        while total is None or sent < total:
+            piece = zeros if total is None else zeros[: total - sent]
+            if not self.write(piece):
+                break
+            sent += len(piece)
+        return sent
+
     def write(self, data: bytes) -> bool:
         """Send part of a body; False once the client has gone away."""
         try:
@@ -513,24 +534,34 @@ class HostileRegistry:
         self.auth = True
         self.extra_headers: dict[str, str] = {}
         self.origin = Origin(self._handle)
-        self.image = self._add_image()
+        self.image = Descriptor(mt.OCI_MANIFEST, sha256_bytes(b""), 0)
+        self._add_image()
 
     # -- content -----------------------------------------------------------------------
     def _add_image(self) -> Descriptor:
         layer, tar = layer_bytes({"hello.txt": b"hello"})
+        return self.set_layers([(self.add_blob(layer, mt.OCI_LAYER_GZIP), sha256_bytes(tar))])
+
+    def set_layers(self, layers: list[tuple[Descriptor, str]]) -> Descriptor:
+        """Make ``v1`` an amd64 image of ``layers`` ((descriptor, diff_id) pairs)."""
         config = ImageConfig(
             architecture="amd64",
             os="linux",
-            diff_ids=(sha256_bytes(tar),),
+            diff_ids=tuple(diff for _, diff in layers),  # type: ignore[misc]
             created="1970-01-01T00:00:00Z",
         ).to_bytes()
         config_desc = self.add_blob(config, mt.OCI_CONFIG)
-        layer_desc = self.add_blob(layer, mt.OCI_LAYER_GZIP)
-        manifest = Manifest(config=config_desc, layers=(layer_desc,))
+        manifest = Manifest(config=config_desc, layers=tuple(d for d, _ in layers))
         data = manifest.to_bytes()
         desc = Descriptor(mt.OCI_MANIFEST, sha256_bytes(data), len(data))
         self.manifests[desc.digest] = self.manifests["v1"] = (mt.OCI_MANIFEST, data)
+        self.image = desc
         return desc
+
+    def set_index(self, children: list[Descriptor]) -> None:
+        """Make ``v1`` an OCI index of ``children``."""
+        data = Index(tuple(children)).to_bytes()
+        self.manifests["v1"] = (mt.OCI_INDEX, data)
 
     def add_blob(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
         digest = sha256_bytes(data)
@@ -539,7 +570,7 @@ class HostileRegistry:
 
     @property
     def layer(self) -> Descriptor:
-        return Manifest.from_bytes(self.manifests["v1"][1]).layers[0]
+        return Manifest.from_bytes(self.manifests[self.image.digest][1]).layers[0]
 
     @property
     def host(self) -> str:

@@ -36,19 +36,24 @@ class _Inflater:
     def __init__(self, encoding: str) -> None:
         self._deflate = encoding == "deflate"
         self._d = zlib.decompressobj(zlib.MAX_WBITS if self._deflate else zlib.MAX_WBITS | 16)
-        self._started = False
+        # "deflate" is often sent raw, without its zlib header: until the first output the
+        # input is kept, to be decoded again as raw deflate if the header proves wrong.
+        self._head: bytearray | None = bytearray() if self._deflate else None
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._head is not None:
+            self._head += data
         while not self._d.eof:
             try:
                 out = self._d.decompress(data, _PIECE)
             except zlib.error:
-                if self._deflate and not self._started:
-                    # "deflate" is often sent raw, without its zlib header.
-                    self._d, self._deflate = zlib.decompressobj(-zlib.MAX_WBITS), False
-                    continue
-                raise
-            self._started = True
+                if self._head is None:
+                    raise
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+                data, self._head = bytes(self._head), None
+                continue
+            if out or (self._head is not None and len(self._head) > _PIECE):
+                self._head = None
             data = self._d.unconsumed_tail
             if out:
                 yield out

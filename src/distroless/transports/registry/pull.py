@@ -3,22 +3,30 @@
 The order makes a failed pull harmless: blobs first (each verified by digest while it
 streams into the store, several at once), then manifests, then the index, and the tag last.
 A blob whose connection breaks is resumed with a ``Range`` request instead of starting
-again.  If anything fails, blobs this pull added are removed again, so the store looks as
-it did before.
+again.  If anything fails, the other downloads are stopped at once (their connections shut
+down) and blobs this pull added are removed again, so the store looks as it did before.
+
+Nothing the registry sends is trusted to be small: a manifest is read up to its
+descriptor's size (4 MiB when it has none), a blob stream is cut at its descriptor's size,
+and the manifests of an index are held in memory only up to :data:`MAX_DOCUMENTS` bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
+from threading import Event, Lock
 
 import httpx
 
 from distroless.errors import (
     ArchiveError,
     AuthError,
+    DistrolessError,
     IntegrityError,
     NotFoundError,
     RegistryError,
@@ -29,6 +37,12 @@ from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Plat
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
 from distroless.store.store import host_platform_default
+from distroless.transports.registry.bodies import (
+    DOCUMENT_LIMIT,
+    iter_capped,
+    printable,
+    read_capped,
+)
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.sources import BlobSources
@@ -37,7 +51,8 @@ from distroless.transports.registry.targets import ImageSink
 MANIFEST_ACCEPT = ", ".join(
     (mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST)
 )
-MAX_MANIFEST = 4 * 1024 * 1024
+MAX_MANIFEST = DOCUMENT_LIMIT
+MAX_DOCUMENTS = 16 * 1024 * 1024  # the manifests of one index, held until its blobs are in
 PULL_ROOT = "registry-pull"
 
 
@@ -96,9 +111,26 @@ def _media_type(header: str | None, data: bytes, what: str) -> str:
     raise RegistryError(f"{what} has unsupported media type {declared or body_type!r}")
 
 
-def fetch_manifest(client: RegistryClient, repository: str, ref: str) -> RemoteDocument:
-    """GET a manifest or index by tag or digest and check its bytes against its digest."""
-    what = f"manifest {client.host}/{repository}:{ref}"
+def fetch_manifest(
+    client: RegistryClient, repository: str, ref: str, size: int | None = None
+) -> RemoteDocument:
+    """GET a manifest or index by tag or digest and check its bytes against its digest.
+
+    ``size`` is the size its descriptor declares; the body may not exceed it (nor
+    :data:`MAX_MANIFEST`, with or without a descriptor).
+    """
+    what = f"manifest {client.host}/{repository}{'@' if ref.startswith('sha256:') else ':'}{ref}"
+    if size is not None and size > MAX_MANIFEST:
+        raise RegistryError(
+            f"{what} is declared as {size} bytes, more than the {MAX_MANIFEST} a manifest may have"
+        )
+    limit = MAX_MANIFEST if size is None else size
+
+    def too_large() -> DistrolessError:
+        if size is None:
+            return RegistryError(f"{what} is larger than {MAX_MANIFEST} bytes")
+        return IntegrityError(f"{what} is larger than the {size} bytes its descriptor declares")
+
     resp = client.request(
         "GET",
         f"/v2/{repository}/manifests/{ref}",
@@ -108,15 +140,10 @@ def fetch_manifest(client: RegistryClient, repository: str, ref: str) -> RemoteD
     try:
         if resp.status_code != 200:
             raise registry_error(resp, f"fetching {what}")
-        body = bytearray()
         try:
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > MAX_MANIFEST:
-                    raise RegistryError(f"{what} is larger than {MAX_MANIFEST} bytes")
+            data = read_capped(resp, limit, too_large, what)
         except httpx.TransportError as exc:
             raise RegistryError(f"fetching {what} was interrupted: {exc}") from None
-        data = bytes(body)
         content_type = resp.headers.get("content-type")
         header_digest = resp.headers.get("docker-content-digest")
     finally:
@@ -124,8 +151,71 @@ def fetch_manifest(client: RegistryClient, repository: str, ref: str) -> RemoteD
     digest = sha256_bytes(data)
     expected = ref if ref.startswith("sha256:") else header_digest
     if expected and expected.startswith("sha256:") and expected != digest:
-        raise IntegrityError(f"{what}: digest mismatch, expected {expected}, got {digest}")
+        raise IntegrityError(
+            f"{what}: digest mismatch, expected {printable(expected, 80)}, got {digest}"
+        )
+    if size is not None and len(data) != size:
+        raise IntegrityError(f"{what} is {len(data)} bytes, not the {size} of its descriptor")
     return RemoteDocument(_media_type(content_type, data, what), digest, data)
+
+
+class _Stopped(Exception):
+    """A download given up because another one of the same pull failed."""
+
+
+class _Abort:
+    """Stops every download of one pull as soon as one of them fails.
+
+    Each download checks the flag between reads; a read already blocked on a silent server
+    is woken by shutting its connection's socket down (closing it would not wake it).
+    """
+
+    def __init__(self) -> None:
+        self._event = Event()
+        self._lock = Lock()
+        self._open: set[httpx.Response] = set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise _Stopped()
+
+    @property
+    def triggered(self) -> bool:
+        return self._event.is_set()
+
+    @contextlib.contextmanager
+    def watching(self, resp: httpx.Response) -> Iterator[None]:
+        with self._lock:
+            self._open.add(resp)
+        try:
+            self.check()
+            yield
+        finally:
+            with self._lock:
+                self._open.discard(resp)
+
+    def trigger(self) -> None:
+        with self._lock:
+            self._event.set()
+            responses = list(self._open)
+        for resp in responses:
+            stream = resp.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _oversized(what: str, desc: Descriptor, encoding: str | None) -> Callable[[], DistrolessError]:
+    def error() -> DistrolessError:
+        if encoding:
+            return IntegrityError(
+                f"{what}: its {printable(encoding, 40)}-encoded body expands beyond the "
+                f"{desc.size} bytes of its descriptor"
+            )
+        return IntegrityError(f"{what}: the registry sent more than {desc.size} bytes")
+
+    return error
 
 
 def _fetch_blob(
@@ -136,22 +226,23 @@ def _fetch_blob(
     store: ImageSink,
     reporter: Reporter,
     progress: _Progress,
+    abort: _Abort | None = None,
 ) -> None:
     """Stream one blob into the store, resuming with ``Range`` after a broken connection."""
     what = f"blob {desc.digest} of {client.host}/{repository}"
+    abort = abort or _Abort()
     task = reporter.task(f"{desc.digest[7:19]}", total=desc.size)
     attempts = 0
     with store.write_blob(expected=desc.digest) as writer:
         pending = bytearray()  # network reads are small; the disk prefers large writes
 
         def flush() -> None:
-            if writer.size + len(pending) > desc.size:
-                raise IntegrityError(f"{what}: the registry sent more than {desc.size} bytes")
             writer.write(pending)
             task.advance(len(pending))
             pending.clear()
 
         while True:
+            abort.check()
             offset = writer.size
             # Identity encoding: a transparently decompressed body would not match its digest.
             headers = {"Accept-Encoding": "identity"}
@@ -164,24 +255,29 @@ def _fetch_blob(
                 headers=headers,
             )
             try:
-                skip = 0
-                if resp.status_code == 200:
-                    skip = offset  # the server ignored Range: drop what we already have
-                elif resp.status_code == 206 and offset:
-                    start = resp.headers.get("content-range", "").removeprefix("bytes ")
-                    if not start.startswith(f"{offset}-"):
-                        raise RegistryError(f"{what}: the registry resumed at the wrong offset")
-                else:
-                    raise registry_error(resp, f"fetching {what}")
-                for received in resp.iter_bytes():
-                    cut = min(skip, len(received))
-                    skip -= cut
-                    pending += received[cut:] if cut else received
-                    if len(pending) >= CHUNK:
-                        flush()
+                with abort.watching(resp):
+                    skip = 0
+                    if resp.status_code == 200:
+                        skip = offset  # the server ignored Range: drop what we already have
+                    elif resp.status_code == 206 and offset:
+                        start = resp.headers.get("content-range", "").removeprefix("bytes ")
+                        if not start.startswith(f"{offset}-"):
+                            raise RegistryError(f"{what}: the registry resumed at the wrong offset")
+                    else:
+                        raise registry_error(resp, f"fetching {what}")
+                    too_large = _oversized(what, desc, resp.headers.get("content-encoding"))
+                    limit = desc.size - offset + skip
+                    for received in iter_capped(resp, limit, too_large, what):
+                        abort.check()
+                        cut = min(skip, len(received))
+                        skip -= cut
+                        pending += received[cut:] if cut else received
+                        if len(pending) >= CHUNK:
+                            flush()
                 flush()
                 break
             except httpx.TransportError as exc:
+                abort.check()  # a connection shut down by the abort is not worth resuming
                 flush()  # keep what arrived intact; the next request resumes after it
                 attempts += 1
                 if attempts >= client.retry.attempts:
@@ -211,6 +307,7 @@ def _fetch_blobs(
             reporter.event("pull.blob.exists", digest=desc.digest)
     if not todo:
         return
+    abort = _Abort()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures: list[Future[None]] = [
             pool.submit(
@@ -221,16 +318,22 @@ def _fetch_blobs(
                 store=store,
                 reporter=reporter,
                 progress=progress,
+                abort=abort,
             )
             for d in todo
         ]
-        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in pending:
-            f.cancel()
-        for f in futures:
-            if f.done() and not f.cancelled() and f.exception() is not None:
-                wait(futures)  # let running downloads finish before the caller cleans up
-                raise f.exception()  # type: ignore[misc]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            # On the first failure (or an interrupt): queued downloads never start, running
+            # ones stop now; the pool's exit then waits only for them to notice.
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
+            if failed or not all(f.done() for f in futures):
+                abort.trigger()
+                for f in futures:
+                    f.cancel()
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
     for desc in todo:
         reporter.event("pull.blob", digest=desc.digest, size=desc.size)
 
@@ -329,10 +432,15 @@ def _pull(
                     "pick one with --platform"
                 )
             children = [chosen]
-        for child in children:
+        unique = list({c.digest: c for c in children}.values())
+        if sum(max(c.size, 0) for c in unique) > MAX_DOCUMENTS:
+            raise RegistryError(
+                f"{ref}: the manifests of its index add up to more than {MAX_DOCUMENTS} bytes"
+            )
+        for child in unique:
             if not mt.is_manifest(child.media_type):
                 raise RegistryError(f"{ref}: nested index {child.digest} is not supported")
-            doc = fetch_manifest(client, ref.repository, child.digest)
+            doc = fetch_manifest(client, ref.repository, child.digest, child.size)
             blobs.extend(_manifest_blobs(Manifest.from_bytes(doc.data)))
             documents.append(doc)
         if all_platforms:
@@ -377,7 +485,7 @@ def _pull(
         name = store.tag(str(ref.with_tag(ref.tag)), tagged)
     else:
         store.add_root(PULL_ROOT, str(ref), tagged)
-    BlobSources(store.state_dir("registry")).record(
+    BlobSources.of(store).record(
         client.host, ref.repository, [d.digest for d in blobs] + [d.digest for d in documents]
     )
     reporter.event("pull.done", reference=str(ref), digest=tagged.digest, name=name)

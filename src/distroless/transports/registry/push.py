@@ -76,7 +76,7 @@ class _Pusher:
         self.repo = repository
         self.reporter = reporter
         self.chunk_size = chunk_size
-        self.sources = BlobSources(store.state_dir("registry"))
+        self.sources = BlobSources.of(store)
         self.counts = _Counts()
         self.push_scope = repo_scope(repository, "pull", "push")
 

@@ -4,28 +4,50 @@ Pushing an application built on a pulled base to a new repository would upload t
 layers again; the registry can instead *mount* them from a repository that has them.  We
 remember, per registry host, the repositories each blob was pulled from or pushed to, in
 ``<store>/state/registry/sources.json``, updated under a file lock by read-merge-replace.
+The file is a hint: a store that cannot be written (a read-only mount) simply has none,
+and pushing from it uploads instead of mounting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from distroless.errors import StoreError
 from distroless.store.atomic import atomic_write_bytes
+from distroless.transports.registry.targets import ImageSink, ImageSource
 
 _KEEP = 8  # repositories remembered per blob; the most recent first
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def _read_only(exc: BaseException) -> bool:
+    cause = exc if isinstance(exc, OSError) else exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in _READ_ONLY
 
 
 class BlobSources:
     """The ``sources.json`` file of one store."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "sources.json"
-        self._lock_path = state_dir / "sources.lock"
+    def __init__(self, state_dir: Path | None) -> None:
+        self._dir = state_dir
+        self.path = (state_dir or Path("/nonexistent")) / "sources.json"
+        self._lock_path = self.path.with_name("sources.lock")
+
+    @classmethod
+    def of(cls, store: ImageSource | ImageSink) -> BlobSources:
+        """The hints of ``store``; none (and none recorded) when it cannot be written."""
+        try:
+            return cls(store.state_dir("registry"))
+        except OSError as exc:
+            if not _read_only(exc):
+                raise
+            return cls(None)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -37,6 +59,8 @@ class BlobSources:
             os.close(fd)
 
     def _load(self) -> dict[str, dict[str, list[str]]]:
+        if self._dir is None:
+            return {}
         try:
             data = json.loads(self.path.read_bytes())
         except (FileNotFoundError, ValueError):
@@ -47,7 +71,19 @@ class BlobSources:
         repos = self._load().get(host, {}).get(digest, [])
         return [r for r in repos if isinstance(r, str)]
 
-    def record(self, host: str, repository: str, digests: Iterable[str]) -> None:
+    def record(self, host: str, repository: str, digests: Iterable[str]) -> bool:
+        """Remember where ``digests`` live; False when the store is read-only."""
+        if self._dir is None:
+            return False
+        try:
+            self._record(host, repository, digests)
+        except (OSError, StoreError) as exc:
+            if not _read_only(exc):
+                raise
+            return False
+        return True
+
+    def _record(self, host: str, repository: str, digests: Iterable[str]) -> None:
         with self._locked():
             # Temp files of a writer killed mid-replace; every writer holds this lock.
             for stale in self.path.parent.glob(f".{self.path.name}-*"):
