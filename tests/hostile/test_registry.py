@@ -444,6 +444,7 @@ def test_content_encoded_manifest_may_not_expand_past_its_limit(
     registry.auth = False
     bomb = gzip_bomb(BIG)
     image = registry.image
+    error: type[Exception]
     if where == "child":
         registry.set_index([Descriptor(image.media_type, image.digest, image.size, platform=LINUX)])
         path, error = f"/v2/app/manifests/{image.digest}", IntegrityError
