@@ -151,6 +151,12 @@ def push_cmd(
 def _host(registry: str) -> str:
     """``host[:port]`` from what a user typed (a URL is accepted, docker-style)."""
     host = re.sub(r"^[a-z]+://", "", registry.strip()).split("/", 1)[0]
+    if "@" in host:
+        # Not quoted back: the part before '@' is a password more often than not.
+        raise UsageError(
+            "give the registry as host[:port] without credentials in it; "
+            "use --username and --password-stdin"
+        )
     if not host:
         raise UsageError(f"{registry!r} is not a registry host[:port]")
     # Normalise the default registry's legacy names the way references do.

@@ -16,6 +16,7 @@ from distroless.transports.registry.auth import (
     docker_credentials,
     parse_challenges,
 )
+from tests.helpers.cli import run_cli
 
 
 def b64(text: str) -> str:
@@ -123,3 +124,20 @@ def test_unreadable_docker_config(tmp_path: Path) -> None:
     docker.write_text("{not json")
     with pytest.raises(AuthError, match=r"docker\.json"):
         default_lookup(tmp_path / "none.json", docker)("reg.test")
+
+
+def test_login_address_with_credentials_is_refused_unquoted(tmp_path: Path) -> None:
+    """A CI log would otherwise show the password that was pasted into the address."""
+    result = run_cli(
+        "login",
+        "https://me:pa55word@127.0.0.1:1",
+        "-u",
+        "me",
+        "--password-stdin",
+        root=tmp_path / "store",
+        input="pa55word\n",
+        env={"XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    assert result.exit_code == 2
+    assert "pa55word" not in result.stdout + result.stderr
+    assert not (tmp_path / "config").exists()

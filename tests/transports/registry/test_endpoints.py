@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from distroless.config import UserConfig
+from distroless.errors import RegistryError
 from distroless.transports.registry import Registries
 
 
@@ -30,3 +33,13 @@ def test_clients_are_shared_per_endpoint() -> None:
         a = regs.client(regs.origin("a.test"))
         assert regs.client(regs.origin("a.test")) is a
         assert regs.client(regs.origin("b.test")) is not a
+
+
+@pytest.mark.parametrize("entry", ["https://me:pa55word@m.test", "me:pa55word@m.test:5000"])
+def test_mirror_with_credentials_in_its_address_is_refused_unquoted(entry: str) -> None:
+    """The entry's host is named in messages and logs; its password must not be."""
+    config = UserConfig.from_dict({"registry": {"origin.test": {"mirrors": [entry]}}})
+    with Registries(config) as regs, pytest.raises(RegistryError, match="credentials") as exc:
+        regs.pull_endpoints("origin.test")
+    assert "pa55word" not in str(exc.value)
+    assert "me:" not in str(exc.value)

@@ -97,11 +97,23 @@ class Endpoint:
 
     @classmethod
     def parse(cls, text: str, insecure: bool = False) -> Endpoint:
-        """A mirror entry: ``host[:port]`` or a full ``http(s)://host[:port]`` URL."""
+        """A mirror entry: ``host[:port]`` or a full ``http(s)://host[:port]`` URL.
+
+        Credentials in the entry are refused: the entry's host is named in messages and
+        logs, and credentials belong in ``distroless login``, which keeps them per host.
+        """
+        parts = urlsplit(text if "://" in text else f"//{text}")
+        if "@" in parts.netloc:
+            host = parts.netloc.rpartition("@")[2]
+            raise RegistryError(
+                f"registry mirror …@{printable(host, 80)} carries credentials in its address; "
+                f"remove them and run `distroless login {printable(host, 80)}`"
+            )
         if "://" in text:
-            parts = urlsplit(text)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise RegistryError(f"invalid registry endpoint {text!r}: expected http(s)://host")
+                raise RegistryError(
+                    f"invalid registry endpoint {printable(text, 120)!r}: expected http(s)://host"
+                )
             return cls(parts.netloc, f"{parts.scheme}://{parts.netloc}")
         return cls.for_host(text.strip("/"), insecure)
 
