@@ -297,31 +297,54 @@ def _https_client(recorder: _Recorder) -> RegistryClient:
     )
 
 
-def test_https_registry_naming_a_plain_http_realm_gets_no_credentials() -> None:
+@pytest.mark.parametrize(
+    ("realm", "reason"),
+    [
+        ("http://auth.test/token", "plain-HTTP"),
+        ("https://127.0.0.1:1/token", "an address of this machine"),
+    ],
+)
+def test_remote_registry_realm_may_not_downgrade_or_point_at_loopback(
+    realm: str, reason: str
+) -> None:
+    """An HTTPS registry naming a plain-HTTP token service (credentials in clear text), or
+    a local service of this machine (credentials to whatever listens there)."""
+
     def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "auth.test":
+        if request.url.host != "reg.test":
             return httpx.Response(200, json={"token": "t"})
-        challenge = 'Bearer realm="http://auth.test/token",service="reg.test"'
+        challenge = f'Bearer realm="{realm}",service="reg.test"'
         return httpx.Response(401, headers={"WWW-Authenticate": challenge})
 
     recorder = _Recorder(handle)
-    with _https_client(recorder) as c, pytest.raises(AuthError, match="plain-HTTP token"):
+    with _https_client(recorder) as c, pytest.raises(AuthError, match=reason):
         c.request("GET", "/v2/app/manifests/v1", scopes=("repository:app:pull",))
-    assert [r.url.host for r in recorder.requests] == ["reg.test"]
+    assert {r.url.host for r in recorder.requests} == {"reg.test"}
 
 
-def test_https_to_plain_http_redirect_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("http://reg.test/v2/app/blobs/x", "refusing to leave HTTPS"),
+        ("http://storage.test/x", "refusing to leave HTTPS"),
+        ("http://127.0.0.1:2375/containers/json", "an address of this machine"),
+        ("file:///etc/shadow", "not an http"),
+    ],
+)
+def test_remote_registry_redirect_may_not_downgrade_or_point_at_loopback(
+    target: str, reason: str
+) -> None:
     def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.scheme == "https":
+        if request.url.host == "reg.test" and request.url.scheme == "https":
             if request.headers.get("authorization") != BASIC:
                 return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
-            return httpx.Response(302, headers={"Location": "http://reg.test/v2/app/blobs/x"})
+            return httpx.Response(302, headers={"Location": target})
         return httpx.Response(200, content=b"blob")
 
     recorder = _Recorder(handle)
-    with _https_client(recorder) as c, pytest.raises(RegistryError, match="downgrade"):
+    with _https_client(recorder) as c, pytest.raises(RegistryError, match=reason):
         c.request("GET", "/v2/app/blobs/x").close()
-    assert all(r.url.scheme == "https" for r in recorder.requests)
+    assert all(r.url.scheme == "https" and r.url.host == "reg.test" for r in recorder.requests)
     assert recorder.secrets_sent_to("reg.test") == [BASIC]
 
 

@@ -11,7 +11,8 @@ Pull and push speak the distribution API through :meth:`RegistryClient.request`,
   redirect to storage services that must never see the registry's credentials;
 * sends credentials only to the registry they were looked up for and to the token realm
   that registry itself names: a challenge from an origin it redirected us to is refused,
-  never answered, and no hop may go from HTTPS down to plain HTTP;
+  never answered; no redirect, upload location or realm may go from HTTPS down to plain
+  HTTP, or from a remote registry to this machine's loopback;
 * keeps no cookies, which would follow a redirect to another port of the same host;
 * retries, with bounded exponential backoff, on 5xx/429 answers, connection resets and
   timeouts.  Bodies are passed as factories so a retried upload re-reads its source.
@@ -154,20 +155,29 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
-def check_hop(current: httpx.URL, target: httpx.URL, host: str) -> None:
-    """Refuse a next hop that is not HTTP(S), or that leaves HTTPS for plain HTTP.
+def check_hop(current: httpx.URL, target: httpx.URL, host: str, role: str) -> None:
+    """Refuse a URL a registry sends us to (a redirect, an upload ``Location``, a token
+    realm) that is not HTTP(S), that leaves HTTPS for plain HTTP, or that points a registry
+    elsewhere at this machine's loopback, where it could reach local services.
 
-    Plain HTTP to a loopback address stays allowed: it never crosses a network.
+    A registry on the loopback itself may use plain HTTP and loopback addresses freely.
     """
     if target.scheme not in ("http", "https") or not target.host:
         raise RegistryError(
-            f"registry {host} sent us to {printable(str(target), 120)!r}, which is not an "
-            "http(s) URL"
+            f"registry {host} named {printable(str(target), 120)!r} as its {role}, which is "
+            "not an http(s) URL"
         )
-    if current.scheme == "https" and target.scheme == "http" and not is_local_host(target.host):
+    if is_local_host(current.host):
+        return
+    if is_local_host(target.host):
         raise RegistryError(
-            f"registry {host} sent us from HTTPS to plain HTTP ({_origin_text(target)}); "
-            "refusing the downgrade"
+            f"registry {host} named {_origin_text(target)}, an address of this machine, as "
+            f"its {role}; refusing it"
+        )
+    if current.scheme == "https" and target.scheme == "http":
+        raise RegistryError(
+            f"registry {host} named plain-HTTP {_origin_text(target)} as its {role}; "
+            "refusing to leave HTTPS"
         )
 
 
@@ -335,16 +345,10 @@ class RegistryClient:
                 f"{printable(realm, 120)!r}"
             )
         realm_url = httpx.URL(realm)
-        if (
-            creds is not None
-            and self.endpoint.base_url.startswith("https://")
-            and realm_url.scheme == "http"
-            and not is_local_host(realm_url.host)
-        ):
-            raise AuthError(
-                f"registry {self.host} names a plain-HTTP token service "
-                f"({_origin_text(realm_url)}); refusing to send credentials over it"
-            )
+        try:
+            check_hop(httpx.URL(self.endpoint.base_url), realm_url, self.host, "token service")
+        except RegistryError as exc:
+            raise AuthError(str(exc)) from None
         where = f"token request to {_origin_text(realm_url)}"
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
@@ -443,7 +447,7 @@ class RegistryClient:
                 return resp
             resp.close()
             target = httpx.URL(urljoin(str(current), location))
-            check_hop(current, target, self.host)
+            check_hop(current, target, self.host, "redirect target")
             if _origin(target) != _origin(current):
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
@@ -508,7 +512,7 @@ class RegistryClient:
         an interrupted upload must restart its session rather than repeat a request.
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
-        check_hop(httpx.URL(self.endpoint.base_url), httpx.URL(url), self.host)
+        check_hop(httpx.URL(self.endpoint.base_url), httpx.URL(url), self.host, "next URL")
         # Never hand our credentials to another origin (an upload Location may be one).
         same_origin = self._own_origin(httpx.URL(url))
         hdrs = dict(headers or {})
