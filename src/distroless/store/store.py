@@ -201,8 +201,9 @@ class Store:
         try:
             fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            # A read-only store (a read-only mount) is still read under a shared lock:
-            # flock needs no write access, and a lock file nobody created guards nothing.
+            # A read-only store (a read-only mount) is still read under a shared lock, as
+            # flock needs no write access; one whose lock file never existed is read
+            # unlocked (a blob pruned meanwhile is then a clear "not in the store").
             if exclusive or exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
             try:
