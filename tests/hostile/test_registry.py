@@ -570,17 +570,22 @@ def test_failed_layer_stops_the_other_downloads(tmp_path: Path, registry: Hostil
 # --- push from a store that cannot be written ----------------------------------------------
 
 
-@pytest.fixture
-def read_only_store(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+@pytest.fixture(params=["used", "fresh"])
+def read_only_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Path, Path]]:
     """(a store with image ``app:v1``, the same store seen read-only).
 
-    As root (whom file modes do not stop) the view is a read-only bind mount; otherwise
-    the store's files and directories lose their write bits.
+    A "used" store has had a writer (its gc lock file exists), a "fresh" one has not. As
+    root (whom file modes do not stop) the view is a read-only bind mount; otherwise the
+    store's files and directories lose their write bits.
     """
     source = tmp_path / "store"
     store = Store(source)
     image = add_image(store, "amd64", [add_layer(store, {"a.txt": b"a"})])
     store.tag("app:v1", image)
+    if request.param == "used":
+        with store.session():
+            pass
+        BlobSources(store.state_dir("registry")).record("elsewhere.test", "app", [image.digest])
     if os.geteuid() != 0:
         for path in [source, *source.rglob("*")]:
             path.chmod(path.stat().st_mode & ~0o222)
