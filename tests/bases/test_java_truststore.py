@@ -238,3 +238,18 @@ def test_two_runs_give_the_same_file(tmp_path: Path) -> None:
         for _ in range(2)
     }
     assert len(outs) == 1
+
+
+def test_validity_times() -> None:
+    from distroless.bases.x509der import GENERALIZED_TIME, UTC_TIME, Tlv, time_ms
+
+    def tlv(tag: int, text: str) -> Tlv:
+        return Tlv(tag, text.encode(), b"")
+
+    assert time_ms(tlv(UTC_TIME, "491231235959Z")) == 2524607999000  # 2049
+    assert time_ms(tlv(UTC_TIME, "500101000000Z")) == -631152000000  # 1950
+    assert time_ms(tlv(GENERALIZED_TIME, "20550304050607Z")) == 2687749567000
+    assert time_ms(tlv(GENERALIZED_TIME, "20550304050607.5Z")) == 2687749567500
+    for bad in ("5001010000Z", "500101000000", "501301000000Z"):
+        with pytest.raises(DerError):
+            time_ms(tlv(UTC_TIME, bad))
