@@ -187,10 +187,44 @@ def _check_executable(rootfs: Path, args: Sequence[str], env: Sequence[str], cwd
         if host.is_file():
             if not os.stat(host).st_mode & 0o111:
                 raise SandboxError(f"{program!r} in the image is not executable (mode lacks x)")
+            if not _looks_executable(host):
+                raise SandboxError(
+                    f"{program!r} in the image is neither an ELF program nor a #! script "
+                    "(exec format error)"
+                )
             return
         if host.is_dir() and "/" in program:
             raise SandboxError(f"{program!r} in the image is a directory, not a program")
     raise SandboxError(f"{program!r} was not found in the image")
+
+
+#: ELF object types the kernel executes (ET_EXEC, ET_DYN)
+_ELF_TYPES = (2, 3)
+
+
+def _looks_executable(host: Path) -> bool:
+    """Whether the kernel's ELF or ``#!`` loader would take the file (header check only).
+
+    Once the container's process has started, runc reports a failed ``exec`` only as
+    the process's stderr and exit status 1, indistinguishable from a program's own
+    failure; this catches the common case first.  A valid ELF of another architecture
+    passes (binfmt_misc may run it).
+    """
+    try:
+        with host.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return True  # let the runtime report it
+    if head.startswith(b"#!"):
+        return True
+    if not head.startswith(b"\x7fELF") or len(head) < 20:
+        return False
+    if head[4] not in (1, 2) or head[5] not in (1, 2):  # class, byte order
+        return False
+    order = "little" if head[5] == 1 else "big"
+    e_type = int.from_bytes(head[16:18], order)
+    e_machine = int.from_bytes(head[18:20], order)
+    return e_type in _ELF_TYPES and e_machine != 0
 
 
 def _create_state(state_root: Path, container_id: str, runtime: Runtime) -> tuple[Path, Lease]:
