@@ -3,7 +3,8 @@
 The fake stands in for ``run_and_capture``: it records what the RUN step was given (its
 secret files, with their bytes and mode, and its environment with the secret variables)
 and writes a small layer.  Secret values reach the runtime in memory only: the executor
-writes no file for them.  The real sandbox is exercised in tests/integration/test_dockerfile_build.py.
+writes no file for them.  The real sandbox is exercised in
+tests/integration/test_dockerfile_build.py and tests/faults/test_sigkill_sandbox.py.
 """
 
 from __future__ import annotations

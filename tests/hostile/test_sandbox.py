@@ -197,8 +197,8 @@ def test_run_steps_stay_confined(root: Path, net: OwnNetwork, tmp_path: Path) ->
     userns = _build(root, net, tmp_path / "a",
                     'FROM probe:latest\nRUN ["/probe", "userns-mount"]\n')  # fmt: skip
     assert userns.exit_code == 9 and "exited with code 3" in userns.stderr
-    insecure = _build(root, net, tmp_path / "b",
-                      'FROM probe:latest\nRUN --security=insecure ["/probe", "hello"]\n')  # fmt: skip
+    insecure_run = 'FROM probe:latest\nRUN --security=insecure ["/probe", "hello"]\n'
+    insecure = _build(root, net, tmp_path / "b", insecure_run)
     assert insecure.exit_code == 9 and "always run confined" in insecure.stderr
 
 

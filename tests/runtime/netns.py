@@ -2,9 +2,10 @@
 
 Network tests must not send traffic anywhere but addresses they made themselves, so the
 ``distroless`` command under test runs inside this namespace (``argv``): its loopback is
-the "host loopback" a container must not reach, and an address from a documentation range (``198.51.100.1``) that plays an outside server a container
-may reach through its user-mode network.  Servers are sockets created inside the
-namespace by a thread that joined it (a socket stays in the namespace it was made in).
+the "host loopback" a container must not reach, and an address from a documentation
+range (``198.51.100.1``) plays an outside server a container may reach through its
+user-mode network.  Servers are sockets created inside the namespace by a thread that
+joined it (a socket stays in the namespace it was made in).
 """
 
 from __future__ import annotations

@@ -203,7 +203,9 @@ func main() {
 		if err := os.WriteFile(args[0], []byte("ready"), 0o644); err != nil {
 			fail(err)
 		}
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	default:
 		fail(fmt.Errorf("unknown command %q", os.Args[1]))
 	}
