@@ -105,7 +105,7 @@ ALLOWED: tuple[SyscallGroup, ...] = (
         """),
     ),
     SyscallGroup(
-        "signals",
+        "signals: handling, masking and sending them, within the PID namespace",
         _names("""
             rt_sigaction rt_sigprocmask rt_sigreturn rt_sigpending rt_sigtimedwait
             rt_sigtimedwait_time64 rt_sigqueueinfo rt_tgsigqueueinfo rt_sigsuspend
