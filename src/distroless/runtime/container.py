@@ -221,9 +221,9 @@ def _looks_executable(host: Path) -> bool:
         return False
     if head[4] not in (1, 2) or head[5] not in (1, 2):  # class, byte order
         return False
-    order = "little" if head[5] == 1 else "big"
-    e_type = int.from_bytes(head[16:18], order)
-    e_machine = int.from_bytes(head[18:20], order)
+    little = head[5] == 1
+    e_type = int.from_bytes(head[16:18], "little" if little else "big")
+    e_machine = int.from_bytes(head[18:20], "little" if little else "big")
     return e_type in _ELF_TYPES and e_machine != 0
 
 
