@@ -102,7 +102,9 @@ def _assert_reaped(root: Path, ids: list[str]) -> None:
     assert _states(root) == []
 
 
-def test_next_run_reaps_a_killed_run(root: Path, tmp_path: Path, killed: list) -> None:
+def test_next_run_reaps_a_killed_run(
+    root: Path, tmp_path: Path, killed: list[subprocess.Popen[bytes]]
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     argv = command(root, "run", "--rm", "-v", f"{out}:/out", "probe:latest", "hold", "/out/ready")
@@ -144,7 +146,7 @@ def _file_holding(directory: Path, needle: bytes) -> list[str]:
 
 
 def test_killed_build_leaves_no_secret_and_the_next_command_reaps_it(
-    root: Path, tmp_path: Path, killed: list
+    root: Path, tmp_path: Path, killed: list[subprocess.Popen[bytes]]
 ) -> None:
     value = ("secret-" + secrets.token_hex(16)).encode()
     (tmp_path / "token").write_bytes(value)
