@@ -261,6 +261,13 @@ def test_runtime_failures_are_one_line_sandbox_errors(
                    "probe:latest")  # fmt: skip
     assert missing.exit_code == 10
     assert missing.stderr.splitlines() == ["error: '/nope' was not found in the image"]
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "probe").write_bytes((root.parent / "probe" / "probe").read_bytes())
+    (tools / "probe").chmod(0o755)
+    from_volume = _run(root, net, "run", "--rm", "--network", "none", "-v", f"{tools}:/tools",
+                       "--entrypoint", "/tools/probe", "probe:latest", "hello")  # fmt: skip
+    assert from_volume.stdout.strip() == "hello from distroless", from_volume.stderr
     garbage = _image(root, "hostile/bad-elf:1",
                      [Entry.file("bad", b"\x7fELF" + b"\0" * 60, mode=0o755)])  # fmt: skip
     bad = _run(root, net, "run", "--rm", "--network", "none", "--entrypoint", "/bad", garbage)

@@ -169,11 +169,19 @@ def mount_destination(rootfs: Path, destination: str) -> str:
     return "/" + rel
 
 
-def _check_executable(rootfs: Path, args: Sequence[str], env: Sequence[str], cwd: str) -> None:
+def _check_executable(
+    rootfs: Path,
+    args: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    mounted: Sequence[str] = (),
+) -> None:
     """Refuse, in one clear sentence, a command the runtime could not execute.
 
     The runtime would fail too, but with its own raw message and exit status 1; the
     lookup follows ``PATH`` as the runtime does, with names resolved inside the root.
+    A candidate under one of the ``mounted`` destinations is left to the runtime: what is
+    there comes from the host, not the image.
     """
     program = args[0]
     if "/" in program:
@@ -184,6 +192,10 @@ def _check_executable(rootfs: Path, args: Sequence[str], env: Sequence[str], cwd
         candidates = [c if c.startswith("/") else posixpath.join(cwd, c) for c in candidates]
     for candidate in candidates:
         host = secure_join(rootfs, candidate)
+        rel = host.relative_to(rootfs).as_posix()
+        inside = "/" if rel == "." else "/" + rel
+        if any(inside == m or inside.startswith(m.rstrip("/") + "/") for m in mounted):
+            return
         if host.is_file():
             if not os.stat(host).st_mode & 0o111:
                 raise SandboxError(f"{program!r} in the image is not executable (mode lacks x)")
@@ -278,7 +290,6 @@ def sandbox(
                     hostname=hostname,
                     home=user.home,
                 )
-                _check_executable(rootfs, args, env, cwd)
                 mounts: list[Mount] = []
                 for mount in options.mounts:
                     if not mount.source.exists():
@@ -299,6 +310,7 @@ def sandbox(
                         dest = mount_destination(rootfs, secret.destination)
                         mounts.append(Mount(private / name, dest, True))
                     plan = replace(plan, private_dir=private, files=tuple(files))
+                _check_executable(rootfs, args, env, cwd, [m.destination for m in mounts])
                 spec = build_spec(
                     process=ProcessSpec(args, env, cwd, user),
                     rootfs=rootfs.resolve(),
