@@ -1,13 +1,14 @@
 """Secret mounts and the files COPY/ADD added, with the sandbox replaced by a recording fake.
 
 The fake stands in for ``run_and_capture``: it records what the RUN step was given (its
-mounts, with the bytes and mode of each mounted file, and its environment) and writes a
-small layer.  The real sandbox is exercised in tests/integration/test_dockerfile_build.py.
+secret files, with their bytes and mode, and its environment with the secret variables)
+and writes a small layer.  Secret values reach the runtime in memory only: the executor
+writes no file for them.  The real sandbox is exercised in
+tests/integration/test_dockerfile_build.py and tests/faults/test_sigkill_sandbox.py.
 """
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ VALUE = b"tok-5f1d9c-very-secret"
 
 @dataclass
 class Seen:
-    mounts: dict[str, tuple[bytes, int, int, bool, Path]] = field(default_factory=dict)
+    mounts: dict[str, tuple[bytes, int, int, int]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -41,14 +42,10 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Seen]]:
     def fake_run(
         lowers: Any, step: StepConfig, sink: BinaryIO, compression: Compression, **_: Any
     ) -> CaptureResult:
-        record = Seen(env=dict(step.env))
-        for m in step.mounts:
-            if m.source.is_file():
-                st = m.source.stat()
-                record.mounts[m.destination] = (
-                    m.source.read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, m.readonly,
-                    m.source,
-                )  # fmt: skip
+        record = Seen(env={**step.env, **step.secret_env})
+        for secret in step.secrets:
+            record.mounts[secret.destination] = (secret.data, secret.mode, secret.uid, secret.gid)
+        assert not any(m.source.is_file() for m in step.mounts)  # no secret file on a disk
         seen.append(record)
         info = write_layer([Entry.file(f"ran-{len(seen)}", b"done")], sink, compression)
         return CaptureResult(0, info)
@@ -93,12 +90,9 @@ def test_secret_reaches_only_its_run_as_a_read_only_file_and_a_variable(
     )
     built = build(store, ctx, dockerfile, secrets=_secrets())
     first, second, third, fourth = runs
-    data, mode, uid, readonly, source = first.mounts["/run/secrets/tok"]
-    assert (data, mode, uid, readonly) == (VALUE, 0o400, 0, True)
-    assert not source.exists()  # removed as soon as the step ended
+    assert first.mounts["/run/secrets/tok"] == (VALUE, 0o400, 0, 0)
     assert "TOKEN" not in first.env
-    data, mode, uid, readonly, _ = second.mounts["/etc/tok"]
-    assert (data, mode, uid, readonly) == (VALUE, 0o440, 7, True)
+    assert second.mounts["/etc/tok"] == (VALUE, 0o440, 7, 8)
     assert second.env["TOKEN"] == VALUE.decode()
     assert third.mounts == {} and third.env["ONLY_ENV"] == VALUE.decode()
     assert fourth.mounts == {} and not {"TOKEN", "ONLY_ENV"} & set(fourth.env)

@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from distroless.errors import UsageError
-from distroless.runtime.options import Mount, check_network, parse_env, parse_volume
+from distroless.runtime.options import (
+    Mount,
+    RunOptions,
+    check_network,
+    parse_env,
+    parse_security_opts,
+    parse_volume,
+)
 
 
 def test_parse_env_sets_copies_and_drops() -> None:
@@ -39,5 +46,16 @@ def test_parse_volume_rejects(text: str) -> None:
 
 def test_check_network() -> None:
     assert check_network("none") == "none"
+    assert check_network("private") == "private"
+    assert RunOptions().network == "private"  # the host's network is an opt-in
     with pytest.raises(UsageError, match="bridge"):
         check_network("bridge")
+
+
+def test_security_opts() -> None:
+    assert parse_security_opts([]) is True
+    assert parse_security_opts(["seccomp=unconfined"]) is False
+    assert parse_security_opts(["no-new-privileges", "no-new-privileges=true"]) is True
+    for bad in ("seccomp=/custom.json", "apparmor=unconfined", "no-new-privileges=false"):
+        with pytest.raises(UsageError, match="unsupported --security-opt"):
+            parse_security_opts([bad])

@@ -87,7 +87,8 @@ def test_spec_process() -> None:
     caps = process["capabilities"]
     assert caps["bounding"] == caps["effective"] == caps["permitted"] == list(DEFAULT_CAPABILITIES)
     assert "CAP_SYS_ADMIN" not in caps["bounding"]
-    assert len(DEFAULT_CAPABILITIES) == 14
+    assert len(DEFAULT_CAPABILITIES) == 13
+    assert "CAP_NET_RAW" not in caps["bounding"]
     assert process["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
 
 

@@ -70,3 +70,24 @@ def test_resolve_in_rootfs_ignores_symlinked_passwd(tmp_path: Path) -> None:
     (tmp_path / "etc" / "passwd").unlink()
     (tmp_path / "etc" / "passwd").write_text(PASSWD)
     assert resolve_user_in(tmp_path, "app").uid == 1000
+
+
+def test_etc_linking_out_of_the_root_names_the_images_own_files(tmp_path: Path) -> None:
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "passwd").write_text("hostonly:x:4242:4242::/:/sbin/nologin\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "etc").symlink_to(decoy)  # absolute: means <root>/<decoy>, not the host's
+    with pytest.raises(SandboxError, match="'hostonly' is not in the image's /etc/passwd"):
+        resolve_user_in(root, "hostonly")
+    (root / "etc").unlink()
+    (root / "etc").symlink_to("/etc")  # a link to itself: a loop, no passwd
+    with pytest.raises(SandboxError, match="is not in the image's"):
+        resolve_user_in(root, "nonroot")
+    (root / "etc").unlink()
+    (root / "data").mkdir()
+    (root / "data" / "passwd").write_text(PASSWD)
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").symlink_to("../data/passwd")  # inside the image: followed
+    assert resolve_user_in(root, "app").uid == 1000

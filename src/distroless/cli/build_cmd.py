@@ -43,6 +43,10 @@ mirror_option = click.option(
     "--secret", "secrets", multiple=True, metavar="id=NAME[,src=FILE|env=VAR]",
     help="Give RUN --mount=type=secret a value (repeatable); never stored in the image.",
 )  # fmt: skip
+@click.option(
+    "--allow", "allow", multiple=True, metavar="network.host",
+    help="Let RUN --network=host share the host's network (BuildKit's entitlement).",
+)  # fmt: skip
 @click.option("--target", help="Build only up to this stage (default: the last one).")
 @click.option("--platform", "platforms", multiple=True, help="os/arch to build (repeatable).")
 @click.option("--no-cache", is_flag=True, help="Execute every step; ignore the build cache.")
@@ -69,6 +73,7 @@ def build(
     tags: tuple[str, ...],
     build_args: tuple[str, ...],
     secrets: tuple[str, ...],
+    allow: tuple[str, ...],
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
@@ -85,6 +90,7 @@ def build(
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
             ("--secret", secrets), ("--pull", pull), ("--registry-mirror", registry_mirrors),
+            ("--allow", allow),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
@@ -99,6 +105,7 @@ def build(
         tags=tags,
         build_args=build_args,
         secrets=secrets,
+        allow=allow,
         target=target,
         platforms=platforms,
         no_cache=no_cache,
@@ -148,6 +155,7 @@ def _build_dockerfile(
     tags: tuple[str, ...],
     build_args: tuple[str, ...],
     secrets: tuple[str, ...] = (),
+    allow: tuple[str, ...] = (),
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
@@ -157,7 +165,7 @@ def _build_dockerfile(
     quiet: bool,
     sbom: bool = True,
 ) -> None:
-    from distroless.dockerfile.executor import BuildOptions, build_dockerfile
+    from distroless.dockerfile.executor import ENTITLEMENTS, BuildOptions, build_dockerfile
     from distroless.dockerfile.resolve_base import BaseResolver
     from distroless.dockerfile.secrets import load_secrets
 
@@ -167,11 +175,17 @@ def _build_dockerfile(
         raise UsageError(f"build context {str(context)!r} is not a directory")
     for tag in tags:
         normalize_name(tag)  # a bad -t fails before any work is done
+    for entitlement in allow:
+        if entitlement not in ENTITLEMENTS:
+            raise UsageError(
+                f"unknown --allow {entitlement!r}: the entitlements are {', '.join(ENTITLEMENTS)}"
+            )
     options = BuildOptions(
         context=context,
         dockerfile=dockerfile,
         build_args=_parse_build_args(build_args),
         secrets=load_secrets(secrets),
+        allow=frozenset(allow),
         target=target,
         platform=Platform.parse(platforms[0]) if platforms else None,
         no_cache=no_cache,

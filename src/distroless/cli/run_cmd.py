@@ -28,10 +28,18 @@ from distroless.errors import UsageError
 )
 @click.option(
     "--network",
-    type=click.Choice(["host", "none"]),
-    default="host",
+    type=click.Choice(["private", "host", "none"]),
+    default="private",
     show_default=True,
-    help="Share the host's network or have only loopback.",
+    help="private: own namespace, outbound access only (slirp4netns); none: loopback "
+    "only; host: the host's network (loopback services, ports, traffic).",
+)
+@click.option(
+    "--security-opt",
+    "security_opts",
+    multiple=True,
+    metavar="seccomp=unconfined",
+    help="Turn the default seccomp filter off (no-new-privileges is always on).",
 )
 @click.option("--entrypoint", metavar="CMD", help="Override the image's entrypoint.")
 @click.option("--name", metavar="NAME", help="Container name (default: a random id).")
@@ -51,6 +59,7 @@ def run(
     workdir: str | None,
     volumes: tuple[str, ...],
     network: str,
+    security_opts: tuple[str, ...],
     entrypoint: str | None,
     name: str | None,
     runtime: str,
@@ -61,7 +70,13 @@ def run(
 ) -> None:
     """Run IMAGE's entrypoint (with ARGs as its command); the exit code passes through."""
     from distroless.runtime.container import run_image
-    from distroless.runtime.options import RunOptions, check_network, parse_env, parse_volume
+    from distroless.runtime.options import (
+        RunOptions,
+        check_network,
+        parse_env,
+        parse_security_opts,
+        parse_volume,
+    )
     from distroless.store import Store
 
     if tty:
@@ -76,6 +91,7 @@ def run(
         workdir=workdir,
         mounts=tuple(parse_volume(v) for v in volumes),
         network=check_network(network),
+        seccomp=parse_security_opts(security_opts),
         name=name,
         runtime=runtime,
         remove=remove,

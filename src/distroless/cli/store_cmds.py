@@ -109,7 +109,10 @@ def rmi(app: App, names: tuple[str, ...]) -> None:
 @pass_app
 def prune(app: App, everything: bool, as_json: bool) -> None:
     """Delete blobs that no image, cache entry or attachment uses."""
+    from distroless.runtime.container import reap_orphans
+
     store = Store(app.root_path)
+    reap_orphans(store.root)  # containers, mounts and state of killed runs and builds
     dropped = 0
     if everything:
         dropped = sum(store.drop_roots(kind) for kind in ("layer", "build-cache"))

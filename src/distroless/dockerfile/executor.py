@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import posixpath
 import re
 import shutil
@@ -95,7 +94,9 @@ from distroless.oci.models import (
 )
 from distroless.reporter import NullReporter, Reporter
 from distroless.runtime.capture import StepConfig, run_and_capture
+from distroless.runtime.container import reap_orphans
 from distroless.runtime.options import Mount as RunMount
+from distroless.runtime.options import SecretFile, check_network
 from distroless.runtime.rootfs import LayerCache
 from distroless.runtime.runc import Runtime
 from distroless.runtime.users import parse_group, parse_passwd
@@ -128,6 +129,8 @@ class BuildOptions:
     jobs: int = 2
     #: ``--secret`` values by id, shown only to ``RUN --mount=type=secret`` steps
     secrets: Mapping[str, BuildSecret] = field(default_factory=dict)
+    #: BuildKit's entitlements (``--allow network.host``): what RUN steps may ask for
+    allow: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -184,12 +187,8 @@ class _SecretUse:
     gid: int
 
 
-def _secret_dir(scratch: Path) -> str:
-    """Where secret files live during their step: a RAM filesystem when the host has one."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return str(shm)
-    return str(scratch)
+#: The entitlements ``distroless build --allow`` grants (BuildKit's names).
+ENTITLEMENTS = ("network.host",)
 
 
 class _Tail:
@@ -825,7 +824,18 @@ class Executor:
         network = ins.network or "default"
         if network not in ("default", "host", "none"):
             raise BuildError(
-                f"{where}: RUN --network={network} is not supported (use host or none)"
+                f"{where}: RUN --network={network} is not supported (use default, host or none)"
+            )
+        if network == "host" and "network.host" not in self.options.allow:
+            raise BuildError(
+                f"{where}: RUN --network=host shares the host's network with the step; "
+                "allow it with `distroless build --allow network.host`"
+            )
+        security = ins.flag("security")
+        if security not in (None, "sandbox"):
+            raise BuildError(
+                f"{where}: RUN --security={security} is not supported: RUN steps always "
+                "run confined"
             )
         args = self._run_args(state, ins)
         # build args in scope reach the command as environment variables (not ENV-overridden)
@@ -843,16 +853,17 @@ class Executor:
         inputs += [f"heredoc:{h.name}:{h.content}" for h in ins.heredocs]
 
         def make() -> StateLayer | None:
-            with contextlib.ExitStack() as stack:
-                secret_mounts, secret_env = self._provide_secrets(stack, secrets)
-                return self._execute_run(
-                    state,
-                    ins,
-                    args,
-                    {**run_env, **secret_env},
-                    "none" if network == "none" else "host",
-                    mounts + secret_mounts,
-                )
+            secret_files, secret_env = self._provide_secrets(secrets)
+            return self._execute_run(
+                state,
+                ins,
+                args,
+                run_env,
+                network,
+                mounts,
+                secret_files=secret_files,
+                secret_env=secret_env,
+            )
 
         return self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
 
@@ -972,17 +983,13 @@ class Executor:
         )
 
     def _provide_secrets(
-        self, stack: contextlib.ExitStack, uses: list[_SecretUse]
-    ) -> tuple[tuple[RunMount, ...], dict[str, str]]:
-        """Files (read-only bind mounts) and variables for one RUN; gone when ``stack`` closes."""
-        mounts: list[RunMount] = []
+        self, uses: list[_SecretUse]
+    ) -> tuple[tuple[SecretFile, ...], dict[str, str]]:
+        """Files and variables for one RUN.  The runtime hands them to the container
+        through a tmpfs only the container's runtime sees; nothing is written here."""
+        files: list[SecretFile] = []
         env: dict[str, str] = {}
-        if not uses:
-            return (), env
-        holder = Path(
-            stack.enter_context(tempfile.TemporaryDirectory(dir=_secret_dir(self.scratch)))
-        )
-        for index, use in enumerate(uses):
+        for use in uses:
             if use.env is not None:
                 try:
                     env[use.env] = use.secret.value.decode()
@@ -992,14 +999,8 @@ class Executor:
                         f"exposed as the variable {use.env}"
                     ) from None
             if use.target is not None:
-                path = holder / f"secret-{index}"
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(use.secret.value)
-                os.chown(path, use.uid, use.gid)
-                os.chmod(path, use.mode)
-                mounts.append(RunMount(path, use.target, True))
-        return tuple(mounts), env
+                files.append(SecretFile(use.target, use.secret.value, use.mode, use.uid, use.gid))
+        return tuple(files), env
 
     def _run_args(self, state: StageState, ins: Run) -> tuple[str, ...]:
         if isinstance(ins.command, tuple):
@@ -1027,6 +1028,9 @@ class Executor:
         env: Mapping[str, str],
         network: str,
         mounts: tuple[RunMount, ...] = (),
+        *,
+        secret_files: tuple[SecretFile, ...] = (),
+        secret_env: Mapping[str, str] | None = None,
     ) -> StateLayer:
         where = self._where(ins)
         if state.platform.architecture != self.build_platform.architecture:
@@ -1043,9 +1047,11 @@ class Executor:
             config=state.config,
             args=args,
             env=dict(env),
-            network="none" if network == "none" else "host",
+            network=check_network("private" if network == "default" else network),
             mounts=mounts,
             runtime=runtime.name,
+            secrets=secret_files,
+            secret_env=dict(secret_env or {}),
         )
         output = self.options.run_output
         tail: _Tail | None = None
@@ -1131,6 +1137,7 @@ def build_dockerfile(
         dockerfile_path = alt if alt.is_file() else dockerfile_path
     dockerfile = parse_file(dockerfile_path)
     context = BuildContext.load(context_dir, dockerfile_path)
+    reap_orphans(store.root)  # what a killed build or run left: containers, mounts, state
     with store.session():
         try:
             return Executor(

@@ -25,7 +25,7 @@ from distroless.layers.tarwriter import sort_key
 from distroless.oci.models import ContainerConfig
 from distroless.reporter import NullReporter, Reporter
 from distroless.runtime.container import Stdio, sandbox
-from distroless.runtime.options import Mount, Network, RunOptions
+from distroless.runtime.options import Mount, Network, RunOptions, SecretFile
 from distroless.runtime.runc import Runtime
 from distroless.runtime.spec import RUNTIME_MOUNTPOINTS
 from distroless.runtime.unpack import OPAQUE_XATTR
@@ -42,14 +42,17 @@ class StepConfig:
 
     ``config`` carries the stage's env, user and working directory; ``args`` is the full
     command (``[*shell, text]`` for the shell form, the list itself for the exec form).
+    ``secrets`` and ``secret_env`` (``RUN --mount=type=secret``) never touch a disk.
     """
 
     config: ContainerConfig
     args: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
-    network: Network = "host"
+    network: Network = "private"
     mounts: tuple[Mount, ...] = ()
     runtime: str = "runc"
+    secrets: tuple[SecretFile, ...] = ()
+    secret_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ def run_and_capture(
         mounts=step.mounts,
         runtime=rt.name,
         remove=True,
+        secrets=step.secrets,
+        secret_env=dict(step.secret_env),
     )
     with sandbox(
         lowers_bottom_up, step.config, options, state_root, rt, what="the RUN step",
@@ -97,8 +102,9 @@ def run_and_capture(
         reporter.event("run-exit", code=code, args=list(step.args))
         if code != 0:
             return CaptureResult(code, None)
-        excluded = set(RUNTIME_MOUNTPOINTS) | {m.destination.lstrip("/") for m in step.mounts}
-        holders = {parent for m in step.mounts for parent in _ancestors(m.destination.lstrip("/"))}
+        dests = [d.lstrip("/") for d in box.mount_destinations]
+        excluded = set(RUNTIME_MOUNTPOINTS) | set(dests)
+        holders = {parent for d in dests for parent in _ancestors(d)}
         entries = upper_entries(box.upper, lowers_bottom_up, excluded, holders)
         info = write_layer(entries, sink, compression, source_date_epoch=source_date_epoch)
     return CaptureResult(0, info)

@@ -11,24 +11,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import re
 import resource
 import shutil
 import socket
-import stat
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from distroless.errors import SandboxError, UsageError
 from distroless.oci.models import ContainerConfig, Platform
 from distroless.reporter import NullReporter, Reporter
-from distroless.runtime.options import RunOptions
+from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
+from distroless.runtime.leases import Lease, reap
+from distroless.runtime.network import CONTAINER_ADDRESS, find_slirp, resolv_conf
+from distroless.runtime.options import Mount, RunOptions
 from distroless.runtime.rootfs import LayerCache, container_rootfs, is_mountpoint, unmount
-from distroless.runtime.runc import Runtime
+from distroless.runtime.runc import LaunchPlan, PrivateFile, Runtime
+from distroless.runtime.seccomp import profile as seccomp_profile
 from distroless.runtime.spec import (
+    DEFAULT_PATH,
     ProcessSpec,
     build_spec,
     hosts_file,
@@ -41,7 +46,6 @@ from distroless.runtime.users import resolve_user_in
 _NULL_REPORTER = NullReporter()
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_MAX_SYMLINKS = 40
 Stdio = IO[bytes] | int | None
 
 
@@ -53,49 +57,33 @@ def new_container_id(name: str | None) -> str:
     return name
 
 
-def secure_join(root: Path, path: str) -> Path:
-    """``path`` inside ``root`` with symlinks resolved as the container would see them.
+def secure_join(root: Path, path: str, *, follow_last: bool = True) -> Path:
+    """``path`` inside the container root ``root``, as the container will see it.
 
-    Absolute link targets and ``..`` are interpreted relative to ``root``, so the host
-    path returned can never lie outside it (the missing tail is appended unresolved).
+    The one resolver (:mod:`distroless.rootpath`) interprets links and ``..`` inside
+    ``root``, so the host path returned never lies outside it.
     """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > _MAX_SYMLINKS:
-                raise SandboxError(f"too many symbolic links resolving {path!r} in the image")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
+    try:
+        return host_path_in_root(root, path, follow_last=follow_last)
+    except SymlinkLoopError:
+        raise SandboxError(f"too many symbolic links resolving {path!r} in the image") from None
 
 
 @dataclass
 class Sandbox:
-    """A prepared container: call :meth:`run` inside the ``with`` of :func:`sandbox`."""
+    """A prepared container: call :meth:`run` inside the ``with`` of :func:`sandbox`.
+
+    ``mount_destinations`` are where the caller's mounts and secrets landed in the root
+    file system, resolved inside it (what a ``RUN`` capture leaves out of its layer).
+    """
 
     container_id: str
     state: Path
     rootfs: Path
     runtime: Runtime
     spec: dict[str, Any]
+    plan: LaunchPlan = field(default_factory=LaunchPlan)
+    mount_destinations: tuple[str, ...] = ()
 
     @property
     def upper(self) -> Path:
@@ -105,11 +93,26 @@ class Sandbox:
     def set_args(self, args: Sequence[str]) -> None:
         """Run another command in the same root file system (setup, test, teardown)."""
         self.spec["process"]["args"] = list(args)
-        (self.state / "config.json").write_text(json.dumps(self.spec, indent=1), encoding="utf-8")
 
     def run(self, stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
+        config = json.dumps(self.spec, indent=1).encode()
+        plan = self.plan
+        bundle = self.state
+        if self.plan.private_dir is not None:
+            # secrets (files or variables): config.json lives beside them, in the tmpfs
+            config_file = PrivateFile("config.json", config, mode=0o600)
+            plan = replace(plan, files=(config_file, *plan.files))
+            bundle = self.plan.private_dir
+        else:
+            (self.state / "config.json").write_bytes(config)
         return self.runtime.run(
-            self.state, self.container_id, stdin=stdin, stdout=stdout, stderr=stderr
+            bundle,
+            self.container_id,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            log=self.state / "runtime.log",
+            plan=plan,
         )
 
 
@@ -127,6 +130,9 @@ def _write_etc_files(state: Path, hostname: str, network: str) -> dict[str, Path
             except OSError:
                 data = hosts_file(hostname).encode() if dest == "/etc/hosts" else b""
             files[dest].write_bytes(data)
+    elif network == "private":
+        files["/etc/hosts"].write_text(hosts_file(hostname, CONTAINER_ADDRESS), encoding="utf-8")
+        files["/etc/resolv.conf"].write_text(resolv_conf(), encoding="utf-8")
     else:
         files["/etc/hosts"].write_text(hosts_file(hostname), encoding="utf-8")
         files["/etc/resolv.conf"].write_text("", encoding="utf-8")
@@ -139,6 +145,114 @@ def _nofile_limit() -> int:
     """Our own hard limit: raising it needs a privilege a nested sandbox may not have."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return 1048576 if hard == resource.RLIM_INFINITY else int(hard)
+
+
+def mount_destination(rootfs: Path, destination: str) -> str:
+    """Where a mount at ``destination`` lands, resolved inside the image's root.
+
+    The image decides what its paths link to; resolving them here (rather than leaving
+    it to the runtime) makes the mount land where the resolver says, lets a ``RUN``
+    capture leave exactly that path out, and refuses a link that makes a volume
+    replace the container's whole root.
+    """
+    try:
+        rel = resolve_in_root(destination, host_readlink(rootfs))
+    except SymlinkLoopError:
+        raise SandboxError(
+            f"too many symbolic links resolving the mount destination {destination!r}"
+        ) from None
+    if not rel:
+        raise SandboxError(
+            f"the mount destination {destination!r} resolves to the container's root "
+            "in this image; mount somewhere else"
+        )
+    return "/" + rel
+
+
+def _check_executable(
+    rootfs: Path,
+    args: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    mounted: Sequence[str] = (),
+) -> None:
+    """Refuse, in one clear sentence, a command the runtime could not execute.
+
+    The runtime would fail too, but with its own raw message and exit status 1; the
+    lookup follows ``PATH`` as the runtime does, with names resolved inside the root.
+    A candidate under one of the ``mounted`` destinations is left to the runtime: what is
+    there comes from the host, not the image.
+    """
+    program = args[0]
+    if "/" in program:
+        candidates = [program if program.startswith("/") else posixpath.join(cwd, program)]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+        candidates = [posixpath.join(d or ".", program) for d in path.split(":")]
+        candidates = [c if c.startswith("/") else posixpath.join(cwd, c) for c in candidates]
+    for candidate in candidates:
+        host = secure_join(rootfs, candidate)
+        rel = host.relative_to(rootfs).as_posix()
+        inside = "/" if rel == "." else "/" + rel
+        if any(inside == m or inside.startswith(m.rstrip("/") + "/") for m in mounted):
+            return
+        if host.is_file():
+            if not os.stat(host).st_mode & 0o111:
+                raise SandboxError(f"{program!r} in the image is not executable (mode lacks x)")
+            if not _looks_executable(host):
+                raise SandboxError(
+                    f"{program!r} in the image is neither an ELF program nor a #! script "
+                    "(exec format error)"
+                )
+            return
+        if host.is_dir() and "/" in program:
+            raise SandboxError(f"{program!r} in the image is a directory, not a program")
+    raise SandboxError(f"{program!r} was not found in the image")
+
+
+#: ELF object types the kernel executes (ET_EXEC, ET_DYN)
+_ELF_TYPES = (2, 3)
+
+
+def _looks_executable(host: Path) -> bool:
+    """Whether the kernel's ELF or ``#!`` loader would take the file (header check only).
+
+    Once the container's process has started, runc reports a failed ``exec`` only as
+    the process's stderr and exit status 1, indistinguishable from a program's own
+    failure; this catches the common case first.  A valid ELF of another architecture
+    passes (binfmt_misc may run it).
+    """
+    try:
+        with host.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return True  # let the runtime report it
+    if head.startswith(b"#!"):
+        return True
+    if not head.startswith(b"\x7fELF") or len(head) < 20:
+        return False
+    if head[4] not in (1, 2) or head[5] not in (1, 2):  # class, byte order
+        return False
+    little = head[5] == 1
+    e_type = int.from_bytes(head[16:18], "little" if little else "big")
+    e_machine = int.from_bytes(head[18:20], "little" if little else "big")
+    return e_type in _ELF_TYPES and e_machine != 0
+
+
+def _create_state(state_root: Path, container_id: str, runtime: Runtime) -> tuple[Path, Lease]:
+    state = state_root / container_id
+    if runtime.exists(container_id) or state.exists():
+        raise SandboxError(
+            f"a container named {container_id!r} already exists; choose another --name"
+        )
+    state_root.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(mode=0o700)
+    except FileExistsError:
+        raise SandboxError(
+            f"a container named {container_id!r} already exists; choose another --name"
+        ) from None
+    return state, Lease(state, runtime)
 
 
 @contextlib.contextmanager
@@ -156,13 +270,9 @@ def sandbox(
     args = process_args(image, options.entrypoint, options.args, what)
     cwd = process_cwd(options.workdir, image)
     container_id = new_container_id(options.name)
-    state = state_root / container_id
-    if runtime.exists(container_id) or state.exists():
-        raise SandboxError(
-            f"a container named {container_id!r} already exists; choose another --name"
-        )
-    state_root.mkdir(parents=True, exist_ok=True)
-    state.mkdir(mode=0o700)
+    if options.network == "private":
+        find_slirp()
+    state, lease = _create_state(state_root, container_id, runtime)
     try:
         with container_rootfs(lowers_bottom_up, state, use_overlay=use_overlay) as rootfs:
             try:
@@ -174,10 +284,33 @@ def sandbox(
                     hostname = socket.gethostname()
                 else:
                     hostname = options.hostname or container_id.removeprefix("distroless-")[:12]
-                env = process_env(image.env, options.env, hostname=hostname, home=user.home)
+                env = process_env(
+                    image.env,
+                    {**options.env, **options.secret_env},
+                    hostname=hostname,
+                    home=user.home,
+                )
+                mounts: list[Mount] = []
                 for mount in options.mounts:
                     if not mount.source.exists():
                         mount.source.mkdir(parents=True)  # as docker does for -v
+                    dest = mount_destination(rootfs, mount.destination)
+                    mounts.append(Mount(mount.source, dest, mount.readonly))
+                plan = LaunchPlan(private_network=options.network == "private",
+                                  slirp_log=state / "network.log")  # fmt: skip
+                if options.secrets or options.secret_env:
+                    private = state / "private"
+                    private.mkdir(mode=0o700)
+                    files = []
+                    for index, secret in enumerate(options.secrets):
+                        name = f"secret-{index}"
+                        files.append(
+                            PrivateFile(name, secret.data, secret.mode, secret.uid, secret.gid)
+                        )
+                        dest = mount_destination(rootfs, secret.destination)
+                        mounts.append(Mount(private / name, dest, True))
+                    plan = replace(plan, private_dir=private, files=tuple(files))
+                _check_executable(rootfs, args, env, cwd, [m.destination for m in mounts])
                 spec = build_spec(
                     process=ProcessSpec(args, env, cwd, user),
                     rootfs=rootfs.resolve(),
@@ -185,16 +318,22 @@ def sandbox(
                     network=options.network,
                     container_id=container_id,
                     etc_files=_write_etc_files(state, hostname, options.network),
-                    mounts=options.mounts,
+                    mounts=mounts,
                     nofile=_nofile_limit(),
+                    seccomp=seccomp_profile() if options.seccomp else None,
                 )
-                (state / "config.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
-                yield Sandbox(container_id, state, rootfs, runtime, spec)
+                yield Sandbox(
+                    container_id, state, rootfs, runtime, spec, plan,
+                    tuple(m.destination for m in mounts),
+                )  # fmt: skip
             finally:
                 runtime.delete(container_id)
     finally:
-        if options.remove:
-            _remove_state(state)
+        try:
+            if options.remove:
+                _remove_state(state)
+        finally:
+            lease.release()
 
 
 def _remove_state(state: Path) -> None:
@@ -206,6 +345,15 @@ def _remove_state(state: Path) -> None:
 
 def containers_state_root(store_state_dir: Path) -> Path:
     return store_state_dir / "containers"
+
+
+#: State directories (under the store's ``state/``) that hold containers' state.
+STATE_KINDS = ("containers", "build")
+
+
+def reap_orphans(store_root: Path) -> list[str]:
+    """Reap containers whose ``distroless`` process was killed (see :mod:`.leases`)."""
+    return reap(store_root / "state" / kind for kind in STATE_KINDS)
 
 
 def leftovers(state_root: Path) -> list[str]:
@@ -245,6 +393,7 @@ def run_image(
     config: ContainerConfig = image.config.config
     process_args(config, options.entrypoint, options.args, f"image {image_name}")
     runtime = Runtime.find(options.runtime)
+    reap_orphans(store.root)
     cache = LayerCache(store.state_dir("layers"))
     with store.session():  # a concurrent prune must not take the blobs being unpacked
         lowers = cache.ensure_all([d.digest for d in image.layers], store, reporter)

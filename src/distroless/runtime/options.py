@@ -15,8 +15,10 @@ from typing import Literal
 
 from distroless.errors import UsageError
 
-Network = Literal["host", "none"]
-NETWORKS: tuple[Network, ...] = ("host", "none")
+#: ``private``: a namespace of its own with outbound access through slirp4netns (the
+#: default); ``none``: loopback only; ``host``: the host's (an explicit opt-in).
+Network = Literal["private", "host", "none"]
+NETWORKS: tuple[Network, ...] = ("private", "host", "none")
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,29 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class SecretFile:
+    """A value shown to the container as a read-only file at ``destination``.
+
+    It reaches the container through a tmpfs only the runtime's mount namespace has
+    (:mod:`distroless.runtime.launcher`), never through a file on the host's disks.
+    """
+
+    destination: str
+    data: bytes = field(repr=False)
+    mode: int = 0o400
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Everything ``distroless run`` lets a user override on top of the image config.
 
     ``entrypoint`` is None to keep the image's; an empty tuple clears it (docker's
     ``--entrypoint ""``).  ``args`` replaces the image's ``Cmd`` when non-empty.
+    ``secret_env`` are variables that, like ``secrets``, must never be written to disk
+    (they are in ``config.json``, which then lives in the private tmpfs too).
+    ``seccomp`` off is ``--security-opt seccomp=unconfined``.
     """
 
     args: tuple[str, ...] = ()
@@ -42,11 +62,14 @@ class RunOptions:
     user: str | None = None
     workdir: str | None = None
     mounts: tuple[Mount, ...] = ()
-    network: Network = "host"
+    network: Network = "private"
     hostname: str | None = None
     name: str | None = None
     runtime: str = "runc"
     remove: bool = True
+    seccomp: bool = True
+    secrets: tuple[SecretFile, ...] = ()
+    secret_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_env(items: Sequence[str], host_env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -85,8 +108,27 @@ def parse_volume(text: str) -> Mount:
 
 
 def check_network(value: str) -> Network:
-    if value == "host":
-        return "host"
-    if value == "none":
-        return "none"
-    raise UsageError(f"unsupported network {value!r}: use 'host' or 'none'")
+    for network in NETWORKS:
+        if value == network:
+            return network
+    raise UsageError(f"unsupported network {value!r}: use 'private', 'host' or 'none'")
+
+
+def parse_security_opts(items: Sequence[str]) -> bool:
+    """``--security-opt`` values; returns whether the seccomp filter stays on.
+
+    ``no-new-privileges`` is accepted for docker parity: it is always on.
+    """
+    seccomp = True
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key == "seccomp" and sep and value == "unconfined":
+            seccomp = False
+        elif key == "no-new-privileges" and value in ("", "true"):
+            continue
+        else:
+            raise UsageError(
+                f"unsupported --security-opt {item!r}: use seccomp=unconfined "
+                "(no-new-privileges is always on)"
+            )
+    return seccomp

@@ -5,26 +5,67 @@ the container's status (128+N when a signal N killed it).  runc relays the signa
 receives to the container's first process, so this module only has to hand SIGINT,
 SIGTERM, SIGHUP and SIGQUIT on to runc; runc runs in its own session so a terminal's
 Ctrl-C reaches the container exactly once, through us.
+
+A container with a private network or private files is started through
+:mod:`distroless.runtime.launcher`, which gives the runtime namespaces of its own before
+it execs it (same pid, so signals and the exit status work the same way).  runc reports
+its own failures (an image whose entrypoint cannot be executed, a kernel refusing a
+mount) in a JSON log; they become one :class:`SandboxError`, not a bare exit status 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 from distroless.errors import SandboxError
+from distroless.runtime import launcher
+from distroless.runtime.launcher import NOT_STARTED
+from distroless.runtime.network import user_mode_network
 
 RUNTIMES = ("runc", "crun")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+@dataclass(frozen=True)
+class PrivateFile:
+    """A file only the container sees, written by the launcher into its private tmpfs."""
+
+    name: str
+    data: bytes = field(repr=False)
+    mode: int = 0o400
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the runtime must be started inside (see :mod:`distroless.runtime.launcher`).
+
+    ``private_dir`` is a directory of the state that becomes a tmpfs visible only to the
+    runtime and the container, holding ``files``; it is then the bundle, so a
+    ``config.json`` among the files (with secret variables in it) stays there too.
+    """
+
+    private_network: bool = False
+    private_dir: Path | None = None
+    files: tuple[PrivateFile, ...] = ()
+    slirp_log: Path | None = None
+
+    @property
+    def needed(self) -> bool:
+        return self.private_network or self.private_dir is not None
 
 
 @dataclass(frozen=True)
@@ -80,18 +121,103 @@ class Runtime:
         stdin: IO[bytes] | int | None = None,
         stdout: IO[bytes] | int | None = None,
         stderr: IO[bytes] | int | None = None,
+        log: Path | None = None,
+        plan: LaunchPlan | None = None,
     ) -> int:
-        """Run the bundle in the foreground and return the container's exit code."""
-        argv = [*self._base(), "run", "--bundle", str(bundle), container_id]
+        """Run the bundle in the foreground and return the container's exit code.
+
+        With ``log``, the runtime's own errors are read from it: a container that never
+        started raises :class:`SandboxError` instead of returning runc's status 1.
+        """
+        argv = self._base()
+        if log is not None:
+            log.unlink(missing_ok=True)
+            argv += ["--log", str(log), "--log-format", "json"]
+        argv += ["run", "--bundle", str(bundle), container_id]
+        if plan is not None and plan.needed:
+            code = self._launch(argv, plan, stdin, stdout, stderr)
+        else:
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
+                )
+            except OSError as exc:
+                raise SandboxError(f"cannot start {self.name}: {exc.strerror}") from exc
+            with _forwarding(proc):
+                code = proc.wait()
+        code = code if code >= 0 else 128 - code
+        if code != 0 and log is not None:
+            failure = runtime_failure(log)
+            if failure is not None:
+                raise SandboxError(f"{self.name} could not start the container: {failure}")
+        return code
+
+    def _launch(
+        self,
+        argv: list[str],
+        plan: LaunchPlan,
+        stdin: IO[bytes] | int | None,
+        stdout: IO[bytes] | int | None,
+        stderr: IO[bytes] | int | None,
+    ) -> int:
+        """Start ``argv`` through the launcher; returns the runtime's raw exit status.
+
+        A private network alone needs no files, so util-linux ``unshare`` and a line of
+        shell do the launcher's handshake (it costs a millisecond, not a Python start).
+        """
+        ctrl_r, ctrl_w = os.pipe()
+        status_r, status_w = os.pipe()
+        files = plan.private_dir is not None
+        if files:
+            script = launcher.__file__
+            start = [sys.executable, "-I", "-S", script, str(ctrl_r), str(status_w), "--"]
+        else:
+            shell = _NET_ONLY.format(ctrl=ctrl_r, status=status_w, not_started=NOT_STARTED)
+            start = ["unshare", "--net", "--", "sh", "-c", shell, "sh"]
         try:
             proc = subprocess.Popen(
-                argv, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
+                [*start, *argv],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(ctrl_r, status_w),
+                start_new_session=True,
             )
         except OSError as exc:
+            for fd in (ctrl_r, ctrl_w, status_r, status_w):
+                os.close(fd)
             raise SandboxError(f"cannot start {self.name}: {exc.strerror}") from exc
-        with _forwarding(proc):
-            code = proc.wait()
-        return code if code >= 0 else 128 - code
+        os.close(ctrl_r)
+        os.close(status_w)
+        with _forwarding(proc), os.fdopen(ctrl_w, "wb") as ctrl, os.fdopen(status_r, "rb") as st:
+            try:
+                if files:
+                    _send_plan(ctrl, plan)
+                answer = st.read(1)
+                if answer != b"R":
+                    raise SandboxError(_launch_error(proc, answer + st.read()))
+                network = (
+                    user_mode_network(proc.pid, plan.slirp_log or Path(os.devnull))
+                    if plan.private_network
+                    else contextlib.nullcontext()
+                )
+                with network:
+                    ctrl.write(b"G\n")
+                    ctrl.close()
+                    code = proc.wait()
+                if files:  # the launcher's exec closed its end: anything here is an error
+                    rest = st.read()
+                    if rest.startswith(b"E"):
+                        raise SandboxError(_launch_error(proc, rest))
+                return code
+            except BrokenPipeError:  # the launcher died before reading the plan
+                proc.wait()
+                raise SandboxError(_launch_error(proc, st.read())) from None
+            except BaseException:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                raise
 
     def delete(self, container_id: str) -> None:
         """Forget the container (killing it if still running); quiet when it is gone."""
@@ -121,6 +247,58 @@ class Runtime:
 
     def exists(self, container_id: str) -> bool:
         return container_id in self.list_ids()
+
+
+#: The launcher's handshake in shell, for a private network without private files.
+_NET_ONLY = (
+    "printf R >/dev/fd/{status} && IFS= read -r go </dev/fd/{ctrl} && "
+    '[ "$go" = G ] && exec "$@"; exit {not_started}'
+)
+
+
+def _send_plan(ctrl: IO[bytes], plan: LaunchPlan) -> None:
+    header: dict[str, Any] = {
+        "net": plan.private_network,
+        "mount": plan.private_dir is not None,
+        "private_dir": str(plan.private_dir) if plan.private_dir is not None else None,
+        "files": [
+            {"name": f.name, "size": len(f.data), "mode": f.mode, "uid": f.uid, "gid": f.gid}
+            for f in plan.files
+        ],
+    }
+    ctrl.write(json.dumps(header).encode() + b"\n")
+    for f in plan.files:
+        ctrl.write(f.data)
+    ctrl.flush()
+
+
+def _launch_error(proc: subprocess.Popen[bytes], answer: bytes) -> str:
+    text = answer.decode("utf-8", "replace").strip()
+    if text.startswith("E"):
+        return f"cannot start the container: {text[1:].strip()}"
+    proc.wait()
+    return f"cannot start the container: its launcher exited with status {proc.returncode}"
+
+
+def runtime_failure(log: Path) -> str | None:
+    """The runtime's own error from its JSON log, as one line; None when it logged none."""
+    try:
+        text = log.read_text("utf-8", "replace")
+    except OSError:
+        return None
+    message = None
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("level") in ("error", "fatal"):
+            message = str(record.get("msg", "")).strip()
+    if not message:
+        return None
+    for prefix in ("runc run failed: ", "runc create failed: "):
+        message = message.removeprefix(prefix)
+    return " ".join(message.split())
 
 
 def unified_mount(mountinfo: Path = Path("/proc/self/mountinfo")) -> Path | None:

@@ -1,9 +1,13 @@
 """The OCI runtime ``config.json`` for one container, generated purely from values.
 
-The defaults copy docker's so that an image behaves under ``distroless run`` as under
-``docker run``: the same capabilities, masked and read-only paths, kernel mounts and
-namespaces.  Nothing here touches the file system; :mod:`distroless.runtime.container`
-gathers the inputs (resolved user, generated ``/etc`` files) and writes the result.
+The defaults follow docker's so that an image behaves under ``distroless run`` as under
+``docker run``: the same masked and read-only paths, kernel mounts and namespaces, and
+docker's capabilities less ``CAP_NET_RAW`` (raw and packet sockets are how a container
+sniffs traffic or forges packets; podman drops it too).  Every container runs with
+``noNewPrivileges`` and, unless the caller opts out, the seccomp allow-list of
+:mod:`distroless.runtime.seccomp`.  Nothing here touches the file system;
+:mod:`distroless.runtime.container` gathers the inputs (resolved user, generated ``/etc``
+files) and writes the result.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_NOFILE = 1048576
 
 DEFAULT_CAPABILITIES: tuple[str, ...] = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 )  # fmt: skip
 
@@ -159,11 +163,14 @@ def build_spec(
     etc_files: Mapping[str, Path],
     mounts: Sequence[Mount] = (),
     nofile: int = DEFAULT_NOFILE,
+    seccomp: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The complete ``config.json`` document.
 
     ``etc_files`` maps container paths (``/etc/hosts`` …) to generated host files that are
-    bind-mounted read-only, so the image's own copies are never modified.
+    bind-mounted read-only, so the image's own copies are never modified.  ``network``
+    ``"none"`` is a new, empty namespace; ``"private"`` (the launcher's namespace, which
+    the runtime runs in) and ``"host"`` are the runtime's own, so no entry is written.
     """
     caps = list(DEFAULT_CAPABILITIES)
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
@@ -172,6 +179,15 @@ def build_spec(
     all_mounts = _kernel_mounts()
     all_mounts += [_bind(src, dst, True) for dst, src in sorted(etc_files.items())]
     all_mounts += [_bind(m.source, m.destination, m.readonly) for m in mounts]
+    linux: dict[str, Any] = {
+        "cgroupsPath": f"/distroless/{container_id}",
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "namespaces": namespaces,
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
+    }
+    if seccomp is not None:
+        linux["seccomp"] = dict(seccomp)
     user: dict[str, Any] = {"uid": process.user.uid, "gid": process.user.gid}
     if process.user.additional_gids:
         user["additionalGids"] = list(process.user.additional_gids)
@@ -190,18 +206,12 @@ def build_spec(
         "root": {"path": str(rootfs), "readonly": False},
         "hostname": hostname,
         "mounts": all_mounts,
-        "linux": {
-            "cgroupsPath": f"/distroless/{container_id}",
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": namespaces,
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
+        "linux": linux,
     }
 
 
-def hosts_file(hostname: str) -> str:
+def hosts_file(hostname: str, address: str = "127.0.1.1") -> str:
     """A minimal ``/etc/hosts`` naming the container, for a private network namespace."""
     return (
-        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{address}\t{hostname}\n"
     )

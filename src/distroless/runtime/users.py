@@ -6,12 +6,18 @@ from the container's root filesystem; parsing is pure so it is tested without a 
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from distroless.errors import SandboxError
+from distroless.rootpath import SymlinkLoopError, host_path_in_root
 
 _MAX_ID = 2**32 - 2
+
+#: A passwd or group file larger than this is not one a container could mean seriously.
+MAX_ACCOUNT_FILE = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -123,18 +129,31 @@ def resolve_user(spec: str, passwd: str | None, group: str | None) -> ResolvedUs
     return ResolvedUser(uid, gid, tuple(extra), home)
 
 
-def _read_small(path: Path) -> str | None:
-    """Read an image file without following a symlink out of the rootfs."""
+def read_image_file(rootfs: Path, path: str) -> str | None:
+    """The text of ``path`` as the container will see it, or None when it is not a file.
+
+    The name is resolved inside ``rootfs`` by the one resolver, so an image whose ``/etc``
+    links to ``/etc`` (or whose ``/etc/passwd`` links to an absolute ``/etc/passwd``)
+    still names its own file, never the host's; the last component is opened without
+    following links, as the resolver has already followed them inside the root.
+    """
     try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        return path.read_text("utf-8", errors="replace")
+        host = host_path_in_root(rootfs, path)
+    except SymlinkLoopError:
+        return None
+    try:
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ACCOUNT_FILE:
+            return None
+        return fh.read(MAX_ACCOUNT_FILE).decode("utf-8", errors="replace")
 
 
 def resolve_user_in(rootfs: Path, spec: str) -> ResolvedUser:
     """:func:`resolve_user` with the passwd and group files of ``rootfs``."""
     return resolve_user(
-        spec, _read_small(rootfs / "etc" / "passwd"), _read_small(rootfs / "etc" / "group")
+        spec, read_image_file(rootfs, "/etc/passwd"), read_image_file(rootfs, "/etc/group")
     )

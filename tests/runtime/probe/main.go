@@ -3,13 +3,18 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func fail(err error) {
@@ -111,7 +116,99 @@ func main() {
 		s := <-ch
 		fmt.Println("got", s)
 		os.Exit(42)
+	case "connect":
+		// connect HOST:PORT: print the first line the server sends, or the error
+		conn, err := net.DialTimeout("tcp", args[0], 10*time.Second)
+		if err != nil {
+			fmt.Println("connect failed:", err)
+			os.Exit(3)
+		}
+		line, _ := bufio.NewReader(conn).ReadString('\n')
+		fmt.Println("connected:", strings.TrimSpace(line))
+	case "listen":
+		// listen PORT: bind 0.0.0.0:PORT, say so, answer one client, wait for stdin to close
+		ln, err := net.Listen("tcp", "0.0.0.0:"+args[0])
+		if err != nil {
+			fmt.Println("listen failed:", err)
+			os.Exit(3)
+		}
+		fmt.Println("listening")
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintln(c, "from the container")
+				c.Close()
+			}
+		}()
+		buf := make([]byte, 1)
+		os.Stdin.Read(buf)
+	case "sniff":
+		// sniff MARKER: read every packet on every interface until one holds MARKER
+		fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
+		if err != nil {
+			fmt.Println("packet socket failed:", err)
+			os.Exit(3)
+		}
+		fmt.Println("sniffing")
+		buf := make([]byte, 65536)
+		for {
+			n, _, err := syscall.Recvfrom(fd, buf, 0)
+			if err != nil {
+				fail(err)
+			}
+			if bytes.Contains(buf[:n], []byte(args[0])) {
+				fmt.Println("seen")
+				return
+			}
+		}
+	case "userns-mount":
+		// start ourselves in a new user and mount namespace and mount a tmpfs there
+		cmd := exec.Command("/proc/self/exe", "mount-tmpfs")
+		cmd.Stdout = os.Stdout
+		cmd.Stderr = os.Stdout
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		}
+		if err := cmd.Run(); err != nil {
+			fmt.Println("userns failed:", err)
+			os.Exit(3)
+		}
+	case "mount-tmpfs":
+		os.MkdirAll("/tmp/m", 0o755)
+		if err := syscall.Mount("tmpfs", "/tmp/m", "tmpfs", 0, ""); err != nil {
+			fmt.Println("mount failed:", err)
+			os.Exit(3)
+		}
+		fmt.Println("mounted")
+	case "status":
+		// status FIELD...: the named lines of /proc/self/status
+		data, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			fail(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, k := range args {
+				if strings.HasPrefix(line, k+":") {
+					fmt.Println(strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
+	case "hold":
+		// hold PATH: create PATH, then wait until killed
+		if err := os.WriteFile(args[0], []byte("ready"), 0o644); err != nil {
+			fail(err)
+		}
+		for {
+			time.Sleep(time.Hour)
+		}
 	default:
 		fail(fmt.Errorf("unknown command %q", os.Args[1]))
 	}
 }
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
