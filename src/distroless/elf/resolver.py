@@ -460,7 +460,7 @@ class _Run:
     # -- mapping objects ---------------------------------------------------------------
 
     def _loaded(self, name: str) -> _Object | None:
-        for obj in self._listed_objects():
+        for obj in self._all_objects():
             if obj.answers_to(name):
                 return obj
         return None
@@ -472,7 +472,7 @@ class _Run:
             self.objects.append(obj)
 
     def _by_identity(self, identity: object) -> _Object | None:
-        for obj in self._listed_objects():
+        for obj in self._all_objects():
             if obj.identity == identity:
                 return obj
         return None
@@ -608,8 +608,9 @@ class _Run:
         return self.r._preloads()
 
     def _listed(self) -> list[LoadedObject]:
+        """The objects as the trace lists them: the loader only where something needs it."""
         out = []
-        for obj in self._listed_objects():
+        for obj in self.objects:
             needed_by = obj.loader.real if obj.loader is not None else None
             out.append(LoadedObject(obj.name, obj.path, obj.real, obj.info, needed_by))
         return out
@@ -692,7 +693,7 @@ class _Run:
         return None
 
     def _versions(self) -> Iterator[VersionCheck]:
-        objects = self._listed_objects()
+        objects = self._all_objects()
         for obj in objects:
             for need in obj.info.version_needs:
                 provider = next((o for o in objects if o.answers_to(need.file)), None)
@@ -717,7 +718,8 @@ class _Run:
                         status,
                     )
 
-    def _listed_objects(self) -> list[_Object]:
+    def _all_objects(self) -> list[_Object]:
+        """Every object the loader knows, its own map included even while no one needs it."""
         objects = list(self.objects)
         if self.rtld is not None and not self.rtld_listed:
             objects.append(self.rtld)
