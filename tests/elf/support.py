@@ -138,11 +138,12 @@ def trace(
 ) -> Trace:
     """The loader's trace of ``argv`` run inside ``root`` (chroot; needs root).
 
-    ``explicit`` runs the program through the loader (``ld.so --list``), which is how a
-    library is traced; otherwise the kernel starts it, as a container would.
+    ``explicit`` runs the file through the loader (``ld.so FILE``, as ``ldd`` does), which
+    is how a library is traced; otherwise the kernel starts it, as a container would.
     """
     require_root()
-    command = [INTERP, "--list", *argv] if explicit else list(argv)
+    # as ldd does: the loader run on the file, with the trace variables set
+    command = [INTERP, *argv] if explicit else list(argv)
     environment = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_VERBOSE": "1", **(env or {})}
     (root / "proc").mkdir(exist_ok=True)
     proc = subprocess.run(
