@@ -370,7 +370,7 @@ def test_an_image_declaring_another_architecture(root: Path) -> None:
     closure = ClosureResolver(DirectoryView(root), LoaderConfig(expected=("arm64", None))).closure(
         prog
     )
-    assert closure.platform_mismatch == "amd64 binary in a arm64 image"
+    assert closure.platform_mismatch == "amd64 binary, but the image is arm64"
     assert not closure.ok
 
 

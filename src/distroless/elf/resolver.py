@@ -689,7 +689,7 @@ class _Run:
         ):
             got = arch + (f"/{variant}" if variant else "")
             want = expected[0] + (f"/{expected[1]}" if expected[1] else "")
-            return f"{got} binary in a {want} image"
+            return f"{got} binary, but the image is {want}"
         return None
 
     def _versions(self) -> Iterator[VersionCheck]:
