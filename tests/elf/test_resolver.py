@@ -381,3 +381,20 @@ def test_trace_reports_the_header_offsets_used_here(root: Path) -> None:
     assert data[EI_CLASS] == 2 and data[EI_DATA] == 1 and EI_NIDENT == 16
     assert int.from_bytes(data[E_MACHINE : E_MACHINE + 2], "little") == 62
     assert trace(root, ["/lib64/ld-linux-x86-64.so.2", "--version"]).error is None
+
+
+@pytest.mark.parametrize("layout", ["new", "compat", "old"])
+def test_hwcaps_entries_of_each_cache_layout(root: Path, layout: str) -> None:
+    """ld.so picks from the cache what each layout lets it see, hwcaps entries included."""
+    hwcaps = host_hwcaps()
+    if "x86-64-v2" not in hwcaps:
+        pytest.skip("the host CPU has no x86-64-v2 glibc-hwcaps subdirectory")
+    lib = _lib(root, LIBDIR)
+    _lib(root, f"{LIBDIR}/glibc-hwcaps/x86-64-v2")
+    prog = _prog(root, "usr/bin/hwcache", str(lib))
+    run(["ldconfig", "-r", root, "-X", "-c", layout])
+    closure = assert_agrees(root, prog, config=LoaderConfig(hwcaps=hwcaps))
+    dep = next(d for d in closure.dependencies if d.name == "libx.so.1")
+    assert dep.via is Via.CACHE
+    in_subdir = dep.path is not None and "/glibc-hwcaps/x86-64-v2/" in dep.path
+    assert in_subdir is (layout != "compat")
