@@ -7,6 +7,7 @@ gives the answer glibc's loader prints under ``chroot`` -- including what it ref
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -398,3 +399,35 @@ def test_hwcaps_entries_of_each_cache_layout(root: Path, layout: str) -> None:
     assert dep.via is Via.CACHE
     in_subdir = dep.path is not None and "/glibc-hwcaps/x86-64-v2/" in dep.path
     assert in_subdir is (layout != "compat")
+
+
+def test_a_link_loop_ends_the_search_of_its_path_list(root: Path) -> None:
+    """``ELOOP`` is not ``ENOENT``: the loader gives up the rest of that list."""
+    lib = _lib(root, "opt/good")
+    (root / "opt/loop").mkdir()
+    (root / "opt/loop/libx.so.1").symlink_to("libx.so.1")
+    shutil.copy2(lib, root / LIBDIR / "libx.so.1")
+    prog = _prog(root, "usr/bin/loop", str(lib), "-Wl,-rpath,/opt/loop:/opt/good")
+    closure = assert_agrees(root, prog)
+    dep = next(d for d in closure.dependencies if d.name == "libx.so.1")
+    assert (dep.via, dep.path) == (Via.DEFAULT, f"/lib/{TRIPLET}/libx.so.1")
+
+
+def test_links_in_the_tree_never_leave_it(root: Path, tmp_path: Path) -> None:
+    """A library link naming a path outside the root means that path inside the root."""
+    outside = tmp_path / "outside"
+    decoy = _lib(Path(tmp_path), "outside")
+    lib = _lib(root, "opt/l")
+    prog = _prog(root, "usr/bin/escape", str(lib), "-Wl,-rpath,/opt/l")
+    (root / "opt/l/libx.so.1").unlink()
+    (root / "opt/l/libx.so.1").symlink_to(decoy)  # absolute: the host path of the decoy
+    escape = "../" * (len(root.parts) + 2) + str(outside.relative_to("/")) + "/libx.so.1"
+    (root / "opt/l/rel").mkdir()
+    (root / "opt/l/rel/libx.so.1").symlink_to(escape)
+    # followed on the host, both links reach the decoy
+    assert Path(os.path.realpath(root / "opt/l/libx.so.1")) == decoy
+    assert Path(os.path.realpath(root / "opt/l/rel/libx.so.1")) == decoy
+    closure = assert_agrees(root, prog)
+    assert [d.name for d in closure.missing] == ["libx.so.1"]
+    rel = _prog(root, "usr/bin/escape2", str(lib), "-Wl,-rpath,/opt/l/rel")
+    assert [d.name for d in assert_agrees(root, rel).missing] == ["libx.so.1"]

@@ -30,7 +30,7 @@ from distroless.elf.reader import (
     read_elf,
 )
 from distroless.elf.resolver import ClosureResolver, LoaderConfig, resolve_closure
-from distroless.elf.view import FileKind, FileStat, ImageView, lookup, resolve
+from distroless.elf.view import FileKind, FileStat, ImageView, links_on_path, lookup, resolve
 
 __all__ = [
     "DLOPEN_SYMBOLS",
@@ -59,6 +59,7 @@ __all__ = [
     "Via",
     "dlopen_features",
     "is_elf",
+    "links_on_path",
     "loader_for",
     "loader_for_arch",
     "lookup",

@@ -96,3 +96,23 @@ def lookup(view: ImageView, path: str, *, cwd: str = "/") -> tuple[str, FileStat
     if st is None or st.kind is FileKind.SYMLINK:  # a dangling link that ends nowhere
         return None
     return real, st
+
+
+def links_on_path(view: ImageView, path: str, *, cwd: str = "/") -> tuple[tuple[str, str], ...]:
+    """The symlinks the walk to ``path`` passes through, in order: ``(link, target)``.
+
+    What a copy of one file must also carry for the same name to lead to it (``pack``
+    keeps each library's path: ``/lib`` -> ``usr/lib``, ``libz.so.1`` -> ``libz.so.1.3``).
+    The walk is :func:`resolve`'s; this only records the links it reads.
+    """
+    seen: list[tuple[str, str]] = []
+
+    def recording(rel: str) -> str | None:
+        target = view.readlink(rel)
+        if target is not None:
+            seen.append(("/" + rel, target))
+        return target
+
+    full = path if path.startswith("/") else posixpath.join(cwd, path)
+    resolve_in_root(full, recording)
+    return tuple(seen)
