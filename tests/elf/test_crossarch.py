@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from distroless.bases.ldcache import CacheEntry, write_cache
 from distroless.elf import (
@@ -27,6 +28,7 @@ from distroless.elf import (
     parse_header,
 )
 from tests.elf.tinyelf import TinyElf
+from tests.fuzz.mutate import fuzz_settings, mutated_bytes
 
 GLIBC = ["libc.so.6", "GLIBC_2.17", "GLIBC_2.34", "GLIBC_PRIVATE"]
 
@@ -211,3 +213,42 @@ def test_oci_names() -> None:
     assert loader_for_arch("sparc") is None
     header = parse_header(TinyElf(bits=64, machine=183).build())
     assert header is not None and oci_platform(header) == ("arm64", None)
+
+
+def test_an_arm_float_abi_the_image_does_not_run(tmp_path: Path) -> None:
+    armel = LOADERS["armel"]
+    root = _tree(tmp_path, armel)
+    prog = _program(root, armel)
+    mismatch = ClosureResolver(DirectoryView(root), LoaderConfig(expected=("arm", "v7"))).closure(
+        prog
+    )
+    assert mismatch.platform_mismatch == "arm soft-float binary, but the image is arm/v7"
+    right = ClosureResolver(DirectoryView(root), LoaderConfig(expected=("arm", "v5"))).closure(prog)
+    assert right.platform_mismatch is None and right.ok
+
+
+LIB_SEEDS = [
+    _spec(
+        LOADERS["amd64"],
+        soname="libc.so.6",
+        needed=("ld-linux-x86-64.so.2",),
+        version_defs=GLIBC,
+        rpath="$ORIGIN/../x:$PLATFORM",
+        version_needs=[("libm.so.6", [("GLIBC_2.2.5", False)])],
+    ).build(),
+]
+
+
+@fuzz_settings(150)
+@given(mutated_bytes(LIB_SEEDS))
+def test_a_damaged_library_never_breaks_the_resolver(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    amd64 = LOADERS["amd64"]
+    root = _tree(tmp_path_factory.mktemp("fuzz"), amd64)
+    prog = _program(root, amd64, needed=("libc.so.6", "libm.so.6"))
+    (root / f"usr/lib/{amd64.triplet}/libc.so.6").write_bytes(data)
+    (root / f"usr/lib/{amd64.triplet}/libm.so.6").write_bytes(data)
+    closure = ClosureResolver(DirectoryView(root)).closure(prog)
+    assert closure.root == prog
+    assert all(isinstance(d.name, str) for d in closure.dependencies)

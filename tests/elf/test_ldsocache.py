@@ -14,11 +14,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from distroless.bases.ldcache import CacheEntry, write_cache
 from distroless.elf import LOADERS, parse_ld_cache
 from distroless.elf.ldsocache import CacheRecord, LdCache
 from tests.elf.support import TRIPLET, require_gcc, shared
+from tests.fuzz.mutate import fuzz_settings, mutated_bytes
 
 AMD64 = LOADERS["amd64"]
 ARM64 = LOADERS["arm64"]
@@ -156,3 +158,22 @@ def test_the_first_usable_entry_wins_unless_a_better_hwcaps_one_follows() -> Non
     assert cache.lookup("libq.so.1", ARM64) == "/arm/libq.so.1"
     legacy = LdCache((CacheRecord(0x0303, "libq.so.1", "/tls/libq.so.1", 1 << 3),), True)
     assert legacy.lookup("libq.so.1", AMD64) is None  # legacy hwcaps: gone since glibc 2.37
+
+
+CACHE_SEEDS = [
+    write_cache([CacheEntry(f"lib{c}.so.1", f"/usr/lib/lib{c}.so.1", 0x0303) for c in "abcdef"]),
+    b"ld.so-1.7.0\0"
+    + struct.pack("<I", 2)
+    + struct.pack("<iII", 0x0303, 0, 10) * 2
+    + b"liba.so.1\0/a\0",
+]
+
+
+@fuzz_settings(300)
+@given(mutated_bytes(CACHE_SEEDS))
+def test_damaged_caches_are_read_or_ignored(data: bytes) -> None:
+    cache = parse_ld_cache(data, AMD64)
+    if cache is not None:
+        for name in ("liba.so.1", "libc.so.1", "libzz.so.9", ""):
+            found = cache.lookup(name, AMD64, ("x86-64-v3",))
+            assert found is None or isinstance(found, str)

@@ -211,6 +211,7 @@ def test_a_library_of_another_machine_or_class_is_skipped(
         ("text", "invalid ELF header"),
         ("short", "file too short"),
         ("executable", "cannot dynamically load executable"),
+        ("directory", "cannot read file data"),
     ],
 )
 def test_a_file_the_loader_refuses_stops_the_program(root: Path, spoil: str, reason: str) -> None:
@@ -221,6 +222,9 @@ def test_a_file_the_loader_refuses_stops_the_program(root: Path, spoil: str, rea
         patch(bad, EI_DATA, b"\x02")
     elif spoil == "text":
         bad.write_text("INPUT(libx.so.2)\n" * 8)
+    elif spoil == "directory":
+        bad.unlink()
+        bad.mkdir()
     elif spoil == "short":
         bad.write_bytes(b"\x7fELF\x02\x01\x01")
     else:

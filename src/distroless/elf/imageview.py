@@ -11,6 +11,7 @@ all the files it holds; reading file by file would inflate a big layer once per 
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Generator, Iterator, Sequence
@@ -49,6 +50,19 @@ class FsViewAdapter:
 
     def __init__(self, fs: FileSystemView) -> None:
         self.fs = fs
+        self._implied: set[str] | None = None
+
+    def _implied_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory no layer names, implied by what is inside it."""
+        if self._implied is None:
+            implied = {"/"}
+            for node in self.fs.nodes():
+                parent = posixpath.dirname(node.path)
+                while parent not in implied:
+                    implied.add(parent)
+                    parent = posixpath.dirname(parent)
+            self._implied = implied
+        return path in self._implied
 
     def readlink(self, rel: str) -> str | None:
         node = self.fs.get("/" + rel)
@@ -72,8 +86,7 @@ class FsViewAdapter:
     def stat(self, path: str) -> FileStat | None:
         node = self.fs.get(path)
         if node is None:
-            # a directory no layer names, implied by what is inside it
-            if path == "/" or self.fs.listdir(path):
+            if self._implied_dir(path):
                 return FileStat(FileKind.DIR, 0o755, 0, ("dir", path))
             return None
         kind = _KINDS.get(node.type, FileKind.OTHER)

@@ -61,7 +61,7 @@ from distroless.elf.header import (
     parse_header,
 )
 from distroless.elf.ldsocache import LD_SO_CACHE, LdCache, parse_ld_cache
-from distroless.elf.machine import Loader, loader_for
+from distroless.elf.machine import Loader, loader_for, loader_for_arch
 from distroless.elf.reader import DF_1_NODEFLIB, DF_1_PIE, ElfInfo, MalformedElfError, read_elf
 from distroless.elf.view import FileKind, ImageView, lookup, resolve
 from distroless.errors import DistrolessError
@@ -132,6 +132,8 @@ class _Parsed:
     header: ElfHeader | None
     info: ElfInfo | None
     error: str | None
+    #: the file could not be opened or read at all (the loader goes on searching)
+    unreadable: bool = False
 
 
 @dataclass
@@ -185,7 +187,7 @@ class ClosureResolver:
         parsed = self._parsed.get(real)
         if parsed is None:
             self._prefetch([real])
-            parsed = self._parsed.get(real) or _Parsed(0, b"", None, None, "cannot read file data")
+            parsed = self._parsed.get(real) or _Parsed(0, b"", None, None, "cannot read", True)
             self._parsed[real] = parsed
         return parsed
 
@@ -198,7 +200,9 @@ class ClosureResolver:
                 self._parsed[real] = _parse(stream)
         except (OSError, DistrolessError) as exc:
             for real in todo:
-                self._parsed.setdefault(real, _Parsed(0, b"", None, None, f"cannot read: {exc}"))
+                self._parsed.setdefault(
+                    real, _Parsed(0, b"", None, None, f"cannot read: {exc}", True)
+                )
 
     def elf(self, path: str) -> ElfInfo | None:
         """The ELF facts of ``path`` (symlinks followed), None when it is no readable ELF."""
@@ -325,8 +329,8 @@ class _Run:
             raise _Fatal(path, "cannot read file data")
         parsed = self.r._read(real)
         loader = self.loader
-        if parsed.error and not parsed.head:
-            raise _Fatal(path, parsed.error)
+        if parsed.unreadable:
+            return None  # like EACCES: the next candidate is tried
         if parsed.size < HEADER_BYTES[loader.ei_class]:
             raise _Fatal(path, "file too short")
         header = parsed.header
@@ -683,13 +687,19 @@ class _Run:
         actual = self.info.oci_platform
         if actual is None:
             return f"ELF machine {self.info.machine} is no {expected[0]} machine"
-        arch, variant = actual
-        if arch != expected[0] or (
-            expected[1] and variant and variant != expected[1] and arch == "arm"
+        arch = actual[0]
+        want = expected[0] + (f"/{expected[1]}" if expected[1] else "")
+        if arch != expected[0]:
+            return f"{arch} binary, but the image is {want}"
+        image_loader = loader_for_arch(*expected)
+        if (
+            arch == "arm"
+            and image_loader is not None
+            and self.loader is not None
+            and not image_loader.valid_float_abi(self.info.header)
         ):
-            got = arch + (f"/{variant}" if variant else "")
-            want = expected[0] + (f"/{expected[1]}" if expected[1] else "")
-            return f"{got} binary, but the image is {want}"
+            abi = "hard-float" if self.loader.flavor else "soft-float"
+            return f"arm {abi} binary, but the image is {want}"
         return None
 
     def _versions(self) -> Iterator[VersionCheck]:
