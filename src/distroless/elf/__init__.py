@@ -15,6 +15,7 @@ from distroless.elf.closure import (
     VersionStatus,
     Via,
 )
+from distroless.elf.config import LoaderConfig
 from distroless.elf.dlopen import DLOPEN_SYMBOLS, dlopen_features
 from distroless.elf.header import ElfHeader, is_elf, parse_header
 from distroless.elf.hostview import DirectoryView
@@ -29,7 +30,7 @@ from distroless.elf.reader import (
     VersionRef,
     read_elf,
 )
-from distroless.elf.resolver import ClosureResolver, LoaderConfig, resolve_closure
+from distroless.elf.resolver import ClosureResolver, resolve_closure
 from distroless.elf.view import FileKind, FileStat, ImageView, links_on_path, lookup, resolve
 
 __all__ = [

@@ -31,12 +31,10 @@ blobs reads each layer once per round instead of once per library.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from distroless.elf.closure import (
     Closure,
@@ -47,22 +45,13 @@ from distroless.elf.closure import (
     VersionStatus,
     Via,
 )
+from distroless.elf.config import LoaderConfig
 from distroless.elf.dst import Tokens, expand, has_tokens, split_path_list
-from distroless.elf.header import (
-    ELF_MAGIC,
-    ELFDATA2LSB,
-    ELFDATA2MSB,
-    ET_DYN,
-    ET_EXEC,
-    EV_CURRENT,
-    HEADER_BYTES,
-    PHDR_BYTES,
-    ElfHeader,
-    parse_header,
-)
+from distroless.elf.header import ET_DYN
 from distroless.elf.ldsocache import LD_SO_CACHE, LdCache, parse_ld_cache
 from distroless.elf.machine import Loader, loader_for, loader_for_arch
-from distroless.elf.reader import DF_1_NODEFLIB, DF_1_PIE, ElfInfo, MalformedElfError, read_elf
+from distroless.elf.openverify import Parsed, Verdict, check_candidate, parse_file
+from distroless.elf.reader import DF_1_NODEFLIB, DF_1_PIE, ElfInfo
 from distroless.elf.view import FileKind, ImageView, lookup, resolve
 from distroless.errors import DistrolessError
 from distroless.rootpath import SymlinkLoopError
@@ -70,70 +59,6 @@ from distroless.rootpath import SymlinkLoopError
 #: the largest ``/etc/ld.so.cache`` or ``/etc/ld.so.preload`` read from an image
 MAX_CONFIG_BYTES = 64 << 20
 LD_SO_PRELOAD = "/etc/ld.so.preload"
-
-
-@dataclass(frozen=True)
-class LoaderConfig:
-    """What the loader takes from its environment rather than from the files.
-
-    ``ld_library_path`` and ``preload`` come from the image's env (``LD_LIBRARY_PATH``,
-    ``LD_PRELOAD``), ``cwd`` from its working directory.  ``hwcaps`` are the
-    ``glibc-hwcaps`` subdirectories the CPU supports, best first (``x86-64-v3``, …): the
-    default, none, is what every CPU of the architecture runs.  ``at_platform``
-    (``$PLATFORM``), ``dst_lib`` (``$LIB``) and ``system_dirs`` override the
-    :class:`~distroless.elf.machine.Loader`'s values; ``at_platform=""`` means the kernel
-    sets none.  ``expected`` is the image's OCI ``(architecture, variant)``.
-    """
-
-    ld_library_path: str | None = None
-    preload: str | None = None
-    cwd: str = "/"
-    hwcaps: tuple[str, ...] = ()
-    at_platform: str | None = None
-    dst_lib: str | None = None
-    system_dirs: tuple[str, ...] | None = None
-    use_cache: bool = True
-    use_preload_file: bool = True
-    expected: tuple[str, str | None] | None = None
-
-    @classmethod
-    def from_env(
-        cls,
-        env: Iterable[str] | Mapping[str, str],
-        *,
-        cwd: str = "/",
-        expected: tuple[str, str | None] | None = None,
-        hwcaps: tuple[str, ...] = (),
-    ) -> LoaderConfig:
-        """From an image config's ``Env`` (``["K=V", …]``) or a mapping."""
-        values = dict(env) if isinstance(env, Mapping) else dict(_split_env(env))
-        return cls(
-            ld_library_path=values.get("LD_LIBRARY_PATH"),
-            preload=values.get("LD_PRELOAD"),
-            cwd=cwd or "/",
-            hwcaps=hwcaps,
-            expected=expected,
-        )
-
-
-def _split_env(env: Iterable[str]) -> Iterator[tuple[str, str]]:
-    for item in env:
-        key, sep, value = item.partition("=")
-        if sep:
-            yield key, value
-
-
-@dataclass
-class _Parsed:
-    """What reading one canonical path gave: its size, header and facts, or the failure."""
-
-    size: int
-    head: bytes
-    header: ElfHeader | None
-    info: ElfInfo | None
-    error: str | None
-    #: the file could not be opened or read at all (the loader goes on searching)
-    unreadable: bool = False
 
 
 @dataclass
@@ -167,7 +92,7 @@ class _Found:
     path: str
     real: str
     identity: object
-    parsed: _Parsed
+    parsed: Parsed
 
 
 class ClosureResolver:
@@ -176,18 +101,18 @@ class ClosureResolver:
     def __init__(self, view: ImageView, config: LoaderConfig | None = None) -> None:
         self.view = view
         self.config = config or LoaderConfig()
-        self._parsed: dict[str, _Parsed] = {}
+        self._parsed: dict[str, Parsed] = {}
         self._caches: dict[str, LdCache | None] = {}
         self._cache_data: bytes | None = None
         self._preload_file: tuple[str, ...] | None = None
 
     # -- reading -----------------------------------------------------------------------
 
-    def _read(self, real: str) -> _Parsed:
+    def _read(self, real: str) -> Parsed:
         parsed = self._parsed.get(real)
         if parsed is None:
             self._prefetch([real])
-            parsed = self._parsed.get(real) or _Parsed(0, b"", None, None, "cannot read", True)
+            parsed = self._parsed.get(real) or Parsed(0, b"", None, None, "cannot read", True)
             self._parsed[real] = parsed
         return parsed
 
@@ -197,11 +122,11 @@ class ClosureResolver:
             return
         try:
             for real, stream in self.view.open_many(todo):
-                self._parsed[real] = _parse(stream)
+                self._parsed[real] = parse_file(stream)
         except (OSError, DistrolessError) as exc:
             for real in todo:
                 self._parsed.setdefault(
-                    real, _Parsed(0, b"", None, None, f"cannot read: {exc}", True)
+                    real, Parsed(0, b"", None, None, f"cannot read: {exc}", True)
                 )
 
     def elf(self, path: str) -> ElfInfo | None:
@@ -331,51 +256,12 @@ class _Run:
         loader = self.loader
         if parsed.unreadable:
             return None  # like EACCES: the next candidate is tried
-        if parsed.size < HEADER_BYTES[loader.ei_class]:
-            raise _Fatal(path, "file too short")
-        header = parsed.header
-        if parsed.head[:4] != ELF_MAGIC or header is None:
-            raise _Fatal(path, "invalid ELF header")
-        byteorder = ELFDATA2LSB if loader.little_endian else ELFDATA2MSB
-        ident_ok = (
-            header.ei_class == loader.ei_class
-            and header.ei_data == byteorder
-            and header.ei_version == EV_CURRENT
-            and loader.valid_osabi(header)
-            and loader.valid_abiversion(header)
-            and header.ei_pad_zero
-            and loader.valid_float_abi(header)
-        )
-        if not ident_ok:
-            if header.ei_class != loader.ei_class:
-                other = "ELFCLASS64" if header.ei_class == 2 else "ELFCLASS32"
-                rejected.append(Rejected(path, f"wrong ELF class: {other}"))
-                return None
-            if header.ei_data != byteorder:
-                order = "little" if loader.little_endian else "big"
-                raise _Fatal(path, f"ELF file data encoding not {order}-endian")
-            if header.ei_version != EV_CURRENT:
-                raise _Fatal(path, "ELF file version ident does not match current one")
-            if not loader.valid_osabi(header):
-                raise _Fatal(path, "ELF file OS ABI invalid")
-            if not loader.valid_abiversion(header):
-                raise _Fatal(path, "ELF file ABI version invalid")
-            if not header.ei_pad_zero:
-                raise _Fatal(path, "nonzero padding in e_ident")
-            raise _Fatal(path, "internal error")
-        if header.e_version != EV_CURRENT:
-            raise _Fatal(path, "ELF file version does not match current one")
-        if not loader.matches_machine(header):
-            arch = parsed.info.oci_platform if parsed.info else None
-            label = f" ({arch[0]})" if arch else ""
-            rejected.append(Rejected(path, f"wrong machine {header.e_machine}{label}"))
+        verdict, reason = check_candidate(loader, parsed)
+        if verdict is Verdict.SKIP:
+            rejected.append(Rejected(path, reason))
             return None
-        if header.e_type not in (ET_DYN, ET_EXEC):
-            raise _Fatal(path, "only ET_DYN and ET_EXEC can be loaded")
-        if header.e_phentsize != PHDR_BYTES[loader.ei_class]:
-            raise _Fatal(path, "ELF file's phentsize not the expected size")
-        if parsed.info is None:
-            raise _Fatal(path, parsed.error or "malformed ELF")
+        if verdict is Verdict.FATAL:
+            raise _Fatal(path, reason)
         return _Found(path, real, st.identity, parsed)
 
     def _open_path(self, name: str, dirs: Sequence[str], rejected: list[Rejected]) -> _Found | None:
@@ -734,18 +620,6 @@ class _Run:
         if self.rtld is not None and not self.rtld_listed:
             objects.append(self.rtld)
         return objects
-
-
-def _parse(stream: BinaryIO) -> _Parsed:
-    stream.seek(0)
-    head = stream.read(64)
-    size = stream.seek(0, os.SEEK_END)
-    header = parse_header(head)
-    try:
-        info = read_elf(stream)
-    except MalformedElfError as exc:
-        return _Parsed(size, head, header, None, str(exc))
-    return _Parsed(size, head, header, info, None)
 
 
 def resolve_closure(view: ImageView, path: str, config: LoaderConfig | None = None) -> Closure:
