@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,32 +60,33 @@ def _nodes_in(root: Path) -> list[str]:
     return found
 
 
+_AS_NOBODY = """
+import os, sys
+fd = int(sys.argv[1])
+os.fchdir(fd)
+os.close(fd)
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)  # from root: every capability goes too
+try:
+    os.execv(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    print(f"refused: errno {exc.errno}")
+"""
+
+
 def _as_nobody(cwd_fd: int, argv: list[str]) -> str:
     """Run ``argv`` as uid/gid 65534 from the directory ``cwd_fd``; its output or the errno.
 
     Starting from a directory handle leaves the modes of the directories above out of the
     question: whatever they are, the cache itself must keep other users out.
     """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child never returns
-        try:
-            os.close(read_end)
-            os.dup2(write_end, 1)
-            os.fchdir(cwd_fd)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.execv(argv[0], argv)
-        except OSError as exc:
-            os.write(write_end, f"refused: errno {exc.errno}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as fh:
-        output = fh.read().decode().strip()
-    os.waitpid(pid, 0)
-    return output
+    done = subprocess.run(
+        [sys.executable, "-c", _AS_NOBODY, str(cwd_fd), *argv],
+        pass_fds=(cwd_fd,), capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_a_cached_setuid_binary_is_out_of_reach_of_other_users(tmp_path: Path) -> None:

@@ -228,7 +228,7 @@ def test_device_nodes_are_recorded_not_created(tmp_path: Path) -> None:
         ("dev/sda", "block", 8, 0, 0o660, 1234),
     ]
     placeholder = os.lstat(tmp_path / "dev/sda")
-    assert stat.S_ISREG(placeholder.st_mode) and stat.S_IMODE(placeholder.st_mode) == 0
+    assert stat.S_ISFIFO(placeholder.st_mode) and stat.S_IMODE(placeholder.st_mode) == 0
     assert (tmp_path / "dev/replaced").read_bytes() == b"now a file"
 
 

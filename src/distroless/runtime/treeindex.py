@@ -7,9 +7,10 @@ directory again in the same order and compares line by line: a changed byte, a n
 set-uid bit, an added file or capability means the directory is no longer what the
 verified blob unpacked to, and it is removed so the next ``run`` unpacks it afresh.
 
-Device nodes of a layer are never created on the host.  Each one is kept as an empty,
-mode-0 placeholder file at its path (so later entries of the same layer replace or trip
-over it exactly as they would over the node) and described in the record's first line;
+Device nodes of a layer are never created on the host.  Each one is kept as a mode-0 FIFO
+at its path (so later entries of the same layer replace or trip over it exactly as they
+would over the node, and nothing that opens it reaches a device) and described in the
+record's first line;
 the runtime creates the real node for a container only, in its private state (see
 :func:`distroless.runtime.rootfs.container_rootfs`).
 
@@ -73,8 +74,8 @@ class DeviceNode:
 
 
 def is_placeholder(st: os.stat_result) -> bool:
-    """An empty, mode-0 regular file: what a device entry leaves in the cache."""
-    return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0 and st.st_size == 0
+    """A mode-0 FIFO: what a device entry leaves in the cache."""
+    return stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0
 
 
 def sha256_of(path: Path) -> str:

@@ -8,7 +8,7 @@ attribute of its directory.  Everything else is the library applier's walk
 whiteouts, the same resolver for parents, so a hostile tar cannot write outside.
 
 Two things differ from a merged root, both because the directory lands in the layer cache
-on the host: device nodes are not created (an empty mode-0 placeholder holds their place
+on the host: device nodes are not created (a mode-0 FIFO holds their place
 and :class:`~distroless.runtime.treeindex.DeviceNode` describes them for the container),
 and every regular file is hashed while it is written, for the cache's record.
 """
@@ -73,8 +73,9 @@ class _LowerApplier(LayerApplier):
 
     def make_device(self, name: str, path: str, member: tarfile.TarInfo) -> None:
         self.clear(path)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        os.close(os.open(path, flags, 0o000))
+        # a FIFO, not a file: what reads the cache directly (a build's COPY --from) skips
+        # it as it skips device nodes, and opening it reaches no device
+        os.mkfifo(path, 0o000)
         os.chmod(path, 0o000)  # whatever the umask
         rel = self.rel(path)
         self.nodes[rel] = DeviceNode(
