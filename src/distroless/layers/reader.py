@@ -17,7 +17,7 @@ from typing import IO, BinaryIO, cast
 from distroless.errors import ArchiveError, InputError
 from distroless.layers.compress import DECOMPRESS_ERRORS, open_decompressed
 
-#: The environment variable that sets :attr:`Limits.max_total_bytes` for layers.
+#: The environment variable that sets :attr:`Limits.max_total_bytes` of one layer.
 MAX_LAYER_BYTES_ENV = "DISTROLESS_MAX_LAYER_BYTES"
 #: Content one layer may expand to by default.  The largest layers of real images (CUDA,
 #: model-serving bases) stay below 10 GiB; a few hundred kilobytes of zstd can announce
@@ -27,15 +27,20 @@ DEFAULT_MAX_LAYER_BYTES = 32 << 30
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds for one layer; the defaults are far above any real image."""
+    """Upper bounds for one archive; the defaults are far above any real image.
+
+    ``max_total_bytes`` defaults to what an archive of many layers (an image tarball) may
+    hold; a single layer is held to :data:`DEFAULT_LAYER_LIMITS` (see :func:`layer_limits`).
+    """
 
     max_entries: int = 2_000_000
     max_header_bytes: int = 1 << 20
     max_name_length: int = 4096
-    max_total_bytes: int = DEFAULT_MAX_LAYER_BYTES
+    max_total_bytes: int = 1 << 40
 
 
 DEFAULT_LIMITS = Limits()
+DEFAULT_LAYER_LIMITS = Limits(max_total_bytes=DEFAULT_MAX_LAYER_BYTES)
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -61,8 +66,8 @@ def layer_limits(environ: Mapping[str, str] | None = None) -> Limits:
     env = os.environ if environ is None else environ
     raw = env.get(MAX_LAYER_BYTES_ENV)
     if not raw:
-        return DEFAULT_LIMITS
-    return replace(DEFAULT_LIMITS, max_total_bytes=parse_size(raw, MAX_LAYER_BYTES_ENV))
+        return DEFAULT_LAYER_LIMITS
+    return replace(DEFAULT_LAYER_LIMITS, max_total_bytes=parse_size(raw, MAX_LAYER_BYTES_ENV))
 
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
