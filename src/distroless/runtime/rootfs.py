@@ -74,7 +74,12 @@ def _make_private(root: Path) -> None:
             f"distroless (uid {os.geteuid()}); remove it and retry"
         )
     if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(root, 0o700)
+        try:
+            os.chmod(root, 0o700)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make the layer cache {root} private: {exc.strerror or exc}"
+            ) from exc
 
 
 def _tree_bytes(path: Path) -> int:
@@ -121,7 +126,12 @@ class LayerCache:
     def _lock(self, exclusive: bool) -> Iterator[None]:
         """Shared by unpacks, exclusive for prune and fsck, which remove what they find."""
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(self.root / _LOCK_NAME, flags, 0o600)
+        try:
+            fd = os.open(self.root / _LOCK_NAME, flags, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot lock the layer cache {self.root}: {exc.strerror or exc}"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
