@@ -6,17 +6,24 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import stat
 import tarfile
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from distroless.errors import ArchiveError
 from distroless.layers.apply import apply_layer
+from distroless.layers.entry import Entry, EntryType
 from distroless.layers.reader import Limits, iter_layer
+from distroless.runtime.unpack import unpack_layer
+from distroless.verify.fsview import FileSystemView
 from tests.fuzz.archives import Member, compress, tar_of
+from tests.verify.fakeimage import make_image
 
 
 @pytest.fixture
@@ -287,4 +294,86 @@ def test_out_of_range_numbers_are_refused_before_creating(
     with pytest.raises(ArchiveError, match=rf"'dev/x' has an {message}"):
         apply_layer(io.BytesIO(blob), sandbox / "root")
     assert not (sandbox / "root" / "dev" / "x").exists()
+    _untouched(sandbox)
+
+
+# -- whiteouts that name no file ---------------------------------------------------------
+
+HOSTILE_WHITEOUTS = [".wh..", ".wh...", ".wh.", "d/.wh..", "d/.wh..."]
+
+
+def _hostile_whiteout(name: str) -> bytes:
+    return tar_of(
+        [Member("d", tarfile.DIRTYPE, mode=0o755), Member("d/f", data=b"f"), Member(name)]
+    )
+
+
+def _refused(name: str) -> pytest.RaisesExc[ArchiveError]:
+    return pytest.raises(ArchiveError, match=re.escape(repr(name)) + " is a whiteout of")
+
+
+@pytest.mark.parametrize("name", HOSTILE_WHITEOUTS)
+def test_hostile_whiteouts_refuse_the_layer_in_apply_layer(sandbox: Path, name: str) -> None:
+    with _refused(name):
+        apply_layer(io.BytesIO(_hostile_whiteout(name)), sandbox / "root")
+    _untouched(sandbox)
+
+
+@pytest.mark.parametrize("name", HOSTILE_WHITEOUTS)
+def test_hostile_whiteouts_refuse_the_layer_in_the_cache_unpacker(sandbox: Path, name: str) -> None:
+    # the target sits beside the decoys as an unpack directory sits beside cached layers
+    with _refused(name):
+        unpack_layer(io.BytesIO(_hostile_whiteout(name)), sandbox / "root")
+    _untouched(sandbox)
+
+
+@pytest.mark.parametrize("name", HOSTILE_WHITEOUTS)
+def test_hostile_whiteouts_refuse_the_layer_in_the_flattened_view(
+    tmp_path: Path, name: str
+) -> None:
+    lower = [Entry.file("etc/passwd", b"root:x:0:0::/:/bin/sh\n"), Entry.directory("d")]
+    image = make_image(tmp_path, "hostile/whiteout:1", [lower, [Entry(name, EntryType.FILE)]])
+    with _refused(name):
+        FileSystemView.from_image(image)
+
+
+# -- deferred work must not follow a parent that a later entry made a symlink ------------
+
+
+def _replaced_parent(sandbox: Path, *children: Member) -> list[Member]:
+    """``d`` is a directory for ``children``, then the same layer turns it into a link out."""
+    outside = sandbox / "outside"
+    return [
+        Member("d", tarfile.DIRTYPE),
+        *children,
+        Member("d", tarfile.SYMTYPE, linkname=str(outside)),
+    ]
+
+
+Applier = Callable[[BinaryIO, Path], object]
+APPLIERS: dict[str, Applier] = {"apply_layer": apply_layer, "unpack_layer": unpack_layer}
+
+
+@pytest.mark.parametrize("applier", APPLIERS.values(), ids=APPLIERS.keys())
+def test_directory_modes_and_times_are_not_set_through_a_replaced_parent(
+    sandbox: Path, applier: Applier
+) -> None:
+    decoy = sandbox / "outside" / "sub"
+    decoy.mkdir()
+    os.chmod(decoy, 0o755)
+    os.utime(decoy, (1000, 1000))
+    blob = tar_of(_replaced_parent(sandbox, Member("d/sub", tarfile.DIRTYPE, mode=0o000)))
+    applier(io.BytesIO(blob), sandbox / "root")
+    assert stat.S_IMODE(os.lstat(decoy).st_mode) == 0o755
+    assert os.lstat(decoy).st_mtime == 1000
+    assert os.readlink(sandbox / "root" / "d") == str(sandbox / "outside")
+
+
+@pytest.mark.parametrize("applier", APPLIERS.values(), ids=APPLIERS.keys())
+def test_an_opaque_directory_does_not_empty_a_host_directory_through_a_replaced_parent(
+    sandbox: Path, applier: Applier
+) -> None:
+    applier(
+        io.BytesIO(tar_of(_replaced_parent(sandbox, Member("d/.wh..wh..opq")))), sandbox / "root"
+    )
     _untouched(sandbox)

@@ -222,7 +222,7 @@ def test_whiteout_cannot_reach_outside(tmp_path: Path) -> None:
     blob = raw_tar([Raw("up", type=tarfile.SYMTYPE, linkname=".."), Raw("up/.wh.keep")])
     apply_layer(io.BytesIO(blob), target)
     assert keep.exists()
-    with pytest.raises(ArchiveError, match=r"whiteout of nothing"):
+    with pytest.raises(ArchiveError, match=r"'a/\.wh\.\.' is a whiteout of '\.', which names no"):
         apply_layer(io.BytesIO(raw_tar([Raw("a/.wh..")])), target)
 
 

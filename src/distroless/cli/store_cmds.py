@@ -13,6 +13,7 @@ from distroless.cli.output import emit_json, human_size, table
 from distroless.errors import PolicyError
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import Platform
+from distroless.runtime.rootfs import LayerCache
 from distroless.store import Store
 from distroless.transports import tarball
 
@@ -117,10 +118,24 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
     if everything:
         dropped = sum(store.drop_roots(kind) for kind in ("layer", "build-cache"))
     result = store.prune()
+    # unpacked layers go with their blobs (and leftovers of killed unpacks with them)
+    unpacked = LayerCache(store.state_dir("layers")).prune(store.has_blob)
     if as_json:
-        emit_json({"blobs": result.blobs, "bytes": result.bytes, "cache_entries": dropped})
+        emit_json(
+            {
+                "blobs": result.blobs,
+                "bytes": result.bytes,
+                "cache_entries": dropped,
+                "unpacked_layers": unpacked.layers,
+                "unpacked_bytes": unpacked.bytes,
+            }
+        )
     else:
         click.echo(f"Deleted {result.blobs} blobs, reclaimed {human_size(result.bytes)}")
+        if unpacked.layers:
+            click.echo(
+                f"Deleted {unpacked.layers} unpacked layers, reclaimed {human_size(unpacked.bytes)}"
+            )
 
 
 @click.command()
@@ -128,7 +143,10 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
 @pass_app
 def fsck(app: App, as_json: bool) -> None:
     """Verify every blob and reference of the store."""
-    problems = Store(app.root_path).fsck()
+    store = Store(app.root_path)
+    problems = store.fsck()
+    # the layer cache is checked against the record made when each layer was unpacked
+    problems += LayerCache(store.state_dir("layers")).verify()
     if as_json:
         emit_json({"ok": not problems, "problems": problems})
     else:

@@ -18,6 +18,9 @@ from distroless.errors import ArchiveError
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+#: aufs keeps its own bookkeeping under names with this prefix (``.wh..wh.plnk``); they
+#: delete nothing and carry nothing an image needs
+AUFS_META_PREFIX = WHITEOUT_PREFIX + WHITEOUT_PREFIX
 
 
 class EntryType(enum.Enum):
@@ -31,6 +34,41 @@ class EntryType(enum.Enum):
 
 
 Opener = Callable[[], BinaryIO]
+
+
+class WhiteoutKind(enum.Enum):
+    DELETE = "delete"  # ``.wh.NAME``: NAME is gone from the layers below
+    OPAQUE = "opaque"  # ``.wh..wh..opq``: the directory hides the layers below
+    AUFS_META = "aufs-meta"  # ``.wh..wh.*``: aufs bookkeeping, nothing to do
+
+
+@dataclass(frozen=True)
+class Whiteout:
+    kind: WhiteoutKind
+    victim: str = ""  # the sibling name a DELETE whiteout removes
+
+
+def parse_whiteout(base: str, entry: str) -> Whiteout | None:
+    """What the layer entry whose last component is ``base`` deletes, or ``None``.
+
+    Every applier and every reader that interprets whiteouts asks here, so they agree on
+    which names are hostile: a whiteout of ``.``, ``..`` or of nothing would delete the
+    directory holding the entry or its parent (in the layer cache: every unpacked layer),
+    and a name with ``/`` is no sibling at all.  Such a layer is refused, naming ``entry``.
+    """
+    if not base.startswith(WHITEOUT_PREFIX):
+        return None
+    if base == OPAQUE_MARKER:
+        return Whiteout(WhiteoutKind.OPAQUE)
+    if base.startswith(AUFS_META_PREFIX):
+        return Whiteout(WhiteoutKind.AUFS_META)
+    victim = base[len(WHITEOUT_PREFIX) :]
+    if victim in ("", ".", "..") or "/" in victim or "\x00" in victim:
+        raise ArchiveError(
+            f"layer entry {entry!r} is a whiteout of {victim!r}, which names no file; "
+            "refusing the layer"
+        )
+    return Whiteout(WhiteoutKind.DELETE, victim)
 
 
 def normalize_path(path: str) -> str:

@@ -7,18 +7,31 @@ inflate into billions of entries; :class:`Limits` caps both before the data is r
 
 from __future__ import annotations
 
+import os
+import re
 import tarfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import IO, BinaryIO, cast
 
-from distroless.errors import ArchiveError
+from distroless.errors import ArchiveError, InputError
 from distroless.layers.compress import DECOMPRESS_ERRORS, open_decompressed
+
+#: The environment variable that sets :attr:`Limits.max_total_bytes` of one layer.
+MAX_LAYER_BYTES_ENV = "DISTROLESS_MAX_LAYER_BYTES"
+#: Content one layer may expand to by default.  The largest layers of real images (CUDA,
+#: model-serving bases) stay below 10 GiB; a few hundred kilobytes of zstd can announce
+#: and deliver far more than that, and every byte of it would land on the disk.
+DEFAULT_MAX_LAYER_BYTES = 32 << 30
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds for one layer; the defaults are far above any real image."""
+    """Upper bounds for one archive; the defaults are far above any real image.
+
+    ``max_total_bytes`` defaults to what an archive of many layers (an image tarball) may
+    hold; a single layer is held to :data:`DEFAULT_LAYER_LIMITS` (see :func:`layer_limits`).
+    """
 
     max_entries: int = 2_000_000
     max_header_bytes: int = 1 << 20
@@ -27,6 +40,36 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+DEFAULT_LAYER_LIMITS = Limits(max_total_bytes=DEFAULT_MAX_LAYER_BYTES)
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str, what: str) -> int:
+    """``"34359738368"``, ``"32G"`` or ``"32GiB"`` as bytes (binary units)."""
+    match = _SIZE_RE.match(text)
+    if match is None or int(match.group(1)) <= 0:
+        raise InputError(
+            f"{what}: {text!r} is not a positive size in bytes (e.g. 34359738368 or 32GiB)"
+        )
+    unit = (match.group(2) or "")[:1].lower()
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def layer_limits(environ: Mapping[str, str] | None = None) -> Limits:
+    """The limits for unpacking layers: the defaults, with ``DISTROLESS_MAX_LAYER_BYTES``.
+
+    Read when a layer is opened rather than at import, so the variable works for the
+    command line and for library users alike, and a bad value is one clear error.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(MAX_LAYER_BYTES_ENV)
+    if not raw:
+        return DEFAULT_LAYER_LIMITS
+    return replace(DEFAULT_LAYER_LIMITS, max_total_bytes=parse_size(raw, MAX_LAYER_BYTES_ENV))
+
+
 _READ_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
 
 _LONG_HEADER_TYPES = frozenset(
@@ -86,14 +129,17 @@ class _EntryContent:
 
 
 def iter_layer(
-    fileobj: BinaryIO, *, limits: Limits = DEFAULT_LIMITS
+    fileobj: BinaryIO, *, limits: Limits | None = None
 ) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
     """Yield each member and, for regular files, a stream of its content.
 
     The content stream is only valid until the next member is requested (the layer is
     read strictly forwards).  gzip, zstd and plain tar are told apart by magic bytes.
-    Malformed, truncated or oversized input raises :class:`ArchiveError`.
+    Malformed, truncated or oversized input raises :class:`ArchiveError`; without
+    ``limits``, :func:`layer_limits` applies.
     """
+    if limits is None:
+        limits = layer_limits()
     try:
         stream = open_decompressed(fileobj)
         tar = tarfile.open(  # noqa: SIM115 - closed by the ``with`` below
@@ -135,7 +181,8 @@ def iter_layer(
                 total += max(member.size, 0)
                 if total > limits.max_total_bytes:
                     raise ArchiveError(
-                        f"layer content exceeds the limit of {limits.max_total_bytes} bytes"
+                        f"layer content exceeds the limit of {limits.max_total_bytes} bytes "
+                        f"at entry {name!r} (set {MAX_LAYER_BYTES_ENV} to raise it)"
                     )
                 extracted = tar.extractfile(member) if member.isreg() else None
                 content = None if extracted is None else _EntryContent(name, extracted)

@@ -1,36 +1,112 @@
 """Root file systems for containers: a cache of unpacked layers and overlay mounts over it.
 
 Each layer is unpacked once, keyed by its blob digest, into ``state/layers/<hex>`` (into
-a temporary directory first, renamed when complete, so a killed unpack is never reused).
-A container's root is an overlayfs mount of those directories with a private upper and
-work directory; where overlayfs is unavailable the layers are merged by copying instead.
+a temporary directory first, renamed when complete, so a killed unpack is never reused),
+with ``<hex>.index`` beside it: the record of every path it holds
+(:mod:`distroless.runtime.treeindex`), which ``fsck`` checks and whose header lists the
+layer's device nodes.  A container's root is an overlayfs mount of those directories with
+a private upper and work directory; where overlayfs is unavailable the layers are merged
+by copying instead.
+
+The cache holds what images hold (set-uid binaries, files with capabilities), so it is
+private to its owner (mode 0700, checked each time it is opened), whatever the modes
+above it; and it never holds a device node: those are made for each container, in its
+own private state directory, as one more lower layer right above their own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import shutil
 import stat
 import subprocess
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from distroless.errors import SandboxError
+from distroless.errors import SandboxError, StoreError
+from distroless.layers.apply import disk_error
 from distroless.oci.digest import hex_of
 from distroless.reporter import NullReporter, Reporter
-from distroless.runtime.unpack import OPAQUE_XATTR, unpack_layer
+from distroless.runtime.treeindex import DeviceNode, RecordError, read_devices, verify_tree
+from distroless.runtime.treeindex import write_index as write_tree_index
+from distroless.runtime.unpack import OPAQUE_XATTR, remove_tree, unpack_layer
 
 _NULL_REPORTER = NullReporter()
 
 #: overlayfs refuses mount options longer than a page; keep a margin.
 _MAX_MOUNT_OPTIONS = 3800
+INDEX_SUFFIX = ".index"
+_TMP_PREFIX = ".tmp-"
+_LOCK_NAME = "lock"
+_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_HEX_TOKEN = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
 class BlobSource(Protocol):
     def open_blob(self, digest: str) -> BinaryIO: ...
+
+
+@dataclass(frozen=True)
+class CachePruneResult:
+    layers: int
+    bytes: int
+
+
+def _make_private(root: Path) -> None:
+    """Create ``root`` (mode 0700) or make an existing one private; refuse a foreign one."""
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.lstat(root)
+    except OSError as exc:
+        raise StoreError(f"cannot create the layer cache {root}: {exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"the layer cache {root} is not a directory; remove it and retry")
+    if st.st_uid != os.geteuid():
+        raise StoreError(
+            f"the layer cache {root} belongs to uid {st.st_uid}, not to the user running "
+            f"distroless (uid {os.geteuid()}); remove it and retry"
+        )
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        try:
+            os.chmod(root, 0o700)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make the layer cache {root} private: {exc.strerror or exc}"
+            ) from exc
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    with contextlib.suppress(OSError):
+        total += os.lstat(path).st_size
+    if path.is_dir() and not path.is_symlink():
+        for base, dirs, files in os.walk(path):
+            for name in dirs + files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(base, name)).st_size
+    return total
+
+
+def mounted_layers() -> set[str]:
+    """Hex digests that name a lower directory of an overlay mounted on this host.
+
+    Their blobs may be gone (an image removed while its container runs), yet the running
+    container still reads them; prune leaves them for a later run.
+    """
+    found: set[str] = set()
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            _, sep, tail = line.partition(" - ")
+            if sep and tail.startswith("overlay "):
+                found.update(_HEX_TOKEN.findall(tail))
+    return found
 
 
 class LayerCache:
@@ -38,32 +114,78 @@ class LayerCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        _make_private(self.root)
 
     def path_for(self, digest: str) -> Path:
         return self.root / hex_of(digest)
 
+    def index_for(self, digest: str) -> Path:
+        return self.root / (hex_of(digest) + INDEX_SUFFIX)
+
+    @contextlib.contextmanager
+    def _lock(self, exclusive: bool) -> Iterator[None]:
+        """Shared by unpacks, exclusive for prune and fsck, which remove what they find."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.root / _LOCK_NAME, flags, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot lock the layer cache {self.root}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _complete(tree: Path, index: Path) -> bool:
+        try:
+            return stat.S_ISDIR(os.lstat(tree).st_mode) and stat.S_ISREG(os.lstat(index).st_mode)
+        except FileNotFoundError:
+            return False
+
     def ensure(self, digest: str, blobs: BlobSource, reporter: Reporter = _NULL_REPORTER) -> Path:
         """The unpacked directory of layer ``digest``, unpacking it on first use."""
-        final = self.path_for(digest)
-        if final.is_dir():
+        final, index = self.path_for(digest), self.index_for(digest)
+        if self._complete(final, index):
             return final
-        tmp = self.root / f".tmp-{hex_of(digest)[:12]}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(mode=0o755)
+        try:
+            with self._lock(exclusive=False):
+                if not self._complete(final, index):
+                    self._unpack(digest, blobs, reporter)
+        except OSError as exc:
+            where = f"layer {digest} into {self.root}"
+            raise disk_error(exc, where) or StoreError(
+                f"cannot unpack {where}: {exc.strerror or exc}"
+            ) from exc
+        return final
+
+    def _unpack(self, digest: str, blobs: BlobSource, reporter: Reporter) -> None:
+        final, index = self.path_for(digest), self.index_for(digest)
+        if os.path.lexists(final):
+            remove_tree(final)  # no record beside it: left by an older version, or damaged
+        stem = f"{_TMP_PREFIX}{hex_of(digest)[:12]}-{uuid.uuid4().hex[:8]}"
+        tmp, tmp_index = self.root / stem, self.root / (stem + INDEX_SUFFIX)
+        tmp.mkdir(mode=0o700)
         try:
             reporter.event("layer-unpack", digest=digest)
             with blobs.open_blob(digest) as fh:
-                unpack_layer(fh, tmp, what=f"layer {digest}")
+                unpacked = unpack_layer(fh, tmp, what=f"layer {digest}")
+            write_tree_index(tmp, tmp_index, digest, unpacked.devices, unpacked.digests)
+            # The record first: a directory without one is never taken for complete.  Two
+            # unpacks of one blob write the same record, so either may win the rename.
+            os.replace(tmp_index, index)
             try:
                 os.rename(tmp, final)
             except OSError:
-                if not final.is_dir():  # another process won the race: use its copy
+                if not final.is_dir():
                     raise
-                shutil.rmtree(tmp, ignore_errors=True)
+                remove_tree(tmp)  # another process won the race: use its copy
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
+            remove_tree(tmp_index)
             raise
-        return final
 
     def ensure_all(
         self, digests: Sequence[str], blobs: BlobSource, reporter: Reporter = _NULL_REPORTER
@@ -71,27 +193,145 @@ class LayerCache:
         """Unpacked directories of ``digests``, in the same (bottom-up) order."""
         return [self.ensure(d, blobs, reporter) for d in digests]
 
-    def prune(self, keep: Iterable[str]) -> int:
-        """Remove unpacked layers whose digest is not in ``keep``; returns how many.
+    def prune(self, keep: Callable[[str], bool]) -> CachePruneResult:
+        """Remove unpacked layers that are not kept, and leftovers of killed unpacks.
 
-        Meant for ``prune`` after it has collected blobs; a layer in use by a running
-        container stays readable through its mount until that container ends.
+        ``keep`` says which layer digests stay (``store.has_blob`` after the store's own
+        prune: a layer whose blob is gone or was unreferenced goes with it).  A layer that
+        a mounted overlay still uses stays until a later prune.
         """
-        wanted = {hex_of(d) for d in keep}
-        count = 0
-        for child in self.root.iterdir():
-            if child.name.startswith(".tmp-") or child.name not in wanted:
-                shutil.rmtree(child, ignore_errors=True)
-                count += 1
-        return count
+        layers = freed = 0
+        with self._lock(exclusive=True):
+            in_use = mounted_layers()
+            for child in sorted(self.root.iterdir()):
+                if not self._prunable(child.name, keep, in_use):
+                    continue
+                freed += _tree_bytes(child)
+                if child.is_dir() and not child.is_symlink():
+                    layers += 1
+                remove_tree(child)
+        return CachePruneResult(layers, freed)
+
+    def _prunable(self, name: str, keep: Callable[[str], bool], in_use: set[str]) -> bool:
+        if name.startswith(_TMP_PREFIX):
+            return True  # no unpack holds the lock now: whatever is left here is dead
+        hex_part = name.removesuffix(INDEX_SUFFIX)
+        if not _HEX_RE.match(hex_part) or hex_part in in_use:
+            return False  # not ours (the lock), or read by a running container
+        complete = self._complete(self.root / hex_part, self.root / (hex_part + INDEX_SUFFIX))
+        return not (complete and keep(f"sha256:{hex_part}"))
 
     def clean_partial(self) -> int:
         """Remove leftovers of interrupted unpacks; returns how many were removed."""
         count = 0
-        for child in self.root.glob(".tmp-*"):
-            shutil.rmtree(child, ignore_errors=True)
-            count += 1
+        with self._lock(exclusive=True):
+            for child in self.root.glob(f"{_TMP_PREFIX}*"):
+                remove_tree(child)
+                count += 1
         return count
+
+    def verify(self) -> list[str]:
+        """Problems found in the unpacked layers; each damaged layer is removed.
+
+        A layer differs from its record when someone changed the cache: it is no longer
+        what its verified blob unpacks to, so it goes, and the next run unpacks it again.
+        """
+        problems: list[str] = []
+        with self._lock(exclusive=True):
+            for tree in sorted(self.root.iterdir()):
+                if not _HEX_RE.match(tree.name) or tree.is_symlink() or not tree.is_dir():
+                    continue
+                index = self.root / (tree.name + INDEX_SUFFIX)
+                problem: str | None = "has no record of its content"
+                if index.is_file():
+                    difference = verify_tree(tree, index)
+                    problem = (
+                        None if difference is None else f"differs from its record: {difference}"
+                    )
+                if problem is None:
+                    continue
+                remove_tree(tree)
+                remove_tree(index)
+                problems.append(
+                    f"unpacked layer sha256:{tree.name} {problem}; removed it, the next run "
+                    "unpacks it again"
+                )
+        return problems
+
+
+def layer_devices(layer: Path) -> list[DeviceNode]:
+    """The device nodes an unpacked layer of the cache holds places for (none elsewhere)."""
+    index = layer.with_name(layer.name + INDEX_SUFFIX)
+    if not index.is_file():
+        return []
+    try:
+        return read_devices(index)
+    except (OSError, RecordError) as exc:
+        raise SandboxError(
+            f"the record of unpacked layer {layer.name} cannot be read ({exc}); run distroless fsck"
+        ) from exc
+
+
+def _safe_rel(path: str) -> bool:
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def make_device_layer(layer: Path, nodes: Sequence[DeviceNode], holder: Path) -> None:
+    """Create ``nodes`` under ``holder``, a lower directory to stack right above ``layer``.
+
+    Their parent directories copy the metadata ``layer`` gives them, so stacking
+    ``holder`` changes nothing but the nodes themselves.
+    """
+    holder.mkdir(parents=True, mode=0o700)
+    parents: dict[str, os.stat_result] = {}
+    for node in nodes:
+        if not _safe_rel(node.path):
+            continue
+        parts = node.path.split("/")
+        usable = True
+        for depth in range(1, len(parts)):
+            rel = "/".join(parts[:depth])
+            if rel in parents:
+                continue
+            try:
+                st = os.lstat(layer / rel)  # every shorter prefix is a real directory
+            except FileNotFoundError:
+                usable = False
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                usable = False
+                break
+            os.mkdir(holder / rel, 0o700)
+            parents[rel] = st
+        if not usable:
+            continue
+        path = holder / node.path
+        try:
+            os.mknod(path, node.file_type | 0o600, os.makedev(node.major, node.minor))
+        except PermissionError:
+            continue  # not root on the host: the runtime could not either
+        os.lchown(path, node.uid, node.gid)
+        os.chmod(path, node.mode)
+        os.utime(path, (node.mtime, node.mtime), follow_symlinks=False)
+    for rel in sorted(parents, reverse=True):  # children before their parents
+        st = parents[rel]
+        os.lchown(holder / rel, st.st_uid, st.st_gid)
+        os.chmod(holder / rel, stat.S_IMODE(st.st_mode))
+        os.utime(holder / rel, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def with_device_layers(lowers_bottom_up: Sequence[Path], state: Path) -> list[Path]:
+    """``lowers_bottom_up`` with a private device layer above each layer that has nodes."""
+    stack: list[Path] = []
+    for position, layer in enumerate(lowers_bottom_up):
+        stack.append(layer)
+        nodes = layer_devices(layer)
+        if nodes:
+            holder = state / "devices" / str(position)
+            make_device_layer(layer, nodes, holder)
+            stack.append(holder)
+    return stack
 
 
 def overlay_supported() -> bool:
@@ -105,17 +345,13 @@ def overlay_supported() -> bool:
 def mount_overlay(lowers_bottom_up: Sequence[Path], upper: Path, work: Path, target: Path) -> None:
     """Mount an overlay of ``lowers_bottom_up`` with ``upper`` as its writable layer.
 
-    Lower directories are passed relative to their common parent (the layer cache) when
-    possible, which keeps the option string short enough for images with many layers.
+    Lower directories in the most common parent (the layer cache) are passed relative to
+    it, which keeps the option string short enough for images with many layers; the few
+    others (a container's device layers) by their absolute path.
     """
     lowers = list(reversed(lowers_bottom_up))  # overlayfs lists the top layer first
-    cwd: Path | None = None
-    parents = {p.parent for p in lowers}
-    if len(parents) == 1:
-        cwd = next(iter(parents))
-        lower_opt = ":".join(p.name for p in lowers)
-    else:
-        lower_opt = ":".join(str(p) for p in lowers)
+    cwd = Counter(p.parent for p in lowers).most_common(1)[0][0]
+    lower_opt = ":".join(p.name if p.parent == cwd else os.path.abspath(p) for p in lowers)
     options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}"
     if len(options) > _MAX_MOUNT_OPTIONS:
         raise SandboxError(f"too many layers ({len(lowers)}) for one overlay mount")
@@ -228,13 +464,14 @@ def container_rootfs(
     """
     rootfs = state / "rootfs"
     rootfs.mkdir(exist_ok=True)
+    stack = with_device_layers(lowers_bottom_up, state)
     overlay = overlay_supported() if use_overlay is None else use_overlay
     try:
         if overlay:
             upper, work = state / "upper", state / "work"
             upper.mkdir(exist_ok=True)
             work.mkdir(exist_ok=True)
-            lowers = list(lowers_bottom_up)
+            lowers = list(stack)
             if not lowers:
                 empty = state / "empty"
                 empty.mkdir(exist_ok=True)
@@ -246,7 +483,7 @@ def container_rootfs(
                     raise
                 overlay = False  # e.g. the store sits on a file system overlayfs refuses
         if not overlay:
-            merge_copy(lowers_bottom_up, rootfs)
+            merge_copy(stack, rootfs)
         yield rootfs
     finally:
         if overlay:

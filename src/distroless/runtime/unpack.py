@@ -3,83 +3,116 @@
 Unlike applying a layer onto a merged root, each layer here stays a directory of its
 own, so deletions must survive as overlayfs understands them: an OCI ``.wh.NAME`` becomes
 a 0/0 character device ``NAME`` and ``.wh..wh..opq`` becomes the ``trusted.overlay.opaque``
-attribute of its directory.  The directory starts empty and only this layer is written
-into it, yet entries are still checked so a hostile tar cannot write outside it.
+attribute of its directory.  Everything else is the library applier's walk
+(:class:`distroless.layers.apply.LayerApplier`): the same checks of names, numbers and
+whiteouts, the same resolver for parents, so a hostile tar cannot write outside.
+
+Two things differ from a merged root, both because the directory lands in the layer cache
+on the host: device nodes are not created (a mode-0 FIFO holds their place
+and :class:`~distroless.runtime.treeindex.DeviceNode` describes them for the container),
+and every regular file is hashed while it is written, for the cache's record.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
-import posixpath
+import shutil
 import stat
 import tarfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from distroless.errors import ArchiveError
-from distroless.layers.entry import OPAQUE_MARKER, WHITEOUT_PREFIX, normalize_path
-from distroless.layers.reader import DEFAULT_LIMITS, Limits, iter_layer
+from distroless.layers.apply import COPY_CHUNK, LayerApplier
+from distroless.layers.reader import Limits
+from distroless.runtime.treeindex import DeviceNode
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
-_CHUNK = 1 << 20
+#: what a layer may set on the cache's files: everything else (``trusted.overlay.*``
+#: redirects and opaque markers, security labels) would change how the kernel reads them
+KEPT_XATTR_PREFIXES = ("user.", "security.capability")
 
 
-def _safe_parent(root: Path, rel: str, what: str) -> Path:
-    """Create the parents of ``rel`` under ``root``, refusing any that is not a directory."""
-    current = root
-    for part in posixpath.dirname(rel).split("/"):
-        if not part:
-            continue
-        current = current / part
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            os.mkdir(current, 0o755)
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            raise ArchiveError(f"{what}: entry {rel!r} has a parent that is not a directory")
-    return current
+@dataclass
+class UnpackedLayer:
+    """What the cache records about a layer unpacked by :func:`unpack_layer`."""
+
+    devices: list[DeviceNode] = field(default_factory=list)
+    #: sha256 of each regular file's content, by ``(st_dev, st_ino)``
+    digests: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
-def _plain_path(root: Path, rel: str) -> bool:
-    """True when ``rel`` exists under ``root`` with no symlink among its parents."""
-    current = root
-    parts = rel.split("/")
-    for part in parts[:-1]:
-        current = current / part
-        if not current.is_dir() or current.is_symlink():
-            return False
-    return os.path.lexists(current / parts[-1])
+class _LowerApplier(LayerApplier):
+    kept_xattrs = KEPT_XATTR_PREFIXES
+    create_whiteout_parents = True
 
+    def __init__(self, target: Path, preserve_owner: bool) -> None:
+        super().__init__(target, preserve_owner)
+        self.result = UnpackedLayer()
+        self.nodes: dict[str, DeviceNode] = {}  # placeholder path -> the node it stands for
+        self._hash: hashlib._Hash | None = None
 
-def _remove(path: Path) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        import shutil
+    def rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root)
 
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    def clear(self, path: str) -> None:
+        super().clear(path)
+        if self.nodes:  # whatever stood here, and below it, is gone
+            gone = self.rel(path)
+            for rel in [r for r in self.nodes if r == gone or r.startswith(gone + "/")]:
+                del self.nodes[rel]
 
+    def delete(self, rel: str) -> None:
+        path = self.host(rel)
+        self.clear(path)
+        os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
 
-def _apply_meta(path: Path, info: tarfile.TarInfo, preserve_owner: bool) -> None:
-    if preserve_owner:
-        os.lchown(path, info.uid, info.gid)
-    if not info.issym():
-        os.chmod(path, stat.S_IMODE(info.mode))
-    for key, value in (info.pax_headers or {}).items():
-        if key.startswith("SCHILY.xattr."):
-            name = key[len("SCHILY.xattr.") :]
-            try:
-                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"),
-                            follow_symlinks=False)  # fmt: skip
-            except OSError:
-                continue  # an xattr the file system refuses is not fatal (docker agrees)
-    os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
+    def make_opaque(self, rel: str) -> None:
+        os.setxattr(self.host(rel), OPAQUE_XATTR, b"y", follow_symlinks=False)
+
+    def make_device(self, name: str, path: str, member: tarfile.TarInfo) -> None:
+        self.clear(path)
+        # a FIFO, not a file: what reads the cache directly (a build's COPY --from) skips
+        # it as it skips device nodes, and opening it reaches no device
+        os.mkfifo(path, 0o000)
+        os.chmod(path, 0o000)  # whatever the umask
+        rel = self.rel(path)
+        self.nodes[rel] = DeviceNode(
+            path=rel,
+            kind="char" if member.ischr() else "block",
+            major=member.devmajor,
+            minor=member.devminor,
+            mode=stat.S_IMODE(member.mode),
+            uid=member.uid if self.preserve_owner else 0,
+            gid=member.gid if self.preserve_owner else 0,
+            mtime=int(member.mtime),
+        )
+
+    def linked(self, source: str, path: str) -> None:
+        node = self.nodes.get(self.rel(source))
+        if node is not None:  # a second name for a device node is that node again
+            rel = self.rel(path)
+            self.nodes[rel] = replace(node, path=rel)
+
+    def copy_content(self, content: BinaryIO, out: BinaryIO) -> None:
+        digest = hashlib.sha256()
+        while chunk := content.read(COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        self._hash = digest
+
+    def wrote_file(self, fd: int) -> None:
+        st = os.fstat(fd)
+        digest = self._hash if self._hash is not None else hashlib.sha256()
+        self._hash = None
+        self.result.digests[(st.st_dev, st.st_ino)] = digest.hexdigest()
+
+    def finish(self) -> None:
+        super().finish()
+        for rel, node in sorted(self.nodes.items()):
+            if self.still_real(os.path.dirname(rel)):
+                self.result.devices.append(node)
 
 
 def unpack_layer(
@@ -88,83 +121,21 @@ def unpack_layer(
     *,
     what: str = "layer",
     preserve_owner: bool = True,
-    limits: Limits = DEFAULT_LIMITS,
-) -> None:
-    """Stream the (possibly compressed) layer ``fileobj`` into the empty dir ``target``."""
-    dirs: list[tuple[Path, tarfile.TarInfo]] = []
-    name = "<start>"
-    try:
-        for info, content in iter_layer(fileobj, limits=limits):
-            name = info.name
-            _unpack_one(info, content, target, what, preserve_owner=preserve_owner, dirs=dirs)
-    except ArchiveError as exc:
-        if exc.message.startswith(what):
-            raise
-        raise ArchiveError(f"{what}: {exc.message}") from exc
-    except OSError as exc:
-        raise ArchiveError(f"{what}: cannot unpack into {target}: {exc.strerror or exc}") from exc
-    except (OverflowError, ValueError) as exc:
-        # Tar headers can carry ids and device numbers no kernel call accepts.
-        raise ArchiveError(f"{what}: entry {name!r} has an out-of-range field ({exc})") from exc
-    # Directory times last: writing into a directory changes its mtime.
-    for path, info in reversed(dirs):
-        os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
+    limits: Limits | None = None,
+) -> UnpackedLayer:
+    """Stream the (possibly compressed) layer ``fileobj`` into the empty dir ``target``.
+
+    Raises :class:`ArchiveError` (prefixed with ``what``) for hostile or malformed
+    layers and :class:`StoreError` when the disk fills up.
+    """
+    applier = _LowerApplier(target, preserve_owner)
+    applier.run(fileobj, limits, what)
+    return applier.result
 
 
-def _unpack_one(
-    info: tarfile.TarInfo,
-    content: BinaryIO | None,
-    target: Path,
-    what: str,
-    *,
-    preserve_owner: bool,
-    dirs: list[tuple[Path, tarfile.TarInfo]],
-) -> None:
-    try:
-        rel = normalize_path(info.name)
-    except ArchiveError:
-        if posixpath.normpath("/" + info.name) == "/":
-            return  # "./" itself: the layer root carries no content
-        raise ArchiveError(f"{what}: entry {info.name!r} escapes the layer root") from None
-    parent = _safe_parent(target, rel, what)
-    name = posixpath.basename(rel)
-    if name == OPAQUE_MARKER:
-        os.setxattr(parent, OPAQUE_XATTR, b"y")
-        return
-    if name.startswith(WHITEOUT_PREFIX):
-        victim = parent / name[len(WHITEOUT_PREFIX) :]
-        _remove(victim)
-        os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-        return
-    path = parent / name
-    existing = None
-    with contextlib.suppress(FileNotFoundError):
-        existing = os.lstat(path)
-    if existing is not None and not (info.isdir() and stat.S_ISDIR(existing.st_mode)):
-        _remove(path)
-    if info.isdir():
-        if existing is None or not stat.S_ISDIR(existing.st_mode):
-            os.mkdir(path, 0o700)
-        dirs.append((path, info))
-    elif info.isreg():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            while content is not None and (chunk := content.read(_CHUNK)):
-                out.write(chunk)
-    elif info.issym():
-        os.symlink(info.linkname, path)
-    elif info.islnk():
-        link_rel = normalize_path(info.linkname)
-        source = target / link_rel
-        if not _plain_path(target, link_rel):
-            raise ArchiveError(
-                f"{what}: hard link {rel!r} points to {info.linkname!r}, not an earlier entry"
-            )
-        os.link(source, path, follow_symlinks=False)
-        return  # a hard link shares its target's metadata
-    elif info.ischr() or info.isblk() or info.isfifo():
-        kind = stat.S_IFCHR if info.ischr() else stat.S_IFBLK if info.isblk() else stat.S_IFIFO
-        os.mknod(path, kind | 0o600, os.makedev(info.devmajor, info.devminor))
+def remove_tree(path: Path) -> None:
+    """Remove an unpacked layer (or a leftover of one), whatever state it is in."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     else:
-        raise ArchiveError(f"{what}: entry {rel!r} has an unsupported type {info.type!r}")
-    _apply_meta(path, info, preserve_owner)
+        path.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from distroless.errors import ArchiveError, NotFoundError
-from distroless.layers.entry import OPAQUE_MARKER, WHITEOUT_PREFIX, EntryType
+from distroless.layers.entry import EntryType, WhiteoutKind, parse_whiteout
 from distroless.layers.reader import iter_layer
 from distroless.verify.image import ImageHandle
 
@@ -285,11 +285,12 @@ def _apply_layer(
             content += member.size
         path = _layer_path(member.name)
         parent, base = posixpath.split(path)
-        if base == OPAQUE_MARKER:
-            opaque.append(parent)
-            continue
-        if base.startswith(WHITEOUT_PREFIX):
-            deletions.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
+        whiteout = parse_whiteout(base, member.name)  # refuses whiteouts of "", ".", ".."
+        if whiteout is not None:
+            if whiteout.kind is WhiteoutKind.OPAQUE:
+                opaque.append(parent)
+            elif whiteout.kind is WhiteoutKind.DELETE:
+                deletions.append(posixpath.join(parent, whiteout.victim))
             continue
         kind = _TAR_TYPES.get(member.type)
         if kind is None:
