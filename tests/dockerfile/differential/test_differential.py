@@ -1,0 +1,185 @@
+"""Every case under cases/ built by the test Docker engine (BuildKit) and by ``distroless
+build``; the saved images must agree on config and flattened filesystem, and where docker
+refuses a Dockerfile we must refuse it too, in one line naming the line, leaving the store as
+it was.  How a case is described: harness.Case; what differs today: README.md.
+
+The bases are made once per session: a busybox root filesystem imported into the engine,
+``docker save``-d and loaded into a template store, then the images under bases/ built by
+docker on top of it and loaded the same way.  The cases are built before the first of them
+is checked, several at a time (docker and our builds of different cases overlap).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.dockerfile.differential.harness import (
+    BASES,
+    BUILD_TIME,
+    BUSYBOX_REF,
+    PATH_ENV,
+    README,
+    Case,
+    Outcome,
+    all_cases,
+    build_with_distroless,
+    build_with_docker,
+    busybox_rootfs,
+    checked,
+    compare,
+    distroless,
+    docker,
+    docker_error_line,
+    docker_save,
+    error_problems,
+)
+from tests.helpers import DockerEngine, require_root, require_tool
+
+# The cases build images with a busybox shell on purpose.
+pytestmark = pytest.mark.unsafe_images
+
+CASES = all_cases()
+INSTRUCTIONS = frozenset(
+    {"add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck"}
+    | {"label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume"}
+    | {"workdir"}
+)
+WORKERS = int(os.environ.get("DISTROLESS_DIFF_WORKERS", "4"))
+
+
+def _param(case: Case) -> object:
+    marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+@dataclass
+class Pair:
+    docker: Outcome
+    ours: Outcome
+
+
+@pytest.fixture(scope="module")
+def template_store(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the bases, byte for byte the images the engine holds under the same
+    names."""
+    require_root()
+    require_tool("runc")
+    busybox = require_tool("busybox", "/bin/busybox")
+    work = tmp_path_factory.mktemp("diff-bases")
+    store = work / "store"
+    rootfs = busybox_rootfs(work / "rootfs.tar", busybox)
+    checked(
+        docker(docker_engine, "import", "--change", f"ENV {PATH_ENV}", rootfs, BUSYBOX_REF),
+        "import",
+    )
+    refs = [BUSYBOX_REF]
+    for base in sorted(p for p in BASES.iterdir() if p.is_dir()):
+        ref = f"difftest/{base.name}:latest"
+        checked(docker(docker_engine, "build", "-q", "--network=host", "-t", ref, base), ref)
+        refs.append(ref)
+    for ref in refs:
+        archive = work / (ref.replace("/", "_").replace(":", "_") + ".tar")
+        docker_save(docker_engine, ref, archive)
+        checked(distroless(store, "load", "-i", archive), f"distroless load {ref}")
+    # A store that has built before: an error case then shows what *it* changed, not the
+    # directories and unpacked base layers any first build sets up.
+    warm = work / "warm"
+    warm.mkdir()
+    (warm / "Dockerfile").write_text(f"FROM {BUSYBOX_REF}\nRUN true\nCOPY Dockerfile /\n")
+    checked(distroless(store, "build", "-q", "-t", "difftest/warm", warm), "warm-up build")
+    return store
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    request: pytest.FixtureRequest,
+    docker_engine: DockerEngine,
+    template_store: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Pair | str]]:
+    """Build every selected case with both builders, ``WORKERS`` cases at a time."""
+    selected = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.function is test_case_matches_docker
+    ]
+    root = tmp_path_factory.mktemp("diff-cases")
+
+    def build(case: Case) -> tuple[str, Pair | str]:
+        work = root / case.name
+        work.mkdir()
+        try:
+            return case.name, Pair(
+                docker=build_with_docker(docker_engine, case, work),
+                ours=build_with_distroless(template_store, case, work),
+            )
+        except Exception as exc:  # a harness failure fails this case only, with its reason
+            return case.name, f"{type(exc).__name__}: {exc}"
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = dict(pool.map(build, selected))
+    elapsed = time.monotonic() - started
+    request.config.stash[BUILD_TIME] = (len(selected), elapsed)
+    yield results
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_case_matches_docker(case: Case, outcomes: dict[str, Pair | str]) -> None:
+    pair = outcomes[case.name]
+    if isinstance(pair, str):
+        pytest.fail(f"the harness could not build the case: {pair}", pytrace=False)
+    if case.error_line is not None:
+        if pair.docker.ok:
+            pytest.fail("docker builds this case: it is no error case", pytrace=False)
+        named = docker_error_line(pair.docker.output)
+        if named not in (None, case.error_line):
+            pytest.fail(f"docker names line {named}:\n{pair.docker.output}", pytrace=False)
+        problems = error_problems(case, pair.ours)
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+        return
+    if not pair.docker.ok:
+        pytest.fail(f"docker cannot build the case:\n{pair.docker.output}", pytrace=False)
+    if not pair.ours.ok:
+        pytest.fail(f"ours failed ({pair.ours.exit_code}): {pair.ours.output}", pytrace=False)
+    assert pair.docker.image is not None and pair.ours.image is not None
+    differences = compare(pair.docker.image, pair.ours.image)
+    if differences:
+        pytest.fail("\n".join(differences), pytrace=False)
+
+
+# --- the corpus itself (no engine needed) ------------------------------------------------------
+
+
+def test_corpus_has_at_least_sixty_cases() -> None:
+    assert len(CASES) >= 60
+
+
+def test_every_instruction_is_used_by_some_case() -> None:
+    seen: set[str] = set()
+    for case in CASES:
+        text = (case.path / case.dockerfile).read_text(encoding="utf-8", errors="replace")
+        seen |= {m.lower() for m in re.findall(r"^\s*([A-Za-z]+)\b", text, re.M)}
+    assert seen >= INSTRUCTIONS, sorted(INSTRUCTIONS - seen)
+
+
+def test_readme_lists_exactly_the_expected_failures() -> None:
+    """The table in README.md names each xfail case once, and no other case."""
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|", README.read_text(encoding="utf-8"), re.M)
+    assert len(rows) == len(set(rows)), "a case is listed twice"
+    assert set(rows) == {c.name for c in CASES if c.xfail}
+
+
+def test_reference_cases_say_why() -> None:
+    """A case that docker builds from a stand-in Dockerfile must explain the stand-in."""
+    for case in CASES:
+        if case.reference:
+            assert len(case.notes.strip()) > 40, case.name
