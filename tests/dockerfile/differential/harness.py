@@ -75,6 +75,7 @@ _CASE_KEYS = frozenset(
         "reference_config",
         "error",
         "xfail",
+        "differs",
         "setup",
     }
 )
@@ -103,7 +104,8 @@ class Case:
       the test engine's BuildKit predates a feature; it must give the image current BuildKit
       documents for the real Dockerfile (``notes`` says which feature and where documented);
       ``reference_config`` then sets config fields the old engine cannot write at all;
-    - ``xfail``: one line naming how our build differs today (listed in README.md);
+    - ``xfail``: one line naming how our build differs today (listed in README.md), with
+      ``differs``: fragments of the report that show that difference (all must appear);
     - ``setup``: what git cannot store: ``chmod`` (path: octal string), ``dirs`` (empty
       directories), ``symlinks`` (path: target);
     - ``notes``: why the case exists, what docker does, engine-version remarks.
@@ -118,6 +120,7 @@ class Case:
     reference: str | None = None
     reference_config: Mapping[str, Any] = field(default_factory=dict)
     xfail: str | None = None
+    differs: tuple[str, ...] = ()
     notes: str = ""
     setup: Mapping[str, Any] = field(default_factory=dict)
 
@@ -146,6 +149,9 @@ class Case:
         xfail = spec.get("xfail")
         if xfail is not None and (not isinstance(xfail, str) or "\n" in xfail.strip()):
             raise CaseError(f"{spec_file}: xfail must be a one-line reason")
+        differs = spec.get("differs") or []
+        if bool(xfail) != bool(differs) or not all(isinstance(d, str) and d for d in differs):
+            raise CaseError(f"{spec_file}: xfail needs differs (text the report must hold)")
         if spec.get("reference_config") and not spec.get("reference"):
             raise CaseError(f"{spec_file}: reference_config needs a reference Dockerfile")
         case = cls(
@@ -158,6 +164,7 @@ class Case:
             reference=spec.get("reference"),
             reference_config=spec.get("reference_config") or {},
             xfail=xfail.strip() if xfail else None,
+            differs=tuple(differs),
             notes=str(spec.get("notes", "")),
             setup=setup,
         )
@@ -414,12 +421,13 @@ def compare_files(docker_fs: Mapping[str, Node], our_fs: Mapping[str, Node]) -> 
     lines = []
     for path in sorted(set(docker_fs) | set(our_fs)):
         a, b = docker_fs.get(path), our_fs.get(path)
+        shown = f"/{path}" if path.isprintable() else repr(f"/{path}")
         if a is None and b is not None:
-            lines.append(f"/{path}: only ours ({b.describe()})")
+            lines.append(f"{shown}: only ours ({b.describe()})")
         elif b is None and a is not None:
-            lines.append(f"/{path}: only docker ({a.describe()})")
+            lines.append(f"{shown}: only docker ({a.describe()})")
         elif a is not None and b is not None and _key(a) != _key(b):
-            lines.append(f"/{path}: docker {a.describe()}, ours {b.describe()}")
+            lines.append(f"{shown}: docker {a.describe()}, ours {b.describe()}")
     return lines
 
 

@@ -224,6 +224,9 @@ def test_case_files_are_validated(tmp_path: Path) -> None:
     (tmp_path / "case.yaml").write_text("xfail: |\n  two\n  lines\n")
     with pytest.raises(CaseError, match="one-line"):
         Case.load(tmp_path)
+    (tmp_path / "case.yaml").write_text("xfail: differs somehow\n")
+    with pytest.raises(CaseError, match="xfail needs differs"):
+        Case.load(tmp_path)
     (tmp_path / "case.yaml").write_text("error: {line: 2}\nbuild_args: {A: 1}\n")
     case = Case.load(tmp_path)
     assert (case.error_line, dict(case.build_args)) == (2, {"A": "1"})
