@@ -38,6 +38,7 @@ PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 APPLETS = (
     *("[", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dirname", "echo"),
     *("env", "expr", "false", "find", "grep", "head", "hostname", "id", "ln", "ls", "mkdir"),
+    *("mkfifo",),
     *("mv", "printf", "pwd", "readlink", "rm", "rmdir", "sed", "sh", "sha256sum", "sleep"),
     *("sort", "stat", "tail", "tar", "tee", "test", "touch", "tr", "true", "uname", "wc"),
     *("whoami", "xargs"),
