@@ -29,6 +29,7 @@ from tests.helpers.flatten import Node, SavedImage, read_saved
 
 CASES = Path(__file__).parent / "cases"
 BASES = Path(__file__).parent / "bases"
+HTTP_FILES = Path(__file__).parent / "http"
 README = Path(__file__).parent / "README.md"
 BUSYBOX_REF = "difftest/busybox:latest"
 BUILD_TIMEOUT = 300.0
@@ -78,6 +79,7 @@ _CASE_KEYS = frozenset(
         "xfail",
         "differs",
         "setup",
+        "http",
     }
 )
 _SETUP_KEYS = frozenset({"chmod", "dirs", "symlinks"})
@@ -107,6 +109,8 @@ class Case:
       ``reference_config`` then sets config fields the old engine cannot write at all;
     - ``xfail``: one line naming how our build differs today (listed in README.md), with
       ``differs``: fragments of the report that show that difference (all must appear);
+    - ``http: true``: the build arg ``HTTP_BASE`` names a server on 127.0.0.1 serving the
+      files under ``http/`` (for ``ADD URL``);
     - ``setup``: what git cannot store: ``chmod`` (path: octal string), ``dirs`` (empty
       directories), ``symlinks`` (path: target);
     - ``notes``: why the case exists, what docker does, engine-version remarks.
@@ -124,6 +128,7 @@ class Case:
     differs: tuple[str, ...] = ()
     notes: str = ""
     setup: Mapping[str, Any] = field(default_factory=dict)
+    http: bool = False
 
     @property
     def tag(self) -> str:
@@ -168,6 +173,7 @@ class Case:
             differs=tuple(differs),
             notes=str(spec.get("notes", "")),
             setup=setup,
+            http=bool(spec.get("http", False)),
         )
         for name in (case.dockerfile, case.reference):
             if name is not None and not (path / name).is_file():

@@ -11,12 +11,16 @@ is checked, several at a time (docker and our builds of different cases overlap)
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,7 @@ from tests.dockerfile.differential.harness import (
     BASES,
     BUILD_TIME,
     BUSYBOX_REF,
+    HTTP_FILES,
     PATH_ENV,
     README,
     Case,
@@ -103,11 +108,31 @@ def template_store(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPat
     return store
 
 
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Requests are not worth a line each in the test output."""
+
+
+@pytest.fixture(scope="module")
+def http_base() -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 serving http/ (both builders fetch from the host)."""
+    handler = functools.partial(_QuietHandler, directory=str(HTTP_FILES))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join()
+
+
 @pytest.fixture(scope="module")
 def outcomes(
     request: pytest.FixtureRequest,
     docker_engine: DockerEngine,
     template_store: Path,
+    http_base: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Pair | str]]:
     """Build every selected case with both builders, ``WORKERS`` cases at a time."""
@@ -121,6 +146,8 @@ def outcomes(
     def build(case: Case) -> tuple[str, Pair | str]:
         work = root / case.name
         work.mkdir()
+        if case.http:
+            case = dataclasses.replace(case, build_args={**case.build_args, "HTTP_BASE": http_base})
         try:
             return case.name, Pair(
                 docker=build_with_docker(docker_engine, case, work),
