@@ -33,6 +33,7 @@ HTTP_FILES = Path(__file__).parent / "http"
 README = Path(__file__).parent / "README.md"
 BUSYBOX_REF = "difftest/busybox:latest"
 BUILD_TIMEOUT = 300.0
+DOCKER_RETRIES = 2
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The applets the cases use, each a symlink to /bin/busybox.
@@ -328,18 +329,15 @@ def build_with_docker(engine: DockerEngine, case: Case, work: Path) -> Outcome:
     """``docker build`` (BuildKit) of the case, or of its reference Dockerfile, then save."""
     context = prepare_context(case, work / "docker-context")
     dockerfile = case.path / case.reference if case.reference else context / case.dockerfile
-    built = docker(
-        engine,
-        "build",
-        "--progress=plain",
-        "--network=host",
-        "-f",
-        dockerfile,
-        "-t",
-        case.tag,
-        *_build_flags(case),
-        context,
-    )
+    argv = ["build", "--progress=plain", "--network=host", "-f", str(dockerfile), "-t", case.tag]
+    argv += [*_build_flags(case), str(context)]
+    built = docker(engine, *argv)
+    # Engine 20.10 now and then fails a sound build when several run at once ("Error
+    # processing tar file", a RUN exiting 1); a case that should build gets more tries.
+    for _ in range(DOCKER_RETRIES):
+        if built.returncode == 0 or case.error_line is not None:
+            break
+        built = docker(engine, *argv)
     if built.returncode != 0:
         return Outcome(ok=False, output=built.stderr[-3000:], exit_code=built.returncode)
     archive = work / "docker.tar"

@@ -56,7 +56,10 @@ INSTRUCTIONS = frozenset(
     | {"label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume"}
     | {"workdir"}
 )
-WORKERS = int(os.environ.get("DISTROLESS_DIFF_WORKERS", "4"))
+# Cases in flight at once, and how many of them may be in docker at once (the old engine gets
+# flaky with more): our builds of some cases overlap docker's builds of others.
+WORKERS = int(os.environ.get("DISTROLESS_DIFF_WORKERS", "6"))
+DOCKER_WORKERS = int(os.environ.get("DISTROLESS_DIFF_DOCKER_WORKERS", "3"))
 
 
 class KnownDifference(AssertionError):
@@ -142,6 +145,7 @@ def outcomes(
         if isinstance(item, pytest.Function) and item.function is test_case_matches_docker
     ]
     root = tmp_path_factory.mktemp("diff-cases")
+    docker_slots = threading.BoundedSemaphore(DOCKER_WORKERS)
 
     def build(case: Case) -> tuple[str, Pair | str]:
         work = root / case.name
@@ -149,9 +153,10 @@ def outcomes(
         if case.http:
             case = dataclasses.replace(case, build_args={**case.build_args, "HTTP_BASE": http_base})
         try:
+            with docker_slots:
+                theirs = build_with_docker(docker_engine, case, work)
             return case.name, Pair(
-                docker=build_with_docker(docker_engine, case, work),
-                ours=build_with_distroless(template_store, case, work),
+                docker=theirs, ours=build_with_distroless(template_store, case, work)
             )
         except Exception as exc:  # a harness failure fails this case only, with its reason
             return case.name, f"{type(exc).__name__}: {exc}"
