@@ -10,7 +10,9 @@ store it failed in is exactly as it was.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -32,6 +34,8 @@ BASES = Path(__file__).parent / "bases"
 HTTP_FILES = Path(__file__).parent / "http"
 README = Path(__file__).parent / "README.md"
 BUSYBOX_REF = "difftest/busybox:latest"
+MANY_LAYERS_REF = "difftest/many-layers:latest"
+MANY_LAYERS = 100
 BUILD_TIMEOUT = 300.0
 DOCKER_RETRIES = 2
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -252,6 +256,41 @@ def busybox_rootfs(out: Path, busybox: Path) -> Path:
             _add(tar, name, tarfile.REGTYPE, 0o644, data=b"")
         _add(tar, "home/app", tarfile.DIRTYPE, 0o750, uid=1000, gid=1000)
         _add(tar, "opt/private", tarfile.DIRTYPE, 0o700, uid=1000, gid=1000)
+    return out
+
+
+def layered_archive(out: Path, rootfs: Path, ref: str, layers: int) -> Path:
+    """A docker-archive of ``ref``: ``rootfs`` as the first layer, then ``layers - 1`` tiny
+    layers each adding /layers/NNN, for builds on bases deeper than one overlay mount allows.
+    """
+    blobs = [rootfs]
+    for n in range(1, layers):
+        blob = out.parent / f"{out.name}.layer{n}.tar"
+        with tarfile.open(blob, "w", format=tarfile.PAX_FORMAT) as tar:
+            if n == 1:
+                _add(tar, "layers", tarfile.DIRTYPE, 0o755)
+            _add(tar, f"layers/{n:03d}", tarfile.REGTYPE, 0o644, data=f"{n}\n".encode())
+        blobs.append(blob)
+    diff_ids = []
+    for blob in blobs:
+        digest = hashlib.sha256()
+        with blob.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        diff_ids.append("sha256:" + digest.hexdigest())
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": [PATH_ENV]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    names = [f"{d.split(':')[1]}/layer.tar" for d in diff_ids]
+    manifest = [{"Config": "config.json", "RepoTags": [ref], "Layers": names}]
+    with tarfile.open(out, "w") as tar:
+        _add(tar, "config.json", tarfile.REGTYPE, 0o644, data=json.dumps(config).encode())
+        _add(tar, "manifest.json", tarfile.REGTYPE, 0o644, data=json.dumps(manifest).encode())
+        for name, blob in zip(names, blobs, strict=True):
+            _add(tar, name, tarfile.REGTYPE, 0o644, data=blob)
     return out
 
 

@@ -29,6 +29,8 @@ from tests.dockerfile.differential.harness import (
     BUILD_TIME,
     BUSYBOX_REF,
     HTTP_FILES,
+    MANY_LAYERS,
+    MANY_LAYERS_REF,
     PATH_ENV,
     README,
     Case,
@@ -44,6 +46,7 @@ from tests.dockerfile.differential.harness import (
     docker_error_line,
     docker_save,
     error_problems,
+    layered_archive,
 )
 from tests.helpers import DockerEngine, require_root, require_tool
 
@@ -94,6 +97,9 @@ def template_store(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPat
         "import",
     )
     refs = [BUSYBOX_REF]
+    deep = layered_archive(work / "many-layers.tar", rootfs, MANY_LAYERS_REF, MANY_LAYERS)
+    checked(docker(docker_engine, "load", "-i", deep), f"docker load {MANY_LAYERS_REF}")
+    refs.append(MANY_LAYERS_REF)
     for base in sorted(p for p in BASES.iterdir() if p.is_dir()):
         ref = f"difftest/{base.name}:latest"
         checked(docker(docker_engine, "build", "-q", "--network=host", "-t", ref, base), ref)
