@@ -3,10 +3,11 @@ build``; the saved images must agree on config and flattened filesystem, and whe
 refuses a Dockerfile we must refuse it too, in one line naming the line, leaving the store as
 it was.  How a case is described: harness.Case; what differs today: README.md.
 
-The bases are made once per session: a busybox root filesystem imported into the engine,
-``docker save``-d and loaded into a template store, then the images under bases/ built by
-docker on top of it and loaded the same way.  The cases are built before the first of them
-is checked, several at a time (docker and our builds of different cases overlap).
+The bases are made once per run: a busybox root filesystem imported into the engine, a
+100-layer image on top of it loaded from a hand-written docker-archive, and the images under
+bases/ built by docker; each is ``docker save``-d and loaded into one template store.  The
+cases are built before the first of them is checked, several at a time (docker's and our
+builds of different cases overlap); ``ADD URL`` cases fetch from a server on 127.0.0.1.
 """
 
 from __future__ import annotations
