@@ -1,0 +1,2 @@
+FROM difftest/busybox
+ADD dir/keep /dir/

@@ -1,0 +1,2 @@
+FROM difftest/busybox
+ADD f /f

@@ -1,0 +1,3 @@
+FROM difftest/busybox
+COPY plain.tar /kept/
+ADD plain.tar /unpacked/

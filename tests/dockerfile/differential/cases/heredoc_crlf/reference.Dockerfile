@@ -1,0 +1,3 @@
+FROM difftest/busybox
+RUN echo hi > "$(printf '/out.txt\r')"
+COPY copied.txt /copied.txt

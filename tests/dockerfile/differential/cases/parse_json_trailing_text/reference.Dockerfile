@@ -1,0 +1,3 @@
+FROM difftest/busybox
+CMD ["/bin/sh", "-c", "[\"a\"] [\"b\"]"]
+ENTRYPOINT ["/bin/sh", "-c", "[\"x\"] # not a comment"]

@@ -1,0 +1,2 @@
+FROM difftest/busybox
+RUN echo sandboxed > /sandbox.txt

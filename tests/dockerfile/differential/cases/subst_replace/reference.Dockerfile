@@ -1,0 +1,3 @@
+FROM difftest/busybox
+ENV V=banana
+ENV FIRST=bXnana ALL=bXnXnX NONE=banana
