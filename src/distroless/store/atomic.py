@@ -126,16 +126,31 @@ def atomic_blob(
         tmp.unlink(missing_ok=True)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for all threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
     """Stream a new ``path``: it appears complete (fsync, rename) or not at all.
 
     The temp file beside it has a random name created with ``O_EXCL|O_NOFOLLOW``
     (``mkstemp``): a link planted at a guessable name (``out.tar.partial``) is never
     written through, and ``rename`` replaces a link at ``path`` instead of following it.
     Used for every file the tool writes outside a blob directory: ``index.json``, saved
-    tarballs, SBOMs, state.
+    tarballs, SBOMs, state.  Without ``mode`` the file gets the mode a plainly created file
+    would (``0666`` less the umask).
     """
+    if mode is None:
+        mode = 0o666 & ~_umask()
     try:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     except OSError as exc:
@@ -162,7 +177,7 @@ def atomic_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step (used for index.json and small state)."""
-    with atomic_file(path) as fh:
+    with atomic_file(path, 0o644) as fh:
         try:
             fh.write(data)
         except OSError as exc:
