@@ -45,6 +45,23 @@ def test_an_existing_open_store_is_tightened_when_opened(tmp_path: Path) -> None
     assert _mode(root) == 0o700
 
 
+def test_an_open_directory_that_is_not_a_store_is_refused_not_tightened(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "someone-else").write_bytes(b"x")
+    os.chmod(shared, 0o1777)  # as /tmp is
+    with pytest.raises(
+        StoreError, match=r"is not a store and other users can enter it \(mode 1777\)"
+    ):
+        Store(shared)
+    assert _mode(shared) == 0o1777
+    assert os.listdir(shared) == ["someone-else"]
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    Store(empty)
+    assert _mode(empty) == 0o700
+
+
 def test_a_store_of_another_user_is_refused(tmp_path: Path) -> None:
     require_root()
     root = tmp_path / "store"

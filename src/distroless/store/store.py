@@ -96,7 +96,7 @@ def _private_root(root: Path) -> None:
     could walk into the store could use them.  A store created by an older version (0755)
     or by a generous umask is tightened to 0700 on first use, which needs nothing from its
     owner; a store that belongs to someone else is refused, since its owner could change
-    what we read and write there.
+    what we read and write there, and so is an open directory that holds something else.
     """
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -111,14 +111,30 @@ def _private_root(root: Path) -> None:
             f"the store at {root} belongs to uid {st.st_uid}, not to uid {uid}; use a store "
             "of your own (--root or DISTROLESS_ROOT)"
         )
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        try:
-            os.chmod(root, 0o700)
-        except OSError as exc:
-            raise StoreError(
-                f"the store at {root} has mode {stat.S_IMODE(st.st_mode):04o} and cannot be "
-                f"made private ({exc.strerror}); run `chmod 700 {root}`"
-            ) from exc
+    mode = stat.S_IMODE(st.st_mode)
+    if mode == 0o700:
+        return
+    if not _is_store_or_empty(root):
+        # `--root /tmp` must not make /tmp private: only a store (or a fresh directory) is ours
+        raise StoreError(
+            f"{root} is not a store and other users can enter it (mode {mode:04o}); give "
+            "--root a new or empty directory"
+        )
+    try:
+        os.chmod(root, 0o700)
+    except OSError as exc:
+        raise StoreError(
+            f"the store at {root} has mode {mode:04o} and cannot be made private "
+            f"({exc.strerror}); run `chmod 700 {root}`"
+        ) from exc
+
+
+def _is_store_or_empty(root: Path) -> bool:
+    try:
+        names = set(os.listdir(root))
+    except OSError:
+        return False
+    return not names or {"oci-layout", "index.json", "blobs"} <= names
 
 
 class Store:
