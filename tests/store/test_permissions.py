@@ -56,10 +56,13 @@ def test_an_open_directory_that_is_not_a_store_is_refused_not_tightened(tmp_path
         Store(shared)
     assert _mode(shared) == 0o1777
     assert os.listdir(shared) == ["someone-else"]
-    empty = tmp_path / "empty"
-    empty.mkdir(mode=0o755)
-    Store(empty)
-    assert _mode(empty) == 0o700
+    for name, left in (("empty", []), ("cut-short", ["blobs", "tmp"])):
+        partial = tmp_path / name
+        partial.mkdir(mode=0o755)
+        for directory in left:
+            (partial / directory).mkdir()
+        Store(partial)
+        assert _mode(partial) == 0o700
 
 
 def test_a_store_of_another_user_is_refused(tmp_path: Path) -> None:

@@ -129,12 +129,18 @@ def _private_root(root: Path) -> None:
         ) from exc
 
 
+#: what a store holds at its top (a store whose creation was cut short has a part of it)
+_STORE_NAMES = frozenset(
+    {"oci-layout", "index.json", "blobs", "tmp", "state", "index.lock", "gc.lock"}
+)
+
+
 def _is_store_or_empty(root: Path) -> bool:
     try:
-        names = set(os.listdir(root))
+        names = {n for n in os.listdir(root) if not n.startswith((".index.json-", ".oci-layout-"))}
     except OSError:
         return False
-    return not names or {"oci-layout", "index.json", "blobs"} <= names
+    return names <= _STORE_NAMES or {"oci-layout", "index.json", "blobs"} <= names
 
 
 class Store:
