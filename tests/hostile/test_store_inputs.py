@@ -410,3 +410,20 @@ def test_an_invalid_tag_is_refused_naming_it(tmp_path: Path, shape: str, tag: st
     config = _config(author="tags")
     members = _oci(config, tags=(tag,)) if shape == "oci" else _docker(config, ["ok:1", tag])
     _load_refused(store, tmp_path / "tags.tar", members, f"invalid tag: invalid reference {tag!r}")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "directory"])
+def test_save_refuses_a_damaged_blob_in_one_line(tmp_path: Path, damage: str) -> None:
+    store = _loaded(tmp_path)
+    layer = store.blob_path(sha(BLOB))
+    if damage == "truncated":
+        layer.write_bytes(BLOB[:-1])
+    else:
+        layer.unlink()
+        layer.mkdir()
+    result = run_cli("save", "app:1", "-o", tmp_path / "out.tar", root=store.root)
+    assert result.exit_code in (IntegrityError.exit_code, StoreError.exit_code)
+    assert result.stderr.count("\n") == 1 and "fsck" in result.stderr
+    assert not (tmp_path / "out.tar").exists()
+    if damage == "directory":
+        layer.rmdir()  # leave a store the suite's own checks can read

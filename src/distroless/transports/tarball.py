@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import posixpath
 import shutil
 import tarfile
@@ -100,9 +101,14 @@ def save(
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         for digest in sorted(blobs):
-            path = store.blob_path(digest)
-            with path.open("rb") as fh:
-                tar.addfile(_tarinfo(f"blobs/sha256/{digest[7:]}", path.stat().st_size), fh)
+            with store.open_blob(digest) as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size != blobs[digest].size:
+                    raise IntegrityError(
+                        f"blob {digest} has {size} bytes, its descriptor says "
+                        f"{blobs[digest].size}; run `distroless fsck`"
+                    )
+                tar.addfile(_tarinfo(f"blobs/sha256/{digest[7:]}", size), fh)
         _add_bytes(tar, "index.json", Index(tuple(index_entries)).to_bytes())
         if fmt == "docker":
             _add_bytes(tar, "manifest.json", _docker_manifest(store, images, platform))
