@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from distroless import rootpath
+from distroless.bases import ldcache
 from distroless.bases.ldcache import (
     HEADER,
     MAGIC,
@@ -130,6 +132,26 @@ def test_file_tree_follows_links() -> None:
     assert tree.resolve("usr/lib/../lib/x") == "usr/lib/x"
     assert tree.resolve("lib/missing") is None
     assert tree.resolve("usr/lib/loop") is None
+
+
+def test_file_tree_resolves_through_the_one_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No walk of its own: the tree answers the shared resolver's readlink questions."""
+    asked: list[str] = []
+    real = rootpath.resolve_in_root
+
+    def spy(path: str, readlink: rootpath.ReadLink, **kwargs: bool) -> str:
+        asked.append(path)
+        return real(path, readlink, **kwargs)
+
+    monkeypatch.setattr(ldcache, "resolve_in_root", spy)
+    last = rootpath.MAX_SYMLINK_HOPS + 1
+    links = [Entry.symlink(f"l{i}", f"l{i + 1}") for i in range(last)]
+    tree = FileTree(_tree(*links, _file(f"l{last}", b"")))
+    assert tree.resolve("l1") == f"l{last}"  # as many links as the kernel follows
+    assert tree.resolve("l0") is None  # one more
+    assert tree.resolve(f"/l9/../../l{last}") == f"l{last}"
+    assert asked == ["l1", "l0", f"/l9/../../l{last}"]
+    assert not hasattr(ldcache, "MAX_LINKS")
 
 
 @pytest.mark.skipif(not HOST_LIBZ.exists(), reason="needs the host's x86-64 zlib")

@@ -95,6 +95,26 @@ def test_resume_when_server_ignores_range(mirror: Mirror, tmp_path: Path) -> Non
     assert final.read_bytes() == data
 
 
+@pytest.mark.parametrize("planted", ["link", "dangling-link"])
+def test_a_link_planted_at_the_partial_name_is_never_written_through(
+    mirror: Mirror, tmp_path: Path, planted: str
+) -> None:
+    cache = tmp_path / "cache"
+    ref = ref_for(mirror, "p0")
+    final = deb_cache_path(cache, ref.sha256)
+    final.parent.mkdir(parents=True)
+    decoy = tmp_path / "decoy"
+    if planted == "link":
+        decoy.write_bytes(b"decoy")
+    final.with_name(final.name + ".partial").symlink_to(decoy)
+    fetch_debs([ref], cache)
+    assert final.read_bytes() == (mirror.server.root / "pool/p0.deb").read_bytes()
+    if planted == "link":
+        assert decoy.read_bytes() == b"decoy"
+    else:
+        assert not decoy.exists()
+
+
 def test_corrupt_partial_is_discarded(mirror: Mirror, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     ref = ref_for(mirror, "p5")

@@ -72,9 +72,10 @@ def test_member_paths_never_leave_the_archive(tmp_path: Path, entry: dict[str, o
 @pytest.mark.parametrize(
     ("links", "message"),
     [
-        ([("manifest.json", tarfile.SYMTYPE, "../../etc/passwd")], "links outside the archive"),
+        # links resolve inside the archive, as in a container: ../../etc/passwd is etc/passwd
+        ([("manifest.json", tarfile.SYMTYPE, "../../etc/passwd")], "missing member"),
         ([("manifest.json", tarfile.SYMTYPE, "/etc/passwd")], "missing member"),
-        ([("manifest.json", tarfile.LNKTYPE, "../../etc/passwd")], "links outside the archive"),
+        ([("manifest.json", tarfile.LNKTYPE, "../../etc/passwd")], "missing member"),
         ([("manifest.json", tarfile.LNKTYPE, "manifest.json")], "links to itself"),
         (
             [
@@ -201,7 +202,7 @@ def test_digest_mismatch_is_an_integrity_error(tmp_path: Path) -> None:
     members = image_members()
     name = next(n for n in members if n.startswith("blobs/") and members[n][:2] == b"\x1f\x8b")
     members[name] = members[name][:-8] + bytes(8)
-    error = _refused(tmp_path, archive_of(members), "does not match|diff_id|corrupt")
+    error = _refused(tmp_path, archive_of(members), "does not match|digest mismatch|diff_id")
     assert isinstance(error, IntegrityError | ArchiveError)
 
 

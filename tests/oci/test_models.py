@@ -113,3 +113,16 @@ def test_env_update_keeps_order() -> None:
 def test_descriptor_rejects_garbage() -> None:
     with pytest.raises(ArchiveError, match="invalid descriptor"):
         Descriptor.from_dict({"mediaType": "x", "digest": "bad", "size": 1})
+
+
+def test_lone_surrogates_read_as_the_replacement_character() -> None:
+    """As Go's decoder reads them, so a config that escapes half a pair can be written again."""
+    raw = (
+        b'{"architecture": "amd64\\udfff", "config": {"Labels": {"k\\ud800": "\\ud83d\\ude00'
+        b' \\udc00"}, "Env": ["A=\\ud800"]}, "rootfs": {"diff_ids": []}}'
+    )
+    config = ImageConfig.from_bytes(raw)
+    assert config.architecture == "amd64\ufffd"
+    assert config.config.labels == {"k\ufffd": "\U0001f600 \ufffd"}
+    assert config.config.env == ("A=\ufffd",)
+    assert json.loads(config.to_bytes())["config"]["Env"] == ["A=\ufffd"]

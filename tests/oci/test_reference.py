@@ -26,6 +26,12 @@ DIGEST = Digest("sha256:" + "ab" * 32)
         ("127.0.0.1:5000/a/b/c:t", "127.0.0.1:5000/a/b/c:t", "127.0.0.1:5000/a/b/c:t"),
         ("a:b@" + DIGEST, "docker.io/library/a:b@" + DIGEST, "a:b@" + DIGEST),
         ("my_app.x-y:1.0-rc.1", "docker.io/library/my_app.x-y:1.0-rc.1", "my_app.x-y:1.0-rc.1"),
+        (
+            "a" * 63 + ".invalid:65535/x",
+            "a" * 63 + ".invalid:65535/x:latest",
+            "a" * 63 + ".invalid:65535/x:latest",
+        ),
+        ("[::1]:5000/x", "[::1]:5000/x:latest", "[::1]:5000/x:latest"),
     ],
 )
 def test_normalisation(text: str, full: str, familiar: str) -> None:
@@ -49,6 +55,11 @@ def test_normalisation(text: str, full: str, familiar: str) -> None:
         ("a/b_", "bad path component"),
         (" app", "padded"),
         ("app:" + "t" * 129, "bad tag"),
+        ("a" * 64 + ".invalid/app", "label longer than 63 characters"),
+        ("x." + "a" * 64 + ":5000/app", "label longer than 63 characters"),
+        (".".join(["a" * 63] * 4) + "/app", "longer than 253 characters"),
+        ("localhost:65536/app", "port 65536 is above 65535"),
+        ("localhost:" + "9" * 5000 + "/app", "is above 65535"),
     ],
 )
 def test_rejects_with_reason(text: str, reason: str) -> None:

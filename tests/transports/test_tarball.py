@@ -153,7 +153,14 @@ def test_symlink_member_cannot_escape(tmp_path: Path) -> None:
         link.type = tarfile.SYMTYPE
         link.linkname = "../../etc/passwd"
         tar.addfile(link)
-    with pytest.raises(ArchiveError, match="links outside the archive"):
+    with pytest.raises(ArchiveError, match="missing member 'manifest.json'"):
+        tarball.load(Store(tmp_path / "store"), path)
+    # The link resolves inside the archive, as in a container: to the archive's etc/passwd.
+    with tarfile.open(path, "a") as tar:
+        inside = tarfile.TarInfo("etc/passwd")
+        inside.size = 2
+        tar.addfile(inside, io.BytesIO(b"[]"))
+    with pytest.raises(ArchiveError, match="manifest.json must be a non-empty list"):
         tarball.load(Store(tmp_path / "store"), path)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from distroless import rootpath
 from distroless.errors import NotFoundError
 from distroless.layers.entry import Entry, EntryType
+from distroless.verify import fsview
 from distroless.verify.fsview import FileSystemView
 from tests.verify.fakeimage import make_image
 
@@ -79,6 +81,40 @@ def test_symlinks_resolve_inside_the_image(tmp_path: Path) -> None:
     assert link is not None and link.is_symlink
     assert fs.read_bytes("/bin/alias") == b"#!"
     assert fs.resolve("/usr/bin/tool/below") is None
+
+
+def test_resolution_is_the_one_resolver_with_the_kernel_refusals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    real = rootpath.resolve_in_root
+
+    def spy(path: str, readlink: rootpath.ReadLink, **kwargs: bool) -> str:
+        asked.append(path)
+        return real(path, readlink, **kwargs)
+
+    monkeypatch.setattr(fsview, "resolve_in_root", spy)
+    hops = rootpath.MAX_SYMLINK_HOPS
+    fs = view(
+        tmp_path,
+        [
+            Entry.file("usr/bin/tool", b"#!", mode=0o755),
+            Entry.symlink("tool", "usr/bin/tool"),
+            *(Entry.symlink(f"l{i}", f"l{i + 1}") for i in range(hops)),
+            Entry.symlink(f"l{hops}", "usr/bin"),
+        ],
+    )
+    assert fs.resolve("/l1/tool") == "/usr/bin/tool"
+    assert fs.resolve("/l0/tool") is None  # one hop more than the kernel follows
+    assert fs.resolve("/usr/bin/tool/..") is None  # ENOTDIR, though ".." would leave it
+    assert fs.resolve("/usr/bin/tool/../tool") is None
+    assert fs.resolve("/tool/..") is None
+    assert fs.resolve("/missing/../usr") is None  # ENOENT before the ".."
+    assert fs.resolve("/usr/bin/nothing", follow_last=False) is None
+    assert fs.resolve("/tool", follow_last=False) == "/tool"
+    assert fs.resolve("/usr/../usr/bin/./tool") == "/usr/bin/tool"
+    assert fs.resolve("/") == "/"
+    assert len(asked) == 10
 
 
 def test_contents_come_from_the_layer_that_last_wrote_them(tmp_path: Path) -> None:

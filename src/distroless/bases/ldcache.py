@@ -36,6 +36,7 @@ from elftools.elf.elffile import ELFFile
 
 from distroless.errors import ArchiveError
 from distroless.layers.entry import Entry, EntryType
+from distroless.rootpath import SymlinkLoopError, resolve_in_root
 
 MAGIC = b"glibc-ld.so.cache1.1"
 HEADER = struct.Struct("<20sIIB3sI12s")
@@ -47,7 +48,6 @@ FLAG_ELF_LIBC6 = 0x0003
 MACHINE_FLAGS = {"EM_X86_64": 0x0300, "EM_AARCH64": 0x0A00}
 #: Debian multiarch triplets of the architectures the bases are built for.
 TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
-MAX_LINKS = 40
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,10 @@ def read_cache(data: bytes) -> list[CacheEntry]:
     return out
 
 
+class _Missing(Exception):
+    """A component of a path being resolved is not in the tree."""
+
+
 class FileTree:
     """Path lookups over layer entries, following symlinks the way the kernel would."""
 
@@ -139,36 +143,23 @@ class FileTree:
         self._dirs = {p.rsplit("/", i)[0] for p in entries for i in range(1, p.count("/") + 1)}
 
     def resolve(self, path: str) -> str | None:
-        """The link-free path ``path`` leads to, or None if it leads nowhere in the tree."""
-        parts = [p for p in path.strip("/").split("/") if p]
-        done: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            if part == ".":
-                continue
-            current = "/".join([*done, part])
-            entry = self.entries.get(current)
-            if entry is None:
-                if current not in self._dirs:
-                    return None
-                done.append(part)
-                continue
-            if entry.type is EntryType.SYMLINK:
-                hops += 1
-                if hops > MAX_LINKS:
-                    return None
-                target = entry.linkname
-                if target.startswith("/"):
-                    done = []
-                parts = [p for p in target.strip("/").split("/") if p] + parts
-                continue
-            done.append(part)
-        return "/".join(done)
+        """The link-free path ``path`` leads to, or None if it leads nowhere in the tree.
+
+        Symlinks are followed by the one resolver inside a root (:mod:`distroless.rootpath`),
+        over the entries instead of a disk: the image's own links, never the host's.
+        """
+        try:
+            return resolve_in_root(path, self._readlink)
+        except (SymlinkLoopError, _Missing):
+            return None
+
+    def _readlink(self, rel: str) -> str | None:
+        entry = self.entries.get(rel)
+        if entry is None:
+            if rel not in self._dirs:
+                raise _Missing(rel)
+            return None  # a directory implied by the paths below it
+        return entry.linkname if entry.type is EntryType.SYMLINK else None
 
     def listdir(self, directory: str) -> list[str]:
         prefix = directory + "/"

@@ -10,29 +10,31 @@ import click
 
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import emit_json, human_size, table
-from distroless.errors import PolicyError
+from distroless.errors import DistrolessError, PolicyError
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import Platform
 from distroless.runtime.rootfs import LayerCache
 from distroless.store import Store
+from distroless.store.atomic import atomic_file
 from distroless.transports import tarball
 
 
 def _image_summary(store: Store, name: str, digest: str, media_type: str) -> dict[str, Any]:
-    platforms = [str(p) for p in store.platforms(digest)]
-    image = store.load_image(digest, Platform.parse(platforms[0]))
-    size = image.manifest.config.size + sum(layer.size for layer in image.layers)
+    platforms = store.platforms(digest)
+    image = store.load_image(digest, platforms[0]) if platforms else None
+    layers = image.layers if image else ()
+    size = sum(layer.size for layer in layers) + (image.manifest.config.size if image else 0)
     repo, _, tag = name.rpartition(":")
     return {
         "name": name,
         "repository": repo,
         "tag": tag,
         "digest": digest,
-        "platforms": platforms,
+        "platforms": [str(p) for p in platforms],
         "index": mt.is_index(media_type),
-        "created": image.config.created,
+        "created": image.config.created if image else None,
         "size": size,
-        "layers": len(image.layers),
+        "layers": len(layers),
     }
 
 
@@ -40,9 +42,18 @@ def _image_summary(store: Store, name: str, digest: str, media_type: str) -> dic
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def images(app: App, as_json: bool) -> None:
-    """List the images in the local store."""
+    """List the images in the local store.
+
+    An image that cannot be read is left out with one warning naming it, and the rest are
+    listed, as `docker images` does; `distroless fsck` reports what is wrong with it.
+    """
     store = Store(app.root_path)
-    rows = [_image_summary(store, name, d.digest, d.media_type) for name, d in store.refs()]
+    rows = []
+    for name, d in store.refs():
+        try:
+            rows.append(_image_summary(store, name, d.digest, d.media_type))
+        except DistrolessError as exc:
+            click.echo(f"warning: {name} ({d.digest}) cannot be listed: {exc}", err=True)
     if as_json:
         emit_json(rows)
         return
@@ -179,14 +190,8 @@ def save(
             raise click.UsageError("refusing to write a tarball to a terminal; use -o FILE")
         tarball.save(store, names, sys.stdout.buffer, "docker" if fmt == "docker" else "oci", plat)
         return
-    target = Path(output)
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        with partial.open("wb") as fh:
-            tarball.save(store, names, fh, "docker" if fmt == "docker" else "oci", plat)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_file(Path(output)) as fh:
+        tarball.save(store, names, fh, "docker" if fmt == "docker" else "oci", plat)
 
 
 @click.command()

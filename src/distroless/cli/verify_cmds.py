@@ -13,6 +13,7 @@ from distroless.cli.output import emit_json, human_size
 from distroless.errors import InputError, PolicyError
 from distroless.oci.models import Platform
 from distroless.store import Store
+from distroless.store.atomic import atomic_file
 from distroless.verify.check import CheckReport, check_image
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import from_store
@@ -207,9 +208,8 @@ def sbom(
     if output is None:
         click.echo(data.decode(), nl=False)
     else:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(output)
+        with atomic_file(output) as fh:
+            fh.write(data)
 
 
 COMMANDS = (check, test_cmd, sbom)

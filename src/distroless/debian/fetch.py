@@ -13,10 +13,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -74,10 +76,36 @@ def _fsync_rename(src: Path, dest: Path) -> None:
     os.replace(src, dest)
 
 
+def _partial_size(path: Path) -> int:
+    """The size of a download to resume; anything but a regular file there is removed.
+
+    The name of a partial download is predictable (it must be, to resume), so a link or
+    FIFO found there is never followed or opened: it goes, and the download starts over.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size
+    path.unlink()
+    return 0
+
+
+def _open_partial(path: Path, append: bool) -> BinaryIO:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags | (os.O_APPEND if append else os.O_TRUNC), 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
 def _hash_existing(path: Path) -> tuple[hashlib._Hash, int]:
     h = hashlib.sha256()
     size = 0
-    with path.open("rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
@@ -101,7 +129,7 @@ def download_verified(
     """
     last_error: Exception | None = None
     for _attempt in range(ATTEMPTS):
-        have = dest.stat().st_size if dest.exists() else 0
+        have = _partial_size(dest)
         if have > size:
             dest.unlink()
             have = 0
@@ -117,14 +145,14 @@ def download_verified(
                 if resp.status_code == 404:
                     raise NotFoundError(f"{what}: not found on the mirror ({url})")
                 if resp.status_code == 206 and have:
-                    mode = "ab"
+                    append = True
                 elif resp.status_code == 200:
-                    mode, have, h = "wb", 0, hashlib.sha256()
+                    append, have, h = False, 0, hashlib.sha256()
                 else:
                     raise DebianError(f"{what}: mirror answered HTTP {resp.status_code} ({url})")
                 if task is not None and have:
                     task.advance(have)
-                with dest.open(mode) as out:
+                with _open_partial(dest, append) as out:
                     for chunk in resp.iter_bytes():
                         have += len(chunk)
                         if have > size:

@@ -9,6 +9,7 @@ from a store or registry are kept as their original bytes; these models only des
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,8 +26,19 @@ def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v not in (None, {}, [], "")}
 
 
+#: a ``\uD800``-``\uDFFF`` escape: the only way JSON text can hold a lone surrogate
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def load_json(data: bytes, what: str) -> dict[str, Any]:
-    """Decode a JSON object, turning malformed content into an error naming ``what``."""
+    """Decode a JSON object, turning malformed content into an error naming ``what``.
+
+    JSON may escape half of a surrogate pair (``"\\ud800"``), which no UTF-8 text can hold:
+    such a string would fail later, wherever it is written out again (a derived config, an
+    SBOM).  Lone surrogates become U+FFFD here, as Go's decoder (docker, the registries)
+    reads them, so every tool sees the same text.
+    """
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -35,7 +47,41 @@ def load_json(data: bytes, what: str) -> dict[str, Any]:
         raise ArchiveError(f"{what}: JSON nests too deeply") from None
     if not isinstance(obj, dict):
         raise ArchiveError(f"{what}: expected a JSON object")
+    if _SURROGATE_ESCAPE.search(data):
+        return _replace_surrogates(obj)
     return obj
+
+
+def _clean(text: str) -> str:
+    if not _LONE_SURROGATE.search(text):
+        return text
+    # pairs that json.loads already joined are not surrogates any more; what is left is lone
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _replace_surrogates(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with every lone surrogate in its keys and strings replaced (no recursion)."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = [(obj, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in items:
+            if isinstance(value, dict):
+                copy: Any = {}
+                stack.append((value, copy))
+            elif isinstance(value, list):
+                copy = [None] * len(value)
+                stack.append((value, copy))
+            elif isinstance(value, str):
+                copy = _clean(value)
+            else:
+                copy = value
+            if isinstance(target, dict):
+                target[_clean(str(key))] = copy
+            else:
+                target[key] = copy
+    return root
 
 
 # Documents come from registries and archives we do not control: each field is checked for

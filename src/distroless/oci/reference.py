@@ -24,6 +24,34 @@ _DOMAIN = re.compile(
     r"(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$"
 )
 _MAX_NAME = 255
+#: DNS limits (RFC 1035): a host name no registry could have is refused here, in one line,
+#: rather than by the URL library when the first request is built
+_MAX_LABEL = 63
+_MAX_HOST = 253
+_MAX_PORT = 65535
+
+
+def _check_host(registry: str, original: str) -> None:
+    """Refuse a registry that matches the grammar but that no DNS name or port could be."""
+    if registry.startswith("["):  # an IPv6 literal: the grammar is all it needs
+        host, port = "", registry.partition("]")[2].removeprefix(":")
+    else:
+        host, _, port = registry.partition(":")
+    if port and (len(port) > len(str(_MAX_PORT)) or int(port) > _MAX_PORT):
+        raise ReferenceFormatError(
+            f"invalid reference {original!r}: port {port} is above {_MAX_PORT}"
+        )
+    if len(host) > _MAX_HOST:
+        raise ReferenceFormatError(
+            f"invalid reference {original!r}: the registry host is longer than "
+            f"{_MAX_HOST} characters"
+        )
+    for label in host.split(".") if host else ():
+        if len(label) > _MAX_LABEL:
+            raise ReferenceFormatError(
+                f"invalid reference {original!r}: the registry host has a label longer than "
+                f"{_MAX_LABEL} characters ({label[:16]}...)"
+            )
 
 
 @dataclass(frozen=True)
@@ -61,6 +89,7 @@ class Reference:
                 raise ReferenceFormatError(
                     f"invalid reference {original!r}: bad registry {registry!r}"
                 )
+            _check_host(registry, original)
         else:
             registry, path = DEFAULT_REGISTRY, text
         if registry in _LEGACY_REGISTRIES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,19 @@ from distroless.oci.digest import Digest, HashingWriter
 class BlobWriter(HashingWriter):
     """A hashing writer whose result is known once its ``with`` block has closed."""
 
-    def __init__(self, sink: BinaryIO, where: Path) -> None:
+    def __init__(self, sink: BinaryIO, where: Path, expected_size: int | None = None) -> None:
         super().__init__(sink)
         self.created: Path | None = None
         self._where = where
+        self._expected_size = expected_size
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._expected_size is not None and self.size + len(data) > self._expected_size:
+            # stop at the first byte too many: a blob that lies about its size could be endless
+            raise IntegrityError(
+                f"blob is larger than the {self._expected_size} bytes its descriptor says; "
+                "nothing was stored"
+            )
         # Raised as a StoreError here, at the sink, so that producers which wrap the OSErrors
         # of their own inputs (the tar writer, a decompressor) cannot mistake a full disk
         # for bad input.
@@ -34,6 +42,13 @@ class BlobWriter(HashingWriter):
             return super().write(data)
         except OSError as exc:
             raise _raise_store(exc, f"a blob into {self._where}") from exc
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def fsync_dir(path: Path) -> None:
@@ -52,11 +67,22 @@ def _raise_store(exc: OSError, what: str) -> StoreError:
 
 @contextlib.contextmanager
 def atomic_blob(
-    tmp_dir: Path, final_dir: Path, expected: Digest | None = None
+    tmp_dir: Path,
+    final_dir: Path,
+    expected: Digest | None = None,
+    expected_size: int | None = None,
+    *,
+    replace: bool = False,
 ) -> Iterator[BlobWriter]:
     """Write a blob to ``final_dir/<hex>`` via a temp file in ``tmp_dir``.
 
-    On any failure the temp file is closed and removed, and the first error is the one raised.
+    The temp file has a fresh random name and is created with ``O_EXCL|O_NOFOLLOW``
+    (``mkstemp``), so nothing planted in either directory is ever opened or followed; the
+    final name is replaced by ``rename``, which replaces a link rather than writing through
+    it.  A regular file already at the final name is kept unless ``replace`` is set (a sink
+    that cannot trust what it finds there); anything else there is replaced.  With
+    ``expected_size`` the blob may not hold a byte more or less.  On any failure the temp
+    file is closed and removed, and the first error is the one raised.
     """
     where = final_dir
     try:
@@ -66,7 +92,7 @@ def atomic_blob(
     tmp = Path(tmp_name)
     fh = os.fdopen(fd, "wb")
     try:
-        writer = BlobWriter(fh, where)
+        writer = BlobWriter(fh, where, expected_size)
         try:
             yield writer
             fh.flush()
@@ -78,8 +104,13 @@ def atomic_blob(
             raise IntegrityError(
                 f"blob {expected}: digest mismatch (got {writer.digest}); nothing was stored"
             )
+        if expected_size is not None and writer.size != expected_size:
+            raise IntegrityError(
+                f"blob {writer.digest} has {writer.size} bytes, its descriptor says "
+                f"{expected_size}; nothing was stored"
+            )
         final = final_dir / writer.digest.split(":", 1)[1]
-        if final.exists():
+        if not replace and _is_regular(final):
             tmp.unlink()
         else:
             os.chmod(tmp, 0o644)
@@ -95,18 +126,59 @@ def atomic_blob(
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step (used for index.json and small state)."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for all threads)."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Stream a new ``path``: it appears complete (fsync, rename) or not at all.
+
+    The temp file beside it has a random name created with ``O_EXCL|O_NOFOLLOW``
+    (``mkstemp``): a link planted at a guessable name (``out.tar.partial``) is never
+    written through, and ``rename`` replaces a link at ``path`` instead of following it.
+    Used for every file the tool writes outside a blob directory: ``index.json``, saved
+    tarballs, SBOMs, state.  Without ``mode`` the file gets the mode a plainly created file
+    would (``0666`` less the umask).
+    """
+    if mode is None:
+        mode = 0o666 & ~_umask()
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    except OSError as exc:
+        raise _raise_store(exc, str(path)) from exc
+    fh = os.fdopen(fd, "wb")
+    try:
+        yield fh  # errors of the producer propagate as they are
+        try:
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        if os.path.exists(tmp_name):
+            fh.close()
+            os.chmod(tmp_name, mode)
+            os.replace(tmp_name, path)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            raise _raise_store(exc, str(path)) from exc
+    finally:
+        if not fh.closed:
+            with contextlib.suppress(OSError):
+                fh.close()
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        raise _raise_store(exc, str(path)) from exc
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step (used for index.json and small state)."""
+    with atomic_file(path, 0o644) as fh:
+        try:
+            fh.write(data)
+        except OSError as exc:
+            raise _raise_store(exc, str(path)) from exc

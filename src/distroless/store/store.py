@@ -21,14 +21,22 @@ import fcntl
 import os
 import platform as host_platform
 import shutil
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from distroless.errors import DistrolessError, NotFoundError, ReferenceFormatError, StoreError
+from distroless.errors import (
+    DistrolessError,
+    IntegrityError,
+    NotFoundError,
+    ReferenceFormatError,
+    StoreError,
+)
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, hex_of, is_digest, sha256_file
+from distroless.oci.limits import MAX_MANIFEST_BYTES, check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.store.atomic import BlobWriter, atomic_blob, atomic_write_bytes
@@ -80,17 +88,73 @@ class PruneResult:
     bytes: int
 
 
+def _private_root(root: Path) -> None:
+    """Create ``root`` private to us, or make sure an existing one is ours and private.
+
+    Everything under the store is readable by its owner only: unpacked layers keep their
+    set-uid files and capabilities, and build state may hold secrets, so a local user who
+    could walk into the store could use them.  A store created by an older version (0755)
+    or by a generous umask is tightened to 0700 on first use, which needs nothing from its
+    owner; a store that belongs to someone else is refused, since its owner could change
+    what we read and write there, and so is an open directory that holds something else.
+    """
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(root)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store at {root}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"the store at {root} is not a directory")
+    uid = os.geteuid()
+    if st.st_uid != uid:
+        raise StoreError(
+            f"the store at {root} belongs to uid {st.st_uid}, not to uid {uid}; use a store "
+            "of your own (--root or DISTROLESS_ROOT)"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode == 0o700:
+        return
+    if not _is_store_or_empty(root):
+        # `--root /tmp` must not make /tmp private: only a store (or a fresh directory) is ours
+        raise StoreError(
+            f"{root} is not a store and other users can enter it (mode {mode:04o}); give "
+            "--root a new or empty directory"
+        )
+    try:
+        os.chmod(root, 0o700)
+    except OSError as exc:
+        raise StoreError(
+            f"the store at {root} has mode {mode:04o} and cannot be made private "
+            f"({exc.strerror}); run `chmod 700 {root}`"
+        ) from exc
+
+
+#: what a store holds at its top (a store whose creation was cut short has a part of it)
+_STORE_NAMES = frozenset(
+    {"oci-layout", "index.json", "blobs", "tmp", "state", "index.lock", "gc.lock"}
+)
+
+
+def _is_store_or_empty(root: Path) -> bool:
+    try:
+        names = {n for n in os.listdir(root) if not n.startswith((".index.json-", ".oci-layout-"))}
+    except OSError:
+        return False
+    return names <= _STORE_NAMES or {"oci-layout", "index.json", "blobs"} <= names
+
+
 class Store:
-    """A store rooted at ``root``; created on first use."""
+    """A store rooted at ``root``; created on first use, private to its owner (0700)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.blobs = self.root / "blobs" / "sha256"
         self.tmp = self.root / "tmp"
         self._transactions: list[list[Path]] = []
+        _private_root(self.root)
         try:
             for path in (self.blobs, self.tmp, self.root / "state"):
-                path.mkdir(parents=True, exist_ok=True)
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self._layout_complete():
                 # Under the index lock: a second process creating the store at the same time
                 # must not replace an index.json that the first has already tagged into.
@@ -111,22 +175,69 @@ class Store:
         return self.blobs / hex_of(digest)
 
     def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).is_file()
+        try:
+            return stat.S_ISREG(os.lstat(self.blob_path(digest)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def has_descriptor(self, desc: Descriptor) -> bool:
+        """Whether ``desc``'s blob is stored, refusing a descriptor whose size is not its own.
+
+        Anything that adds a descriptor to the store (load, copy, layout imports) skips the
+        blobs it already has; it must still check their size, or a wrong descriptor enters
+        the store unnoticed and only ``fsck`` finds it.  The digest needs no check: a stored
+        blob was verified against it when it was written.
+        """
+        try:
+            st = os.lstat(self.blob_path(desc.digest))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(self._not_regular(desc.digest))
+        if st.st_size != desc.size:
+            raise IntegrityError(
+                f"the descriptor of blob {desc.digest} says {desc.size} bytes, the blob has "
+                f"{st.st_size}"
+            )
+        return True
+
+    def _not_regular(self, digest: str) -> str:
+        return (
+            f"blob {digest} in the store at {self.root} is not a regular file; "
+            "run `distroless fsck`"
+        )
 
     def open_blob(self, digest: str) -> BinaryIO:
+        """The blob's content; a link, directory or FIFO planted in ``blobs/`` is refused."""
         try:
-            return self.blob_path(digest).open("rb")
-        except FileNotFoundError:
+            return _open_regular(self.blob_path(digest))
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"blob {digest} is not in the store at {self.root}") from None
+        except _NotRegular:
+            raise StoreError(self._not_regular(digest)) from None
 
     def read_blob(self, digest: str) -> bytes:
         with self.open_blob(digest) as fh:
             return fh.read()
 
+    def read_document(self, desc: Descriptor) -> bytes:
+        """The manifest, index or config ``desc`` names, bounded by size before it is read."""
+        check_document_size(desc.size, desc.media_type, f"{desc.media_type} {desc.digest}")
+        with self.open_blob(desc.digest) as fh:
+            actual = os.fstat(fh.fileno()).st_size
+            if actual != desc.size:
+                raise IntegrityError(
+                    f"blob {desc.digest} has {actual} bytes, its descriptor says {desc.size}; "
+                    "run `distroless fsck`"
+                )
+            return fh.read(desc.size)
+
     @contextlib.contextmanager
-    def write_blob(self, expected: Digest | None = None) -> Iterator[BlobWriter]:
+    def write_blob(
+        self, expected: Digest | None = None, expected_size: int | None = None
+    ) -> Iterator[BlobWriter]:
         """Stream a blob in; it becomes visible only when complete and verified."""
-        with atomic_blob(self.tmp, self.blobs, expected) as writer:
+        with atomic_blob(self.tmp, self.blobs, expected, expected_size) as writer:
             yield writer
         if writer.created is not None and self._transactions:
             self._transactions[-1].append(writer.created)
@@ -184,6 +295,16 @@ class Store:
                 writer.write(chunk)
         return writer.digest, writer.size
 
+    def put_descriptor(self, desc: Descriptor, fileobj: BinaryIO) -> None:
+        """Store the blob ``desc`` names from ``fileobj``, checking its digest and its size.
+
+        The size is checked while the bytes flow, so a source that sends more than its
+        descriptor says is cut off at the first byte too many.
+        """
+        with self.write_blob(desc.digest, desc.size) as writer:
+            while chunk := fileobj.read(CHUNK):
+                writer.write(chunk)
+
     def put_manifest(self, manifest: Manifest, platform: Platform | None = None) -> Descriptor:
         data = manifest.to_bytes()
         digest = self.put_bytes(data)
@@ -233,6 +354,7 @@ class Store:
             data = path.read_bytes()
         except FileNotFoundError:
             return []
+        # the store's own index is not bounded like an image's: it lists every tag and root
         return list(Index.from_dict(load_json(data, str(path))).manifests)
 
     def _write_index(self, entries: list[Descriptor]) -> None:
@@ -243,25 +365,42 @@ class Store:
 
     def tag(self, name: str, desc: Descriptor) -> str:
         """Point ``name`` at ``desc`` (replacing an older target); returns the stored name."""
-        stored = normalize_name(name)
-        if not self.has_blob(desc.digest):
-            raise NotFoundError(f"cannot tag {stored}: {desc.digest} is not in the store")
-        full = str(Reference.parse(stored))
-        entry = Descriptor(
-            desc.media_type,
-            desc.digest,
-            desc.size,
-            annotations={REF_NAME: stored, IMAGE_NAME: full},
-            platform=desc.platform,
-        )
-        self._put_entry(entry, REF_NAME, stored)
-        return stored
+        return self.tag_many([(name, desc)])[0]
 
-    def _put_entry(self, entry: Descriptor, key: str, value: str) -> None:
-        """Replace the index entry whose annotation ``key`` is ``value`` with ``entry``."""
+    def tag_many(self, tags: Iterable[tuple[str, Descriptor]]) -> list[str]:
+        """Tag many images in one update of ``index.json`` (a later duplicate name wins).
+
+        One read-modify-write for all of them: an archive with thousands of tags would
+        otherwise rewrite (and fsync) the whole index once per tag.
+        """
+        stored_names: list[str] = []
+        entries: list[Descriptor] = []
+        for name, desc in tags:
+            stored = normalize_name(name)
+            if not self.has_blob(desc.digest):
+                raise NotFoundError(f"cannot tag {stored}: {desc.digest} is not in the store")
+            full = str(Reference.parse(stored))
+            entries.append(
+                Descriptor(
+                    desc.media_type,
+                    desc.digest,
+                    desc.size,
+                    annotations={REF_NAME: stored, IMAGE_NAME: full},
+                    platform=desc.platform,
+                )
+            )
+            stored_names.append(stored)
+        self._put_entries(REF_NAME, entries)
+        return stored_names
+
+    def _put_entries(self, key: str, entries: list[Descriptor]) -> None:
+        """Replace the index entries whose annotation ``key`` one of ``entries`` carries."""
+        if not entries:
+            return
+        latest = {d.annotations[key]: d for d in entries}
         with self.lock():
-            kept = [d for d in self._read_index() if d.annotations.get(key) != value]
-            kept.append(entry)
+            kept = [d for d in self._read_index() if d.annotations.get(key) not in latest]
+            kept.extend(latest.values())
             kept.sort(
                 key=lambda d: (
                     d.annotations.get(REF_NAME, ""),
@@ -290,7 +429,7 @@ class Store:
             desc.size,
             annotations={**desc.annotations, ROOT_KIND: marker},
         )
-        self._put_entry(entry, ROOT_KIND, marker)
+        self._put_entries(ROOT_KIND, [entry])
 
     def find_root(self, kind: str, key: str) -> Descriptor | None:
         marker = f"{kind}:{key}"
@@ -350,7 +489,11 @@ class Store:
         )
 
     def _describe_blob(self, digest: Digest) -> Descriptor:
-        data = self.read_blob(digest)
+        with self.open_blob(digest) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            check_document_size(size, mt.OCI_MANIFEST, f"blob {digest}")
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+        check_document_size(len(data), mt.OCI_MANIFEST, f"blob {digest}")
         doc = load_json(data, f"blob {digest}")
         media = str(
             doc.get("mediaType") or (mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST)
@@ -358,17 +501,34 @@ class Store:
         return Descriptor(media, digest, len(data))
 
     def read_index(self, desc: Descriptor) -> Index:
-        return Index.from_bytes(self.read_blob(desc.digest))
+        return Index.from_bytes(self.read_document(desc))
 
     def read_manifest(self, desc: Descriptor) -> Manifest:
-        return Manifest.from_bytes(self.read_blob(desc.digest))
+        return Manifest.from_bytes(self.read_document(desc))
+
+    def read_config(self, manifest: Manifest) -> tuple[ImageConfig, bytes]:
+        data = self.read_document(manifest.config)
+        return ImageConfig.from_bytes(data), data
+
+    def _variants(self, index: Index) -> list[tuple[Descriptor, Platform]]:
+        """Each image of ``index`` with its platform, read from its config when unannounced.
+
+        The platform field of an index entry is optional: an index that leaves it out still
+        names images, whose configs say what they run on.
+        """
+        out = []
+        for d in index.manifests:
+            if d.platform is not None:
+                out.append((d, d.platform))
+            elif mt.is_manifest(d.media_type):
+                out.append((d, self.read_config(self.read_manifest(d))[0].platform))
+        return out
 
     def platforms(self, name: str) -> list[Platform]:
         desc = self.resolve(name)
         if mt.is_index(desc.media_type):
-            return [d.platform for d in self.read_index(desc).manifests if d.platform]
-        manifest = self.read_manifest(desc)
-        return [ImageConfig.from_bytes(self.read_blob(manifest.config.digest)).platform]
+            return [p for _, p in self._variants(self.read_index(desc))]
+        return [self.read_config(self.read_manifest(desc))[0].platform]
 
     def load_image(self, name: str, platform: Platform | None = None) -> StoredImage:
         """The single-platform image ``name`` (an index is resolved to ``platform``)."""
@@ -378,21 +538,27 @@ class Store:
             index = self.read_index(desc)
             chosen = index.for_platform(wanted)
             if chosen is None:
-                offered = ", ".join(str(d.platform) for d in index.manifests if d.platform)
-                raise NotFoundError(f"image {name} has no {wanted} variant (it has: {offered})")
+                variants = self._variants(index)
+                found = [d for d, p in variants if d.platform is None and wanted.matches(p)]
+                if not found:
+                    offered = ", ".join(str(p) for _, p in variants)
+                    raise NotFoundError(
+                        f"image {name} has no {wanted} variant (it has: {offered or 'none'})"
+                    )
+                chosen = found[0]
             desc = chosen
         elif not mt.is_manifest(desc.media_type):
             raise NotFoundError(f"{name} is not an image (media type {desc.media_type})")
         manifest = self.read_manifest(desc)
-        config_bytes = self.read_blob(manifest.config.digest)
-        config = ImageConfig.from_bytes(config_bytes)
+        config, config_bytes = self.read_config(manifest)
         if platform is not None and not platform.matches(config.platform):
             raise NotFoundError(f"image {name} is {config.platform}, not {platform}")
         return StoredImage(name, desc, manifest, config, config_bytes)
 
     def state_dir(self, *parts: str) -> Path:
+        """A directory under ``state/``, private to the store's owner like the store."""
         path = self.root.joinpath("state", *parts)
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
     # -- reachability, prune, fsck -------------------------------------------------------
@@ -408,7 +574,13 @@ class Store:
             return out
         return []
 
-    def _walk(self, start: list[Descriptor], seen: dict[Digest, Descriptor]) -> None:
+    def _walk(
+        self,
+        start: list[Descriptor],
+        seen: dict[Digest, Descriptor],
+        problems: list[str] | None = None,
+    ) -> None:
+        """Mark what ``start`` reaches; unreadable documents raise, or go to ``problems``."""
         stack = list(start)
         while stack:
             desc = stack.pop()
@@ -416,16 +588,23 @@ class Store:
                 continue
             seen[desc.digest] = desc
             if self.has_blob(desc.digest):
-                stack.extend(self._children(desc))
+                try:
+                    stack.extend(self._children(desc))
+                except DistrolessError as exc:
+                    if problems is None:
+                        raise
+                    problems.append(f"{desc.media_type} {desc.digest} cannot be read: {exc}")
 
-    def _live(self, entries: list[Descriptor]) -> tuple[dict[Digest, Descriptor], list[Descriptor]]:
+    def _live(
+        self, entries: list[Descriptor], problems: list[str] | None = None
+    ) -> tuple[dict[Digest, Descriptor], list[Descriptor]]:
         """What is reachable, and the attachments whose subject is not (they are orphans).
 
         Attachments are walked only once their subject is reached by something else: an SBOM
         names its image as subject, and must not keep an image alive that was removed.
         """
         seen: dict[Digest, Descriptor] = {}
-        self._walk([d for d in entries if SUBJECT not in d.annotations], seen)
+        self._walk([d for d in entries if SUBJECT not in d.annotations], seen, problems)
         pending = [d for d in entries if SUBJECT in d.annotations]
         progress = True
         while progress:  # an attachment may itself be the subject of another one
@@ -433,7 +612,7 @@ class Store:
             for desc in list(pending):
                 if desc.annotations[SUBJECT] in seen:
                     pending.remove(desc)
-                    self._walk([desc], seen)
+                    self._walk([desc], seen, problems)
                     progress = True
         return seen, pending
 
@@ -450,9 +629,10 @@ class Store:
             if orphans:
                 self._write_index([d for d in entries if d not in orphans])
             keep = set(live)
-            for path in sorted(self.blobs.iterdir()):
-                if f"sha256:{path.name}" not in keep:
-                    freed += path.stat().st_size
+            for path, st in self._blob_entries():
+                # what is not a regular file was not written here: fsck names it, prune keeps it
+                if f"sha256:{path.name}" not in keep and stat.S_ISREG(st.st_mode):
+                    freed += st.st_size
                     path.unlink()
                     removed += 1
             for path in self.tmp.iterdir():
@@ -468,19 +648,76 @@ class Store:
         return PruneResult(removed, freed)
 
     def fsck(self) -> list[str]:
-        """Problems found: corrupt blobs, missing or mis-sized referenced blobs."""
-        problems: list[str] = []
-        for path in sorted(self.blobs.iterdir()):
-            with path.open("rb") as fh:
-                digest, _ = sha256_file(fh)
-            if digest != f"sha256:{path.name}":
-                problems.append(f"blob sha256:{path.name} is corrupt (content hashes to {digest})")
-        for digest, desc in sorted(self.reachable().items()):
-            path = self.blob_path(digest)
-            if not path.is_file():
+        """Problems found: corrupt or foreign blobs, missing or mis-sized referenced blobs."""
+        problems = self._check_blob_files()
+        live, _ = self._live(self._read_index(), problems)
+        for digest, desc in sorted(live.items()):
+            try:
+                st: os.stat_result | None = os.lstat(self.blob_path(digest))
+            except FileNotFoundError:
+                st = None
+            if st is None:
                 problems.append(f"blob {digest} ({desc.media_type}) is referenced but missing")
-            elif path.stat().st_size != desc.size:
+            elif stat.S_ISREG(st.st_mode) and st.st_size != desc.size:
                 problems.append(
-                    f"blob {digest} has size {path.stat().st_size}, its descriptor says {desc.size}"
+                    f"blob {digest} has size {st.st_size}, its descriptor says {desc.size}"
                 )
         return problems
+
+    def _blob_entries(self) -> Iterator[tuple[Path, os.stat_result]]:
+        for path in sorted(self.blobs.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                yield path, os.lstat(path)
+
+    def _check_blob_files(self) -> list[str]:
+        """Hash every regular blob; name whatever else sits in ``blobs/`` without opening it.
+
+        A directory, link or FIFO there was put by hand (or by an attacker): opening a FIFO
+        would block fsck forever and a link would hash a file outside the store.
+        """
+        problems: list[str] = []
+        for path, st in self._blob_entries():
+            if not stat.S_ISREG(st.st_mode):
+                problems.append(
+                    f"blobs/sha256/{path.name} is {_file_kind(st.st_mode)}, not a blob; remove it"
+                )
+                continue
+            try:
+                with _open_regular(path) as fh:
+                    digest, _ = sha256_file(fh)
+            except _NotRegular:
+                problems.append(f"blobs/sha256/{path.name} is not a regular file; remove it")
+                continue
+            if digest != f"sha256:{path.name}":
+                problems.append(f"blob sha256:{path.name} is corrupt (content hashes to {digest})")
+        return problems
+
+
+class _NotRegular(Exception):
+    """A path that should hold a blob holds something else (raised by :func:`_open_regular`)."""
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading, never through a link and never blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise _NotRegular(str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotRegular(str(path))
+    return os.fdopen(fd, "rb")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

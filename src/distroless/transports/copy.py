@@ -20,6 +20,7 @@ from distroless.oci.models import Descriptor, Platform
 from distroless.oci.reference import Reference
 from distroless.reporter import Reporter
 from distroless.store import Store
+from distroless.store.atomic import atomic_file
 from distroless.transports import tarball
 from distroless.transports.layout import export_layout, import_layout
 from distroless.transports.registry import Registries, pull, push
@@ -108,13 +109,9 @@ def _out_of(
     name = dst.tag or "image:latest"
     store.tag(name, desc)
     out = Path(dst.target)
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        with partial.open("wb") as fh:
-            tarball.save(store, [name], fh, "docker" if dst.kind == "docker-archive" else "oci")
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
+    # never a guessable temp name beside the output: a link planted there would be followed
+    with atomic_file(out) as fh:
+        tarball.save(store, [name], fh, "docker" if dst.kind == "docker-archive" else "oci")
     return f"{dst.kind}:{out}"
 
 
@@ -153,7 +150,7 @@ def copy(
 
 
 def _copy_blobs(source: Store, target: Store, desc: Descriptor) -> None:
-    for child in walk_descriptors(desc, source.read_blob):
-        if not target.has_blob(child.digest):
+    for child in walk_descriptors(desc, source.read_document):
+        if not target.has_descriptor(child):
             with source.open_blob(child.digest) as fh:
-                target.put_file(fh, expected=child.digest)
+                target.put_descriptor(child, fh)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import posixpath
 import shutil
 import tarfile
@@ -31,15 +32,18 @@ from distroless.layers.compress import (
 from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, is_digest, sha256_file
-from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
+from distroless.oci.limits import MAX_CONFIG_BYTES, check_document_size
+from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform
 from distroless.oci.reference import Reference
+from distroless.rootpath import MAX_SYMLINK_HOPS, SymlinkLoopError, resolve_in_root
 from distroless.store import Store
 from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME, host_platform_default
-from distroless.transports.walk import walk_descriptors
+from distroless.transports.walk import read_verified, walk_descriptors
 
 Format = Literal["docker", "oci"]
+#: index.json and manifest.json list every image of the archive, so they get more room
+#: than one image's manifest
 _MAX_JSON = 16 << 20
-_MAX_LINK_HOPS = 40
 _READ_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
 
 
@@ -84,7 +88,7 @@ def save(
         raise InputError("save needs at least one image")
     blobs: dict[Digest, Descriptor] = {}
     for image in images:
-        for desc in walk_descriptors(image.descriptor, store.read_blob):
+        for desc in walk_descriptors(image.descriptor, store.read_document):
             blobs.setdefault(desc.digest, desc)
     index_entries = []
     for image in images:
@@ -97,9 +101,14 @@ def save(
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         for digest in sorted(blobs):
-            path = store.blob_path(digest)
-            with path.open("rb") as fh:
-                tar.addfile(_tarinfo(f"blobs/sha256/{digest[7:]}", path.stat().st_size), fh)
+            with store.open_blob(digest) as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size != blobs[digest].size:
+                    raise IntegrityError(
+                        f"blob {digest} has {size} bytes, its descriptor says "
+                        f"{blobs[digest].size}; run `distroless fsck`"
+                    )
+                tar.addfile(_tarinfo(f"blobs/sha256/{digest[7:]}", size), fh)
         _add_bytes(tar, "index.json", Index(tuple(index_entries)).to_bytes())
         if fmt == "docker":
             _add_bytes(tar, "manifest.json", _docker_manifest(store, images, platform))
@@ -166,34 +175,50 @@ class _Archive:
                 raise
             raise ArchiveError(f"{self.path}: {exc}") from None
 
-    def open(self, name: str) -> BinaryIO:
-        """A reader of member ``name``, following links only within the archive."""
-        key = posixpath.normpath(name.lstrip("/"))
-        for _hop in range(_MAX_LINK_HOPS):
+    def _readlink(self, rel: str) -> str | None:
+        member = self.members.get(rel)
+        return member.linkname if member is not None and member.issym() else None
+
+    def _resolve(self, name: str) -> str:
+        try:
+            return resolve_in_root(name, self._readlink)
+        except SymlinkLoopError:
+            raise ArchiveError(
+                f"{self.path}: member {name!r}: too many links (a link loop)"
+            ) from None
+
+    def member(self, name: str) -> tarfile.TarInfo:
+        """The regular file member ``name`` leads to, following links only within the archive.
+
+        Symlinks are resolved by the one resolver inside a root, as if the archive were
+        unpacked: relative to their directory, absolute ones from the archive's root, never
+        above it.  A hard link names another member from the root; a chain of them is
+        bounded by the same hop limit.
+        """
+        key = self._resolve(name)
+        for _hop in range(MAX_SYMLINK_HOPS + 1):
             member = self.members.get(key)
             if member is None:
                 raise ArchiveError(f"{self.path}: missing member {name!r}")
-            if member.issym() or member.islnk():
-                # Symlinks are relative to their directory, hard links to the archive root.
-                base = posixpath.dirname(key) if member.issym() else ""
-                target = posixpath.normpath(posixpath.join(base, member.linkname)).lstrip("/")
-                if target.startswith(".."):
-                    raise ArchiveError(f"{self.path}: member {name!r} links outside the archive")
-                if target == key:
-                    raise ArchiveError(f"{self.path}: member {name!r} links to itself")
-                key = target
-                continue
-            if not member.isfile():
-                raise ArchiveError(f"{self.path}: member {name!r} is not a regular file")
-            handle = self.tar.extractfile(member)
-            if handle is None:
-                raise ArchiveError(f"{self.path}: cannot read member {name!r}")
-            return handle  # type: ignore[return-value]
+            if not member.islnk():
+                if not member.isfile():
+                    raise ArchiveError(f"{self.path}: member {name!r} is not a regular file")
+                return member
+            target = self._resolve(member.linkname)
+            if target == key:
+                raise ArchiveError(f"{self.path}: member {name!r} links to itself")
+            key = target
         raise ArchiveError(f"{self.path}: member {name!r}: too many links (a link loop)")
 
+    def open(self, name: str) -> BinaryIO:
+        """A reader of member ``name`` (see :meth:`member` for how links are followed)."""
+        handle = self.tar.extractfile(self.member(name))
+        if handle is None:
+            raise ArchiveError(f"{self.path}: cannot read member {name!r}")
+        return handle  # type: ignore[return-value]
+
     def read_json(self, name: str) -> object:
-        member = self.members.get(posixpath.normpath(name))
-        if member is not None and member.size > _MAX_JSON:
+        if self.member(name).size > _MAX_JSON:
             raise ArchiveError(f"{self.path}: {name} is implausibly large")
         with self.open(name) as fh:
             data = fh.read(_MAX_JSON + 1)
@@ -204,10 +229,17 @@ class _Archive:
         except RecursionError:
             raise ArchiveError(f"{self.path}: {name} nests too deeply") from None
 
+    def read_blob(self, desc: Descriptor) -> bytes:
+        """At most ``desc.size + 1`` bytes of the blob ``desc`` names (for verified reads)."""
+        name = f"blobs/sha256/{desc.digest[7:]}"
+        with self.open(name) as fh:
+            return fh.read(desc.size + 1)
+
     def close(self) -> None:
         self.tar.close()
 
     def has(self, name: str) -> bool:
+        """Whether the archive has an entry of that name (a link there counts)."""
         return posixpath.normpath(name) in self.members
 
 
@@ -251,9 +283,8 @@ def _load(store: Store, source: Path | BinaryIO, limits: Limits) -> list[str]:
                         f"{path}: neither a docker archive (manifest.json) "
                         "nor an OCI layout (index.json)"
                     )
-                for name, desc in tags:
-                    if name:
-                        store.tag(name, desc)
+                # one update of index.json for all of them: thousands of tags stay fast
+                store.tag_many((name, desc) for name, desc in tags if name)
         except _READ_ERRORS as exc:
             # Store writes raise StoreError themselves; what is left is the archive's fault.
             raise ArchiveError(f"{path}: the archive is corrupt or truncated ({exc})") from exc
@@ -265,23 +296,29 @@ def _index_names_images(archive: _Archive) -> bool:
     if not isinstance(raw, dict):
         return False
     entries = Index.from_dict(raw).manifests
-    return bool(entries) and all(
-        _valid_name(d.annotations.get(IMAGE_NAME) or d.annotations.get(REF_NAME)) for d in entries
-    )
+
+    def names_an_image(d: Descriptor) -> bool:
+        try:
+            return _tag_name(archive, _entry_name(d), "index.json") is not None
+        except ArchiveError:
+            return False
+
+    return bool(entries) and all(names_an_image(d) for d in entries)
 
 
 def _import_blob(store: Store, archive: _Archive, desc: Descriptor) -> None:
-    if store.has_blob(desc.digest):
-        return
-    with archive.open(f"blobs/sha256/{desc.digest[7:]}") as fh:
-        try:
-            digest, size = store.put_file(fh, expected=desc.digest)
-        except IntegrityError:
-            raise IntegrityError(
-                f"{archive.path}: blob {desc.digest} does not match its digest"
-            ) from None
-    if size != desc.size:
-        raise IntegrityError(f"{archive.path}: blob {digest} has size {size}, expected {desc.size}")
+    """Store the blob ``desc`` names, checking its size even when the store has it already."""
+    try:
+        if store.has_descriptor(desc):
+            return
+        with archive.open(f"blobs/sha256/{desc.digest[7:]}") as fh:
+            store.put_descriptor(desc, fh)
+    except IntegrityError as exc:
+        raise IntegrityError(f"{archive.path}: {exc}") from None
+
+
+def _entry_name(entry: Descriptor) -> str | None:
+    return entry.annotations.get(IMAGE_NAME) or entry.annotations.get(REF_NAME)
 
 
 def _load_oci(store: Store, archive: _Archive) -> list[tuple[str | None, Descriptor]]:
@@ -290,29 +327,34 @@ def _load_oci(store: Store, archive: _Archive) -> list[tuple[str | None, Descrip
         raise ArchiveError(f"{archive.path}: index.json is not an object")
     index = Index.from_dict(raw)
     out: list[tuple[str | None, Descriptor]] = []
+    imported: dict[Digest, int] = {}
     for entry in index.manifests:
-        for desc in _blobs_of(archive, entry):
-            _import_blob(store, archive, desc)
-        name = entry.annotations.get(IMAGE_NAME) or entry.annotations.get(REF_NAME)
-        out.append((_valid_name(name), Descriptor(entry.media_type, entry.digest, entry.size)))
+        name = _tag_name(archive, _entry_name(entry), "index.json")
+        # many tags of one image are many entries naming one manifest: import it once
+        if imported.get(entry.digest) != entry.size:
+            for desc in _blobs_of(archive, entry):
+                _import_blob(store, archive, desc)
+            imported[entry.digest] = entry.size
+        out.append((name, Descriptor(entry.media_type, entry.digest, entry.size)))
     return out
 
 
 def _blobs_of(archive: _Archive, root: Descriptor) -> list[Descriptor]:
-    def read(digest: str) -> bytes:
-        with archive.open(f"blobs/sha256/{digest[7:]}") as fh:
-            return fh.read(_MAX_JSON)
-
-    return list(walk_descriptors(root, read))
+    return list(walk_descriptors(root, archive.read_blob, str(archive.path)))
 
 
-def _valid_name(name: str | None) -> str | None:
+def _tag_name(archive: _Archive, name: str | None, where: str) -> str | None:
+    """The tag ``name`` is stored under; ``None`` for no name or a digest-only reference.
+
+    A name that is not a valid reference is refused, naming it: dropping it would load the
+    image untagged without a word, and ``docker load`` refuses it as well.
+    """
     if not name:
         return None
     try:
         ref = Reference.parse(name)
-    except InputError:
-        return None
+    except InputError as exc:
+        raise ArchiveError(f"{archive.path}: {where} has an invalid tag: {exc}") from None
     return ref.familiar() if ref.digest is None else None
 
 
@@ -328,8 +370,18 @@ def _load_docker(store: Store, archive: _Archive) -> list[tuple[str | None, Desc
         layers = entry.get("Layers") or []
         if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
             raise ArchiveError(f"{archive.path}: manifest.json entry {number} has bad Layers")
-        with archive.open(entry["Config"]) as fh:
-            config_bytes = fh.read(_MAX_JSON)
+        tags = entry.get("RepoTags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ArchiveError(f"{archive.path}: manifest.json entry {number} has bad RepoTags")
+        where = f"manifest.json entry {number}"
+        names = [_tag_name(archive, t, where) for t in tags] or [None]
+        config_name = entry["Config"]
+        check_document_size(
+            archive.member(config_name).size, mt.OCI_CONFIG, f"{archive.path}: {config_name}"
+        )
+        with archive.open(config_name) as fh:
+            config_bytes = fh.read(MAX_CONFIG_BYTES + 1)
+        check_document_size(len(config_bytes), mt.OCI_CONFIG, f"{archive.path}: {config_name}")
         config_digest = store.put_bytes(config_bytes)
         if config_digest in known:
             desc = known[config_digest]
@@ -337,8 +389,6 @@ def _load_docker(store: Store, archive: _Archive) -> list[tuple[str | None, Desc
                 _import_blob(store, archive, blob)
         else:
             desc = _synthesise(store, archive, config_bytes, config_digest, layers)
-        tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]
-        names = [_valid_name(t) for t in tags] or [None]
         out.extend((name, desc) for name in names)
     return out
 
@@ -351,11 +401,15 @@ def _oci_manifests_by_config(archive: _Archive) -> dict[str, Descriptor]:
     if not isinstance(raw, dict):
         return {}
     found: dict[str, Descriptor] = {}
+    walked: set[str] = set()
     for root in Index.from_dict(raw).manifests:
+        if root.digest in walked:
+            continue
+        walked.add(root.digest)
         for desc in _blobs_of(archive, root):
             if mt.is_manifest(desc.media_type):
-                with archive.open(f"blobs/sha256/{desc.digest[7:]}") as fh:
-                    manifest = Manifest.from_dict(load_json(fh.read(_MAX_JSON), "manifest"))
+                data = read_verified(desc, archive.read_blob, str(archive.path))
+                manifest = Manifest.from_bytes(data)
                 found[manifest.config.digest] = Descriptor(desc.media_type, desc.digest, desc.size)
     return found
 

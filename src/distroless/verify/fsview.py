@@ -19,9 +19,9 @@ from typing import BinaryIO
 from distroless.errors import ArchiveError, NotFoundError
 from distroless.layers.entry import EntryType, WhiteoutKind, parse_whiteout
 from distroless.layers.reader import iter_layer
+from distroless.rootpath import MAX_SYMLINK_HOPS, SymlinkLoopError, resolve_in_root
 from distroless.verify.image import ImageHandle
 
-MAX_SYMLINK_HOPS = 40
 _CAPABILITY_XATTR = "SCHILY.xattr.security.capability"
 
 _TAR_TYPES: dict[bytes, EntryType] = {
@@ -134,39 +134,22 @@ class FileSystemView:
     def resolve(self, path: str, *, follow_last: bool = True) -> str | None:
         """The canonical path of ``path`` inside the image, following symlinks like the kernel.
 
-        Absolute link targets are taken relative to the image root and ``..`` stops at the
-        root, as in a container.  ``None`` when a component is missing or links loop.
+        The walk is the one resolver inside a root (:mod:`distroless.rootpath`): absolute
+        link targets start again at the image root and ``..`` stops there, as in a
+        container.  ``None`` when the path leads nowhere: a missing component, a file used
+        as a directory (``ENOTDIR``), or too many links.
         """
-        pending = [p for p in _layer_path(path).split("/") if p]
-        current = "/"
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                current = posixpath.dirname(current) if current != "/" else "/"
-                continue
-            if part == ".":
-                continue
-            candidate = posixpath.join(current, part)
-            node = self._nodes.get(candidate)
-            if node is None:
-                if self._has_children(candidate):
-                    current = candidate  # directory implied by its contents
-                    continue
-                return None
-            if node.is_symlink and (pending or follow_last):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    return None
-                target = node.linkname
-                if target.startswith("/"):
-                    current = "/"
-                pending = [p for p in target.split("/") if p] + pending
-                continue
-            if pending and not node.is_dir:
-                return None
-            current = candidate
-        return current
+        walk = _ViewWalk(self)
+        try:
+            rel = resolve_in_root(path, walk.readlink, follow_last=follow_last)
+        except (SymlinkLoopError, _Nowhere):
+            return None
+        resolved = "/" + rel
+        if walk.non_directory not in (None, resolved):
+            return None  # a file was met and then left again: it was used as a directory
+        if rel and resolved not in self._nodes and not self._has_children(resolved):
+            return None  # the last component does not exist
+        return resolved
 
     def lookup(self, path: str, *, follow: bool = True) -> Node | None:
         """The node ``path`` names once symlinks are followed (``stat``); ``lstat`` if not."""
@@ -265,6 +248,41 @@ class FileSystemView:
 
     def read_text(self, path: str, limit: int = 16 << 20) -> str:
         return self.read_bytes(path, limit).decode("utf-8", errors="replace")
+
+
+class _Nowhere(Exception):
+    """A component of a path under resolution does not exist (raised by :class:`_ViewWalk`)."""
+
+
+class _ViewWalk:
+    """The :data:`~distroless.rootpath.ReadLink` of one resolution over a view's nodes.
+
+    Besides answering "is this a symlink", it keeps what the kernel would refuse: a
+    component that does not exist (``ENOENT``), and a non-directory that the walk goes on
+    from (``ENOTDIR``).  The resolver asks about every component it appends except, with
+    ``follow_last`` off, the last one; so a non-directory seen before any later question was
+    not the last component, and one seen last must be the final result.
+    """
+
+    def __init__(self, view: FileSystemView) -> None:
+        self._view = view
+        #: the last non-directory the walk appended, if any (only the result may be one)
+        self.non_directory: str | None = None
+
+    def readlink(self, rel: str) -> str | None:
+        if self.non_directory is not None:
+            raise _Nowhere(rel)  # the walk continued past a file
+        path = "/" + rel
+        node = self._view._nodes.get(path)
+        if node is None:
+            if self._view._has_children(path):
+                return None  # a directory implied by its contents
+            raise _Nowhere(rel)
+        if node.is_symlink:
+            return node.linkname
+        if not node.is_dir:
+            self.non_directory = path
+        return None
 
 
 def _apply_layer(
