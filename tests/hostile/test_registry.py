@@ -22,10 +22,16 @@ import httpx
 import pytest
 
 from distroless.config import Login, UserConfig, save_login
-from distroless.errors import AuthError, IntegrityError, NotFoundError, RegistryError
+from distroless.errors import (
+    ArchiveError,
+    AuthError,
+    IntegrityError,
+    NotFoundError,
+    RegistryError,
+)
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import sha256_bytes
-from distroless.oci.models import Descriptor, Platform
+from distroless.oci.models import Descriptor, Manifest, Platform
 from distroless.store import Store
 from distroless.transports.registry import (
     Credentials,
@@ -48,6 +54,7 @@ from tests.transports.registry.support import (
     add_image,
     add_layer,
     blob_files,
+    layer_bytes,
     write_docker_config,
 )
 
@@ -526,6 +533,38 @@ def test_index_of_huge_manifests_is_refused_before_fetching_them(
     with registries(only_for(registry)) as regs, pytest.raises(RegistryError, match="add up"):
         pull(store, registry.ref(), all_platforms=True, registries=regs)
     assert [p for p in registry.origin.paths() if "/manifests/sha256:" in p] == []
+    unchanged(store)
+
+
+def test_a_stored_blob_is_not_taken_for_a_descriptor_of_another_size(
+    tmp_path: Path, registry: HostileRegistry
+) -> None:
+    """The registry names a blob we already have with a wrong size: refused, not skipped."""
+    registry.auth = False
+    store = Store(tmp_path / "store")
+    data, tar = layer_bytes({"hello.txt": b"mine"})
+    store.put_bytes(data)
+    wrong = Descriptor(mt.OCI_LAYER_GZIP, sha256_bytes(data), len(data) + 1)
+    registry.set_layers([(wrong, sha256_bytes(tar))])
+    before = blob_files(store)
+    message, _ = failed_pull(registry, store, IntegrityError)
+    assert f"says {len(data) + 1} bytes" in message
+    assert blob_files(store) == before
+    assert store.refs() == []
+
+
+def test_an_oversized_config_is_refused_before_it_is_fetched(
+    tmp_path: Path, registry: HostileRegistry
+) -> None:
+    registry.auth = False
+    manifest = Manifest.from_bytes(registry.manifests[registry.image.digest][1])
+    huge = Descriptor(mt.OCI_CONFIG, sha256_bytes(b"huge"), 200 << 20)
+    data = Manifest(config=huge, layers=manifest.layers).to_bytes()
+    registry.manifests["v1"] = (mt.OCI_MANIFEST, data)
+    store = Store(tmp_path / "store")
+    with registries(only_for(registry)) as regs, pytest.raises(ArchiveError, match="more than"):
+        pull(store, registry.ref(), registries=regs)
+    assert [p for p in registry.origin.paths() if "/blobs/" in p] == []
     unchanged(store)
 
 

@@ -33,6 +33,7 @@ from distroless.errors import (
 )
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, sha256_bytes
+from distroless.oci.limits import check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
@@ -301,10 +302,13 @@ def _fetch_blobs(
     progress: _Progress,
     workers: int,
 ) -> None:
-    todo = [d for d in {d.digest: d for d in blobs}.values() if not store.has_blob(d.digest)]
-    for desc in blobs:
-        if store.has_blob(desc.digest):
+    todo = []
+    for desc in {d.digest: d for d in blobs}.values():
+        # a stored blob is skipped only when the registry's descriptor agrees on its size
+        if store.has_descriptor(desc):
             reporter.event("pull.blob.exists", digest=desc.digest)
+        else:
+            todo.append(desc)
     if not todo:
         return
     abort = _Abort()
@@ -338,8 +342,15 @@ def _fetch_blobs(
         reporter.event("pull.blob", digest=desc.digest, size=desc.size)
 
 
+def _config_of(manifest: Manifest) -> Descriptor:
+    """The config to fetch; one over its bound is refused before a byte of it is read."""
+    config = manifest.config
+    check_document_size(config.size, config.media_type, f"config {config.digest}")
+    return config
+
+
 def _manifest_blobs(manifest: Manifest) -> list[Descriptor]:
-    return [manifest.config, *(d for d in manifest.layers if not d.urls)]
+    return [_config_of(manifest), *(d for d in manifest.layers if not d.urls)]
 
 
 def _resolve(registries: Registries, ref: Reference) -> tuple[RegistryClient, RemoteDocument]:
@@ -506,7 +517,7 @@ def _check_platform(
     _fetch_blobs(
         client,
         ref.repository,
-        [manifest.config],
+        [_config_of(manifest)],
         store=store,
         reporter=reporter,
         progress=progress,
