@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 from distroless.assemble.time import rfc3339
+from distroless.dockerfile.archive import archive_entries, archive_kind
 from distroless.dockerfile.ast import (
     Add,
     Arg,
@@ -56,25 +57,25 @@ from distroless.dockerfile.ast import (
 )
 from distroless.dockerfile.ast import Mount as RunMountSpec
 from distroless.dockerfile.cache import BuildCache, cache_key
-from distroless.dockerfile.context import BuildContext
+from distroless.dockerfile.context import BuildContext, Match, remove_copy
 from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
 from distroless.dockerfile.instructions import (
+    Destination,
     Owner,
+    Producer,
     absolute_dest,
-    archive_entries,
     check_checksum,
     context_entries,
+    created_dirs,
     download,
     fs_entries,
-    is_archive,
     is_url,
     match_in_fs,
     parse_chmod,
     parse_chown,
-    unpack_archive,
     url_basename,
 )
-from distroless.dockerfile.layerfs import LayeredFS
+from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.secrets import BuildSecret
@@ -635,7 +636,8 @@ class Executor:
 
         # what the step reads, for the cache key and for making the layer
         inputs: list[str] = [f"dest={dest}:{dest_is_dir}"]
-        producers: list[Callable[[str, bool], Iterator[Entry]]] = []
+        producers: list[Producer] = []
+        unpacks = False  # an archive is unpacked into a directory whatever the dest says
         owner_holder: dict[str, Owner] = {}
 
         def owner() -> Owner:
@@ -655,9 +657,9 @@ class Executor:
             inputs.append("heredoc:" + hashlib.sha256(data).hexdigest() + ":" + doc.name)
 
             def heredoc_entries(
-                d: str, is_dir: bool, data: bytes = data, name: str = doc.name
+                to: Destination, data: bytes = data, name: str = doc.name
             ) -> Iterator[Entry]:
-                target = posixpath.join(d, name) if is_dir else d
+                target = posixpath.join(to.path, name) if to.is_dir else to.path
                 o = owner()
                 yield Entry.file(target, data, chmod if chmod is not None else 0o644, o.uid, o.gid)
 
@@ -670,13 +672,13 @@ class Executor:
                 inputs.append(f"from={identity}:{source}:" + ",".join(n.path for n in nodes))
                 for node in nodes:
 
-                    def stage_entries(d: str, is_dir: bool, node=node) -> Iterator[Entry]:  # type: ignore[no-untyped-def]
+                    def stage_entries(to: Destination, node: FsNode = node) -> Iterator[Entry]:
                         if node.is_dir:
-                            target = d
+                            target = to.path
+                        elif to.is_dir:
+                            target = posixpath.join(to.path, posixpath.basename(node.path))
                         else:
-                            target = (
-                                posixpath.join(d, posixpath.basename(node.path)) if is_dir else d
-                            )
+                            target = to.path
                         yield from fs_entries(src_fs, node, target, owner=owner(), mode=chmod)
 
                     producers.append(stage_entries)
@@ -689,27 +691,30 @@ class Executor:
                 inputs.append(f"context:{source}:{self.context.digest(matches)}")
                 for m in matches:
                     unpack = (
-                        is_add
-                        and (not isinstance(ins, Add) or ins.unpack is not False)
+                        isinstance(ins, Add)
+                        and ins.unpack is not False
                         and m.disk.is_file()
-                        and is_archive(m.disk)
+                        and archive_kind(m.disk) is not None
                     )
                     if unpack:
+                        unpacks = True
                         producers.append(self._archive_source(m.disk, where))
                         continue
 
-                    def ctx_entries(d: str, is_dir: bool, m=m) -> Iterator[Entry]:  # type: ignore[no-untyped-def]
-                        disk = m.disk
-                        if disk.is_dir():
-                            target = d
+                    def ctx_entries(to: Destination, m: Match = m) -> Iterator[Entry]:
+                        if m.disk.is_dir():
+                            target = to.path
+                        elif to.is_dir:
+                            target = posixpath.join(to.path, posixpath.basename(m.rel))
                         else:
-                            target = posixpath.join(d, posixpath.basename(m.rel)) if is_dir else d
+                            target = to.path
 
-                        def excl(rel: str, base: str = m.rel) -> bool:
+                        def excl(rel: str, base: str = m.resolved) -> bool:
+                            # .dockerignore speaks of the paths the copy really reads
                             return self.context.excluded(f"{base}/{rel}" if base else rel)
 
                         yield from context_entries(
-                            disk, target, owner=owner(), mode=chmod, exclude=excl
+                            m.disk, target, owner=owner(), mode=chmod, exclude=excl
                         )
 
                     producers.append(ctx_entries)
@@ -727,18 +732,24 @@ class Executor:
         def make() -> StateLayer | None:
             fs = self._fs(state)
             target = dest
-            is_dir = dest_is_dir or many
+            is_dir = dest_is_dir or many or unpacks
             if target != "/":
                 resolved = fs.resolve(target, follow_last=is_dir)
                 if not is_dir:
                     node = fs.lookup(resolved)
                     if node is not None and node.is_dir:
                         is_dir = True
+                        resolved = fs.resolve(target)  # into the directory a link names
                 target = resolved
-            entries: list[Entry] = list(self._parent_entries(fs, target, include_self=is_dir))
-            for produce in producers:
-                entries.extend(produce(target, is_dir))
-            return self._write_layer(entries)
+            with tempfile.TemporaryDirectory(dir=self.scratch) as scratch:
+                to = Destination(target, is_dir, fs, Path(scratch))
+                entries: list[Entry] = list(self._parent_entries(fs, target, include_self=is_dir))
+                entries.extend(
+                    created_dirs(fs, target if is_dir else posixpath.dirname(target), owner())
+                )
+                for produce in producers:
+                    entries.extend(produce(to))
+                return self._write_layer(entries)
 
         after = self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
         if len(after.layers) > len(state.layers):
@@ -779,17 +790,14 @@ class Executor:
         image = self.resolver.resolve(ref, state.platform, self._where(ins))
         return self._fs(self._state_from_image(image)), image.digest
 
-    def _archive_source(self, disk: Path, where: str) -> Callable[[str, bool], Iterator[Entry]]:
-        def produce(d: str, is_dir: bool) -> Iterator[Entry]:
-            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
-            unpack_archive(disk, tmp, where)
-            yield from archive_entries(tmp, d, None)
+    @staticmethod
+    def _archive_source(disk: Path, where: str) -> Producer:
+        def produce(to: Destination) -> Iterator[Entry]:
+            yield from archive_entries(disk, to.path, fs=to.fs, spool_dir=to.scratch, where=where)
 
         return produce
 
-    def _url_source(
-        self, ins: FileInstruction, url: str, inputs: list[str]
-    ) -> Callable[[str, bool], Iterator[Entry]]:
+    def _url_source(self, ins: FileInstruction, url: str, inputs: list[str]) -> Producer:
         where = self._where(ins)
         checksum = ins.checksum if isinstance(ins, Add) else None
         tmpdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
@@ -802,10 +810,10 @@ class Executor:
             inputs.append(f"url:{url}:{download(url, downloaded, None, where)}")
             fetched = True
 
-        def produce(d: str, is_dir: bool) -> Iterator[Entry]:
+        def produce(to: Destination) -> Iterator[Entry]:
             if not fetched:
                 download(url, downloaded, checksum, where)
-            target = posixpath.join(d, url_basename(url)) if is_dir else d
+            target = posixpath.join(to.path, url_basename(url)) if to.is_dir else to.path
             data_size = downloaded.stat().st_size
 
             def opener() -> BinaryIO:
@@ -905,24 +913,31 @@ class Executor:
                 if mount.source_stage is not None:
                     raise BuildError(f"{where}: RUN --mount=type=bind,from=... is not supported")
                 bind_source = mount.get("source") or mount.get("src") or "."
-                matches = self.context.match(bind_source, where)
+                match = self.context.match(bind_source, where)[0]
                 rw = (mount.get("rw") or mount.get("readwrite") or "false").lower() in truthy
-                bound = matches[0].disk.resolve()
-                if rw:  # writes go to a throwaway copy, never to the user's context
-                    scratch = Path(
-                        self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch))
-                    )
-                    copy = scratch / "bind"
-                    if bound.is_dir():
-                        shutil.copytree(bound, copy, symlinks=True)
-                    else:
-                        shutil.copy2(bound, copy)
-                    bound = copy
-                out.append(RunMount(bound, target, not rw))
-                inputs.append(f"mount=bind:{target}:{self.context.digest(matches[:1])}")
+                out.append(RunMount(self._bind_view(match, rw), target, not rw))
+                inputs.append(f"mount=bind:{target}:{self.context.digest([match])}")
             else:
                 raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
         return tuple(out), inputs, secrets
+
+    def _bind_view(self, match: Match, rw: bool) -> Path:
+        """What a ``type=bind`` mount of a context path shows: the path as the build sees it.
+
+        The source is already resolved inside the context.  A directory in which
+        .dockerignore hides something is mounted as a filtered copy (hard links, built
+        only then); writes (``rw``) go to a throwaway copy, never to the user's context.
+        """
+        if not rw and not self.context.hides_below(match):
+            return match.disk
+        scratch = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
+        view = scratch / "bind"
+        if match.disk.is_dir():
+            self._stack.callback(remove_copy, view)
+            self.context.filtered_copy(match, view, link=not rw)
+        else:
+            shutil.copy2(match.disk, view, follow_symlinks=False)
+        return view
 
     def _secret_mount(self, state: StageState, ins: Run, mount: RunMountSpec) -> _SecretUse | None:
         """Check a secret mount's options; None when an optional secret was not given."""
