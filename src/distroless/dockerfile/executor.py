@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
@@ -79,7 +80,7 @@ from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.secrets import BuildSecret
-from distroless.dockerfile.stage import StageState, StateLayer
+from distroless.dockerfile.stage import DEFAULT_SHELL, StageState, StateDraft, StateLayer
 from distroless.dockerfile.substitution import expand, expand_words
 from distroless.errors import BuildError, DistrolessError, DockerfileError, SandboxError
 from distroless.layers.build import media_type, write_layer
@@ -88,6 +89,7 @@ from distroless.layers.entry import Entry, EntryType
 from distroless.layers.reader import iter_layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import (
+    ContainerConfig,
     Descriptor,
     HistoryEntry,
     ImageConfig,
@@ -106,6 +108,9 @@ from distroless.store.store import host_platform_default
 _NULL = NullReporter()
 _HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _SECOND = 1_000_000_000
+#: characters the environment and labels of one stage may hold (an execve takes at most a
+#: few MiB of environment in all; labels beyond this are not metadata but data)
+MAX_CONFIG_TEXT = 4 << 20
 
 Output = IO[bytes] | int | None
 
@@ -353,11 +358,17 @@ class Executor:
         triggers = state.config.on_build
         state = replace(state, config=replace(state.config, on_build=()))
         cmd_set = False
-        for trigger in triggers:  # the base's ONBUILD triggers run first, as in docker
-            state, cmd_set = self._instruction(stage, state, self._trigger(stage, trigger), cmd_set)
-        for instruction in stage.instructions:
-            state, cmd_set = self._instruction(stage, state, instruction, cmd_set)
-        return state
+        draft: StateDraft | None = None  # metadata steps since the last layer step
+        # the base's ONBUILD triggers run first, as in docker
+        for instruction in chain((self._trigger(stage, t) for t in triggers), stage.instructions):
+            if isinstance(instruction, Run | Copy | Add | Workdir):
+                if draft is not None:
+                    state, draft = draft.state(), None
+                state = self._layer_instruction(stage, state, instruction)
+            else:
+                draft = draft or StateDraft(state)
+                cmd_set = self._metadata(stage, draft, instruction, cmd_set)
+        return state if draft is None else draft.state()
 
     def _trigger(self, stage: Stage, text: str) -> Instruction:
         """An ONBUILD trigger of the base, parsed as an instruction on the FROM's line."""
@@ -401,47 +412,52 @@ class Executor:
 
     # -- instructions -------------------------------------------------------------------
 
-    def _instruction(
-        self, stage: Stage, state: StageState, ins: Instruction, cmd_set: bool
-    ) -> tuple[StageState, bool]:
-        env = state.expansion_env()
-        if isinstance(ins, Arg):
-            return self._arg(stage, state, ins), cmd_set
+    def _layer_instruction(self, stage: Stage, state: StageState, ins: Instruction) -> StageState:
         if isinstance(ins, Run):
-            return self._run(stage, state, ins), cmd_set
+            return self._run(stage, state, ins)
         if isinstance(ins, Copy | Add):
-            return self._copy(stage, state, ins), cmd_set
+            return self._copy(stage, state, ins)
         if isinstance(ins, Workdir):
-            return self._workdir(stage, state, ins), cmd_set
-        config = state.config
+            return self._workdir(stage, state, ins)
+        raise BuildError(f"{self._where(ins)}: {ins.keyword} cannot be executed")
+
+    def _metadata(self, stage: Stage, draft: StateDraft, ins: Instruction, cmd_set: bool) -> bool:
+        """Apply one metadata instruction to ``draft``; returns whether CMD has been set."""
+        if isinstance(ins, Arg):
+            self._arg(stage, draft, ins)
+            return cmd_set
+        env = draft.expansion_env()
+        config = draft.config
         text = ins.original
         if isinstance(ins, Env):
             values = {
                 self._expand(p.key, env, ins): self._expand(p.value, env, ins) for p in ins.pairs
             }
-            config = config.with_env(**values)
+            for key, value in values.items():
+                draft.set_env(key, value)
             text = "ENV " + " ".join(f"{k}={v}" for k, v in values.items())
         elif isinstance(ins, Label):
             labels = {
                 self._expand(p.key, env, ins): self._expand(p.value, env, ins) for p in ins.pairs
             }
-            config = replace(config, labels={**config.labels, **labels})
+            for key, value in labels.items():
+                draft.set_label(key, value)
             text = "LABEL " + " ".join(f"{k}={v}" for k, v in labels.items())
         elif isinstance(ins, Maintainer):
-            state = replace(state, author=ins.name)
-            config = replace(config, labels={**config.labels, "maintainer": ins.name})
+            draft.author = ins.name
+            draft.set_label("maintainer", ins.name)
             text = f"MAINTAINER {ins.name}"
         elif isinstance(ins, User):
             user = self._expand(ins.user, env, ins)
-            self._check_user(state, user, ins)
+            self._check_user(draft.base, user, ins)
             config = replace(config, user=user)
             text = f"USER {user}"
         elif isinstance(ins, Cmd):
-            config = replace(config, cmd=self._argv(state, ins.command))
+            config = replace(config, cmd=self._argv(config, ins.command))
             cmd_set = True
             text = f"CMD {_command_text(config.cmd or ())}"
         elif isinstance(ins, Entrypoint):
-            entry = self._argv(state, ins.command)
+            entry = self._argv(config, ins.command)
             config = replace(config, entrypoint=entry, cmd=config.cmd if cmd_set else None)
             text = f"ENTRYPOINT {_command_text(entry)}"
         elif isinstance(ins, Shell):
@@ -450,38 +466,46 @@ class Executor:
         elif isinstance(ins, Expose):
             ports = []
             for raw in ins.ports:
-                for port in expand_words(raw, env, self.dockerfile.directives.escape):
+                for port in expand_words(
+                    raw, env, self.dockerfile.directives.escape, where=self._where(ins)
+                ):
                     ports.append(port if "/" in port else f"{port}/tcp")
-            config = replace(config, exposed_ports=tuple(sorted({*config.exposed_ports, *ports})))
+            draft.add_ports(ports)
             text = "EXPOSE " + " ".join(ports)
         elif isinstance(ins, Volume):
             paths = [self._expand(p, env, ins) for p in ins.paths]
             if any(not p for p in paths):
                 raise BuildError(f"{self._where(ins)}: VOLUME specified with an empty path")
-            config = replace(config, volumes=tuple(sorted({*config.volumes, *paths})))
+            draft.add_volumes(paths)
             text = "VOLUME " + _command_text(tuple(paths))
         elif isinstance(ins, Stopsignal):
             config = replace(config, stop_signal=self._expand(ins.signal, env, ins))
             text = f"STOPSIGNAL {config.stop_signal}"
         elif isinstance(ins, Healthcheck):
-            config = replace(config, healthcheck=self._healthcheck(state, ins))
+            config = replace(config, healthcheck=self._healthcheck(ins))
         elif isinstance(ins, Onbuild):
             config = replace(config, on_build=(*config.on_build, ins.expression))
             text = f"ONBUILD {ins.expression}"
         else:
             raise BuildError(f"{self._where(ins)}: {ins.keyword} cannot be executed")
+        if draft.text_size > max(MAX_CONFIG_TEXT, draft.start_size):
+            raise DockerfileError(
+                f"{self._where(ins)}: {ins.keyword}: the stage's environment and labels would "
+                f"exceed {MAX_CONFIG_TEXT} characters"
+            )
         self._step(stage, ins, cached=False, text=text)
-        state = state.with_config(config).add_history(
-            HistoryEntry(created_by=text, created=self.created, empty_layer=True)
-        )
-        return state, cmd_set
+        draft.config = config
+        draft.history.append(HistoryEntry(created_by=text, created=self.created, empty_layer=True))
+        return cmd_set
 
-    def _argv(self, state: StageState, command: Command) -> tuple[str, ...]:
+    @staticmethod
+    def _argv(config: ContainerConfig, command: Command) -> tuple[str, ...]:
         if isinstance(command, tuple):
             return command
-        return (*state.shell, command)
+        return (*(config.shell or DEFAULT_SHELL), command)
 
-    def _healthcheck(self, state: StageState, ins: Healthcheck) -> dict[str, object]:
+    @staticmethod
+    def _healthcheck(ins: Healthcheck) -> dict[str, object]:
         if ins.command is None:
             return {"Test": ["NONE"]}
         test = (
@@ -499,7 +523,7 @@ class Executor:
                 out[key] = value
         return out
 
-    def _arg(self, stage: Stage, state: StageState, ins: Arg) -> StageState:
+    def _arg(self, stage: Stage, draft: StateDraft, ins: Arg) -> None:
         build_args = self.options.build_args
         global_names = {a.name for g in self.dockerfile.global_args for a in g.args}
         for arg in ins.args:
@@ -507,7 +531,7 @@ class Executor:
             if arg.name in build_args:
                 value = build_args[arg.name]
             elif arg.default is not None:
-                value = self._expand(arg.default, state.expansion_env(), ins)
+                value = self._expand(arg.default, draft.expansion_env(), ins)
             elif arg.name in self._global_env and (
                 arg.name in global_names
                 or arg.name in predefined_args(self.target_platform, self.build_platform)
@@ -516,9 +540,8 @@ class Executor:
             else:
                 value = None
             if value is not None:
-                state = state.with_arg(arg.name, value)
+                draft.set_arg(arg.name, value)
         self._step(stage, ins, cached=False, text=ins.original)
-        return state
 
     def _check_user(self, state: StageState, user: str, ins: Instruction) -> None:
         name, _, group = user.partition(":")
