@@ -248,6 +248,15 @@ def test_an_alias_link_does_not_bypass_dockerignore(cli: Cli, ctx: Path, decoys:
     assert aliased.replace("'alias'", "'nothing'") == missing
 
 
+def test_a_deeply_nested_context_is_a_clear_error(cli: Cli, ctx: Path) -> None:
+    path = ctx
+    for _ in range(1100):  # deeper than Python's recursion limit
+        path = path / "d"
+        path.mkdir()
+    (path / "f").write_text("deep\n")
+    _refused(cli, ctx, "FROM scratch\nCOPY . /x/\n", line=2)
+
+
 # -- 3. RUN --mount=type=bind -------------------------------------------------------------
 
 

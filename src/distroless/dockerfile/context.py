@@ -161,18 +161,23 @@ class BuildContext:
         return h.hexdigest()
 
     def _hash_tree(self, h: hashlib._Hash, disk: Path, rel: str) -> None:
-        st = os.lstat(disk)
-        _hash_meta(h, rel, st)
-        if stat.S_ISLNK(st.st_mode):
-            h.update(os.readlink(disk).encode("utf-8", "surrogateescape") + b"\0")
-        elif stat.S_ISREG(st.st_mode):
-            hash_file(h, disk)
-        elif stat.S_ISDIR(st.st_mode):
-            for name in sorted(os.listdir(disk)):
-                child = f"{rel}/{name}" if rel else name
-                if self.excluded(child):
-                    continue
-                self._hash_tree(h, disk / name, child)
+        """Names, metadata and bytes of a tree, depth first (a stack: any depth works)."""
+        pending = [(disk, rel)]
+        while pending:
+            path, name = pending.pop()
+            st = os.lstat(path)
+            _hash_meta(h, name, st)
+            if stat.S_ISLNK(st.st_mode):
+                h.update(os.readlink(path).encode("utf-8", "surrogateescape") + b"\0")
+            elif stat.S_ISREG(st.st_mode):
+                hash_file(h, path)
+            elif stat.S_ISDIR(st.st_mode):
+                children = []
+                for child in sorted(os.listdir(path)):
+                    child_rel = f"{name}/{child}" if name else child
+                    if not self.excluded(child_rel):
+                        children.append((path / child, child_rel))
+                pending.extend(reversed(children))
 
     # -- what a bind mount shows -----------------------------------------------------------
 
@@ -180,15 +185,15 @@ class BuildContext:
         """Whether .dockerignore excludes anything inside the matched directory."""
         if not self.ignore.patterns or not match.disk.is_dir():
             return False
-        return self._any_excluded(match.disk, match.resolved)
-
-    def _any_excluded(self, directory: Path, rel: str) -> bool:
-        for entry in os.scandir(directory):
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            if self.excluded(child):
-                return True
-            if entry.is_dir(follow_symlinks=False) and self._any_excluded(Path(entry.path), child):
-                return True
+        pending = [(str(match.disk), match.resolved)]
+        while pending:
+            directory, rel = pending.pop()
+            for entry in os.scandir(directory):
+                child = f"{rel}/{entry.name}" if rel else entry.name
+                if self.excluded(child):
+                    return True
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, child))
         return False
 
     def filtered_copy(self, match: Match, into: Path, *, link: bool) -> None:
@@ -196,33 +201,37 @@ class BuildContext:
 
         With ``link`` regular files are hard links to the context's (cheap, and only ever
         mounted read-only), else copies; symlinks are recreated as they are, devices and
-        sockets are left out (a build context holds none that matter).
+        sockets are left out (a build context holds none that matter).  Directory modes
+        are set last, so a read-only directory can still be filled.
         """
-        st = os.lstat(match.disk)
         os.mkdir(into, 0o700)
-        self._fill(match.disk, into, match.resolved, link)
-        _copy_meta(into, st)
-
-    def _fill(self, src: Path, dst: Path, rel: str, link: bool) -> None:
-        for entry in sorted(os.scandir(src), key=lambda e: e.name):
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            if self.excluded(child):
-                continue
-            st = entry.stat(follow_symlinks=False)
-            target = dst / entry.name
-            if stat.S_ISDIR(st.st_mode):
-                os.mkdir(target, 0o700)
-                self._fill(Path(entry.path), target, child, link)
-            elif stat.S_ISLNK(st.st_mode):
-                os.symlink(os.readlink(entry.path), target)
-            elif stat.S_ISREG(st.st_mode):
-                if _place_file(entry.path, target, link):
-                    continue  # the same inode: its metadata is already the context's
-            elif stat.S_ISFIFO(st.st_mode):
-                os.mkfifo(target, 0o600)
-            else:
-                continue
-            _copy_meta(target, st)
+        directories = [(into, os.lstat(match.disk))]
+        pending = [(str(match.disk), into, match.resolved)]
+        while pending:
+            source, target_dir, rel = pending.pop()
+            for entry in sorted(os.scandir(source), key=lambda e: e.name):
+                child = f"{rel}/{entry.name}" if rel else entry.name
+                if self.excluded(child):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                target = target_dir / entry.name
+                if stat.S_ISDIR(st.st_mode):
+                    os.mkdir(target, 0o700)
+                    directories.append((target, st))
+                    pending.append((entry.path, target, child))
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    os.symlink(os.readlink(entry.path), target)
+                elif stat.S_ISREG(st.st_mode):
+                    if _place_file(entry.path, target, link):
+                        continue  # the same inode: its metadata is already the context's
+                elif stat.S_ISFIFO(st.st_mode):
+                    os.mkfifo(target, 0o600)
+                else:
+                    continue
+                _copy_meta(target, st)
+        for directory, st in reversed(directories):
+            _copy_meta(directory, st)
 
 
 def remove_copy(path: Path) -> None:

@@ -770,8 +770,13 @@ class Executor:
                 entries.extend(
                     created_dirs(fs, target if is_dir else posixpath.dirname(target), owner())
                 )
-                for produce in producers:
-                    entries.extend(produce(to))
+                try:
+                    for produce in producers:
+                        entries.extend(produce(to))
+                except RecursionError:  # a directory walk below is recursive
+                    raise BuildError(
+                        f"{where}: {ins.keyword} sources are nested too deeply to copy"
+                    ) from None
                 return self._write_layer(entries)
 
         after = self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
