@@ -254,7 +254,13 @@ def test_a_deeply_nested_context_is_a_clear_error(cli: Cli, ctx: Path) -> None:
         path = path / "d"
         path.mkdir()
     (path / "f").write_text("deep\n")
-    _refused(cli, ctx, "FROM scratch\nCOPY . /x/\n", line=2)
+    try:
+        _refused(cli, ctx, "FROM scratch\nCOPY . /x/\n", line=2)
+    finally:  # bottom up: pytest's own clean-up would recurse as deep as the tree
+        (path / "f").unlink()
+        while path != ctx:
+            path.rmdir()
+            path = path.parent
 
 
 # -- 3. RUN --mount=type=bind -------------------------------------------------------------
