@@ -6,12 +6,12 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from distroless.dockerfile.executor import BuildOptions, BuildResult, build_dockerfile
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.layers.build import media_type, write_layer
-from distroless.layers.entry import Entry
+from distroless.layers.entry import Entry, EntryType
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest, Platform
 from distroless.reporter import RecordingReporter
@@ -125,3 +125,34 @@ def store_image(
     )
     store.tag(name, desc)
     return desc
+
+
+def static_busybox() -> Path:
+    """The host's static busybox (Debian's busybox-static), or stop the test saying why."""
+    from tests.helpers import require, require_root
+
+    require_root()
+    path = Path("/bin/busybox")
+    static = False
+    if path.is_file():
+        from elftools.elf.elffile import ELFFile
+
+        with path.open("rb") as fh:
+            static = not any(seg["p_type"] == "PT_INTERP" for seg in ELFFile(fh).iter_segments())
+    require(static, "a static /bin/busybox is not installed (Debian package busybox-static)")
+    return path
+
+
+def busybox_image(store: Store, name: str) -> Descriptor:
+    """An image with only a static busybox as ``/bin/sh``, for RUN steps in tests."""
+    busybox = static_busybox()
+    size = busybox.stat().st_size
+
+    def opener() -> BinaryIO:
+        return busybox.open("rb")
+
+    entries = [
+        Entry.directory("bin"),
+        Entry("bin/sh", EntryType.FILE, mode=0o755, size=size, opener=opener),
+    ]
+    return store_image(store, name, [entries])

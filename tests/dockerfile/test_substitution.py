@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from distroless.dockerfile.substitution import expand, expand_words
+from distroless.dockerfile.substitution import MAX_EXPANSION, _trim, expand, expand_words
 from distroless.errors import DockerfileError
 
 ENV = {"PWD": "/home", "EMPTY": "", "SPACED": "1  2", "VAR": "a/b/c", "X": "x"}
@@ -154,3 +156,43 @@ def test_braced_reference_yields_value(env: dict[str, str]) -> None:
     for name, value in env.items():
         assert expand("${" + name + "}", env) == value
         assert expand('"$' + name + '"', env) == value
+
+
+def _trim_by_every_cut(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
+    """The definition of the trims: try each cut with fnmatch (quadratic, so tests only)."""
+    cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
+    for cut in cuts:
+        if prefix and fnmatch.fnmatchcase(value[:cut], pattern):
+            return value[cut:]
+        if not prefix and fnmatch.fnmatchcase(value[len(value) - cut :], pattern):
+            return value[: len(value) - cut]
+    return value
+
+
+@given(
+    st.text(alphabet="ab/-]!", max_size=12),
+    st.text(alphabet="ab/*?[]!-", max_size=8),
+    st.booleans(),
+    st.booleans(),
+)
+def test_trims_agree_with_fnmatch_at_every_cut(
+    value: str, pattern: str, prefix: bool, longest: bool
+) -> None:
+    assert _trim(value, pattern, prefix=prefix, longest=longest) == _trim_by_every_cut(
+        value, pattern, prefix=prefix, longest=longest
+    )
+
+
+def test_a_trim_of_a_long_value_is_one_pass() -> None:
+    value = "a" * (MAX_EXPANSION // 16)
+    # cut by cut this is ~10^9 character comparisons; one pass is 6 * 10^4 steps
+    assert expand("${V%%*b*a}", {"V": value}) == value
+    assert expand("${V##*a}", {"V": value + "b"}) == "b"
+
+
+def test_doubling_a_value_stops_at_the_limit_naming_the_line() -> None:
+    env = {"A": "x" * 1000}
+    text = "$A" * 1000
+    with pytest.raises(DockerfileError, match=r"^Dockerfile:7: .*more than 1048576 characters"):
+        expand(text + text, env, where="Dockerfile:7")
+    assert len(expand(text, env)) == 1_000_000

@@ -25,10 +25,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 from distroless.assemble.time import rfc3339
+from distroless.dockerfile.archive import archive_entries, archive_kind
 from distroless.dockerfile.ast import (
     Add,
     Arg,
@@ -55,29 +57,29 @@ from distroless.dockerfile.ast import (
 )
 from distroless.dockerfile.ast import Mount as RunMountSpec
 from distroless.dockerfile.cache import BuildCache, cache_key
-from distroless.dockerfile.context import BuildContext
+from distroless.dockerfile.context import BuildContext, Match, remove_copy
 from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
 from distroless.dockerfile.instructions import (
+    Destination,
     Owner,
+    Producer,
     absolute_dest,
-    archive_entries,
     check_checksum,
     context_entries,
+    created_dirs,
     download,
     fs_entries,
-    is_archive,
     is_url,
     match_in_fs,
     parse_chmod,
     parse_chown,
-    unpack_archive,
     url_basename,
 )
-from distroless.dockerfile.layerfs import LayeredFS
+from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.secrets import BuildSecret
-from distroless.dockerfile.stage import StageState, StateLayer
+from distroless.dockerfile.stage import DEFAULT_SHELL, StageState, StateDraft, StateLayer
 from distroless.dockerfile.substitution import expand, expand_words
 from distroless.errors import BuildError, DistrolessError, DockerfileError, SandboxError
 from distroless.layers.build import media_type, write_layer
@@ -86,6 +88,7 @@ from distroless.layers.entry import Entry, EntryType
 from distroless.layers.reader import iter_layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import (
+    ContainerConfig,
     Descriptor,
     HistoryEntry,
     ImageConfig,
@@ -106,6 +109,9 @@ from distroless.store.store import host_platform_default
 _NULL = NullReporter()
 _HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _SECOND = 1_000_000_000
+#: characters the environment and labels of one stage may hold (an execve takes at most a
+#: few MiB of environment in all; labels beyond this are not metadata but data)
+MAX_CONFIG_TEXT = 4 << 20
 
 Output = IO[bytes] | int | None
 
@@ -351,11 +357,17 @@ class Executor:
         triggers = state.config.on_build
         state = replace(state, config=replace(state.config, on_build=()))
         cmd_set = False
-        for trigger in triggers:  # the base's ONBUILD triggers run first, as in docker
-            state, cmd_set = self._instruction(stage, state, self._trigger(stage, trigger), cmd_set)
-        for instruction in stage.instructions:
-            state, cmd_set = self._instruction(stage, state, instruction, cmd_set)
-        return state
+        draft: StateDraft | None = None  # metadata steps since the last layer step
+        # the base's ONBUILD triggers run first, as in docker
+        for instruction in chain((self._trigger(stage, t) for t in triggers), stage.instructions):
+            if isinstance(instruction, Run | Copy | Add | Workdir):
+                if draft is not None:
+                    state, draft = draft.state(), None
+                state = self._layer_instruction(stage, state, instruction)
+            else:
+                draft = draft or StateDraft(state)
+                cmd_set = self._metadata(stage, draft, instruction, cmd_set)
+        return state if draft is None else draft.state()
 
     def _trigger(self, stage: Stage, text: str) -> Instruction:
         """An ONBUILD trigger of the base, parsed as an instruction on the FROM's line."""
@@ -399,47 +411,52 @@ class Executor:
 
     # -- instructions -------------------------------------------------------------------
 
-    def _instruction(
-        self, stage: Stage, state: StageState, ins: Instruction, cmd_set: bool
-    ) -> tuple[StageState, bool]:
-        env = state.expansion_env()
-        if isinstance(ins, Arg):
-            return self._arg(stage, state, ins), cmd_set
+    def _layer_instruction(self, stage: Stage, state: StageState, ins: Instruction) -> StageState:
         if isinstance(ins, Run):
-            return self._run(stage, state, ins), cmd_set
+            return self._run(stage, state, ins)
         if isinstance(ins, Copy | Add):
-            return self._copy(stage, state, ins), cmd_set
+            return self._copy(stage, state, ins)
         if isinstance(ins, Workdir):
-            return self._workdir(stage, state, ins), cmd_set
-        config = state.config
+            return self._workdir(stage, state, ins)
+        raise BuildError(f"{self._where(ins)}: {ins.keyword} cannot be executed")
+
+    def _metadata(self, stage: Stage, draft: StateDraft, ins: Instruction, cmd_set: bool) -> bool:
+        """Apply one metadata instruction to ``draft``; returns whether CMD has been set."""
+        if isinstance(ins, Arg):
+            self._arg(stage, draft, ins)
+            return cmd_set
+        env = draft.expansion_env()
+        config = draft.config
         text = ins.original
         if isinstance(ins, Env):
             values = {
                 self._expand(p.key, env, ins): self._expand(p.value, env, ins) for p in ins.pairs
             }
-            config = config.with_env(**values)
+            for key, value in values.items():
+                draft.set_env(key, value)
             text = "ENV " + " ".join(f"{k}={v}" for k, v in values.items())
         elif isinstance(ins, Label):
             labels = {
                 self._expand(p.key, env, ins): self._expand(p.value, env, ins) for p in ins.pairs
             }
-            config = replace(config, labels={**config.labels, **labels})
+            for key, value in labels.items():
+                draft.set_label(key, value)
             text = "LABEL " + " ".join(f"{k}={v}" for k, v in labels.items())
         elif isinstance(ins, Maintainer):
-            state = replace(state, author=ins.name)
-            config = replace(config, labels={**config.labels, "maintainer": ins.name})
+            draft.author = ins.name
+            draft.set_label("maintainer", ins.name)
             text = f"MAINTAINER {ins.name}"
         elif isinstance(ins, User):
             user = self._expand(ins.user, env, ins)
-            self._check_user(state, user, ins)
+            self._check_user(draft.base, user, ins)
             config = replace(config, user=user)
             text = f"USER {user}"
         elif isinstance(ins, Cmd):
-            config = replace(config, cmd=self._argv(state, ins.command))
+            config = replace(config, cmd=self._argv(config, ins.command))
             cmd_set = True
             text = f"CMD {_command_text(config.cmd or ())}"
         elif isinstance(ins, Entrypoint):
-            entry = self._argv(state, ins.command)
+            entry = self._argv(config, ins.command)
             config = replace(config, entrypoint=entry, cmd=config.cmd if cmd_set else None)
             text = f"ENTRYPOINT {_command_text(entry)}"
         elif isinstance(ins, Shell):
@@ -448,38 +465,46 @@ class Executor:
         elif isinstance(ins, Expose):
             ports = []
             for raw in ins.ports:
-                for port in expand_words(raw, env, self.dockerfile.directives.escape):
+                for port in expand_words(
+                    raw, env, self.dockerfile.directives.escape, where=self._where(ins)
+                ):
                     ports.append(port if "/" in port else f"{port}/tcp")
-            config = replace(config, exposed_ports=tuple(sorted({*config.exposed_ports, *ports})))
+            draft.add_ports(ports)
             text = "EXPOSE " + " ".join(ports)
         elif isinstance(ins, Volume):
             paths = [self._expand(p, env, ins) for p in ins.paths]
             if any(not p for p in paths):
                 raise BuildError(f"{self._where(ins)}: VOLUME specified with an empty path")
-            config = replace(config, volumes=tuple(sorted({*config.volumes, *paths})))
+            draft.add_volumes(paths)
             text = "VOLUME " + _command_text(tuple(paths))
         elif isinstance(ins, Stopsignal):
             config = replace(config, stop_signal=self._expand(ins.signal, env, ins))
             text = f"STOPSIGNAL {config.stop_signal}"
         elif isinstance(ins, Healthcheck):
-            config = replace(config, healthcheck=self._healthcheck(state, ins))
+            config = replace(config, healthcheck=self._healthcheck(ins))
         elif isinstance(ins, Onbuild):
             config = replace(config, on_build=(*config.on_build, ins.expression))
             text = f"ONBUILD {ins.expression}"
         else:
             raise BuildError(f"{self._where(ins)}: {ins.keyword} cannot be executed")
+        if draft.text_size > max(MAX_CONFIG_TEXT, draft.start_size):
+            raise DockerfileError(
+                f"{self._where(ins)}: {ins.keyword}: the stage's environment and labels would "
+                f"exceed {MAX_CONFIG_TEXT} characters"
+            )
         self._step(stage, ins, cached=False, text=text)
-        state = state.with_config(config).add_history(
-            HistoryEntry(created_by=text, created=self.created, empty_layer=True)
-        )
-        return state, cmd_set
+        draft.config = config
+        draft.history.append(HistoryEntry(created_by=text, created=self.created, empty_layer=True))
+        return cmd_set
 
-    def _argv(self, state: StageState, command: Command) -> tuple[str, ...]:
+    @staticmethod
+    def _argv(config: ContainerConfig, command: Command) -> tuple[str, ...]:
         if isinstance(command, tuple):
             return command
-        return (*state.shell, command)
+        return (*(config.shell or DEFAULT_SHELL), command)
 
-    def _healthcheck(self, state: StageState, ins: Healthcheck) -> dict[str, object]:
+    @staticmethod
+    def _healthcheck(ins: Healthcheck) -> dict[str, object]:
         if ins.command is None:
             return {"Test": ["NONE"]}
         test = (
@@ -497,7 +522,7 @@ class Executor:
                 out[key] = value
         return out
 
-    def _arg(self, stage: Stage, state: StageState, ins: Arg) -> StageState:
+    def _arg(self, stage: Stage, draft: StateDraft, ins: Arg) -> None:
         build_args = self.options.build_args
         global_names = {a.name for g in self.dockerfile.global_args for a in g.args}
         for arg in ins.args:
@@ -505,7 +530,7 @@ class Executor:
             if arg.name in build_args:
                 value = build_args[arg.name]
             elif arg.default is not None:
-                value = self._expand(arg.default, state.expansion_env(), ins)
+                value = self._expand(arg.default, draft.expansion_env(), ins)
             elif arg.name in self._global_env and (
                 arg.name in global_names
                 or arg.name in predefined_args(self.target_platform, self.build_platform)
@@ -514,9 +539,8 @@ class Executor:
             else:
                 value = None
             if value is not None:
-                state = state.with_arg(arg.name, value)
+                draft.set_arg(arg.name, value)
         self._step(stage, ins, cached=False, text=ins.original)
-        return state
 
     def _check_user(self, state: StageState, user: str, ins: Instruction) -> None:
         name, _, group = user.partition(":")
@@ -634,7 +658,8 @@ class Executor:
 
         # what the step reads, for the cache key and for making the layer
         inputs: list[str] = [f"dest={dest}:{dest_is_dir}"]
-        producers: list[Callable[[str, bool], Iterator[Entry]]] = []
+        producers: list[Producer] = []
+        unpacks = False  # an archive is unpacked into a directory whatever the dest says
         owner_holder: dict[str, Owner] = {}
 
         def owner() -> Owner:
@@ -654,9 +679,9 @@ class Executor:
             inputs.append("heredoc:" + hashlib.sha256(data).hexdigest() + ":" + doc.name)
 
             def heredoc_entries(
-                d: str, is_dir: bool, data: bytes = data, name: str = doc.name
+                to: Destination, data: bytes = data, name: str = doc.name
             ) -> Iterator[Entry]:
-                target = posixpath.join(d, name) if is_dir else d
+                target = posixpath.join(to.path, name) if to.is_dir else to.path
                 o = owner()
                 yield Entry.file(target, data, chmod if chmod is not None else 0o644, o.uid, o.gid)
 
@@ -669,13 +694,13 @@ class Executor:
                 inputs.append(f"from={identity}:{source}:" + ",".join(n.path for n in nodes))
                 for node in nodes:
 
-                    def stage_entries(d: str, is_dir: bool, node=node) -> Iterator[Entry]:  # type: ignore[no-untyped-def]
+                    def stage_entries(to: Destination, node: FsNode = node) -> Iterator[Entry]:
                         if node.is_dir:
-                            target = d
+                            target = to.path
+                        elif to.is_dir:
+                            target = posixpath.join(to.path, posixpath.basename(node.path))
                         else:
-                            target = (
-                                posixpath.join(d, posixpath.basename(node.path)) if is_dir else d
-                            )
+                            target = to.path
                         yield from fs_entries(src_fs, node, target, owner=owner(), mode=chmod)
 
                     producers.append(stage_entries)
@@ -688,27 +713,30 @@ class Executor:
                 inputs.append(f"context:{source}:{self.context.digest(matches)}")
                 for m in matches:
                     unpack = (
-                        is_add
-                        and (not isinstance(ins, Add) or ins.unpack is not False)
+                        isinstance(ins, Add)
+                        and ins.unpack is not False
                         and m.disk.is_file()
-                        and is_archive(m.disk)
+                        and archive_kind(m.disk) is not None
                     )
                     if unpack:
+                        unpacks = True
                         producers.append(self._archive_source(m.disk, where))
                         continue
 
-                    def ctx_entries(d: str, is_dir: bool, m=m) -> Iterator[Entry]:  # type: ignore[no-untyped-def]
-                        disk = m.disk
-                        if disk.is_dir():
-                            target = d
+                    def ctx_entries(to: Destination, m: Match = m) -> Iterator[Entry]:
+                        if m.disk.is_dir():
+                            target = to.path
+                        elif to.is_dir:
+                            target = posixpath.join(to.path, posixpath.basename(m.rel))
                         else:
-                            target = posixpath.join(d, posixpath.basename(m.rel)) if is_dir else d
+                            target = to.path
 
-                        def excl(rel: str, base: str = m.rel) -> bool:
+                        def excl(rel: str, base: str = m.resolved) -> bool:
+                            # .dockerignore speaks of the paths the copy really reads
                             return self.context.excluded(f"{base}/{rel}" if base else rel)
 
                         yield from context_entries(
-                            disk, target, owner=owner(), mode=chmod, exclude=excl
+                            m.disk, target, owner=owner(), mode=chmod, exclude=excl
                         )
 
                     producers.append(ctx_entries)
@@ -726,18 +754,29 @@ class Executor:
         def make() -> StateLayer | None:
             fs = self._fs(state)
             target = dest
-            is_dir = dest_is_dir or many
+            is_dir = dest_is_dir or many or unpacks
             if target != "/":
                 resolved = fs.resolve(target, follow_last=is_dir)
                 if not is_dir:
                     node = fs.lookup(resolved)
                     if node is not None and node.is_dir:
                         is_dir = True
+                        resolved = fs.resolve(target)  # into the directory a link names
                 target = resolved
-            entries: list[Entry] = list(self._parent_entries(fs, target, include_self=is_dir))
-            for produce in producers:
-                entries.extend(produce(target, is_dir))
-            return self._write_layer(entries)
+            with tempfile.TemporaryDirectory(dir=self.scratch) as scratch:
+                to = Destination(target, is_dir, fs, Path(scratch))
+                entries: list[Entry] = list(self._parent_entries(fs, target, include_self=is_dir))
+                entries.extend(
+                    created_dirs(fs, target if is_dir else posixpath.dirname(target), owner())
+                )
+                try:
+                    for produce in producers:
+                        entries.extend(produce(to))
+                except RecursionError:  # a directory walk below is recursive
+                    raise BuildError(
+                        f"{where}: {ins.keyword} sources are nested too deeply to copy"
+                    ) from None
+                return self._write_layer(entries)
 
         after = self._layer_step(stage, state, ins, text=text, inputs=inputs, make=make)
         if len(after.layers) > len(state.layers):
@@ -778,17 +817,14 @@ class Executor:
         image = self.resolver.resolve(ref, state.platform, self._where(ins))
         return self._fs(self._state_from_image(image)), image.digest
 
-    def _archive_source(self, disk: Path, where: str) -> Callable[[str, bool], Iterator[Entry]]:
-        def produce(d: str, is_dir: bool) -> Iterator[Entry]:
-            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
-            unpack_archive(disk, tmp, where)
-            yield from archive_entries(tmp, d, None)
+    @staticmethod
+    def _archive_source(disk: Path, where: str) -> Producer:
+        def produce(to: Destination) -> Iterator[Entry]:
+            yield from archive_entries(disk, to.path, fs=to.fs, spool_dir=to.scratch, where=where)
 
         return produce
 
-    def _url_source(
-        self, ins: FileInstruction, url: str, inputs: list[str]
-    ) -> Callable[[str, bool], Iterator[Entry]]:
+    def _url_source(self, ins: FileInstruction, url: str, inputs: list[str]) -> Producer:
         where = self._where(ins)
         checksum = ins.checksum if isinstance(ins, Add) else None
         tmpdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
@@ -801,10 +837,10 @@ class Executor:
             inputs.append(f"url:{url}:{download(url, downloaded, None, where)}")
             fetched = True
 
-        def produce(d: str, is_dir: bool) -> Iterator[Entry]:
+        def produce(to: Destination) -> Iterator[Entry]:
             if not fetched:
                 download(url, downloaded, checksum, where)
-            target = posixpath.join(d, url_basename(url)) if is_dir else d
+            target = posixpath.join(to.path, url_basename(url)) if to.is_dir else to.path
             data_size = downloaded.stat().st_size
 
             def opener() -> BinaryIO:
@@ -916,24 +952,31 @@ class Executor:
                 if mount.source_stage is not None:
                     raise BuildError(f"{where}: RUN --mount=type=bind,from=... is not supported")
                 bind_source = mount.get("source") or mount.get("src") or "."
-                matches = self.context.match(bind_source, where)
+                match = self.context.match(bind_source, where)[0]
                 rw = (mount.get("rw") or mount.get("readwrite") or "false").lower() in truthy
-                bound = matches[0].disk.resolve()
-                if rw:  # writes go to a throwaway copy, never to the user's context
-                    scratch = Path(
-                        self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch))
-                    )
-                    copy = scratch / "bind"
-                    if bound.is_dir():
-                        shutil.copytree(bound, copy, symlinks=True)
-                    else:
-                        shutil.copy2(bound, copy)
-                    bound = copy
-                out.append(RunMount(bound, target, not rw))
-                inputs.append(f"mount=bind:{target}:{self.context.digest(matches[:1])}")
+                out.append(RunMount(self._bind_view(match, rw), target, not rw))
+                inputs.append(f"mount=bind:{target}:{self.context.digest([match])}")
             else:
                 raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
         return tuple(out), inputs, secrets
+
+    def _bind_view(self, match: Match, rw: bool) -> Path:
+        """What a ``type=bind`` mount of a context path shows: the path as the build sees it.
+
+        The source is already resolved inside the context.  A directory in which
+        .dockerignore hides something is mounted as a filtered copy (hard links, built
+        only then); writes (``rw``) go to a throwaway copy, never to the user's context.
+        """
+        if not rw and not self.context.hides_below(match):
+            return match.disk
+        scratch = Path(self._stack.enter_context(tempfile.TemporaryDirectory(dir=self.scratch)))
+        view = scratch / "bind"
+        if match.disk.is_dir():
+            self._stack.callback(remove_copy, view)
+            self.context.filtered_copy(match, view, link=not rw)
+        else:
+            shutil.copy2(match.disk, view, follow_symlinks=False)
+        return view
 
     def _secret_mount(self, state: StageState, ins: Run, mount: RunMountSpec) -> _SecretUse | None:
         """Check a secret mount's options; None when an optional secret was not given."""

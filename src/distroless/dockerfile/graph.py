@@ -155,22 +155,28 @@ def build_graph(
                             how="RUN --mount",
                             edges=edges,
                         )
-        final_env[stage.index] = {
-            k: v for k, v in env.items() if not _is_arg_only(stage, k, dockerfile)
-        }
+        arg_only = _arg_only_names(stage)
+        final_env[stage.index] = {k: v for k, v in env.items() if k not in arg_only}
 
     order = _order(dockerfile, target_stage, edges)
     return StageGraph(dockerfile, target_stage, order, tuple(edges), bases)
 
 
-def _is_arg_only(stage: Stage, name: str, dockerfile: Dockerfile) -> bool:
-    """Whether ``name`` was set only by ARG in ``stage`` (ARGs are not inherited; ENVs are)."""
-    for instruction in reversed(stage.instructions):
-        if isinstance(instruction, Env) and any(p.key == name for p in instruction.pairs):
-            return False
-        if isinstance(instruction, Arg) and any(a.name == name for a in instruction.args):
-            return True
-    return False
+def _arg_only_names(stage: Stage) -> set[str]:
+    """Names whose last setter in ``stage`` is an ARG (ARGs are not inherited; ENVs are).
+
+    One pass over the stage: asking instruction by instruction for every name was
+    quadratic in the length of the stage.
+    """
+    last: dict[str, bool] = {}  # name -> set last by an ARG
+    for instruction in stage.instructions:
+        if isinstance(instruction, Env):
+            for pair in instruction.pairs:
+                last[pair.key] = False
+        elif isinstance(instruction, Arg):
+            for arg in instruction.args:
+                last[arg.name] = True
+    return {name for name, by_arg in last.items() if by_arg}
 
 
 def _edge(

@@ -16,7 +16,6 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -80,6 +79,38 @@ def absolute_dest(dest: str, workdir: str) -> tuple[str, bool]:
     return posixpath.normpath(path), is_dir
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a COPY/ADD step's sources land, known only once the step runs."""
+
+    #: absolute path in the image, symlinks resolved
+    path: str
+    #: whether sources go *into* ``path`` (a directory) or become it
+    is_dir: bool
+    #: the stage's file system before the step
+    fs: LayeredFS
+    #: a private directory that lives until the step's layer is written
+    scratch: Path
+
+
+#: one source of a COPY/ADD step: the entries it puts at a destination
+Producer = Callable[[Destination], Iterator[Entry]]
+
+
+def created_dirs(fs: LayeredFS, directory: str, owner: Owner) -> Iterator[Entry]:
+    """``directory`` and its parents that the stage lacks: 0755, owned like the copy.
+
+    BuildKit creates a missing destination with the ``--chown`` owner all the way down.
+    """
+    path = directory
+    missing: list[str] = []
+    while path not in ("/", "") and fs.node_at(path.lstrip("/")) is None:
+        missing.append(path)
+        path = posixpath.dirname(path)
+    for p in reversed(missing):
+        yield Entry.directory(p, 0o755, owner.uid, owner.gid)
+
+
 def _owned(entry: Entry, owner: Owner, mode: int | None) -> Entry:
     changes: dict[str, object] = {"uid": owner.uid, "gid": owner.gid, "uname": "", "gname": ""}
     if mode is not None and entry.type in (EntryType.FILE, EntryType.DIR):
@@ -98,12 +129,13 @@ def context_entries(
     mode: int | None,
     exclude: Callable[[str], bool] | None,
 ) -> Iterator[Entry]:
-    """Entries placing the context path ``disk`` at ``dest`` (a directory's contents)."""
-    real = disk
-    if disk.is_symlink():
-        real = Path(os.path.realpath(disk))
+    """Entries placing the context path ``disk`` at ``dest`` (a directory's contents).
+
+    ``disk`` is already resolved inside the context (see :class:`BuildContext`); symlinks
+    below it are copied as symlinks, as docker does.
+    """
     for entry in entries_from_directory(
-        real, dest, uid=owner.uid, gid=owner.gid, mode=mode, exclude=exclude
+        disk, dest, uid=owner.uid, gid=owner.gid, mode=mode, exclude=exclude
     ):
         yield _owned(entry, owner, mode)
 
@@ -216,47 +248,7 @@ def fs_digest(fs: LayeredFS, nodes: list[FsNode]) -> str:
     return h.hexdigest()
 
 
-# -- ADD: archives and URLs ------------------------------------------------------------
-
-_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
-
-
-def is_archive(path: Path) -> bool:
-    """A local tar (plain, gzip, bzip2 or xz), which ``ADD`` unpacks instead of copying."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return False
-    if any(head.startswith(m) for m in _ARCHIVE_MAGIC):
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                tar.next()
-            return True
-        except (tarfile.TarError, OSError, EOFError):
-            return False
-    return len(head) == 512 and head[257:262] == b"ustar"
-
-
-def unpack_archive(path: Path, target: Path, where: str) -> None:
-    """Extract a local archive with the ``tar`` filter: nothing may land outside ``target``."""
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            tar.extractall(target, filter="tar")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BuildError(f"{where}: cannot unpack {path.name}: {exc}") from exc
-
-
-def archive_entries(tree: Path, dest: str, owner: Owner | None) -> Iterator[Entry]:
-    """Entries of an unpacked archive placed under ``dest`` (ownership kept unless chown)."""
-    layer_dest = dest.strip("/")
-    for found in entries_from_directory(tree, dest):
-        entry = found
-        if layer_dest and entry.path == normalize_path(layer_dest):
-            entry = replace(entry, mode=0o755, uid=0, gid=0)
-        if owner is not None:
-            entry = replace(entry, uid=owner.uid, gid=owner.gid)
-        yield entry
+# -- ADD: URLs (local archives are dockerfile/archive.py's) -----------------------------
 
 
 def url_basename(url: str) -> str:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distroless.errors import BuildError
+from distroless.rootpath import SymlinkLoopError, resolve_in_root
 
-MAX_SYMLINK_HOPS = 40
 _OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
@@ -105,29 +105,28 @@ class LayeredFS:
                     return None
         return None
 
+    def node_at(self, rel: str) -> FsNode | None:
+        """The entry at ``rel``, a root-relative path whose parents are already resolved."""
+        return self._raw(_split(rel))
+
+    def readlink(self, rel: str) -> str | None:
+        """The target of the symlink at the (already resolved) root-relative ``rel``, if any.
+
+        The :data:`~distroless.rootpath.ReadLink` view of the merged layers, for the one
+        resolver in :mod:`distroless.rootpath`.
+        """
+        node = self.node_at(rel)
+        if node is None or not node.is_symlink:
+            return None
+        return os.readlink(node.host)
+
     def resolve(self, path: str, *, follow_last: bool = True) -> str:
         """``path`` with symlinks resolved inside the image (never escaping its root)."""
-        parts = _split(path)
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            node = self._raw([*resolved, part])
-            if node is not None and node.is_symlink and (parts or follow_last):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise BuildError(f"too many symbolic links resolving {path!r}")
-                target = os.readlink(node.host)
-                if target.startswith("/"):
-                    resolved = []
-                parts = _split(target) + parts
-                continue
-            resolved.append(part)
-        return "/" + "/".join(resolved)
+        try:
+            rel = resolve_in_root(path, self.readlink, follow_last=follow_last)
+        except SymlinkLoopError:
+            raise BuildError(f"too many symbolic links resolving {path!r}") from None
+        return "/" + rel
 
     def lookup(self, path: str, *, follow: bool = True) -> FsNode | None:
         return self._raw(_split(self.resolve(path, follow_last=follow)))

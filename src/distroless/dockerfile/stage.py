@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from distroless.oci.digest import Digest
@@ -84,3 +86,83 @@ class StageState:
         }
         data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _size(items: Mapping[str, str]) -> int:
+    return sum(len(k) + len(v) + 1 for k, v in items.items())
+
+
+class StateDraft:
+    """A :class:`StageState` edited in place by a run of metadata instructions.
+
+    Each ``ENV``, ``LABEL`` or ``ARG`` made as a new value would copy the whole environment,
+    labels or arguments, so a Dockerfile of n such lines would cost n² (20,000 ``ENV``
+    lines took minutes).  A draft takes the state apart once, applies the run of
+    instructions to dictionaries and sets, and is turned back into a state once, when a
+    step that needs the value (a layer step, the end of the stage) comes.
+    """
+
+    def __init__(self, state: StageState) -> None:
+        self.base = state
+        self.config = state.config
+        self.author = state.author
+        self.env = state.env
+        self.labels = dict(state.config.labels)
+        self.args = state.arg_map
+        self.ports = set(state.config.exposed_ports)
+        self.volumes = set(state.config.volumes)
+        self.history: list[HistoryEntry] = []
+        self._env_changed = self._labels_changed = self._args_changed = False
+        self._sets_changed = False
+        #: characters of environment and labels, kept current for the size limit
+        self.text_size = _size(self.env) + _size(self.labels)
+        self.start_size = self.text_size
+
+    def expansion_env(self) -> Mapping[str, str]:
+        """What ``$var`` sees: ARG values, overridden by ENV (no copy is made)."""
+        return ChainMap(self.env, self.args)
+
+    def set_env(self, key: str, value: str) -> None:
+        old = self.env.get(key)
+        self.text_size += len(value) - (len(old) if old is not None else -len(key) - 1)
+        self.env[key] = value  # an existing variable keeps its place, as in docker
+        self._env_changed = True
+
+    def set_label(self, key: str, value: str) -> None:
+        old = self.labels.get(key)
+        self.text_size += len(value) - (len(old) if old is not None else -len(key) - 1)
+        self.labels[key] = value
+        self._labels_changed = True
+
+    def set_arg(self, key: str, value: str) -> None:
+        self.args.pop(key, None)  # a re-declared argument moves to the end
+        self.args[key] = value
+        self._args_changed = True
+
+    def add_ports(self, ports: list[str]) -> None:
+        self.ports.update(ports)
+        self._sets_changed = True
+
+    def add_volumes(self, paths: list[str]) -> None:
+        self.volumes.update(paths)
+        self._sets_changed = True
+
+    def state(self) -> StageState:
+        config = self.config
+        changes: dict[str, object] = {}
+        if self._env_changed:
+            changes["env"] = tuple(f"{k}={v}" for k, v in self.env.items())
+        if self._labels_changed:
+            changes["labels"] = dict(self.labels)
+        if self._sets_changed:
+            changes["exposed_ports"] = tuple(sorted(self.ports))
+            changes["volumes"] = tuple(sorted(self.volumes))
+        if changes:
+            config = replace(config, **changes)  # type: ignore[arg-type]
+        return replace(
+            self.base,
+            config=config,
+            author=self.author,
+            args=tuple(self.args.items()) if self._args_changed else self.base.args,
+            history=(*self.base.history, *self.history),
+        )

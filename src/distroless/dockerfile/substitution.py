@@ -12,16 +12,25 @@ the tests agree on exactly one behaviour:
   expansion (an unquoted ``$var`` holding spaces yields several words, as in docker).
 
 A variable that is not in ``env`` expands to the empty string.
+
+The Dockerfile is untrusted, and ``ENV A=$A$A`` doubles a value per line: one expansion may
+produce at most :data:`MAX_EXPANSION` characters, and the ``#``/``%`` trims run in time
+linear in the value (never one glob match per cut, which is quadratic).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
+from functools import lru_cache
 
 from distroless.errors import DockerfileError
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
+
+#: the most characters one expansion may produce (far above any real value: Linux passes
+#: at most 128 KiB per environment string to a program)
+MAX_EXPANSION = 1 << 20
 
 EXPANDED_INSTRUCTIONS = frozenset(
     {
@@ -47,34 +56,55 @@ global ``ARG`` values.
 
 
 class _Words:
-    """Accumulates words the way docker's lexer does: empty quoted words are dropped."""
+    """Accumulates words the way docker's lexer does: empty quoted words are dropped.
+
+    Pieces are collected in a list and joined once per word: a value of a million
+    characters costs a million steps, not a million copies of a growing string.
+    """
 
     def __init__(self) -> None:
         self.words: list[str] = []
-        self.word = ""
+        self.parts: list[str] = []
+        self.size = 0
         self.in_word = False
+
+    def end_word(self) -> None:
+        if self.in_word and self.size:
+            self.words.append("".join(self.parts))
+            self.parts = []
+            self.size = 0
+            self.in_word = False
 
     def add_char(self, ch: str) -> None:
         if ch.isspace():
-            if self.in_word and self.word:
-                self.words.append(self.word)
-                self.word = ""
-                self.in_word = False
+            self.end_word()
         else:
             self.add_raw(ch)
 
     def add_raw(self, text: str) -> None:
-        self.word += text
+        self.parts.append(text)
+        self.size += len(text)
         self.in_word = True
 
     def add_string(self, text: str) -> None:
-        for ch in text:
-            self.add_char(ch)
+        """Unquoted text: white space (``str.isspace``, as ``str.split`` sees it) splits."""
+        if not text:
+            return
+        pieces = text.split()
+        if not pieces or text[0].isspace():
+            self.end_word()
+        for i, piece in enumerate(pieces):
+            if i:
+                self.end_word()
+            self.add_raw(piece)
+        if pieces and text[-1].isspace():
+            self.end_word()
 
     def result(self) -> list[str]:
-        if self.word:
-            self.words.append(self.word)
-            self.word = ""
+        if self.size:
+            self.words.append("".join(self.parts))
+            self.parts = []
+            self.size = 0
             self.in_word = False
         return self.words
 
@@ -85,6 +115,15 @@ class _Lexer:
         self.env = env
         self.escape = escape
         self.pos = 0
+        self.produced = 0  # characters substituted so far, nested expansions included
+
+    def grow(self, value: str) -> str:
+        self.produced += len(value)
+        if self.produced > MAX_EXPANSION:
+            raise DockerfileError(
+                f"variable substitution produces more than {MAX_EXPANSION} characters"
+            )
+        return value
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -113,7 +152,7 @@ class _Lexer:
                 result.append(value)
                 words.add_raw(value)
             elif ch == "$":
-                value = self._dollar()
+                value = self.grow(self._dollar())
                 result.append(value)
                 words.add_string(value)
             else:
@@ -156,7 +195,7 @@ class _Lexer:
                 self.next()
                 return "".join(out)
             if ch == "$":
-                out.append(self._dollar())
+                out.append(self.grow(self._dollar()))
                 continue
             ch = self.next()
             if ch == self.escape:
@@ -236,13 +275,93 @@ class _Lexer:
 
 def _trim(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
     """Remove the shortest or longest prefix/suffix of ``value`` matching a glob pattern."""
-    cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
-    for cut in cuts:
-        if prefix and fnmatch.fnmatchcase(value[:cut], pattern):
-            return value[cut:]
-        if not prefix and fnmatch.fnmatchcase(value[len(value) - cut :], pattern):
-            return value[: len(value) - cut]
-    return value
+    pieces = _glob_pieces(pattern)
+    if len(value) * (len(pieces) + 1) > _TRIM_WORK:
+        raise DockerfileError(
+            f"the pattern {pattern[:40]!r} is too long to trim a value of {len(value)} characters"
+        )
+    if prefix:
+        cut = _match_length(value, pieces, longest=longest)
+        return value if cut is None else value[cut:]
+    cut = _match_length(value[::-1], pieces[::-1], longest=longest)
+    return value if cut is None else value[: len(value) - cut]
+
+
+#: characters times pattern pieces one trim may cost (a 1 MiB value, a 10-piece pattern)
+_TRIM_WORK = 10 * MAX_EXPANSION
+
+
+@lru_cache(maxsize=256)
+def _glob_pieces(pattern: str) -> tuple[str, ...]:
+    """A glob as ``*`` and one-character matchers (a literal, ``?`` or a ``[...]`` class),
+    read the way :func:`fnmatch.translate` reads it, runs of ``*`` merged."""
+    pieces: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "[":
+            j = i + 1
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j < n:
+                pieces.append(pattern[i : j + 1])
+                i = j + 1
+                continue
+        if not (ch == "*" and pieces and pieces[-1] == "*"):
+            pieces.append(ch)
+        i += 1
+    return tuple(pieces)
+
+
+def _match_length(text: str, pieces: tuple[str, ...], *, longest: bool) -> int | None:
+    """The shortest (or longest) ``n`` such that ``text[:n]`` matches ``pieces`` whole.
+
+    A bit-parallel run of the pattern's automaton: bit ``i`` set means "the first ``i``
+    pieces match what was read"; a ``*`` keeps its bit and may be skipped.  One pass over
+    ``text``, so a trim is linear in the value, never a glob match per cut.
+    """
+    stars = any_char = 0
+    literal: dict[str, int] = {}
+    classes: list[tuple[int, str]] = []
+    for i, piece in enumerate(pieces):
+        if piece == "*":
+            stars |= 1 << i
+        elif piece == "?":
+            any_char |= 1 << i
+        elif len(piece) > 1:
+            classes.append((1 << i, piece))
+        else:
+            literal[piece] = literal.get(piece, 0) | 1 << i
+    accept = 1 << len(pieces)
+    masks: dict[str, int] = {}
+
+    def closure(states: int) -> int:
+        return states | ((states & stars) << 1)  # runs of stars are merged: one step
+
+    states = closure(1)
+    found = 0 if states & accept else None
+    if found is not None and not longest:
+        return 0
+    for index, ch in enumerate(text, 1):
+        mask = masks.get(ch)
+        if mask is None:
+            mask = literal.get(ch, 0) | any_char
+            for bit, piece in classes:
+                if fnmatch.fnmatchcase(ch, piece):
+                    mask |= bit
+            masks[ch] = mask
+        states = closure(((states & mask) << 1) | (states & stars))
+        if not states:
+            break
+        if states & accept:
+            found = index
+            if not longest:
+                break
+    return found
 
 
 def _too_deep(where: str) -> str:
