@@ -114,3 +114,16 @@ def test_concurrent_taggers_lose_nothing(tmp_path: Path) -> None:
         p.join()
     assert len(Store(tmp_path).refs()) == 40
     assert Store(tmp_path).fsck() == []
+
+
+def test_a_relative_root_is_made_absolute_and_link_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Overlay mount points and the kernel's mount table need the real path of the store."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.chdir(tmp_path)
+    store = Store(Path("link/store"))
+    assert store.root == real / "store"
+    assert store.state_dir("containers").is_relative_to(real)

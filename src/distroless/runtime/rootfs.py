@@ -367,8 +367,12 @@ def mount_overlay(lowers_bottom_up: Sequence[Path], upper: Path, work: Path, tar
 
 
 def is_mountpoint(path: Path) -> bool:
-    """True when ``path`` is listed as a mount point in this process's mount table."""
-    wanted = os.path.realpath(path)
+    """True when ``path`` is listed as a mount point in this process's mount table.
+
+    ``path`` is one of our own state directories, under the store root that
+    :class:`~distroless.store.Store` made absolute and link-free.
+    """
+    wanted = os.path.abspath(path)
     with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
         for line in fh:
             fields = line.split()

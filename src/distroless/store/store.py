@@ -147,7 +147,10 @@ class Store:
     """A store rooted at ``root``; created on first use, private to its owner (0700)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        # The user's own choice, so trusted: made absolute and free of links once, here, so
+        # every state path below it is what the kernel's mount table shows (a relative
+        # ``--root`` could not be an overlay's mount point).
+        self.root = Path(root).resolve()
         self.blobs = self.root / "blobs" / "sha256"
         self.tmp = self.root / "tmp"
         self._transactions: list[list[Path]] = []
