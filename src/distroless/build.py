@@ -28,7 +28,7 @@ from distroless.store.store import normalize_name
 if TYPE_CHECKING:
     from distroless.bases.build import BuiltBase
     from distroless.dockerfile.executor import BuildResult
-    from distroless.dockerfile.resolve_base import BaseBuilder, Puller
+    from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
     from distroless.dockerfile.secrets import BuildSecret
     from distroless.spec.model import ImageSpec
 
@@ -228,7 +228,6 @@ def _base_builder(store: Store, request: DockerfileRequest, reporter: Reporter) 
 
     The bases and Debian modules load only when a base is actually missing.
     """
-    from distroless.dockerfile.resolve_base import DistrolessBase
 
     def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
         from distroless.bases.build import build_reference
