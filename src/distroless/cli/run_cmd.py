@@ -9,7 +9,6 @@ import click
 from distroless.cli.context import App, pass_app
 from distroless.errors import UsageError
 
-
 RUN_EXAMPLES = """\b
 Examples:
   distroless run --rm my-distroless-app

@@ -204,7 +204,6 @@ def proxy(master: int, watch: int, *, stdin: int | None, stdout: int) -> None:
         except OSError as exc:
             raise TerminalGone("the terminal went away; stopped the container") from exc
 
-
     def resize() -> None:
         set_window_size(master, _our_size(stdout, *(() if stdin is None else (stdin,))))
 

@@ -164,7 +164,7 @@ class Sandbox:
                 console_socket=socket,
                 pid_file=self.state / PID_FILE,
                 wait=wait,
-            ),  # fmt: skip
+            ),
             self.state / PID_FILE,
             stdin=in_fd,
             stdout=_fileno(stdout, 1),

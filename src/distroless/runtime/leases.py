@@ -66,6 +66,33 @@ class Lease:
         self._fd = None
 
 
+def owned(state: Path) -> bool:
+    """Whether a live process holds the lease of ``state`` now."""
+    try:
+        fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def wait_released(state: Path) -> None:
+    """Block until no live process holds the lease of ``state`` (or it is gone)."""
+    try:
+        fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
+
+
 def _orphaned(state: Path) -> tuple[int, dict[str, object]] | None:
     """A locked fd and the owner record of ``state`` when its owner is dead, else None."""
     if not (state / OWNER_FILE).is_file():
