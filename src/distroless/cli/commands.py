@@ -31,6 +31,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "rm": ("distroless.cli.container_cmds", "rm"),
     "exec": ("distroless.cli.container_cmds", "exec_cmd"),
     "wait": ("distroless.cli.container_cmds", "wait"),
+    "debug": ("distroless.cli.debug_cmd", "debug"),
     "copy": ("distroless.cli.copy_cmd", "copy_cmd"),
     "pull": ("distroless.cli.registry_cmds", "pull_cmd"),
     "push": ("distroless.cli.registry_cmds", "push_cmd"),
