@@ -98,6 +98,7 @@ class Sandbox:
     plan: LaunchPlan = field(default_factory=LaunchPlan)
     mount_destinations: tuple[str, ...] = ()
     record: ContainerRecord | None = None
+    ran: bool = False
 
     @property
     def upper(self) -> Path:
@@ -138,7 +139,7 @@ class Sandbox:
             bundle = self.plan.private_dir
         else:
             (self.state / "config.json").write_bytes(config)
-        return self.runtime.run(
+        code = self.runtime.run(
             bundle,
             self.container_id,
             stdin=stdin,
@@ -150,6 +151,8 @@ class Sandbox:
             pid_file=pid_file,
             wait=wait,
         )
+        self.ran = True
+        return code
 
     def run_attached(self, stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
         """Run in the foreground; with a terminal, proxy it to ours (``stdin`` None: no -i)."""
@@ -376,6 +379,7 @@ def sandbox(
     keep = image_ref is not None and not options.remove
     state, lease = _create_state(state_root, container_id, runtime, keep=keep)
     record = None
+    box: Sandbox | None = None
     if image_ref is not None:
         record = ContainerRecord(
             id=hex_id, name=container_id, image=image_ref.name, image_digest=image_ref.digest,
@@ -437,15 +441,17 @@ def sandbox(
                     terminal=options.tty,
                     init=init,
                 )
-                yield Sandbox(
+                box = Sandbox(
                     container_id, state, rootfs, runtime, spec, plan,
                     tuple(m.destination for m in mounts), record,
                 )  # fmt: skip
+                yield box
             finally:
                 runtime.delete(container_id)
     finally:
         try:
-            if options.remove:
+            # a container that never ran leaves nothing to inspect, with or without --rm
+            if options.remove or box is None or not box.ran:
                 _remove_state(state)
         finally:
             lease.release()
