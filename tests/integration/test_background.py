@@ -103,8 +103,9 @@ def test_a_python_web_server_in_the_background(python_root: Path, tmp_path: Path
         assert '"GET / HTTP/1.1" 200' in logs.stderr  # http.server logs to its stderr
         assert cli.subprocess("logs", hex_id[:8]).check().stderr == logs.stderr
 
-        inside = cli.subprocess("exec", "web", "python3", "-c",
-                                "import os; print(6 * 7, os.getcwd(), os.getppid())").check()
+        inside = cli.subprocess(
+            "exec", "web", "python3", "-c", "import os; print(6 * 7, os.getcwd(), os.getppid())"
+        ).check()
         assert inside.stdout.split() == ["42", "/srv", "0"]  # joined from outside its PID ns
 
         begun = time.monotonic()

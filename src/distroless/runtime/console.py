@@ -115,7 +115,7 @@ def set_window_size(fd: int, size: tuple[int, int]) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
 
 
-def _our_size(*fds: int) -> tuple[int, int]:
+def our_size(*fds: int) -> tuple[int, int]:
     for fd in fds:
         size = window_size(fd)
         if size is not None:
@@ -131,6 +131,22 @@ def raw_mode(fd: int) -> Iterator[None]:
         return
     saved = termios.tcgetattr(fd)
     tty.setraw(fd, termios.TCSANOW)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextlib.contextmanager
+def _no_output_processing(fd: int) -> Iterator[None]:
+    """Our terminal passes the container's output as is (its own terminal did ``\\r\\n``)."""
+    if not os.isatty(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    changed = list(saved)
+    changed[1] = saved[1] & ~termios.OPOST
+    termios.tcsetattr(fd, termios.TCSANOW, changed)
     try:
         yield
     finally:
@@ -205,11 +221,11 @@ def proxy(master: int, watch: int, *, stdin: int | None, stdout: int) -> None:
             raise TerminalGone("the terminal went away; stopped the container") from exc
 
     def resize() -> None:
-        set_window_size(master, _our_size(stdout, *(() if stdin is None else (stdin,))))
+        set_window_size(master, our_size(stdout, *(() if stdin is None else (stdin,))))
 
     resize()
     interactive = stdin is not None and os.isatty(stdin)
-    guard = raw_mode(stdin) if interactive and stdin is not None else contextlib.nullcontext()
+    guard = raw_mode(stdin) if interactive and stdin is not None else _no_output_processing(stdout)
     with guard, _on_resize(resize):
         poller = select.poll()
         poller.register(master, select.POLLIN)
@@ -240,7 +256,6 @@ def proxy(master: int, watch: int, *, stdin: int | None, stdout: int) -> None:
 
 def copy_to_log(master: int, watch: int, log: IO[bytes]) -> None:
     """A background container's terminal output, appended to its log until it exits."""
-    set_window_size(master, DEFAULT_SIZE)
 
     def sink(data: bytes) -> None:
         log.write(data)

@@ -27,7 +27,7 @@ from distroless.errors import SandboxError, UsageError
 from distroless.oci.models import ContainerConfig, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
-from distroless.runtime.console import ConsoleSocket, proxy
+from distroless.runtime.console import ConsoleSocket, our_size, proxy, set_window_size
 from distroless.runtime.hostbin import find_tini
 from distroless.runtime.leases import Lease, reap
 from distroless.runtime.monitor import become_subreaper, detached_waiter
@@ -204,8 +204,12 @@ def attach_terminal(
     def serve(master: int, watch: int) -> None:
         proxy(master, watch, stdin=stdin, stdout=stdout)
 
+    def size(master: int) -> None:
+        set_window_size(master, our_size(stdout, *(() if stdin is None else (stdin,))))
+
+    waiter = detached_waiter(pid_file, console=console, serve=serve, terminal=size)
     try:
-        return start(console.path, detached_waiter(pid_file, console=console, serve=serve))
+        return start(console.path, waiter)
     finally:
         console.close()
 

@@ -86,12 +86,15 @@ def detached_waiter(
     console: ConsoleSocket | None = None,
     serve: Serve | None = None,
     started: Callable[[int], None] | None = None,
+    terminal: Callable[[int], None] | None = None,
 ) -> Callable[[subprocess.Popen[bytes]], int]:
     """A :data:`distroless.runtime.runc.Waiter` for a runtime started with ``-d``.
 
     It receives the terminal (with ``console``) while the runtime sets the container
     up, waits for the runtime to exit, then for the container's process (named in
     ``pid_file``), calling ``started(pid)`` in between and ``serve`` with the terminal.
+    ``terminal(master)`` sees the terminal as soon as it arrives (to size it before the
+    container's process can look).
     A failing runtime's status is returned as is (its log says why).
     """
 
@@ -102,6 +105,8 @@ def detached_waiter(
                 runtime_watch = pidfd(proc.pid)
                 try:
                     master = console.receive(runtime_watch)
+                    if master is not None and terminal is not None:
+                        terminal(master)
                 finally:
                     os.close(runtime_watch)
             code = proc.wait()

@@ -33,7 +33,7 @@ from typing import IO, Any
 from distroless import errors
 from distroless.errors import DistrolessError, SandboxError
 from distroless.oci.models import Platform
-from distroless.runtime.console import ConsoleSocket, copy_to_log
+from distroless.runtime.console import DEFAULT_SIZE, ConsoleSocket, copy_to_log, set_window_size
 from distroless.runtime.monitor import become_subreaper, detached_waiter
 from distroless.runtime.options import Mount, RunOptions, check_network
 from distroless.runtime.records import STDERR_LOG, STDOUT_LOG
@@ -194,6 +194,7 @@ def supervise(request: Mapping[str, Any], report: _Report) -> None:
                     console=console,
                     serve=serve,
                     started=lambda pid: report.send("S" + hex_id),
+                    terminal=lambda master: set_window_size(master, DEFAULT_SIZE),
                 )
                 try:
                     code = box.run(
