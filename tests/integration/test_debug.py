@@ -92,10 +92,12 @@ def test_debug_a_running_container(cli: Cli, root: Path, tmp_path: Path) -> None
                    APP, "3600").check()  # fmt: skip
     before = _tree(root)
     try:
-        seen = cli.subprocess("debug", "app", "sh", "-c",
-                              "ls /; tr '\\000' '\\n' < /proc/1/environ; ps -o pid,args; "
-                              "echo from-debug > /out/f; ls /sys/class/net; "
-                              "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status").check()  # fmt: skip
+        script = (
+            "ls /; tr '\\000' '\\n' < /proc/1/environ; ps -o pid,args; "
+            "echo from-debug > /out/f; ls /sys/class/net; "
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status"
+        )
+        seen = cli.subprocess("debug", "app", "sh", "-c", script).check()
         lines = seen.stdout.splitlines()
         assert "myapp" in lines and "out" in lines  # the target's files and volumes
         assert "SECRET_MODE=on" in lines  # PID 1 is the target's process: its environment

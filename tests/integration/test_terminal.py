@@ -34,7 +34,7 @@ def root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
     return store
 
 
-def _spawn(root: Path, *args: str) -> pexpect.spawn:
+def _spawn(root: Path, *args: str) -> pexpect.spawn[str]:
     env = dict(os.environ)
     env["TERM"] = "xterm"
     child = pexpect.spawn(
@@ -62,9 +62,9 @@ def _foreground(command: str) -> bool:
 
 
 @pytest.fixture
-def sessions(root: Path) -> Iterator[list[pexpect.spawn]]:
+def sessions(root: Path) -> Iterator[list[pexpect.spawn[str]]]:
     """Sessions a test starts; one it leaves is killed, and its container reaped."""
-    spawned: list[pexpect.spawn] = []
+    spawned: list[pexpect.spawn[str]] = []
     yield spawned
     for child in spawned:
         if child.isalive():
@@ -72,7 +72,9 @@ def sessions(root: Path) -> Iterator[list[pexpect.spawn]]:
     Cli(root).subprocess("ps")  # every command reaps the containers of killed ones
 
 
-def test_run_it_gives_a_shell_with_a_terminal(root: Path, sessions: list[pexpect.spawn]) -> None:
+def test_run_it_gives_a_shell_with_a_terminal(
+    root: Path, sessions: list[pexpect.spawn[str]]
+) -> None:
     child = _spawn(root, "run", "-it", "--rm", STATIC_DEBUG)
     sessions.append(child)
     child.expect(PROMPT)
@@ -111,7 +113,7 @@ def test_run_it_gives_a_shell_with_a_terminal(root: Path, sessions: list[pexpect
     assert mounts_under(root) == []
 
 
-def test_ctrl_d_ends_the_shell(root: Path, sessions: list[pexpect.spawn]) -> None:
+def test_ctrl_d_ends_the_shell(root: Path, sessions: list[pexpect.spawn[str]]) -> None:
     child = _spawn(root, "run", "-it", "--rm", STATIC_DEBUG)
     sessions.append(child)
     child.expect(PROMPT)
@@ -130,11 +132,12 @@ def test_run_t_without_i_prints_through_a_terminal(root: Path) -> None:
     assert child.exitstatus == 4
 
 
-def test_exec_it_in_a_background_shell(root: Path, sessions: list[pexpect.spawn]) -> None:
+def test_exec_it_in_a_background_shell(root: Path, sessions: list[pexpect.spawn[str]]) -> None:
     cli = Cli(root)
     cli.subprocess("run", "-d", "-it", "--name", "shell", STATIC_DEBUG).check()
     try:
-        assert cli.subprocess("ps", "--json").check().json()[0]["status"] == "running"
+        listed = cli.subprocess("ps", "--json").check().json()
+        assert isinstance(listed, list) and listed[0]["status"] == "running"
         child = _spawn(root, "exec", "-it", "shell", "sh")
         sessions.append(child)
         child.expect(PROMPT)

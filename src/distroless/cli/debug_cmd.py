@@ -9,10 +9,10 @@ import click
 from distroless.cli.context import App, pass_app
 from distroless.errors import NotFoundError, UsageError
 
-DEBUG_EXAMPLES = """\\b
+DEBUG_EXAMPLES = """\b
 Examples:
   distroless debug my-distroless-app
-  distroless debug web                   # a running container: its processes, network, files
+  distroless debug web
   distroless debug web cat /proc/1/environ
 """
 
