@@ -8,6 +8,7 @@ one runc made and sent over the console socket.  The shell is busybox's in
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,8 +142,10 @@ def test_exec_it_in_a_background_shell(root: Path, sessions: list[pexpect.spawn[
         child = _spawn(root, "exec", "-it", "shell", "sh")
         sessions.append(child)
         child.expect(PROMPT)
-        child.sendline("tty; ps -o pid,comm | grep -c sh")
-        child.expect(r"/dev/pts/\d+\r\n2\r\n")  # the container's shell and ours
+        child.sendline("tty; echo pid1=$(cat /proc/1/comm) me=$$")
+        child.expect(r"/dev/pts/\d+\r\npid1=sh me=(\d+)\r\n")  # the container's shell is PID 1
+        match = child.match
+        assert isinstance(match, re.Match) and match.group(1) != "1"
         child.sendline("exit 7")
         child.expect(pexpect.EOF)
         child.close()
