@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from distroless import pem
 from distroless.layers.build import write_layer
 from distroless.layers.entry import Entry
 from distroless.oci import mediatypes as mt
@@ -27,6 +28,8 @@ OS_RELEASE = (
     b'VERSION_ID="13"\nVERSION="Debian GNU/Linux 13 (trixie)"\n'
 )
 PLATFORM = Platform("linux", "amd64")
+#: one PEM block, enough for the bundle not to count as empty
+CA_BUNDLE = pem.encode("CERTIFICATE", b"\x30\x03\x02\x01\x00")
 
 
 def copyright_text(*licenses: str) -> bytes:
@@ -89,7 +92,7 @@ def base_entries() -> list[Entry]:
         Entry.file("etc/group", b"root:x:0:\nnonroot:x:65532:\n"),
         Entry.file("usr/lib/os-release", OS_RELEASE),
         Entry.symlink("etc/os-release", "../usr/lib/os-release"),
-        Entry.file("etc/ssl/certs/ca-certificates.crt", b"-----BEGIN CERTIFICATE-----\n"),
+        Entry.file("etc/ssl/certs/ca-certificates.crt", CA_BUNDLE),
         Entry.file("usr/share/zoneinfo/UTC", b"TZif2"),
     ]
 
