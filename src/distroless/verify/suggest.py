@@ -28,16 +28,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from distroless.debian.archive import index_cache_path
-from distroless.debian.indexcache import LazyPackageIndex, read_table
-from distroless.debian.relations import Relation
-from distroless.debian.resolver import PackageIndex
 from distroless.errors import DistrolessError
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import ImageHandle
 from distroless.verify.packages import installed_packages, os_release
+
+if TYPE_CHECKING:
+    # the index code brings the HTTP client with it: imported only when hints are made
+    from distroless.debian.resolver import PackageIndex
 
 #: glibc's sonames: one package, libc6, holds them all
 GLIBC_PACKAGE = "libc6"
@@ -101,6 +101,8 @@ class IndexHints:
         return self._memo[soname]
 
     def _find(self, soname: str) -> str | None:
+        from distroless.debian.relations import Relation
+
         for name in policy_names(soname):
             for index in self.indices:
                 if name in index:
@@ -112,6 +114,8 @@ class IndexHints:
 
 
 def _cached_files(cache_dir: Path) -> list[tuple[Path, str]]:
+    from distroless.debian.archive import index_cache_path
+
     directory = index_cache_path(cache_dir, "0" * 64).parent
     try:
         names = sorted(p.name for p in directory.iterdir())
@@ -144,6 +148,8 @@ def cached_hints(
     ``os-release`` ``VERSION_ID``.  An index without its lookup table beside it (one no
     build has used yet) is passed over rather than scanned.
     """
+    from distroless.debian.indexcache import LazyPackageIndex, read_table
+
     indices: list[PackageIndex] = []
     for path, key in _cached_files(cache_dir):
         table = read_table(path, key)
