@@ -376,3 +376,14 @@ def test_the_policy_alone_leaves_the_command_unchecked(tmp_path: Path) -> None:
     )
     assert check_image(image, runnable=False).passed
     assert not check_image(image).passed
+
+
+def test_a_library_of_another_machine_is_passed_over_and_named(tmp_path: Path) -> None:
+    layer = [
+        Entry.file(f"{LIB}/libarm.so.1", library("libarm.so.1", ARM64)),
+        *app_layer(program(needed=("libarm.so.1", "libc.so.6"))),
+    ]
+    report = run_check(tmp_path, [*base_layers(), layer])
+    [item] = found(report, "missing-library")
+    assert item.missing == "libarm.so.1"
+    assert f"passed over /{LIB}/libarm.so.1" in item.message and "arm64" in item.message

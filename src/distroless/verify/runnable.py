@@ -69,6 +69,7 @@ class _Context:
     hints_factory: Callable[[], PackageHints]
     _hints: PackageHints | None = None
     hints_error: str | None = None
+    _children: dict[str, list[str]] | None = None
     _owners: dict[str, tuple[str, str]] | None = None
     seen: set[tuple[str, str, str | None]] = field(default_factory=set)
 
@@ -101,6 +102,17 @@ class _Context:
             return resolve(self.view, path, follow_last=follow_last, cwd=self.cwd)
         except SymlinkLoopError:
             return None
+
+    def children(self, directory: str) -> list[str]:
+        """The names in canonical ``directory``, from one pass over the image's paths."""
+        if self._children is None:
+            children: dict[str, list[str]] = {}
+            for node in self.fs.nodes():
+                parent, name = posixpath.split(node.path)
+                if name:
+                    children.setdefault(parent, []).append(name)
+            self._children = children
+        return self._children.get(directory, [])
 
     def node(self, real: str) -> Node | None:
         """The node at canonical ``real`` (a directory implied by its contents included)."""
@@ -261,6 +273,11 @@ def _closure_findings(ctx: _Context, closure: Closure) -> Iterator[Finding]:
         package = ctx.hints.package_for(dep.name)
         loading = f" (starting {root})" if dep.needed_by != root else ""
         tail = f"; Debian package {package} provides it" if package else ""
+        if dep.rejected:
+            # the loader meets one file under each of its names (/lib, /usr/lib)
+            files = {(ctx.canonical(r.path) or r.path): r.reason for r in dep.rejected}
+            passed = ", ".join(f"{path} ({reason})" for path, reason in list(files.items())[:3])
+            tail = f"; passed over {passed}{tail}"
         yield from ctx.add(
             finding(
                 "missing-library",
@@ -380,7 +397,7 @@ def _path_programs(ctx: _Context, path_env: str) -> list[str]:
         st = ctx.view.stat(real)
         if st is None or st.kind is not FileKind.DIR:
             continue
-        for name in ctx.view.listdir(real):
+        for name in ctx.children(real):
             found = _lookup(ctx, posixpath.join(real, name))
             if found is not None and found.node.is_file and found.node.mode & 0o111:
                 programs[found.real] = None
