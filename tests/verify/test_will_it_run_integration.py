@@ -211,6 +211,13 @@ def test_a_cxx_program_on_base(
         ("missing-library", "/app", "libstdc++.so.6", "libstdc++6"),
         ("missing-library", "/app", "libgcc_s.so.1", "libgcc-s1"),  # base leaves it out
     }
+    # a cache that never built for Debian 13 names nothing, unless the indices may be fetched
+    fresh = {"DISTROLESS_CACHE": str(tmp_path / "fresh-cache")}
+    offline = json.loads(cli("check", image, "--json", env=fresh).stdout)
+    assert [f.get("package") for f in findings(offline)] == [None, None]
+    assert not (tmp_path / "fresh-cache").exists()
+    fetched = json.loads(cli("check", image, "--json", "--suggest", "fetch", env=fresh).stdout)
+    assert {f.get("package") for f in findings(fetched)} == {"libstdc++6", "libgcc-s1"}
     code, output = run(cli, image)
     assert code != 0 and "cannot open shared object file" in output
     assert "libstdc++.so.6" in output or "libgcc_s.so.1" in output

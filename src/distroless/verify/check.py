@@ -34,6 +34,7 @@ from distroless.verify.packages import (
     md5sums_lists,
     status_entries,
 )
+from distroless.verify.runnable import runnable_findings
 from distroless.verify.suggest import NoHints, PackageHints
 from distroless.verify.trust import empty_ca_bundle, java_trust_stores, no_ca_bundle
 
@@ -353,8 +354,6 @@ def check_image(
     items.extend(_data_files(view))
     items.extend(_packages(view))
     if runnable:
-        from distroless.verify.runnable import runnable_findings
-
         items.extend(empty_ca_bundle(view))
         items.extend(java_trust_stores(view))
         items.extend(runnable_findings(view, image, hints))
