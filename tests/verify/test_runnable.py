@@ -387,3 +387,18 @@ def test_a_library_of_another_machine_is_passed_over_and_named(tmp_path: Path) -
     [item] = found(report, "missing-library")
     assert item.missing == "libarm.so.1"
     assert f"passed over /{LIB}/libarm.so.1" in item.message and "arm64" in item.message
+
+
+def test_a_loader_under_usr_without_the_merged_usr_link_names_base_files(
+    tmp_path: Path,
+) -> None:
+    glibc = [e for e in glibc_layer() if e.path not in ("lib64", "usr/lib64/ld-linux-x86-64.so.2")]
+    glibc.append(
+        Entry.symlink(
+            "usr/lib64/ld-linux-x86-64.so.2", f"../lib/{AMD64.triplet}/ld-linux-x86-64.so.2"
+        )
+    )
+    layers = [[e for e in base_entries() if e.path != "lib"], glibc, app_layer(program())]
+    report = run_check(tmp_path, layers)
+    [item] = found(report, "missing-interpreter")
+    assert item.package == "base-files" and "/usr/lib64/ld-linux-x86-64.so.2 exists" in item.message

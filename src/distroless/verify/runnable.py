@@ -258,8 +258,17 @@ def _closure_findings(ctx: _Context, closure: Closure) -> Iterator[Finding]:
         )
         return
     if closure.interpreter_error is not None and closure.interpreter is not None:
-        package = ctx.hints.package_for(posixpath.basename(closure.interpreter))
-        tail = f"; Debian package {package} provides it" if package else ""
+        merged = "/usr" + closure.interpreter
+        if closure.interpreter.startswith("/lib") and _lookup(ctx, merged) is not None:
+            # Debian 13's libc6 ships the loader under /usr; base-files links /lib64 there
+            package: str | None = "base-files"
+            tail = (
+                f"; {merged} exists, but the link of merged /usr that leads there is missing"
+                " (Debian package base-files provides it)"
+            )
+        else:
+            package = ctx.hints.package_for(posixpath.basename(closure.interpreter))
+            tail = f"; Debian package {package} provides it" if package else ""
         yield from ctx.add(
             finding(
                 "missing-interpreter",
