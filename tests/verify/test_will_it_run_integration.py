@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from distroless.bases.build import BuiltBase, ProviderDebs, build_bases
+from distroless.bases.build import BuiltBase, build_bases
 from distroless.bases.locks import read_lock
 from distroless.bases.recipe import TAGS, Recipes
 from distroless.debian.provider import PackageSource
@@ -94,7 +94,7 @@ def bases(
             names = recipes.names_for(distro)
             built += build_bases(
                 store,
-                ProviderDebs(source),
+                source,
                 [recipes.get(n, distro) for n in names],
                 [(n, TAGS) for n in names],
                 read_lock(recipes, distro),
