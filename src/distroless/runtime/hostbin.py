@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from distroless.elf.reader import MalformedElfError, read_elf
 from distroless.errors import SandboxError
 
 TINI_NAMES = ("tini-static",)
@@ -20,6 +19,9 @@ TINI_PLACES = (Path("/usr/bin/tini-static"), Path("/usr/local/bin/tini-static"))
 
 def is_static_program(path: Path) -> bool:
     """Whether ``path`` is an ELF executable that needs no loader and no library."""
+    # the ELF package loads on first use: every build imports the runtime, few use --init
+    from distroless.elf.reader import MalformedElfError, read_elf
+
     try:
         with path.open("rb") as fh:
             info = read_elf(fh, imports=False)
