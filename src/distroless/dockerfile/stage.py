@@ -8,13 +8,12 @@ chains keys on: the key of a step is derived from its parent's digest.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from distroless.layers.layer import Layer
+from distroless.oci.canonical import digest_of
 from distroless.oci.models import ContainerConfig, HistoryEntry, Platform
 
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
@@ -79,8 +78,7 @@ class StageState:
             "history": [h.to_dict() for h in self.history],
             "author": self.author,
         }
-        data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-        return "sha256:" + hashlib.sha256(data).hexdigest()
+        return digest_of(doc)[1]
 
 
 def _size(items: Mapping[str, str]) -> int:
