@@ -18,9 +18,6 @@ from distroless.oci.models import ContainerConfig, HistoryEntry, Platform
 
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
 
-#: A layer of the stage: the project's one layer type, under the name the executor uses.
-StateLayer = Layer
-
 
 @dataclass(frozen=True)
 class StageState:
@@ -28,7 +25,7 @@ class StageState:
 
     platform: Platform
     config: ContainerConfig = field(default_factory=ContainerConfig)
-    layers: tuple[StateLayer, ...] = ()
+    layers: tuple[Layer, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     author: str | None = None
     #: ARG values visible in this stage (declared with ARG in it, or predefined+declared)
@@ -65,7 +62,7 @@ class StageState:
     def add_history(self, entry: HistoryEntry) -> StageState:
         return replace(self, history=(*self.history, entry))
 
-    def add_layer(self, layer: StateLayer, entry: HistoryEntry) -> StageState:
+    def add_layer(self, layer: Layer, entry: HistoryEntry) -> StageState:
         return replace(self, layers=(*self.layers, layer), history=(*self.history, entry))
 
     def digest(self) -> str:
