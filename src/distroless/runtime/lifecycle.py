@@ -254,7 +254,10 @@ def prune_exited(store_root: Path) -> list[str]:
                 continue
             if read_exit(container.state) is None:
                 continue
-            _discard(container)
+            try:
+                _discard(container)
+            except SandboxError:
+                continue  # its runtime is gone: the state stays for `rm`
             removed.append(container.name)
         finally:
             os.close(fd)
