@@ -122,8 +122,11 @@ def test_next_run_reaps_a_killed_run(
 def test_a_run_without_rm_keeps_its_state_from_the_reaper(root: Path) -> None:
     subprocess.run(command(root, "run", "--name", "kept", "probe:latest", "hello"), check=True,
                    capture_output=True)  # fmt: skip
-    subprocess.run(command(root, "prune"), check=True, capture_output=True)
+    # the next command reaps killed owners' states, not a state kept on purpose
+    subprocess.run(command(root, "run", "--rm", "probe:latest", "hello"), check=True,
+                   capture_output=True)  # fmt: skip
     assert _states(root) == ["kept"]
+    subprocess.run(command(root, "rm", "kept"), check=True, capture_output=True)
 
 
 def _file_holding(directory: Path, needle: bytes) -> list[str]:

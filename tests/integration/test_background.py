@@ -146,6 +146,37 @@ def test_the_state_survives_the_command_and_records_a_lone_exit(cli: Cli, root: 
     assert container_states(root) == []
 
 
+def test_prune_removes_exited_containers_and_keeps_a_running_one(
+    cli: Cli, root: Path, tmp_path: Path
+) -> None:
+    assert cli.subprocess("run", "--name", "ended", "--network", "none", "probe:latest",
+                          "exit", "3").exit_code == 3  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    cli.subprocess("run", "-d", "--name", "lone", "--network", "none", "-v", f"{out}:/out",
+                   "probe:latest", "hold", "/out/ready").check()  # fmt: skip
+    wait_until((out / "ready").exists, timeout=60, what="the container")
+    os.kill(int(str(_ps(cli)["lone"]["pid"])), signal.SIGKILL)  # ends while no command runs
+    wait_until(lambda: (root / "state/containers/lone/exit.json").exists(), timeout=60,
+               what="the supervisor's record")  # fmt: skip
+    cli.subprocess("run", "-d", "--name", "alive", "--network", "none", "probe:latest",
+                   "hold", "/tmp/r").check()  # fmt: skip
+    try:
+        pid = int(str(_ps(cli)["alive"]["pid"]))
+        assert sorted(_ps(cli, "-a")) == ["alive", "ended", "lone"]
+        pruned = cli.subprocess("prune").check()
+        assert pruned.stdout.splitlines()[0] == "Deleted containers: ended, lone"
+        assert container_states(root) == ["alive"]
+        assert sorted(_ps(cli, "-a")) == ["alive"]
+        assert alive(pid) and runtime_ids(root) == ["alive"]
+        assert cli.subprocess("exec", "alive", "/probe", "hello").ok
+        again = cli.subprocess("prune", "--json").check().json()
+        assert isinstance(again, dict) and again["containers"] == []
+    finally:
+        cli.subprocess("rm", "-f", "alive").check()
+    assert container_states(root) == [] and mounts_under(root) == []
+
+
 def test_a_killed_supervisor_leaves_an_exited_container(cli: Cli, root: Path) -> None:
     cli.subprocess("run", "-d", "--name", "orphan", "--network", "none", "probe:latest",
                    "hold", "/tmp/ready").check()  # fmt: skip

@@ -120,11 +120,16 @@ def rmi(app: App, names: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def prune(app: App, everything: bool, as_json: bool) -> None:
-    """Delete blobs that no image, cache entry or attachment uses."""
+    """Delete exited containers, and blobs that no image, cache entry or attachment uses.
+
+    Running containers are kept, as `docker system prune` keeps them.
+    """
     from distroless.runtime.container import reap_orphans
+    from distroless.runtime.lifecycle import prune_exited
 
     store = Store(app.root_path)
     reap_orphans(store.root)  # containers, mounts and state of killed runs and builds
+    containers = prune_exited(store.root)
     dropped = 0
     if everything:
         dropped = sum(store.drop_roots(kind) for kind in ("layer", "build-cache"))
@@ -134,6 +139,7 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
+                "containers": containers,
                 "blobs": result.blobs,
                 "bytes": result.bytes,
                 "cache_entries": dropped,
@@ -142,6 +148,8 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
             }
         )
     else:
+        if containers:
+            click.echo(f"Deleted containers: {', '.join(containers)}")
         click.echo(f"Deleted {result.blobs} blobs, reclaimed {human_size(result.bytes)}")
         if unpacked.layers:
             click.echo(

@@ -11,6 +11,7 @@ readable when it exits, and the owner's lease is released once the exit is recor
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import shutil
@@ -214,11 +215,53 @@ def remove(container: Container, *, force: bool = False) -> None:
         raise SandboxError(f"container {container.name} is starting; try again in a moment")
     if not container.state.is_dir():
         return  # its owner removed it (--rm)
+    _discard(container)
+
+
+def _discard(container: Container) -> None:
     runtime_of(container.record).delete(container.name)
     rootfs = container.state / "rootfs"
     if rootfs.is_dir() and is_mountpoint(rootfs):
         unmount(rootfs)
     shutil.rmtree(container.state, ignore_errors=True)
+
+
+def prune_exited(store_root: Path) -> list[str]:
+    """Remove the state of every exited container, as ``docker container prune``; their names.
+
+    Only a container whose end is recorded goes.  One that runs or is being set up is
+    kept, and so is one whose owner still holds its lease (it is recording its end, or
+    the name was just taken again): the lease is tried without waiting, and held while
+    the state is removed, so no command can start or finish a container under it.
+    """
+    removed: list[str] = []
+    try:
+        found = list_containers(store_root, everything=True)
+    except SandboxError:
+        return removed  # no runtime to ask: the containers wait for a prune that has one
+    for container in found:
+        if container.exit is None:
+            continue
+        try:
+            fd = os.open(container.state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                         | os.O_CLOEXEC)  # fmt: skip
+        except OSError:
+            continue  # removed meanwhile
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            if read_exit(container.state) is None:
+                continue
+            try:
+                _discard(container)
+            except SandboxError:
+                continue  # its runtime is gone: the state stays for `rm`
+            removed.append(container.name)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def log_paths(container: Container) -> Iterator[tuple[str, Path]]:
