@@ -36,6 +36,7 @@ from distroless.debian.keyring import Keyring, load_keyring
 from distroless.debian.sources import SuiteSource
 from distroless.errors import DebianError, IntegrityError, NotFoundError
 from distroless.reporter import NullReporter, Reporter
+from distroless.store.atomic import atomic_file
 
 _NULL_REPORTER = NullReporter()
 
@@ -216,7 +217,6 @@ class DebianArchive:
         fd, tmp_name = tempfile.mkstemp(prefix=".index-", dir=self.cache_dir)
         os.close(fd)
         compressed = Path(tmp_name)
-        decompressed = compressed.with_name(compressed.name + ".out")
         what = f"{suite.url}/{entry.path}"
         try:
             compressed.unlink()  # download_verified creates it; an empty file would resume
@@ -226,12 +226,11 @@ class DebianArchive:
             finally:
                 task.done()
             plain = suite.release.files.get(base) if suffix else None
-            self._decompress(compressed, suffix, decompressed, what, plain)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(decompressed, final)
+            with atomic_file(final) as out:
+                self._decompress(compressed, suffix, out, final, what, plain)
         finally:
-            for leftover in (compressed, decompressed):
-                leftover.unlink(missing_ok=True)
+            compressed.unlink(missing_ok=True)
         self.reporter.event("index-downloaded", url=what, sha256=entry.sha256)
         return index
 
@@ -259,19 +258,23 @@ class DebianArchive:
                     raise
 
     def _decompress(
-        self, src: Path, suffix: str, dest: Path, what: str, plain: IndexFile | None
+        self,
+        src: Path,
+        suffix: str,
+        out: BinaryIO,
+        dest: Path,
+        what: str,
+        plain: IndexFile | None,
     ) -> None:
         h = hashlib.sha256()
         size = 0
         try:
-            with src.open("rb") as raw, dest.open("wb") as out:
+            with src.open("rb") as raw:
                 stream = _decompressed(raw, suffix)
                 while chunk := stream.read(CHUNK):
                     h.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
         except OSError as exc:
             if exc.errno is not None:
                 raise cache_write_error(exc, dest) from exc

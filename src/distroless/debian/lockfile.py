@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from typing import Any
 from distroless.debian.resolver import Package
 from distroless.errors import LockfileError
 from distroless.oci.canonical import dumps as canonical_dumps
+from distroless.store.atomic import atomic_file
 
 LOCK_VERSION = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -248,18 +248,8 @@ class Lockfile:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write atomically: a reader sees the old lock or the new one, never half of one."""
-        file = Path(path)
-        data = self.dumps().encode("utf-8")
-        fd, temp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent or Path("."))
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, file)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with atomic_file(Path(path)) as handle:
+            handle.write(self.dumps().encode("utf-8"))
 
 
 class _Reader:
