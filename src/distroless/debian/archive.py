@@ -13,10 +13,7 @@ keeps beside it (``<hex>.idx``) rather than parsing the whole file.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
-import lzma
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -35,6 +32,7 @@ from distroless.debian.inrelease import IndexFile, Release, load_inrelease
 from distroless.debian.keyring import Keyring, load_keyring
 from distroless.debian.sources import SuiteSource
 from distroless.errors import DebianError, IntegrityError, NotFoundError
+from distroless.layers.compress import DECOMPRESS_ERRORS, Codec, open_decompressor
 from distroless.reporter import NullReporter, Reporter
 from distroless.store.atomic import atomic_file
 
@@ -101,18 +99,14 @@ def index_cache_path(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / "indices" / "sha256" / sha256.lower()
 
 
-def _decompressed(raw: BinaryIO, suffix: str) -> BinaryIO:
-    if suffix == ".xz":
-        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    if suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if suffix == ".bz2":
-        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if suffix == ".zst":
-        from backports import zstd
-
-        return zstd.ZstdFile(raw, "rb")  # type: ignore[return-value]
-    return raw
+#: the codec of each index file name suffix
+_CODECS: dict[str, Codec] = {
+    ".xz": "xz",
+    ".gz": "gzip",
+    ".bz2": "bzip2",
+    ".zst": "zstd",
+    "": "none",
+}
 
 
 class DebianArchive:
@@ -270,7 +264,7 @@ class DebianArchive:
         size = 0
         try:
             with src.open("rb") as raw:
-                stream = _decompressed(raw, suffix)
+                stream = open_decompressor(raw, _CODECS[suffix])
                 while chunk := stream.read(CHUNK):
                     h.update(chunk)
                     size += len(chunk)
@@ -279,7 +273,7 @@ class DebianArchive:
             if exc.errno is not None:
                 raise cache_write_error(exc, dest) from exc
             raise IntegrityError(f"{what}: cannot decompress ({exc})") from exc
-        except (EOFError, lzma.LZMAError) as exc:
+        except DECOMPRESS_ERRORS as exc:
             raise IntegrityError(f"{what}: cannot decompress ({exc})") from exc
         if plain is not None and (plain.size != size or plain.sha256 != h.hexdigest()):
             raise IntegrityError(f"{what}: decompressed content does not match the Release")

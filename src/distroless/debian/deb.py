@@ -20,24 +20,19 @@ root links themselves come from base-files.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
 import os
 import posixpath
 import tarfile
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from backports import zstd
-
 from distroless.debian.deb822 import Paragraph, parse_paragraph
 from distroless.errors import ArchiveError
+from distroless.layers.compress import DECOMPRESS_ERRORS, Codec, open_decompressor
 from distroless.layers.entry import Entry, EntryType, normalize_path
 from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
 from distroless.layers.tarwriter import sort_key
@@ -56,7 +51,7 @@ MAX_DATA_SIZE = 64 << 30
 STATUS_LINE = "Status: install ok installed"
 
 #: What a corrupt compressed member raises from inside the decompressors and tarfile.
-_CORRUPT = (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error, zstd.ZstdError)
+_CORRUPT: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -129,18 +124,21 @@ def iter_ar(stream: BinaryIO, what: str) -> Iterator[tuple[ArMember, BinaryIO]]:
             offset += 1
 
 
+#: the codec of each member name ending dpkg accepts
+_CODECS: dict[str, Codec] = {
+    ".tar": "none",
+    ".tar.gz": "gzip",
+    ".tar.xz": "xz",
+    ".tar.bz2": "bzip2",
+    ".tar.zst": "zstd",
+}
+
+
 def _decompressor(name: str, raw: BinaryIO, what: str) -> BinaryIO:
     """Wrap ``raw`` in the decompressor its member name asks for."""
-    if name.endswith(".tar"):
-        return raw
-    if name.endswith(".tar.gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if name.endswith(".tar.xz"):
-        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    if name.endswith(".tar.bz2"):
-        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if name.endswith(".tar.zst"):
-        return zstd.ZstdFile(raw, "rb")  # type: ignore[return-value]
+    for ending, codec in _CODECS.items():
+        if name.endswith(ending):
+            return open_decompressor(raw, codec)
     raise ArchiveError(f"{what} has an unsupported member {name!r}")
 
 
