@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from distroless.debian.resolver import Package
 from distroless.errors import LockfileError
 from distroless.oci.canonical import dumps as canonical_dumps
 from distroless.store.atomic import atomic_file
+from distroless.timestamps import rfc3339
 
 LOCK_VERSION = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -72,8 +73,7 @@ class LockedSuite:
     @classmethod
     def at(cls, name: str, url: str, inrelease_sha256: str, date: datetime) -> LockedSuite:
         """A suite whose Release ``date`` is written as UTC RFC 3339 (``...T...Z``)."""
-        utc = date.astimezone(UTC) if date.tzinfo else date.replace(tzinfo=UTC)
-        return cls(name, url, inrelease_sha256.lower(), utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return cls(name, url, inrelease_sha256.lower(), rfc3339(date))
 
 
 @dataclass(frozen=True)
