@@ -242,7 +242,7 @@ def _base_builder(store: Store, request: DockerfileRequest, reporter: Reporter) 
                 store,
                 BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
                 source,
-                archs=(platform.architecture,),
+                archs=(platform.debian_arch(),),
                 source_date_epoch=request.source_date_epoch,
                 reporter=reporter,
             )
@@ -297,7 +297,7 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
                 store,
                 spec,
                 package_layers=(
-                    SpecPackages(source, [p.architecture for p in chosen]) if source else None
+                    SpecPackages(source, [p.debian_arch() for p in chosen]) if source else None
                 ),
                 platforms=chosen,
                 source_date_epoch=request.source_date_epoch,

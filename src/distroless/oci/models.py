@@ -15,11 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distroless.errors import ArchiveError, InputError
+from distroless.oci import arch as arch_names
 from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import digest_of, dumps
 from distroless.oci.digest import Digest, parse_digest
-
-_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armhf": "arm", "i386": "386"}
 
 
 def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +130,12 @@ def _list(value: Any, what: str) -> list[Any]:
 
 @dataclass(frozen=True, order=True)
 class Platform:
+    """An image platform in OCI's names (``arm``/``v7``, never Debian's ``armhf``).
+
+    ``arm64``'s ``v8`` is dropped when parsed, as docker does, so one platform has one
+    value; the names of other families go through :mod:`distroless.oci.arch`.
+    """
+
     os: str = "linux"
     architecture: str = "amd64"
     variant: str | None = None
@@ -138,17 +143,36 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Parse ``os/arch[/variant]`` or a bare ``arch`` (docker's ``--platform`` syntax)."""
+        """Parse ``os/arch[/variant]`` or a bare ``arch`` (docker's ``--platform`` syntax).
+
+        Debian's and the kernel's names are understood too (``armhf``, ``x86_64``).
+        """
         parts = text.strip().lower().split("/")
         if len(parts) == 1 and parts[0]:
             parts = ["linux", parts[0]]
         if len(parts) not in (2, 3) or not all(parts):
             raise InputError(f"invalid platform {text!r}: expected os/arch[/variant]")
-        arch = _ARCH_ALIASES.get(parts[1], parts[1])
-        variant = parts[2] if len(parts) == 3 else None
+        arch, implied = arch_names.oci_of_name(parts[1])
+        variant = parts[2] if len(parts) == 3 else implied
         if arch == "arm64" and variant == "v8":
             variant = None
         return cls(os=parts[0], architecture=arch, variant=variant)
+
+    @classmethod
+    def of_debian(cls, arch: str) -> Platform:
+        """The platform that packages of the Debian architecture ``arch`` run on."""
+        architecture, variant = arch_names.oci_of_debian(arch)
+        return cls("linux", architecture, variant)
+
+    @classmethod
+    def host(cls) -> Platform:
+        """This machine's platform: what an image is built or run for unless told."""
+        architecture, variant = arch_names.host_oci()
+        return cls("linux", architecture, variant)
+
+    def debian_arch(self) -> str:
+        """The Debian architecture whose packages run on this platform."""
+        return arch_names.debian_of_oci(self.architecture, self.variant)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Platform:

@@ -19,7 +19,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import platform as host_platform
 import shutil
 import stat
 from collections.abc import Iterable, Iterator
@@ -47,12 +46,10 @@ ROOT_KIND = "io.distroless.root"
 SUBJECT = "io.distroless.subject"
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
-
 
 def host_platform_default() -> Platform:
-    machine = host_platform.machine()
-    return Platform(os="linux", architecture=_MACHINE_TO_ARCH.get(machine, machine))
+    """:meth:`Platform.host`, under the name the Dockerfile executor imports."""
+    return Platform.host()
 
 
 def normalize_name(name: str) -> str:
@@ -536,7 +533,7 @@ class Store:
     def load_image(self, name: str, platform: Platform | None = None) -> StoredImage:
         """The single-platform image ``name`` (an index is resolved to ``platform``)."""
         desc = self.resolve(name)
-        wanted = platform or host_platform_default()
+        wanted = platform or Platform.host()
         if mt.is_index(desc.media_type):
             index = self.read_index(desc)
             chosen = index.for_platform(wanted)
