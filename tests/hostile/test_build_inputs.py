@@ -370,7 +370,7 @@ def _profiled_calls(store: Store, context: Path, lines: int) -> int:
     (context / "Dockerfile").write_text(f'FROM scratch\n{body}CMD ["/x"]\n')
     count = 0
 
-    def profiler(frame: object, event: str, arg: object) -> None:
+    def profiler(_frame: object, event: str, arg: object) -> None:
         nonlocal count
         if event in ("call", "c_call"):
             count += 1

@@ -196,6 +196,3 @@ def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None)
     finally:
         source.close()
         reporter.close()
-
-
-COMMANDS = [bases]

@@ -208,6 +208,3 @@ def logout_cmd(registry: str) -> None:
         click.echo(f"Removed the login of {host}")
     else:
         click.echo(f"Not logged in to {host} (nothing in {auth_path()})")
-
-
-COMMANDS = (pull_cmd, push_cmd, login_cmd, logout_cmd)

@@ -256,6 +256,3 @@ def sbom(
     else:
         with atomic_file(output) as fh:
             fh.write(data)
-
-
-COMMANDS = (check, test_cmd, sbom)

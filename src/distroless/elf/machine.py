@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from distroless.elf.header import ELFCLASS32, ELFCLASS64, ElfHeader
+from distroless.elf.header import (
+    ELFCLASS32,
+    ELFCLASS64,
+    ELFOSABI_ARM_AEABI,
+    ELFOSABI_GNU,
+    ELFOSABI_SYSV,
+    ElfHeader,
+)
 from distroless.oci.arch import oci_of_debian
 
 EM_386 = 3
@@ -38,7 +45,6 @@ EF_ARM_ABI_FLOAT_HARD = 0x400
 EF_ARM_EABI_MASK = 0xFF000000
 EF_ARM_EABI_VER5 = 0x05000000
 EF_RISCV_FLOAT_ABI = 0x6
-EF_RISCV_FLOAT_ABI_SOFT = 0x0
 EF_RISCV_FLOAT_ABI_DOUBLE = 0x4
 EF_PPC64_ABI = 0x3
 EF_MIPS_ABI2 = 0x20
@@ -124,12 +130,14 @@ class Loader:
         return f"lib/{self.triplet}"
 
     def valid_osabi(self, header: ElfHeader) -> bool:
-        allowed = {0, 3, 64} if self.machine == EM_ARM else {0, 3}
+        allowed = {ELFOSABI_SYSV, ELFOSABI_GNU}
+        if self.machine == EM_ARM:
+            allowed.add(ELFOSABI_ARM_AEABI)
         return header.ei_osabi in allowed
 
     def valid_abiversion(self, header: ElfHeader) -> bool:
         version = header.ei_abiversion
-        return version == 0 or (header.ei_osabi == 3 and version < self.abi_max)
+        return version == 0 or (header.ei_osabi == ELFOSABI_GNU and version < self.abi_max)
 
     def valid_float_abi(self, header: ElfHeader) -> bool:
         """ARM's ``VALID_FLOAT_ABI``: part of the header check, so a failure is fatal."""

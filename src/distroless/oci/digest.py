@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from typing import BinaryIO, NewType
 
 from distroless.errors import IntegrityError, ReferenceFormatError
@@ -36,13 +35,6 @@ def is_digest(text: str) -> bool:
 
 def sha256_bytes(data: bytes) -> Digest:
     return Digest("sha256:" + hashlib.sha256(data).hexdigest())
-
-
-def sha256_chunks(chunks: Iterable[bytes]) -> Digest:
-    h = hashlib.sha256()
-    for chunk in chunks:
-        h.update(chunk)
-    return Digest("sha256:" + h.hexdigest())
 
 
 def sha256_file(fileobj: BinaryIO) -> tuple[Digest, int]:

@@ -218,15 +218,6 @@ class LayerCache:
         complete = self._complete(self.root / hex_part, self.root / (hex_part + INDEX_SUFFIX))
         return not (complete and keep(f"sha256:{hex_part}"))
 
-    def clean_partial(self) -> int:
-        """Remove leftovers of interrupted unpacks; returns how many were removed."""
-        count = 0
-        with self._lock(exclusive=True):
-            for child in self.root.glob(f"{_TMP_PREFIX}*"):
-                remove_tree(child)
-                count += 1
-        return count
-
     def verify(self) -> list[str]:
         """Problems found in the unpacked layers; each damaged layer is removed.
 

@@ -190,7 +190,3 @@ def default_lookup(
         return docker_credentials(host, config) if isinstance(config, dict) else None
 
     return lookup
-
-
-def no_credentials(host: str) -> Credentials | None:
-    return None
