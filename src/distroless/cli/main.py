@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import click
 
 from distroless import __version__
-from distroless.cli.commands import LazyGroup
 from distroless.cli.context import App
+from distroless.cli.lazy_commands import LazyGroup
 from distroless.errors import DistrolessError
 
 
