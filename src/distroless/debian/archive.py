@@ -32,7 +32,7 @@ from distroless.debian.keyring import Keyring, load_keyring
 from distroless.debian.sources import SuiteSource
 from distroless.errors import DebianError, IntegrityError, NotFoundError
 from distroless.layers.compress import DECOMPRESS_ERRORS, Codec, open_decompressor
-from distroless.reporter import NullReporter, Reporter
+from distroless.reporter import NullReporter, Reporter, Task
 from distroless.store.atomic import atomic_file
 
 _NULL_REPORTER = NullReporter()
@@ -223,7 +223,7 @@ class DebianArchive:
         return index
 
     def _download_index(
-        self, suite: Suite, entry: IndexFile, dest: Path, what: str, task: object
+        self, suite: Suite, entry: IndexFile, dest: Path, what: str, task: Task
     ) -> None:
         urls = [f"{suite.url}/{entry.path}"]
         if suite.release.acquire_by_hash:
@@ -238,7 +238,7 @@ class DebianArchive:
                     sha256=entry.sha256,
                     size=entry.size,
                     what=what,
-                    task=task,  # type: ignore[arg-type]
+                    task=task,
                 )
                 return
             except NotFoundError:

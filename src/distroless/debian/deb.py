@@ -33,7 +33,7 @@ from typing import BinaryIO
 from distroless.debian.deb822 import Paragraph, parse_paragraph
 from distroless.errors import ArchiveError
 from distroless.layers.compress import DECOMPRESS_ERRORS, Codec, open_decompressor
-from distroless.layers.entry import Entry, EntryType, normalize_path
+from distroless.layers.entry import Entry, EntryMeta, EntryType, normalize_path
 from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
 from distroless.layers.tarwriter import sort_key
 
@@ -350,20 +350,25 @@ def _data_entries(
         else:
             new_path = rewrite(old_path)
         mode = info.mode & 0o7777
-        common = {"mode": mode, "uid": info.uid, "gid": info.gid, "mtime": int(info.mtime)}
+        common: EntryMeta = {
+            "mode": mode,
+            "uid": info.uid,
+            "gid": info.gid,
+            "mtime": int(info.mtime),
+        }
         if info.isdir():
-            entry = Entry(new_path, EntryType.DIR, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.DIR, **common)
         elif info.isreg():
             entry = Entry(
                 new_path,
                 EntryType.FILE,
                 size=info.size,
                 opener=_opener(spool, info.offset_data, info.size),
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         elif info.issym():
             linkname = _rewrite_link(info.linkname, old_path, new_path, rewrite)
-            entry = Entry(new_path, EntryType.SYMLINK, linkname=linkname, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.SYMLINK, linkname=linkname, **common)
         elif info.islnk():
             if ".." in info.linkname.split("/"):
                 raise ArchiveError(f"{what}: hard link {raw_name!r} escapes the root")
@@ -371,11 +376,11 @@ def _data_entries(
                 target = rewrite(normalize_path(info.linkname))
             except ArchiveError as exc:
                 raise ArchiveError(f"{what}: hard link {raw_name!r}: {exc}") from exc
-            entry = Entry(new_path, EntryType.HARDLINK, linkname=target, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.HARDLINK, linkname=target, **common)
         elif info.ischr() or info.isblk():
             raise ArchiveError(f"{what}: refuses device node {raw_name!r}")
         elif info.isfifo():
-            entry = Entry(new_path, EntryType.FIFO, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.FIFO, **common)
         else:
             raise ArchiveError(f"{what}: unsupported tar member type for {raw_name!r}")
         previous = entries.get(new_path)

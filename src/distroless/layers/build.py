@@ -44,8 +44,8 @@ def write_layer(
     check_compression(compression)
     blob = HashingWriter(sink)
     compressor = CompressingWriter(blob, compression, level)
-    tar_bytes = HashingWriter(compressor)  # type: ignore[arg-type]
-    write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)  # type: ignore[arg-type]
+    tar_bytes = HashingWriter(compressor)
+    write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)
     compressor.close()
     return LayerInfo(
         digest=blob.digest,

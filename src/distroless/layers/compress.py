@@ -22,6 +22,7 @@ from typing import BinaryIO, Literal, Protocol, cast
 from backports import zstd
 
 from distroless.errors import ArchiveError
+from distroless.oci.digest import Writable
 
 Compression = Literal["gzip", "zstd", "none"]
 COMPRESSIONS: tuple[Compression, ...] = ("gzip", "zstd", "none")
@@ -43,10 +44,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # OS byte 255 ("unknown"): zlib would write the build host's OS, which is not an input.
 _GZIP_OS_UNKNOWN = 255
-
-
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> object: ...
 
 
 class _Encoder(Protocol):

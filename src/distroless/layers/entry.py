@@ -12,7 +12,7 @@ import io
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 
 from distroless.errors import ArchiveError
 
@@ -34,6 +34,17 @@ class EntryType(enum.Enum):
 
 
 Opener = Callable[[], BinaryIO]
+
+
+class EntryMeta(TypedDict):
+    """What every kind of entry carries besides path and type: read once per file by a
+    producer (a tar member, a ``stat``) and given to whichever kind the file turns out to
+    be, as ``Entry(path, kind, **meta)``."""
+
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
 
 
 class WhiteoutKind(enum.Enum):
