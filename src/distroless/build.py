@@ -260,8 +260,8 @@ def _puller(store: Store, mirrors: tuple[str, ...], reporter: Reporter) -> Pulle
     """
 
     def pull_image(image: str, platform: Platform) -> Descriptor:
-        from distroless.config import UserConfig
         from distroless.oci.reference import DEFAULT_REGISTRY
+        from distroless.registry_config import UserConfig
         from distroless.transports.registry.client import RetryPolicy
         from distroless.transports.registry.endpoints import Registries
         from distroless.transports.registry.pull import pull

@@ -28,7 +28,7 @@ from distroless.oci.models import Descriptor, ImageConfig, Manifest, Platform
 from distroless.store import Store
 from distroless.store.atomic import BlobWriter
 from distroless.transports.registry import pull
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.tarball import load
 from tests.faults.support import MIB, SEED, assert_consistent, command, leftovers, write_spec
 from tests.helpers import Cli, Registry

@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from distroless.config import Login, UserConfig, save_login
 from distroless.errors import (
     ArchiveError,
     AuthError,
@@ -32,6 +31,7 @@ from distroless.errors import (
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import sha256_bytes
 from distroless.oci.models import Descriptor, Manifest, Platform
+from distroless.registry_config import Login, UserConfig, save_login
 from distroless.store import Store
 from distroless.transports.registry import (
     Credentials,
@@ -43,7 +43,7 @@ from distroless.transports.registry import (
     push,
 )
 from distroless.transports.registry.auth import CredentialLookup, default_lookup
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from tests.helpers.cli import run_cli
 from tests.transports.registry.support import (
     BASIC,

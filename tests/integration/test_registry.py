@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from distroless.config import UserConfig, load_logins
 from distroless.errors import AuthError, IntegrityError, NotFoundError, RegistryError
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import Index, Manifest, Platform
 from distroless.oci.reference import Reference
+from distroless.registry_config import UserConfig, load_logins
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, login, pull, push
 from distroless.transports.registry.auth import Credentials

@@ -11,7 +11,7 @@ from distroless.errors import IntegrityError, NotFoundError, RegistryError
 from distroless.oci.digest import sha256_bytes
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, push
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from tests.transports.registry.support import add_image, add_layer
 
 

@@ -45,7 +45,7 @@ from distroless.transports.registry.bodies import (
 )
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.registry.targets import ImageSink
 
 MANIFEST_ACCEPT = ", ".join(
