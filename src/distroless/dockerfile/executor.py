@@ -103,7 +103,6 @@ from distroless.runtime.rootfs import LayerCache
 from distroless.runtime.runc import Runtime
 from distroless.runtime.users import parse_group, parse_passwd
 from distroless.store import Store, StoredImage
-from distroless.store.store import host_platform_default
 
 _NULL = NullReporter()
 _HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -227,7 +226,7 @@ class Executor:
         #: temporary files of steps (downloads, unpacked archives, RUN logs); not the store's
         #: tmp/, which ``prune`` empties file by file
         self.scratch = store.state_dir("build-scratch")
-        self.build_platform = host_platform_default()
+        self.build_platform = Platform.host()
         self.target_platform = options.platform or self.build_platform
         self.states: dict[int, StageState] = {}
         self.executed: list[str] = []

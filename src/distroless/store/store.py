@@ -47,11 +47,6 @@ SUBJECT = "io.distroless.subject"
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 
-def host_platform_default() -> Platform:
-    """:meth:`Platform.host`, under the name the Dockerfile executor imports."""
-    return Platform.host()
-
-
 def normalize_name(name: str) -> str:
     """The form a tag is stored under: docker's short form, always with a tag."""
     ref = Reference.parse(name)
