@@ -21,6 +21,13 @@ from distroless.oci.mediatypes import layer_type_for
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """What writing one layer blob measured.
+
+    Invariants: ``digest`` and ``size`` are of the blob as written (compressed);
+    ``diff_id`` and ``uncompressed_size`` are of the tar inside it, and equal the former
+    when ``compression`` is ``"none"``.  The same entries and settings give the same values.
+    """
+
     digest: Digest
     diff_id: Digest
     size: int

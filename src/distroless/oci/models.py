@@ -207,6 +207,15 @@ class Platform:
 
 @dataclass(frozen=True)
 class Descriptor:
+    """A content address: what a blob is (media type), its sha256 and its length.
+
+    Invariants: ``digest`` is ``sha256:`` and 64 lowercase hex digits (parsed documents
+    go through :func:`~distroless.oci.digest.parse_digest`, written blobs are hashed while
+    they stream) and ``size`` is the blob's exact byte count, so a fetch can be checked
+    before anything trusts it.  Equal fields are the same descriptor; serialising drops
+    empty optional fields, so the bytes are the same for the same values.
+    """
+
     media_type: str
     digest: Digest
     size: int
@@ -254,6 +263,13 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Manifest:
+    """One image for one platform: its config and its layers, bottom first.
+
+    Invariants: the document's digest is the sha256 of :meth:`to_bytes`, the project's
+    canonical JSON, so equal values have one digest; for an image, ``layers`` is in the
+    order of the config's ``rootfs.diff_ids``.
+    """
+
     config: Descriptor
     layers: tuple[Descriptor, ...]
     media_type: str = mt.OCI_MANIFEST
@@ -306,6 +322,12 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Index:
+    """A list of manifests (one per platform, or artifacts), addressed like a manifest.
+
+    Invariants: the digest is that of :meth:`to_bytes` (canonical JSON); the order of
+    ``manifests`` is kept, and :meth:`for_platform` takes the first one that matches.
+    """
+
     manifests: tuple[Descriptor, ...]
     media_type: str = mt.OCI_INDEX
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -473,6 +495,14 @@ class ContainerConfig:
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """An image's config blob: platform, how a container starts, and the layer history.
+
+    Invariants: parsed ``diff_ids`` are validated sha256 digests; in an image this project
+    writes they are one per layer of the manifest, in its order, and the ``history``
+    entries without ``empty_layer`` match those layers one to one.  Keys this model does not know are kept
+    in ``extra`` and written back, so a config read and written again keeps its content.
+    """
+
     architecture: str = "amd64"
     os: str = "linux"
     variant: str | None = None

@@ -57,7 +57,12 @@ def normalize_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class StoredImage:
-    """One single-platform image in the store, with its documents already parsed."""
+    """One single-platform image in the store, with its documents already parsed.
+
+    Invariants: ``descriptor`` addresses ``manifest``'s bytes in the store, ``config``
+    is parsed from ``config_bytes``, whose digest is ``manifest.config.digest``; ``name``
+    is what the caller looked it up by (a tag, a digest or a reference).
+    """
 
     name: str
     descriptor: Descriptor
@@ -136,7 +141,15 @@ def _is_store_or_empty(root: Path) -> bool:
 
 
 class Store:
-    """A store rooted at ``root``; created on first use, private to its owner (0700)."""
+    """A store rooted at ``root``; created on first use, private to its owner (0700).
+
+    Invariants: the root is an OCI image layout.  A file under ``blobs/sha256`` is named
+    by the sha256 of its bytes: blobs are streamed into ``tmp/`` and renamed into place
+    only once hashed and checked.  ``index.json`` (the tags and roots) is replaced whole
+    under the store's lock, so a reader sees one complete index or the next.  A failed
+    :meth:`transaction` removes the blobs it created, unless another session may be
+    using them (then ``prune`` collects them once nothing reaches them).
+    """
 
     def __init__(self, root: Path) -> None:
         # The user's own choice, so trusted: made absolute and free of links once, here, so
