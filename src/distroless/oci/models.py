@@ -499,8 +499,9 @@ class ImageConfig:
 
     Invariants: parsed ``diff_ids`` are validated sha256 digests; in an image this project
     writes they are one per layer of the manifest, in its order, and the ``history``
-    entries without ``empty_layer`` match those layers one to one.  Keys this model does not know are kept
-    in ``extra`` and written back, so a config read and written again keeps its content.
+    entries without ``empty_layer`` match those layers one to one.  Keys this model does
+    not know are kept in ``extra`` and written back, so a config read and written again
+    keeps its content.
     """
 
     architecture: str = "amd64"
