@@ -27,8 +27,8 @@ from distroless.errors import BuildError, DockerfileError
 from distroless.runtime.capture import run_and_capture
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import Built, build, busybox_image
-from tests.fuzz.archives import Member, tar_of
 from tests.helpers import Cli
+from tests.helpers.rawtar import Member, tar_of
 
 DECOY = b"decoy-host-secret-5d1f"
 DECOY_MTIME = 1_234_567_890

@@ -31,8 +31,8 @@ from distroless.oci.digest import Digest, hex_of, sha256_bytes
 from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest
 from distroless.runtime.rootfs import LayerCache
 from distroless.store import Store
-from tests.fuzz.archives import Member, tar_of
 from tests.helpers import Cli, DockerEngine, require_root, require_tool
+from tests.helpers.rawtar import Member, tar_of
 from tests.runtime.images import write_image
 
 NOBODY = 65534

@@ -1,4 +1,9 @@
-"""Hand-made tar streams for tests, including ones our own writer would never produce."""
+"""Hand-made tar streams, including ones the project's own writer would never produce.
+
+Each member is written exactly as told (``../`` names, device nodes, links out of the
+root, PAX records), so tests can aim at the readers and appliers.  For layers an honest
+producer would write, use the project's writer (``distroless.layers.build.write_layer``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class Raw:
+class Member:
     name: str
     type: bytes = tarfile.REGTYPE
     data: bytes = b""
@@ -22,9 +27,10 @@ class Raw:
     pax: dict[str, str] = field(default_factory=dict)
 
 
-def raw_tar(members: list[Raw]) -> bytes:
+def tar_of(members: list[Member], fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """The tar holding ``members`` in the given order; only regular files carry data."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
         for m in members:
             info = tarfile.TarInfo(m.name)
             info.type = m.type
@@ -36,7 +42,7 @@ def raw_tar(members: list[Raw]) -> bytes:
             info.devmajor = m.devmajor
             info.devminor = m.devminor
             info.pax_headers = dict(m.pax)
-            if m.type == tarfile.REGTYPE:
+            if m.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
                 info.size = len(m.data)
                 tar.addfile(info, io.BytesIO(m.data))
             else:
