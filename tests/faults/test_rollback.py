@@ -22,9 +22,10 @@ from typing import Any, BinaryIO
 import pytest
 
 from distroless.errors import IntegrityError
+from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import Digest, sha256_bytes
-from distroless.oci.models import Descriptor, ImageConfig, Manifest, Platform
+from distroless.oci.models import Descriptor, Platform
 from distroless.store import Store
 from distroless.store.atomic import BlobWriter
 from distroless.transports.registry import pull
@@ -32,6 +33,7 @@ from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.tarball import load
 from tests.faults.support import MIB, SEED, assert_consistent, command, leftovers, write_spec
 from tests.helpers import Cli, Registry
+from tests.helpers.images import put_image
 
 LAYER = b"shared layer bytes" * 1000
 
@@ -45,12 +47,8 @@ def _finish_image(store: Store, layer_digest: Digest, size: int, name: str) -> D
 
     The layer is not written again: the writer already has it (it found it in the store).
     """
-    config = ImageConfig(architecture="amd64", diff_ids=(layer_digest,)).to_bytes()
-    manifest = Manifest(
-        Descriptor(mt.OCI_CONFIG, store.put_bytes(config), len(config)),
-        (Descriptor(mt.OCI_LAYER, layer_digest, size),),
-    )
-    desc = store.put_manifest(manifest, Platform("linux", "amd64"))
+    layer = Layer(Descriptor(mt.OCI_LAYER, layer_digest, size), layer_digest)
+    desc = put_image(store, [layer])
     store.tag(name, desc)
     return desc
 

@@ -228,7 +228,9 @@ def test_upload_location_on_another_origin_gets_no_credentials(
     image = add_image(store, "amd64", [layer])
     store.tag("app:v1", image)
     if via == "mount":
-        BlobSources(store.state_dir("registry")).record(registry.host, "base", [layer[0].digest])
+        BlobSources(store.state_dir("registry")).record(
+            registry.host, "base", [layer.descriptor.digest]
+        )
 
     def start_upload(ex: Exchange) -> None:
         if registry.authorised(ex):

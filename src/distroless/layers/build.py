@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from distroless.layers.compress import CompressingWriter, Compression, check_compression
 from distroless.layers.entry import Entry
 from distroless.layers.tarwriter import write_tar
-from distroless.oci.digest import Digest, HashingWriter
+from distroless.oci.digest import Digest, HashingWriter, Writable
 from distroless.oci.mediatypes import layer_type_for
 
 
@@ -37,7 +36,7 @@ class LayerInfo:
 
 def write_layer(
     entries: Iterable[Entry],
-    sink: BinaryIO,
+    sink: Writable,
     compression: Compression = "gzip",
     *,
     source_date_epoch: int = 0,

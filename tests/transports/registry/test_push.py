@@ -62,8 +62,10 @@ def setup(tmp_path: Path) -> tuple[Store, str]:
     base = add_layer(store, {"base": b"b" * 1000})
     image = add_image(store, "amd64", [base])
     store.tag("img:v1", image)
-    BlobSources(store.state_dir("registry")).record("reg.test", "other/base", [base[0].digest])
-    return store, base[0].digest
+    BlobSources(store.state_dir("registry")).record(
+        "reg.test", "other/base", [base.descriptor.digest]
+    )
+    return store, base.descriptor.digest
 
 
 def registries(reg: UploadRegistry) -> Registries:
