@@ -10,11 +10,8 @@ two ``Store`` objects (flock locks conflict between open files, as between proce
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import signal
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +31,7 @@ from distroless.transports.tarball import load
 from tests.faults.support import MIB, SEED, assert_consistent, command, leftovers, write_spec
 from tests.helpers import Cli, Registry
 from tests.helpers.images import put_image
+from tests.helpers.rawtar import Member, docker_archive, tar_of
 
 LAYER = b"shared layer bytes" * 1000
 
@@ -85,34 +83,11 @@ def test_failed_transaction_alone_leaves_nothing(tmp_path: Path) -> None:
 
 def _legacy_archive(path: Path, layer: bytes, diff_id: str) -> None:
     """A docker-archive whose single (uncompressed) layer claims ``diff_id``."""
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        [{"Config": "cfg.json", "RepoTags": ["legacy:1"], "Layers": ["l/layer.tar"]}]
-    ).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in (
-            ("cfg.json", config),
-            ("l/layer.tar", layer),
-            ("manifest.json", manifest),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(docker_archive(layer, diff_id, layer_name="l/layer.tar"))
 
 
 def _layer_tar() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("hello")
-        info.size = len(LAYER)
-        tar.addfile(info, io.BytesIO(LAYER))
-    return buf.getvalue()
+    return tar_of([Member("hello", data=LAYER)])
 
 
 def test_failed_load_keeps_a_blob_a_concurrent_writer_uses(

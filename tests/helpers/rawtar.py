@@ -8,6 +8,7 @@ producer would write, use the project's writer (``distroless.layers.build.write_
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from dataclasses import dataclass, field
 
@@ -48,3 +49,25 @@ def tar_of(members: list[Member], fmt: int = tarfile.PAX_FORMAT) -> bytes:
             else:
                 tar.addfile(info)
     return buf.getvalue()
+
+
+def docker_archive(
+    layer: bytes, diff_id: str, *, tag: str = "legacy:1", layer_name: str = "l/layer.tar"
+) -> bytes:
+    """A docker-archive in the legacy layout (``manifest.json``, a config, a layer file)
+    holding one uncompressed ``layer`` whose config claims ``diff_id``, true or not."""
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    manifest = json.dumps([{"Config": "cfg.json", "RepoTags": [tag], "Layers": [layer_name]}])
+    return tar_of(
+        [
+            Member("cfg.json", data=config),
+            Member(layer_name, data=layer),
+            Member("manifest.json", data=manifest.encode()),
+        ]
+    )
