@@ -1,7 +1,7 @@
 """Names the dead-code check (``make lint``, vulture) cannot see being used.
 
 vulture reads the code as text: what a framework, the interpreter or a protocol calls by
-name looks unused to it.  Click commands (loaded by name from ``cli/commands.LAZY``),
+name looks unused to it.  Click commands (loaded by name from ``cli/lazy_commands.LAZY``),
 pytest fixtures and pydantic validators are recognised by their decorators (see
 ``[tool.vulture]`` in pyproject.toml); everything else is listed here, with the reason.
 This file is read by vulture only, never imported.
