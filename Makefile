@@ -55,6 +55,7 @@ demo: deps venv
 lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/vulture
 
 typecheck: venv
 	$(BIN)/mypy

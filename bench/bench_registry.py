@@ -59,7 +59,7 @@ def build_image(root: Path, layers: int, layer_mib: int) -> str:
     for i in range(layers):
         with store.write_blob() as blob:
             gz = gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=1, mtime=0)
-            raw = HashingWriter(gz)  # type: ignore[arg-type]
+            raw = HashingWriter(gz)
             with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 info = tarfile.TarInfo(f"data/layer{i}.bin")
                 info.size = layer_mib * MIB

@@ -23,7 +23,7 @@ def run(ctx: Context) -> list[Row]:
     from tests.helpers import go_build, hello_go_source, rootfs_tar
     from tests.helpers.cli import distroless_executable
     from tests.helpers.docker import docker_engine
-    from tests.runtime.images import write_image
+    from tests.helpers.images import store_image
 
     from distroless.layers.entry import Entry
     from distroless.oci.models import ContainerConfig
@@ -31,7 +31,7 @@ def run(ctx: Context) -> list[Row]:
 
     hello = go_build(hello_go_source(), ctx.workdir / "hello")
     root = ctx.workdir / "store"
-    write_image(
+    store_image(
         Store(root),
         "bench-hello:latest",
         [[Entry.file("hello", hello.read_bytes(), mode=0o755)]],

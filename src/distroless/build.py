@@ -242,7 +242,7 @@ def _base_builder(store: Store, request: DockerfileRequest, reporter: Reporter) 
                 store,
                 BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
                 source,
-                archs=(platform.architecture,),
+                archs=(platform.debian_arch(),),
                 source_date_epoch=request.source_date_epoch,
                 reporter=reporter,
             )
@@ -260,8 +260,8 @@ def _puller(store: Store, mirrors: tuple[str, ...], reporter: Reporter) -> Pulle
     """
 
     def pull_image(image: str, platform: Platform) -> Descriptor:
-        from distroless.config import UserConfig
         from distroless.oci.reference import DEFAULT_REGISTRY
+        from distroless.registry_config import UserConfig
         from distroless.transports.registry.client import RetryPolicy
         from distroless.transports.registry.endpoints import Registries
         from distroless.transports.registry.pull import pull
@@ -297,7 +297,7 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
                 store,
                 spec,
                 package_layers=(
-                    SpecPackages(source, [p.architecture for p in chosen]) if source else None
+                    SpecPackages(source, [p.debian_arch() for p in chosen]) if source else None
                 ),
                 platforms=chosen,
                 source_date_epoch=request.source_date_epoch,

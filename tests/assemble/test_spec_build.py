@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from distroless.assemble.image import LayerSource
 from distroless.assemble.spec_build import build_spec
 from distroless.errors import NotFoundError
 from distroless.layers.compress import open_decompressed
 from distroless.oci.models import Platform
 from distroless.spec import load_spec
+from distroless.spec.model import ImageSpec
 from distroless.store import Store
 
 
@@ -63,6 +65,30 @@ def test_multi_arch_gives_index(tmp_path: Path) -> None:
     desc = build_spec(store, load_spec(spec_path))
     store.tag("multi", desc)
     assert sorted(str(p) for p in store.platforms("multi")) == ["linux/amd64", "linux/arm64"]
+
+
+def test_debian_architectures_are_labelled_with_oci_platforms(tmp_path: Path) -> None:
+    spec_path = _context(tmp_path)
+    spec_path.write_text(
+        spec_path.read_text() + "packages: [libc6]\narchs: [armhf, armel, i386, ppc64el]\n"
+    )
+    asked: list[str] = []
+
+    def package_layers(spec: ImageSpec, arch: str) -> list[LayerSource]:
+        asked.append(arch)  # packages are fetched by the Debian name
+        return []
+
+    store = Store(tmp_path / "store")
+    store.tag("ports", build_spec(store, load_spec(spec_path), package_layers=package_layers))
+    assert asked == ["armhf", "armel", "i386", "ppc64el"]
+    assert sorted(str(p) for p in store.platforms("ports")) == [
+        "linux/386",
+        "linux/arm/v5",
+        "linux/arm/v7",
+        "linux/ppc64le",
+    ]
+    config = store.load_image("ports", Platform("linux", "arm", "v7")).config
+    assert (config.architecture, config.variant) == ("arm", "v7")
 
 
 def test_missing_base_is_clear(tmp_path: Path) -> None:

@@ -39,10 +39,6 @@ FILES = {
 }
 
 
-def entries_by_path(path: Path, merged_usr: bool) -> dict[str, object]:
-    return {e.path: e for e in deb_entries(path, merged_usr=merged_usr)}
-
-
 @pytest.mark.parametrize("compression", ["xz", "gz", "zst", ""])
 def test_entries_are_sorted_with_content_and_status(tmp_path: Path, compression: str) -> None:
     deb = build_deb(tmp_path / "p.deb", "pkg", FILES, data_compression=compression)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from distroless.debian.lockfile import (
     check_lock_matches,
 )
 from distroless.debian.resolver import PackageIndex, resolve
-from distroless.errors import LockfileError
+from distroless.errors import LockfileError, StoreError
 
 HEX_A = "a" * 64
 HEX_B = "b" * 64
@@ -126,10 +128,19 @@ def test_round_trip_through_a_file(tmp_path: Path) -> None:
 def test_write_failure_leaves_nothing_behind(tmp_path: Path) -> None:
     target = tmp_path / "image.lock.json"
     target.mkdir()  # replacing a directory with a file fails
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="cannot write"):
         make_lock().write(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.lock.json"]
     assert target.is_dir()
+
+
+def test_a_lock_file_gets_the_mode_of_a_plainly_created_file(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        make_lock().write(tmp_path / "image.lock.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "image.lock.json").stat().st_mode) == 0o644
 
 
 def test_spec_digest_depends_on_every_input() -> None:

@@ -12,13 +12,13 @@ from typing import Any, BinaryIO
 from distroless.dockerfile.executor import BuildOptions, BuildResult, build_dockerfile
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.step_runner import StepOutputs
-from distroless.layers.build import media_type, write_layer
+from distroless.layers.build import write_layer
 from distroless.layers.entry import Entry, EntryType
-from distroless.oci import mediatypes as mt
-from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest, Platform
+from distroless.oci.models import ContainerConfig, Descriptor
 from distroless.reporter import RecordingReporter
 from distroless.runtime.capture import CaptureResult, StepConfig
 from distroless.store import Store
+from tests.helpers.images import store_image
 
 
 def write_context(root: Path, files: Mapping[str, str | bytes]) -> Path:
@@ -134,37 +134,6 @@ class FakeRunner:
             source_date_epoch=outputs.source_date_epoch,
         )
         return CaptureResult(0, info)
-
-
-def store_image(
-    store: Store,
-    name: str,
-    layers: list[list[Entry]],
-    config: ContainerConfig | None = None,
-    platform: Platform | None = None,
-) -> Descriptor:
-    """Write a small image (one layer per entry list) into ``store`` and tag it ``name``."""
-    platform = platform or Platform("linux", "amd64")
-    descs = []
-    diff_ids = []
-    for entries in layers:
-        with store.write_blob() as writer:
-            info = write_layer(entries, writer, "gzip")  # type: ignore[arg-type]
-        descs.append(Descriptor(media_type(info), info.digest, info.size))
-        diff_ids.append(info.diff_id)
-    image_config = ImageConfig(
-        architecture=platform.architecture,
-        os=platform.os,
-        config=config or ContainerConfig(),
-        diff_ids=tuple(diff_ids),
-    )
-    data = image_config.to_bytes()
-    cfg = store.put_bytes(data)
-    desc = store.put_manifest(
-        Manifest(Descriptor(mt.OCI_CONFIG, cfg, len(data)), tuple(descs)), platform
-    )
-    store.tag(name, desc)
-    return desc
 
 
 def static_busybox() -> Path:

@@ -17,8 +17,9 @@ from distroless.dockerfile.archive import archive_kind
 from distroless.errors import BuildError
 from distroless.layers.entry import Entry, EntryType
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, store_image
-from tests.fuzz.archives import Member, tar_of
+from tests.dockerfile.executor_helpers import build
+from tests.helpers.images import store_image
+from tests.helpers.rawtar import Member, tar_of
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ from backports import zstd
 from distroless.errors import BuildError
 from distroless.layers.entry import Entry, EntryType
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, store_image
+from tests.dockerfile.executor_helpers import build
 from tests.helpers import DockerEngine
+from tests.helpers.images import store_image
 from tests.helpers.proc import CommandFailed, run
 
 BUSYBOX = Path("/bin/busybox")

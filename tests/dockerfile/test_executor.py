@@ -17,7 +17,8 @@ from distroless.errors import BuildError, DockerfileError, NotFoundError
 from distroless.layers.entry import Entry
 from distroless.oci.models import ContainerConfig
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, store_image, write_context
+from tests.dockerfile.executor_helpers import build, write_context
+from tests.helpers.images import store_image
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"
 GROUP = "root:x:0:\nstaff:x:50:\napp:x:1001:\n"

@@ -11,7 +11,7 @@ from distroless.errors import NotFoundError, RegistryError
 from distroless.layers.entry import Entry
 from distroless.oci.models import Descriptor, Platform
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import store_image
+from tests.helpers.images import store_image
 
 AMD64 = Platform("linux", "amd64")
 

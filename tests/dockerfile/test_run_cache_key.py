@@ -25,10 +25,9 @@ from distroless.oci import mediatypes as mt
 from distroless.oci.digest import Digest
 from distroless.oci.models import ContainerConfig, Descriptor, HistoryEntry, Platform
 from distroless.store import Store
-from distroless.store.store import host_platform_default
 from tests.dockerfile.executor_helpers import Built, FakeRunner, build, write_context
 
-_HOST = host_platform_default()
+_HOST = Platform.host()
 _SECRETS = {"a": BuildSecret("a", b"one"), "b": BuildSecret("b", b"two")}
 
 

@@ -10,11 +10,8 @@ two ``Store`` objects (flock locks conflict between open files, as between proce
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import signal
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,16 +19,19 @@ from typing import Any, BinaryIO
 import pytest
 
 from distroless.errors import IntegrityError
+from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import Digest, sha256_bytes
-from distroless.oci.models import Descriptor, ImageConfig, Manifest, Platform
+from distroless.oci.models import Descriptor, Platform
 from distroless.store import Store
 from distroless.store.atomic import BlobWriter
 from distroless.transports.registry import pull
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.tarball import load
 from tests.faults.support import MIB, SEED, assert_consistent, command, leftovers, write_spec
 from tests.helpers import Cli, Registry
+from tests.helpers.images import put_image
+from tests.helpers.rawtar import Member, docker_archive, tar_of
 
 LAYER = b"shared layer bytes" * 1000
 
@@ -45,12 +45,8 @@ def _finish_image(store: Store, layer_digest: Digest, size: int, name: str) -> D
 
     The layer is not written again: the writer already has it (it found it in the store).
     """
-    config = ImageConfig(architecture="amd64", diff_ids=(layer_digest,)).to_bytes()
-    manifest = Manifest(
-        Descriptor(mt.OCI_CONFIG, store.put_bytes(config), len(config)),
-        (Descriptor(mt.OCI_LAYER, layer_digest, size),),
-    )
-    desc = store.put_manifest(manifest, Platform("linux", "amd64"))
+    layer = Layer(Descriptor(mt.OCI_LAYER, layer_digest, size), layer_digest)
+    desc = put_image(store, [layer])
     store.tag(name, desc)
     return desc
 
@@ -87,34 +83,11 @@ def test_failed_transaction_alone_leaves_nothing(tmp_path: Path) -> None:
 
 def _legacy_archive(path: Path, layer: bytes, diff_id: str) -> None:
     """A docker-archive whose single (uncompressed) layer claims ``diff_id``."""
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        [{"Config": "cfg.json", "RepoTags": ["legacy:1"], "Layers": ["l/layer.tar"]}]
-    ).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in (
-            ("cfg.json", config),
-            ("l/layer.tar", layer),
-            ("manifest.json", manifest),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(docker_archive(layer, diff_id, layer_name="l/layer.tar"))
 
 
 def _layer_tar() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("hello")
-        info.size = len(LAYER)
-        tar.addfile(info, io.BytesIO(LAYER))
-    return buf.getvalue()
+    return tar_of([Member("hello", data=LAYER)])
 
 
 def test_failed_load_keeps_a_blob_a_concurrent_writer_uses(

@@ -23,8 +23,9 @@ from distroless.oci.models import ContainerConfig
 from distroless.store import Store
 from tests.faults.support import command
 from tests.helpers import require_root, require_tool
+from tests.helpers.images import store_image
 from tests.helpers.proc import wait_until
-from tests.runtime.images import base_entries, build_probe, write_image
+from tests.runtime.images import base_entries, build_probe
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def root(tmp_path: Path, probe: Path) -> Path:
     store = Store(tmp_path / "store")
-    write_image(store, "probe:latest", [base_entries(probe)],
+    store_image(store, "probe:latest", [base_entries(probe)],
                 ContainerConfig(entrypoint=("/probe",)))  # fmt: skip
     return store.root
 

@@ -12,46 +12,10 @@ import io
 import json
 import lzma
 import tarfile
-from dataclasses import dataclass, field
 
 from backports import zstd
 
-
-@dataclass
-class Member:
-    name: str
-    type: bytes = tarfile.REGTYPE
-    data: bytes = b""
-    linkname: str = ""
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    devmajor: int = 0
-    devminor: int = 0
-    size: int | None = None  # announced size, when it should lie about ``data``
-    pax: dict[str, str] = field(default_factory=dict)
-
-
-def tar_of(members: list[Member], fmt: int = tarfile.PAX_FORMAT) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
-        for m in members:
-            info = tarfile.TarInfo(m.name)
-            info.type = m.type
-            info.mode = m.mode
-            info.uid = m.uid
-            info.gid = m.gid
-            info.mtime = 1_700_000_000
-            info.linkname = m.linkname
-            info.devmajor = m.devmajor
-            info.devminor = m.devminor
-            info.pax_headers = dict(m.pax)
-            if m.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
-                info.size = len(m.data)
-                tar.addfile(info, io.BytesIO(m.data))
-            else:
-                tar.addfile(info)
-    return buf.getvalue()
+from tests.helpers.rawtar import Member, tar_of
 
 
 def compress(data: bytes, kind: str) -> bytes:

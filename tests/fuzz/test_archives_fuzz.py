@@ -24,16 +24,9 @@ from distroless.layers.reader import Limits, iter_layer
 from distroless.runtime.unpack import unpack_layer
 from distroless.store import Store
 from distroless.transports import tarball
-from tests.fuzz.archives import (
-    Member,
-    archive_of,
-    compress,
-    deb_of,
-    image_members,
-    layer_tar,
-    tar_of,
-)
+from tests.fuzz.archives import archive_of, compress, deb_of, image_members, layer_tar
 from tests.fuzz.mutate import fuzz_settings, mutated_bytes, result_or_error
+from tests.helpers.rawtar import Member, tar_of
 
 LAYERS = [
     layer_tar(),

@@ -93,10 +93,6 @@ class DockerEngine:
         self.run(*args, tar, ref)
         return ref
 
-    def image_ids(self) -> set[str]:
-        """All image ids known to the engine, to assert what a test added or removed."""
-        return set(self.run("images", "-q", "--no-trunc").stdout.split())
-
 
 def _ping(sock_path: Path) -> bool:
     """True when the engine answers ``GET /_ping`` with 200 on its socket."""

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.archives import Member, tar_of
 from tests.helpers import Cli
+from tests.helpers.rawtar import Member, tar_of
 
 
 def test_add_of_an_archive_expanding_past_the_layer_limit_is_refused(

@@ -29,8 +29,8 @@ from distroless.reporter import NullReporter
 from distroless.runtime.runc import Runtime
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import Built, build, busybox_image
-from tests.fuzz.archives import Member, tar_of
 from tests.helpers import Cli
+from tests.helpers.rawtar import Member, tar_of
 
 DECOY = b"decoy-host-secret-5d1f"
 DECOY_MTIME = 1_234_567_890
@@ -377,7 +377,7 @@ def _profiled_calls(store: Store, context: Path, lines: int) -> int:
     (context / "Dockerfile").write_text(f'FROM scratch\n{body}CMD ["/x"]\n')
     count = 0
 
-    def profiler(frame: object, event: str, arg: object) -> None:
+    def profiler(_frame: object, event: str, arg: object) -> None:
         nonlocal count
         if event in ("call", "c_call"):
             count += 1

@@ -11,7 +11,8 @@ import pytest
 from distroless.debian.deb import deb_entries, read_control
 from distroless.errors import ArchiveError
 from distroless.layers.reader import Limits
-from tests.fuzz.archives import CONTROL, DATA_MEMBERS, Member, ar_of, compress, deb_of, tar_of
+from tests.fuzz.archives import CONTROL, DATA_MEMBERS, ar_of, compress, deb_of
+from tests.helpers.rawtar import Member, tar_of
 
 
 def _entries(tmp_path: Path, blob: bytes, limits: Limits | None = None) -> list[str]:

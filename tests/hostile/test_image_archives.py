@@ -15,7 +15,8 @@ from distroless.errors import ArchiveError, DistrolessError, IntegrityError
 from distroless.layers.reader import Limits
 from distroless.store import Store
 from distroless.transports import tarball
-from tests.fuzz.archives import Member, archive_of, image_members, layer_tar, sha, tar_of
+from tests.fuzz.archives import archive_of, image_members, layer_tar, sha
+from tests.helpers.rawtar import Member, tar_of
 
 
 def _state(store: Store) -> tuple[list[str], bytes]:

@@ -31,9 +31,9 @@ from distroless.oci.digest import Digest, hex_of, sha256_bytes
 from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest
 from distroless.runtime.rootfs import LayerCache
 from distroless.store import Store
-from tests.fuzz.archives import Member, tar_of
 from tests.helpers import Cli, DockerEngine, require_root, require_tool
-from tests.runtime.images import write_image
+from tests.helpers.images import store_image
+from tests.helpers.rawtar import Member, tar_of
 
 NOBODY = 65534
 
@@ -139,7 +139,7 @@ def test_a_whiteout_of_dotdot_does_not_wipe_the_cache(tmp_path: Path) -> None:
 
 
 def _image_with(store: Store, name: str, entries: list[Entry]) -> list[str]:
-    desc = write_image(store, name, [entries], ContainerConfig(entrypoint=("/app",)))
+    desc = store_image(store, name, [entries], ContainerConfig(entrypoint=("/app",)))
     return [d.digest for d in store.load_image(desc.digest).layers]
 
 

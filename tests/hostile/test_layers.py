@@ -22,7 +22,8 @@ from distroless.layers.entry import Entry, EntryType
 from distroless.layers.reader import Limits, iter_layer
 from distroless.runtime.unpack import unpack_layer
 from distroless.verify.fsview import FileSystemView
-from tests.fuzz.archives import Member, compress, tar_of
+from tests.fuzz.archives import compress
+from tests.helpers.rawtar import Member, tar_of
 from tests.verify.fakeimage import make_image
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from distroless.config import Login, UserConfig, save_login
 from distroless.errors import (
     ArchiveError,
     AuthError,
@@ -32,6 +31,7 @@ from distroless.errors import (
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import sha256_bytes
 from distroless.oci.models import Descriptor, Manifest, Platform
+from distroless.registry_config import Login, UserConfig, save_login
 from distroless.store import Store
 from distroless.transports.registry import (
     Credentials,
@@ -43,7 +43,7 @@ from distroless.transports.registry import (
     push,
 )
 from distroless.transports.registry.auth import CredentialLookup, default_lookup
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from tests.helpers.cli import run_cli
 from tests.transports.registry.support import (
     BASIC,
@@ -228,7 +228,9 @@ def test_upload_location_on_another_origin_gets_no_credentials(
     image = add_image(store, "amd64", [layer])
     store.tag("app:v1", image)
     if via == "mount":
-        BlobSources(store.state_dir("registry")).record(registry.host, "base", [layer[0].digest])
+        BlobSources(store.state_dir("registry")).record(
+            registry.host, "base", [layer.descriptor.digest]
+        )
 
     def start_upload(ex: Exchange) -> None:
         if registry.authorised(ex):

@@ -21,7 +21,8 @@ from distroless.oci.models import ContainerConfig
 from distroless.store import Store
 from tests.helpers import distroless_executable, require_root, require_tool
 from tests.helpers.cli import Result
-from tests.runtime.images import base_entries, build_probe, write_image
+from tests.helpers.images import store_image
+from tests.runtime.images import base_entries, build_probe
 from tests.runtime.netns import OUTSIDE_ADDRESS, OwnNetwork
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("hostile-sandbox")
     store = Store(base / "store")
     probe = build_probe(base / "probe")
-    write_image(store, "probe:latest", [base_entries(probe)],
+    store_image(store, "probe:latest", [base_entries(probe)],
                 ContainerConfig(entrypoint=("/probe",)))  # fmt: skip
     return store.root
 
@@ -208,7 +209,7 @@ def test_run_steps_stay_confined(root: Path, net: OwnNetwork, tmp_path: Path) ->
 def _image(root: Path, name: str, entries: list[Entry]) -> str:
     probe = (root.parent / "probe" / "probe").read_bytes()
     layer = [Entry.file("probe", probe, mode=0o755), *entries]
-    write_image(Store(root), name, [layer], ContainerConfig(entrypoint=("/probe",)))
+    store_image(Store(root), name, [layer], ContainerConfig(entrypoint=("/probe",)))
     return name
 
 

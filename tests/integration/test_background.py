@@ -20,6 +20,7 @@ import pytest
 from distroless.oci.models import ContainerConfig
 from distroless.store import Store
 from tests.helpers import Cli, free_port, require_root, require_tool, wait_until
+from tests.helpers.images import store_image
 from tests.runtime.containers import (
     alive,
     container_states,
@@ -28,7 +29,7 @@ from tests.runtime.containers import (
     processes_mentioning,
     runtime_ids,
 )
-from tests.runtime.images import base_entries, build_probe, write_image
+from tests.runtime.images import base_entries, build_probe
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,7 +44,7 @@ def root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
     base = tmp_path_factory.mktemp("background")
     store = Store(base / "store")
     probe = build_probe(base / "probe")
-    write_image(store, "probe:latest", [base_entries(probe)],
+    store_image(store, "probe:latest", [base_entries(probe)],
                 ContainerConfig(entrypoint=("/probe",)))  # fmt: skip
     return store.root
 

@@ -11,8 +11,9 @@ import pytest
 from distroless.oci.models import ContainerConfig
 from distroless.store import Store
 from tests.helpers import Cli, distroless_executable, require_root, require_tool
+from tests.helpers.images import store_image
 from tests.runtime.containers import container_states, mounts_under
-from tests.runtime.images import base_entries, build_probe, write_image
+from tests.runtime.images import base_entries, build_probe
 
 pytestmark = [pytest.mark.integration]
 
@@ -25,7 +26,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("init")
     store = Store(base / "store")
     probe = build_probe(base / "probe")
-    write_image(store, "probe:latest", [base_entries(probe)],
+    store_image(store, "probe:latest", [base_entries(probe)],
                 ContainerConfig(entrypoint=("/probe",)))  # fmt: skip
     return store.root
 

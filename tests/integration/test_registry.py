@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from distroless.config import UserConfig, load_logins
 from distroless.errors import AuthError, IntegrityError, NotFoundError, RegistryError
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import Index, Manifest, Platform
 from distroless.oci.reference import Reference
+from distroless.registry_config import UserConfig, load_logins
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, login, pull, push
 from distroless.transports.registry.auth import Credentials
@@ -200,7 +200,7 @@ def test_app_push_mounts_base_layers(registry: Registry, proxy: Proxy, tmp_path:
     assert len(mounts) == 1
     assert "from=it%2Fbase" in mounts[0]
     manifest = Manifest.from_bytes(store.read_blob(app.digest))
-    assert base_layer[0].digest == manifest.layers[0].digest
+    assert base_layer.descriptor.digest == manifest.layers[0].digest
 
 
 def test_push_and_pull_survive_503_and_dropped_connections(proxy: Proxy, tmp_path: Path) -> None:
@@ -220,14 +220,14 @@ def test_push_and_pull_survive_503_and_dropped_connections(proxy: Proxy, tmp_pat
 
     proxy.state.faults = [
         Fault("GET", "/manifests/", "503"),
-        Fault("GET", f"/blobs/{big[0].digest}", "drop"),
+        Fault("GET", f"/blobs/{big.descriptor.digest}", "drop"),
         Fault("GET", "/blobs/", "503"),
     ]
     dst = make_store(tmp_path / "dst")
     with regs() as r:
         result = pull(dst, ref, registries=r)
     assert all(f.times == 0 for f in proxy.state.faults)
-    resumed = [r for p, r in proxy.state.ranges if big[0].digest in p]
+    resumed = [r for p, r in proxy.state.ranges if big.descriptor.digest in p]
     assert len(resumed) == 1
     assert resumed[0].startswith("bytes=") and resumed[0] != "bytes=0-"
     assert result.descriptor.digest == image.digest
@@ -246,8 +246,8 @@ def test_flipped_byte_fails_pull_and_leaves_store_unchanged(proxy: Proxy, tmp_pa
     dst = make_store(tmp_path / "dst")
     add_multiarch(dst, "existing:v1")
     blobs_before, refs_before = blob_files(dst), dst.refs()
-    proxy.state.faults = [Fault("GET", f"/blobs/{layer[0].digest}", "flip", times=100)]
-    with regs() as r, pytest.raises(IntegrityError, match=layer[0].digest):
+    proxy.state.faults = [Fault("GET", f"/blobs/{layer.descriptor.digest}", "flip", times=100)]
+    with regs() as r, pytest.raises(IntegrityError, match=layer.descriptor.digest):
         pull(dst, ref, registries=r, workers=1)
     assert blob_files(dst) == blobs_before
     assert dst.refs() == refs_before
@@ -336,15 +336,15 @@ def test_large_blobs_go_up_in_chunks(proxy: Proxy, tmp_path: Path) -> None:
     src.tag("chunky:v1", image)
     ref = f"{proxy.host}/it/chunky:v1"
     chunk = 64 * 1024
-    assert layer[0].size > chunk
+    assert layer.descriptor.size > chunk
     with regs() as r:
         push(src, "chunky:v1", ref, registries=r, chunk_size=chunk)
     patches = proxy.state.count("PATCH", "/blobs/uploads/")
-    assert patches == -(-layer[0].size // chunk)
+    assert patches == -(-layer.descriptor.size // chunk)
     dst = make_store(tmp_path / "dst")
     with regs() as r:
         pull(dst, ref, registries=r)
-    assert dst.read_blob(layer[0].digest) == src.read_blob(layer[0].digest)
+    assert dst.read_blob(layer.descriptor.digest) == src.read_blob(layer.descriptor.digest)
 
 
 def test_cli_mirror_flag_and_config(

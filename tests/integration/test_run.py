@@ -22,7 +22,8 @@ from distroless.runtime.container import clean_leftovers, leftovers
 from distroless.runtime.runc import Runtime
 from distroless.store import Store
 from tests.helpers import HELLO_LINE, Cli, distroless_executable, require_root, require_tool
-from tests.runtime.images import base_entries, build_probe, write_image
+from tests.helpers.images import store_image
+from tests.runtime.images import base_entries, build_probe
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,13 @@ def root(tmp_path_factory: pytest.TempPathFactory, hello_go_binary: Path) -> Pat
     store_dir = tmp_path_factory.mktemp("run") / "store"
     store = Store(store_dir)
     probe = build_probe(tmp_path_factory.mktemp("probe"))
-    write_image(
+    store_image(
         store,
         "hello:latest",
         [[Entry.file("hello", hello_go_binary.read_bytes(), mode=0o755)]],
         ContainerConfig(entrypoint=("/hello",)),
     )
-    write_image(
+    store_image(
         store,
         "probe:latest",
         [base_entries(probe)],
@@ -233,7 +234,7 @@ def capture_lowers(root: Path) -> Lowers:
         info = write_layer(
             [Entry.file("etc/app.conf", b"old"), Entry.file("var/cache/a", b"a"),
              Entry.file("var/cache/b", b"b"), Entry.file("doomed", b"x")],
-            w,  # type: ignore[arg-type]
+            w,
         )  # fmt: skip
     cache = LayerCache(store.state_dir("layers"))
     digests = [d.digest for d in probe.layers] + [info.digest]

@@ -15,8 +15,7 @@ from distroless.layers.apply import apply_layer, apply_layers
 from distroless.layers.build import write_layer
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
-
-from .rawtar import Raw, raw_tar
+from tests.helpers.rawtar import Member, tar_of
 
 
 def _layer(entries: list[Entry], compression: Compression = "gzip") -> BinaryIO:
@@ -121,7 +120,7 @@ def test_opaque_empties_lower_content_but_keeps_this_layer(rootfs: Path) -> None
 def test_dotdot_entry_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "root"
     with pytest.raises(ArchiveError, match=r"'\.\./evil'"):
-        apply_layer(io.BytesIO(raw_tar([Raw("../evil", data=b"x")])), target)
+        apply_layer(io.BytesIO(tar_of([Member("../evil", data=b"x")])), target)
     assert not (tmp_path / "evil").exists()
     assert _tree(target) == set()
 
@@ -129,7 +128,7 @@ def test_dotdot_entry_is_refused(tmp_path: Path) -> None:
 def test_nested_dotdot_entry_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "root"
     with pytest.raises(ArchiveError, match=r"a/\.\./\.\./evil"):
-        apply_layer(io.BytesIO(raw_tar([Raw("a/../../evil", data=b"x")])), target)
+        apply_layer(io.BytesIO(tar_of([Member("a/../../evil", data=b"x")])), target)
     assert not (tmp_path / "evil").exists()
 
 
@@ -137,7 +136,7 @@ def test_absolute_entry_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "root"
     before = Path("/etc/passwd").read_bytes()
     with pytest.raises(ArchiveError, match=r"'/etc/passwd'.*absolute"):
-        apply_layer(io.BytesIO(raw_tar([Raw("/etc/passwd", data=b"pwned::0:0\n")])), target)
+        apply_layer(io.BytesIO(tar_of([Member("/etc/passwd", data=b"pwned::0:0\n")])), target)
     assert Path("/etc/passwd").read_bytes() == before
     assert not (target / "etc/passwd").exists()
 
@@ -148,10 +147,10 @@ def test_file_through_symlink_out_of_root_stays_inside(tmp_path: Path, link: str
     outside = tmp_path / "outside"
     outside.mkdir()
     linkname = link.format(outside=outside)
-    blob = raw_tar(
+    blob = tar_of(
         [
-            Raw("escape", type=tarfile.SYMTYPE, linkname=linkname),
-            Raw("escape/pwned", data=b"x"),
+            Member("escape", type=tarfile.SYMTYPE, linkname=linkname),
+            Member("escape/pwned", data=b"x"),
         ]
     )
     apply_layer(io.BytesIO(blob), target)
@@ -166,8 +165,8 @@ def test_symlink_from_lower_layer_is_not_followed_out(tmp_path: Path) -> None:
     target = tmp_path / "root"
     outside = tmp_path / "outside"
     outside.mkdir()
-    lower = raw_tar([Raw("etc", type=tarfile.SYMTYPE, linkname=str(outside))])
-    upper = raw_tar([Raw("etc/passwd", data=b"x")])
+    lower = tar_of([Member("etc", type=tarfile.SYMTYPE, linkname=str(outside))])
+    upper = tar_of([Member("etc/passwd", data=b"x")])
     apply_layers([lambda: io.BytesIO(lower), lambda: io.BytesIO(upper)], target)
     assert list(outside.iterdir()) == []
 
@@ -176,10 +175,10 @@ def test_file_replacing_a_symlink_does_not_write_through_it(tmp_path: Path) -> N
     target = tmp_path / "root"
     victim = tmp_path / "victim"
     victim.write_bytes(b"safe")
-    blob = raw_tar(
+    blob = tar_of(
         [
-            Raw("f", type=tarfile.SYMTYPE, linkname=str(victim)),
-            Raw("f", data=b"overwritten"),
+            Member("f", type=tarfile.SYMTYPE, linkname=str(victim)),
+            Member("f", data=b"overwritten"),
         ]
     )
     apply_layer(io.BytesIO(blob), target)
@@ -193,7 +192,7 @@ def test_hardlink_out_of_root_is_refused(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_bytes(b"s")
     for linkname in ("../secret", str(secret)):
-        blob = raw_tar([Raw("stolen", type=tarfile.LNKTYPE, linkname=linkname)])
+        blob = tar_of([Member("stolen", type=tarfile.LNKTYPE, linkname=linkname)])
         with pytest.raises(ArchiveError, match=r"'stolen'"):
             apply_layer(io.BytesIO(blob), target)
     assert not (target / "stolen").exists()
@@ -204,10 +203,10 @@ def test_hardlink_through_symlink_stays_inside(tmp_path: Path) -> None:
     target = tmp_path / "root"
     secret = tmp_path / "secret"
     secret.write_bytes(b"s")
-    blob = raw_tar(
+    blob = tar_of(
         [
-            Raw("up", type=tarfile.SYMTYPE, linkname=".."),
-            Raw("stolen", type=tarfile.LNKTYPE, linkname="up/secret"),
+            Member("up", type=tarfile.SYMTYPE, linkname=".."),
+            Member("stolen", type=tarfile.LNKTYPE, linkname="up/secret"),
         ]
     )
     with pytest.raises(ArchiveError, match=r"'stolen'.*missing"):
@@ -219,27 +218,27 @@ def test_whiteout_cannot_reach_outside(tmp_path: Path) -> None:
     target = tmp_path / "root"
     keep = tmp_path / "keep"
     keep.write_bytes(b"k")
-    blob = raw_tar([Raw("up", type=tarfile.SYMTYPE, linkname=".."), Raw("up/.wh.keep")])
+    blob = tar_of([Member("up", type=tarfile.SYMTYPE, linkname=".."), Member("up/.wh.keep")])
     apply_layer(io.BytesIO(blob), target)
     assert keep.exists()
     with pytest.raises(ArchiveError, match=r"'a/\.wh\.\.' is a whiteout of '\.', which names no"):
-        apply_layer(io.BytesIO(raw_tar([Raw("a/.wh..")])), target)
+        apply_layer(io.BytesIO(tar_of([Member("a/.wh..")])), target)
 
 
 def test_symlink_loop_is_an_error(rootfs: Path) -> None:
-    blob = raw_tar([Raw("loop", type=tarfile.SYMTYPE, linkname="loop"), Raw("loop/f")])
+    blob = tar_of([Member("loop", type=tarfile.SYMTYPE, linkname="loop"), Member("loop/f")])
     with pytest.raises(ArchiveError, match=r"'loop/f'.*too many symlinks"):
         apply_layer(io.BytesIO(blob), rootfs)
 
 
 def test_file_as_parent_is_an_error(rootfs: Path) -> None:
-    blob = raw_tar([Raw("a", data=b""), Raw("a/b", data=b"")])
+    blob = tar_of([Member("a", data=b""), Member("a/b", data=b"")])
     with pytest.raises(ArchiveError, match=r"'a/b'.*not a directory"):
         apply_layer(io.BytesIO(blob), rootfs)
 
 
 def test_devices_only_as_root(rootfs: Path) -> None:
-    blob = raw_tar([Raw("dev/null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3)])
+    blob = tar_of([Member("dev/null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3)])
     apply_layer(io.BytesIO(blob), rootfs)
     node = rootfs / "dev/null"
     if os.geteuid() == 0 and node.exists():
@@ -265,11 +264,11 @@ def test_preserve_owner_false_keeps_current_owner(rootfs: Path) -> None:
 
 
 def test_aufs_metadata_entries_are_ignored(rootfs: Path) -> None:
-    blob = raw_tar(
+    blob = tar_of(
         [
-            Raw(".wh..wh.plnk", type=tarfile.DIRTYPE),
-            Raw(".wh..wh.plnk/123.456", data=b"0"),
-            Raw("a", data=b"1"),
+            Member(".wh..wh.plnk", type=tarfile.DIRTYPE),
+            Member(".wh..wh.plnk/123.456", data=b"0"),
+            Member("a", data=b"1"),
         ]
     )
     apply_layer(io.BytesIO(blob), rootfs)

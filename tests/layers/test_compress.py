@@ -1,20 +1,26 @@
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import zlib
+from collections.abc import Callable
 
 import pytest
 from backports import zstd
 
 from distroless.errors import ArchiveError
 from distroless.layers.compress import (
+    DECOMPRESS_ERRORS,
     FEED_CHUNK,
+    Codec,
     CompressingWriter,
     Compression,
     check_compression,
     open_decompressed,
+    open_decompressor,
 )
 
 DATA = os.urandom(FEED_CHUNK // 2) + b"compressible " * 100_000
@@ -95,3 +101,26 @@ def test_unknown_compression_name() -> None:
         check_compression("xz")
     with pytest.raises(ValueError, match="xz"):
         CompressingWriter(io.BytesIO(), "xz")  # type: ignore[arg-type]
+
+
+_CODECS: dict[Codec, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "zstd": zstd.compress,
+    "xz": lzma.compress,
+    "bzip2": bz2.compress,
+    "none": lambda data: data,
+}
+
+
+@pytest.mark.parametrize("codec", list(_CODECS))
+def test_every_codec_opens_through_the_one_opener(codec: Codec) -> None:
+    data = os.urandom(5000) * 3
+    stream = open_decompressor(io.BytesIO(_CODECS[codec](data)), codec)
+    assert stream.read() == data
+
+
+@pytest.mark.parametrize("codec", [c for c in _CODECS if c != "none"])
+def test_a_truncated_stream_raises_one_of_the_decompress_errors(codec: Codec) -> None:
+    packed = _CODECS[codec](os.urandom(5000))
+    with pytest.raises(DECOMPRESS_ERRORS):
+        open_decompressor(io.BytesIO(packed[: len(packed) // 2]), codec).read()

@@ -1,4 +1,4 @@
-"""Small images written straight into a store, for runtime tests.
+"""The probe image of the runtime tests (written with ``tests.helpers.images``).
 
 The images hold a static Go ``probe`` program (tests/runtime/probe) plus the passwd and
 group files of the distroless bases, so user names resolve as they do in real images; the
@@ -7,14 +7,9 @@ group file also lists ``nonroot`` in ``staff`` so supplementary groups can be ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from distroless.layers.build import media_type, write_layer
 from distroless.layers.entry import Entry
-from distroless.oci import mediatypes as mt
-from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest
-from distroless.store import Store
 from tests.helpers import go_build
 
 PROBE_SOURCE = Path(__file__).parent / "probe" / "main.go"
@@ -41,28 +36,3 @@ def base_entries(probe: Path) -> list[Entry]:
         Entry.directory("home/nonroot", mode=0o700, uid=65532, gid=65532),
         Entry.file("probe", data, mode=0o755),
     ]
-
-
-def write_image(
-    store: Store,
-    name: str,
-    layers: Sequence[Sequence[Entry]],
-    config: ContainerConfig,
-) -> Descriptor:
-    """Write ``layers`` (bottom-up) and a manifest to ``store`` and tag it ``name``."""
-    descs: list[Descriptor] = []
-    diff_ids = []
-    for entries in layers:
-        with store.write_blob() as writer:
-            info = write_layer(entries, writer, "gzip")  # type: ignore[arg-type]
-        descs.append(Descriptor(media_type(info), info.digest, info.size))
-        diff_ids.append(info.diff_id)
-    image_config = ImageConfig(config=config, diff_ids=tuple(diff_ids))
-    config_bytes = image_config.to_bytes()
-    config_digest = store.put_bytes(config_bytes)
-    manifest = Manifest(
-        config=Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)), layers=tuple(descs)
-    )
-    desc = store.put_manifest(manifest)
-    store.tag(name, desc)
-    return desc

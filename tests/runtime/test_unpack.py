@@ -18,6 +18,7 @@ from distroless.layers.entry import Entry, EntryType
 from distroless.layers.reader import parse_size
 from distroless.runtime.rootfs import LayerCache, container_rootfs, merge_copy, with_device_layers
 from distroless.runtime.unpack import OPAQUE_XATTR, unpack_layer
+from tests.helpers.rawtar import Member, tar_of
 from tests.helpers.require import require_root
 
 
@@ -28,14 +29,8 @@ def _layer(entries: list[Entry], compression: str = "gzip") -> io.BytesIO:
     return buf
 
 
-def _raw_tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    return buf
+def _raw_tar(members: list[Member]) -> io.BytesIO:
+    return io.BytesIO(tar_of(members))
 
 
 def _is_whiteout(path: Path) -> bool:
@@ -77,9 +72,8 @@ def test_whiteouts_become_overlay_whiteouts(tmp_path: Path) -> None:
 def test_dotdot_entries_are_refused(tmp_path: Path) -> None:
     target = tmp_path / "t"
     target.mkdir()
-    evil = tarfile.TarInfo("../../evil")
     with pytest.raises(ArchiveError, match=r"'\.\./\.\./evil' climbs out"):
-        unpack_layer(_raw_tar([(evil, b"x")]), target)
+        unpack_layer(_raw_tar([Member("../../evil", data=b"x")]), target)
     assert not (tmp_path / "evil").exists()
     assert list(target.iterdir()) == []
 
@@ -89,22 +83,17 @@ def test_writing_through_a_symlinked_parent_stays_inside(tmp_path: Path) -> None
     outside.mkdir()
     target = tmp_path / "t"
     target.mkdir()
-    link = tarfile.TarInfo("sub")
-    link.type = tarfile.SYMTYPE
-    link.linkname = str(outside)
-    through = tarfile.TarInfo("sub/file")
-    unpack_layer(_raw_tar([(link, b""), (through, b"pwned")]), target)
+    link = Member("sub", tarfile.SYMTYPE, linkname=str(outside))
+    unpack_layer(_raw_tar([link, Member("sub/file", data=b"pwned")]), target)
     assert list(outside.iterdir()) == []
     # the absolute link starts again at the layer's root, as inside the container
     assert (target / str(outside).lstrip("/") / "file").read_bytes() == b"pwned"
 
 
 def test_hardlink_to_missing_target_is_refused(tmp_path: Path) -> None:
-    link = tarfile.TarInfo("a")
-    link.type = tarfile.LNKTYPE
-    link.linkname = "etc/shadow"
+    link = Member("a", tarfile.LNKTYPE, linkname="etc/shadow")
     with pytest.raises(ArchiveError, match="'a': hardlink target 'etc/shadow' is missing"):
-        unpack_layer(_raw_tar([(link, b"")]), tmp_path)
+        unpack_layer(_raw_tar([link]), tmp_path)
 
 
 def test_corrupt_layer_is_an_archive_error(tmp_path: Path) -> None:
@@ -200,24 +189,18 @@ def _nodes_in(root: Path) -> list[str]:
     return found
 
 
-def _device(name: str, kind: bytes, major: int, minor: int, mode: int = 0o666) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.devmajor, info.devminor, info.mode, info.mtime = major, minor, mode, 1234
-    return info
+def _device(name: str, kind: bytes, major: int, minor: int, mode: int = 0o666) -> Member:
+    return Member(name, kind, mode=mode, mtime=1234, devmajor=major, devminor=minor)
 
 
 def test_device_nodes_are_recorded_not_created(tmp_path: Path) -> None:
-    hard = tarfile.TarInfo("dev/also-null")
-    hard.type, hard.linkname = tarfile.LNKTYPE, "dev/null"
-    replaced = _device("dev/replaced", tarfile.CHRTYPE, 1, 5)
     layer = _raw_tar(
         [
-            (_device("dev/null", tarfile.CHRTYPE, 1, 3), b""),
-            (_device("dev/sda", tarfile.BLKTYPE, 8, 0, 0o660), b""),
-            (hard, b""),
-            (replaced, b""),
-            (tarfile.TarInfo("dev/replaced"), b"now a file"),
+            _device("dev/null", tarfile.CHRTYPE, 1, 3),
+            _device("dev/sda", tarfile.BLKTYPE, 8, 0, 0o660),
+            Member("dev/also-null", tarfile.LNKTYPE, linkname="dev/null"),
+            _device("dev/replaced", tarfile.CHRTYPE, 1, 5),
+            Member("dev/replaced", data=b"now a file"),
         ]
     )
     result = unpack_layer(layer, tmp_path)
@@ -234,14 +217,12 @@ def test_device_nodes_are_recorded_not_created(tmp_path: Path) -> None:
 
 def test_overlay_and_security_xattrs_of_a_layer_are_dropped(tmp_path: Path) -> None:
     require_root()
-    info = tarfile.TarInfo("d")
-    info.type = tarfile.DIRTYPE
-    info.pax_headers = {
+    pax = {
         "SCHILY.xattr.trusted.overlay.redirect": "/elsewhere",
         "SCHILY.xattr.trusted.overlay.opaque": "y",
         "SCHILY.xattr.user.note": "kept",
     }
-    unpack_layer(_raw_tar([(info, b"")]), tmp_path)
+    unpack_layer(_raw_tar([Member("d", tarfile.DIRTYPE, pax=pax)]), tmp_path)
     assert os.listxattr(tmp_path / "d") == ["user.note"]
 
 
@@ -306,15 +287,13 @@ def test_device_layer_sits_right_above_its_layer(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path / "layers")
     low = "sha256:" + "1" * 64
     high = "sha256:" + "2" * 64
-    parent = tarfile.TarInfo("opt/devs")
-    parent.type, parent.mode, parent.uid, parent.mtime = tarfile.DIRTYPE, 0o710, 7, 99
+    parent = Member("opt/devs", tarfile.DIRTYPE, mode=0o710, uid=7, mtime=99)
     blobs = _Blobs(
         {
-            low: _raw_tar([(parent, b""), (_device("opt/devs/null", tarfile.CHRTYPE, 1, 3), b"")])
-            .getvalue(),
+            low: tar_of([parent, _device("opt/devs/null", tarfile.CHRTYPE, 1, 3)]),
             high: _layer([Entry.file("other", b"x")]).getvalue(),
         }
-    )  # fmt: skip
+    )
     lowers = cache.ensure_all([low, high], blobs)
     state = tmp_path / "state"
     state.mkdir(mode=0o700)

@@ -5,24 +5,21 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from tests.helpers.images import put_image
 
 from distroless.errors import IntegrityError, NotFoundError, ReferenceFormatError
+from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import sha256_bytes
-from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform
+from distroless.oci.models import Descriptor, Index, Platform
 from distroless.store import Store
 
 
 def _image(store: Store, arch: str = "amd64", payload: bytes = b"layer") -> Descriptor:
-    layer_digest = store.put_bytes(payload)
-    config = ImageConfig(architecture=arch, diff_ids=(layer_digest,))
-    config_bytes = config.to_bytes()
-    config_digest = store.put_bytes(config_bytes)
-    manifest = Manifest(
-        Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)),
-        (Descriptor(mt.OCI_LAYER, layer_digest, len(payload)),),
-    )
-    return store.put_manifest(manifest, Platform("linux", arch))
+    """An image over one blob of ``payload`` (the store does not look inside layers)."""
+    digest = store.put_bytes(payload)
+    layer = Layer(Descriptor(mt.OCI_LAYER, digest, len(payload)), digest)
+    return put_image(store, [layer], platform=Platform("linux", arch))
 
 
 def test_new_store_is_an_oci_layout(tmp_path: Path) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from distroless.oci.models import Platform
 from distroless.spec import load_spec
 from distroless.store import Store
 from distroless.transports import tarball
+from tests.helpers.rawtar import Member, docker_archive, tar_of
 
 
 def _built(tmp_path: Path, archs: str = "") -> Store:
@@ -54,34 +54,12 @@ def test_save_is_deterministic(tmp_path: Path) -> None:
 
 
 def _legacy_archive(path: Path, layer: bytes, diff_id: str) -> None:
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        [{"Config": "cfg.json", "RepoTags": ["legacy:1"], "Layers": ["abc/layer.tar"]}]
-    ).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in (
-            ("cfg.json", config),
-            ("abc/layer.tar", layer),
-            ("manifest.json", manifest),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    """A docker-archive whose single (uncompressed) layer claims ``diff_id``."""
+    path.write_bytes(docker_archive(layer, diff_id, layer_name="abc/layer.tar"))
 
 
 def _layer_tar() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("hello")
-        info.size = 2
-        tar.addfile(info, io.BytesIO(b"hi"))
-    return buf.getvalue()
+    return tar_of([Member("hello", data=b"hi")])
 
 
 def test_load_legacy_docker_archive(tmp_path: Path) -> None:

@@ -11,19 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from distroless import pem
-from distroless.layers.build import write_layer
+from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry
-from distroless.oci import mediatypes as mt
-from distroless.oci.models import (
-    ContainerConfig,
-    Descriptor,
-    ImageConfig,
-    Index,
-    Manifest,
-    Platform,
-)
+from distroless.oci.models import ContainerConfig, Index, Platform
 from distroless.store import Store
 from distroless.verify.image import ImageHandle, from_store
+from tests.helpers.images import put_image, put_layer, store_image
 
 PASSWD = (
     b"root:x:0:0:root:/root:/sbin/nologin\n"
@@ -104,18 +97,29 @@ def base_entries() -> list[Entry]:
     ]
 
 
+#: the config of a fake image unless a test gives its own
+DEFAULT_CONFIG = ContainerConfig(env=("PATH=/usr/bin:/bin",))
+
+
 def make_image(
     root: Path,
     name: str,
     layers: Sequence[Sequence[Entry]],
     *,
     config: ContainerConfig | None = None,
-    compression: str = "gzip",
+    compression: Compression = "gzip",
     platform: Platform = PLATFORM,
 ) -> ImageHandle:
     """Write ``layers`` and a config into the store at ``root``, tag it ``name``."""
     store = Store(root)
-    store.tag(name, _put_image(store, layers, config, compression, platform))
+    store_image(
+        store,
+        name,
+        layers,
+        config or DEFAULT_CONFIG,
+        platform=platform,
+        compression=compression,
+    )
     return from_store(store, name, platform)
 
 
@@ -129,36 +133,13 @@ def make_index(
     """An index tagged ``name`` with one image per platform, as a multi-arch build makes."""
     store = Store(root)
     manifests = tuple(
-        _put_image(store, layers, config, "gzip", platform) for platform, layers in images.items()
+        put_image(
+            store,
+            [put_layer(store, entries) for entries in layers],
+            config=config or DEFAULT_CONFIG,
+            platform=platform,
+        )
+        for platform, layers in images.items()
     )
     store.tag(name, store.put_index(Index(manifests)))
     return store
-
-
-def _put_image(
-    store: Store,
-    layers: Sequence[Sequence[Entry]],
-    config: ContainerConfig | None,
-    compression: str,
-    platform: Platform,
-) -> Descriptor:
-    descs = []
-    diff_ids = []
-    for entries in layers:
-        with store.write_blob() as writer:
-            info = write_layer(list(entries), writer, compression)  # type: ignore[arg-type]
-        descs.append(Descriptor(mt.layer_type_for("oci", info.compression), info.digest, info.size))
-        diff_ids.append(info.diff_id)
-    image_config = ImageConfig(
-        architecture=platform.architecture,
-        os=platform.os,
-        variant=platform.variant,
-        config=config or ContainerConfig(env=("PATH=/usr/bin:/bin",)),
-        diff_ids=tuple(diff_ids),
-    )
-    config_bytes = image_config.to_bytes()
-    config_digest = store.put_bytes(config_bytes)
-    manifest = Manifest(
-        config=Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)), layers=tuple(descs)
-    )
-    return store.put_manifest(manifest, platform)

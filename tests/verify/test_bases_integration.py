@@ -14,8 +14,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from distroless.oci.models import Platform
 from distroless.store import Store
-from distroless.store.store import host_platform_default
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import from_store
 from distroless.verify.packages import status_entries
@@ -34,7 +34,7 @@ def bases_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
     root = tmp_path_factory.mktemp("bases-store")
-    arch = host_platform_default().architecture
+    arch = Platform.host().debian_arch()
     built = run_cli(
         "bases",
         "build",

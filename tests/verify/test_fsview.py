@@ -8,13 +8,14 @@ import pytest
 
 from distroless import rootpath
 from distroless.errors import NotFoundError
+from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
 from distroless.verify import fsview
 from distroless.verify.fsview import FileSystemView
 from tests.verify.fakeimage import make_image
 
 
-def view(root: Path, *layers: list[Entry], compression: str = "gzip") -> FileSystemView:
+def view(root: Path, *layers: list[Entry], compression: Compression = "gzip") -> FileSystemView:
     return FileSystemView.from_image(
         make_image(root, "test/fs:latest", list(layers), compression=compression)
     )

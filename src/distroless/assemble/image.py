@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from distroless.assemble.cache import KeyedLayerCache
-from distroless.assemble.time import rfc3339
 from distroless.errors import BuildError
 from distroless.layers.build import write_layer
 from distroless.layers.compress import Compression
@@ -34,6 +33,7 @@ from distroless.oci.models import (
 )
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store, StoredImage
+from distroless.timestamps import rfc3339
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from distroless.assemble.image import LayerSource
 from distroless.debian.deb import deb_entries
-from distroless.debian.hooks import ca_bundle_entries
 from distroless.debian.lockfile import LockedPackage, Lockfile, SpecInputs, check_lock_matches
+from distroless.debian.postinst_files import ca_bundle_entries
 from distroless.debian.sources import distro
 from distroless.layers.entry import Entry
 from distroless.spec.model import ImageSpec

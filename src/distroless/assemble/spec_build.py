@@ -18,7 +18,6 @@ from distroless.oci.models import ContainerConfig, Descriptor, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.spec.model import FileItem, ImageSpec
 from distroless.store import Store, StoredImage
-from distroless.store.store import host_platform_default
 
 PackageLayers = Callable[[ImageSpec, str], Sequence[LayerSource]]
 
@@ -70,8 +69,8 @@ def platforms_of(spec: ImageSpec, override: Sequence[Platform] = ()) -> list[Pla
     if override:
         return list(override)
     if spec.archs:
-        return [Platform("linux", arch) for arch in spec.archs]
-    return [host_platform_default()]
+        return [Platform.of_debian(arch) for arch in spec.archs]
+    return [Platform.host()]
 
 
 def build_spec(
@@ -93,7 +92,7 @@ def build_spec(
         base = None if spec.base == "scratch" else store.load_image(spec.base, platform)
         sources: list[LayerSource] = []
         if spec.packages and package_layers is not None:
-            sources.extend(package_layers(spec, platform.architecture))
+            sources.extend(package_layers(spec, platform.debian_arch()))
         if spec.files:
             sources.append(LayerSource("distroless spec: files", lambda: file_entries(spec.files)))
         manifests.append(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 from distroless.errors import InputError
+from distroless.timestamps import rfc3339
+
+#: ``rfc3339`` is re-exported for the Dockerfile executor, which imports it from here
+__all__ = ["rfc3339", "source_date_epoch"]
 
 
 def source_date_epoch(env: dict[str, str] | None = None) -> int:
@@ -17,7 +20,3 @@ def source_date_epoch(env: dict[str, str] | None = None) -> int:
     if value < 0:
         raise InputError(f"SOURCE_DATE_EPOCH={raw!r} must not be negative")
     return value
-
-
-def rfc3339(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -238,7 +238,7 @@ class BaseBuilder:
                     base=None,
                     sources=self._sources(recipe, arch, config),
                     container=container_config(recipe, config),
-                    platform=Platform("linux", arch),
+                    platform=Platform.of_debian(arch),
                     source_date_epoch=self.source_date_epoch,
                     cache=self._cache,
                     reporter=self.reporter,

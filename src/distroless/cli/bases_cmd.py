@@ -12,7 +12,7 @@ from distroless.bases.locks import LOCK_ARCHS, LOCK_DIR, lock_inputs, lock_path
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter, emit_json, human_size, table
-from distroless.errors import DistrolessError, InputError, UsageError
+from distroless.errors import DistrolessError, InputError, StoreError, UsageError
 from distroless.oci.models import Platform
 from distroless.store import Store
 
@@ -189,11 +189,10 @@ def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None)
                 result.write(path)
             except OSError as exc:
                 raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            except StoreError as exc:
+                raise InputError(exc.message) from None
             count = sum(len(p) for p in result.archs.values())
             click.echo(f"Wrote {path} ({count} packages)")
     finally:
         source.close()
         reporter.close()
-
-
-COMMANDS = [bases]

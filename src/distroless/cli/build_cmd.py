@@ -243,7 +243,7 @@ def lock(app: App, spec_file: str, mirror: str | None) -> None:
     from distroless.spec import load_spec
 
     spec = load_spec(Path(spec_file))
-    archs = [p.architecture for p in platforms_of(spec)]
+    archs = [p.debian_arch() for p in platforms_of(spec)]
     reporter = TerminalReporter()
     source = PackageSource(
         app.cache_path, mirror=mirror, repositories=spec.repositories, reporter=reporter

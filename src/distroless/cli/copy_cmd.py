@@ -6,8 +6,8 @@ import click
 
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter
-from distroless.config import UserConfig
 from distroless.oci.models import Platform
+from distroless.registry_config import UserConfig
 from distroless.store import Store
 from distroless.transports.copy import copy as copy_image
 from distroless.transports.registry import Registries

@@ -50,17 +50,17 @@ def debug(
     network, IPC and host-name namespaces, over its own files, with its environment,
     user and confinement. With a terminal on stdin and stdout, the shell gets one.
     """
+    from distroless.oci.models import Platform
     from distroless.runtime.debug import debug_container, debug_image
     from distroless.runtime.lifecycle import get
     from distroless.runtime.options import RunOptions, check_network, parse_env
     from distroless.runtime.toolbox import toolbox
     from distroless.store import Store
-    from distroless.store.store import host_platform_default
 
     if target.startswith("-"):
         raise UsageError(f"unknown option {target!r} before the image or container")
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    arch = host_platform_default().architecture
+    arch = Platform.host().debian_arch()
     try:
         container = get(app.root_path, target)
     except (NotFoundError, UsageError):

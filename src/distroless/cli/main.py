@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import click
 
 from distroless import __version__
-from distroless.cli.commands import LazyGroup
 from distroless.cli.context import App
+from distroless.cli.lazy_commands import LazyGroup
 from distroless.errors import DistrolessError
 
 
@@ -52,16 +52,8 @@ def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
     ctx.obj = App(root=root, debug=debug)
 
 
-def _register() -> None:
-    """Attach every command module; kept in one list so the command set is easy to read."""
-    from distroless.cli import commands
-
-    commands.register(cli)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map :class:`DistrolessError` subclasses to their exit codes."""
-    _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode click returns the code of a raised ``Exit`` instead of

@@ -35,7 +35,7 @@ _insecure_option = click.option(
 
 
 def _registries(ref: Reference, mirrors: tuple[str, ...], insecure: tuple[str, ...]) -> Registries:
-    from distroless.config import UserConfig
+    from distroless.registry_config import UserConfig
     from distroless.transports.registry import Registries
 
     config = UserConfig.load()
@@ -177,7 +177,7 @@ def login_cmd(
     insecure: tuple[str, ...],
 ) -> None:
     """Check credentials with REGISTRY and save them for pull and push."""
-    from distroless.config import UserConfig
+    from distroless.registry_config import UserConfig
     from distroless.transports.registry import login
 
     if password and password_stdin:
@@ -200,7 +200,7 @@ def login_cmd(
 @click.argument("registry")
 def logout_cmd(registry: str) -> None:
     """Forget the saved credentials of REGISTRY."""
-    from distroless.config import auth_path
+    from distroless.registry_config import auth_path
     from distroless.transports.registry import logout
 
     host = _host(registry)
@@ -208,6 +208,3 @@ def logout_cmd(registry: str) -> None:
         click.echo(f"Removed the login of {host}")
     else:
         click.echo(f"Not logged in to {host} (nothing in {auth_path()})")
-
-
-COMMANDS = (pull_cmd, push_cmd, login_cmd, logout_cmd)

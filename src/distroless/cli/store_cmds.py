@@ -213,6 +213,3 @@ def load(app: App, source: str | None) -> None:
     loaded = tarball.load(store, Path(source) if source else sys.stdin.buffer)
     for name in loaded:
         click.echo(f"Loaded image: {name}")
-
-
-COMMANDS = [images, inspect, tag, rmi, prune, fsck, save, load]

@@ -156,7 +156,7 @@ def test_cmd(
     store, fs = _view(app, image, platform)
     runner = None
     if any(c.commandTests for c in configs):
-        from distroless.verify.commands import SandboxCommandRunner
+        from distroless.verify.sandbox_runner import SandboxCommandRunner
 
         runner = SandboxCommandRunner(
             store, image, runtime=runtime, platform=Platform.parse(platform) if platform else None
@@ -256,6 +256,3 @@ def sbom(
     else:
         with atomic_file(output) as fh:
             fh.write(data)
-
-
-COMMANDS = (check, test_cmd, sbom)

@@ -13,10 +13,7 @@ keeps beside it (``<hex>.idx``) rather than parsing the whole file.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
-import lzma
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -24,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 import httpx
@@ -35,7 +31,9 @@ from distroless.debian.inrelease import IndexFile, Release, load_inrelease
 from distroless.debian.keyring import Keyring, load_keyring
 from distroless.debian.sources import SuiteSource
 from distroless.errors import DebianError, IntegrityError, NotFoundError
-from distroless.reporter import NullReporter, Reporter
+from distroless.layers.compress import DECOMPRESS_ERRORS, Codec, open_decompressor
+from distroless.reporter import NullReporter, Reporter, Task
+from distroless.store.atomic import atomic_file
 
 _NULL_REPORTER = NullReporter()
 
@@ -100,18 +98,14 @@ def index_cache_path(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / "indices" / "sha256" / sha256.lower()
 
 
-def _decompressed(raw: BinaryIO, suffix: str) -> BinaryIO:
-    if suffix == ".xz":
-        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    if suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if suffix == ".bz2":
-        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if suffix == ".zst":
-        from backports import zstd
-
-        return zstd.ZstdFile(raw, "rb")  # type: ignore[return-value]
-    return raw
+#: the codec of each index file name suffix
+_CODECS: dict[str, Codec] = {
+    ".xz": "xz",
+    ".gz": "gzip",
+    ".bz2": "bzip2",
+    ".zst": "zstd",
+    "": "none",
+}
 
 
 class DebianArchive:
@@ -141,12 +135,7 @@ class DebianArchive:
     def __enter__(self) -> DebianArchive:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -216,7 +205,6 @@ class DebianArchive:
         fd, tmp_name = tempfile.mkstemp(prefix=".index-", dir=self.cache_dir)
         os.close(fd)
         compressed = Path(tmp_name)
-        decompressed = compressed.with_name(compressed.name + ".out")
         what = f"{suite.url}/{entry.path}"
         try:
             compressed.unlink()  # download_verified creates it; an empty file would resume
@@ -226,17 +214,16 @@ class DebianArchive:
             finally:
                 task.done()
             plain = suite.release.files.get(base) if suffix else None
-            self._decompress(compressed, suffix, decompressed, what, plain)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(decompressed, final)
+            with atomic_file(final) as out:
+                self._decompress(compressed, suffix, out, final, what, plain)
         finally:
-            for leftover in (compressed, decompressed):
-                leftover.unlink(missing_ok=True)
+            compressed.unlink(missing_ok=True)
         self.reporter.event("index-downloaded", url=what, sha256=entry.sha256)
         return index
 
     def _download_index(
-        self, suite: Suite, entry: IndexFile, dest: Path, what: str, task: object
+        self, suite: Suite, entry: IndexFile, dest: Path, what: str, task: Task
     ) -> None:
         urls = [f"{suite.url}/{entry.path}"]
         if suite.release.acquire_by_hash:
@@ -251,7 +238,7 @@ class DebianArchive:
                     sha256=entry.sha256,
                     size=entry.size,
                     what=what,
-                    task=task,  # type: ignore[arg-type]
+                    task=task,
                 )
                 return
             except NotFoundError:
@@ -259,24 +246,28 @@ class DebianArchive:
                     raise
 
     def _decompress(
-        self, src: Path, suffix: str, dest: Path, what: str, plain: IndexFile | None
+        self,
+        src: Path,
+        suffix: str,
+        out: BinaryIO,
+        dest: Path,
+        what: str,
+        plain: IndexFile | None,
     ) -> None:
         h = hashlib.sha256()
         size = 0
         try:
-            with src.open("rb") as raw, dest.open("wb") as out:
-                stream = _decompressed(raw, suffix)
+            with src.open("rb") as raw:
+                stream = open_decompressor(raw, _CODECS[suffix])
                 while chunk := stream.read(CHUNK):
                     h.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
         except OSError as exc:
             if exc.errno is not None:
                 raise cache_write_error(exc, dest) from exc
             raise IntegrityError(f"{what}: cannot decompress ({exc})") from exc
-        except (EOFError, lzma.LZMAError) as exc:
+        except DECOMPRESS_ERRORS as exc:
             raise IntegrityError(f"{what}: cannot decompress ({exc})") from exc
         if plain is not None and (plain.size != size or plain.sha256 != h.hexdigest()):
             raise IntegrityError(f"{what}: decompressed content does not match the Release")

@@ -20,25 +20,20 @@ root links themselves come from base-files.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
 import os
 import posixpath
 import tarfile
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from backports import zstd
-
 from distroless.debian.deb822 import Paragraph, parse_paragraph
 from distroless.errors import ArchiveError
-from distroless.layers.entry import Entry, EntryType, normalize_path
+from distroless.layers.compress import DECOMPRESS_ERRORS, Codec, open_decompressor
+from distroless.layers.entry import Entry, EntryMeta, EntryType, normalize_path
 from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
 from distroless.layers.tarwriter import sort_key
 
@@ -56,7 +51,7 @@ MAX_DATA_SIZE = 64 << 30
 STATUS_LINE = "Status: install ok installed"
 
 #: What a corrupt compressed member raises from inside the decompressors and tarfile.
-_CORRUPT = (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error, zstd.ZstdError)
+_CORRUPT: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, *DECOMPRESS_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -129,18 +124,21 @@ def iter_ar(stream: BinaryIO, what: str) -> Iterator[tuple[ArMember, BinaryIO]]:
             offset += 1
 
 
+#: the codec of each member name ending dpkg accepts
+_CODECS: dict[str, Codec] = {
+    ".tar": "none",
+    ".tar.gz": "gzip",
+    ".tar.xz": "xz",
+    ".tar.bz2": "bzip2",
+    ".tar.zst": "zstd",
+}
+
+
 def _decompressor(name: str, raw: BinaryIO, what: str) -> BinaryIO:
     """Wrap ``raw`` in the decompressor its member name asks for."""
-    if name.endswith(".tar"):
-        return raw
-    if name.endswith(".tar.gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if name.endswith(".tar.xz"):
-        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    if name.endswith(".tar.bz2"):
-        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if name.endswith(".tar.zst"):
-        return zstd.ZstdFile(raw, "rb")  # type: ignore[return-value]
+    for ending, codec in _CODECS.items():
+        if name.endswith(ending):
+            return open_decompressor(raw, codec)
     raise ArchiveError(f"{what} has an unsupported member {name!r}")
 
 
@@ -352,20 +350,25 @@ def _data_entries(
         else:
             new_path = rewrite(old_path)
         mode = info.mode & 0o7777
-        common = {"mode": mode, "uid": info.uid, "gid": info.gid, "mtime": int(info.mtime)}
+        common: EntryMeta = {
+            "mode": mode,
+            "uid": info.uid,
+            "gid": info.gid,
+            "mtime": int(info.mtime),
+        }
         if info.isdir():
-            entry = Entry(new_path, EntryType.DIR, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.DIR, **common)
         elif info.isreg():
             entry = Entry(
                 new_path,
                 EntryType.FILE,
                 size=info.size,
                 opener=_opener(spool, info.offset_data, info.size),
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         elif info.issym():
             linkname = _rewrite_link(info.linkname, old_path, new_path, rewrite)
-            entry = Entry(new_path, EntryType.SYMLINK, linkname=linkname, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.SYMLINK, linkname=linkname, **common)
         elif info.islnk():
             if ".." in info.linkname.split("/"):
                 raise ArchiveError(f"{what}: hard link {raw_name!r} escapes the root")
@@ -373,11 +376,11 @@ def _data_entries(
                 target = rewrite(normalize_path(info.linkname))
             except ArchiveError as exc:
                 raise ArchiveError(f"{what}: hard link {raw_name!r}: {exc}") from exc
-            entry = Entry(new_path, EntryType.HARDLINK, linkname=target, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.HARDLINK, linkname=target, **common)
         elif info.ischr() or info.isblk():
             raise ArchiveError(f"{what}: refuses device node {raw_name!r}")
         elif info.isfifo():
-            entry = Entry(new_path, EntryType.FIFO, **common)  # type: ignore[arg-type]
+            entry = Entry(new_path, EntryType.FIFO, **common)
         else:
             raise ArchiveError(f"{what}: unsupported tar member type for {raw_name!r}")
         previous = entries.get(new_path)

@@ -24,6 +24,7 @@ import httpx
 
 from distroless.errors import DebianError, IntegrityError, NotFoundError, StoreError
 from distroless.reporter import NullReporter, Reporter, Task
+from distroless.store.atomic import publish_file
 
 _NULL_REPORTER = NullReporter()
 
@@ -67,13 +68,6 @@ def cache_write_error(exc: OSError, path: Path) -> StoreError:
 def deb_cache_path(cache_dir: Path, sha256: str) -> Path:
     """Where the verified .deb with this sha256 lives in the cache."""
     return cache_dir / "debs" / "sha256" / f"{sha256.lower()}.deb"
-
-
-def _fsync_rename(src: Path, dest: Path) -> None:
-    with src.open("rb") as fh:
-        os.fsync(fh.fileno())
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dest)
 
 
 def _partial_size(path: Path) -> int:
@@ -208,7 +202,10 @@ def fetch_deb(
         download_verified(
             client, ref.url, partial, sha256=ref.sha256, size=ref.size, what=what, task=task
         )
-        _fsync_rename(partial, final)
+        try:
+            publish_file(partial, final)
+        except OSError as exc:
+            raise cache_write_error(exc, final) from exc
     finally:
         task.done()
     reporter.event("deb-downloaded", name=ref.name, sha256=ref.sha256, size=ref.size)

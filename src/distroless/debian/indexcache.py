@@ -27,7 +27,6 @@ import os
 import re
 import struct
 import sys
-import tempfile
 import zlib
 from array import array
 from bisect import bisect_right
@@ -39,6 +38,7 @@ from distroless.debian.archive import PackagesIndex
 from distroless.debian.deb822 import Paragraph, iter_paragraphs
 from distroless.debian.resolver import PackageIndex, provided_names
 from distroless.errors import DebianError, DistrolessError, IntegrityError
+from distroless.store.atomic import atomic_file
 
 SUFFIX = ".idx"
 # magic, the index's cache key (hex), its size, the payload's length and CRC-32: the
@@ -382,18 +382,9 @@ def write_table(packages_path: Path, key: str, table: LookupTable) -> Path:
         _digest(payload),
     )
     final = sidecar_path(packages_path)
-    fd, tmp_name = tempfile.mkstemp(prefix=".idx-", dir=final.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o644)  # readable like the index it describes
-            out.write(header)
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, final)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(final, 0o644) as out:  # readable like the index it describes
+        out.write(header)
+        out.write(payload)
     return final
 
 

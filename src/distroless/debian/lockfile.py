@@ -16,16 +16,17 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from distroless.debian.resolver import Package
 from distroless.errors import LockfileError
 from distroless.oci.canonical import dumps as canonical_dumps
+from distroless.store.atomic import atomic_file
+from distroless.timestamps import rfc3339
 
 LOCK_VERSION = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -72,8 +73,7 @@ class LockedSuite:
     @classmethod
     def at(cls, name: str, url: str, inrelease_sha256: str, date: datetime) -> LockedSuite:
         """A suite whose Release ``date`` is written as UTC RFC 3339 (``...T...Z``)."""
-        utc = date.astimezone(UTC) if date.tzinfo else date.replace(tzinfo=UTC)
-        return cls(name, url, inrelease_sha256.lower(), utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return cls(name, url, inrelease_sha256.lower(), rfc3339(date))
 
 
 @dataclass(frozen=True)
@@ -248,18 +248,8 @@ class Lockfile:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write atomically: a reader sees the old lock or the new one, never half of one."""
-        file = Path(path)
-        data = self.dumps().encode("utf-8")
-        fd, temp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent or Path("."))
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, file)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with atomic_file(Path(path)) as handle:
+            handle.write(self.dumps().encode("utf-8"))
 
 
 class _Reader:

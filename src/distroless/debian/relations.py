@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from distroless.debian.version import Version
 from distroless.errors import DebianError
 
-OPERATORS = ("<<", "<=", "=", ">=", ">>")
 # dpkg still accepts the obsolete one-character forms and reads them as <= and >=.
 _LEGACY_OPERATORS = {"<": "<=", ">": ">="}
 

@@ -62,7 +62,6 @@ from distroless.runtime.container import reap_orphans
 from distroless.runtime.rootfs import LayerCache
 from distroless.runtime.runc import Runtime
 from distroless.store import Store, StoredImage
-from distroless.store.store import host_platform_default
 
 _NULL = NullReporter()
 
@@ -114,7 +113,7 @@ class Executor:
             reporter,
             options.source_date_epoch,
         )
-        self.build_platform = host_platform_default()
+        self.build_platform = Platform.host()
         self.target_platform = options.platform or self.build_platform
         self.states: dict[int, StageState] = {}
         self.executed: list[str] = []

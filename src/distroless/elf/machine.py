@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from distroless.elf.header import ELFCLASS32, ELFCLASS64, ElfHeader
+from distroless.elf.header import (
+    ELFCLASS32,
+    ELFCLASS64,
+    ELFOSABI_ARM_AEABI,
+    ELFOSABI_GNU,
+    ELFOSABI_SYSV,
+    ElfHeader,
+)
+from distroless.oci.arch import oci_of_debian
 
 EM_386 = 3
 EM_MIPS = 8
@@ -37,7 +45,6 @@ EF_ARM_ABI_FLOAT_HARD = 0x400
 EF_ARM_EABI_MASK = 0xFF000000
 EF_ARM_EABI_VER5 = 0x05000000
 EF_RISCV_FLOAT_ABI = 0x6
-EF_RISCV_FLOAT_ABI_SOFT = 0x0
 EF_RISCV_FLOAT_ABI_DOUBLE = 0x4
 EF_PPC64_ABI = 0x3
 EF_MIPS_ABI2 = 0x20
@@ -123,12 +130,14 @@ class Loader:
         return f"lib/{self.triplet}"
 
     def valid_osabi(self, header: ElfHeader) -> bool:
-        allowed = {0, 3, 64} if self.machine == EM_ARM else {0, 3}
+        allowed = {ELFOSABI_SYSV, ELFOSABI_GNU}
+        if self.machine == EM_ARM:
+            allowed.add(ELFOSABI_ARM_AEABI)
         return header.ei_osabi in allowed
 
     def valid_abiversion(self, header: ElfHeader) -> bool:
         version = header.ei_abiversion
-        return version == 0 or (header.ei_osabi == 3 and version < self.abi_max)
+        return version == 0 or (header.ei_osabi == ELFOSABI_GNU and version < self.abi_max)
 
     def valid_float_abi(self, header: ElfHeader) -> bool:
         """ARM's ``VALID_FLOAT_ABI``: part of the header check, so a failure is fatal."""
@@ -155,7 +164,6 @@ class Loader:
 
 def _loader(
     debian: str,
-    oci: tuple[str, str | None],
     bits: int,
     little: bool,
     machine: int,
@@ -166,6 +174,7 @@ def _loader(
     abi_max: int = 3,
     flavor: int | bool | None = None,
 ) -> Loader:
+    oci = oci_of_debian(debian)
     return Loader(
         debian_arch=debian,
         oci_arch=oci[0],
@@ -193,30 +202,30 @@ _GENERIC = (FLAG_ELF_LIBC6, frozenset({FLAG_ELF, FLAG_ELF_LIBC6}))
 LOADERS: dict[str, Loader] = {
     loader.debian_arch: loader
     for loader in (
-        _loader("amd64", ("amd64", None), 64, True, EM_X86_64, "x86_64-linux-gnu",
+        _loader("amd64", 64, True, EM_X86_64, "x86_64-linux-gnu",
                 "/lib64/ld-linux-x86-64.so.2", _strict(0x0303), "x86_64", abi_max=4),
-        _loader("i386", ("386", None), 32, True, EM_386, "i386-linux-gnu",
+        _loader("i386", 32, True, EM_386, "i386-linux-gnu",
                 "/lib/ld-linux.so.2", _GENERIC, "i686", abi_max=4),
-        _loader("arm64", ("arm64", None), 64, True, EM_AARCH64, "aarch64-linux-gnu",
+        _loader("arm64", 64, True, EM_AARCH64, "aarch64-linux-gnu",
                 "/lib/ld-linux-aarch64.so.1", _strict(0x0A03), "aarch64"),
-        _loader("armhf", ("arm", "v7"), 32, True, EM_ARM, "arm-linux-gnueabihf",
+        _loader("armhf", 32, True, EM_ARM, "arm-linux-gnueabihf",
                 "/lib/ld-linux-armhf.so.3", (FLAG_ELF_LIBC6, frozenset({0x0903, FLAG_ELF_LIBC6})),
                 "v7l", flavor=True),
-        _loader("armel", ("arm", "v5"), 32, True, EM_ARM, "arm-linux-gnueabi",
+        _loader("armel", 32, True, EM_ARM, "arm-linux-gnueabi",
                 "/lib/ld-linux.so.3", (FLAG_ELF_LIBC6, frozenset({0x0B03, FLAG_ELF_LIBC6})),
                 "v5l", flavor=False),
-        _loader("ppc64el", ("ppc64le", None), 64, True, EM_PPC64, "powerpc64le-linux-gnu",
+        _loader("ppc64el", 64, True, EM_PPC64, "powerpc64le-linux-gnu",
                 "/lib64/ld64.so.2", _strict(0x0503), "power8", abi_max=4, flavor=2),
-        _loader("ppc64", ("ppc64", None), 64, False, EM_PPC64, "powerpc64-linux-gnu",
+        _loader("ppc64", 64, False, EM_PPC64, "powerpc64-linux-gnu",
                 "/lib64/ld64.so.1", _strict(0x0503), "power5", abi_max=4, flavor=1),
-        _loader("s390x", ("s390x", None), 64, False, EM_S390, "s390x-linux-gnu",
+        _loader("s390x", 64, False, EM_S390, "s390x-linux-gnu",
                 "/lib/ld64.so.1", _strict(0x0403), "z13"),
-        _loader("riscv64", ("riscv64", None), 64, True, EM_RISCV, "riscv64-linux-gnu",
+        _loader("riscv64", 64, True, EM_RISCV, "riscv64-linux-gnu",
                 "/lib/ld-linux-riscv64-lp64d.so.1", _strict(0x1003), None, abi_max=4,
                 flavor=EF_RISCV_FLOAT_ABI_DOUBLE),
-        _loader("mips64el", ("mips64le", None), 64, True, EM_MIPS, "mips64el-linux-gnuabi64",
+        _loader("mips64el", 64, True, EM_MIPS, "mips64el-linux-gnuabi64",
                 "/lib64/ld.so.1", _strict(0x0703), None),
-        _loader("loong64", ("loong64", None), 64, True, EM_LOONGARCH, "loongarch64-linux-gnu",
+        _loader("loong64", 64, True, EM_LOONGARCH, "loongarch64-linux-gnu",
                 "/lib64/ld-linux-loongarch-lp64d.so.1", _strict(0x1203), None),
     )
 }  # fmt: skip

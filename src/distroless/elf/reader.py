@@ -138,10 +138,6 @@ class ElfInfo:
     def oci_platform(self) -> tuple[str, str | None] | None:
         return oci_platform(self.header)
 
-    @property
-    def version_names(self) -> frozenset[str]:
-        return frozenset(d.name for d in self.version_defs)
-
 
 def _size(stream: BinaryIO) -> int:
     here = stream.tell()

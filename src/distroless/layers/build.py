@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from distroless.layers.compress import CompressingWriter, Compression, check_compression
 from distroless.layers.entry import Entry
 from distroless.layers.tarwriter import write_tar
-from distroless.oci.digest import Digest, HashingWriter
+from distroless.oci.digest import Digest, HashingWriter, Writable
 from distroless.oci.mediatypes import layer_type_for
 
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """What writing one layer blob measured.
+
+    Invariants: ``digest`` and ``size`` are of the blob as written (compressed);
+    ``diff_id`` and ``uncompressed_size`` are of the tar inside it, and equal the former
+    when ``compression`` is ``"none"``.  The same entries and settings give the same values.
+    """
+
     digest: Digest
     diff_id: Digest
     size: int
@@ -30,7 +36,7 @@ class LayerInfo:
 
 def write_layer(
     entries: Iterable[Entry],
-    sink: BinaryIO,
+    sink: Writable,
     compression: Compression = "gzip",
     *,
     source_date_epoch: int = 0,
@@ -44,8 +50,8 @@ def write_layer(
     check_compression(compression)
     blob = HashingWriter(sink)
     compressor = CompressingWriter(blob, compression, level)
-    tar_bytes = HashingWriter(compressor)  # type: ignore[arg-type]
-    write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)  # type: ignore[arg-type]
+    tar_bytes = HashingWriter(compressor)
+    write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)
     compressor.close()
     return LayerInfo(
         digest=blob.digest,

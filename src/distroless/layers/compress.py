@@ -1,4 +1,4 @@
-"""Deterministic layer compression and magic-byte detection on the way back in.
+"""Deterministic layer compression, and the one decompressor opener on the way back in.
 
 Two runs over the same uncompressed bytes must give the same compressed bytes, or a
 rebuilt image gets a new digest for nothing.  Three things can break that and are pinned
@@ -11,8 +11,10 @@ for the same reason: worker threads cut the input wherever they are scheduled.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import struct
 import zlib
 from typing import BinaryIO, Literal, Protocol, cast
@@ -20,9 +22,13 @@ from typing import BinaryIO, Literal, Protocol, cast
 from backports import zstd
 
 from distroless.errors import ArchiveError
+from distroless.oci.digest import Writable
 
 Compression = Literal["gzip", "zstd", "none"]
 COMPRESSIONS: tuple[Compression, ...] = ("gzip", "zstd", "none")
+#: what a stream read back may be compressed with: a layer's compressions, and the xz and
+#: bzip2 of Debian's indices, packages and the archives ``ADD`` unpacks
+Codec = Literal["gzip", "zstd", "xz", "bzip2", "none"]
 
 # zlib level 6 is the knee of the speed/size curve.  On a mixed 200 MB tree (see
 # bench/bench_layering.py) level 9 ran about five times slower for 1% smaller output, and
@@ -38,10 +44,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # OS byte 255 ("unknown"): zlib would write the build host's OS, which is not an input.
 _GZIP_OS_UNKNOWN = 255
-
-
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> object: ...
 
 
 class _Encoder(Protocol):
@@ -197,6 +199,20 @@ def detect_compression(head: bytes) -> Compression:
     return "none"
 
 
+def open_decompressor(raw: BinaryIO, codec: Codec) -> BinaryIO:
+    """A streaming reader of ``raw`` decompressed with ``codec``: the one place a
+    compressed stream is opened, whoever decided the codec (magic bytes, a file name)."""
+    if codec == "gzip":
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+    if codec == "zstd":
+        return cast(BinaryIO, zstd.ZstdFile(raw, mode="rb"))
+    if codec == "xz":
+        return cast(BinaryIO, lzma.LZMAFile(raw, mode="rb"))
+    if codec == "bzip2":
+        return cast(BinaryIO, bz2.BZ2File(raw, mode="rb"))
+    return raw
+
+
 def open_decompressed(fileobj: BinaryIO) -> BinaryIO:
     """A streaming reader of ``fileobj``'s content, gunzipped or unzstd'ed by magic bytes.
 
@@ -205,19 +221,16 @@ def open_decompressed(fileobj: BinaryIO) -> BinaryIO:
     """
     head = _read_exactly_up_to(fileobj, 4)
     raw = io.BufferedReader(_Prefixed(head, fileobj), buffer_size=1 << 16)
-    kind = detect_compression(head)
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if kind == "zstd":
-        return cast(BinaryIO, zstd.ZstdFile(raw, mode="rb"))
-    return raw
+    return open_decompressor(raw, detect_compression(head))
 
 
+#: what a decompressor raises on a damaged stream (bzip2 raises OSError and EOFError)
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
     zlib.error,
     gzip.BadGzipFile,
     EOFError,
     zstd.ZstdError,
+    lzma.LZMAError,
 )
 
 

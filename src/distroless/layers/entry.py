@@ -12,7 +12,7 @@ import io
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 
 from distroless.errors import ArchiveError
 
@@ -34,6 +34,17 @@ class EntryType(enum.Enum):
 
 
 Opener = Callable[[], BinaryIO]
+
+
+class EntryMeta(TypedDict):
+    """What every kind of entry carries besides path and type: read once per file by a
+    producer (a tar member, a ``stat``) and given to whichever kind the file turns out to
+    be, as ``Entry(path, kind, **meta)``."""
+
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
 
 
 class WhiteoutKind(enum.Enum):
@@ -83,6 +94,19 @@ def normalize_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class Entry:
+    """One member of a layer: a file, directory, link, device, FIFO or whiteout.
+
+    Invariants: ``path`` is in the layer path form of :func:`normalize_path` (relative, no
+    ``./``, no trailing ``/``, never the root, never above it) by the time the tar writer
+    emits it: the named constructors normalise at once, and :func:`canonical_entries`
+    normalises, de-duplicates and orders what producers built directly, so two spellings
+    of one path are one member.  ``size`` and ``opener`` belong to ``FILE`` only, and the
+    writer refuses an opener that yields other than ``size`` bytes; ``linkname`` belongs
+    to ``SYMLINK`` (any text, written as given) and ``HARDLINK`` (a layer path).  The kind
+    is ``type`` alone: only the permission bits of ``mode`` are written.  Entries are
+    values: equal metadata means equal entries, whatever the opener.
+    """
+
     path: str
     type: EntryType
     mode: int = 0o644

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from distroless.errors import ArchiveError
 from distroless.layers.entry import Entry, EntryType, normalize_path
+from distroless.oci.digest import Writable
 
 _TAR_TYPES: dict[EntryType, bytes] = {
     EntryType.FILE: tarfile.REGTYPE,
@@ -36,7 +37,7 @@ COPY_CHUNK = 1 << 20
 class _CountingSink:
     """Gives ``tarfile`` the ``tell`` it wants without asking the real sink to seek."""
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: Writable) -> None:
         self._sink = sink
         self.offset = 0
 
@@ -98,16 +99,12 @@ def _canonical(entries: Iterable[Entry]) -> dict[str, Entry]:
             link = normalize_path(given.linkname)
             if link == path:
                 raise ArchiveError(f"layer entry {path!r}: hardlink to itself")
-            entry = _replace(given, path=path, linkname=link)
+            entry = dataclasses.replace(given, path=path, linkname=link)
         elif path != given.path:
-            entry = _replace(given, path=path)
+            entry = dataclasses.replace(given, path=path)
         by_path.pop(path, None)  # a re-added path moves to the end of the insertion order
         by_path[path] = entry
     return by_path
-
-
-def _replace(entry: Entry, **changes: object) -> Entry:
-    return dataclasses.replace(entry, **changes)  # type: ignore[arg-type]
 
 
 def _add_parents(by_path: dict[str, Entry]) -> None:
@@ -150,7 +147,7 @@ def _order_hardlinks(by_path: dict[str, Entry]) -> None:
         if holder is None:
             # A link into a lower layer: written as given, the extractor checks it.
             for link in links:
-                by_path[link] = _replace(by_path[link], linkname=target)
+                by_path[link] = dataclasses.replace(by_path[link], linkname=target)
             continue
         if holder.type is not EntryType.FILE:
             raise ArchiveError(
@@ -160,7 +157,7 @@ def _order_hardlinks(by_path: dict[str, Entry]) -> None:
         first = min([target, *links], key=lambda p: p.encode("utf-8", "surrogateescape"))
         for member in [target, *links]:
             if member == first:
-                by_path[member] = _replace(holder, path=first)
+                by_path[member] = dataclasses.replace(holder, path=first)
             else:
                 by_path[member] = Entry(
                     member,
@@ -206,7 +203,7 @@ def canonical_entries(entries: Iterable[Entry]) -> list[Entry]:
     return [by_path[p] for p in sorted(by_path, key=sort_key)]
 
 
-def write_tar(entries: Iterable[Entry], sink: BinaryIO, *, source_date_epoch: int = 0) -> None:
+def write_tar(entries: Iterable[Entry], sink: Writable, *, source_date_epoch: int = 0) -> None:
     """Write ``entries`` as a deterministic tar stream to ``sink`` (which is not closed).
 
     Entry metadata is gathered first (small), content is streamed from each entry's

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from typing import BinaryIO, NewType
+from typing import BinaryIO, NewType, Protocol
 
 from distroless.errors import IntegrityError, ReferenceFormatError
 
@@ -18,6 +17,13 @@ Digest = NewType("Digest", str)
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 CHUNK = 1 << 20
+
+
+class Writable(Protocol):
+    """All a streaming sink needs: files, hashing and compressing writers alike."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
+    def flush(self) -> None: ...
 
 
 def parse_digest(text: str) -> Digest:
@@ -38,13 +44,6 @@ def sha256_bytes(data: bytes) -> Digest:
     return Digest("sha256:" + hashlib.sha256(data).hexdigest())
 
 
-def sha256_chunks(chunks: Iterable[bytes]) -> Digest:
-    h = hashlib.sha256()
-    for chunk in chunks:
-        h.update(chunk)
-    return Digest("sha256:" + h.hexdigest())
-
-
 def sha256_file(fileobj: BinaryIO) -> tuple[Digest, int]:
     """Digest and size of everything left in ``fileobj``."""
     h = hashlib.sha256()
@@ -63,7 +62,7 @@ def hex_of(digest: str) -> str:
 class HashingWriter:
     """File-like sink that forwards writes and keeps the sha256 and byte count."""
 
-    def __init__(self, sink: BinaryIO | None = None) -> None:
+    def __init__(self, sink: Writable | None = None) -> None:
         self._sink = sink
         self._hash = hashlib.sha256()
         self.size = 0

@@ -19,21 +19,9 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
-DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
-LAYER_TYPES = frozenset(
-    {
-        OCI_LAYER,
-        OCI_LAYER_GZIP,
-        OCI_LAYER_ZSTD,
-        DOCKER_LAYER,
-        DOCKER_LAYER_GZIP,
-        DOCKER_FOREIGN_LAYER,
-    }
-)
 
 _LAYER_BY_COMPRESSION: dict[tuple[str, str], str] = {
     ("oci", "none"): OCI_LAYER,

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distroless.errors import ArchiveError, InputError
+from distroless.oci import arch as arch_names
 from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import digest_of, dumps
 from distroless.oci.digest import Digest, parse_digest
-
-_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armhf": "arm", "i386": "386"}
 
 
 def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +130,12 @@ def _list(value: Any, what: str) -> list[Any]:
 
 @dataclass(frozen=True, order=True)
 class Platform:
+    """An image platform in OCI's names (``arm``/``v7``, never Debian's ``armhf``).
+
+    ``arm64``'s ``v8`` is dropped when parsed, as docker does, so one platform has one
+    value; the names of other families go through :mod:`distroless.oci.arch`.
+    """
+
     os: str = "linux"
     architecture: str = "amd64"
     variant: str | None = None
@@ -138,17 +143,36 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Parse ``os/arch[/variant]`` or a bare ``arch`` (docker's ``--platform`` syntax)."""
+        """Parse ``os/arch[/variant]`` or a bare ``arch`` (docker's ``--platform`` syntax).
+
+        Debian's and the kernel's names are understood too (``armhf``, ``x86_64``).
+        """
         parts = text.strip().lower().split("/")
         if len(parts) == 1 and parts[0]:
             parts = ["linux", parts[0]]
         if len(parts) not in (2, 3) or not all(parts):
             raise InputError(f"invalid platform {text!r}: expected os/arch[/variant]")
-        arch = _ARCH_ALIASES.get(parts[1], parts[1])
-        variant = parts[2] if len(parts) == 3 else None
+        arch, implied = arch_names.oci_of_name(parts[1])
+        variant = parts[2] if len(parts) == 3 else implied
         if arch == "arm64" and variant == "v8":
             variant = None
         return cls(os=parts[0], architecture=arch, variant=variant)
+
+    @classmethod
+    def of_debian(cls, arch: str) -> Platform:
+        """The platform that packages of the Debian architecture ``arch`` run on."""
+        architecture, variant = arch_names.oci_of_debian(arch)
+        return cls("linux", architecture, variant)
+
+    @classmethod
+    def host(cls) -> Platform:
+        """This machine's platform: what an image is built or run for unless told."""
+        architecture, variant = arch_names.host_oci()
+        return cls("linux", architecture, variant)
+
+    def debian_arch(self) -> str:
+        """The Debian architecture whose packages run on this platform."""
+        return arch_names.debian_of_oci(self.architecture, self.variant)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Platform:
@@ -183,6 +207,15 @@ class Platform:
 
 @dataclass(frozen=True)
 class Descriptor:
+    """A content address: what a blob is (media type), its sha256 and its length.
+
+    Invariants: ``digest`` is ``sha256:`` and 64 lowercase hex digits (parsed documents
+    go through :func:`~distroless.oci.digest.parse_digest`, written blobs are hashed while
+    they stream) and ``size`` is the blob's exact byte count, so a fetch can be checked
+    before anything trusts it.  Equal fields are the same descriptor; serialising drops
+    empty optional fields, so the bytes are the same for the same values.
+    """
+
     media_type: str
     digest: Digest
     size: int
@@ -230,6 +263,13 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Manifest:
+    """One image for one platform: its config and its layers, bottom first.
+
+    Invariants: the document's digest is the sha256 of :meth:`to_bytes`, the project's
+    canonical JSON, so equal values have one digest; for an image, ``layers`` is in the
+    order of the config's ``rootfs.diff_ids``.
+    """
+
     config: Descriptor
     layers: tuple[Descriptor, ...]
     media_type: str = mt.OCI_MANIFEST
@@ -282,6 +322,12 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Index:
+    """A list of manifests (one per platform, or artifacts), addressed like a manifest.
+
+    Invariants: the digest is that of :meth:`to_bytes` (canonical JSON); the order of
+    ``manifests`` is kept, and :meth:`for_platform` takes the first one that matches.
+    """
+
     manifests: tuple[Descriptor, ...]
     media_type: str = mt.OCI_INDEX
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -449,6 +495,15 @@ class ContainerConfig:
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """An image's config blob: platform, how a container starts, and the layer history.
+
+    Invariants: parsed ``diff_ids`` are validated sha256 digests; in an image this project
+    writes they are one per layer of the manifest, in its order, and the ``history``
+    entries without ``empty_layer`` match those layers one to one.  Keys this model does
+    not know are kept in ``extra`` and written back, so a config read and written again
+    keeps its content.
+    """
+
     architecture: str = "amd64"
     os: str = "linux"
     variant: str | None = None

@@ -56,6 +56,16 @@ def _check_host(registry: str, original: str) -> None:
 
 @dataclass(frozen=True)
 class Reference:
+    """An image name as :meth:`parse` normalises it, in docker's rules.
+
+    Invariants (of parsed references): ``registry`` is a host with an optional port,
+    docker's default registry when the name gave none (its legacy aliases folded into
+    it); ``repository`` is lowercase path components, with ``library/`` before a
+    one-component name on the default registry; at least one of ``tag`` and ``digest`` is
+    set (a bare name gets ``latest``), and ``digest`` is ``sha256:`` and 64 hex digits.
+    So two spellings of one image compare equal.
+    """
+
     registry: str
     repository: str
     tag: str | None = None

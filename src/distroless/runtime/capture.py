@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from distroless.layers.build import LayerInfo, write_layer
 from distroless.layers.compress import Compression
-from distroless.layers.entry import Entry, EntryType
+from distroless.layers.entry import Entry, EntryMeta, EntryType
 from distroless.layers.tarwriter import sort_key
 from distroless.oci.models import ContainerConfig
 from distroless.reporter import NullReporter, Reporter
@@ -178,29 +178,30 @@ def upper_entries(
             continue
         path = upper / rel
         mode = stat.S_IMODE(st.st_mode)
-        common = {"mode": mode, "uid": st.st_uid, "gid": st.st_gid, "mtime": int(st.st_mtime)}
+        common: EntryMeta = {
+            "mode": mode,
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+            "mtime": int(st.st_mtime),
+        }
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
             entries.append(Entry.whiteout(rel))
         elif stat.S_ISDIR(st.st_mode):
-            entries.append(Entry(rel, EntryType.DIR, xattrs=_xattrs(path), **common))  # type: ignore[arg-type]
+            entries.append(Entry(rel, EntryType.DIR, xattrs=_xattrs(path), **common))
             if _is_opaque(path):
                 entries.append(Entry.opaque(rel))
         elif stat.S_ISLNK(st.st_mode):
-            entries.append(
-                Entry(rel, EntryType.SYMLINK, linkname=os.readlink(path), **common)  # type: ignore[arg-type]
-            )
+            entries.append(Entry(rel, EntryType.SYMLINK, linkname=os.readlink(path), **common))
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in first_link:
-                entries.append(
-                    Entry(rel, EntryType.HARDLINK, linkname=first_link[key], **common)  # type: ignore[arg-type]
-                )
+                entries.append(Entry(rel, EntryType.HARDLINK, linkname=first_link[key], **common))
                 continue
             first_link[key] = rel
             entries.append(
                 Entry(
                     rel, EntryType.FILE, size=st.st_size, xattrs=_xattrs(path),
-                    opener=_opener(path), **common,  # type: ignore[arg-type]
+                    opener=_opener(path), **common,
                 )
             )  # fmt: skip
         else:
@@ -211,7 +212,7 @@ def upper_entries(
             )  # fmt: skip
             entries.append(
                 Entry(rel, kind, devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev),
-                      **common)  # type: ignore[arg-type]
+                      **common)
             )  # fmt: skip
     return _drop_mountpoint_parents(
         entries, lowers_bottom_up, _EMPTY_CANDIDATES | (mount_parents or set())

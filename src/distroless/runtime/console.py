@@ -155,7 +155,7 @@ def _no_output_processing(fd: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _on_resize(handler: Callable[[], None]) -> Iterator[None]:
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         handler()
 
     try:

@@ -105,10 +105,6 @@ class Sandbox:
         """The overlay's upper directory: every change the container made."""
         return self.state / "upper"
 
-    def set_args(self, args: Sequence[str]) -> None:
-        """Run another command in the same root file system (setup, test, teardown)."""
-        self.spec["process"]["args"] = list(args)
-
     @property
     def terminal(self) -> bool:
         return bool(self.spec["process"].get("terminal"))

@@ -47,7 +47,7 @@ def become_subreaper() -> None:
 def forwarding_to(pid: int) -> Iterator[None]:
     """Our termination signals go to ``pid`` (the container's first process) meanwhile."""
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 

@@ -37,6 +37,7 @@ from distroless.reporter import NullReporter, Reporter
 from distroless.runtime.treeindex import DeviceNode, RecordError, read_devices, verify_tree
 from distroless.runtime.treeindex import write_index as write_tree_index
 from distroless.runtime.unpack import OPAQUE_XATTR, remove_tree, unpack_layer
+from distroless.store.atomic import publish_dir, publish_file
 
 _NULL_REPORTER = NullReporter()
 
@@ -175,12 +176,8 @@ class LayerCache:
             write_tree_index(tmp, tmp_index, digest, unpacked.devices, unpacked.digests)
             # The record first: a directory without one is never taken for complete.  Two
             # unpacks of one blob write the same record, so either may win the rename.
-            os.replace(tmp_index, index)
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not final.is_dir():
-                    raise
+            publish_file(tmp_index, index)
+            if not publish_dir(tmp, final):
                 remove_tree(tmp)  # another process won the race: use its copy
         except BaseException:
             remove_tree(tmp)
@@ -220,15 +217,6 @@ class LayerCache:
             return False  # not ours (the lock), or read by a running container
         complete = self._complete(self.root / hex_part, self.root / (hex_part + INDEX_SUFFIX))
         return not (complete and keep(f"sha256:{hex_part}"))
-
-    def clean_partial(self) -> int:
-        """Remove leftovers of interrupted unpacks; returns how many were removed."""
-        count = 0
-        with self._lock(exclusive=True):
-            for child in self.root.glob(f"{_TMP_PREFIX}*"):
-                remove_tree(child)
-                count += 1
-        return count
 
     def verify(self) -> list[str]:
         """Problems found in the unpacked layers; each damaged layer is removed.

@@ -443,7 +443,7 @@ def hybrid_cgroups(mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
 def _forwarding(proc: subprocess.Popen[bytes]) -> Iterator[None]:
     """While runc runs, pass our termination signals to it (it relays them inward)."""
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         if proc.poll() is None:
             proc.send_signal(signum)
 

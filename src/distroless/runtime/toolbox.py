@@ -23,8 +23,9 @@ import uuid
 from pathlib import Path
 
 from distroless.bases.busybox import applet_names, busybox_entries
-from distroless.errors import DistrolessError, SandboxError
+from distroless.errors import DistrolessError, SandboxError, StoreError
 from distroless.runtime.hostbin import is_static_program
+from distroless.store.atomic import publish_dir
 
 #: where the toolbox appears in the container, and what is appended to its PATH
 TOOLBOX_PATH = "/.debug"
@@ -105,12 +106,10 @@ def toolbox(package_cache: Path, arch: str) -> Path:
             if name != "busybox" and "/" not in name:
                 os.symlink("busybox", tmp / name)
         os.chmod(tmp, 0o755)  # noqa: S103 (read by the container's users)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "busybox").is_file():
-                raise
+        if not publish_dir(tmp, final):
             shutil.rmtree(tmp, ignore_errors=True)  # another debug made it first
+            if not (final / "busybox").is_file():
+                raise StoreError(f"{final} is not a complete debug toolbox: remove it and retry")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -19,7 +19,7 @@ from distroless.oci.canonical import dumps
 from distroless.oci.digest import sha256_bytes
 from distroless.sign.cosign_layout import Artifact
 from distroless.sign.dsse import ENVELOPE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE
-from distroless.sign.provenance import rfc3339
+from distroless.timestamps import rfc3339
 
 ARTIFACT_TYPE = IN_TOTO_PAYLOAD_TYPE
 PREDICATE_TYPE_ANNOTATION = "in-toto.io/predicate-type"

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -34,6 +33,7 @@ from distroless import __version__
 from distroless.errors import BuildError
 from distroless.oci.canonical import dumps
 from distroless.oci.digest import is_digest
+from distroless.timestamps import rfc3339
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -140,10 +140,6 @@ class BuildParameters:
         if self.target is not None:
             out["target"] = self.target
         return out
-
-
-def rfc3339(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def statement(subjects: Sequence[Subject], predicate_type: str, predicate: Any) -> dict[str, Any]:

@@ -1,7 +1,13 @@
-"""Atomic, verified file writes.
+"""Atomic, verified file writes: the one place the tool makes a file or directory appear.
 
 A blob becomes visible only after its bytes are on disk (fsync) and match the expected
-digest; a killed process leaves at most a temp file, which ``prune`` removes.
+digest; a killed process leaves at most a temp file, which ``prune`` removes.  Every other
+file the tool writes for keeps (index.json, lock files, caches, saved tarballs, login
+state) goes through :func:`atomic_file` or, for a download that must keep a resumable
+name, :func:`publish_file`; finished directories (an unpacked layer, the debug toolbox)
+appear with :func:`publish_dir`.  All of them end the same way (:func:`_publish`): the
+bytes are synced, the temp name is renamed over the final one, and the directory holding
+it is synced, so after a crash the name holds the old content or the new, never a part.
 """
 
 from __future__ import annotations
@@ -59,6 +65,43 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _publish(fh: BinaryIO, tmp: str | Path, final: Path, mode: int | None) -> None:
+    """Sync and close ``fh`` (open on ``tmp``), then rename ``tmp`` over ``final``."""
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def publish_file(tmp: Path, final: Path) -> None:
+    """Make the finished file ``tmp`` appear as ``final`` (a download kept under a name
+    it can resume from); ``final``'s directory is created if needed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        _publish(fh, tmp, final, None)
+
+
+def publish_dir(tmp: Path, final: Path) -> bool:
+    """Rename the finished directory ``tmp`` to ``final`` in one step.
+
+    False, with ``tmp`` left for the caller to remove, when a directory with content is
+    already at ``final``: another process published the same thing first.  The caller
+    decides whether what is there will do.
+    """
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    fsync_dir(final.parent)
+    return True
+
+
 def _raise_store(exc: OSError, what: str) -> StoreError:
     if exc.errno == errno.ENOSPC:
         return StoreError(f"no space left on device while writing {what}; free space and retry")
@@ -96,8 +139,6 @@ def atomic_blob(
         try:
             yield writer
             fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
         except OSError as exc:
             raise _raise_store(exc, f"a blob into {where}") from exc
         if expected is not None and writer.digest != expected:
@@ -111,11 +152,13 @@ def atomic_blob(
             )
         final = final_dir / writer.digest.split(":", 1)[1]
         if not replace and _is_regular(final):
+            fh.close()
             tmp.unlink()
         else:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, final)
-            fsync_dir(final_dir)
+            try:
+                _publish(fh, tmp, final, 0o644)
+            except OSError as exc:
+                raise _raise_store(exc, f"a blob into {where}") from exc
             writer.created = final
     finally:
         if not fh.closed:
@@ -159,12 +202,7 @@ def atomic_file(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
     try:
         yield fh  # errors of the producer propagate as they are
         try:
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-            os.chmod(tmp_name, mode)
-            os.replace(tmp_name, path)
-            fsync_dir(path.parent)
+            _publish(fh, tmp_name, path, mode)
         except OSError as exc:
             raise _raise_store(exc, str(path)) from exc
     finally:

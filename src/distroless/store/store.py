@@ -19,7 +19,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import platform as host_platform
 import shutil
 import stat
 from collections.abc import Iterable, Iterator
@@ -47,13 +46,6 @@ ROOT_KIND = "io.distroless.root"
 SUBJECT = "io.distroless.subject"
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
-
-
-def host_platform_default() -> Platform:
-    machine = host_platform.machine()
-    return Platform(os="linux", architecture=_MACHINE_TO_ARCH.get(machine, machine))
-
 
 def normalize_name(name: str) -> str:
     """The form a tag is stored under: docker's short form, always with a tag."""
@@ -65,7 +57,12 @@ def normalize_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class StoredImage:
-    """One single-platform image in the store, with its documents already parsed."""
+    """One single-platform image in the store, with its documents already parsed.
+
+    Invariants: ``descriptor`` addresses ``manifest``'s bytes in the store, ``config``
+    is parsed from ``config_bytes``, whose digest is ``manifest.config.digest``; ``name``
+    is what the caller looked it up by (a tag, a digest or a reference).
+    """
 
     name: str
     descriptor: Descriptor
@@ -144,7 +141,15 @@ def _is_store_or_empty(root: Path) -> bool:
 
 
 class Store:
-    """A store rooted at ``root``; created on first use, private to its owner (0700)."""
+    """A store rooted at ``root``; created on first use, private to its owner (0700).
+
+    Invariants: the root is an OCI image layout.  A file under ``blobs/sha256`` is named
+    by the sha256 of its bytes: blobs are streamed into ``tmp/`` and renamed into place
+    only once hashed and checked.  ``index.json`` (the tags and roots) is replaced whole
+    under the store's lock, so a reader sees one complete index or the next.  A failed
+    :meth:`transaction` removes the blobs it created, unless another session may be
+    using them (then ``prune`` collects them once nothing reaches them).
+    """
 
     def __init__(self, root: Path) -> None:
         # The user's own choice, so trusted: made absolute and free of links once, here, so
@@ -536,7 +541,7 @@ class Store:
     def load_image(self, name: str, platform: Platform | None = None) -> StoredImage:
         """The single-platform image ``name`` (an index is resolved to ``platform``)."""
         desc = self.resolve(name)
-        wanted = platform or host_platform_default()
+        wanted = platform or Platform.host()
         if mt.is_index(desc.media_type):
             index = self.read_index(desc)
             chosen = index.for_platform(wanted)

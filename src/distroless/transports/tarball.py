@@ -37,7 +37,7 @@ from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Plat
 from distroless.oci.reference import Reference
 from distroless.rootpath import MAX_SYMLINK_HOPS, SymlinkLoopError, resolve_in_root
 from distroless.store import Store
-from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME, host_platform_default
+from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME
 from distroless.transports.walk import read_verified, walk_descriptors
 
 Format = Literal["docker", "oci"]
@@ -120,7 +120,7 @@ def _docker_manifest(store: Store, images: list[_Saved], platform: Platform | No
     """The classic loader's ``manifest.json``: one single-platform entry per image."""
     entries = []
     for image in images:
-        loaded = store.load_image(image.descriptor.digest, platform or host_platform_default())
+        loaded = store.load_image(image.descriptor.digest, platform or Platform.host())
         entries.append(
             {
                 "Config": f"blobs/sha256/{loaded.manifest.config.digest[7:]}",

@@ -34,9 +34,10 @@ from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest
 from distroless.store import Store
 from distroless.store.referrers import referrers
 from distroless.store.store import SUBJECT
+from distroless.timestamps import rfc3339
 from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.image import ImageHandle
-from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom, timestamp
+from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom
 
 __all__ = [
     "ARTIFACT_TYPES",
@@ -135,7 +136,7 @@ def sbom_artifact(
                 annotations={TITLE: _FILE_NAMES[fmt]},
             ),
         ),
-        annotations={CREATED: timestamp(source_date_epoch)},
+        annotations={CREATED: rfc3339(source_date_epoch)},
         subject=Descriptor(subject.media_type, subject.digest, subject.size),
         artifact_type=ARTIFACT_TYPES[fmt],
     )

@@ -23,6 +23,7 @@ from packageurl import PackageURL
 
 from distroless import __version__
 from distroless.errors import IntegrityError, NotFoundError, UsageError
+from distroless.timestamps import rfc3339
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.licenses import combined_expression, license_refs
 from distroless.verify.packages import InstalledPackage, OsRelease, installed_packages, os_release
@@ -60,12 +61,6 @@ class SbomInput:
     os: OsRelease | None
     packages: tuple[InstalledPackage, ...]
     files: tuple[_FileFacts, ...]
-
-
-def timestamp(source_date_epoch: int) -> str:
-    """``SOURCE_DATE_EPOCH`` as the UTC ``YYYY-MM-DDTHH:MM:SSZ`` both formats require."""
-    moment = datetime.datetime.fromtimestamp(source_date_epoch, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _file_facts(fs: FileSystemView, added: AddedFile) -> _FileFacts:
@@ -235,7 +230,7 @@ def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, A
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"SBOM of {data.name or data.digest}",
         "documentNamespace": f"urn:distroless:spdx:sha256:{digest_hex}",
-        "creationInfo": {"created": timestamp(source_date_epoch), "creators": [f"Tool: {TOOL}"]},
+        "creationInfo": {"created": rfc3339(source_date_epoch), "creators": [f"Tool: {TOOL}"]},
         "packages": sorted(packages, key=lambda p: (p["SPDXID"] != image_id, p["SPDXID"])),
         "relationships": sorted(
             relationships,

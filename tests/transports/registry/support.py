@@ -11,12 +11,10 @@ import base64
 import contextlib
 import gzip
 import http.client
-import io
 import json
 import secrets
 import socket
 import sys
-import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import sha256_bytes
 from distroless.oci.models import (
@@ -35,47 +34,38 @@ from distroless.oci.models import (
     Platform,
 )
 from distroless.store import Store
+from tests.helpers.images import put_image
+from tests.helpers.rawtar import Member, tar_of
 
 # --- images ------------------------------------------------------------------------------
 
 
 def layer_bytes(files: dict[str, bytes], mode: int = 0o644) -> tuple[bytes, bytes]:
     """(gzip blob, uncompressed tar) of a layer holding ``files``; small test data only."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = mode
-            tar.addfile(info, io.BytesIO(data))
-    tar_bytes = raw.getvalue()
+    tar_bytes = tar_of([Member(name, data=data, mode=mode) for name, data in sorted(files.items())])
     return gzip.compress(tar_bytes, mtime=0), tar_bytes
 
 
-def add_layer(store: Store, files: dict[str, bytes], mode: int = 0o644) -> tuple[Descriptor, str]:
+def add_layer(store: Store, files: dict[str, bytes], mode: int = 0o644) -> Layer:
     blob, tar_bytes = layer_bytes(files, mode)
     digest = store.put_bytes(blob)
-    return Descriptor(mt.OCI_LAYER_GZIP, digest, len(blob)), sha256_bytes(tar_bytes)
+    return Layer(Descriptor(mt.OCI_LAYER_GZIP, digest, len(blob)), sha256_bytes(tar_bytes))
 
 
 def add_image(
     store: Store,
     arch: str,
-    layers: list[tuple[Descriptor, str]],
+    layers: list[Layer],
     entrypoint: tuple[str, ...] = ("/hello",),
 ) -> Descriptor:
     """A single-platform OCI image made of ``layers``; returns its manifest descriptor."""
-    config = ImageConfig(
-        architecture=arch,
-        os="linux",
+    return put_image(
+        store,
+        layers,
         config=ContainerConfig(entrypoint=entrypoint, env=("PATH=/",)),
-        diff_ids=tuple(diff for _, diff in layers),  # type: ignore[misc]
+        platform=Platform("linux", arch),
         created="1970-01-01T00:00:00Z",
     )
-    data = config.to_bytes()
-    config_desc = Descriptor(mt.OCI_CONFIG, store.put_bytes(data), len(data))
-    manifest = Manifest(config=config_desc, layers=tuple(d for d, _ in layers))
-    return store.put_manifest(manifest, platform=Platform("linux", arch))
 
 
 def add_multiarch(store: Store, name: str, marker: bytes = b"hello") -> Descriptor:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from distroless.config import Login, save_login
 from distroless.errors import AuthError
 from distroless.oci.reference import DEFAULT_REGISTRY
+from distroless.registry_config import Login, save_login
 from distroless.transports.registry.auth import (
     Credentials,
     default_lookup,

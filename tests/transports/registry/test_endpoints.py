@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from distroless.config import UserConfig
 from distroless.errors import RegistryError
+from distroless.registry_config import UserConfig
 from distroless.transports.registry import Registries
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from distroless.config import UserConfig
 from distroless.errors import IntegrityError, RegistryError
 from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import dumps
 from distroless.oci.digest import Digest, sha256_bytes
 from distroless.oci.models import Descriptor, Platform
+from distroless.registry_config import UserConfig
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, pull
 from tests.transports.registry.support import blob_files, layer_bytes

@@ -11,7 +11,7 @@ from distroless.errors import IntegrityError, NotFoundError, RegistryError
 from distroless.oci.digest import sha256_bytes
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, push
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from tests.transports.registry.support import add_image, add_layer
 
 
@@ -62,8 +62,10 @@ def setup(tmp_path: Path) -> tuple[Store, str]:
     base = add_layer(store, {"base": b"b" * 1000})
     image = add_image(store, "amd64", [base])
     store.tag("img:v1", image)
-    BlobSources(store.state_dir("registry")).record("reg.test", "other/base", [base[0].digest])
-    return store, base[0].digest
+    BlobSources(store.state_dir("registry")).record(
+        "reg.test", "other/base", [base.descriptor.digest]
+    )
+    return store, base.descriptor.digest
 
 
 def registries(reg: UploadRegistry) -> Registries:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distroless.config import Login, load_logins
 from distroless.errors import AuthError
 from distroless.oci.reference import DEFAULT_REGISTRY
+from distroless.registry_config import Login, load_logins
 
 DOCKER_HUB = DEFAULT_REGISTRY
 # docker keeps the default registry's credentials under a legacy URL key (first here) and
@@ -190,7 +190,3 @@ def default_lookup(
         return docker_credentials(host, config) if isinstance(config, dict) else None
 
     return lookup
-
-
-def no_credentials(host: str) -> Credentials | None:
-    return None

@@ -12,7 +12,7 @@ import threading
 
 import httpx
 
-from distroless.config import UserConfig
+from distroless.registry_config import UserConfig
 from distroless.transports.registry.auth import CredentialLookup
 from distroless.transports.registry.client import Endpoint, RegistryClient, RetryPolicy
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distroless.config import Login, remove_login, save_login
 from distroless.errors import AuthError
+from distroless.registry_config import Login, remove_login, save_login
 from distroless.transports.registry.auth import Credentials
 from distroless.transports.registry.client import Endpoint, RegistryClient, RetryPolicy
 

@@ -37,7 +37,6 @@ from distroless.oci.limits import check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
-from distroless.store.store import host_platform_default
 from distroless.transports.registry.bodies import (
     DOCUMENT_LIMIT,
     iter_capped,
@@ -46,7 +45,7 @@ from distroless.transports.registry.bodies import (
 )
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
-from distroless.transports.registry.sources import BlobSources
+from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.registry.targets import ImageSink
 
 MANIFEST_ACCEPT = ", ".join(
@@ -434,7 +433,7 @@ def _pull(
         if all_platforms:
             children = list(index.manifests)
         else:
-            wanted = platform or host_platform_default()
+            wanted = platform or Platform.host()
             chosen = index.for_platform(wanted)
             if chosen is None:
                 offered = ", ".join(str(d.platform) for d in index.manifests if d.platform)

@@ -32,8 +32,8 @@ from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter, Task
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
+from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.registry.referrers import attached_referrers, push_referrers
-from distroless.transports.registry.sources import BlobSources
 from distroless.transports.registry.targets import ImageSource
 
 CHUNKED_THRESHOLD = 32 * 1024 * 1024

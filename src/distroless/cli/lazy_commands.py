@@ -60,7 +60,3 @@ class LazyGroup(click.Group):
             raise TypeError(f"{module}.{attribute} is not a click command")
         self.add_command(command, cmd_name)
         return command
-
-
-def register(group: click.Group) -> None:
-    """Add commands that are not in :data:`LAZY` (eagerly imported)."""

@@ -24,7 +24,6 @@ import base64
 import functools
 import json
 import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 
 from distroless.errors import InputError, ReferenceFormatError
 from distroless.oci.reference import Reference
+from distroless.store.atomic import atomic_file
 
 
 def config_dir() -> Path:
@@ -193,18 +193,8 @@ def load_logins(path: Path | None = None) -> dict[str, Login]:
 def _write_auths(path: Path, data: dict[str, Any]) -> None:
     """Replace the file atomically, never leaving it readable by others even briefly."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".auth-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, 0o600) as f:  # mkstemp's file is 0600 from the start
+        f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def save_login(host: str, login: Login, path: Path | None = None) -> Path:

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from distroless.config import (
+from distroless.errors import InputError
+from distroless.oci.reference import DEFAULT_REGISTRY
+from distroless.registry_config import (
     Login,
     UserConfig,
     config_path,
@@ -13,8 +15,6 @@ from distroless.config import (
     remove_login,
     save_login,
 )
-from distroless.errors import InputError
-from distroless.oci.reference import DEFAULT_REGISTRY
 
 
 def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
