@@ -313,10 +313,11 @@ def _check_platforms(images: Sequence[tuple[str, list[Child]]]) -> None:
             key = (p.os, p.architecture, p.variant or "", p.os_version or "")
             if key in seen:
                 first = seen[key]
-                where = f"{first} and {text}" if first != text else f"{text} twice"
+                if first == text:
+                    raise InputError(f"{text} is named twice; an index holds each platform once")
                 raise InputError(
-                    f"{where} both claim platform {p}; drop one, or tell them apart with "
-                    "--platform IMAGE=os/arch/variant"
+                    f"{first} and {text} both claim platform {p}; drop one, or tell them apart "
+                    "with --platform IMAGE=os/arch/variant"
                 )
             seen[key] = text
 
