@@ -11,7 +11,7 @@ APT_TEST    := docker.io docker-registry skopeo umoci apache2-utils gcc g++ libc
                libssl-dev busybox-static xz-utils zstd dpkg-dev iproute2 \
                openjdk-17-jdk-headless
 
-.PHONY: all deps deps-test venv demo test lint typecheck unit bench clean
+.PHONY: all deps deps-test venv demo image image-debug test lint typecheck unit bench clean
 
 all: test
 
@@ -51,6 +51,39 @@ demo: deps venv
 	  $(BIN)/distroless bases build base:latest --arch $(DEMO_ARCH)
 	$(BIN)/distroless build -t my-distroless-app examples/hello-go
 	$(BIN)/distroless run --rm my-distroless-app
+
+# distroless itself as a distroless image (image/distroless.yaml): the package and its
+# dependencies as wheels for the base's Python 3.13, installed with pip into build/image/site,
+# on distroless/python3 with runc, tini and slirp4netns from Debian.  The spec is built from
+# a copy beside the staged files, on distroless/python3:$(IMAGE_FROM).
+# `make image IMAGE=name:tag IMAGE_ROOT=/some/store IMAGE_STAGE=/some/dir` picks the name,
+# the store and the staging directory.
+IMAGE       ?= distroless:dev
+IMAGE_ROOT  ?=
+IMAGE_ARCH  := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+IMAGE_PYARCH = $(if $(filter arm64,$(IMAGE_ARCH)),aarch64,x86_64)
+IMAGE_STAGE ?= build/image
+IMAGE_FROM  ?= latest
+IMAGE_GLIBC := 17 28 31 34 35 36 39 41
+IMAGE_CLI    = $(BIN)/distroless $(if $(IMAGE_ROOT),--root $(IMAGE_ROOT))
+
+image: deps $(if $(wildcard $(BIN)/distroless),,venv)
+	rm -rf $(IMAGE_STAGE)
+	$(BIN)/pip wheel -q --no-deps -w $(IMAGE_STAGE)/wheels .
+	$(BIN)/pip install -q --target $(IMAGE_STAGE)/site --no-compile --only-binary=:all: \
+	  --python-version 3.13 --implementation cp --abi cp313 \
+	  $(foreach v,$(IMAGE_GLIBC),--platform manylinux_2_$(v)_$(IMAGE_PYARCH)) \
+	  $(IMAGE_STAGE)/wheels/distroless-*.whl
+	rm -rf $(IMAGE_STAGE)/site/bin $(IMAGE_STAGE)/site/distroless-*.dist-info/direct_url.json
+	sed 's|^base: .*|base: distroless/python3:$(IMAGE_FROM)|' image/distroless.yaml > $(IMAGE_STAGE)/distroless.yaml
+	@$(IMAGE_CLI) inspect distroless/python3:$(IMAGE_FROM) >/dev/null 2>&1 || \
+	  $(IMAGE_CLI) bases build python3:$(IMAGE_FROM) --arch $(IMAGE_ARCH)
+	$(IMAGE_CLI) build --spec $(IMAGE_STAGE)/distroless.yaml -t $(IMAGE)
+
+# The same on distroless/python3:debug, with busybox under /busybox, for CI systems that
+# run a job's script through `sh` inside the image.
+image-debug:
+	$(MAKE) image IMAGE_FROM=debug IMAGE=$(IMAGE)-debug
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -197,3 +197,30 @@ def test_corrupt_layer_names_the_image_and_layer(tmp_path: Path) -> None:
     broken = dataclasses.replace(image, open_layer=lambda i: io.BytesIO(b"\x1f\x8bnot gzip"))
     with pytest.raises(ArchiveError, match=r"test/bad:latest, layer 0 \(sha256:"):
         FileSystemView.from_image(broken)
+
+
+def test_sbom_checksums_of_many_added_files_stream_their_layer_once(tmp_path: Path) -> None:
+    import dataclasses
+    import hashlib
+    from typing import BinaryIO
+
+    from distroless.verify.sbom import AddedFile, gather
+
+    contents = {f"app/{i}": f"file {i}".encode() for i in range(50)}
+    image = make_image(
+        tmp_path, "test/added:latest", [[Entry.file(p, d) for p, d in contents.items()]]
+    )
+    opened: list[int] = []
+
+    def counting(index: int) -> BinaryIO:
+        opened.append(index)
+        return image.open_layer(index)
+
+    fs = FileSystemView.from_image(dataclasses.replace(image, open_layer=counting))
+    opened.clear()
+    added = [
+        AddedFile(f"/{p}", "sha256:" + hashlib.sha256(d).hexdigest()) for p, d in contents.items()
+    ]
+    facts = gather(fs, added).files
+    assert opened == [0]
+    assert [f.path for f in facts] == sorted(f"/{p}" for p in contents)

@@ -343,13 +343,19 @@ def mount_overlay(lowers_bottom_up: Sequence[Path], upper: Path, work: Path, tar
     options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}"
     if len(options) > _MAX_MOUNT_OPTIONS:
         raise SandboxError(f"too many layers ({len(lowers)}) for one overlay mount")
-    proc = subprocess.run(
-        ["mount", "-t", "overlay", "overlay", "-o", options, str(target)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(target)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise SandboxError(
+            "cannot mount the overlay root: the mount program is not installed "
+            "(Debian package mount)"
+        ) from None
     if proc.returncode != 0:
         raise SandboxError(f"cannot mount the overlay root at {target}: {proc.stderr.strip()}")
 

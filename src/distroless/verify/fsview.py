@@ -238,6 +238,34 @@ class FileSystemView:
                         break
         return out
 
+    def stream_many(self, paths: Iterable[str]) -> Iterator[tuple[list[str], BinaryIO]]:
+        """Each regular file of ``paths`` as a stream, with the requested paths it serves.
+
+        Each layer involved is streamed once, in layer order: opening a thousand files one
+        by one would decompress a big layer a thousand times.  Paths that are not regular
+        files are left out.  A stream is valid only until the next one is yielded.
+        """
+        wanted: dict[int, dict[str, list[str]]] = {}
+        for path in paths:
+            node = self._content_node(path)
+            if node is not None:
+                wanted.setdefault(node.layer, {}).setdefault(node.path, []).append(path)
+        for layer in sorted(wanted):
+            targets = wanted[layer]
+            remaining = set(targets)
+            with self.image.open_layer(layer) as blob:
+                for member, stream in iter_layer(blob):
+                    member_path = _layer_path(member.name)
+                    if member_path not in remaining or stream is None:
+                        continue
+                    yield targets[member_path], stream
+                    remaining.discard(member_path)
+                    if not remaining:
+                        break
+            if remaining:
+                gone = sorted(remaining)[0]
+                raise ArchiveError(f"{gone} vanished from layer {layer} of {self.image.name}")
+
     def read_bytes(self, path: str, limit: int = 16 << 20) -> bytes:
         """The content of a small file (status.d entries, copyright files, passwd)."""
         with self.open(path) as stream:

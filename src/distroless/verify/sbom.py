@@ -63,28 +63,35 @@ class SbomInput:
     files: tuple[_FileFacts, ...]
 
 
-def _file_facts(fs: FileSystemView, added: AddedFile) -> _FileFacts:
-    node = fs.lookup(added.path)
-    if node is None or not node.is_file:
-        raise NotFoundError(f"added file {added.path} is not a file in image {fs.image.name}")
-    sha256 = hashlib.sha256()
-    sha1 = hashlib.sha1()
-    with fs.open(added.path) as stream:
+def _files_facts(fs: FileSystemView, added_files: Sequence[AddedFile]) -> list[_FileFacts]:
+    """Checksums of the added files, each layer streamed once for all of them."""
+    by_path: dict[str, AddedFile] = {}
+    for added in added_files:
+        node = fs.lookup(added.path)
+        if node is None or not node.is_file:
+            raise NotFoundError(f"added file {added.path} is not a file in image {fs.image.name}")
+        by_path[added.path] = added
+    facts: list[_FileFacts] = []
+    for paths, stream in fs.stream_many(by_path):
+        sha256 = hashlib.sha256()
+        sha1 = hashlib.sha1()
         while chunk := stream.read(1 << 20):
             sha256.update(chunk)
             sha1.update(chunk)
-    expected = added.sha256.removeprefix("sha256:").lower()
-    if sha256.hexdigest() != expected:
-        raise IntegrityError(
-            f"added file {added.path} in image {fs.image.name} has sha256 "
-            f"{sha256.hexdigest()}, expected {expected}"
-        )
-    return _FileFacts("/" + added.path.lstrip("/"), sha256.hexdigest(), sha1.hexdigest())
+        for path in paths:
+            expected = by_path[path].sha256.removeprefix("sha256:").lower()
+            if sha256.hexdigest() != expected:
+                raise IntegrityError(
+                    f"added file {path} in image {fs.image.name} has sha256 "
+                    f"{sha256.hexdigest()}, expected {expected}"
+                )
+            facts.append(_FileFacts("/" + path.lstrip("/"), sha256.hexdigest(), sha1.hexdigest()))
+    return facts
 
 
 def gather(fs: FileSystemView, added_files: Sequence[AddedFile] = ()) -> SbomInput:
     """Read the package metadata and the added files' checksums from the image."""
-    files = sorted({_file_facts(fs, a) for a in added_files}, key=lambda f: f.path)
+    files = sorted(set(_files_facts(fs, added_files)), key=lambda f: f.path)
     return SbomInput(
         name=fs.image.name,
         digest=fs.image.digest,
