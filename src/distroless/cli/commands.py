@@ -41,6 +41,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "test": ("distroless.cli.verify_cmds", "test_cmd"),
     "sbom": ("distroless.cli.verify_cmds", "sbom"),
     "bases": ("distroless.cli.bases_cmd", "bases"),
+    "pack": ("distroless.cli.pack_cmd", "pack"),
 }
 
 
