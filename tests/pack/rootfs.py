@@ -74,7 +74,10 @@ def debian_root(root: Path, lists: Mapping[str, list[str]] | None = None) -> Pat
             "/usr/share/doc/zlib1g/copyright",
         ],
         "libunused1": [f"/usr/lib/{TRIPLET}/libunused.so.1"],
-        "libnss-mymod": [f"/usr/lib/{TRIPLET}/libnss_mymod.so.2", f"/usr/lib/{TRIPLET}/libdep.so.1"],
+        "libnss-mymod": [
+            f"/usr/lib/{TRIPLET}/libnss_mymod.so.2",
+            f"/usr/lib/{TRIPLET}/libdep.so.1",
+        ],
         "app": ["/usr/bin", "/usr/bin/app"],
         "tzdata": ["/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Etc/UTC"],
     }
@@ -82,5 +85,7 @@ def debian_root(root: Path, lists: Mapping[str, list[str]] | None = None) -> Pat
     status.append(_package("removed", "0.1", status="deinstall ok config-files"))
     _write(root, "var/lib/dpkg/status", "\n".join(status).encode())
     for name, paths in listed.items():
-        _write(root, f"var/lib/dpkg/info/{name}:amd64.list", "".join(p + "\n" for p in paths).encode())
+        _write(
+            root, f"var/lib/dpkg/info/{name}:amd64.list", "".join(p + "\n" for p in paths).encode()
+        )
     return root

@@ -70,11 +70,19 @@ def test_nss_modules_come_from_the_services_nsswitch_names() -> None:
 
 
 def test_data_extras_bring_their_trees_and_set_the_bundle_variable(root: Path) -> None:
-    plan = plan_pack(DirectoryView(root), ["/usr/bin/app"], extras=parse_extras(["certs", "tzdata"]))
+    plan = plan_pack(
+        DirectoryView(root), ["/usr/bin/app"], extras=parse_extras(["certs", "tzdata"])
+    )
     assert plan.files["/usr/share/zoneinfo/UTC"].kind is FileKind.FILE
     assert plan.files["/usr/share/zoneinfo/Etc/UTC"].linkname == "../UTC"
     assert "/etc/ssl/certs/ca-certificates.crt" in plan.files
     assert plan.env == {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
+
+
+def test_a_file_that_is_no_elf_is_packed_as_it_is(root: Path) -> None:
+    plan = plan_pack(DirectoryView(root), ["/usr/bin/app", "/etc/nsswitch.conf"])
+    assert plan.files["/etc/nsswitch.conf"].kind is FileKind.FILE
+    assert f"/{LIB}/libnss_mymod.so.2" not in plan.files
 
 
 def test_packed_image_carries_a_status_entry_per_package_with_only_its_packed_files(
@@ -168,5 +176,7 @@ def test_cli_pack_reports_and_fails_in_one_line(root: Path, cli: Cli, store_root
     assert bad.exit_code == 4
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert sorted(p.relative_to(store_root) for p in store_root.rglob("*")) == before
-    again = cli("pack", "/usr/bin/app", "-t", "app:1", "--from-dir", root, "--with", "nss", "--json")
+    again = cli(
+        "pack", "/usr/bin/app", "-t", "app:1", "--from-dir", root, "--with", "nss", "--json"
+    )
     assert again.json()["packages"] == ["app", "libc6", "libnss-mymod", "zlib1g"]

@@ -43,6 +43,16 @@ def _read(view: ImageView, path: str) -> bytes | None:
         return stream.read(MAX_DB_FILE)
 
 
+def _read_many(view: ImageView, paths: list[str]) -> dict[str, bytes]:
+    """Several database files in one batch: a stored image reads each layer once."""
+    small = []
+    for path in paths:
+        st = view.stat(path)
+        if st is not None and st.kind is FileKind.FILE and st.size <= MAX_DB_FILE:
+            small.append(path)
+    return {path: stream.read(MAX_DB_FILE) for path, stream in view.open_many(small)}
+
+
 def _text(data: bytes | None) -> str:
     return data.decode("utf-8", "surrogateescape") if data is not None else ""
 
@@ -96,6 +106,7 @@ class PackageDatabase:
         if not text:
             return
         info = set(self.view.listdir(f"{DPKG}/info"))
+        lists: dict[str, str] = {}
         for paragraph in parse_paragraphs(text, path):
             name = paragraph.get("Package")
             if not name or not _installed(paragraph.get("Status")):
@@ -104,15 +115,21 @@ class PackageDatabase:
             arch = paragraph.get("Architecture", "")
             for listed in (f"{name}:{arch}.list", f"{name}.list"):
                 if listed in info:
-                    self._own(name, _text(_read(self.view, f"{DPKG}/info/{listed}")))
+                    lists[f"{DPKG}/info/{listed}"] = name
                     break
+        for list_path, data in sorted(_read_many(self.view, list(lists)).items()):
+            self._own(lists[list_path], _text(data))
 
     def _load_status_d(self) -> None:
-        for entry in self.view.listdir(STATUS_D):
-            if entry.endswith(".md5sums") or entry.startswith("."):
-                continue
-            path = f"{STATUS_D}/{entry}"
-            text = _text(_read(self.view, path))
+        names = [
+            entry
+            for entry in self.view.listdir(STATUS_D)
+            if not entry.endswith(".md5sums") and not entry.startswith(".")
+        ]
+        paths = [f"{STATUS_D}/{entry}" for entry in names]
+        data = _read_many(self.view, paths + [f"{p}.md5sums" for p in paths])
+        for entry, path in zip(names, paths, strict=True):
+            text = _text(data.get(path))
             paragraphs = parse_paragraphs(text, path) if text else []
             if not paragraphs:
                 continue
@@ -120,8 +137,7 @@ class PackageDatabase:
             if name in self.packages:
                 continue
             self._add(name, paragraphs[0])
-            sums = _text(_read(self.view, f"{path}.md5sums"))
-            self._own(name, "\n".join(_md5sums_paths(sums)))
+            self._own(name, "\n".join(_md5sums_paths(_text(data.get(f"{path}.md5sums")))))
 
     # -- questions -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from distroless.assemble.image import LayerSource, assemble
 from distroless.elf import ImageView, LoaderConfig
 from distroless.oci.models import ContainerConfig, Descriptor, Platform
+from distroless.pack.dpkgdb import PackageDatabase
 from distroless.pack.layer import pack_content
 from distroless.pack.plan import plan_pack
 from distroless.reporter import Reporter
@@ -54,10 +55,15 @@ def pack_image(
     config: LoaderConfig | None = None,
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
+    db: PackageDatabase | None = None,
 ) -> Packed:
-    """Pack ``programs`` of ``view`` with their closure onto ``base``; the stored manifest."""
+    """Pack ``programs`` of ``view`` with their closure onto ``base``; the stored manifest.
+
+    ``db``, ``view``'s package database, saves reading it again for each pack from one
+    source.
+    """
     plan = plan_pack(view, programs, config=config, extras=extras, provided=provided)
-    with pack_content(plan, view) as content:
+    with pack_content(plan, view, db) as content:
         names = sorted(content.packages)
         summary = f"distroless pack: {' '.join(programs)}"
         if extras:

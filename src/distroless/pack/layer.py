@@ -126,14 +126,15 @@ class PackContent(AbstractContextManager["PackContent"]):
             yield Entry.file(f"{STATUS_D}/{name}.md5sums", sums.encode())
 
 
-def pack_content(plan: PackPlan, view: ImageView) -> PackContent:
+def pack_content(plan: PackPlan, view: ImageView, db: PackageDatabase | None = None) -> PackContent:
     """Copy the plan's files out of ``view`` and attribute them to its packages.
 
-    Use the result as a context manager: the copies live until it exits.
+    ``db`` is ``view``'s package database when the caller already read it (several packs
+    from one source).  Use the result as a context manager: the copies live until it exits.
     """
     content = PackContent(plan)
     try:
-        db = PackageDatabase(view)
+        db = db or PackageDatabase(view)
         content.attribute(db)
         content.add_copyrights(view)
         content.attribute(db)

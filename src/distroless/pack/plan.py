@@ -187,7 +187,11 @@ class _Planner:
 
     def _program(self, plan: PackPlan, program: str, closure: Closure) -> None:
         if closure.error is not None:
-            raise NotFoundError(f"cannot pack {program}: {closure.error}")
+            found = lookup(self.view, program, cwd=self.config.cwd)
+            if found is None or found[1].kind is not FileKind.FILE:
+                raise NotFoundError(f"cannot pack {program}: {closure.error}")
+            self.add_path(plan, program)  # a data file or a script: no closure to follow
+            return
         problems = [f"{d.name} (needed by {d.needed_by}) not found" for d in closure.missing]
         problems += [f"{d.name}: {d.error}" for d in closure.failed]
         problems += [f"{v.version} from {v.file}" for v in closure.unmet_versions]
