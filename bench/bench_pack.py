@@ -48,7 +48,12 @@ def _go_cgo(workdir: Path) -> Path:
         "GOFLAGS": "-mod=mod",
         "GOCACHE": str(workdir / "gocache"),
     }
-    subprocess.run(["go", "build", "-o", "myapp", "."], cwd=src, env=env, check=True)
+    subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "myapp", "."],
+        cwd=src,
+        env=env,
+        check=True,
+    )
     return src
 
 
