@@ -68,6 +68,8 @@ PROGRAMS = [
     Program("/bin/nano", ("--version",), "GNU nano", "nano"),
     Program("/bin/tar", ("--version",), "tar (GNU tar)", "tar"),
 ]
+#: curl resolves names and checks certificates; ssh looks its user up in /etc/passwd
+WITH = {"curl": "nss,certs", "openssh-client": "nss"}
 PACKAGES = sorted({p.package for p in PROGRAMS} | {"ca-certificates"})
 
 
@@ -97,7 +99,7 @@ def packs(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Pack
     packages, warnings = {}, {}
     with store.session():
         for program in PROGRAMS:
-            extras = parse_extras(["nss,certs"]) if program.package == "curl" else frozenset()
+            extras = parse_extras([WITH.get(program.package, "")])
             packed = pack_image(
                 store,
                 view,
@@ -136,10 +138,11 @@ def test_packed_program_starts_passes_check_and_lists_its_packages(
     assert not others & set(packs.packages[program.path]) - {"gpg", "tar", "bzip2", "xz-utils"}
 
 
-def test_curl_is_told_what_to_add_and_plain_programs_are_not(packs: Packs) -> None:
-    assert packs.warnings["/usr/bin/jq"] == ()
+def test_programs_are_told_what_they_dlopen_unless_it_was_added(packs: Packs) -> None:
+    jq = " ".join(packs.warnings["/usr/bin/jq"])
+    assert "getpwuid" in jq and "--with nss" in jq  # jq looks up the home directory
     curl = " ".join(packs.warnings["/usr/bin/curl"])
-    assert "--with nss" not in curl and "--with gconv" in curl
+    assert "--with nss" not in curl and "iconv_open" in curl and "--with gconv" in curl
 
 
 class _Page(http.server.BaseHTTPRequestHandler):

@@ -62,6 +62,7 @@ def debian_root(root: Path, lists: Mapping[str, list[str]] | None = None) -> Pat
         0o750,
     )
     _write(root, "etc/nsswitch.conf", b"passwd: files\nhosts: files mymod [NOTFOUND=return] dns\n")
+    _write(root, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     _write(root, "usr/share/doc/zlib1g/copyright", b"zlib license\n")
     _write(root, "usr/share/zoneinfo/UTC", b"TZif2 utc\n")
     _link(root, "usr/share/zoneinfo/Etc/UTC", "../UTC")

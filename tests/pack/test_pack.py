@@ -60,7 +60,7 @@ def test_symbols_that_need_dlopened_pieces_warn_until_they_are_added(root: Path)
     # the module nsswitch.conf names, its own closure, libgcc_s, and the file itself
     for path in ("libnss_mymod.so.2", "libdep.so.1", "libgcc_s.so.1"):
         assert f"/{LIB}/{path}" in plan.files
-    assert "/etc/nsswitch.conf" in plan.files
+    assert "/etc/nsswitch.conf" in plan.files and "/etc/passwd" in plan.files
     assert f"/{LIB}/libunused.so.1" not in plan.files
 
 

@@ -32,7 +32,7 @@ from distroless.rootpath import SymlinkLoopError
 
 #: the ``--with`` extras and what each brings
 EXTRAS: dict[str, str] = {
-    "nss": "/etc/nsswitch.conf and the NSS modules it names (user, group and host lookups)",
+    "nss": "/etc/nsswitch.conf, passwd, group and the NSS modules nsswitch.conf names",
     "libgcc_s": "libgcc_s.so.1, which glibc loads for thread cancellation and unwinding",
     "gconv": "the gconv modules behind iconv, beside libc",
     "certs": "the CA bundle /etc/ssl/certs/ca-certificates.crt",
@@ -41,6 +41,8 @@ EXTRAS: dict[str, str] = {
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ZONEINFO = "/usr/share/zoneinfo"
 NSSWITCH = "/etc/nsswitch.conf"
+#: what ``--with nss`` takes from the source when the base has none
+NSS_FILES = (NSSWITCH, "/etc/passwd", "/etc/group")
 LD_SO_CACHE = "/etc/ld.so.cache"
 #: what the warning suggests for each feature :func:`dlopen_features` reports
 _ADVICE = {
@@ -230,8 +232,10 @@ class _Planner:
         )
 
     def _extras(self, plan: PackPlan) -> None:
-        if "nss" in self.extras and NSSWITCH not in self.skip:
-            self.add_path(plan, NSSWITCH)
+        if "nss" in self.extras:
+            for path in NSS_FILES:
+                if path not in self.skip:  # the base's own users and config stay
+                    self.add_path(plan, path)
         if "certs" in self.extras:
             if self.add_path(plan, CA_BUNDLE) is None:
                 raise NotFoundError(f"--with certs: there is no {CA_BUNDLE} to take")
