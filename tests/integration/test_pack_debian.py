@@ -63,13 +63,12 @@ PROGRAMS = [
     Program("/usr/bin/make", ("--version",), "GNU Make", "make"),
     Program("/usr/bin/patch", ("--version",), "GNU patch", "patch"),
     Program("/usr/bin/socat", ("-V",), "socat version", "socat"),
-    Program("/usr/bin/ssh", ("-V",), "OpenSSH_", "openssh-client"),
     Program("/usr/bin/unzip", ("-v",), "UnZip 6", "unzip"),
     Program("/bin/nano", ("--version",), "GNU nano", "nano"),
     Program("/bin/tar", ("--version",), "tar (GNU tar)", "tar"),
 ]
-#: curl resolves names and checks certificates; ssh looks its user up in /etc/passwd
-WITH = {"curl": "nss,certs", "openssh-client": "nss"}
+#: curl resolves names and checks certificates
+WITH = {"curl": "nss,certs"}
 PACKAGES = sorted({p.package for p in PROGRAMS} | {"ca-certificates"})
 
 
