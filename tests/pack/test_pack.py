@@ -179,4 +179,6 @@ def test_cli_pack_reports_and_fails_in_one_line(root: Path, cli: Cli, store_root
     again = cli(
         "pack", "/usr/bin/app", "-t", "app:1", "--from-dir", root, "--with", "nss", "--json"
     )
-    assert again.json()["packages"] == ["app", "libc6", "libnss-mymod", "zlib1g"]
+    report = again.json()
+    assert isinstance(report, dict)
+    assert report["packages"] == ["app", "libc6", "libnss-mymod", "zlib1g"]
