@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from distroless.dockerfile.executor import BuildResult
     from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
     from distroless.dockerfile.secrets import BuildSecret
+    from distroless.pack.image import Packed
     from distroless.spec.model import ImageSpec
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "BuildOutcome",
     "BuildRequest",
     "DockerfileRequest",
+    "PackRequest",
     "SpecRequest",
     "build_base_images",
     "build_image",
@@ -108,7 +110,40 @@ class SpecRequest:
         _check_tags(self.tags)
 
 
-BuildRequest = DockerfileRequest | SpecRequest
+@dataclass(frozen=True)
+class PackRequest:
+    """``distroless pack PATH... -t NAME``: programs and their ELF closure in a new image.
+
+    ``source`` is the stored image the programs were built in (a builder stage, a Debian
+    image); None takes them from ``source_root``, a directory (the host's ``/`` when
+    None).  ``base`` is ``scratch``, a built-in base name (``static``) or any image name;
+    ``extras`` are the ``--with`` names (:data:`distroless.pack.EXTRAS`).
+    """
+
+    programs: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    source: str | None = None
+    source_root: Path | None = None
+    platform: Platform | None = None
+    base: str = "scratch"
+    extras: frozenset[str] = frozenset()
+    sbom: bool = True
+    source_date_epoch: int = 0
+    package_cache: Path | None = None
+    mirror: str | None = None
+
+    def __post_init__(self) -> None:
+        from distroless.pack.plan import parse_extras
+
+        if not self.programs:
+            raise UsageError("pack needs at least one program path")
+        if self.source is not None and self.source_root is not None:
+            raise UsageError("take the programs from an image or from a directory, not both")
+        parse_extras(self.extras)
+        _check_tags(self.tags)
+
+
+BuildRequest = DockerfileRequest | SpecRequest | PackRequest
 
 
 @dataclass(frozen=True)
@@ -126,6 +161,8 @@ class BuildOutcome:
     tags: tuple[str, ...] = ()
     sboms: tuple[Descriptor, ...] = ()
     dockerfile: BuildResult | None = None
+    #: what a pack carried (packages, warnings), None for other builds
+    packed: Packed | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +205,8 @@ def build_image(
     report = reporter or NullReporter()
     if isinstance(request, DockerfileRequest):
         return _build_dockerfile(store, request, report)
+    if isinstance(request, PackRequest):
+        return _build_pack(store, request, report)
     return _build_spec(store, request, report)
 
 
@@ -223,7 +262,9 @@ def _attach_sbom(
     return attach_sbom(store, desc, added_files=added, source_date_epoch=request.source_date_epoch)
 
 
-def _base_builder(store: Store, request: DockerfileRequest, reporter: Reporter) -> BaseBuilder:
+def _base_builder(
+    store: Store, request: DockerfileRequest | PackRequest, reporter: Reporter
+) -> BaseBuilder:
     """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
 
     The bases and Debian modules load only when a base is actually missing.
@@ -314,6 +355,18 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
 def _spec_files(spec: ImageSpec) -> list[str]:
     """The ``files:`` entries with content, by path; the SBOM hashes them from the image."""
     return [f.dst for f in spec.files if f.src is not None or f.content is not None]
+
+
+def _build_pack(store: Store, request: PackRequest, reporter: Reporter) -> BuildOutcome:
+    from distroless.pack.source import pack_from_request
+
+    with store.session():
+        packed = pack_from_request(
+            store, request, base_builder=_base_builder(store, request, reporter), reporter=reporter
+        )
+        sboms = _attach_sbom(store, request, packed.descriptor, list(packed.unowned))
+        tags = tuple(store.tag(name, packed.descriptor) for name in request.tags)
+    return BuildOutcome(packed.descriptor, tags, sboms, packed=packed)
 
 
 def build_base_images(

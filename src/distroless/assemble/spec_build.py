@@ -7,6 +7,7 @@ passed in, so this module knows nothing of archives; files become one layer.  Se
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from distroless.assemble.cache import KeyedLayerCache
@@ -89,26 +90,33 @@ def build_spec(
     manifests = []
     cache = KeyedLayerCache(store)
     for platform in platforms_of(spec, platforms):
-        base = None if spec.base == "scratch" else store.load_image(spec.base, platform)
-        sources: list[LayerSource] = []
-        if spec.packages and package_layers is not None:
-            sources.extend(package_layers(spec, platform.debian_arch()))
-        if spec.files:
-            sources.append(LayerSource("distroless spec: files", lambda: file_entries(spec.files)))
-        manifests.append(
-            assemble(
-                store,
-                base=base,
-                sources=sources,
-                container=container_config(spec, base),
-                platform=platform,
-                source_date_epoch=source_date_epoch,
-                annotations=dict(spec.annotations),
-                cache=cache,
-                reporter=report,
+        with contextlib.ExitStack() as stack:  # what a layer's entries hold until written
+            base = None if spec.base == "scratch" else store.load_image(spec.base, platform)
+            sources: list[LayerSource] = []
+            if spec.packages and package_layers is not None:
+                sources.extend(package_layers(spec, platform.debian_arch()))
+            if spec.files:
+                sources.append(
+                    LayerSource("distroless spec: files", lambda: file_entries(spec.files))
+                )
+            if any(item.closure for item in spec.files):
+                from distroless.pack.spec_closure import closure_layer
+
+                sources.append(closure_layer(spec.files, stack, platform))
+            manifests.append(
+                assemble(
+                    store,
+                    base=base,
+                    sources=sources,
+                    container=container_config(spec, base),
+                    platform=platform,
+                    source_date_epoch=source_date_epoch,
+                    annotations=dict(spec.annotations),
+                    cache=cache,
+                    reporter=report,
+                )
             )
-        )
-        report.event("platform-built", platform=str(platform), digest=manifests[-1].digest)
+            report.event("platform-built", platform=str(platform), digest=manifests[-1].digest)
     if len(manifests) == 1:
         return manifests[0]
     return assemble_index(store, manifests, dict(spec.annotations))

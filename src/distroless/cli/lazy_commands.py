@@ -42,6 +42,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "sbom": ("distroless.cli.verify_cmds", "sbom"),
     "bases": ("distroless.cli.bases_cmd", "bases"),
     "index": ("distroless.cli.index_cmd", "index"),
+    "pack": ("distroless.cli.pack_cmd", "pack"),
 }
 
 

@@ -32,6 +32,7 @@ class _File(_Strict):
     mode: Mode | str | None = None
     uid: Id = 0
     gid: Id = 0
+    closure: bool = False
 
     @field_validator("dst")
     @classmethod
@@ -118,6 +119,8 @@ def parse_spec(text: str, path: Path) -> ImageSpec:
         src = (path.parent / item.src).resolve() if item.src is not None else None
         if src is not None and not src.exists():
             raise SpecError(f"{where}: files entry src {item.src!r} does not exist ({src})")
+        if item.closure and (src is None or not src.is_file()):
+            raise SpecError(f"{where}: files entry {item.dst!r}: closure needs a src file")
         files.append(
             FileItem(
                 dst=posixpath.normpath(item.dst),
@@ -128,6 +131,7 @@ def parse_spec(text: str, path: Path) -> ImageSpec:
                 mode=_mode(item.mode, where),
                 uid=item.uid,
                 gid=item.gid,
+                closure=item.closure,
             )
         )
     return ImageSpec(

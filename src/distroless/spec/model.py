@@ -24,6 +24,8 @@ class FileItem:
     mode: int | None = None
     uid: int = 0
     gid: int = 0
+    #: also add the libraries the file (an ELF program) loads, from the host
+    closure: bool = False
 
 
 @dataclass(frozen=True)
