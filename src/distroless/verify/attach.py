@@ -21,22 +21,20 @@ that a later step removed is left out.
 from __future__ import annotations
 
 import hashlib
-import posixpath
 from collections.abc import Iterable
 from typing import BinaryIO
 
 from distroless import __version__
 from distroless.errors import NotFoundError
-from distroless.layers.reader import iter_layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import dumps
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest
 from distroless.store import Store
 from distroless.store.referrers import referrers
 from distroless.store.store import SUBJECT
-from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.image import ImageHandle
 from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom, timestamp
+from distroless.verify.scan import scan_image
 
 __all__ = [
     "ARTIFACT_TYPES",
@@ -73,50 +71,6 @@ def _handle(store: Store, desc: Descriptor) -> ImageHandle:
 
     # Named by digest only: a tag would make the same image's SBOM differ between names.
     return ImageHandle(f"image@{desc.digest}", desc.digest, config, layers, open_layer)
-
-
-def _files_under(fs: FileSystemView, path: str) -> list[Node]:
-    node = fs.lookup(path)
-    if node is None:
-        return []  # removed by a later build step: not in the image, not in the SBOM
-    if node.is_file:
-        return [node]
-    if not node.is_dir:
-        return []
-    prefix = node.path.rstrip("/") + "/"
-    return [n for n in fs.nodes() if n.path.startswith(prefix) and n.is_file]
-
-
-def _hash_paths(fs: FileSystemView, paths: Iterable[str]) -> list[AddedFile]:
-    """sha256 of the named files, reading each layer at most once."""
-    wanted: dict[int, dict[str, str]] = {}  # layer -> content path -> reported path
-    for path in paths:
-        for node in _files_under(fs, path):
-            content = node
-            if node.linkname and not node.is_symlink:  # a hard link: hash its target
-                target = fs.get(node.linkname)
-                content = target if target is not None else node
-            wanted.setdefault(content.layer, {})[content.path] = node.path
-    found: list[AddedFile] = []
-    for layer, names in sorted(wanted.items()):
-        with fs.image.open_layer(layer) as blob:
-            for member, stream in iter_layer(blob):
-                path = "/" + posixpath.normpath("/" + member.name).lstrip("/")
-                if path in names and stream is not None:
-                    digest = hashlib.sha256()
-                    while chunk := stream.read(1 << 20):
-                        digest.update(chunk)
-                    found.append(AddedFile(names.pop(path), digest.hexdigest()))
-        if names:
-            missing = ", ".join(sorted(names))
-            raise NotFoundError(f"added files {missing} not found in layer {layer} of the image")
-    return found
-
-
-def _added(fs: FileSystemView, items: Iterable[AddedFile | str]) -> list[AddedFile]:
-    given = [i for i in items if isinstance(i, AddedFile)]
-    paths = [i for i in items if isinstance(i, str)]
-    return given + _hash_paths(fs, paths)
 
 
 def sbom_artifact(
@@ -179,10 +133,9 @@ def attach_sbom(
             # the SBOM is a pure function of these inputs: a rebuild reads no layer again
             attached.append(Descriptor(known.media_type, known.digest, known.size))
             continue
-        fs = FileSystemView.from_image(_handle(store, desc))
-        data = render_sbom(
-            fs, fmt, added_files=_added(fs, items), source_date_epoch=source_date_epoch
-        )
+        # one pass over the layers gathers everything (see distroless.verify.scan)
+        view = scan_image(_handle(store, desc))
+        data = render_sbom(view, fmt, added_files=items, source_date_epoch=source_date_epoch)
         artifact = sbom_artifact(store, desc, data, fmt, source_date_epoch)
         stored = store.put_manifest(artifact)
         store.add_root(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -76,6 +76,12 @@ def _is_under(path: str, directory: str) -> bool:
 
 _ROOT = Node("/", EntryType.DIR, 0o755, 0, 0, 0, "", -1)
 
+#: Called for every member of every layer while a view is built, with the layer index, the
+#: member's path in the image, the member, and (for regular files) its content stream, valid
+#: only during the call.  It lets a reader that needs file contents (the SBOM) take them in
+#: the same pass that builds the view instead of streaming the layers again.
+Visitor = Callable[[int, str, tarfile.TarInfo, BinaryIO | None], None]
+
 
 class FileSystemView:
     """Path -> :class:`Node` for the merged layers of one image, with in-image lookups."""
@@ -102,14 +108,21 @@ class FileSystemView:
     # -- construction ------------------------------------------------------------------
 
     @classmethod
-    def from_image(cls, image: ImageHandle) -> FileSystemView:
-        """Merge every layer of ``image``, bottom-up, reading each layer once."""
+    def from_image(cls, image: ImageHandle, visit: Visitor | None = None) -> FileSystemView:
+        """Merge every layer of ``image``, bottom-up, reading each layer once.
+
+        ``visit`` sees every member on the way (see :data:`Visitor`); what it reads of a
+        content stream is not read again.
+        """
         nodes: dict[str, Node] = {}
         stats = []
         for index, desc in enumerate(image.layers):
             with image.open_layer(index) as blob:
                 try:
-                    stats.append(_apply_layer(nodes, index, iter_layer(blob)))
+                    members = iter_layer(blob)
+                    if visit is not None:
+                        members = _visiting(index, members, visit)
+                    stats.append(_apply_layer(nodes, index, members))
                 except ArchiveError as exc:
                     raise ArchiveError(
                         f"image {image.name}, layer {index} ({desc.digest}): {exc}"
@@ -177,6 +190,14 @@ class FileSystemView:
         return path in self._parents
 
     # -- contents ----------------------------------------------------------------------
+
+    def content_node(self, path: str) -> Node | None:
+        """The node whose layer holds the bytes of ``path`` (symlinks and hard links followed).
+
+        ``None`` when ``path`` is not a regular file; its ``(layer, path)`` is where a
+        :data:`Visitor` saw the bytes.
+        """
+        return self._content_node(path)
 
     def _content_node(self, path: str) -> Node | None:
         """The node whose layer holds the bytes of ``path`` (symlinks and hard links followed)."""
@@ -285,8 +306,18 @@ class _ViewWalk:
         return None
 
 
+def _visiting(
+    index: int, members: Iterator[tuple[tarfile.TarInfo, BinaryIO | None]], visit: Visitor
+) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
+    for member, stream in members:
+        visit(index, _layer_path(member.name), member, stream)
+        yield member, stream
+
+
 def _apply_layer(
-    nodes: dict[str, Node], index: int, members: Iterator[tuple[tarfile.TarInfo, object]]
+    nodes: dict[str, Node],
+    index: int,
+    members: Iterator[tuple[tarfile.TarInfo, BinaryIO | None]],
 ) -> tuple[int, int]:
     """Apply one layer: its whiteouts hide lower content, then its entries are added.
 
