@@ -42,7 +42,7 @@ def thousand_files(root: Path) -> tuple[CountingStore, list[str]]:
     )
     store = CountingStore(root)
     store.opened = {}
-    layers = [d.digest for d in from_store(store, "many:1", PLATFORM).layers]
+    layers: list[str] = [d.digest for d in from_store(store, "many:1", PLATFORM).layers]
     store.opened = {}
     return store, layers
 

@@ -17,7 +17,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 
 def spdx_problems(data: bytes) -> list[str]:
     """What spdx-tools finds wrong with SPDX JSON ``data`` (empty when it validates)."""
-    document = JsonLikeDictParser().parse(json.loads(data))
+    document = JsonLikeDictParser().parse(json.loads(data))  # type: ignore[no-untyped-call]
     return [m.validation_message for m in validate_full_spdx_document(document, "SPDX-2.3")]
 
 

@@ -110,12 +110,17 @@ def go_packages(view: ScannedView) -> list[LanguagePackage]:
         modules += [(dep, "dependency") for dep in info.deps]
         for module, role in modules:
             assert module is not None
-            used = module.replacement or module
             props = {**common, "go.module.role": role}
+            used = module
+            replacement = module.replacement
+            if replacement is not None and replacement.path.startswith((".", "/")):
+                # a directory of the build machine: the module keeps its own name
+                props["go.module.replacement"] = replacement.path
+            elif replacement is not None:
+                used = replacement
+                props["go.module.replaces"] = f"{module.path}@{module.version}"
             if used.sum:
                 props["go.module.sum"] = used.sum
-            if module.replacement is not None:
-                props["go.module.replaces"] = f"{module.path}@{module.version}"
             out.append(
                 LanguagePackage(
                     "golang",
