@@ -32,6 +32,10 @@ LAZY: dict[str, tuple[str, str]] = {
     "check": ("distroless.cli.verify_cmds", "check"),
     "test": ("distroless.cli.verify_cmds", "test_cmd"),
     "sbom": ("distroless.cli.verify_cmds", "sbom"),
+    "key": ("distroless.cli.sign_cmds", "key_group"),
+    "sign": ("distroless.cli.sign_cmds", "sign_cmd"),
+    "verify": ("distroless.cli.sign_cmds", "verify_cmd"),
+    "referrers": ("distroless.cli.sign_cmds", "referrers_cmd"),
     "bases": ("distroless.cli.bases_cmd", "bases"),
 }
 
