@@ -54,6 +54,7 @@ class ReferrerSource(Protocol):
     def read_blob(self, digest: str) -> bytes: ...
 
 
+@runtime_checkable
 class AttachmentStore(ReferrerSource, Protocol):
     """What attaching needs besides: writing blobs and roots (the store has all of it)."""
 
