@@ -60,7 +60,7 @@ def auth_path() -> Path:
 def _config_model() -> type[Any]:
     """The pydantic model of ``config.toml``, built on first use: most commands run without a
     config file, and building models costs a tenth of a second of start-up."""
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
     class RegistryModel(BaseModel):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -71,8 +71,8 @@ def _config_model() -> type[Any]:
     class PolicyModel(BaseModel):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-        signed_by: str | list[str] = Field(default_factory=list, alias="signed-by")
-        digest_pinned: bool = Field(default=False, alias="digest-pinned")
+        signed_by: StrictStr | list[StrictStr] = Field(default_factory=list, alias="signed-by")
+        digest_pinned: StrictBool = Field(default=False, alias="digest-pinned")
 
     class ConfigModel(BaseModel):
         model_config = ConfigDict(extra="forbid")

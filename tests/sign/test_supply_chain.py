@@ -96,7 +96,7 @@ def test_signed_and_pushed_is_accepted_by_skopeo_and_refused_otherwise(
         "supply/signed",
         "sha256-" + moved_digest.removeprefix("sha256:") + ".sig",
         manifest,
-        blobs,  # type: ignore[arg-type]
+        blobs,
         "application/vnd.oci.image.manifest.v1+json",
     )
     refused = skopeo_verified_copy(sigstore_skopeo, tmp_path, registry, ref, pair.public)

@@ -132,6 +132,7 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
     help="The reference the signature names (default: IMAGE, e.g. host/repo:tag).",
 )
 @click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE, signed too.")
+@click.option("--recursive", is_flag=True, help="Sign each platform of an index as well.")
 @_passphrase_option
 @pass_app
 def sign_cmd(
@@ -140,6 +141,7 @@ def sign_cmd(
     key_path: Path,
     identity: str | None,
     annotations: tuple[str, ...],
+    recursive: bool,
     key_passphrase_file: Path | None,
 ) -> None:
     """Sign IMAGE of the local store with a cosign private key.
@@ -157,6 +159,7 @@ def sign_cmd(
         key,  # type: ignore[arg-type]
         identity=identity,
         annotations=_annotations(annotations) or None,
+        recursive=recursive,
     )
     click.echo(
         f"Signed {image} ({signed.image.digest}) as {signed.identity}; "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distroless.errors import DistrolessError, UsageError
+from distroless.oci import mediatypes as mt
 from distroless.oci.digest import is_digest
 from distroless.oci.models import Descriptor, Manifest
 from distroless.oci.reference import Reference
@@ -84,31 +85,49 @@ def sign_image(
     *,
     identity: str | None = None,
     annotations: Mapping[str, Any] | None = None,
+    recursive: bool = False,
 ) -> Signed:
-    """Sign the stored image ``name`` with ``key``; signing twice adds nothing new."""
+    """Sign the stored image ``name`` with ``key``; signing twice adds nothing new.
+
+    With ``recursive``, each platform manifest of an index is signed too (as ``cosign sign
+    --recursive`` does), so that one platform copied out of the index stays signed.
+    """
     with store.session():
         image = store.resolve(name)
         claim = identity or default_identity(name)
         Reference.parse(claim)  # the identity must be a reference verifiers can compare
-        data = payload(claim, image.digest, dict(annotations) if annotations else None)
-        new = Signature(data, sign(data, key))
-        tagged = signature_tag_manifest(store, image.digest)
-        if tagged is None:
-            artifact = signature_manifest([new])
-        else:
-            manifest_bytes = store.read_blob(tagged.digest)
-            config = Manifest.from_bytes(manifest_bytes).config
-            artifact = append_signatures(manifest_bytes, store.read_blob(config.digest), [new])
-        sig_desc = put_document(store, artifact.manifest, artifact.blobs)
-        attach_signature_manifest(store, image.digest, sig_desc)
-        everything = stored_signatures(store, image.digest)
-        subject = {"mediaType": image.media_type, "digest": image.digest, "size": image.size}
-        ref_art = signature_referrer(subject, everything)
-        ref_desc = put_document(
-            store, ref_art.manifest, ref_art.blobs, artifact_type=SIGNATURE_ARTIFACT_TYPE
-        )
-        attach_referrer(store, ref_desc, ref_art.manifest)
-        return Signed(image, claim, sig_desc, ref_desc, len(everything))
+        if recursive and mt.is_index(image.media_type):
+            for child in store.read_index(image).manifests:
+                _sign_one(store, child, claim, key, annotations)
+        return _sign_one(store, image, claim, key, annotations)
+
+
+def _sign_one(
+    store: Store,
+    image: Descriptor,
+    claim: str,
+    key: PrivateKey,
+    annotations: Mapping[str, Any] | None,
+) -> Signed:
+    data = payload(claim, image.digest, dict(annotations) if annotations else None)
+    new = Signature(data, sign(data, key))
+    tagged = signature_tag_manifest(store, image.digest)
+    if tagged is None:
+        artifact = signature_manifest([new])
+    else:
+        manifest_bytes = store.read_blob(tagged.digest)
+        config = Manifest.from_bytes(manifest_bytes).config
+        artifact = append_signatures(manifest_bytes, store.read_blob(config.digest), [new])
+    sig_desc = put_document(store, artifact.manifest, artifact.blobs)
+    attach_signature_manifest(store, image.digest, sig_desc)
+    everything = stored_signatures(store, image.digest)
+    subject = {"mediaType": image.media_type, "digest": image.digest, "size": image.size}
+    ref_art = signature_referrer(subject, everything)
+    ref_desc = put_document(
+        store, ref_art.manifest, ref_art.blobs, artifact_type=SIGNATURE_ARTIFACT_TYPE
+    )
+    attach_referrer(store, ref_desc, ref_art.manifest)
+    return Signed(image, claim, sig_desc, ref_desc, len(everything))
 
 
 @dataclass(frozen=True)

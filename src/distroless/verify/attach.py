@@ -1,4 +1,5 @@
-"""SBOMs attached to images in the store, as OCI 1.1 artifacts that name the image as subject.
+"""SBOMs and provenance attached to images in the store, as OCI 1.1 artifacts that name the
+image as subject.
 
 A build renders the SBOM of what it built and stores it as an artifact manifest: the empty
 config ``{}``, one layer holding the SBOM document, ``artifactType`` saying which format,
@@ -21,16 +22,22 @@ that a later step removed is left out.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
 from distroless import __version__
-from distroless.errors import NotFoundError
+from distroless.errors import InputError, IntegrityError, NotFoundError
 from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import dumps
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest
+from distroless.sign.attestation import ARTIFACT_TYPE as ARTIFACT_TYPE_IN_TOTO
+from distroless.sign.attestation import attestation_referrer
+from distroless.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope, sign_envelope, verify_envelope
+from distroless.sign.keys import PrivateKey, PublicKey, key_id
+from distroless.sign.provenance import STATEMENT_TYPE
 from distroless.store import Store
-from distroless.store.referrers import referrers
+from distroless.store.referrers import attach_referrer, put_document, referrers
 from distroless.store.store import SUBJECT
 from distroless.verify.image import ImageHandle
 from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom, timestamp
@@ -40,8 +47,10 @@ __all__ = [
     "ARTIFACT_TYPES",
     "SBOM_ROOT",
     "AddedFile",
+    "attach_provenance",
     "attach_sbom",
     "attached_sbom",
+    "attestations",
     "referrers",
     "sbom_artifact",
 ]
@@ -157,3 +166,83 @@ def attached_sbom(store: Store, digest: str, fmt: SbomFormat = "spdx-json") -> b
         if layer.media_type == ARTIFACT_TYPES[fmt] and store.has_blob(layer.digest):
             return store.read_blob(layer.digest)
     return None
+
+
+def attach_provenance(
+    store: Store,
+    descriptor: Descriptor,
+    statement: bytes,
+    key: PrivateKey | None = None,
+    *,
+    source_date_epoch: int = 0,
+) -> Descriptor:
+    """Attach an in-toto statement (SLSA provenance) to image ``descriptor``; its referrer.
+
+    ``statement`` is the canonical JSON of an in-toto Statement v1 (what
+    :func:`distroless.sign.provenance.provenance_statement` returns); one of its subjects
+    must be ``descriptor``'s digest, so a statement cannot be attached to an image it does
+    not describe.  With ``key`` it is signed as a DSSE envelope (keyid: the key's
+    :func:`~distroless.sign.keys.key_id`).  The referrer (artifactType
+    ``application/vnd.in-toto+json``) is kept as long as the image and goes up with
+    ``push``; the same statement and key always give the same referrer.  Call it inside
+    ``store.session()``, like the build itself.
+    """
+    predicate_type = _statement_predicate(statement, descriptor.digest)
+    if key is None:
+        document, signed = statement, False
+    else:
+        document = sign_envelope(statement, key, keyid=key_id(key.public_key()))
+        signed = True
+    artifact = attestation_referrer(
+        {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size},
+        document,
+        predicate_type=predicate_type,
+        signed=signed,
+        source_date_epoch=source_date_epoch,
+    )
+    stored = put_document(
+        store, artifact.manifest, artifact.blobs, artifact_type=artifact.artifact_type
+    )
+    return attach_referrer(store, stored, artifact.manifest)
+
+
+def _statement_predicate(statement: bytes, digest: str) -> str:
+    try:
+        doc = json.loads(statement)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("the provenance statement is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
+        raise InputError(f"the provenance statement is not an in-toto statement ({STATEMENT_TYPE})")
+    predicate_type = doc.get("predicateType")
+    if not isinstance(predicate_type, str) or not predicate_type:
+        raise InputError("the provenance statement has no predicateType")
+    hexes = {
+        s.get("digest", {}).get("sha256")
+        for s in doc.get("subject") or []
+        if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+    }
+    if digest.removeprefix("sha256:") not in hexes:
+        raise InputError(f"the provenance statement does not name image {digest} as a subject")
+    return predicate_type
+
+
+def attestations(store: Store, digest: str, key: PublicKey | None = None) -> list[bytes]:
+    """The in-toto statements attached to ``digest``; with ``key``, only those it signed."""
+    out = []
+    for desc in referrers(store, digest):
+        if desc.artifact_type != ARTIFACT_TYPE_IN_TOTO:
+            continue
+        manifest = store.read_manifest(desc)
+        for layer in manifest.layers:
+            data = store.read_blob(layer.digest)
+            if layer.media_type == ENVELOPE_MEDIA_TYPE:
+                if key is None:
+                    out.append(Envelope.from_bytes(data).payload)
+                    continue
+                try:
+                    out.append(verify_envelope(data, key))
+                except IntegrityError:
+                    continue
+            elif key is None:
+                out.append(data)
+    return out
