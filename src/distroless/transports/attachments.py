@@ -76,9 +76,13 @@ def import_attachments(
     open_blob: Callable[[Descriptor], BinaryIO],
     what: str,
 ) -> int:
-    """Bring the attachments among ``entries`` of the imported ``subjects`` into ``store``."""
+    """Bring the attachments among ``entries`` of the imported ``subjects`` into ``store``.
+
+    Every attachment is checked before any becomes a root, so one that lies leaves no
+    entry in the store's index (its blobs go with the caller's transaction).
+    """
     wanted = set(subjects)
-    count = 0
+    roots: list[tuple[str, Descriptor, bytes | None]] = []
     for entry in entries:
         subject = entry.annotations.get(SUBJECT)
         if subject not in wanted or not mt.is_manifest(entry.media_type):
@@ -96,12 +100,14 @@ def import_attachments(
                     f"{what}: attachment {entry.digest} names {manifest.subject.digest}, "
                     f"not {subject}"
                 )
-            attach_referrer(store, plain, data)
+            roots.append((subject, plain, data))
         elif _SIG_TAG.match(entry.annotations.get(REF_NAME, "")):
             if entry.annotations[REF_NAME] != subject.replace(":", "-", 1) + ".sig":
                 raise IntegrityError(f"{what}: signature manifest {entry.digest} is misnamed")
+            roots.append((subject, plain, None))
+    for subject, plain, data in roots:
+        if data is None:
             attach_signature_manifest(store, subject, plain)
         else:
-            continue
-        count += 1
-    return count
+            attach_referrer(store, plain, data)
+    return len(roots)
