@@ -105,9 +105,9 @@ def import_attachments(
             if entry.annotations[REF_NAME] != subject.replace(":", "-", 1) + ".sig":
                 raise IntegrityError(f"{what}: signature manifest {entry.digest} is misnamed")
             roots.append((subject, plain, None))
-    for subject, plain, data in roots:
-        if data is None:
+    for subject, plain, document in roots:
+        if document is None:
             attach_signature_manifest(store, subject, plain)
         else:
-            attach_referrer(store, plain, data)
+            attach_referrer(store, plain, document)
     return len(roots)
