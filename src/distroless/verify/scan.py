@@ -115,7 +115,8 @@ class ScannedView(FileSystemView):
                 )
             out[path] = data
         if missing:
-            self.layer_reads += len({self._key(p)[0] for p in missing})
+            layers = {key[0] for key in (self._key(p)[0] for p in missing) if key is not None}
+            self.layer_reads += len(layers)
             out.update(super().read_many(missing, limit))
         return out
 
