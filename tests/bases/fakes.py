@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from distroless.assemble.image import LayerSource
-from distroless.debian.deb import deb_entries
 from distroless.debian.lockfile import LockedPackage, Lockfile
-from distroless.layers.entry import Entry
 from tests.debian.archive_fakes import Files, build_deb
 
 BUSYBOX_BINARY = b"\x7fELF" + bytes(60) + b"usage\0 [\0[[\0ash\0cat\0sh\0true\0\0\x01\x02"
@@ -37,13 +34,12 @@ PACKAGES: Mapping[str, Files] = {
 
 
 class FakeDebs:
-    """Builds each package's .deb once under ``root``; counts how often layers were asked for."""
+    """Builds each package's .deb once under ``root`` and hands out their paths."""
 
     def __init__(self, root: Path, packages: Mapping[str, Files] = PACKAGES) -> None:
         self.paths = {
             name: build_deb(root / f"{name}.deb", name, files) for name, files in packages.items()
         }
-        self.entries_opened: list[str] = []
 
     def locked(self, arch: str) -> tuple[LockedPackage, ...]:
         out = []
@@ -61,19 +57,6 @@ class FakeDebs:
             archs={arch: self.locked(arch) for arch in ("amd64", "arm64")},
             spec_digest="sha256:" + "0" * 64,
         )
-
-    def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]:
-        sources = []
-        for package in packages:
-
-            def entries(name: str = package.name) -> Iterator[Entry]:
-                self.entries_opened.append(name)
-                return deb_entries(self.paths[name], merged_usr=distro_name == "debian13")
-
-            sources.append(
-                LayerSource(f"deb {package.name}", entries, cache_key=f"deb:{package.sha256}")
-            )
-        return sources
 
     def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
         return {p.name: self.paths[p.name] for p in packages}

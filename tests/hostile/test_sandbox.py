@@ -106,7 +106,7 @@ def _listening_container(
     root: Path, net: OwnNetwork, port: int, *flags: str
 ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        _distroless(root, net, "run", "--rm", *flags, "probe:latest", "listen", str(port)),
+        _distroless(root, net, "run", "--rm", "-i", *flags, "probe:latest", "listen", str(port)),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None

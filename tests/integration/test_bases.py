@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from distroless.bases.build import PUBLISHED, BuiltBase, ProviderDebs, build_bases, build_reference
+from distroless.bases.build import PUBLISHED, BuiltBase, build_bases, build_reference
 from distroless.bases.generated import GROUPS, USERS
 from distroless.bases.ldcache import read_cache
 from distroless.bases.locks import read_lock
@@ -115,7 +115,7 @@ def _build(store_root: Path, cache: Path, distro: str, archs: tuple[str, ...]) -
     try:
         return build_bases(
             Store(store_root),
-            ProviderDebs(source),
+            source,
             [recipes.get(n, distro) for n in names],
             [(n, TAGS) for n in names],
             read_lock(recipes, distro),
@@ -426,7 +426,7 @@ def test_from_reference_builds_the_same_manifest(
     assert base is not None
     source = PackageSource(package_cache)
     try:
-        built = build_reference(Store(tmp_path / "s"), base, ProviderDebs(source), archs=["amd64"])
+        built = build_reference(Store(tmp_path / "s"), base, source, archs=["amd64"])
     finally:
         source.close()
     assert (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from distroless.bases.build import ProviderDebs, build_bases
+from distroless.bases.build import build_bases
 from distroless.bases.locks import read_lock
 from distroless.bases.recipe import Recipes
 from distroless.debian.provider import PackageSource
@@ -65,7 +65,7 @@ class _Bases:
             try:
                 built = build_bases(
                     store,
-                    ProviderDebs(source),
+                    source,
                     [recipes.get(n, distro) for n in names],
                     [(n, ("latest",)) for n in names],
                     read_lock(recipes, distro),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from tests.helpers import Cli
 
 
-def test_tty_is_refused(cli: Cli) -> None:
-    result = cli("run", "-t", "img")
+def test_interactive_tty_without_a_terminal_is_refused(cli: Cli) -> None:
+    result = cli("run", "-it", "img")  # the test runner's stdin is no terminal
     assert result.exit_code == 2
-    assert "-t/--tty is not supported" in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: the input device is not a TTY; drop -t, or run from a terminal"
+    ]
 
 
 def test_unknown_option_before_the_image_is_an_error(cli: Cli) -> None:

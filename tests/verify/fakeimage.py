@@ -10,10 +10,18 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from distroless import pem
 from distroless.layers.build import write_layer
 from distroless.layers.entry import Entry
 from distroless.oci import mediatypes as mt
-from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest, Platform
+from distroless.oci.models import (
+    ContainerConfig,
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+)
 from distroless.store import Store
 from distroless.verify.image import ImageHandle, from_store
 
@@ -27,6 +35,8 @@ OS_RELEASE = (
     b'VERSION_ID="13"\nVERSION="Debian GNU/Linux 13 (trixie)"\n'
 )
 PLATFORM = Platform("linux", "amd64")
+#: one PEM block, enough for the bundle not to count as empty
+CA_BUNDLE = pem.encode("CERTIFICATE", b"\x30\x03\x02\x01\x00")
 
 
 def copyright_text(*licenses: str) -> bytes:
@@ -89,7 +99,7 @@ def base_entries() -> list[Entry]:
         Entry.file("etc/group", b"root:x:0:\nnonroot:x:65532:\n"),
         Entry.file("usr/lib/os-release", OS_RELEASE),
         Entry.symlink("etc/os-release", "../usr/lib/os-release"),
-        Entry.file("etc/ssl/certs/ca-certificates.crt", b"-----BEGIN CERTIFICATE-----\n"),
+        Entry.file("etc/ssl/certs/ca-certificates.crt", CA_BUNDLE),
         Entry.file("usr/share/zoneinfo/UTC", b"TZif2"),
     ]
 
@@ -101,9 +111,37 @@ def make_image(
     *,
     config: ContainerConfig | None = None,
     compression: str = "gzip",
+    platform: Platform = PLATFORM,
 ) -> ImageHandle:
     """Write ``layers`` and a config into the store at ``root``, tag it ``name``."""
     store = Store(root)
+    store.tag(name, _put_image(store, layers, config, compression, platform))
+    return from_store(store, name, platform)
+
+
+def make_index(
+    root: Path,
+    name: str,
+    images: Mapping[Platform, Sequence[Sequence[Entry]]],
+    *,
+    config: ContainerConfig | None = None,
+) -> Store:
+    """An index tagged ``name`` with one image per platform, as a multi-arch build makes."""
+    store = Store(root)
+    manifests = tuple(
+        _put_image(store, layers, config, "gzip", platform) for platform, layers in images.items()
+    )
+    store.tag(name, store.put_index(Index(manifests)))
+    return store
+
+
+def _put_image(
+    store: Store,
+    layers: Sequence[Sequence[Entry]],
+    config: ContainerConfig | None,
+    compression: str,
+    platform: Platform,
+) -> Descriptor:
     descs = []
     diff_ids = []
     for entries in layers:
@@ -112,8 +150,9 @@ def make_image(
         descs.append(Descriptor(mt.layer_type_for("oci", info.compression), info.digest, info.size))
         diff_ids.append(info.diff_id)
     image_config = ImageConfig(
-        architecture=PLATFORM.architecture,
-        os=PLATFORM.os,
+        architecture=platform.architecture,
+        os=platform.os,
+        variant=platform.variant,
         config=config or ContainerConfig(env=("PATH=/usr/bin:/bin",)),
         diff_ids=tuple(diff_ids),
     )
@@ -122,5 +161,4 @@ def make_image(
     manifest = Manifest(
         config=Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)), layers=tuple(descs)
     )
-    store.tag(name, store.put_manifest(manifest, PLATFORM))
-    return from_store(store, name, PLATFORM)
+    return store.put_manifest(manifest, platform)

@@ -26,13 +26,15 @@ def test_check_exit_codes_and_json(tmp_path: Path) -> None:
     build(tmp_path)
     ok = run_cli("check", "t/clean:latest", root=tmp_path)
     assert ok.exit_code == 0, ok.stderr
-    assert "distroless" in ok.stdout
+    assert "t/clean:latest" in ok.stdout and "linux/amd64: passed" in ok.stdout
     bad = run_cli("check", "t/dirty:latest", "--json", root=tmp_path)
     assert bad.exit_code == 1
     report = json.loads(bad.stdout)
     assert report["passed"] is False
     assert [f["path"] for f in report["findings"]] == ["/usr/bin/sh"]
-    assert "/usr/bin/sh" in bad.stderr
+    assert "/usr/bin/sh" in bad.stderr and "FAILED" not in bad.stderr
+    text = run_cli("check", "t/dirty:latest", root=tmp_path)
+    assert "linux/amd64: FAILED (1 finding)" in text.stdout
 
 
 def test_check_unknown_image_is_not_found(tmp_path: Path) -> None:

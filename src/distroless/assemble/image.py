@@ -1,4 +1,8 @@
-"""Adding layers to a store and stacking them with a config into a manifest or an index.
+"""Adding layers to a store and writing them with a config as a manifest or an index.
+
+This is the one place images are put together: spec builds, the base images and the
+Dockerfile executor all write their layers with :func:`store_layer` (or :func:`add_layer`,
+which looks a keyed layer up first) and their images with :func:`write_image`.
 
 Layers carry an optional cache key (for instance a .deb's sha256): a layer made once is
 found again by key and never recompressed, which is what keeps warm rebuilds cheap and
@@ -8,15 +12,17 @@ lets different bases share package layers byte for byte.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from distroless.assemble.cache import KeyedLayerCache
 from distroless.assemble.time import rfc3339
-from distroless.layers.build import media_type, write_layer
+from distroless.errors import BuildError
+from distroless.layers.build import write_layer
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry
+from distroless.layers.layer import Layer, manifest_descriptor
 from distroless.oci import mediatypes as mt
-from distroless.oci.digest import Digest, parse_digest
 from distroless.oci.models import (
     ContainerConfig,
     Descriptor,
@@ -29,29 +35,36 @@ from distroless.oci.models import (
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store, StoredImage
 
-DIFF_ID = "io.distroless.diff_id"
-LAYER_ROOT = "layer"
-
 
 @dataclass(frozen=True)
 class LayerSource:
-    """A layer still to be made: its entries (produced lazily) and how history names it."""
+    """A layer still to be made: its entries (produced lazily) and how history names it.
+
+    ``cache_key``, when given, must change whenever the entries would: it is all the cache
+    compares.
+    """
 
     created_by: str
     entries: Callable[[], Iterable[Entry]]
     cache_key: str | None = None
     comment: str | None = None
 
-
-@dataclass(frozen=True)
-class BuiltLayer:
-    descriptor: Descriptor
-    diff_id: Digest
-    created_by: str
-    comment: str | None = None
-
     def history(self, created: str) -> HistoryEntry:
         return HistoryEntry(created_by=self.created_by, created=created, comment=self.comment)
+
+
+def store_layer(
+    store: Store,
+    entries: Iterable[Entry],
+    *,
+    compression: Compression = "gzip",
+    source_date_epoch: int = 0,
+) -> Layer:
+    """Write one layer blob into the store, digests computed as the bytes stream."""
+    with store.write_blob() as writer:
+        sink = cast(BinaryIO, writer)  # a write-only sink is all the layer writer uses
+        info = write_layer(entries, sink, compression, source_date_epoch=source_date_epoch)
+    return Layer.written(info)
 
 
 def add_layer(
@@ -61,77 +74,110 @@ def add_layer(
     compression: Compression = "gzip",
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
-) -> BuiltLayer:
-    """Write the layer into the store, or reuse the one made earlier under the same key."""
+    cache: KeyedLayerCache | None = None,
+) -> Layer:
+    """The layer of ``source``: the one made earlier under the same key, or a new one.
+
+    The same entries give different blobs with another compression or clamp time, so
+    both are part of the key under which the layer is kept.
+    """
+    report = reporter or NullReporter()
     key = f"{source.cache_key}:{compression}:{source_date_epoch}" if source.cache_key else None
     if key is not None:
-        found = store.find_root(LAYER_ROOT, key)
-        if found is not None and DIFF_ID in found.annotations:
-            (reporter or NullReporter()).event("layer-cached", key=source.cache_key)
-            plain = Descriptor(found.media_type, found.digest, found.size)
-            return BuiltLayer(
-                plain, parse_digest(found.annotations[DIFF_ID]), source.created_by, source.comment
-            )
-    with store.write_blob() as writer:
-        sink = cast(BinaryIO, writer)  # a write-only sink is all the layer writer uses
-        info = write_layer(source.entries(), sink, compression, source_date_epoch=source_date_epoch)
-    desc = Descriptor(media_type(info), info.digest, info.size)
-    if key is not None:
-        store.add_root(LAYER_ROOT, key, desc.with_annotations(**{DIFF_ID: info.diff_id}))
-    (reporter or NullReporter()).event("layer-built", digest=info.digest, size=info.size)
-    return BuiltLayer(desc, info.diff_id, source.created_by, source.comment)
+        cache = cache or KeyedLayerCache(store)
+        found = cache.get(key)
+        if found is not None:
+            report.event("layer-cached", key=source.cache_key)
+            return found
+    layer = store_layer(
+        store, source.entries(), compression=compression, source_date_epoch=source_date_epoch
+    )
+    if key is not None and cache is not None:
+        cache.put(key, layer)
+    report.event("layer-built", digest=layer.descriptor.digest, size=layer.descriptor.size)
+    return layer
 
 
-def _as_oci(desc: Descriptor) -> Descriptor:
-    """Relabel a Docker-typed layer as OCI; the bytes are the same, families must not mix."""
-    if mt.family_of(desc.media_type) == "oci":
-        return desc
-    oci_type = mt.layer_type_for("oci", mt.compression_of(desc.media_type))
-    return replace(desc, media_type=oci_type)
+def image_layers(image: StoredImage) -> tuple[Layer, ...]:
+    """The layers of a stored image, each with its diff_id from the config."""
+    if len(image.layers) != len(image.config.diff_ids):
+        raise BuildError(
+            f"image {image.name} is inconsistent: {len(image.layers)} layers but "
+            f"{len(image.config.diff_ids)} diff_ids"
+        )
+    return tuple(
+        Layer(d, diff) for d, diff in zip(image.layers, image.config.diff_ids, strict=True)
+    )
+
+
+def write_image(
+    store: Store,
+    *,
+    platform: Platform,
+    container: ContainerConfig,
+    layers: Sequence[Layer],
+    history: Sequence[HistoryEntry],
+    created: str,
+    author: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> tuple[Descriptor, ImageConfig]:
+    """Store the config and the OCI manifest of an image; returns the manifest and config."""
+    config = ImageConfig(
+        architecture=platform.architecture,
+        os=platform.os,
+        variant=platform.variant,
+        config=container,
+        diff_ids=tuple(layer.diff_id for layer in layers),
+        history=tuple(history),
+        created=created,
+        author=author,
+    )
+    data = config.to_bytes()
+    digest = store.put_bytes(data)
+    manifest = Manifest(
+        Descriptor(mt.OCI_CONFIG, digest, len(data)),
+        tuple(manifest_descriptor(layer.descriptor) for layer in layers),
+        annotations=dict(annotations or {}),
+    )
+    return store.put_manifest(manifest, platform), config
 
 
 def assemble(
     store: Store,
     *,
     base: StoredImage | None,
-    layers: Sequence[BuiltLayer],
+    sources: Sequence[LayerSource],
     container: ContainerConfig,
     platform: Platform,
     source_date_epoch: int = 0,
-    extra_history: Sequence[HistoryEntry] = (),
     annotations: Mapping[str, str] | None = None,
+    cache: KeyedLayerCache | None = None,
+    reporter: Reporter | None = None,
 ) -> Descriptor:
-    """Store the config and manifest of ``base`` + ``layers``; returns the manifest descriptor.
+    """``base`` (its layers and history) with a layer per source on top; the manifest.
 
-    ``extra_history`` records steps that made no layer (ENV, CMD, …) after the layers.
+    Each source's layer comes from ``cache`` when it was made before.
     """
+    cache = cache or KeyedLayerCache(store)
+    layers = [
+        add_layer(
+            store, source, source_date_epoch=source_date_epoch, reporter=reporter, cache=cache
+        )
+        for source in sources
+    ]
     created = rfc3339(source_date_epoch)
-    base_layers: tuple[Descriptor, ...] = ()
-    base_diff_ids: tuple[Digest, ...] = ()
-    base_history: tuple[HistoryEntry, ...] = ()
-    if base is not None:
-        base_layers = tuple(_as_oci(d) for d in base.layers)
-        base_diff_ids = base.config.diff_ids
-        base_history = base.config.history
-    config = ImageConfig(
-        architecture=platform.architecture,
-        os=platform.os,
-        variant=platform.variant,
-        config=container,
-        diff_ids=base_diff_ids + tuple(layer.diff_id for layer in layers),
-        history=base_history
-        + tuple(layer.history(created) for layer in layers)
-        + tuple(extra_history),
+    below = image_layers(base) if base is not None else ()
+    history = base.config.history if base is not None else ()
+    desc, _ = write_image(
+        store,
+        platform=platform,
+        container=container,
+        layers=(*below, *layers),
+        history=(*history, *(source.history(created) for source in sources)),
         created=created,
+        annotations=annotations,
     )
-    config_bytes = config.to_bytes()
-    config_digest = store.put_bytes(config_bytes)
-    manifest = Manifest(
-        Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)),
-        base_layers + tuple(layer.descriptor for layer in layers),
-        annotations=dict(annotations or {}),
-    )
-    return store.put_manifest(manifest, platform)
+    return desc
 
 
 def assemble_index(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from distroless.assemble.image import BuiltLayer, LayerSource, add_layer, assemble, assemble_index
+from distroless.assemble.cache import KeyedLayerCache
+from distroless.assemble.image import LayerSource, assemble, assemble_index
 from distroless.errors import InputError
 from distroless.layers.entry import Entry
 from distroless.layers.fromdir import entries_from_directory
@@ -87,6 +88,7 @@ def build_spec(
     if spec.packages and package_layers is None:
         raise InputError(f"{spec.path}: packages are listed but no package source is available")
     manifests = []
+    cache = KeyedLayerCache(store)
     for platform in platforms_of(spec, platforms):
         base = None if spec.base == "scratch" else store.load_image(spec.base, platform)
         sources: list[LayerSource] = []
@@ -94,19 +96,17 @@ def build_spec(
             sources.extend(package_layers(spec, platform.architecture))
         if spec.files:
             sources.append(LayerSource("distroless spec: files", lambda: file_entries(spec.files)))
-        built: list[BuiltLayer] = [
-            add_layer(store, source, source_date_epoch=source_date_epoch, reporter=report)
-            for source in sources
-        ]
         manifests.append(
             assemble(
                 store,
                 base=base,
-                layers=built,
+                sources=sources,
                 container=container_config(spec, base),
                 platform=platform,
                 source_date_epoch=source_date_epoch,
                 annotations=dict(spec.annotations),
+                cache=cache,
+                reporter=report,
             )
         )
         report.event("platform-built", platform=str(platform), digest=manifests[-1].digest)

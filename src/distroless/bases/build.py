@@ -16,15 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from distroless.assemble.image import (
-    DIFF_ID,
-    LAYER_ROOT,
-    BuiltLayer,
-    LayerSource,
-    add_layer,
-    assemble,
-    assemble_index,
-)
+from distroless.assemble.cache import KeyedLayerCache
+from distroless.assemble.image import LayerSource, assemble, assemble_index
+from distroless.assemble.packages import package_layer
 from distroless.bases.busybox import busybox_entries
 from distroless.bases.generated import GeneratedFiles
 from distroless.bases.locks import locked_packages, read_lock
@@ -37,13 +31,10 @@ from distroless.bases.recipe import (
     Recipes,
 )
 from distroless.bases.reference import PUBLISHED_NAMESPACE, PUBLISHED_REGISTRY, BaseRef
-from distroless.debian.deb import deb_entries
-from distroless.debian.fetch import DebRef, deb_cache_path, fetch_debs
 from distroless.debian.lockfile import LockedPackage, Lockfile
 from distroless.debian.sources import distro as distro_info
 from distroless.errors import UsageError
 from distroless.layers.entry import Entry
-from distroless.oci.digest import parse_digest
 from distroless.oci.models import ContainerConfig, Descriptor, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store
@@ -57,63 +48,11 @@ PUBLISHED = f"{PUBLISHED_REGISTRY}/{PUBLISHED_NAMESPACE}"
 
 
 class Debs(Protocol):
-    """What the builder needs from the Debian side (a ``PackageSource`` adapter or a fake)."""
-
-    def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]: ...
+    """What the builder needs from the Debian side: a ``PackageSource``, or a fake in tests."""
 
     def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
         """Package name -> verified .deb in the cache."""
         ...
-
-
-class ProviderDebs:
-    """:class:`Debs` over the project's ``PackageSource`` (verified downloads, shared cache)."""
-
-    def __init__(self, source: object) -> None:
-        from distroless.debian.provider import PackageSource
-
-        assert isinstance(source, PackageSource)
-        self.source = source
-
-    def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]:
-        """Like ``PackageSource.layers`` (same cache keys, so spec builds share the layers)
-        but without a download round when every .deb is already cached."""
-        paths = self.deb_paths(packages)
-        merged_usr = distro_info(distro_name).merged_usr
-        sources = []
-        for package in packages:
-
-            def entries(
-                path: Path = paths[package.name], name: str = package.name
-            ) -> Iterator[Entry]:
-                return deb_entries(path, merged_usr=merged_usr, package_name=name)
-
-            sources.append(
-                LayerSource(
-                    created_by=f"deb {package.name} {package.version} {package.architecture}",
-                    entries=entries,
-                    cache_key=f"deb:{package.sha256}:{'usrmerge' if merged_usr else 'plain'}",
-                )
-            )
-        return sources
-
-    def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
-        cache = self.source.cache_dir
-        out: dict[str, Path] = {}
-        missing = []
-        for package in packages:
-            path = deb_cache_path(cache, package.sha256)
-            if path.is_file() and path.stat().st_size == package.size:
-                out[package.name] = path
-            else:
-                missing.append(package)
-        if missing:
-            refs = [DebRef(self.source.url_of(p), p.sha256, p.size, p.name) for p in missing]
-            by_sha = fetch_debs(
-                refs, cache, client=self.source.client, reporter=self.source.reporter
-            )
-            out.update({p.name: by_sha[p.sha256.lower()] for p in missing})
-        return out
 
 
 @dataclass(frozen=True)
@@ -210,36 +149,10 @@ class BaseBuilder:
         self.reporter = reporter or NullReporter()
         self._paths: dict[tuple[str, str], Path] = {}
         self._layers: dict[tuple[str, str], LayerSource] = {}
-        # one read of index.json instead of one per layer and tag: a warm rebuild of every
-        # base and tag then costs milliseconds (the store's own lookups re-read the index)
-        self._built: dict[str, BuiltLayer] = {}
-        self._roots = dict(store.roots(LAYER_ROOT))
+        # one read of index.json for all layers and tags: a warm rebuild of every base and
+        # tag then costs milliseconds
+        self._cache = KeyedLayerCache(store)
         self._refs = {name: desc.digest for name, desc in store.refs()}
-
-    def _add(self, source: LayerSource) -> BuiltLayer:
-        """:func:`add_layer`, answered from this build's snapshot of the store when cached."""
-        key = source.cache_key
-        if key is None:
-            return self._add_new(source)
-        if key in self._built:
-            # the same bytes, but history names the layer as this source does
-            known = self._built[key]
-            return BuiltLayer(known.descriptor, known.diff_id, source.created_by, source.comment)
-        found = self._roots.get(f"{key}:gzip:{self.source_date_epoch}")
-        if found is not None and DIFF_ID in found.annotations and self.store.has_blob(found.digest):
-            plain = Descriptor(found.media_type, found.digest, found.size)
-            diff_id = parse_digest(found.annotations[DIFF_ID])
-            built = BuiltLayer(plain, diff_id, source.created_by, source.comment)
-            self.reporter.event("layer-cached", key=key)
-        else:
-            built = self._add_new(source)
-        self._built[key] = built
-        return built
-
-    def _add_new(self, source: LayerSource) -> BuiltLayer:
-        return add_layer(
-            self.store, source, source_date_epoch=self.source_date_epoch, reporter=self.reporter
-        )
 
     def _prepare(self, recipe: Recipe, arch: str, debug: bool) -> None:
         """Fetch (or find cached) every .deb this base needs, once per arch."""
@@ -250,9 +163,13 @@ class BaseBuilder:
         packages = locked_packages(self.lock, arch, tuple(wanted))
         for name, path in self.debs.deb_paths(packages).items():
             self._paths[(name, arch)] = path
-        layered = [p for p in packages if p.name not in (CA_PACKAGE, BUSYBOX_PACKAGE)]
-        for package, source in zip(layered, self.debs.layers(layered, self.distro), strict=True):
-            self._layers[(package.name, arch)] = source
+        merged_usr = distro_info(self.distro).merged_usr
+        for package in packages:
+            if package.name not in (CA_PACKAGE, BUSYBOX_PACKAGE):
+                deb = self._paths[(package.name, arch)]
+                self._layers[(package.name, arch)] = package_layer(
+                    package, deb, merged_usr=merged_usr
+                )
 
     def _generated(self, recipe: Recipe, arch: str) -> LayerSource:
         ca = locked_packages(self.lock, arch, (CA_PACKAGE,))[0] if recipe.has_ca_bundle else None
@@ -315,15 +232,16 @@ class BaseBuilder:
             raise UsageError(f"unknown tag {tag!r} for {recipe.name}; known: {', '.join(TAGS)}")
         manifests = []
         for arch in archs:
-            built = [self._add(source) for source in self._sources(recipe, arch, config)]
             manifests.append(
                 assemble(
                     self.store,
                     base=None,
-                    layers=built,
+                    sources=self._sources(recipe, arch, config),
                     container=container_config(recipe, config),
                     platform=Platform("linux", arch),
                     source_date_epoch=self.source_date_epoch,
+                    cache=self._cache,
+                    reporter=self.reporter,
                 )
             )
         desc = manifests[0] if len(manifests) == 1 else assemble_index(self.store, manifests)

@@ -8,8 +8,7 @@ from typing import Any
 import click
 
 from distroless.assemble.time import source_date_epoch
-from distroless.bases.build import ProviderDebs, build_bases, parse_requests
-from distroless.bases.locks import LOCK_ARCHS, LOCK_DIR, lock_inputs, lock_path, read_lock
+from distroless.bases.locks import LOCK_ARCHS, LOCK_DIR, lock_inputs, lock_path
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter, emit_json, human_size, table
@@ -121,29 +120,22 @@ def build(
     as_json: bool,
 ) -> None:
     """Build NAME[:TAG]... (all bases and tags by default) from the committed lockfiles."""
-    from distroless.debian.provider import PackageSource
+    from distroless.build import BasesRequest, build_base_images
 
-    archs = _archs(arch_list)
-    recipes = Recipes.builtin()
-    requests = parse_requests(names, recipes.names_for(distro))
-    lock = read_lock(recipes, distro)
+    request = BasesRequest(
+        package_cache=app.cache_path,
+        names=names,
+        distro=distro,
+        archs=_archs(arch_list),
+        squash=squash,
+        source_date_epoch=source_date_epoch(),
+        mirror=mirror,
+    )
     store = Store(app.root_path)
     reporter = TerminalReporter()
-    source = PackageSource(app.cache_path, mirror=mirror, reporter=reporter)
     try:
-        built = build_bases(
-            store,
-            ProviderDebs(source),
-            [recipes.get(n, distro) for n, _ in requests],
-            requests,
-            lock,
-            archs=archs,
-            squash=squash,
-            source_date_epoch=source_date_epoch(),
-            reporter=reporter,
-        )
+        built = build_base_images(store, request, reporter)
     finally:
-        source.close()
         reporter.close()
     if as_json:
         emit_json(

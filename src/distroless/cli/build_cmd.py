@@ -5,21 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from distroless.assemble.time import source_date_epoch
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import TerminalReporter
-from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
 from distroless.errors import UsageError
-from distroless.oci.models import Descriptor, Platform
+from distroless.oci.models import Platform
 from distroless.store import Store
-from distroless.store.store import normalize_name
 
-# The spec and Debian modules are imported where they are used: a cached Dockerfile build
-# should not pay for loading the package resolver.
+if TYPE_CHECKING:
+    from distroless.build import BuildRequest
+
+# The builder, spec and Debian modules are imported where they are used: a cached
+# Dockerfile build should not pay for loading the package resolver.
 
 mirror_option = click.option(
     "--mirror",
@@ -147,6 +148,21 @@ def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _reporter(quiet: bool) -> TerminalReporter:
+    return _QuietSteps() if quiet else TerminalReporter()
+
+
+def _build(app: App, request: BuildRequest, *, quiet: bool, reporter: TerminalReporter) -> None:
+    from distroless.build import build_image
+
+    try:
+        outcome = build_image(Store(app.root_path), request, reporter)
+    finally:
+        reporter.close()
+    digest = outcome.descriptor.digest
+    click.echo(digest if quiet else f"Built {digest}")
+
+
 def _build_dockerfile(
     app: App,
     context: Path,
@@ -165,120 +181,30 @@ def _build_dockerfile(
     quiet: bool,
     sbom: bool = True,
 ) -> None:
-    from distroless.dockerfile.executor import ENTITLEMENTS, BuildOptions, build_dockerfile
-    from distroless.dockerfile.resolve_base import BaseResolver
+    from distroless.build import DockerfileRequest
     from distroless.dockerfile.secrets import load_secrets
 
     if len(platforms) > 1:
         raise UsageError("Dockerfile builds take one --platform at a time")
-    if not context.is_dir():
-        raise UsageError(f"build context {str(context)!r} is not a directory")
-    for tag in tags:
-        normalize_name(tag)  # a bad -t fails before any work is done
-    for entitlement in allow:
-        if entitlement not in ENTITLEMENTS:
-            raise UsageError(
-                f"unknown --allow {entitlement!r}: the entitlements are {', '.join(ENTITLEMENTS)}"
-            )
-    options = BuildOptions(
+    request = DockerfileRequest(
         context=context,
         dockerfile=dockerfile,
+        tags=tags,
         build_args=_parse_build_args(build_args),
         secrets=load_secrets(secrets),
         allow=frozenset(allow),
         target=target,
         platform=Platform.parse(platforms[0]) if platforms else None,
         no_cache=no_cache,
+        pull=pull,
+        registry_mirrors=registry_mirrors,
+        sbom=sbom,
         source_date_epoch=source_date_epoch(),
+        package_cache=app.cache_path,
+        mirror=mirror,
         run_output=None if quiet else _stderr_fd(),
     )
-    store = Store(app.root_path)
-    reporter = _QuietSteps() if quiet else TerminalReporter()
-    try:
-        resolver = BaseResolver(
-            store,
-            base_builder=_base_builder(app, store, mirror, reporter),
-            puller=_puller(store, reporter, registry_mirrors),
-            reporter=reporter,
-            pull=pull,
-        )
-        with store.session():
-            result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
-            if sbom:
-                from distroless.verify.attach import attach_sbom
-
-                # the files the final stage's COPY/ADD wrote, hashed from the built image
-                attach_sbom(
-                    store,
-                    result.descriptor,
-                    added_files=list(result.added_files),
-                    source_date_epoch=options.source_date_epoch,
-                )
-            for name in tags:
-                store.tag(name, result.descriptor)
-    finally:
-        reporter.close()
-    click.echo(result.descriptor.digest if quiet else f"Built {result.descriptor.digest}")
-
-
-def _base_builder(
-    app: App, store: Store, mirror: str | None, reporter: TerminalReporter
-) -> BaseBuilder:
-    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
-
-    The bases and Debian modules load only when a base is actually missing.
-    """
-
-    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
-        from distroless.bases.build import ProviderDebs, build_bases
-        from distroless.bases.locks import read_lock
-        from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
-        from distroless.debian.provider import PackageSource
-
-        distro = base.distro or DEFAULT_DISTRO
-        recipes = Recipes.builtin()
-        recipe = recipes.get(base.name, distro)
-        lock = read_lock(recipes, distro)
-        source = PackageSource(app.cache_path, mirror=mirror, reporter=reporter)
-        try:
-            built = build_bases(
-                store,
-                ProviderDebs(source),
-                [recipe],
-                [(base.name, (base.tag,))],
-                lock,
-                archs=(platform.architecture,),
-                source_date_epoch=source_date_epoch(),
-                reporter=reporter,
-            )
-        finally:
-            source.close()
-        return built[0].descriptor
-
-    return build
-
-
-def _puller(store: Store, reporter: TerminalReporter, mirrors: tuple[str, ...] = ()) -> Puller:
-    """Pull from a registry once, quickly: a machine without registry access fails fast.
-
-    ``mirrors`` (``--registry-mirror``) serve the default registry, as docker's daemon does.
-    """
-
-    def pull_image(image: str, platform: Platform) -> Descriptor:
-        from distroless.config import UserConfig
-        from distroless.oci.reference import DEFAULT_REGISTRY
-        from distroless.transports.registry.client import RetryPolicy
-        from distroless.transports.registry.endpoints import Registries
-        from distroless.transports.registry.pull import pull
-
-        config = UserConfig.load()
-        if mirrors:
-            config = config.with_mirrors(DEFAULT_REGISTRY, mirrors)
-        with Registries(config, retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
-            result = pull(store, image, platform=platform, registries=regs, reporter=reporter)
-        return result.descriptor
-
-    return pull_image
+    _build(app, request, quiet=quiet, reporter=_reporter(quiet))
 
 
 def _build_spec(
@@ -291,39 +217,18 @@ def _build_spec(
     *,
     sbom: bool = True,
 ) -> None:
-    from distroless.assemble.spec_build import build_spec, platforms_of
-    from distroless.debian.provider import PackageSource, SpecPackages
-    from distroless.spec import load_spec
+    from distroless.build import SpecRequest
 
-    spec = load_spec(Path(spec_file))
-    store = Store(app.root_path)
-    reporter = TerminalReporter()
-    chosen = platforms_of(spec, [Platform.parse(p) for p in platforms])
-    source = PackageSource(
-        app.cache_path, mirror=mirror, repositories=spec.repositories, reporter=reporter
+    request = SpecRequest(
+        spec=Path(spec_file),
+        tags=tags,
+        platforms=tuple(Platform.parse(p) for p in platforms),
+        sbom=sbom,
+        source_date_epoch=source_date_epoch(),
+        package_cache=app.cache_path,
+        mirror=mirror,
     )
-    try:
-        with store.session():
-            desc = build_spec(
-                store,
-                spec,
-                package_layers=SpecPackages(source, [p.architecture for p in chosen]),
-                platforms=chosen,
-                source_date_epoch=source_date_epoch(),
-                reporter=reporter,
-            )
-            if sbom:
-                from distroless.verify.attach import attach_sbom
-
-                # the files: entries with content, by path; hashed from the built image
-                added = [f.dst for f in spec.files if f.src is not None or f.content is not None]
-                attach_sbom(store, desc, added_files=added, source_date_epoch=source_date_epoch())
-            for name in tags or spec.tags:
-                store.tag(name, desc)
-    finally:
-        source.close()
-        reporter.close()
-    click.echo(desc.digest if quiet else f"Built {desc.digest}")
+    _build(app, request, quiet=quiet, reporter=TerminalReporter())
 
 
 @click.command()
@@ -332,8 +237,9 @@ def _build_spec(
 @pass_app
 def lock(app: App, spec_file: str, mirror: str | None) -> None:
     """Resolve the spec's packages and write SPEC.lock.json beside it."""
+    from distroless.assemble.packages import spec_inputs
     from distroless.assemble.spec_build import platforms_of
-    from distroless.debian.provider import PackageSource, spec_inputs
+    from distroless.debian.provider import PackageSource
     from distroless.spec import load_spec
 
     spec = load_spec(Path(spec_file))

@@ -14,7 +14,35 @@ from distroless.cli.context import App
 from distroless.errors import DistrolessError
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def exit_code_table() -> str:
+    """The exit codes of every error class (first line of its docstring), for --help."""
+    from distroless import errors
+
+    seen: dict[int, str] = {0: "success"}
+    for cls in vars(errors).values():
+        if isinstance(cls, type) and issubclass(cls, errors.DistrolessError):
+            doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(".")
+            seen.setdefault(cls.exit_code, doc[0].lower() + doc[1:])
+    seen[1] = "a check or test found problems, or another error"
+    lines = [f"  {code:>3}  {text}" for code, text in sorted(seen.items())]
+    lines.append(f"  {'N':>3}  run, exec, debug: the container's own exit code")
+    lines.append(f"  {130:>3}  interrupted (Ctrl-C)")
+    return "\b\nExit codes:\n" + "\n".join(lines) + "\n"
+
+
+MAIN_EPILOG = (
+    "\b\nExamples:\n"
+    "  distroless build -t my-distroless-app examples/hello-go\n"
+    "  distroless run --rm my-distroless-app\n"
+    "  distroless debug my-distroless-app\n\n" + exit_code_table()
+)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=MAIN_EPILOG,
+)
 @click.option("--root", envvar="DISTROLESS_ROOT", type=click.Path(), help="Store directory.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(__version__, prog_name="distroless")

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from distroless.cli.context import App, pass_app
 from distroless.errors import UsageError
 
+RUN_EXAMPLES = """\b
+Examples:
+  distroless run --rm my-distroless-app
+  distroless run -it --rm distroless/static:debug
+  distroless run -d --name web --network host distroless/python3 -m http.server 8000
+"""
+
 
 @click.command(
     "run",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog=RUN_EXAMPLES,
 )
 @click.option("--rm", "remove", is_flag=True, help="Remove the container's state when it exits.")
+@click.option(
+    "-d", "--detach", is_flag=True, help="Run in the background and print the container's id."
+)
+@click.option(
+    "-i", "--interactive", is_flag=True, help="Keep stdin open and pass it to the container."
+)
+@click.option("-t", "--tty", is_flag=True, help="Give the container a pseudo-terminal.")
+@click.option(
+    "--init", "use_init", is_flag=True,
+    help="Run a tiny init (the host's static tini) as PID 1 to reap zombies and pass signals.",
+)  # fmt: skip
 @click.option(
     "-e", "--env", "env", multiple=True, metavar="K=V", help="Set an environment variable."
 )
@@ -44,16 +65,16 @@ from distroless.errors import UsageError
 @click.option("--entrypoint", metavar="CMD", help="Override the image's entrypoint.")
 @click.option("--name", metavar="NAME", help="Container name (default: a random id).")
 @click.option("--runtime", type=click.Choice(["runc", "crun"]), default="runc", show_default=True)
-@click.option(
-    "-i", "--interactive", is_flag=True, help="Accepted for docker parity: stdin always passes."
-)
-@click.option("-t", "--tty", is_flag=True, hidden=True)
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
 def run(
     app: App,
     remove: bool,
+    detach: bool,
+    interactive: bool,
+    tty: bool,
+    use_init: bool,
     env: tuple[str, ...],
     user: str | None,
     workdir: str | None,
@@ -63,13 +84,17 @@ def run(
     entrypoint: str | None,
     name: str | None,
     runtime: str,
-    interactive: bool,
-    tty: bool,
     image: str,
     args: tuple[str, ...],
 ) -> None:
-    """Run IMAGE's entrypoint (with ARGs as its command); the exit code passes through."""
-    from distroless.runtime.container import run_image
+    """Run IMAGE's entrypoint (with ARGs as its command); the exit code passes through.
+
+    In the foreground the container's exit code is ours; with -d its id is printed and
+    `distroless ps`, `logs`, `exec`, `stop` and `rm` take it from there.
+    """
+    import subprocess
+
+    from distroless.runtime.container import run_detached, run_image
     from distroless.runtime.options import (
         RunOptions,
         check_network,
@@ -79,8 +104,8 @@ def run(
     )
     from distroless.store import Store
 
-    if tty:
-        raise UsageError("-t/--tty is not supported: containers run without a terminal")
+    if tty and interactive and not detach and not sys.stdin.isatty():
+        raise UsageError("the input device is not a TTY; drop -t, or run from a terminal")
     if image.startswith("-"):
         raise UsageError(f"unknown option {image!r} before the image name")
     options = RunOptions(
@@ -95,7 +120,17 @@ def run(
         name=name,
         runtime=runtime,
         remove=remove,
+        tty=tty,
+        init=use_init,
     )
-    code = run_image(Store(app.root_path), image, options)
+    store = Store(app.root_path)
+    if detach:
+        click.echo(run_detached(store, image, options, interactive=interactive))
+        return
+    if tty:
+        stdin: int | None = 0 if interactive else None
+    else:
+        stdin = None if interactive else subprocess.DEVNULL
+    code = run_image(store, image, options, stdin=stdin)
     if code:
         raise click.exceptions.Exit(code)

@@ -14,9 +14,9 @@ from distroless.errors import InputError, PolicyError
 from distroless.oci.models import Platform
 from distroless.store import Store
 from distroless.store.atomic import atomic_file
-from distroless.verify.check import CheckReport, check_image
 from distroless.verify.fsview import FileSystemView
-from distroless.verify.image import from_store
+from distroless.verify.image import ImageHandle, from_store
+from distroless.verify.platforms import ImageCheck, check_stored
 from distroless.verify.sbom import FORMATS, AddedFile, SbomFormat, render_sbom
 from distroless.verify.scan import scan_image
 from distroless.verify.structure import CaseResult, StructureReport, run_structure_tests
@@ -33,44 +33,90 @@ def _view(app: App, image: str, platform: str | None) -> tuple[Store, FileSystem
     return store, FileSystemView.from_image(handle)
 
 
-def _print_check(report: CheckReport) -> None:
-    verdict = "distroless" if report.passed else "NOT distroless"
-    click.echo(f"{report.image} ({report.digest[:19]}): {verdict}")
-    click.echo(f"user: {report.user or '(empty: root)'}")
-    for item in report.findings:
-        click.echo(f"  FINDING  {item.kind:<22} {item.message}")
-    for item in report.notes:
-        click.echo(f"  note     {item.kind:<22} {item.message}")
-    click.echo(f"layers ({human_size(report.total_size)} compressed):")
-    for layer in report.layers:
-        click.echo(
-            f"  {layer.index:>3}  {layer.digest[7:19]}  {human_size(layer.size):>9}  "
-            f"{human_size(layer.content_bytes):>9} in {layer.entries} entries"
-        )
-    if report.largest:
-        click.echo("largest files:")
-        for big in report.largest:
-            click.echo(f"  {human_size(big.size):>9}  {big.path}")
+def _print_check(result: ImageCheck) -> None:
+    for report in result.reports:
+        count = len(report.findings)
+        verdict = "passed" if report.passed else f"FAILED ({count} finding{'s' * (count != 1)})"
+        click.echo(f"{report.image} ({report.digest[:19]}) {report.platform}: {verdict}")
+        click.echo(f"user: {report.user or '(empty: root)'}")
+        for item in report.findings:
+            click.echo(f"  FINDING  {item.kind:<22} {item.message}")
+        for item in report.notes:
+            click.echo(f"  note     {item.kind:<22} {item.message}")
+        click.echo(f"layers ({human_size(report.total_size)} compressed):")
+        for layer in report.layers:
+            click.echo(
+                f"  {layer.index:>3}  {layer.digest[7:19]}  {human_size(layer.size):>9}  "
+                f"{human_size(layer.content_bytes):>9} in {layer.entries} entries"
+            )
+        if report.largest:
+            click.echo("largest files:")
+            for big in report.largest:
+                click.echo(f"  {human_size(big.size):>9}  {big.path}")
+    if len(result.reports) > 1:
+        failed = [r.platform for r in result.reports if not r.passed]
+        summary = "all passed" if not failed else f"failed: {', '.join(failed)}"
+        click.echo(f"{result.image}: {len(result.reports)} platforms, {summary}")
 
 
 @click.command()
 @click.argument("image")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--largest", default=10, show_default=True, help="How many large files to list.")
-@_platform_option
+@click.option(
+    "--platform",
+    help="Check only this platform of a multi-platform image (os/arch); default: every one.",
+)
+@click.option(
+    "--suggest",
+    type=click.Choice(["cached", "fetch", "off"]),
+    default="cached",
+    show_default=True,
+    help="Name the Debian package of a missing library: from cached indices only, "
+    "fetching the image's release's indices when needed, or not at all.",
+)
+@click.option("--mirror", help="Debian mirror URL for --suggest fetch (default: apt sources).")
 @pass_app
-def check(app: App, image: str, as_json: bool, largest: int, platform: str | None) -> None:
-    """Check IMAGE against the distroless policy; exit 1 if it has findings."""
-    _, fs = _view(app, image, platform)
-    report = check_image(fs.image, fs, largest=largest)
+def check(
+    app: App,
+    image: str,
+    as_json: bool,
+    largest: int,
+    platform: str | None,
+    suggest: str,
+    mirror: str | None,
+) -> None:
+    """Check IMAGE: the distroless policy, and whether its command and programs would start.
+
+    Exit 1 if any platform of IMAGE has findings.
+    """
+    from distroless.verify.suggest import NoHints, PackageHints, hints_for_image
+
+    cache = app.cache_path
+
+    def hints(fs: FileSystemView, handle: ImageHandle) -> PackageHints:
+        if suggest == "off":
+            return NoHints()
+        return hints_for_image(fs, handle, cache, fetch=suggest == "fetch", mirror=mirror)
+
+    store = Store(app.root_path)
+    result = check_stored(
+        store,
+        image,
+        Platform.parse(platform) if platform else None,
+        largest=largest,
+        hints=hints,
+    )
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(result.to_dict())
     else:
-        _print_check(report)
-    if not report.passed:
+        _print_check(result)
+    if not result.passed:
+        failures = result.findings()
+        where, first = failures[0]
         raise PolicyError(
-            f"image {image} is not distroless: {len(report.findings)} finding(s), "
-            f"first {report.findings[0].path}"
+            f"check failed for {image}: {len(failures)} finding(s); first ({where}): "
+            f"{first.message}"
         )
 
 

@@ -4,7 +4,7 @@ Maintainer scripts never run in our images, yet some packages are useless withou
 effect.  The one that matters most is ``ca-certificates``: its postinst concatenates the
 shipped certificates into ``/etc/ssl/certs/ca-certificates.crt``, the file TLS stacks
 (OpenSSL, Go, Python) read.  We build that bundle from the .deb's own files, in sorted
-order, as one small layer cached by the .deb's sha256.
+order; ``distroless.assemble.packages`` makes it one small layer cached by the .deb's sha256.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from distroless.assemble.image import LayerSource
 from distroless.debian.deb import deb_entries
 from distroless.layers.entry import Entry, EntryType
 
@@ -37,18 +36,3 @@ def ca_bundle_entries(deb: Path, *, merged_usr: bool) -> Iterator[Entry]:
                 data = fh.read()
             parts.append(data if data.endswith(b"\n") else data + b"\n")
     yield Entry.file(CA_BUNDLE, b"".join(parts))
-
-
-def post_install_layers(debs: dict[str, Path], *, merged_usr: bool) -> list[LayerSource]:
-    """Layers standing in for maintainer scripts, for the packages in ``debs`` (name -> .deb)."""
-    layers = []
-    if "ca-certificates" in debs:
-        deb = debs["ca-certificates"]
-        layers.append(
-            LayerSource(
-                created_by="ca-certificates bundle /etc/ssl/certs/ca-certificates.crt",
-                entries=lambda: ca_bundle_entries(deb, merged_usr=merged_usr),
-                cache_key=f"cabundle:{deb.name}",
-            )
-        )
-    return layers

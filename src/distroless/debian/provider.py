@@ -1,38 +1,26 @@
-"""Packages for an image: from a spec (or a lock) to verified .debs to one layer each.
+"""Packages for a build: from names (or a lock) to verified .debs in the cache.
 
-This is the seam between the Debian side and image assembly.  Resolution reads verified
-indices; a lock skips them and pins every .deb by sha256.  Each package becomes its own
-layer whose cache key is the .deb's sha256, so a package shared by several images (or
-bases) is layered and compressed once.
+Resolution reads verified indices; a lock skips them and pins every .deb by sha256.  What
+the .debs become in an image is ``distroless.assemble.packages``' business: this side knows
+nothing of images or specs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from distroless.assemble.image import LayerSource
 from distroless.debian.archive import DebianArchive
-from distroless.debian.deb import deb_entries
-from distroless.debian.fetch import DebRef, fetch_debs, make_client
-from distroless.debian.hooks import post_install_layers
+from distroless.debian.fetch import DebRef, deb_cache_path, fetch_debs, make_client
 from distroless.debian.indexcache import LazyPackageIndex
 from distroless.debian.keyring import Keyring
-from distroless.debian.lockfile import (
-    LockedPackage,
-    LockedSuite,
-    Lockfile,
-    SpecInputs,
-    check_lock_matches,
-)
+from distroless.debian.lockfile import LockedPackage, LockedSuite, Lockfile, SpecInputs
 from distroless.debian.resolver import Package, PackageIndex
 from distroless.debian.resolver import resolve as resolve_packages
 from distroless.debian.sources import Mirrors, discover_mirrors, distro, suite_sources
-from distroless.layers.entry import Entry
 from distroless.reporter import NullReporter, Reporter
-from distroless.spec.model import ImageSpec
 
 #: The security archive serves its files under this pool prefix.
 SECURITY_POOL = "pool/updates/"
@@ -144,64 +132,21 @@ class PackageSource:
             return f"{mirrors.security.rstrip('/')}/{package.filename}"
         return f"{mirrors.main.rstrip('/')}/{package.filename}"
 
-    def layers(self, packages: Sequence[LockedPackage], distro_name: str) -> list[LayerSource]:
-        """One layer source per package, in install order; .debs fetched (verified) first."""
-        merged_usr = distro(distro_name).merged_usr
-        refs = [DebRef(self.url_of(p), p.sha256, p.size, p.name) for p in packages]
-        paths = fetch_debs(refs, self.cache_dir, client=self.client, reporter=self.reporter)
-        sources = []
-        by_name = {}
+    def deb_paths(self, packages: Sequence[LockedPackage]) -> dict[str, Path]:
+        """Package name -> its verified .deb in the cache, fetching only what is missing.
+
+        With every .deb cached (a warm rebuild) no download round starts at all.
+        """
+        out: dict[str, Path] = {}
+        missing = []
         for package in packages:
-            path = paths[package.sha256.lower()]
-            by_name[package.name] = path
-
-            def entries(path: Path = path, name: str = package.name) -> Iterator[Entry]:
-                return deb_entries(path, merged_usr=merged_usr, package_name=name)
-
-            sources.append(
-                LayerSource(
-                    created_by=f"deb {package.name} {package.version} {package.architecture}",
-                    entries=entries,
-                    cache_key=f"deb:{package.sha256}:{'usrmerge' if merged_usr else 'plain'}",
-                )
-            )
-        return sources + post_install_layers(by_name, merged_usr=merged_usr)
-
-
-def spec_inputs(spec: ImageSpec, archs: Sequence[str]) -> SpecInputs:
-    return SpecInputs(
-        distro=spec.distro,
-        packages=spec.packages,
-        exclude=spec.exclude,
-        resolve=spec.resolve,
-        archs=tuple(archs),
-        repositories=spec.repositories,
-    )
-
-
-class SpecPackages:
-    """The ``package_layers`` callback of a spec build: uses the lock if there is one."""
-
-    def __init__(self, source: PackageSource, archs: Sequence[str]) -> None:
-        self.source = source
-        self.archs = tuple(archs)
-        self._lock: Lockfile | None = None
-
-    def __call__(self, spec: ImageSpec, arch: str) -> list[LayerSource]:
-        if spec.lock_path.exists():
-            if self._lock is None:
-                lock = Lockfile.read(spec.lock_path)
-                check_lock_matches(
-                    lock,
-                    spec_inputs(spec, self.archs),
-                    lock_name=spec.lock_path.name,
-                    spec_name=spec.path.name,
-                )
-                self._lock = lock
-            locked = list(self._lock.archs[arch])
-        else:
-            found = self.source.resolve(
-                spec.distro, arch, spec.packages, exclude=spec.exclude, resolve=spec.resolve
-            )
-            locked = [LockedPackage.from_package(p) for p in found]
-        return self.source.layers(locked, spec.distro)
+            path = deb_cache_path(self.cache_dir, package.sha256)
+            if path.is_file() and path.stat().st_size == package.size:
+                out[package.name] = path
+            else:
+                missing.append(package)
+        if missing:
+            refs = [DebRef(self.url_of(p), p.sha256, p.size, p.name) for p in missing]
+            by_sha = fetch_debs(refs, self.cache_dir, client=self.client, reporter=self.reporter)
+            out.update({p.name: by_sha[p.sha256.lower()] for p in missing})
+        return out

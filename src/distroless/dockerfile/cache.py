@@ -13,15 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from distroless.dockerfile.stage import StateLayer
-from distroless.oci.digest import parse_digest
-from distroless.oci.models import Descriptor
+from distroless.assemble.cache import KeyedLayerCache
 from distroless.store import Store
 
 CACHE_ROOT = "build-cache"
-DIFF_ID = "io.distroless.diff_id"
 #: Bump when the meaning of a key changes, so old entries are never misread.
 CACHE_VERSION = "1"
 
@@ -32,26 +28,8 @@ def cache_key(parent: str, instruction: str, inputs: Sequence[str] = ()) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass
-class BuildCache:
-    """Lookups and records in ``store``; ``enabled=False`` (``--no-cache``) never reads."""
+class BuildCache(KeyedLayerCache):
+    """The layers steps made, by step key; ``enabled=False`` (``--no-cache``) never reads."""
 
-    store: Store
-    enabled: bool = True
-
-    def get(self, key: str) -> StateLayer | None:
-        if not self.enabled:
-            return None
-        found = self.store.find_root(CACHE_ROOT, key)
-        if found is None or DIFF_ID not in found.annotations:
-            return None
-        plain = Descriptor(found.media_type, found.digest, found.size)
-        return StateLayer(plain, parse_digest(found.annotations[DIFF_ID]))
-
-    def put(self, key: str, layer: StateLayer) -> None:
-        """Record even with ``--no-cache``: the next build may use what this one made."""
-        desc = layer.descriptor.with_annotations(**{DIFF_ID: layer.diff_id})
-        self.store.add_root(CACHE_ROOT, key, desc)
-
-    def clear(self) -> int:
-        return self.store.drop_roots(CACHE_ROOT)
+    def __init__(self, store: Store, *, enabled: bool = True) -> None:
+        super().__init__(store, CACHE_ROOT, enabled=enabled)

@@ -29,6 +29,7 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
+from distroless.assemble.image import image_layers, store_layer, write_image
 from distroless.assemble.time import rfc3339
 from distroless.dockerfile.archive import archive_entries, archive_kind
 from distroless.dockerfile.ast import (
@@ -82,17 +83,15 @@ from distroless.dockerfile.secrets import BuildSecret
 from distroless.dockerfile.stage import DEFAULT_SHELL, StageState, StateDraft, StateLayer
 from distroless.dockerfile.substitution import expand, expand_words
 from distroless.errors import BuildError, DistrolessError, DockerfileError, SandboxError
-from distroless.layers.build import media_type, write_layer
+from distroless.layers.build import media_type
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
 from distroless.layers.reader import iter_layer
-from distroless.oci import mediatypes as mt
 from distroless.oci.models import (
     ContainerConfig,
     Descriptor,
     HistoryEntry,
     ImageConfig,
-    Manifest,
     Platform,
 )
 from distroless.reporter import NullReporter, Reporter
@@ -163,14 +162,6 @@ def predefined_args(target: Platform, build: Platform) -> dict[str, str]:
         "BUILDARCH": build.architecture,
         "BUILDVARIANT": build.variant or "",
     }
-
-
-def _as_oci(desc: Descriptor) -> Descriptor:
-    if mt.family_of(desc.media_type) == "oci":
-        return Descriptor(desc.media_type, desc.digest, desc.size)
-    return Descriptor(
-        mt.layer_type_for("oci", mt.compression_of(desc.media_type)), desc.digest, desc.size
-    )
 
 
 def _command_text(command: Command) -> str:
@@ -382,19 +373,10 @@ class Executor:
         return replace(instruction, line=stage.from_.line, end_line=stage.from_.line)
 
     def _state_from_image(self, image: StoredImage) -> StageState:
-        layers = tuple(
-            StateLayer(_as_oci(d), diff)
-            for d, diff in zip(image.layers, image.config.diff_ids, strict=False)
-        )
-        if len(image.layers) != len(image.config.diff_ids):
-            raise BuildError(
-                f"image {image.name} is inconsistent: {len(image.layers)} layers but "
-                f"{len(image.config.diff_ids)} diff_ids"
-            )
         return StageState(
             platform=image.config.platform,
             config=image.config.config,
-            layers=layers,
+            layers=image_layers(image),
             history=image.config.history,
             author=image.config.author,
             origin=image.digest,
@@ -569,14 +551,12 @@ class Executor:
     # -- layer steps --------------------------------------------------------------------
 
     def _write_layer(self, entries: Iterable[Entry]) -> StateLayer:
-        with self.store.write_blob() as writer:
-            info = write_layer(
-                entries,
-                cast(BinaryIO, writer),
-                self._compression,
-                source_date_epoch=self.options.source_date_epoch,
-            )
-        return StateLayer(Descriptor(media_type(info), info.digest, info.size), info.diff_id)
+        return store_layer(
+            self.store,
+            entries,
+            compression=self._compression,
+            source_date_epoch=self.options.source_date_epoch,
+        )
 
     def _layer_step(
         self,
@@ -1136,23 +1116,15 @@ class Executor:
     # -- the image ----------------------------------------------------------------------
 
     def _write_image(self, state: StageState) -> tuple[Descriptor, ImageConfig]:
-        config = ImageConfig(
-            architecture=state.platform.architecture,
-            os=state.platform.os,
-            variant=state.platform.variant,
-            config=state.config,
-            diff_ids=tuple(layer.diff_id for layer in state.layers),
+        return write_image(
+            self.store,
+            platform=state.platform,
+            container=state.config,
+            layers=state.layers,
             history=state.history,
             created=self.created,
             author=state.author,
         )
-        data = config.to_bytes()
-        digest = self.store.put_bytes(data)
-        manifest = Manifest(
-            Descriptor(mt.OCI_CONFIG, digest, len(data)),
-            tuple(_as_oci(layer.descriptor) for layer in state.layers),
-        )
-        return self.store.put_manifest(manifest, state.platform), config
 
 
 class _RunFailed(Exception):

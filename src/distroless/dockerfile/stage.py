@@ -14,18 +14,13 @@ from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from distroless.oci.digest import Digest
-from distroless.oci.models import ContainerConfig, Descriptor, HistoryEntry, Platform
+from distroless.layers.layer import Layer
+from distroless.oci.models import ContainerConfig, HistoryEntry, Platform
 
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
 
-
-@dataclass(frozen=True)
-class StateLayer:
-    """A layer of the stage: its blob descriptor and the digest of its uncompressed tar."""
-
-    descriptor: Descriptor
-    diff_id: Digest
+#: A layer of the stage: the project's one layer type, under the name the executor uses.
+StateLayer = Layer
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ import re
 import resource
 import shutil
 import socket
+import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -26,11 +27,21 @@ from distroless.errors import SandboxError, UsageError
 from distroless.oci.models import ContainerConfig, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
+from distroless.runtime.console import ConsoleSocket, our_size, proxy, set_window_size
+from distroless.runtime.hostbin import find_tini
 from distroless.runtime.leases import Lease, reap
+from distroless.runtime.monitor import become_subreaper, detached_waiter
 from distroless.runtime.network import CONTAINER_ADDRESS, find_slirp, resolv_conf
 from distroless.runtime.options import Mount, RunOptions
+from distroless.runtime.records import (
+    ContainerRecord,
+    ExitRecord,
+    new_id,
+    write_exit,
+    write_record,
+)
 from distroless.runtime.rootfs import LayerCache, container_rootfs, is_mountpoint, unmount
-from distroless.runtime.runc import LaunchPlan, PrivateFile, Runtime
+from distroless.runtime.runc import LaunchPlan, PrivateFile, Runtime, Waiter
 from distroless.runtime.seccomp import profile as seccomp_profile
 from distroless.runtime.spec import (
     DEFAULT_PATH,
@@ -47,11 +58,13 @@ _NULL_REPORTER = NullReporter()
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 Stdio = IO[bytes] | int | None
+#: where a detached runtime writes the pid of the container's first process
+PID_FILE = "pid"
 
 
-def new_container_id(name: str | None) -> str:
+def new_container_id(name: str | None, hex_id: str | None = None) -> str:
     if name is None:
-        return "distroless-" + uuid.uuid4().hex[:12]
+        return "distroless-" + (hex_id or uuid.uuid4().hex)[:12]
     if not _NAME_RE.match(name):
         raise UsageError(f"invalid container name {name!r}: use letters, digits, '_', '.' and '-'")
     return name
@@ -84,6 +97,8 @@ class Sandbox:
     spec: dict[str, Any]
     plan: LaunchPlan = field(default_factory=LaunchPlan)
     mount_destinations: tuple[str, ...] = ()
+    record: ContainerRecord | None = None
+    ran: bool = False
 
     @property
     def upper(self) -> Path:
@@ -94,7 +109,26 @@ class Sandbox:
         """Run another command in the same root file system (setup, test, teardown)."""
         self.spec["process"]["args"] = list(args)
 
-    def run(self, stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
+    @property
+    def terminal(self) -> bool:
+        return bool(self.spec["process"].get("terminal"))
+
+    def run(
+        self,
+        stdin: Stdio = None,
+        stdout: Stdio = None,
+        stderr: Stdio = None,
+        *,
+        console_socket: Path | None = None,
+        pid_file: Path | None = None,
+        wait: Waiter | None = None,
+    ) -> int:
+        """Start the container and wait for it; its exit code.
+
+        A container with a terminal needs the runtime's detached mode (``pid_file``),
+        ``console_socket`` and a ``wait`` that takes the terminal (:meth:`run_attached`
+        does all of it for a foreground container).
+        """
         config = json.dumps(self.spec, indent=1).encode()
         plan = self.plan
         bundle = self.state
@@ -105,7 +139,7 @@ class Sandbox:
             bundle = self.plan.private_dir
         else:
             (self.state / "config.json").write_bytes(config)
-        return self.runtime.run(
+        code = self.runtime.run(
             bundle,
             self.container_id,
             stdin=stdin,
@@ -113,7 +147,71 @@ class Sandbox:
             stderr=stderr,
             log=self.state / "runtime.log",
             plan=plan,
+            console_socket=console_socket,
+            pid_file=pid_file,
+            wait=wait,
         )
+        self.ran = True
+        return code
+
+    def run_attached(self, stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
+        """Run in the foreground; with a terminal, proxy it to ours (``stdin`` None: no -i)."""
+        if not self.terminal:
+            return self.run(stdin, stdout, stderr)
+        in_fd = None if stdin is None else _fileno(stdin, 0)
+        return attach_terminal(
+            lambda socket, wait: self.run(
+                subprocess.DEVNULL,
+                subprocess.DEVNULL,
+                stderr,
+                console_socket=socket,
+                pid_file=self.state / PID_FILE,
+                wait=wait,
+            ),
+            self.state / PID_FILE,
+            stdin=in_fd,
+            stdout=_fileno(stdout, 1),
+        )
+
+    def finish(self, code: int, error: str | None = None) -> None:
+        """Record how the container ended, for ``ps -a`` (its state is kept)."""
+        if self.record is not None and not self.record.remove:
+            write_exit(self.state, ExitRecord(code, error=error))
+
+
+def _fileno(stream: Stdio, default: int) -> int:
+    if stream is None:
+        return default
+    if isinstance(stream, int):
+        if stream < 0:
+            raise SandboxError("a container with a terminal needs real input and output files")
+        return stream
+    return stream.fileno()
+
+
+def attach_terminal(
+    start: Callable[[Path, Waiter], int], pid_file: Path, *, stdin: int | None, stdout: int
+) -> int:
+    """Start a runtime with a console socket and proxy the terminal it sends to ours.
+
+    ``start(socket, wait)`` runs the runtime (``run`` or ``exec``) detached, with its pid
+    file at ``pid_file``; ``stdin`` is None when the container must not read from us
+    (``-t`` without ``-i``).
+    """
+    become_subreaper()
+    console = ConsoleSocket()
+
+    def serve(master: int, watch: int) -> None:
+        proxy(master, watch, stdin=stdin, stdout=stdout)
+
+    def size(master: int) -> None:
+        set_window_size(master, our_size(stdout, *(() if stdin is None else (stdin,))))
+
+    waiter = detached_waiter(pid_file, console=console, serve=serve, terminal=size)
+    try:
+        return start(console.path, waiter)
+    finally:
+        console.close()
 
 
 def _write_etc_files(state: Path, hostname: str, network: str) -> dict[str, Path]:
@@ -239,7 +337,9 @@ def _looks_executable(host: Path) -> bool:
     return e_type in _ELF_TYPES and e_machine != 0
 
 
-def _create_state(state_root: Path, container_id: str, runtime: Runtime) -> tuple[Path, Lease]:
+def _create_state(
+    state_root: Path, container_id: str, runtime: Runtime, *, keep: bool = False
+) -> tuple[Path, Lease]:
     state = state_root / container_id
     if runtime.exists(container_id) or state.exists():
         raise SandboxError(
@@ -252,7 +352,7 @@ def _create_state(state_root: Path, container_id: str, runtime: Runtime) -> tupl
         raise SandboxError(
             f"a container named {container_id!r} already exists; choose another --name"
         ) from None
-    return state, Lease(state, runtime)
+    return state, Lease(state, runtime, keep=keep)
 
 
 @contextlib.contextmanager
@@ -265,14 +365,34 @@ def sandbox(
     *,
     what: str = "the image",
     use_overlay: bool | None = None,
+    image_ref: ImageRef | None = None,
+    detached: bool = False,
 ) -> Iterator[Sandbox]:
-    """Prepare a container over the given layer directories; tear it all down afterwards."""
+    """Prepare a container over the given layer directories; tear it all down afterwards.
+
+    With ``image_ref`` the container is one users see (``ps``): its state gets a
+    ``container.json`` and, kept without ``remove``, an ``exit.json`` when it ends.
+    """
     args = process_args(image, options.entrypoint, options.args, what)
     cwd = process_cwd(options.workdir, image)
-    container_id = new_container_id(options.name)
+    hex_id = new_id()
+    container_id = new_container_id(options.name, hex_id)
     if options.network == "private":
         find_slirp()
-    state, lease = _create_state(state_root, container_id, runtime)
+    init = find_tini() if options.init else None
+    keep = image_ref is not None and not options.remove
+    state, lease = _create_state(state_root, container_id, runtime, keep=keep)
+    record = None
+    box: Sandbox | None = None
+    if image_ref is not None:
+        record = ContainerRecord(
+            id=hex_id, name=container_id, image=image_ref.name, image_digest=image_ref.digest,
+            command=args, detached=detached, remove=options.remove, tty=options.tty,
+            init=options.init, network=options.network, runtime=runtime.name,
+            runtime_root=str(runtime.state_root) if runtime.state_root else None,
+            stop_signal=image.stop_signal,
+        )  # fmt: skip
+        write_record(state, record)
     try:
         with container_rootfs(lowers_bottom_up, state, use_overlay=use_overlay) as rootfs:
             try:
@@ -289,6 +409,7 @@ def sandbox(
                     {**options.env, **options.secret_env},
                     hostname=hostname,
                     home=user.home,
+                    terminal=options.tty,
                 )
                 mounts: list[Mount] = []
                 for mount in options.mounts:
@@ -321,19 +442,31 @@ def sandbox(
                     mounts=mounts,
                     nofile=_nofile_limit(),
                     seccomp=seccomp_profile() if options.seccomp else None,
+                    terminal=options.tty,
+                    init=init,
                 )
-                yield Sandbox(
+                box = Sandbox(
                     container_id, state, rootfs, runtime, spec, plan,
-                    tuple(m.destination for m in mounts),
+                    tuple(m.destination for m in mounts), record,
                 )  # fmt: skip
+                yield box
             finally:
                 runtime.delete(container_id)
     finally:
         try:
-            if options.remove:
+            # a container that never ran leaves nothing to inspect, with or without --rm
+            if options.remove or box is None or not box.ran:
                 _remove_state(state)
         finally:
             lease.release()
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """The image a container runs, as ``ps`` shows it."""
+
+    name: str
+    digest: str
 
 
 def _remove_state(state: Path) -> None:
@@ -388,7 +521,31 @@ def run_image(
 
     Layers are unpacked into the store's layer cache on first use; the container's state
     lives under ``state/containers/<id>`` and is removed afterwards when ``options.remove``.
+    With ``options.tty`` the container gets a terminal proxied to ours; ``stdin`` None
+    then means it reads nothing from us (``-t`` without ``-i``).
     """
+    image, lowers, runtime = prepare_image(store, image_name, options, platform, reporter)
+    config: ContainerConfig = image.config.config
+    state_root = store.state_dir("containers")
+    ref = ImageRef(image_name, image.descriptor.digest)
+    with sandbox(
+        lowers, config, options, state_root, runtime, what=f"image {image_name}", image_ref=ref
+    ) as box:
+        reporter.event("container-start", id=box.container_id, image=image_name)
+        code = box.run_attached(stdin, stdout, stderr)
+        box.finish(code)
+        reporter.event("container-exit", id=box.container_id, code=code)
+    return code
+
+
+def prepare_image(
+    store: Any,
+    image_name: str,
+    options: RunOptions,
+    platform: Platform | None = None,
+    reporter: Reporter = _NULL_REPORTER,
+) -> tuple[Any, list[Path], Runtime]:
+    """The image, its unpacked layers (bottom-up) and the runtime, orphans reaped first."""
     image = store.load_image(image_name, platform)
     config: ContainerConfig = image.config.config
     process_args(config, options.entrypoint, options.args, f"image {image_name}")
@@ -397,9 +554,27 @@ def run_image(
     cache = LayerCache(store.state_dir("layers"))
     with store.session():  # a concurrent prune must not take the blobs being unpacked
         lowers = cache.ensure_all([d.digest for d in image.layers], store, reporter)
-    state_root = store.state_dir("containers")
-    with sandbox(lowers, config, options, state_root, runtime, what=f"image {image_name}") as box:
-        reporter.event("container-start", id=box.container_id, image=image_name)
-        code = box.run(stdin, stdout, stderr)
-        reporter.event("container-exit", id=box.container_id, code=code)
-    return code
+    return image, lowers, runtime
+
+
+def run_detached(
+    store: Any,
+    image_name: str,
+    options: RunOptions,
+    *,
+    interactive: bool = False,
+    platform: Platform | None = None,
+    reporter: Reporter = _NULL_REPORTER,
+) -> str:
+    """Start ``image_name`` in the background (``run -d``); the container's id.
+
+    Its supervisor (:mod:`distroless.runtime.supervisor`) owns it from then on; the
+    layers are unpacked here first, so progress shows and errors come before it starts.
+    """
+    from distroless.runtime.supervisor import start_detached
+
+    image, _, _ = prepare_image(store, image_name, options, platform, reporter)
+    return start_detached(
+        store.root, image_name, image.descriptor.digest, options,
+        platform=platform, interactive=interactive,
+    )  # fmt: skip

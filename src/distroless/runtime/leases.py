@@ -10,6 +10,13 @@ processes would otherwise run on), unmounts the root file system and removes the
 directory.  A state whose owner finished normally has no ``owner.json`` (``run`` without
 ``--rm`` keeps it on purpose) and is left alone; a state being set up by a live process
 is locked and is left alone too.
+
+The owner of a foreground container is the ``distroless run`` that started it; the
+owner of a background one (``run -d``) is its supervisor
+(:mod:`distroless.runtime.supervisor`), which outlives the command.  A container started
+without ``--rm`` is marked ``keep``: reaping it still kills its processes and unmounts
+its root, but leaves its records and logs, with an ``exit.json`` saying it was killed,
+so ``ps -a`` shows it exited and ``rm`` removes it, as for any other.
 """
 
 from __future__ import annotations
@@ -23,16 +30,21 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from distroless.errors import DistrolessError
+from distroless.runtime.records import ExitRecord, read_exit, write_exit
 from distroless.runtime.rootfs import is_mountpoint, unmount
 from distroless.runtime.runc import Runtime
 
 OWNER_FILE = "owner.json"
+#: the exit code recorded for a container killed because its owner died (SIGKILL's)
+KILLED = 137
+#: the exit code recorded when nothing is known of how it ended (docker's)
+UNKNOWN = 255
 
 
 class Lease:
     """The live owner's hold on one state directory (see the module docstring)."""
 
-    def __init__(self, state: Path, runtime: Runtime) -> None:
+    def __init__(self, state: Path, runtime: Runtime, *, keep: bool = False) -> None:
         self.state = state
         self._fd: int | None = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -40,6 +52,7 @@ class Lease:
             "pid": os.getpid(),
             "runtime": runtime.name,
             "state_root": str(runtime.state_root) if runtime.state_root else None,
+            "keep": keep,
         }
         (state / OWNER_FILE).write_text(json.dumps(record), encoding="utf-8")
 
@@ -51,6 +64,33 @@ class Lease:
             (self.state / OWNER_FILE).unlink()
         os.close(self._fd)
         self._fd = None
+
+
+def owned(state: Path) -> bool:
+    """Whether a live process holds the lease of ``state`` now."""
+    try:
+        fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def wait_released(state: Path) -> None:
+    """Block until no live process holds the lease of ``state`` (or it is gone)."""
+    try:
+        fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
 
 
 def _orphaned(state: Path) -> tuple[int, dict[str, object]] | None:
@@ -94,11 +134,21 @@ def reap(state_roots: Iterable[Path]) -> list[str]:
                     runtime = Runtime.find(name, Path(str(state_root)) if state_root else None)
                 except DistrolessError:
                     continue
+                was = runtime.states().get(state.name)
                 runtime.delete(state.name)
                 rootfs = state / "rootfs"
                 if rootfs.is_dir() and is_mountpoint(rootfs):
                     unmount(rootfs)
-                shutil.rmtree(state, ignore_errors=True)
+                if record.get("keep"):
+                    if read_exit(state) is None:
+                        running = was is not None and was.status in ("running", "paused")
+                        write_exit(state, ExitRecord(
+                            KILLED if running else UNKNOWN,
+                            error=f"its owner (pid {record.get('pid')}) died",
+                        ))  # fmt: skip
+                    (state / OWNER_FILE).unlink(missing_ok=True)
+                else:
+                    shutil.rmtree(state, ignore_errors=True)
                 reaped.append(state.name)
             except (OSError, DistrolessError):
                 continue

@@ -53,7 +53,8 @@ class RunOptions:
     ``--entrypoint ""``).  ``args`` replaces the image's ``Cmd`` when non-empty.
     ``secret_env`` are variables that, like ``secrets``, must never be written to disk
     (they are in ``config.json``, which then lives in the private tmpfs too).
-    ``seccomp`` off is ``--security-opt seccomp=unconfined``.
+    ``seccomp`` off is ``--security-opt seccomp=unconfined``.  ``tty`` gives the process
+    a pseudo-terminal; ``init`` runs it under a static ``tini`` from the host.
     """
 
     args: tuple[str, ...] = ()
@@ -70,6 +71,8 @@ class RunOptions:
     seccomp: bool = True
     secrets: tuple[SecretFile, ...] = ()
     secret_env: Mapping[str, str] = field(default_factory=dict)
+    tty: bool = False
+    init: bool = False
 
 
 def parse_env(items: Sequence[str], host_env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -22,7 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,9 @@ from distroless.runtime.launcher import NOT_STARTED
 from distroless.runtime.network import user_mode_network
 
 RUNTIMES = ("runc", "crun")
+#: How the caller waits for the runtime it started: ``Popen.wait`` unless it also serves
+#: a terminal or reports a start (:mod:`distroless.runtime.console`, the supervisor).
+Waiter = Callable[[subprocess.Popen[bytes]], int]
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -66,6 +69,30 @@ class LaunchPlan:
     @property
     def needed(self) -> bool:
         return self.private_network or self.private_dir is not None
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """What the runtime says of one container: ``running``, ``created``, ``stopped``…"""
+
+    status: str
+    pid: int
+
+
+def _plain_wait(proc: subprocess.Popen[bytes]) -> int:
+    return proc.wait()
+
+
+def _detach_args(console_socket: Path | None, pid_file: Path | None) -> list[str]:
+    if pid_file is None:
+        if console_socket is not None:
+            raise SandboxError("a console socket needs the runtime's detached mode")
+        return []
+    pid_file.unlink(missing_ok=True)
+    argv = ["--detach", "--pid-file", str(pid_file)]
+    if console_socket is not None:
+        argv += ["--console-socket", str(console_socket)]
+    return argv
 
 
 @dataclass(frozen=True)
@@ -123,34 +150,128 @@ class Runtime:
         stderr: IO[bytes] | int | None = None,
         log: Path | None = None,
         plan: LaunchPlan | None = None,
+        console_socket: Path | None = None,
+        pid_file: Path | None = None,
+        wait: Waiter | None = None,
     ) -> int:
-        """Run the bundle in the foreground and return the container's exit code.
+        """Run the bundle and return the container's exit code.
 
         With ``log``, the runtime's own errors are read from it: a container that never
         started raises :class:`SandboxError` instead of returning runc's status 1.
+        With ``pid_file`` the runtime detaches once the container runs (writing its
+        first process's pid there), and ``wait`` waits for that process
+        (:func:`distroless.runtime.monitor.detached_waiter`); ``console_socket`` is
+        where a detaching runtime sends a terminal's master, when the bundle asks for one.
         """
+        argv = self._logged(log)
+        argv += ["run", "--bundle", str(bundle)]
+        argv += _detach_args(console_socket, pid_file)
+        argv.append(container_id)
+        waiter = wait or _plain_wait
+        if plan is not None and plan.needed:
+            code = self._launch(argv, plan, stdin, stdout, stderr, waiter)
+        else:
+            code = self._foreground(argv, stdin, stdout, stderr, waiter)
+        return self._checked(code, log, "start the container")
+
+    def exec(
+        self,
+        container_id: str,
+        process: Path,
+        *,
+        stdin: IO[bytes] | int | None = None,
+        stdout: IO[bytes] | int | None = None,
+        stderr: IO[bytes] | int | None = None,
+        log: Path | None = None,
+        console_socket: Path | None = None,
+        pid_file: Path | None = None,
+        wait: Waiter | None = None,
+    ) -> int:
+        """Run ``process`` (a ``config.json`` process object) in a running container.
+
+        The runtime joins every namespace of the container's first process, its cgroup,
+        and applies the container's seccomp filter; capabilities, ``noNewPrivileges`` and
+        the user come from ``process``.  ``pid_file`` and ``console_socket`` as for
+        :meth:`run`.
+        """
+        argv = self._logged(log)
+        argv += ["exec", "--process", str(process)]
+        argv += _detach_args(console_socket, pid_file)
+        argv.append(container_id)
+        code = self._foreground(argv, stdin, stdout, stderr, wait or _plain_wait)
+        return self._checked(code, log, "run the process in the container")
+
+    def _logged(self, log: Path | None) -> list[str]:
         argv = self._base()
         if log is not None:
             log.unlink(missing_ok=True)
             argv += ["--log", str(log), "--log-format", "json"]
-        argv += ["run", "--bundle", str(bundle), container_id]
-        if plan is not None and plan.needed:
-            code = self._launch(argv, plan, stdin, stdout, stderr)
-        else:
+        return argv
+
+    def _foreground(
+        self,
+        argv: list[str],
+        stdin: IO[bytes] | int | None,
+        stdout: IO[bytes] | int | None,
+        stderr: IO[bytes] | int | None,
+        wait: Waiter,
+    ) -> int:
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
+            )
+        except OSError as exc:
+            raise SandboxError(f"cannot start {self.name}: {exc.strerror}") from exc
+        with _forwarding(proc):
             try:
-                proc = subprocess.Popen(
-                    argv, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
-                )
-            except OSError as exc:
-                raise SandboxError(f"cannot start {self.name}: {exc.strerror}") from exc
-            with _forwarding(proc):
-                code = proc.wait()
+                return wait(proc)
+            except BaseException:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                raise
+
+    def _checked(self, code: int, log: Path | None, what: str) -> int:
         code = code if code >= 0 else 128 - code
         if code != 0 and log is not None:
             failure = runtime_failure(log)
             if failure is not None:
-                raise SandboxError(f"{self.name} could not start the container: {failure}")
+                raise SandboxError(f"{self.name} could not {what}: {failure}")
         return code
+
+    def kill(self, container_id: str, signum: int) -> bool:
+        """Send ``signum`` to the container's first process; False when it is not running."""
+        proc = subprocess.run(
+            [*self._base(), "kill", container_id, str(signum)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+        return proc.returncode == 0
+
+    def states(self) -> dict[str, RuntimeState]:
+        """Every container this runtime knows (in its state root), by id."""
+        proc = subprocess.run(
+            [*self._base(), "list", "--format", "json"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return {}
+        try:
+            items = json.loads(proc.stdout) or []
+        except ValueError:
+            return {}
+        out: dict[str, RuntimeState] = {}
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                pid = item.get("pid")
+                out[item["id"]] = RuntimeState(
+                    str(item.get("status", "")), pid if isinstance(pid, int) else 0
+                )
+        return out
 
     def _launch(
         self,
@@ -159,6 +280,7 @@ class Runtime:
         stdin: IO[bytes] | int | None,
         stdout: IO[bytes] | int | None,
         stderr: IO[bytes] | int | None,
+        wait: Waiter,
     ) -> int:
         """Start ``argv`` through the launcher; returns the runtime's raw exit status.
 
@@ -204,7 +326,7 @@ class Runtime:
                 with network:
                     ctrl.write(b"G\n")
                     ctrl.close()
-                    code = proc.wait()
+                    code = wait(proc)
                 if files:  # the launcher's exec closed its end: anything here is an error
                     rest = st.read()
                     if rest.startswith(b"E"):
@@ -230,20 +352,7 @@ class Runtime:
 
     def list_ids(self) -> list[str]:
         """Ids of the containers this runtime knows (in its state root)."""
-        proc = subprocess.run(
-            [*self._base(), "list", "--format", "json"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0 or not proc.stdout.strip():
-            return []
-        try:
-            items = json.loads(proc.stdout) or []
-        except ValueError:
-            return []
-        return [str(item.get("id")) for item in items if isinstance(item, dict)]
+        return list(self.states())
 
     def exists(self, container_id: str) -> bool:
         return container_id in self.list_ids()

@@ -56,6 +56,9 @@ READONLY_PATHS: tuple[str, ...] = (
 )
 
 #: Mount points the runtime creates in the root filesystem; a captured layer leaves them out.
+#: Where ``--init`` puts the init program: in the container's ``/dev`` (a tmpfs of its own).
+INIT_PATH = "/dev/init"
+
 RUNTIME_MOUNTPOINTS: tuple[str, ...] = (
     "proc",
     "dev",
@@ -103,8 +106,12 @@ def process_env(
     *,
     hostname: str,
     home: str,
+    terminal: bool = False,
 ) -> tuple[str, ...]:
-    """Image env, then ``-e`` overrides in place; ``PATH``, ``HOSTNAME``, ``HOME`` if missing."""
+    """Image env, then ``-e`` overrides in place; ``PATH``, ``HOSTNAME``, ``HOME`` if missing.
+
+    With a terminal, ``TERM=xterm`` unless set, as docker does.
+    """
     merged: dict[str, str] = {}
     for item in image_env:
         key, _, value = item.partition("=")
@@ -117,6 +124,8 @@ def process_env(
     out["HOSTNAME"] = hostname
     out.update(merged)
     out.setdefault("HOME", home or "/")
+    if terminal:
+        out.setdefault("TERM", "xterm")
     return tuple(f"{k}={v}" for k, v in out.items())
 
 
@@ -164,6 +173,8 @@ def build_spec(
     mounts: Sequence[Mount] = (),
     nofile: int = DEFAULT_NOFILE,
     seccomp: Mapping[str, Any] | None = None,
+    terminal: bool = False,
+    init: Path | None = None,
 ) -> dict[str, Any]:
     """The complete ``config.json`` document.
 
@@ -171,6 +182,11 @@ def build_spec(
     bind-mounted read-only, so the image's own copies are never modified.  ``network``
     ``"none"`` is a new, empty namespace; ``"private"`` (the launcher's namespace, which
     the runtime runs in) and ``"host"`` are the runtime's own, so no entry is written.
+    ``terminal`` asks the runtime for a pseudo-terminal (it sends the master over its
+    console socket).  ``init`` is a host init program (a static ``tini``) bind-mounted
+    read-only at :data:`INIT_PATH`, inside the container's own ``/dev`` tmpfs, so
+    nothing of it lands in the image or its writable layer; it runs as the container's
+    first process, with the same filter and capabilities as what it starts.
     """
     caps = list(DEFAULT_CAPABILITIES)
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
@@ -179,6 +195,12 @@ def build_spec(
     all_mounts = _kernel_mounts()
     all_mounts += [_bind(src, dst, True) for dst, src in sorted(etc_files.items())]
     all_mounts += [_bind(m.source, m.destination, m.readonly) for m in mounts]
+    args = list(process.args)
+    if init is not None:
+        init_mount = _bind(init, INIT_PATH, True)
+        init_mount["options"] += ["nosuid", "nodev"]
+        all_mounts.append(init_mount)
+        args = [INIT_PATH, "--", *args]
     linux: dict[str, Any] = {
         "cgroupsPath": f"/distroless/{container_id}",
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},
@@ -194,9 +216,9 @@ def build_spec(
     return {
         "ociVersion": OCI_VERSION,
         "process": {
-            "terminal": False,
+            "terminal": terminal,
             "user": user,
-            "args": list(process.args),
+            "args": args,
             "env": list(process.env),
             "cwd": process.cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},

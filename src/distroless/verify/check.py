@@ -1,21 +1,30 @@
-"""The distroless policy: what an image must not contain, and what it is worth knowing.
+"""The distroless policy, and whether the image's programs would start.
 
 An image is distroless when an attacker who gets code execution in it finds no shell to
 spawn, no package manager to fetch tools with, no setuid binary to escalate through and
 no world-writable place outside ``/tmp`` to drop files into, and when its packages are
-visible to scanners.  :func:`check_image` reports each violation as a *finding* (the image
-fails) and each thing worth knowing as a *note*; every item names the path it is about.
+visible to scanners.  It is useful when its command starts: the program is there, the
+image's user may execute it, and the loader finds every library and symbol version it
+needs (:mod:`distroless.verify.runnable`), and when the trust anchors TLS needs are there
+(:mod:`distroless.verify.trust`).  :func:`check_image` reports each violation as a
+*finding* (the image fails) and each thing worth knowing as a *note*; every item names
+the path it is about.
+
+The verdict depends on the image's content and config only, never on the name it was
+looked up by: a debug image is one whose tools are busybox's under ``/busybox``, not one
+whose tag says ``debug``.
 """
 
 from __future__ import annotations
 
-import enum
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from distroless.layers.entry import EntryType
+from distroless.verify.access import image_identity
+from distroless.verify.findings import Finding, Severity, finding, note
 from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.image import ImageHandle
 from distroless.verify.packages import (
@@ -25,38 +34,20 @@ from distroless.verify.packages import (
     md5sums_lists,
     status_entries,
 )
+from distroless.verify.runnable import runnable_findings
+from distroless.verify.suggest import NoHints, PackageHints
+from distroless.verify.trust import empty_ca_bundle, java_trust_stores, no_ca_bundle
+
+__all__ = ["CheckReport", "FileSize", "Finding", "LayerSize", "Severity", "check_image"]
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "busybox"})
 PACKAGE_MANAGERS = frozenset({"apt", "apt-get", "dpkg", "apk", "yum", "dnf", "rpm", "microdnf"})
 PYTHON_INSTALLERS = frozenset({"pip", "pip3"})
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ZONEINFO = "/usr/share/zoneinfo"
 NONROOT_UID = 65532
 DEBUG_TOOLS_DIR = "/busybox"
+DEBUG_BUSYBOX = "/busybox/busybox"
 MAX_UNOWNED_NOTES = 20
-
-
-class Severity(enum.Enum):
-    FINDING = "finding"
-    NOTE = "note"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One reported item; ``kind`` is a stable identifier scripts can match on."""
-
-    kind: str
-    severity: Severity
-    path: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "kind": self.kind,
-            "severity": self.severity.value,
-            "path": self.path,
-            "message": self.message,
-        }
 
 
 @dataclass(frozen=True)
@@ -84,6 +75,8 @@ class CheckReport:
     layers: tuple[LayerSize, ...]
     largest: tuple[FileSize, ...]
     total_size: int = field(default=0)
+    #: ``os/arch[/variant]`` of the image checked
+    platform: str = ""
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -104,6 +97,7 @@ class CheckReport:
         return {
             "image": self.image,
             "digest": self.digest,
+            "platform": self.platform,
             "user": self.user,
             "passed": self.passed,
             "findings": [f.to_dict() for f in self.findings],
@@ -130,31 +124,44 @@ def _executables_named(fs: FileSystemView, names: frozenset[str]) -> Iterable[No
             yield node
 
 
-def _shells(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
+def _is_debug_tool(fs: FileSystemView, node: Node) -> bool:
+    """Busybox of the debug tools, or one of its applet links, under ``/busybox``.
+
+    This is how a debug image is told from others: by what it holds, not by its tag.
+    """
+    if not node.path.startswith(DEBUG_TOOLS_DIR + "/"):
+        return False
+    target = fs.resolve(node.path)
+    if target is None or target != DEBUG_BUSYBOX:
+        return False
+    busybox = fs.get(DEBUG_BUSYBOX)
+    return busybox is not None and busybox.type is EntryType.FILE
+
+
+def _shells(fs: FileSystemView) -> Iterable[Finding]:
     for node in _executables_named(fs, SHELLS):
         name = posixpath.basename(node.path)
-        under_debug = node.path.startswith(DEBUG_TOOLS_DIR + "/")
-        if under_debug and image.is_debug_tag:
+        if _is_debug_tool(fs, node):
             yield Finding(
                 "debug-shell",
                 Severity.NOTE,
                 node.path,
-                f"{node.path} is the {name} of the debug tools (allowed on a debug tag)",
+                f"{node.path} is the {name} of the debug tools (busybox under /busybox)",
             )
         else:
             yield Finding("shell", Severity.FINDING, node.path, f"shell {name} at {node.path}")
 
 
-def _package_managers(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
+def _package_managers(fs: FileSystemView) -> Iterable[Finding]:
     for node in _executables_named(fs, PACKAGE_MANAGERS):
         name = posixpath.basename(node.path)
-        if node.path.startswith(DEBUG_TOOLS_DIR + "/") and image.is_debug_tag:
-            # busybox's applets include dpkg and rpm; on a debug tag they come with the shell
+        if _is_debug_tool(fs, node):
+            # busybox's applets include dpkg and rpm; they come with the debug shell
             yield Finding(
                 "debug-package-manager",
                 Severity.NOTE,
                 node.path,
-                f"{node.path} is busybox's {name} applet (allowed on a debug tag)",
+                f"{node.path} is busybox's {name} applet (debug tools under /busybox)",
             )
             continue
         yield Finding(
@@ -224,64 +231,23 @@ def _world_writable(fs: FileSystemView) -> Iterable[Finding]:
         )
 
 
-def _passwd_uid(fs: FileSystemView, user: str) -> int | None:
-    node = fs.lookup("/etc/passwd")
-    if node is None or not node.is_file:
-        return None
-    for line in fs.read_text("/etc/passwd", limit=1 << 20).splitlines():
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] == user:
-            try:
-                return int(fields[2])
-            except ValueError:
-                return None
-    return None
-
-
-def user_uid(fs: FileSystemView, user: str) -> int | None:
-    """The uid a config ``User`` runs as (empty means root); ``None`` if unresolvable."""
-    name = user.split(":", 1)[0].strip()
-    if name in ("", "root"):
-        return 0
-    if name.isdigit():
-        return int(name)
-    return _passwd_uid(fs, name)
-
-
 def _user(fs: FileSystemView, image: ImageHandle) -> Iterable[Finding]:
     user = image.config.config.user
-    uid = user_uid(fs, user)
     shown = user or "(empty)"
-    if uid is None:
-        yield Finding(
-            "unknown-user",
-            Severity.FINDING,
-            "/etc/passwd",
-            f"default user {shown} is not a number and not in /etc/passwd",
-        )
+    identity = image_identity(fs, user)
+    if isinstance(identity, str):
+        yield finding("unknown-user", "/etc/passwd", f"default user {shown}: {identity}")
         return
-    if image.is_nonroot_tag:
-        if uid != NONROOT_UID:
-            yield Finding(
-                "nonroot-user",
-                Severity.FINDING,
-                "/etc/passwd",
-                f"tag {image.tag} runs as uid {uid} (user {shown}), not {NONROOT_UID}",
-            )
-        return
-    if uid == 0:
-        yield Finding(
+    if identity.is_root:
+        yield note(
             "root-user",
-            Severity.NOTE,
             "/etc/passwd",
-            f"default user is root (user {shown}); use the nonroot tag to run as {NONROOT_UID}",
+            f"default user is root (user {shown}); run as {NONROOT_UID} (nonroot) where possible",
         )
 
 
 def _data_files(fs: FileSystemView) -> Iterable[Finding]:
-    bundle = fs.lookup(CA_BUNDLE)
-    if bundle is None or not bundle.is_file:
-        yield Finding("no-ca-bundle", Severity.NOTE, CA_BUNDLE, f"no CA bundle at {CA_BUNDLE}")
+    yield from no_ca_bundle(fs)
     zone = fs.lookup(ZONEINFO)
     if zone is None or not zone.is_dir:
         yield Finding("no-tzdata", Severity.NOTE, ZONEINFO, f"no time zone data at {ZONEINFO}")
@@ -370,23 +336,35 @@ def check_image(
     fs: FileSystemView | None = None,
     *,
     largest: int = 10,
+    runnable: bool = True,
+    hints: Callable[[], PackageHints] = NoHints,
 ) -> CheckReport:
-    """Apply the distroless policy to ``image``; pass ``fs`` to reuse an existing view."""
+    """Check ``image``; pass ``fs`` to reuse an existing view.
+
+    ``runnable=False`` applies the distroless policy alone, without following the command
+    and the programs' libraries.  ``hints`` makes the package hints for missing libraries
+    (see :mod:`distroless.verify.suggest`); it is called only when one is missing.
+    """
     view = fs if fs is not None else FileSystemView.from_image(image)
     items: list[Finding] = []
-    for rule in (_shells(view, image), _package_managers(view, image), _special_bits(view)):
+    for rule in (_shells(view), _package_managers(view), _special_bits(view)):
         items.extend(rule)
     items.extend(_world_writable(view))
     items.extend(_user(view, image))
     items.extend(_data_files(view))
     items.extend(_packages(view))
+    if runnable:
+        items.extend(empty_ca_bundle(view))
+        items.extend(java_trust_stores(view))
+        items.extend(runnable_findings(view, image, hints))
     layers = _layer_sizes(image, view)
     return CheckReport(
         image=image.name,
         digest=image.digest,
         user=image.config.config.user,
-        items=tuple(sorted(items, key=lambda f: (f.severity.value, f.kind, f.path))),
+        items=tuple(sorted(items, key=lambda f: (f.severity.value, f.kind, f.path, f.message))),
         layers=layers,
         largest=largest_files(view, largest),
         total_size=sum(x.size for x in layers),
+        platform=str(image.config.platform),
     )

@@ -37,14 +37,6 @@ class ImageHandle:
         last = name.rsplit("/", 1)[-1]
         return last.split(":", 1)[1] if ":" in last else None
 
-    @property
-    def is_nonroot_tag(self) -> bool:
-        return "nonroot" in (self.tag or "")
-
-    @property
-    def is_debug_tag(self) -> bool:
-        return "debug" in (self.tag or "")
-
 
 def from_store(store: Store, name: str, platform: Platform | None = None) -> ImageHandle:
     """Describe image ``name`` of ``store``; layers are opened from its blobs on demand."""

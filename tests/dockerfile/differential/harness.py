@@ -10,6 +10,7 @@ store it failed in is exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -18,7 +19,8 @@ import re
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,7 @@ _CASE_KEYS = frozenset(
     {
         "notes",
         "build_args",
+        "allow",
         "target",
         "dockerfile",
         "reference",
@@ -106,7 +109,8 @@ class Case:
     ``case.yaml`` keys (all optional):
 
     - ``build_args`` (mapping), ``target`` (stage), ``dockerfile`` (path in the case, default
-      ``Dockerfile``): passed to both builders;
+      ``Dockerfile``): passed to both builders; ``allow`` (entitlements such as
+      ``network.host``) to ours, as ``--allow`` (docker's engine grants them itself);
     - ``error: {line: N}``: docker refuses the Dockerfile; we must fail too, naming line N;
     - ``reference``: a Dockerfile in the case directory that docker builds *instead*, because
       the test engine's BuildKit predates a feature; it must give the image current BuildKit
@@ -125,6 +129,7 @@ class Case:
     path: Path
     dockerfile: str = "Dockerfile"
     build_args: Mapping[str, str] = field(default_factory=dict)
+    allow: tuple[str, ...] = ()
     target: str | None = None
     error_line: int | None = None
     reference: str | None = None
@@ -170,6 +175,7 @@ class Case:
             path=path,
             dockerfile=str(spec.get("dockerfile", "Dockerfile")),
             build_args={str(k): str(v) for k, v in (spec.get("build_args") or {}).items()},
+            allow=tuple(str(a) for a in spec.get("allow") or ()),
             target=spec.get("target"),
             error_line=None if error is None else int(error["line"]),
             reference=spec.get("reference"),
@@ -320,14 +326,51 @@ def docker(engine: DockerEngine, *args: str | os.PathLike[str]) -> subprocess.Co
     return _run([str(engine.cli), *(os.fspath(a) for a in args)], docker_env(engine))
 
 
-def docker_save(engine: DockerEngine, ref: str, archive: Path, attempts: int = 3) -> None:
-    """``docker save``, tried again when the engine trips over a build running beside it.
+class EngineTurns:
+    """Builds share the engine; a save waits until no build runs and keeps them out.
 
-    Engine 20.10 sometimes fails a save with "open .../overlay2/.../merged/...: no such file
-    or directory" while another build mounts and unmounts layers; a new attempt succeeds.
+    Engine 20.10 fails a save with "open .../overlay2/.../merged/...: no such file or
+    directory" when another build mounts and unmounts layers meanwhile, and retrying does not
+    help while builds keep starting; saves of deep images (100 layers) hit it every time.
     """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._builds = 0
+        self._saving = False
+
+    @contextlib.contextmanager
+    def build(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._saving)
+            self._builds += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._builds -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def save(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._saving and self._builds == 0)
+            self._saving = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._saving = False
+                self._cond.notify_all()
+
+
+def docker_save(
+    engine: DockerEngine, ref: str, archive: Path, turns: EngineTurns, attempts: int = 3
+) -> None:
+    """``docker save`` on its own turn, tried again should the engine still trip."""
     for attempt in range(attempts):
-        saved = docker(engine, "save", "-o", archive, ref)
+        with turns.save():
+            saved = docker(engine, "save", "-o", archive, ref)
         if saved.returncode == 0:
             return
         if "no such file or directory" not in saved.stderr or attempt == attempts - 1:
@@ -364,23 +407,25 @@ def _build_flags(case: Case) -> list[str]:
     return flags
 
 
-def build_with_docker(engine: DockerEngine, case: Case, work: Path) -> Outcome:
+def build_with_docker(engine: DockerEngine, case: Case, work: Path, turns: EngineTurns) -> Outcome:
     """``docker build`` (BuildKit) of the case, or of its reference Dockerfile, then save."""
     context = prepare_context(case, work / "docker-context")
     dockerfile = case.path / case.reference if case.reference else context / case.dockerfile
     argv = ["build", "--progress=plain", "--network=host", "-f", str(dockerfile), "-t", case.tag]
     argv += [*_build_flags(case), str(context)]
-    built = docker(engine, *argv)
+    with turns.build():
+        built = docker(engine, *argv)
     # Engine 20.10 now and then fails a sound build when several run at once ("Error
     # processing tar file", a RUN exiting 1); a case that should build gets more tries.
     for _ in range(DOCKER_RETRIES):
         if built.returncode == 0 or case.error_line is not None:
             break
-        built = docker(engine, *argv)
+        with turns.build():
+            built = docker(engine, *argv)
     if built.returncode != 0:
         return Outcome(ok=False, output=built.stderr[-3000:], exit_code=built.returncode)
     archive = work / "docker.tar"
-    docker_save(engine, case.tag, archive)
+    docker_save(engine, case.tag, archive, turns)
     image = read_saved(archive, case.tag)
     if case.reference_config:
         config = dict(image.config)
@@ -415,6 +460,7 @@ def build_with_distroless(template: Path, case: Case, work: Path) -> Outcome:
         "-t",
         case.tag,
         *_build_flags(case),
+        *(f"--allow={a}" for a in case.allow),
         context,
     )
     if built.returncode != 0:

@@ -35,6 +35,7 @@ from tests.dockerfile.differential.harness import (
     PATH_ENV,
     README,
     Case,
+    EngineTurns,
     Outcome,
     all_cases,
     build_with_distroless,
@@ -107,7 +108,7 @@ def template_store(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPat
         refs.append(ref)
     for ref in refs:
         archive = work / (ref.replace("/", "_").replace(":", "_") + ".tar")
-        docker_save(docker_engine, ref, archive)
+        docker_save(docker_engine, ref, archive, EngineTurns())
         checked(distroless(store, "load", "-i", archive), f"distroless load {ref}")
     # A store that has built before: an error case then shows what *it* changed, not the
     # directories and unpacked base layers any first build sets up.
@@ -153,6 +154,7 @@ def outcomes(
     ]
     root = tmp_path_factory.mktemp("diff-cases")
     docker_slots = threading.BoundedSemaphore(DOCKER_WORKERS)
+    turns = EngineTurns()
 
     def build(case: Case) -> tuple[str, Pair | str]:
         work = root / case.name
@@ -161,7 +163,7 @@ def outcomes(
             case = dataclasses.replace(case, build_args={**case.build_args, "HTTP_BASE": http_base})
         try:
             with docker_slots:
-                theirs = build_with_docker(docker_engine, case, work)
+                theirs = build_with_docker(docker_engine, case, work, turns)
             return case.name, Pair(
                 docker=theirs, ours=build_with_distroless(template_store, case, work)
             )

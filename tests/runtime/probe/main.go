@@ -206,6 +206,48 @@ func main() {
 		for {
 			time.Sleep(time.Hour)
 		}
+	case "orphans":
+		// orphans N: abandon N grandchildren (their parent exits first), wait until each
+		// has exited, then print how many are left as zombies.  As PID 1 nobody but us
+		// could reap them, so they are counted at once; under an init, they must vanish.
+		n, _ := strconv.Atoi(args[0])
+		pids := []int{}
+		for i := 0; i < n; i++ {
+			out, err := exec.Command("/proc/self/exe", "spawn-and-exit").Output()
+			if err != nil {
+				fail(err)
+			}
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+			pids = append(pids, pid)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			zombies, alive := 0, 0
+			for _, pid := range pids {
+				data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				if err != nil {
+					continue // reaped
+				}
+				fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+				if fields[0] == "Z" {
+					zombies++
+				} else {
+					alive++
+				}
+			}
+			if alive == 0 && (zombies == 0 || os.Getpid() == 1 || time.Now().After(deadline)) {
+				fmt.Printf("pid %d, zombies: %d\n", os.Getpid(), zombies)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	case "spawn-and-exit":
+		// print the pid of a child that exits at once, and exit before it is reaped
+		cmd := exec.Command("/proc/self/exe", "exit", "0")
+		if err := cmd.Start(); err != nil {
+			fail(err)
+		}
+		fmt.Println(cmd.Process.Pid)
 	default:
 		fail(fmt.Errorf("unknown command %q", os.Args[1]))
 	}

@@ -1,0 +1,347 @@
+"""The library's front door for builds: everything ``distroless build`` does, minus the terminal.
+
+:func:`build_image` takes a store, a request (a Dockerfile build or a spec build) and a
+reporter, and does what the command does: it finds each ``FROM`` image in the store, in the
+built-in base recipes (``FROM gcr.io/distroless/base`` is built on the spot from signed
+Debian packages) or in a registry (through its mirrors); it fetches and layers the spec's
+Debian packages; it attaches an SBOM and stores the tags.  :func:`build_base_images` does
+the same for ``distroless bases build``.  The CLI only turns flags into a request and
+prints the outcome.
+
+The modules a request does not need are not imported: a Dockerfile build whose bases are
+all in the store loads neither the Debian resolver nor the spec loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from distroless.errors import UsageError
+from distroless.oci.models import Descriptor, Platform
+from distroless.reporter import NullReporter, Reporter
+from distroless.store import Store
+from distroless.store.store import normalize_name
+
+if TYPE_CHECKING:
+    from distroless.bases.build import BuiltBase
+    from distroless.dockerfile.executor import BuildResult
+    from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
+    from distroless.dockerfile.secrets import BuildSecret
+    from distroless.spec.model import ImageSpec
+
+__all__ = [
+    "BasesRequest",
+    "BuildOutcome",
+    "BuildRequest",
+    "DockerfileRequest",
+    "SpecRequest",
+    "build_base_images",
+    "build_image",
+]
+
+
+@dataclass(frozen=True)
+class DockerfileRequest:
+    """``distroless build [flags] CONTEXT``: a Dockerfile build.
+
+    ``package_cache`` is where the .debs of built-in bases are kept (the CLI passes
+    ``$DISTROLESS_CACHE``); it is needed only when a ``FROM gcr.io/distroless/...`` base is
+    not in the store yet.  ``mirror`` overrides the Debian mirror of the host's apt sources,
+    ``registry_mirrors`` are tried before the default registry for other ``FROM`` images.
+    """
+
+    context: Path
+    dockerfile: Path | None = None
+    tags: tuple[str, ...] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, BuildSecret] = field(default_factory=dict)
+    #: BuildKit's entitlements (``network.host``) that RUN steps may ask for
+    allow: frozenset[str] = frozenset()
+    target: str | None = None
+    platform: Platform | None = None
+    no_cache: bool = False
+    #: take every ``FROM`` image from its registry, even when stored or built in
+    pull: bool = False
+    registry_mirrors: tuple[str, ...] = ()
+    sbom: bool = True
+    source_date_epoch: int = 0
+    package_cache: Path | None = None
+    mirror: str | None = None
+    #: where RUN steps' stdout and stderr go; None keeps them for the error message
+    run_output: IO[bytes] | int | None = None
+
+    def __post_init__(self) -> None:
+        """A request that cannot be built fails here, before a store is touched."""
+        from distroless.dockerfile.executor import ENTITLEMENTS
+
+        if not self.context.is_dir():
+            raise UsageError(f"build context {str(self.context)!r} is not a directory")
+        _check_tags(self.tags)
+        for entitlement in sorted(self.allow):
+            if entitlement not in ENTITLEMENTS:
+                raise UsageError(
+                    f"unknown --allow {entitlement!r}: the entitlements are "
+                    f"{', '.join(ENTITLEMENTS)}"
+                )
+
+
+@dataclass(frozen=True)
+class SpecRequest:
+    """``distroless build --spec FILE``: a declarative build.
+
+    No ``tags`` means the spec's own ``tags``; no ``platforms`` means the spec's ``archs``
+    (or the host's).  ``package_cache`` is needed when the spec lists packages.
+    """
+
+    spec: Path
+    tags: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    sbom: bool = True
+    source_date_epoch: int = 0
+    package_cache: Path | None = None
+    mirror: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_tags(self.tags)
+
+
+BuildRequest = DockerfileRequest | SpecRequest
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """What a build stored.
+
+    ``descriptor`` is the image (a manifest, or an index for a multi-platform spec);
+    ``tags`` the names it was stored under, normalised as the store keeps them; ``sboms``
+    the attached SBOM artifacts, one per platform manifest (none with ``sbom=False``);
+    ``dockerfile`` the executor's account of a Dockerfile build (which steps ran and which
+    came from the cache), None for a spec build.
+    """
+
+    descriptor: Descriptor
+    tags: tuple[str, ...] = ()
+    sboms: tuple[Descriptor, ...] = ()
+    dockerfile: BuildResult | None = None
+
+
+@dataclass(frozen=True)
+class BasesRequest:
+    """``distroless bases build [NAME[:TAG]]...``: base images from the committed locks.
+
+    No ``names`` means every base of ``distro`` with all its tags; ``distro`` None is the
+    default release.
+    """
+
+    package_cache: Path
+    names: tuple[str, ...] = ()
+    distro: str | None = None
+    archs: tuple[str, ...] = ("amd64", "arm64")
+    squash: bool = False
+    source_date_epoch: int = 0
+    mirror: str | None = None
+
+    def __post_init__(self) -> None:
+        """Unknown names and tags fail here, before a store is touched."""
+        from distroless.bases.build import parse_requests
+        from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
+
+        distro = self.distro or DEFAULT_DISTRO
+        parse_requests(self.names, Recipes.builtin().names_for(distro))
+
+
+def build_image(
+    store: Store, request: BuildRequest, reporter: Reporter | None = None
+) -> BuildOutcome:
+    """Build ``request`` into ``store``, attach its SBOM and tag it.
+
+    Raises a :class:`~distroless.errors.DistrolessError` subclass naming what is at fault:
+    :class:`DockerfileError` or :class:`SpecError` for the input, :class:`BuildError` for
+    a failing step, :class:`NotFoundError` for a base that cannot be found,
+    :class:`UsageError` when a package cache is needed and the request has none.  (A
+    request that cannot be built as given, with no such context, a bad tag or an unknown
+    entitlement, already failed when it was made.)
+    """
+    report = reporter or NullReporter()
+    if isinstance(request, DockerfileRequest):
+        return _build_dockerfile(store, request, report)
+    return _build_spec(store, request, report)
+
+
+def _check_tags(tags: tuple[str, ...]) -> None:
+    for tag in tags:
+        normalize_name(tag)  # a bad name fails before any work is done
+
+
+def _package_cache(given: Path | None, what: str) -> Path:
+    if given is None:
+        raise UsageError(f"{what} needs a package cache; give the request a package_cache")
+    return given
+
+
+def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Reporter) -> BuildOutcome:
+    from distroless.dockerfile.executor import BuildOptions, build_dockerfile
+    from distroless.dockerfile.resolve_base import BaseResolver
+
+    options = BuildOptions(
+        context=request.context,
+        dockerfile=request.dockerfile,
+        build_args=request.build_args,
+        secrets=request.secrets,
+        allow=request.allow,
+        target=request.target,
+        platform=request.platform,
+        no_cache=request.no_cache,
+        source_date_epoch=request.source_date_epoch,
+        run_output=request.run_output,
+    )
+    resolver = BaseResolver(
+        store,
+        base_builder=_base_builder(store, request, reporter),
+        puller=_puller(store, request.registry_mirrors, reporter),
+        reporter=reporter,
+        pull=request.pull,
+    )
+    with store.session():
+        result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
+        # the files the final stage's COPY/ADD wrote, hashed from the built image
+        sboms = _attach_sbom(store, request, result.descriptor, list(result.added_files))
+        tags = tuple(store.tag(name, result.descriptor) for name in request.tags)
+    return BuildOutcome(result.descriptor, tags, sboms, result)
+
+
+def _attach_sbom(
+    store: Store, request: BuildRequest, desc: Descriptor, added: list[str]
+) -> tuple[Descriptor, ...]:
+    if not request.sbom:
+        return ()
+    from distroless.verify.attach import attach_sbom
+
+    return attach_sbom(store, desc, added_files=added, source_date_epoch=request.source_date_epoch)
+
+
+def _base_builder(store: Store, request: DockerfileRequest, reporter: Reporter) -> BaseBuilder:
+    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
+
+    The bases and Debian modules load only when a base is actually missing.
+    """
+
+    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
+        from distroless.bases.build import build_reference
+        from distroless.bases.recipe import DEFAULT_DISTRO
+        from distroless.bases.reference import BaseRef
+        from distroless.debian.provider import PackageSource
+
+        cache = _package_cache(request.package_cache, f"building the base {image}")
+        source = PackageSource(cache, mirror=request.mirror, reporter=reporter)
+        try:
+            built = build_reference(
+                store,
+                BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
+                source,
+                archs=(platform.architecture,),
+                source_date_epoch=request.source_date_epoch,
+                reporter=reporter,
+            )
+        finally:
+            source.close()
+        return built.descriptor
+
+    return build
+
+
+def _puller(store: Store, mirrors: tuple[str, ...], reporter: Reporter) -> Puller:
+    """Pull from a registry once, quickly: a machine without registry access fails fast.
+
+    ``mirrors`` serve the default registry, as docker's daemon does.
+    """
+
+    def pull_image(image: str, platform: Platform) -> Descriptor:
+        from distroless.config import UserConfig
+        from distroless.oci.reference import DEFAULT_REGISTRY
+        from distroless.transports.registry.client import RetryPolicy
+        from distroless.transports.registry.endpoints import Registries
+        from distroless.transports.registry.pull import pull
+
+        config = UserConfig.load()
+        if mirrors:
+            config = config.with_mirrors(DEFAULT_REGISTRY, mirrors)
+        with Registries(config, retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
+            result = pull(store, image, platform=platform, registries=regs, reporter=reporter)
+        return result.descriptor
+
+    return pull_image
+
+
+def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> BuildOutcome:
+    from distroless.assemble.spec_build import build_spec, platforms_of
+    from distroless.spec import load_spec
+
+    spec = load_spec(request.spec)
+    chosen = platforms_of(spec, request.platforms)
+    source = None
+    if spec.packages:
+        from distroless.assemble.packages import SpecPackages
+        from distroless.debian.provider import PackageSource
+
+        cache = _package_cache(request.package_cache, f"{spec.path}: installing packages")
+        source = PackageSource(
+            cache, mirror=request.mirror, repositories=spec.repositories, reporter=reporter
+        )
+    try:
+        with store.session():
+            desc = build_spec(
+                store,
+                spec,
+                package_layers=(
+                    SpecPackages(source, [p.architecture for p in chosen]) if source else None
+                ),
+                platforms=chosen,
+                source_date_epoch=request.source_date_epoch,
+                reporter=reporter,
+            )
+            sboms = _attach_sbom(store, request, desc, _spec_files(spec))
+            tags = tuple(store.tag(name, desc) for name in request.tags or spec.tags)
+    finally:
+        if source is not None:
+            source.close()
+    return BuildOutcome(desc, tags, sboms)
+
+
+def _spec_files(spec: ImageSpec) -> list[str]:
+    """The ``files:`` entries with content, by path; the SBOM hashes them from the image."""
+    return [f.dst for f in spec.files if f.src is not None or f.content is not None]
+
+
+def build_base_images(
+    store: Store, request: BasesRequest, reporter: Reporter | None = None
+) -> list[BuiltBase]:
+    """Build the requested bases and tags, stored under their ``distroless/`` and published
+    names; returns one entry per tag built, in request order."""
+    from distroless.bases.build import build_bases, parse_requests
+    from distroless.bases.locks import read_lock
+    from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
+    from distroless.debian.provider import PackageSource
+
+    distro = request.distro or DEFAULT_DISTRO
+    recipes = Recipes.builtin()
+    requests = parse_requests(request.names, recipes.names_for(distro))
+    lock = read_lock(recipes, distro)
+    source = PackageSource(request.package_cache, mirror=request.mirror, reporter=reporter)
+    try:
+        return build_bases(
+            store,
+            source,
+            [recipes.get(name, distro) for name, _ in requests],
+            requests,
+            lock,
+            archs=request.archs,
+            squash=request.squash,
+            source_date_epoch=request.source_date_epoch,
+            reporter=reporter,
+        )
+    finally:
+        source.close()

@@ -1,0 +1,81 @@
+"""The digests the README shows come out of the commands it shows, read from the README itself.
+
+Three of the README's flows are pinned: ``bases build static`` (the committed base locks),
+the spec with ``packages: [ca-certificates, tzdata]`` and the examples/hello-go Dockerfile
+(with its ``golang:1.17`` builder image).  The last two resolve packages from the archive of
+the day, so the test builds them from the locks kept beside it (``readme/``), made when the
+README was written; what the README prints then comes out bit for bit.  The spec with
+``myapp`` is not pinned: its digest is that of a binary compiled by the host's Go in a
+directory the README does not name.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.helpers import Cli, require_root, require_tool
+
+pytestmark = [pytest.mark.integration, pytest.mark.network]
+
+REPO = Path(__file__).resolve().parents[2]
+README = (REPO / "README.md").read_text()
+LOCKS = Path(__file__).parent / "readme"
+
+
+def _after(command: str) -> str:
+    """The README's console output of ``$ command``, up to the next prompt or fence."""
+    start = README.index(f"$ {command}\n") + len(command) + 3
+    end = min(i for i in (README.find("\n$ ", start), README.find("\n```", start)) if i >= 0)
+    return README[start:end]
+
+
+def _built(command: str) -> str:
+    match = re.search(r"Built (sha256:[0-9a-f]{64})", _after(command))
+    assert match is not None, f"the README shows no digest after {command!r}"
+    return match.group(1)
+
+
+def _env(package_cache: Path) -> dict[str, str | None]:
+    return {"DISTROLESS_CACHE": str(package_cache), "SOURCE_DATE_EPOCH": None}
+
+
+def test_bases_build_static(cli: Cli, package_cache: Path) -> None:
+    out = cli.subprocess(
+        "bases", "build", "static", "--arch", "amd64,arm64", env=_env(package_cache)
+    ).check()
+    assert out.stdout.strip() == _after("distroless bases build static --arch amd64,arm64").strip()
+
+
+def test_a_spec_with_packages(cli: Cli, package_cache: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "image.yaml"
+    spec.write_text("packages: [ca-certificates, tzdata]\narchs: [amd64, arm64]\n")
+    shutil.copy(LOCKS / "packages.lock.json", tmp_path / "image.lock.json")
+    out = cli.subprocess("build", "--spec", spec, "-t", "app:1", env=_env(package_cache)).check()
+    assert out.stdout.strip() == f"Built {_built('distroless build --spec image.yaml -t app:1')}"
+
+
+# golang:1.17 is a builder image with a shell on purpose; the digest of the image the Dockerfile
+# ships is what is checked.
+@pytest.mark.unsafe_images
+def test_the_hello_go_dockerfile(cli: Cli, package_cache: Path, tmp_path: Path) -> None:
+    require_root()
+    require_tool("runc")
+    golang = tmp_path / "golang"
+    golang.mkdir()
+    shutil.copy(REPO / "examples" / "golang" / "image.yaml", golang / "image.yaml")
+    shutil.copy(LOCKS / "golang.lock.json", golang / "image.lock.json")
+    env = _env(package_cache)
+    builder = cli.subprocess("build", "--spec", golang / "image.yaml", "--platform", "linux/amd64",
+                             "-t", "golang:1.17", env=env)  # fmt: skip
+    builder.check()
+    app = tmp_path / "hello-go"
+    shutil.copytree(REPO / "examples" / "hello-go", app, ignore=shutil.ignore_patterns("myapp"))
+    out = cli.subprocess(
+        "build", "--platform", "linux/amd64", "-t", "my-distroless-app", app, env=env
+    ).check()
+    assert out.stdout.strip() == (
+        f"Built {_built('distroless build -t my-distroless-app examples/hello-go')}"
+    )

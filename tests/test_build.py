@@ -1,0 +1,146 @@
+"""The library facade: spec and Dockerfile builds through ``build_image`` alone, no CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from distroless.assemble.spec_build import build_spec
+from distroless.build import (
+    BasesRequest,
+    BuildOutcome,
+    DockerfileRequest,
+    SpecRequest,
+    build_image,
+)
+from distroless.errors import ReferenceFormatError, UsageError
+from distroless.oci.models import Platform
+from distroless.reporter import RecordingReporter
+from distroless.spec import load_spec
+from distroless.store import Store
+from distroless.verify.attach import attached_sbom
+
+AMD64 = Platform("linux", "amd64")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _spec(tmp_path: Path, extra: str = "") -> Path:
+    (tmp_path / "app").write_bytes(b"#!binary\n")
+    spec = tmp_path / "image.yaml"
+    spec.write_text(
+        "files:\n  - {src: app, dst: /app, mode: 0755}\n"
+        "  - {dst: /etc/motd, content: hi}\n"
+        'entrypoint: ["/app"]\ntags: ["spec-own:1"]\n' + extra
+    )
+    return spec
+
+
+def _context(tmp_path: Path, dockerfile: str) -> Path:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "hello.txt").write_text("hello\n")
+    (context / "Dockerfile").write_text(dockerfile)
+    return context
+
+
+def _sbom_files(store: Store, outcome: BuildOutcome) -> dict[str, str]:
+    data = attached_sbom(store, outcome.descriptor.digest)
+    assert data is not None
+    doc = json.loads(data)
+    return {f["fileName"]: f["checksums"][0]["checksumValue"] for f in doc.get("files", [])}
+
+
+def test_spec_request_builds_what_build_spec_builds_and_attaches_the_sbom(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    store = Store(tmp_path / "store")
+    outcome = build_image(store, SpecRequest(spec, platforms=(AMD64,)))
+    direct = build_spec(Store(tmp_path / "other"), load_spec(spec), platforms=[AMD64])
+    assert outcome.descriptor == direct
+    assert outcome.tags == ("spec-own:1",)  # no tags asked for: the spec's own
+    assert store.resolve("spec-own:1").digest == direct.digest
+    assert len(outcome.sboms) == 1 and outcome.dockerfile is None
+    assert set(_sbom_files(store, outcome)) == {"./app", "./etc/motd"}
+
+
+def test_spec_request_tags_replace_the_specs_and_sbom_can_be_off(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    request = SpecRequest(_spec(tmp_path), tags=("mine",), platforms=(AMD64,), sbom=False)
+    outcome = build_image(store, request)
+    assert outcome.tags == ("mine:latest",) and outcome.sboms == ()
+    assert attached_sbom(store, outcome.descriptor.digest) is None
+    assert [name for name, _ in store.refs()] == ["mine:latest"]
+
+
+def test_dockerfile_request_builds_tags_and_attaches_the_sbom(tmp_path: Path) -> None:
+    context = _context(tmp_path, 'FROM scratch\nCOPY hello.txt /hello.txt\nCMD ["/x"]\n')
+    store = Store(tmp_path / "store")
+    reporter = RecordingReporter()
+    request = DockerfileRequest(context, tags=("app:1", "app:2"), platform=AMD64)
+    outcome = build_image(store, request, reporter)
+    assert outcome.tags == ("app:1", "app:2")
+    assert store.resolve("app:2").digest == outcome.descriptor.digest
+    assert outcome.dockerfile is not None and outcome.dockerfile.cached == ()
+    assert "built" in reporter.kinds()
+    assert list(_sbom_files(store, outcome)) == ["./hello.txt"]
+    again = build_image(store, request)
+    assert again.descriptor == outcome.descriptor and again.sboms == outcome.sboms
+    assert again.dockerfile is not None and again.dockerfile.cached == ("stage-0:2",)  # COPY
+
+
+def test_a_bad_request_fails_when_made_before_a_store_exists(tmp_path: Path) -> None:
+    context = _context(tmp_path, "FROM scratch\n")
+    with pytest.raises(UsageError, match="is not a directory"):
+        DockerfileRequest(tmp_path / "missing")
+    with pytest.raises(ReferenceFormatError):
+        DockerfileRequest(context, tags=("Bad Name",))
+    with pytest.raises(UsageError, match="unknown --allow 'network.all'"):
+        DockerfileRequest(context, allow=frozenset({"network.all"}))
+    with pytest.raises(ReferenceFormatError):
+        SpecRequest(tmp_path / "image.yaml", tags=("UPPER:case",))
+    with pytest.raises(UsageError, match="no base named 'stattic'"):
+        BasesRequest(tmp_path / "cache", names=("stattic",))
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_base_to_build_needs_a_package_cache(tmp_path: Path) -> None:
+    context = _context(tmp_path, "FROM gcr.io/distroless/static\n")
+    store = Store(tmp_path / "store")
+    with pytest.raises(UsageError, match="gcr.io/distroless/static needs a package cache"):
+        build_image(store, DockerfileRequest(context, platform=AMD64))
+    spec = _spec(tmp_path, "packages: [tzdata]\n")
+    with pytest.raises(UsageError, match="installing packages needs a package cache"):
+        build_image(store, SpecRequest(spec, platforms=(AMD64,)))
+    assert store.refs() == []
+
+
+LAZY = """
+import sys
+from pathlib import Path
+from distroless.build import DockerfileRequest, build_image
+from distroless.store import Store
+
+outcome = build_image(Store(Path(sys.argv[1])), DockerfileRequest(Path(sys.argv[2])))
+assert outcome.dockerfile is not None and outcome.dockerfile.cached, "not cached"
+heavy = ("distroless.debian.resolver", "distroless.debian.provider", "distroless.spec",
+         "distroless.bases", "distroless.assemble.packages", "distroless.assemble.spec_build")
+print(sorted(m for m in sys.modules if m.startswith(heavy)))
+"""
+
+
+def test_a_cached_dockerfile_build_loads_no_debian_spec_or_bases_module(tmp_path: Path) -> None:
+    context = _context(tmp_path, "FROM scratch\nCOPY hello.txt /hello.txt\n")
+    store = tmp_path / "store"
+    build_image(Store(store), DockerfileRequest(context))
+    script = tmp_path / "lazy.py"
+    script.write_text(textwrap.dedent(LAZY))
+    done = subprocess.run(
+        [sys.executable, str(script), str(store), str(context)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
