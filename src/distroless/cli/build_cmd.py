@@ -65,6 +65,18 @@ mirror_option = click.option(
     "--sbom/--no-sbom", default=True, show_default=True,
     help="Attach an SPDX SBOM to the built image (pushed as an OCI referrer).",
 )  # fmt: skip
+@click.option(
+    "--provenance", is_flag=True,
+    help="Attach SLSA provenance: the bases, Dockerfile, context and build args by digest.",
+)  # fmt: skip
+@click.option(
+    "--provenance-key", type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign the provenance (DSSE) with this cosign private key; implies --provenance.",
+)  # fmt: skip
+@click.option(
+    "--key-passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase of --provenance-key from this file.",
+)  # fmt: skip
 @pass_app
 def build(
     app: App,
@@ -83,6 +95,9 @@ def build(
     mirror: str | None,
     quiet: bool,
     sbom: bool,
+    provenance: bool,
+    provenance_key: Path | None,
+    key_passphrase_file: Path | None,
 ) -> None:
     """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
     if spec_file is not None:
@@ -91,7 +106,8 @@ def build(
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
             ("--secret", secrets), ("--pull", pull), ("--registry-mirror", registry_mirrors),
-            ("--allow", allow),
+            ("--allow", allow), ("--provenance", provenance),
+            ("--provenance-key", provenance_key),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
@@ -115,6 +131,9 @@ def build(
         mirror=mirror,
         quiet=quiet,
         sbom=sbom,
+        provenance=provenance or provenance_key is not None,
+        provenance_key=provenance_key,
+        key_passphrase_file=key_passphrase_file,
     )
 
 
@@ -180,12 +199,20 @@ def _build_dockerfile(
     mirror: str | None,
     quiet: bool,
     sbom: bool = True,
+    provenance: bool = False,
+    provenance_key: Path | None = None,
+    key_passphrase_file: Path | None = None,
 ) -> None:
     from distroless.build import DockerfileRequest
     from distroless.dockerfile.secrets import load_secrets
 
     if len(platforms) > 1:
         raise UsageError("Dockerfile builds take one --platform at a time")
+    key = None
+    if provenance_key is not None:
+        from distroless.cli.sign_cmds import load_private
+
+        key = load_private(provenance_key, key_passphrase_file)
     request = DockerfileRequest(
         context=context,
         dockerfile=dockerfile,
@@ -203,6 +230,8 @@ def _build_dockerfile(
         package_cache=app.cache_path,
         mirror=mirror,
         run_output=None if quiet else _stderr_fd(),
+        provenance=provenance,
+        provenance_key=key,
     )
     _build(app, request, quiet=quiet, reporter=_reporter(quiet))
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from distroless.cli.context import App, pass_app
 from distroless.cli.output import emit_json, human_size, table
 from distroless.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from distroless.sign.keys import PrivateKey
 
 PASSPHRASE_ENV = "DISTROLESS_KEY_PASSPHRASE"  # noqa: S105 (a variable name)
 COSIGN_PASSPHRASE_ENV = "COSIGN_PASSWORD"  # noqa: S105 (a variable name)
@@ -88,7 +92,7 @@ def generate(output_key_prefix: str, force: bool, key_passphrase_file: Path | No
     click.echo(f"Public key written to {public_path}")
 
 
-def _load_private(path: Path, passphrase_file: Path | None) -> object:
+def load_private(path: Path, passphrase_file: Path | None) -> PrivateKey:
     from distroless import pem
     from distroless.sign import keys
 
@@ -152,11 +156,11 @@ def sign_cmd(
     from distroless.sign.local import sign_image
     from distroless.store import Store
 
-    key = _load_private(key_path, key_passphrase_file)
+    key = load_private(key_path, key_passphrase_file)
     signed = sign_image(
         Store(app.root_path),
         image,
-        key,  # type: ignore[arg-type]
+        key,
         identity=identity,
         annotations=_annotations(annotations) or None,
         recursive=recursive,

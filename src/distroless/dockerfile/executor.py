@@ -148,6 +148,9 @@ class BuildResult:
     #: regular files the target's COPY/ADD steps (its own and its parent stages') wrote,
     #: as absolute paths: what an SBOM lists beside the packages
     added_files: tuple[str, ...] = ()
+    #: the Dockerfile read and the sha256 of its bytes, for the build's provenance
+    dockerfile: Path | None = None
+    dockerfile_digest: str | None = None
 
 
 def predefined_args(target: Platform, build: Platform) -> dict[str, str]:
@@ -794,7 +797,7 @@ class Executor:
             raise BuildError(
                 f"{self._where(ins)}: stage {ref!r} has not been built before this step"
             )
-        image = self.resolver.resolve(ref, state.platform, self._where(ins))
+        image = self.resolver.resolve(ref, state.platform, self._where(ins), role="copy-from")
         return self._fs(self._state_from_image(image)), image.digest
 
     @staticmethod
@@ -1151,13 +1154,15 @@ def build_dockerfile(
         alt = context_dir / "dockerfile"
         dockerfile_path = alt if alt.is_file() else dockerfile_path
     dockerfile = parse_file(dockerfile_path)
+    source_digest = "sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest()
     context = BuildContext.load(context_dir, dockerfile_path)
     reap_orphans(store.root)  # what a killed build or run left: containers, mounts, state
     with store.session():
         try:
-            return Executor(
+            result = Executor(
                 store, dockerfile, context, options, resolver=resolver, reporter=reporter
             ).build()
+            return replace(result, dockerfile=dockerfile_path, dockerfile_digest=source_digest)
         except (OSError, subprocess.SubprocessError) as exc:
             if isinstance(exc, DistrolessError):
                 raise
