@@ -105,3 +105,53 @@ def test_another_images_signature_manifest_carried_along_verifies_nothing(
     tarball.load(target, archive)
     with pytest.raises(IntegrityError, match="is for image"):
         verify_image(target, "evil/first:1", key.public_key(), identity="evil/second:1")
+
+
+def _attach_statement(store: Store, image: Descriptor, layer_size: int) -> bytes:
+    """An in-toto artifact for ``image`` whose one layer claims ``layer_size`` bytes."""
+    from distroless.oci.canonical import dumps
+    from distroless.sign.attestation import ARTIFACT_TYPE
+    from distroless.store.referrers import attach_referrer, put_document
+
+    statement = dumps({"_type": "https://in-toto.io/Statement/v1", "subject": []})
+    empty = store.put_bytes(b"{}")
+    manifest = dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": ARTIFACT_TYPE,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": empty,
+                "size": 2,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.in-toto+json",
+                    "digest": store.put_bytes(statement),
+                    "size": layer_size,
+                }
+            ],
+            "subject": {"mediaType": image.media_type, "digest": image.digest, "size": image.size},
+        }
+    )
+    desc = put_document(store, manifest, {}, artifact_type=ARTIFACT_TYPE)
+    attach_referrer(store, desc, manifest)
+    return statement
+
+
+@pytest.mark.parametrize("claim", ["short", "huge"])
+def test_an_attachment_layer_that_lies_about_its_size_is_refused_unread(
+    tmp_path: Path, claim: str
+) -> None:
+    """A statement layer bigger than its descriptor says, or one claiming more than an
+    attachment may hold, is an integrity error, not a read of whatever the blob holds."""
+    from distroless.store.referrers import MAX_ATTACHMENT_PART
+    from distroless.verify.attach import attestations
+
+    store = Store(tmp_path / "store")
+    image = add_image(store, "amd64", [add_layer(store, {"a": b"image"})])
+    size = 10 if claim == "short" else MAX_ATTACHMENT_PART + 1
+    _attach_statement(store, image, size)
+    with pytest.raises(IntegrityError, match=str(size)):
+        attestations(store, image.digest)

@@ -72,7 +72,7 @@ def stored_signatures(store: Store, digest: str) -> list[Signature]:
         sources.append(tagged)
     sources += [d for d in referrers(store, digest) if d.artifact_type == SIGNATURE_ARTIFACT_TYPE]
     for desc in sources:
-        for sig in read_signatures(store.read_blob(desc.digest), store.read_blob):
+        for sig in read_signatures(store.read_document(desc), store.read_blob):
             if sig not in found:
                 found.append(sig)
     return found
@@ -115,9 +115,9 @@ def _sign_one(
     if tagged is None:
         artifact = signature_manifest([new])
     else:
-        manifest_bytes = store.read_blob(tagged.digest)
+        manifest_bytes = store.read_document(tagged)
         config = Manifest.from_bytes(manifest_bytes).config
-        artifact = append_signatures(manifest_bytes, store.read_blob(config.digest), [new])
+        artifact = append_signatures(manifest_bytes, store.read_document(config), [new])
     sig_desc = put_document(store, artifact.manifest, artifact.blobs)
     attach_signature_manifest(store, image.digest, sig_desc)
     everything = stored_signatures(store, image.digest)

@@ -21,7 +21,7 @@ need no store internals.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from distroless.errors import DistrolessError, IntegrityError
 from distroless.oci import mediatypes as mt
@@ -39,6 +39,9 @@ SBOM_TYPES = {
     "application/spdx+json": "spdx-json",
     "application/vnd.cyclonedx+json": "cyclonedx-json",
 }
+#: an artifact's layer (an SBOM, a statement) read whole into memory: as large as ``pull``
+#: takes one, far more than the SBOM of any real image
+MAX_ATTACHMENT_PART = 256 << 20
 SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 IN_TOTO_ARTIFACT_TYPE = "application/vnd.in-toto+json"
 
@@ -53,6 +56,12 @@ class ReferrerSource(Protocol):
 
     def read_blob(self, digest: str) -> bytes: ...
 
+    def read_document(self, desc: Descriptor) -> bytes:
+        """A manifest or config, refused unread when over its bound (:mod:`oci.limits`)."""
+        ...
+
+    def open_blob(self, digest: str) -> BinaryIO: ...
+
 
 @runtime_checkable
 class AttachmentStore(ReferrerSource, Protocol):
@@ -63,6 +72,21 @@ class AttachmentStore(ReferrerSource, Protocol):
     def add_root(self, kind: str, key: str, desc: Descriptor) -> None: ...
 
     def find_root(self, kind: str, key: str) -> Descriptor | None: ...
+
+
+def read_part(store: ReferrerSource, desc: Descriptor) -> bytes:
+    """The bytes of an artifact's layer ``desc``, refused when over the bound or not the
+    size its descriptor says (a layer of an archive or a registry is untrusted)."""
+    if desc.size > MAX_ATTACHMENT_PART:
+        raise IntegrityError(
+            f"attached {desc.media_type} {desc.digest} is {desc.size} bytes, more than "
+            f"the {MAX_ATTACHMENT_PART} bytes an attachment may have"
+        )
+    with store.open_blob(desc.digest) as fh:
+        data = fh.read(desc.size + 1)
+    if len(data) != desc.size:
+        raise IntegrityError(f"blob {desc.digest} is not the {desc.size} bytes its descriptor says")
+    return data
 
 
 def _artifact_type(manifest: Manifest) -> str:
@@ -82,7 +106,7 @@ def referrers(store: ReferrerSource, digest: str) -> list[Descriptor]:
             continue
         if not store.has_blob(entry.digest):
             continue  # a root whose blob was lost; fsck reports it
-        manifest = Manifest.from_bytes(store.read_blob(entry.digest))
+        manifest = Manifest.from_bytes(store.read_document(entry))
         if manifest.subject is None or manifest.subject.digest != digest:
             continue
         found[entry.digest] = Descriptor(
@@ -174,7 +198,7 @@ def attachments(store: ReferrerSource, digests: Iterable[str]) -> list[Descripto
 def manifest_blobs(store: ReferrerSource, desc: Descriptor) -> list[Descriptor]:
     """The config and layers an attached manifest needs (its subject is the image)."""
     try:
-        manifest = Manifest.from_bytes(store.read_blob(desc.digest))
+        manifest = Manifest.from_bytes(store.read_document(desc))
     except DistrolessError as exc:
         raise IntegrityError(f"attachment {desc.digest} cannot be read: {exc}") from None
     return [manifest.config, *manifest.layers]

@@ -37,7 +37,7 @@ from distroless.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope, sign_envelope, v
 from distroless.sign.keys import PrivateKey, PublicKey, key_id
 from distroless.sign.provenance import STATEMENT_TYPE
 from distroless.store import Store
-from distroless.store.referrers import attach_referrer, put_document, referrers
+from distroless.store.referrers import attach_referrer, put_document, read_part, referrers
 from distroless.store.store import SUBJECT
 from distroless.verify.image import ImageHandle
 from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom, timestamp
@@ -72,7 +72,7 @@ _FILE_NAMES: dict[SbomFormat, str] = {
 
 def _handle(store: Store, desc: Descriptor) -> ImageHandle:
     manifest = store.read_manifest(desc)
-    config = ImageConfig.from_bytes(store.read_blob(manifest.config.digest))
+    config = ImageConfig.from_bytes(store.read_document(manifest.config))
     layers = manifest.layers
 
     def open_layer(index: int) -> BinaryIO:
@@ -106,7 +106,7 @@ def sbom_artifact(
 
 def _manifests(store: Store, desc: Descriptor) -> list[Descriptor]:
     if mt.is_index(desc.media_type):
-        return [d for d in Index.from_bytes(store.read_blob(desc.digest)).manifests]
+        return [d for d in Index.from_bytes(store.read_document(desc)).manifests]
     if mt.is_manifest(desc.media_type):
         return [desc]
     raise NotFoundError(f"{desc.digest} is not an image (media type {desc.media_type})")
@@ -164,7 +164,7 @@ def attached_sbom(store: Store, digest: str, fmt: SbomFormat = "spdx-json") -> b
     manifest = store.read_manifest(root)
     for layer in manifest.layers:
         if layer.media_type == ARTIFACT_TYPES[fmt] and store.has_blob(layer.digest):
-            return store.read_blob(layer.digest)
+            return read_part(store, layer)
     return None
 
 
@@ -234,7 +234,7 @@ def attestations(store: Store, digest: str, key: PublicKey | None = None) -> lis
             continue
         manifest = store.read_manifest(desc)
         for layer in manifest.layers:
-            data = store.read_blob(layer.digest)
+            data = read_part(store, layer)
             if layer.media_type == ENVELOPE_MEDIA_TYPE:
                 if key is None:
                     out.append(Envelope.from_bytes(data).payload)

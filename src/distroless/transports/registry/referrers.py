@@ -180,14 +180,14 @@ def push_signature_tags(pusher: _Pusher, store: ImageSource, subjects: Sequence[
         local = signature_tag_manifest(store, subject.digest)
         if local is None:
             continue
-        ours = read_signatures(store.read_blob(local.digest), store.read_blob)
+        ours = read_signatures(store.read_document(local), store.read_blob)
         tag = signature_tag(subject.digest)
         try:
             remote = fetch_manifest(pusher.client, pusher.repo, tag)
         except NotFoundError:
             remote = None
         if remote is None:
-            data = store.read_blob(local.digest)
+            data = store.read_document(local)
             manifest = Manifest.from_bytes(data)
             for part in (manifest.config, *manifest.layers):
                 pusher.blob(part)
