@@ -112,6 +112,9 @@ class SpecRequest:
     source_date_epoch: int = 0
     package_cache: Path | None = None
     mirror: str | None = None
+    #: attach SLSA provenance (the spec and its package lock by digest)
+    provenance: bool = False
+    provenance_key: PrivateKey | None = None
 
     def __post_init__(self) -> None:
         _check_tags(self.tags)
@@ -337,11 +340,17 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
                 reporter=reporter,
             )
             sboms = _attach_sbom(store, request, desc, _spec_files(spec))
+            provenance = None
+            if request.provenance:
+                from distroless.sign.build_provenance import attach_spec_provenance
+
+                names = request.tags or spec.tags
+                provenance = attach_spec_provenance(store, request, spec, desc, chosen, names)
             tags = tuple(store.tag(name, desc) for name in request.tags or spec.tags)
     finally:
         if source is not None:
             source.close()
-    return BuildOutcome(desc, tags, sboms)
+    return BuildOutcome(desc, tags, sboms, provenance=provenance)
 
 
 def _spec_files(spec: ImageSpec) -> list[str]:

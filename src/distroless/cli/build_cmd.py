@@ -18,6 +18,7 @@ from distroless.store import Store
 
 if TYPE_CHECKING:
     from distroless.build import BuildRequest
+    from distroless.sign.keys import PrivateKey
 
 # The builder, spec and Debian modules are imported where they are used: a cached
 # Dockerfile build should not pay for loading the package resolver.
@@ -106,12 +107,15 @@ def build(
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
             ("--secret", secrets), ("--pull", pull), ("--registry-mirror", registry_mirrors),
-            ("--allow", allow), ("--provenance", provenance),
-            ("--provenance-key", provenance_key),
+            ("--allow", allow),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
-        _build_spec(app, spec_file, tags, platforms, mirror, quiet, sbom=sbom)
+        _build_spec(
+            app, spec_file, tags, platforms, mirror, quiet, sbom=sbom,
+            provenance=provenance or provenance_key is not None,
+            provenance_key=provenance_key, key_passphrase_file=key_passphrase_file,
+        )  # fmt: skip
         return
     if context is None:
         raise UsageError("give a CONTEXT directory (Dockerfile build) or --spec FILE")
@@ -208,11 +212,7 @@ def _build_dockerfile(
 
     if len(platforms) > 1:
         raise UsageError("Dockerfile builds take one --platform at a time")
-    key = None
-    if provenance_key is not None:
-        from distroless.cli.sign_cmds import load_private
-
-        key = load_private(provenance_key, key_passphrase_file)
+    key = _provenance_key(provenance_key, key_passphrase_file)
     request = DockerfileRequest(
         context=context,
         dockerfile=dockerfile,
@@ -236,6 +236,14 @@ def _build_dockerfile(
     _build(app, request, quiet=quiet, reporter=_reporter(quiet))
 
 
+def _provenance_key(path: Path | None, passphrase_file: Path | None) -> PrivateKey | None:
+    if path is None:
+        return None
+    from distroless.cli.sign_cmds import load_private
+
+    return load_private(path, passphrase_file)
+
+
 def _build_spec(
     app: App,
     spec_file: str,
@@ -245,10 +253,15 @@ def _build_spec(
     quiet: bool,
     *,
     sbom: bool = True,
+    provenance: bool = False,
+    provenance_key: Path | None = None,
+    key_passphrase_file: Path | None = None,
 ) -> None:
     from distroless.build import SpecRequest
 
     request = SpecRequest(
+        provenance=provenance,
+        provenance_key=_provenance_key(provenance_key, key_passphrase_file),
         spec=Path(spec_file),
         tags=tags,
         platforms=tuple(Platform.parse(p) for p in platforms),

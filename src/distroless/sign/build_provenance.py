@@ -11,6 +11,7 @@ another machine gives the same statement.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from distroless.sign.provenance import (
     ResolvedDependency,
     Subject,
     image_dependency,
+    lock_dependency,
     provenance_statement,
 )
 from distroless.store import Store
@@ -30,11 +32,18 @@ from distroless.store.store import normalize_name
 from distroless.verify.attach import attach_provenance
 
 if TYPE_CHECKING:
-    from distroless.build import DockerfileRequest
+    from distroless.build import DockerfileRequest, SpecRequest
     from distroless.dockerfile.executor import BuildResult
     from distroless.dockerfile.resolve_base import UsedImage
+    from distroless.oci.models import Platform
+    from distroless.spec.model import ImageSpec
 
-__all__ = ["attach_dockerfile_provenance", "context_digest", "dockerfile_dependencies"]
+__all__ = [
+    "attach_dockerfile_provenance",
+    "attach_spec_provenance",
+    "context_digest",
+    "dockerfile_dependencies",
+]
 
 
 def context_digest(context: Path, dockerfile: Path | None) -> str:
@@ -59,6 +68,52 @@ def _shown_path(dockerfile: Path, context: Path) -> str:
         return dockerfile.name
 
 
+def _subjects(tags: Sequence[str], digest: str) -> list[Subject]:
+    names = dict.fromkeys(Reference.parse(normalize_name(t)).name for t in tags)
+    return [Subject(n, digest) for n in names or ["image"]]
+
+
+def _file_digest(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def attach_spec_provenance(
+    store: Store,
+    request: SpecRequest,
+    spec: ImageSpec,
+    descriptor: Descriptor,
+    platforms: Sequence[Platform],
+    tags: Sequence[str],
+) -> Descriptor:
+    """Attach the provenance of a spec build: the spec file and its package lock by digest.
+
+    A spec reads no images and has no context; its packages are pinned by the lock, whose
+    digest stands for every ``.deb`` (each checked against the lock when it was fetched).
+    """
+    dependencies = []
+    if spec.packages and spec.lock_path.is_file():
+        dependencies.append(lock_dependency(spec.lock_path.name, _file_digest(spec.lock_path)))
+    parameters = BuildParameters(
+        source_kind="spec",
+        source_path=spec.path.name,
+        source_digest=_file_digest(spec.path),
+        platform=",".join(str(p) for p in platforms),
+    )
+    statement = provenance_statement(
+        _subjects(tags, descriptor.digest),
+        parameters,
+        dependencies,
+        source_date_epoch=request.source_date_epoch,
+    )
+    return attach_provenance(
+        store,
+        descriptor,
+        statement,
+        request.provenance_key,
+        source_date_epoch=request.source_date_epoch,
+    )
+
+
 def attach_dockerfile_provenance(
     store: Store,
     request: DockerfileRequest,
@@ -71,8 +126,7 @@ def attach_dockerfile_provenance(
     is written: the statement must never carry a secret.
     """
     assert result.dockerfile is not None and result.dockerfile_digest is not None
-    names = dict.fromkeys(Reference.parse(normalize_name(t)).name for t in request.tags)
-    subjects = [Subject(n, result.descriptor.digest) for n in names or ["image"]]
+    subjects = _subjects(request.tags, result.descriptor.digest)
     parameters = BuildParameters(
         source_kind="dockerfile",
         source_path=_shown_path(result.dockerfile, request.context),

@@ -23,7 +23,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from distroless.elf.header import ELF_MAGIC, ELFCLASS32, ELFCLASS64, ELFDATA2MSB
+# e_ident of the ELF header (the System V ABI), spelled out rather than imported from
+# distroless.elf: the probe runs in every SBOM, and that package loads the loader model.
+ELF_MAGIC = b"\x7fELF"
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2MSB = 2
 
 MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32
