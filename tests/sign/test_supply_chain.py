@@ -244,3 +244,24 @@ def test_signatures_and_sboms_survive_copy_save_and_load(
     last = Cli(tmp_path / "last")
     last("verify", digest, "--key", pair.public).check()
     assert sha256_bytes(last("sbom", digest).check().stdout.encode()) == sha256_bytes(sbom.encode())
+
+
+def test_build_provenance_key_signs_what_attestations_prints(tmp_path: Path, cli: Cli) -> None:
+    pair = make_keypair(tmp_path / "prov", "prov")
+    other = make_keypair(tmp_path / "other", "other")
+    (tmp_path / "app").write_bytes(b"#!app\n")
+    spec = tmp_path / "image.yaml"
+    spec.write_text("files:\n  - {src: app, dst: /app, mode: 0755}\ntags: [prov-spec]\n")
+    built = cli(
+        "build", "-q", "--spec", spec, "--provenance-key", pair.private,
+        "--key-passphrase-file", pair.passphrase_file,
+    ).check()  # fmt: skip
+    statements = cli("attestations", "prov-spec", "--key", pair.public).check().json()
+    assert isinstance(statements, list) and len(statements) == 1
+    assert statements[0]["subject"][0]["digest"]["sha256"] == built.stdout.strip()[7:]
+    assert statements[0]["predicate"]["buildDefinition"]["externalParameters"]["source"][
+        "digest"
+    ] == {"sha256": sha256_bytes(spec.read_bytes())[7:]}
+    refused = cli("attestations", "prov-spec", "--key", other.public)
+    assert refused.exit_code == 5 and "no attestation signed by" in refused.stderr
+    assert cli("attestations", "prov-spec").check().json() == statements

@@ -44,6 +44,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "sign": ("distroless.cli.sign_cmds", "sign_cmd"),
     "verify": ("distroless.cli.sign_cmds", "verify_cmd"),
     "referrers": ("distroless.cli.sign_cmds", "referrers_cmd"),
+    "attestations": ("distroless.cli.sign_cmds", "attestations_cmd"),
     "bases": ("distroless.cli.bases_cmd", "bases"),
 }
 

@@ -20,7 +20,7 @@ from distroless.cli.output import emit_json, human_size, table
 from distroless.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from distroless.sign.keys import PrivateKey
+    from distroless.sign.keys import PrivateKey, PublicKey
 
 PASSPHRASE_ENV = "DISTROLESS_KEY_PASSPHRASE"  # noqa: S105 (a variable name)
 COSIGN_PASSPHRASE_ENV = "COSIGN_PASSWORD"  # noqa: S105 (a variable name)
@@ -108,7 +108,7 @@ def load_private(path: Path, passphrase_file: Path | None) -> PrivateKey:
     return keys.load_private_key(data, secret, source=str(path))
 
 
-def load_public(path: Path) -> object:
+def load_public(path: Path) -> PublicKey:
     from distroless.sign import keys
 
     try:
@@ -183,7 +183,7 @@ def verify_cmd(app: App, image: str, key_path: Path, identity: str | None, as_js
     from distroless.store import Store
 
     key = load_public(key_path)
-    result = verify_image(Store(app.root_path), image, key, identity=identity)  # type: ignore[arg-type]
+    result = verify_image(Store(app.root_path), image, key, identity=identity)
     if as_json:
         emit_json(
             {
@@ -257,4 +257,34 @@ def referrers_cmd(app: App, image: str, as_json: bool) -> None:
     table(["SUBJECT", "DIGEST", "ARTIFACT TYPE", "SIZE"], rows)
 
 
-COMMANDS = (key_group, sign_cmd, verify_cmd, referrers_cmd)
+@click.command("attestations")
+@click.argument("image")
+@click.option(
+    "--key", "key_path", type=click.Path(path_type=Path),
+    help="Only the statements this public key signed (DSSE); none is an error.",
+)  # fmt: skip
+@pass_app
+def attestations_cmd(app: App, image: str, key_path: Path | None) -> None:
+    """Print the in-toto statements (SLSA provenance) attached to IMAGE, as a JSON list.
+
+    \b
+    Examples:
+      distroless attestations my-app
+      distroless attestations my-app --key cosign.pub   # only what that key signed
+    """
+    import json
+
+    from distroless.errors import IntegrityError
+    from distroless.store import Store
+    from distroless.verify.attach import attestations
+
+    store = Store(app.root_path)
+    digest = store.resolve(image).digest
+    key = load_public(key_path) if key_path is not None else None
+    found = attestations(store, digest, key)
+    if key_path is not None and not found:
+        raise IntegrityError(f"{image} ({digest[:19]}) has no attestation signed by {key_path}")
+    emit_json([json.loads(s) for s in found])
+
+
+COMMANDS = (key_group, sign_cmd, verify_cmd, referrers_cmd, attestations_cmd)
