@@ -219,3 +219,18 @@ def test_a_copy_from_image_refused_by_policy_stops_the_build_untagged(tmp_path: 
     assert [e.annotations.get("org.opencontainers.image.ref.name") for e in store.entries()] == [
         "tools:1"
     ]
+
+
+def test_a_digest_pinned_copy_from_image_is_taken_from_the_store(tmp_path: Path) -> None:
+    from distroless.config import UserConfig
+    from distroless.layers.entry import Entry
+    from tests.dockerfile.executor_helpers import store_image
+
+    store = Store(tmp_path / "store")
+    tools = store_image(store, "tools:1", [[Entry.file("tool", b"t")]])
+    context = _context(tmp_path, f"FROM scratch\nCOPY --from=tools@{tools.digest} /tool /tool\n")
+    config = UserConfig.from_dict({"policy": {"tools": {"digest-pinned": True}}})
+    outcome = build_image(store, DockerfileRequest(context, config=config, provenance=True))
+    (dep,) = _statement(store, outcome)["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert dep["digest"] == {"sha256": tools.digest[7:]}
+    assert dep["name"] == f"docker.io/library/tools@{tools.digest}"
