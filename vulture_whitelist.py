@@ -52,3 +52,6 @@ describe_notes  # tests/dockerfile/differential/harness.py
 Role  # sign/provenance.py
 KINDS  # transports/copy.py
 _.triggered  # transports/registry/pull.py
+
+# Results library callers read: the CLI prints only part of them
+_.referrer  # sign.local.Signed: the signature's OCI referrer beside its .sig manifest

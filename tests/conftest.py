@@ -93,6 +93,8 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "DISTROLESS_CACHE": str(base / "cache"),
         "XDG_DATA_HOME": str(base / "xdg-data"),
         "XDG_CACHE_HOME": str(base / "xdg-cache"),
+        # the user's config.toml may hold mirrors and a signature policy: never the tests'
+        "XDG_CONFIG_HOME": str(base / "xdg-config"),
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in values.items():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,92 @@ def test_a_cached_dockerfile_build_loads_no_debian_spec_or_bases_module(tmp_path
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def _statement(store: Store, outcome: BuildOutcome) -> Any:
+    assert outcome.provenance is not None
+    manifest = store.read_manifest(outcome.provenance)
+    return json.loads(store.read_blob(manifest.layers[0].digest))
+
+
+def test_spec_provenance_names_the_spec_by_digest(tmp_path: Path) -> None:
+    import hashlib
+
+    spec = _spec(tmp_path)
+    store = Store(tmp_path / "store")
+    outcome = build_image(store, SpecRequest(spec, provenance=True))
+    doc = _statement(store, outcome)
+    assert doc["subject"] == [
+        {"name": "docker.io/library/spec-own", "digest": {"sha256": outcome.descriptor.digest[7:]}}
+    ]
+    params = doc["predicate"]["buildDefinition"]["externalParameters"]
+    assert params["source"] == {
+        "kind": "spec",
+        "path": "image.yaml",
+        "digest": {"sha256": hashlib.sha256(spec.read_bytes()).hexdigest()},
+    }
+    assert build_image(store, SpecRequest(spec)).provenance is None
+
+
+def test_dockerfile_provenance_names_copy_from_images_and_the_context(tmp_path: Path) -> None:
+    from distroless.layers.entry import Entry
+    from tests.helpers.images import store_image
+
+    store = Store(tmp_path / "store")
+    source = store_image(store, "tools:1", [[Entry.file("tool", b"t")]])
+    context = _context(
+        tmp_path, "FROM scratch\nCOPY --from=tools:1 /tool /tool\nCOPY hello.txt /\n"
+    )
+    request = DockerfileRequest(context, tags=("app:1",), build_args={"A": "1"}, provenance=True)
+
+    def definition() -> Any:
+        return _statement(store, build_image(store, request))["predicate"]["buildDefinition"]
+
+    first = definition()
+    (dep,) = first["resolvedDependencies"]
+    assert dep == {
+        "uri": "pkg:docker/docker.io/library/tools@1?platform=linux%2Famd64",
+        "digest": {"sha256": source.digest[7:]},
+        "name": "docker.io/library/tools:1",
+        "annotations": {"role": "copy-from"},
+    }
+    assert first["externalParameters"]["buildArgs"] == {"A": "1"}
+    assert definition() == first  # the same build, the same statement
+    (context / "hello.txt").write_text("changed\n")
+    changed = definition()
+    assert changed["externalParameters"]["context"] != first["externalParameters"]["context"]
+
+
+def test_a_copy_from_image_refused_by_policy_stops_the_build_untagged(tmp_path: Path) -> None:
+    from distroless.errors import PolicyError
+    from distroless.layers.entry import Entry
+    from distroless.registry_config import UserConfig
+    from tests.helpers.images import store_image
+
+    store = Store(tmp_path / "store")
+    store_image(store, "tools:1", [[Entry.file("tool", b"t")]])
+    context = _context(tmp_path, "FROM scratch\nCOPY --from=tools:1 /tool /tool\n")
+    config = UserConfig.from_dict({"policy": {"tools:*": {"digest-pinned": True}}})
+    request = DockerfileRequest(context, tags=("app:1",), config=config)
+    with pytest.raises(
+        PolicyError, match=r"Dockerfile:2: image docker.io/library/tools:1 .* 'tools:\*'"
+    ):
+        build_image(store, request)
+    assert [e.annotations.get("org.opencontainers.image.ref.name") for e in store.entries()] == [
+        "tools:1"
+    ]
+
+
+def test_a_digest_pinned_copy_from_image_is_taken_from_the_store(tmp_path: Path) -> None:
+    from distroless.layers.entry import Entry
+    from distroless.registry_config import UserConfig
+    from tests.helpers.images import store_image
+
+    store = Store(tmp_path / "store")
+    tools = store_image(store, "tools:1", [[Entry.file("tool", b"t")]])
+    context = _context(tmp_path, f"FROM scratch\nCOPY --from=tools@{tools.digest} /tool /tool\n")
+    config = UserConfig.from_dict({"policy": {"tools": {"digest-pinned": True}}})
+    outcome = build_image(store, DockerfileRequest(context, config=config, provenance=True))
+    (dep,) = _statement(store, outcome)["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert dep["digest"] == {"sha256": tools.digest[7:]}
+    assert dep["name"] == f"docker.io/library/tools@{tools.digest}"

@@ -3,8 +3,9 @@
 :func:`build_image` takes a store, a request (a Dockerfile build or a spec build) and a
 reporter, and does what the command does: it finds each ``FROM`` image in the store, in the
 built-in base recipes (``FROM gcr.io/distroless/base`` is built on the spot from signed
-Debian packages) or in a registry (through its mirrors); it fetches and layers the spec's
-Debian packages; it attaches an SBOM and stores the tags.  :func:`build_base_images` does
+Debian packages) or in a registry (through its mirrors), and holds each to the policy of the
+user's config; it fetches and layers the spec's Debian packages; it attaches an SBOM (and,
+when asked, SLSA provenance) and stores the tags.  :func:`build_base_images` does
 the same for ``distroless bases build``.  The CLI only turns flags into a request and
 prints the outcome.
 
@@ -28,9 +29,11 @@ from distroless.store.store import normalize_name
 if TYPE_CHECKING:
     from distroless.bases.build import BuiltBase
     from distroless.dockerfile.executor import BuildResult
-    from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, Puller
+    from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, PolicyCheck, Puller
     from distroless.dockerfile.secrets import BuildSecret
     from distroless.pack.image import Packed
+    from distroless.registry_config import UserConfig
+    from distroless.sign.keys import PrivateKey
     from distroless.spec.model import ImageSpec
 
 __all__ = [
@@ -74,6 +77,12 @@ class DockerfileRequest:
     mirror: str | None = None
     #: where RUN steps' stdout and stderr go; None keeps them for the error message
     run_output: IO[bytes] | int | None = None
+    #: attach SLSA provenance (an in-toto statement) as a referrer of the image
+    provenance: bool = False
+    #: sign the provenance as a DSSE envelope with this key
+    provenance_key: PrivateKey | None = None
+    #: registries and the policy ``FROM`` images must meet; None reads ``config.toml``
+    config: UserConfig | None = None
 
     def __post_init__(self) -> None:
         """A request that cannot be built fails here, before a store is touched."""
@@ -105,6 +114,9 @@ class SpecRequest:
     source_date_epoch: int = 0
     package_cache: Path | None = None
     mirror: str | None = None
+    #: attach SLSA provenance (the spec and its package lock by digest)
+    provenance: bool = False
+    provenance_key: PrivateKey | None = None
 
     def __post_init__(self) -> None:
         _check_tags(self.tags)
@@ -153,6 +165,7 @@ class BuildOutcome:
     ``descriptor`` is the image (a manifest, or an index for a multi-platform spec);
     ``tags`` the names it was stored under, normalised as the store keeps them; ``sboms``
     the attached SBOM artifacts, one per platform manifest (none with ``sbom=False``);
+    ``provenance`` the attached in-toto statement's referrer, when one was asked for;
     ``dockerfile`` the executor's account of a Dockerfile build (which steps ran and which
     came from the cache), None for a spec build.
     """
@@ -163,6 +176,7 @@ class BuildOutcome:
     dockerfile: BuildResult | None = None
     #: what a pack carried (packages, warnings), None for other builds
     packed: Packed | None = None
+    provenance: Descriptor | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,9 @@ def _package_cache(given: Path | None, what: str) -> Path:
 def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Reporter) -> BuildOutcome:
     from distroless.dockerfile.executor import BuildOptions, build_dockerfile
     from distroless.dockerfile.resolve_base import BaseResolver
+    from distroless.registry_config import UserConfig
+
+    config = request.config if request.config is not None else UserConfig.load()
 
     options = BuildOptions(
         context=request.context,
@@ -240,16 +257,36 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
     resolver = BaseResolver(
         store,
         base_builder=_base_builder(store, request, reporter),
-        puller=_puller(store, request.registry_mirrors, reporter),
+        puller=_puller(store, config, request.registry_mirrors, reporter),
         reporter=reporter,
         pull=request.pull,
+        policy=_policy(store, config),
     )
     with store.session():
         result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
         # the files the final stage's COPY/ADD wrote, hashed from the built image
         sboms = _attach_sbom(store, request, result.descriptor, list(result.added_files))
+        provenance = None
+        if request.provenance:
+            from distroless.sign.build_provenance import attach_dockerfile_provenance
+
+            provenance = attach_dockerfile_provenance(store, request, result, resolver.used)
         tags = tuple(store.tag(name, result.descriptor) for name in request.tags)
-    return BuildOutcome(result.descriptor, tags, sboms, result)
+    return BuildOutcome(result.descriptor, tags, sboms, result, provenance=provenance)
+
+
+def _policy(store: Store, config: UserConfig) -> PolicyCheck | None:
+    """The check of ``FROM`` and ``COPY --from`` images; None when the config has no policy
+    (and then the signature modules are not loaded)."""
+    if not config.policies:
+        return None
+
+    def check(image: str, descriptor: Descriptor, built_locally: bool) -> object:
+        from distroless.sign.policy import check_image_policy
+
+        return check_image_policy(config, image, descriptor, store, built_locally=built_locally)
+
+    return check
 
 
 def _attach_sbom(
@@ -294,7 +331,9 @@ def _base_builder(
     return build
 
 
-def _puller(store: Store, mirrors: tuple[str, ...], reporter: Reporter) -> Puller:
+def _puller(
+    store: Store, config: UserConfig, mirrors: tuple[str, ...], reporter: Reporter
+) -> Puller:
     """Pull from a registry once, quickly: a machine without registry access fails fast.
 
     ``mirrors`` serve the default registry, as docker's daemon does.
@@ -302,15 +341,12 @@ def _puller(store: Store, mirrors: tuple[str, ...], reporter: Reporter) -> Pulle
 
     def pull_image(image: str, platform: Platform) -> Descriptor:
         from distroless.oci.reference import DEFAULT_REGISTRY
-        from distroless.registry_config import UserConfig
         from distroless.transports.registry.client import RetryPolicy
         from distroless.transports.registry.endpoints import Registries
         from distroless.transports.registry.pull import pull
 
-        config = UserConfig.load()
-        if mirrors:
-            config = config.with_mirrors(DEFAULT_REGISTRY, mirrors)
-        with Registries(config, retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
+        settings = config.with_mirrors(DEFAULT_REGISTRY, mirrors) if mirrors else config
+        with Registries(settings, retry=RetryPolicy(attempts=1), timeout=20.0) as regs:
             result = pull(store, image, platform=platform, registries=regs, reporter=reporter)
         return result.descriptor
 
@@ -345,11 +381,17 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
                 reporter=reporter,
             )
             sboms = _attach_sbom(store, request, desc, _spec_files(spec))
+            provenance = None
+            if request.provenance:
+                from distroless.sign.build_provenance import attach_spec_provenance
+
+                names = request.tags or spec.tags
+                provenance = attach_spec_provenance(store, request, spec, desc, chosen, names)
             tags = tuple(store.tag(name, desc) for name in request.tags or spec.tags)
     finally:
         if source is not None:
             source.close()
-    return BuildOutcome(desc, tags, sboms)
+    return BuildOutcome(desc, tags, sboms, provenance=provenance)
 
 
 def _spec_files(spec: ImageSpec) -> list[str]:

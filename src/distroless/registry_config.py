@@ -10,6 +10,13 @@ Two files live under ``$XDG_CONFIG_HOME/distroless``:
       [registry."<another host>:5000"]
       insecure = true
 
+      # which images may be used (pull, FROM, COPY --from): see docs/supply-chain.md
+      [policy."<registry host>/team/*"]
+      signed-by = "keys/team.pub"       # or a list; relative to this file's directory
+
+      [policy."golang:*"]
+      digest-pinned = true
+
 * ``auth.json`` (written by ``distroless login``), in the same ``auths`` shape as
   docker's ``config.json`` so that one parser reads both; it is created with mode 0600
   because it holds passwords.
@@ -31,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from distroless.errors import InputError, ReferenceFormatError
-from distroless.oci.reference import Reference
+from distroless.oci.reference import DEFAULT_REGISTRY, Reference
 from distroless.store.atomic import atomic_file
 
 
@@ -53,7 +60,7 @@ def auth_path() -> Path:
 def _config_model() -> type[Any]:
     """The pydantic model of ``config.toml``, built on first use: most commands run without a
     config file, and building models costs a tenth of a second of start-up."""
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
     class RegistryModel(BaseModel):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -61,10 +68,17 @@ def _config_model() -> type[Any]:
         mirrors: list[str] = Field(default_factory=list)
         insecure: bool = False
 
+    class PolicyModel(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+        signed_by: StrictStr | list[StrictStr] = Field(default_factory=list, alias="signed-by")
+        digest_pinned: StrictBool = Field(default=False, alias="digest-pinned")
+
     class ConfigModel(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
         registry: dict[str, RegistryModel] = Field(default_factory=dict)
+        policy: dict[str, PolicyModel] = Field(default_factory=dict)
 
     return ConfigModel
 
@@ -87,14 +101,79 @@ class RegistrySettings:
     insecure: bool = False
 
 
+_GLOB = frozenset("*?[")
+
+
+def _is_host(component: str) -> bool:
+    return "." in component or ":" in component or component == "localhost"
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One ``[policy."PATTERN"]`` table: which images it covers and what they need.
+
+    ``PATTERN`` is a glob over references, normalised like one: ``golang:*`` covers
+    ``docker.io/library/golang`` with any tag, ``127.0.0.1:5000/team/*`` every repository
+    below ``team`` of that registry, ``*`` everything.  ``*`` matches ``/`` too.  Without a
+    tag part the rule covers every tag (and a reference by digest alone).
+    """
+
+    pattern: str
+    signed_by: tuple[Path, ...] = ()
+    digest_pinned: bool = False
+    source: str = "config"
+
+    @property
+    def _parts(self) -> tuple[str, str | None]:
+        pattern = self.pattern
+        if pattern == "*":
+            return "*", None
+        tag: str | None = None
+        slash, colon = pattern.rfind("/"), pattern.rfind(":")
+        if colon > slash:
+            pattern, tag = pattern[:colon], pattern[colon + 1 :]
+        first, sep, _ = pattern.partition("/")
+        if sep and _is_host(first):
+            return pattern, tag
+        # no registry: the default one, and one component is an official image, as docker has it
+        return f"{DEFAULT_REGISTRY}/{pattern if sep else 'library/' + pattern}", tag
+
+    def matches(self, reference: Reference) -> bool:
+        import fnmatch
+
+        name, tag = self._parts
+        if not fnmatch.fnmatchcase(reference.name, name):
+            return False
+        return tag is None or reference.tag is None or fnmatch.fnmatchcase(reference.tag, tag)
+
+    @property
+    def specificity(self) -> int:
+        """How much of the pattern is literal: the most specific matching rule applies."""
+        name, tag = self._parts
+        text = name + (":" + tag if tag is not None else "")
+        return sum(1 for c in text if c not in _GLOB)
+
+    def describe(self) -> str:
+        needs = []
+        if self.signed_by:
+            needs.append("a signature by " + " or ".join(str(p) for p in self.signed_by))
+        if self.digest_pinned:
+            needs.append("a reference pinned by digest")
+        return " and ".join(needs) or "nothing"
+
+
 @dataclass(frozen=True)
 class UserConfig:
     """The validated ``config.toml``; an empty one when the file does not exist."""
 
     registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
+    policies: tuple[PolicyRule, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> UserConfig:
+    def from_dict(
+        cls, data: Mapping[str, Any], source: str = "config", base: Path | None = None
+    ) -> UserConfig:
+        """Validate ``data``; ``base`` is where relative key paths of the policy start."""
         from pydantic import ValidationError
 
         try:
@@ -103,14 +182,43 @@ class UserConfig:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise InputError(f"{source}: invalid value at {where}: {first['msg']}") from None
+        policies = []
+        for pattern, rule in model.policy.items():
+            keys = [rule.signed_by] if isinstance(rule.signed_by, str) else rule.signed_by
+            if not pattern or pattern != pattern.strip():
+                raise InputError(f"{source}: policy pattern {pattern!r} is empty or padded")
+            if not keys and not rule.digest_pinned:
+                raise InputError(
+                    f"{source}: policy {pattern!r} requires nothing; give signed-by or "
+                    "digest-pinned = true"
+                )
+            root = base or config_dir()
+            policies.append(
+                PolicyRule(
+                    pattern,
+                    tuple(root / Path(k).expanduser() for k in keys),
+                    rule.digest_pinned,
+                    source,
+                )
+            )
         return cls(
             registries={
                 _normalise_host(host): RegistrySettings(
                     mirrors=tuple(r.mirrors), insecure=r.insecure
                 )
                 for host, r in model.registry.items()
-            }
+            },
+            policies=tuple(policies),
         )
+
+    def policy_for(self, reference: Reference | str) -> PolicyRule | None:
+        """The most specific policy rule covering ``reference``, if any (first one on a tie)."""
+        ref = Reference.parse(reference) if isinstance(reference, str) else reference
+        best: PolicyRule | None = None
+        for rule in self.policies:
+            if rule.matches(ref) and (best is None or rule.specificity > best.specificity):
+                best = rule
+        return best
 
     @classmethod
     def load(cls, path: Path | None = None) -> UserConfig:
@@ -125,7 +233,7 @@ class UserConfig:
             raise InputError(f"{path}: not valid TOML ({exc})") from None
         except OSError as exc:
             raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(data, source=str(path), base=path.parent)
 
     def settings(self, host: str) -> RegistrySettings:
         return self.registries.get(host, RegistrySettings())
@@ -145,14 +253,14 @@ class UserConfig:
         merged = tuple(dict.fromkeys((*mirrors, *current.mirrors)))
         regs = dict(self.registries)
         regs[host] = RegistrySettings(mirrors=merged, insecure=current.insecure)
-        return UserConfig(registries=regs)
+        return UserConfig(registries=regs, policies=self.policies)
 
     def with_insecure(self, *hosts: str) -> UserConfig:
         regs = dict(self.registries)
         for host in hosts:
             current = regs.get(host, RegistrySettings())
             regs[host] = RegistrySettings(mirrors=current.mirrors, insecure=True)
-        return UserConfig(registries=regs)
+        return UserConfig(registries=regs, policies=self.policies)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from distroless.dockerfile.resolve_base import BaseResolver, DistrolessBase, distroless_base
-from distroless.errors import NotFoundError, RegistryError
+from distroless.dockerfile.resolve_base import (
+    BaseResolver,
+    DistrolessBase,
+    PolicyCheck,
+    distroless_base,
+)
+from distroless.errors import NotFoundError, PolicyError, RegistryError
 from distroless.layers.entry import Entry
 from distroless.oci.models import Descriptor, Platform
 from distroless.store import Store
@@ -65,3 +70,81 @@ def test_a_failed_pull_names_the_image_and_the_ways_to_provide_it(tmp_path: Path
     assert message.startswith("Dockerfile:1: golang:1.17 is not in the store")
     assert "distroless pull golang:1.17" in message and "distroless load" in message
     assert "examples/golang/image.yaml -t golang:1.17" in message
+
+
+def _refusing(refuse: set[str], calls: list[tuple[str, bool]]) -> PolicyCheck:
+    def check(image: str, descriptor: Descriptor, built_locally: bool) -> object:
+        calls.append((image, built_locally))
+        if image in refuse and not built_locally:
+            raise PolicyError(f"image {image} ({descriptor.digest[:19]}) is refused by policy")
+        return None
+
+    return check
+
+
+def test_the_policy_sees_store_and_recipe_images_and_is_one_line_naming_the_step(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "store")
+    builder_desc = store_image(store, "golang:1.17", [[Entry.file("go", b"go")]])
+
+    def builder(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
+        return store_image(store, image, [[Entry.file("base", b"b")]])
+
+    calls: list[tuple[str, bool]] = []
+    resolver = BaseResolver(store, base_builder=builder, policy=_refusing({"golang:1.17"}, calls))
+    resolver.resolve("gcr.io/distroless/base", AMD64, "Dockerfile:9")
+    with pytest.raises(PolicyError) as err:
+        resolver.resolve("golang:1.17", AMD64, "Dockerfile:1", role="copy-from")
+    assert str(err.value) == (
+        f"Dockerfile:1: image golang:1.17 ({builder_desc.digest[:19]}) is refused by policy"
+    )
+    assert calls == [("gcr.io/distroless/base", True), ("golang:1.17", False)]
+    assert [(u.name, u.source, u.role) for u in resolver.used] == [
+        ("gcr.io/distroless/base", "recipe", "base")
+    ]
+
+
+def test_used_images_are_named_by_the_digest_their_name_resolves_to(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    desc = store_image(store, "golang:1.17", [[Entry.file("go", b"go")]])
+    resolver = BaseResolver(store)
+    resolver.resolve("golang:1.17", AMD64, "Dockerfile:1")
+    resolver.resolve("golang:1.17", AMD64, "Dockerfile:5", role="copy-from")  # remembered
+    (used,) = resolver.used
+    assert (used.descriptor.digest, used.role, used.source) == (desc.digest, "base", "store")
+
+
+def test_an_unsigned_builtin_base_in_the_store_is_built_again_from_its_recipe(
+    tmp_path: Path,
+) -> None:
+    """The recipe's image is verified by Debian's keyring, so the policy exempts it."""
+    store = Store(tmp_path / "store")
+    loaded = store_image(store, "gcr.io/distroless/base", [[Entry.file("loaded", b"l")]])
+    built: list[str] = []
+
+    def builder(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
+        built.append(image)
+        return store_image(store, image, [[Entry.file("base", b"b")]])
+
+    calls: list[tuple[str, bool]] = []
+    resolver = BaseResolver(
+        store, base_builder=builder, policy=_refusing({"gcr.io/distroless/base"}, calls)
+    )
+    found = resolver.resolve("gcr.io/distroless/base", AMD64, "Dockerfile:1")
+    assert built == ["gcr.io/distroless/base"] and found.digest != loaded.digest
+    assert calls == [("gcr.io/distroless/base", False), ("gcr.io/distroless/base", True)]
+    assert resolver.used[0].source == "recipe"
+
+
+def test_a_pull_refused_by_policy_stays_a_policy_error(tmp_path: Path) -> None:
+    def puller(image: str, platform: Platform) -> Descriptor:
+        raise PolicyError(f"image {image} is refused by policy 'golang:*'")
+
+    calls: list[tuple[str, bool]] = []
+    resolver = BaseResolver(
+        Store(tmp_path / "store"), puller=puller, policy=_refusing(set(), calls)
+    )
+    with pytest.raises(PolicyError, match=r"^Dockerfile:1: image golang:1.17 is refused"):
+        resolver.resolve("golang:1.17", AMD64, "Dockerfile:1")
+    assert calls == []  # the pull itself holds a pulled image to the policy

@@ -12,13 +12,13 @@ import json
 import secrets
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
 from distroless.dockerfile.executor import BuildOptions, build_dockerfile
 from distroless.dockerfile.resolve_base import BaseResolver
-from distroless.errors import BuildError
+from distroless.errors import BuildError, NotFoundError, PolicyError
 from distroless.reporter import RecordingReporter
 from distroless.store import Store
 from tests.helpers import Cli, DockerEngine, Registry, require_root, require_tool
@@ -297,11 +297,21 @@ def test_the_example_carries_an_sbom_with_its_binary_and_the_base_packages(
     assert sha in files["./myapp"]
     base = json.loads(cli("sbom", "gcr.io/distroless/base").check().stdout)
 
-    def debs(document: dict[str, list[dict[str, str]]]) -> set[str]:
-        return {p["name"] for p in document["packages"] if p["SPDXID"] != "SPDXRef-Image"}
+    def purls(document: dict[str, Any], kind: str) -> dict[str, str]:
+        return {
+            p["name"]: ref["referenceLocator"]
+            for p in document["packages"]
+            for ref in p.get("externalRefs", ())
+            if ref["referenceType"] == "purl" and ref["referenceLocator"].startswith(kind)
+        }
 
-    assert debs(doc) == debs(base)  # the base's Debian packages, no more, no less
-    assert {"base-files", "libc6", "netbase", "tzdata"} <= debs(doc)
+    # the base's Debian packages, no more, no less
+    assert set(purls(doc, "pkg:deb/")) == set(purls(base, "pkg:deb/"))
+    assert {"base-files", "libc6", "netbase", "tzdata"} <= set(purls(doc, "pkg:deb/"))
+    # ... and what the binary's build info says: its module and the Go that built it
+    go = purls(doc, "pkg:golang/")
+    assert set(go) == {"example.com/hello", "stdlib"}
+    assert go["stdlib"].startswith("pkg:golang/stdlib@1.")
 
 
 @pytest.mark.unsafe_images  # the pulled golang builder has a shell, as builders do
@@ -330,3 +340,112 @@ def test_from_images_come_only_from_the_local_registry_through_mirrors(
         assert mine == theirs
     assert not (tmp_path / "no-cache").exists()  # no Debian package was needed
     assert fresh.subprocess("run", "--rm", "mirrored").check().stdout.strip() == HELLO
+
+
+KEY_ENV = {"DISTROLESS_KEY_PASSPHRASE": "provenance-test", "COSIGN_PASSWORD": None}
+
+
+def _statements(root: Path, image: str) -> list[dict[str, Any]]:
+    from distroless.verify.attach import attestations
+
+    store = Store(root)
+    return [json.loads(s) for s in attestations(store, store.resolve(image).digest)]
+
+
+def test_the_go_examples_provenance_names_both_bases_the_dockerfile_and_the_build_args(
+    cli: Cli, root: Path, example: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "prov"
+    cli("key", "generate", "--output-key-prefix", prefix, env=KEY_ENV).check()
+    cli(
+        "build", "-q", "-t", "prov-go", "--build-arg", "GREETING=one",
+        "--provenance-key", f"{prefix}.key", example, env=KEY_ENV,
+    ).check()  # fmt: skip
+    from distroless.sign.keys import load_public_key
+    from distroless.verify.attach import attestations
+
+    store = Store(root)
+    image = store.resolve("prov-go")
+    public = load_public_key(Path(f"{prefix}.pub").read_bytes())
+    (signed,) = [json.loads(s) for s in attestations(store, image.digest, public)]
+    assert signed["subject"] == [
+        {"name": "docker.io/library/prov-go", "digest": {"sha256": image.digest[7:]}}
+    ]
+    definition = signed["predicate"]["buildDefinition"]
+    params = definition["externalParameters"]
+    dockerfile = hashlib.sha256((example / "Dockerfile").read_bytes()).hexdigest()
+    assert params["source"] == {
+        "kind": "dockerfile", "path": "Dockerfile", "digest": {"sha256": dockerfile}
+    }  # fmt: skip
+    assert params["buildArgs"] == {"GREETING": "one"}
+    assert params["platform"] == "linux/amd64" and "context" in params
+    deps = {d["name"]: d for d in definition["resolvedDependencies"]}
+    for name, ref in (
+        ("docker.io/library/golang:1.17", "golang:1.17"),
+        ("gcr.io/distroless/base:latest", "gcr.io/distroless/base"),
+    ):
+        assert deps[name]["digest"] == {"sha256": store.resolve(ref).digest[7:]}
+        assert deps[name]["annotations"]["role"] == "base"
+
+    # another build argument: the same image, another statement that differs only there
+    cli("build", "-q", "-t", "prov-go", "--build-arg", "GREETING=two", "--provenance", example)
+    statements = _statements(root, "prov-go")
+    assert len(statements) == 2
+    first, second = sorted(statements, key=lambda s: str(s))
+    assert first != second
+    for doc in (first, second):
+        doc["predicate"]["buildDefinition"]["externalParameters"].pop("buildArgs")
+    assert first == second
+
+
+def test_a_secret_value_is_in_no_blob_and_refused_as_a_build_arg(
+    cli: Cli, root: Path, example: Path, tmp_path: Path
+) -> None:
+    value = "sv-" + secrets.token_hex(16)
+    token = tmp_path / "token.txt"
+    token.write_text(value)
+    secret = ("--secret", f"id=tok,src={token}")
+    cli("build", "-q", "-t", "prov-secret", *secret, "--provenance", example).check()
+    # the image is the example's, so the other tests' statements are attached to it too
+    params = [
+        s["predicate"]["buildDefinition"]["externalParameters"]
+        for s in _statements(root, "prov-secret")
+    ]
+    assert any(p["buildArgs"] == {} for p in params)
+    assert _store_holds(root, value.encode()) == []
+
+    leaked = cli(
+        "build", "-q", "-t", "prov-leak", *secret, "--build-arg", f"TOKEN={value}",
+        "--provenance", example,
+    )  # fmt: skip
+    assert leaked.exit_code == BuildError.exit_code
+    assert "secret 'tok'" in leaked.stderr and value not in leaked.stderr
+    assert _store_holds(root, value.encode()) == []
+
+
+def test_a_policy_on_golang_stops_the_unsigned_builder_and_lets_it_through_once_signed(
+    cli: Cli, root: Path, example: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "golang"
+    cli("key", "generate", "--output-key-prefix", prefix, env=KEY_ENV).check()
+    config = tmp_path / "config" / "distroless" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f'[policy."golang:*"]\nsigned-by = "{prefix}.pub"\n\n'
+        # the base is unsigned too, but built here from Debian's signed packages
+        f'[policy."gcr.io/distroless/*"]\nsigned-by = "{prefix}.pub"\n'
+    )
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), **KEY_ENV}
+    refused = cli("build", "-q", "-t", "policy-go", example, env=env)
+    assert refused.exit_code == PolicyError.exit_code
+    (line,) = refused.stderr.strip().splitlines()
+    assert (
+        line.startswith("error: ") and "Dockerfile:2: image docker.io/library/golang:1.17" in line
+    )
+    assert "policy 'golang:*'" in line and "has no signatures" in line
+    with pytest.raises(NotFoundError):
+        Store(root).resolve("policy-go")
+
+    cli("sign", "golang:1.17", "--key", f"{prefix}.key", env=KEY_ENV).check()
+    cli("build", "-q", "-t", "policy-go", example, env=env).check()
+    assert Store(root).resolve("policy-go").digest

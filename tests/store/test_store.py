@@ -40,6 +40,21 @@ def test_tag_resolve_and_load(tmp_path: Path) -> None:
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "app:latest"
 
 
+def test_a_reference_pinned_by_digest_is_the_content_the_digest_names(tmp_path: Path) -> None:
+    """``FROM golang@sha256:...`` finds the stored image, tagged or not, under any name."""
+    store = Store(tmp_path)
+    desc = _image(store)
+    store.tag("golang:1.17", desc)
+    untagged = _image(store, payload=b"other")
+    assert store.resolve(f"golang@{desc.digest}").digest == desc.digest
+    assert store.resolve(f"golang:1.17@{desc.digest}").digest == desc.digest
+    assert store.load_image(f"elsewhere/golang@{untagged.digest}").digest == untagged.digest
+    with pytest.raises(NotFoundError):
+        store.resolve("golang@sha256:" + "0" * 64)
+    with pytest.raises(ReferenceFormatError):
+        store.resolve("golang@sha256:zz")
+
+
 def test_index_resolves_platform(tmp_path: Path) -> None:
     store = Store(tmp_path)
     amd = _image(store, "amd64", b"a")

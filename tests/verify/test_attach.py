@@ -215,7 +215,7 @@ def test_attaching_again_with_the_same_inputs_reads_no_layer(
     desc = build(tmp_path)
     first = attach_sbom(store, desc, added_files=["/app/server"])
 
-    def no_reading(*args: object) -> FileSystemView:
+    def no_reading(*args: object, **kwargs: object) -> FileSystemView:
         raise AssertionError("the SBOM was rendered again")
 
     monkeypatch.setattr(FileSystemView, "from_image", no_reading)

@@ -18,6 +18,7 @@ from distroless.store import Store
 
 if TYPE_CHECKING:
     from distroless.build import BuildRequest
+    from distroless.sign.keys import PrivateKey
 
 # The builder, spec and Debian modules are imported where they are used: a cached
 # Dockerfile build should not pay for loading the package resolver.
@@ -65,6 +66,18 @@ mirror_option = click.option(
     "--sbom/--no-sbom", default=True, show_default=True,
     help="Attach an SPDX SBOM to the built image (pushed as an OCI referrer).",
 )  # fmt: skip
+@click.option(
+    "--provenance", is_flag=True,
+    help="Attach SLSA provenance: the bases, Dockerfile, context and build args by digest.",
+)  # fmt: skip
+@click.option(
+    "--provenance-key", type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign the provenance (DSSE) with this cosign private key; implies --provenance.",
+)  # fmt: skip
+@click.option(
+    "--key-passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase of --provenance-key from this file.",
+)  # fmt: skip
 @pass_app
 def build(
     app: App,
@@ -83,6 +96,9 @@ def build(
     mirror: str | None,
     quiet: bool,
     sbom: bool,
+    provenance: bool,
+    provenance_key: Path | None,
+    key_passphrase_file: Path | None,
 ) -> None:
     """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
     if spec_file is not None:
@@ -95,7 +111,11 @@ def build(
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
-        _build_spec(app, spec_file, tags, platforms, mirror, quiet, sbom=sbom)
+        _build_spec(
+            app, spec_file, tags, platforms, mirror, quiet, sbom=sbom,
+            provenance=provenance or provenance_key is not None,
+            provenance_key=provenance_key, key_passphrase_file=key_passphrase_file,
+        )  # fmt: skip
         return
     if context is None:
         raise UsageError("give a CONTEXT directory (Dockerfile build) or --spec FILE")
@@ -115,6 +135,9 @@ def build(
         mirror=mirror,
         quiet=quiet,
         sbom=sbom,
+        provenance=provenance or provenance_key is not None,
+        provenance_key=provenance_key,
+        key_passphrase_file=key_passphrase_file,
     )
 
 
@@ -180,12 +203,16 @@ def _build_dockerfile(
     mirror: str | None,
     quiet: bool,
     sbom: bool = True,
+    provenance: bool = False,
+    provenance_key: Path | None = None,
+    key_passphrase_file: Path | None = None,
 ) -> None:
     from distroless.build import DockerfileRequest
     from distroless.dockerfile.secrets import load_secrets
 
     if len(platforms) > 1:
         raise UsageError("Dockerfile builds take one --platform at a time")
+    key = _provenance_key(provenance_key, key_passphrase_file)
     request = DockerfileRequest(
         context=context,
         dockerfile=dockerfile,
@@ -203,8 +230,18 @@ def _build_dockerfile(
         package_cache=app.cache_path,
         mirror=mirror,
         run_output=None if quiet else _stderr_fd(),
+        provenance=provenance,
+        provenance_key=key,
     )
     _build(app, request, quiet=quiet, reporter=_reporter(quiet))
+
+
+def _provenance_key(path: Path | None, passphrase_file: Path | None) -> PrivateKey | None:
+    if path is None:
+        return None
+    from distroless.cli.sign_cmds import load_private
+
+    return load_private(path, passphrase_file)
 
 
 def _build_spec(
@@ -216,10 +253,15 @@ def _build_spec(
     quiet: bool,
     *,
     sbom: bool = True,
+    provenance: bool = False,
+    provenance_key: Path | None = None,
+    key_passphrase_file: Path | None = None,
 ) -> None:
     from distroless.build import SpecRequest
 
     request = SpecRequest(
+        provenance=provenance,
+        provenance_key=_provenance_key(provenance_key, key_passphrase_file),
         spec=Path(spec_file),
         tags=tags,
         platforms=tuple(Platform.parse(p) for p in platforms),

@@ -50,6 +50,9 @@ def _registries(ref: Reference, mirrors: tuple[str, ...], insecure: tuple[str, .
 @click.option("--all-platforms", is_flag=True, help="Keep the whole index, every platform.")
 @_mirror_option
 @_insecure_option
+@click.option(
+    "--no-referrers", is_flag=True, help="Leave the image's SBOMs, signatures and attestations."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def pull_cmd(
@@ -59,9 +62,14 @@ def pull_cmd(
     all_platforms: bool,
     mirrors: tuple[str, ...],
     insecure: tuple[str, ...],
+    no_referrers: bool,
     as_json: bool,
 ) -> None:
-    """Pull REFERENCE from its registry into the local store."""
+    """Pull REFERENCE from its registry into the local store.
+
+    Its referrers (SBOMs, signatures, attestations) come along, and the policy of
+    config.toml applies: an image it refuses is not pulled.
+    """
     from distroless.cli.output import TerminalReporter, emit_json
     from distroless.oci.models import Platform
     from distroless.store import Store
@@ -80,6 +88,7 @@ def pull_cmd(
                 all_platforms=all_platforms,
                 registries=regs,
                 reporter=reporter,
+                referrers=not no_referrers,
             )
     finally:
         reporter.close()
@@ -102,7 +111,11 @@ def pull_cmd(
 @click.argument("image")
 @click.argument("reference", required=False)
 @_insecure_option
-@click.option("--no-referrers", is_flag=True, help="Do not push the SBOMs attached to the image.")
+@click.option(
+    "--no-referrers",
+    is_flag=True,
+    help="Do not push the SBOMs, signatures and attestations attached to the image.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def push_cmd(
@@ -141,6 +154,7 @@ def push_cmd(
         "skipped": result.skipped,
         "bytesUploaded": result.bytes_uploaded,
         "referrers": result.referrers,
+        "signatureTags": result.signature_tags,
     }
     if as_json:
         emit_json(data)

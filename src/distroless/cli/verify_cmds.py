@@ -18,6 +18,7 @@ from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import ImageHandle, from_store
 from distroless.verify.platforms import ImageCheck, check_stored
 from distroless.verify.sbom import FORMATS, AddedFile, SbomFormat, render_sbom
+from distroless.verify.scan import scan_image
 from distroless.verify.structure import CaseResult, StructureReport, run_structure_tests
 from distroless.verify.structure_config import load_config
 
@@ -241,11 +242,19 @@ def sbom(
     store = Store(app.root_path)
     handle = from_store(store, image, Platform.parse(platform) if platform else None)
     data = None
-    if not (fresh or added_files or cyclonedx_version != "1.6"):
+    asked_fresh = fresh or added_files or cyclonedx_version != "1.6"
+    if not asked_fresh:
         data = attached_sbom(store, handle.digest, fmt)
     if data is None:
+        if not asked_fresh:
+            click.echo(
+                f"note: no SBOM is attached to {image}; this one is rendered from its layers "
+                "and lists no files added outside packages (pull it with its referrers, or "
+                "build it with its SBOM)",
+                err=True,
+            )
         data = render_sbom(
-            FileSystemView.from_image(handle),
+            scan_image(handle),
             fmt,
             added_files=_added_files(added_files),
             source_date_epoch=_source_date_epoch(),

@@ -13,6 +13,7 @@ first and make their layer only on a miss.  Each step emits a ``step`` event (``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import posixpath
 import subprocess
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -348,7 +349,8 @@ class Executor:
                 raise BuildError(
                     f"{self.source.where(ins)}: stage {ref!r} has not been built before this step"
                 )
-            image = self.resolver.resolve(ref, state.platform, self.source.where(ins))
+            where = self.source.where(ins)
+            image = self.resolver.resolve(ref, state.platform, where, role="copy-from")
             return self.space.fs(self._state_from_image(image)), image.digest
 
         return copy_step(
@@ -399,11 +401,12 @@ def build_dockerfile(
         alt = context_dir / "dockerfile"
         dockerfile_path = alt if alt.is_file() else dockerfile_path
     dockerfile = parse_file(dockerfile_path)
+    source_digest = "sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest()
     context = BuildContext.load(context_dir, dockerfile_path)
     reap_orphans(store.root)  # what a killed build or run left: containers, mounts, state
     with store.session():
         try:
-            return Executor(
+            result = Executor(
                 store,
                 dockerfile,
                 context,
@@ -412,6 +415,7 @@ def build_dockerfile(
                 reporter=reporter,
                 runner=runner,
             ).build()
+            return replace(result, dockerfile=dockerfile_path, dockerfile_digest=source_digest)
         except (OSError, subprocess.SubprocessError) as exc:
             if isinstance(exc, DistrolessError):
                 raise

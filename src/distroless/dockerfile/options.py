@@ -54,6 +54,9 @@ class BuildResult:
     #: regular files the target's COPY/ADD steps (its own and its parent stages') wrote,
     #: as absolute paths: what an SBOM lists beside the packages
     added_files: tuple[str, ...] = ()
+    #: the Dockerfile read and the sha256 of its bytes, for the build's provenance
+    dockerfile: Path | None = None
+    dockerfile_digest: str | None = None
 
 
 def predefined_args(target: Platform, build: Platform) -> dict[str, str]:

@@ -4,6 +4,9 @@ In order: the local store; for ``gcr.io/distroless/<name>[-debian12|-debian13][:
 ``distroless/<name>`` the built-in recipe of that base, built on the spot; then a registry.
 When none of these can provide it, the error names the image and the ways to bring it in,
 because the usual cause is a fresh machine with no network access to registries.
+
+Every image found is checked against the user's policy (:data:`PolicyCheck`) before the
+build reads it, and remembered (:attr:`BaseResolver.used`) for the build's provenance.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
-from distroless.errors import DistrolessError, NotFoundError
+from distroless.errors import DistrolessError, NotFoundError, PolicyError
 from distroless.oci.models import Descriptor, Platform
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
@@ -52,6 +56,28 @@ def distroless_base(image: str) -> DistrolessBase | None:
 BaseBuilder = Callable[[DistrolessBase, str, Platform], Descriptor]
 #: Pulls ``image`` from a registry into the store (tagging it); returns its descriptor.
 Puller = Callable[[str, Platform], Descriptor]
+#: Accepts the image ``name`` resolved to ``descriptor`` (its tag's manifest or index), or
+#: raises PolicyError; ``built_locally`` says it was built here from a built-in recipe.
+PolicyCheck = Callable[[str, Descriptor, bool], object]
+
+Source = Literal["store", "recipe", "registry"]
+
+
+@dataclass(frozen=True)
+class UsedImage:
+    """An image a build read, as its provenance names it.
+
+    ``descriptor`` is what the name resolved to in the store (an index for a multi-platform
+    image), ``image`` the platform's manifest the build used; ``role`` is ``base`` for
+    ``FROM`` and ``copy-from`` for ``COPY --from=IMAGE``.
+    """
+
+    name: str
+    platform: Platform
+    descriptor: Descriptor
+    image: StoredImage
+    role: Literal["base", "copy-from"]
+    source: Source
 
 
 def _how_to_provide(image: str) -> str:
@@ -74,17 +100,54 @@ class BaseResolver:
     reporter: Reporter = field(default_factory=NullReporter)
     #: ``--pull``: ask the registry (or its mirrors) first, even for the built-in bases.
     pull: bool = False
+    #: the user's policy; images pulled here were already checked by the pull itself
+    policy: PolicyCheck | None = None
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
         self._lock = threading.Lock()  # stages built in parallel must not build a base twice
+        #: every image resolved, in the order first asked for
+        self.used: list[UsedImage] = []
 
-    def resolve(self, image: str, platform: Platform, where: str) -> StoredImage:
+    def resolve(
+        self,
+        image: str,
+        platform: Platform,
+        where: str,
+        *,
+        role: Literal["base", "copy-from"] = "base",
+    ) -> StoredImage:
         key = (image, str(platform))
         with self._lock:
             if key not in self._seen:
-                self._seen[key] = self._resolve(image, platform, where)
+                stored, source = self._resolve(image, platform, where)
+                if self.policy is not None and source != "registry":
+                    stored, source = self._check(image, platform, where, stored, source)
+                top = self.store.resolve(image)
+                self._seen[key] = stored
+                self.used.append(UsedImage(image, platform, top, stored, role, source))
             return self._seen[key]
+
+    def _check(
+        self, image: str, platform: Platform, where: str, stored: StoredImage, source: Source
+    ) -> tuple[StoredImage, Source]:
+        """Hold a stored or recipe-built image to the policy (pulls were held by ``pull``).
+
+        A built-in base in the store that fails the policy (unsigned, say) is built again
+        from its recipe: that image is verified by Debian's keyring, so it is exempt, and
+        when the stored one was built here the rebuild is the same image, from the cache.
+        """
+        assert self.policy is not None
+        try:
+            self.policy(image, self.store.resolve(image), source == "recipe")
+        except PolicyError as exc:
+            base = distroless_base(image)
+            if source != "store" or base is None or self.base_builder is None:
+                raise PolicyError(f"{where}: {exc.message}") from None
+            rebuilt = self._build_base(base, image, platform, where)
+            self.policy(image, self.store.resolve(image), True)
+            return rebuilt, "recipe"
+        return stored, source
 
     def _from_store(self, image: str, platform: Platform) -> StoredImage | None:
         try:
@@ -92,13 +155,13 @@ class BaseResolver:
         except NotFoundError:
             return None
 
-    def _resolve(self, image: str, platform: Platform, where: str) -> StoredImage:
+    def _resolve(self, image: str, platform: Platform, where: str) -> tuple[StoredImage, Source]:
         if self.pull and self.puller is not None:
-            return self._pull(image, platform, where, after_store=False)
+            return self._pull(image, platform, where, after_store=False), "registry"
         found = self._from_store(image, platform)
         if found is not None:
             self.reporter.event("base", image=image, source="store", digest=found.digest)
-            return found
+            return found, "store"
         base = distroless_base(image)
         if base is not None:
             if self.base_builder is None:
@@ -107,18 +170,24 @@ class BaseResolver:
                     f"not available in this installation; run `distroless bases build "
                     f"{base.name}` or bring the image in with {_how_to_provide(image)}"
                 )
-            self.reporter.event("step", message=f"building base image {image} from its recipe")
-            self.base_builder(base, image, platform)
-            built = self._from_store(image, platform)
-            if built is None:
-                raise NotFoundError(f"{where}: building the base {image} did not store it")
-            self.reporter.event("base", image=image, source="recipe", digest=built.digest)
-            return built
+            return self._build_base(base, image, platform, where), "recipe"
         if self.puller is not None:
-            return self._pull(image, platform, where, after_store=True)
+            return self._pull(image, platform, where, after_store=True), "registry"
         raise NotFoundError(
             f"{where}: image {image} is not in the store; provide it with {_how_to_provide(image)}"
         )
+
+    def _build_base(
+        self, base: DistrolessBase, image: str, platform: Platform, where: str
+    ) -> StoredImage:
+        assert self.base_builder is not None
+        self.reporter.event("step", message=f"building base image {image} from its recipe")
+        self.base_builder(base, image, platform)
+        built = self._from_store(image, platform)
+        if built is None:
+            raise NotFoundError(f"{where}: building the base {image} did not store it")
+        self.reporter.event("base", image=image, source="recipe", digest=built.digest)
+        return built
 
     def _pull(
         self, image: str, platform: Platform, where: str, *, after_store: bool
@@ -126,6 +195,8 @@ class BaseResolver:
         assert self.puller is not None
         try:
             self.puller(image, platform)
+        except PolicyError as exc:
+            raise PolicyError(f"{where}: {exc.message}") from None
         except DistrolessError as exc:
             what = (
                 f"{image} is not in the store and pulling it" if after_store else f"pulling {image}"

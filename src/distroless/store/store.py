@@ -468,7 +468,15 @@ class Store:
         )
 
     def resolve(self, name_or_digest: str) -> Descriptor:
-        """A tag, a full digest, or a unique digest prefix of a tagged image."""
+        """A tag, a full digest, ``name@digest``, or a unique digest prefix of a tagged image.
+
+        ``name@digest`` is the content the digest names, whatever the name: content is
+        addressed by digest, so the name cannot make it another image.
+        """
+        if "@" in name_or_digest:
+            pinned = Reference.parse(name_or_digest).digest
+            if pinned is not None:
+                return self.resolve(pinned)
         entries = self._read_index()
         if is_digest(name_or_digest):
             for d in entries:

@@ -4,7 +4,8 @@ Transports: the store (a bare name or ``store:NAME``), ``docker://REF`` (a regis
 ``oci:DIR[:TAG]`` (an OCI layout directory), ``oci-archive:FILE`` and
 ``docker-archive:FILE`` (tarballs).  Everything goes through a store: the user's own when
 it is one end, otherwise a staging store removed afterwards, so each transport needs only
-"into a store" and "out of a store".
+"into a store" and "out of a store".  The image's attachments (signatures, SBOMs,
+attestations) travel with it through every transport.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from distroless.oci.reference import Reference
 from distroless.reporter import Reporter
 from distroless.store import Store
 from distroless.store.atomic import atomic_file
+from distroless.store.referrers import attachments
+from distroless.store.store import ROOT_KIND
 from distroless.transports import tarball
+from distroless.transports.attachments import subjects_of
 from distroless.transports.layout import export_layout, import_layout
 from distroless.transports.registry import Registries, pull, push
 from distroless.transports.walk import walk_descriptors
@@ -150,7 +154,16 @@ def copy(
 
 
 def _copy_blobs(source: Store, target: Store, desc: Descriptor) -> None:
+    """The image ``desc`` and its attachments (signatures, SBOMs), from one store to another."""
     for child in walk_descriptors(desc, source.read_document):
         if not target.has_descriptor(child):
             with source.open_blob(child.digest) as fh:
                 target.put_descriptor(child, fh)
+    for entry in attachments(source, subjects_of(desc, source.read_document)):
+        plain = Descriptor(entry.media_type, entry.digest, entry.size)
+        for child in walk_descriptors(plain, source.read_document):
+            if not target.has_descriptor(child):
+                with source.open_blob(child.digest) as fh:
+                    target.put_descriptor(child, fh)
+        kind, _, key = entry.annotations[ROOT_KIND].partition(":")
+        target.add_root(kind, key, entry)

@@ -26,7 +26,13 @@ from distroless.oci.digest import CHUNK, sha256_file
 from distroless.oci.models import Descriptor, Index, load_json
 from distroless.store import Store
 from distroless.store.atomic import atomic_blob, atomic_write_bytes
-from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME
+from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME, SUBJECT
+from distroless.transports.attachments import (
+    exported,
+    import_attachments,
+    is_attachment,
+    subjects_of,
+)
 from distroless.transports.walk import walk_descriptors
 
 #: index.json of a layout lists every image in it, so it gets more room than one manifest
@@ -75,8 +81,11 @@ def read_layout_index(layout: Path) -> Index:
 
 
 def find_in_layout(layout: Path, tag: str | None) -> Descriptor:
-    """The entry named ``tag`` (``ref.name`` as written, or only its tag part), or the only one."""
-    entries = read_layout_index(layout).manifests
+    """The entry named ``tag`` (``ref.name`` as written, or only its tag part), or the only one.
+
+    Attachments (signatures, SBOMs) are entries too, but never images of their own.
+    """
+    entries = [d for d in read_layout_index(layout).manifests if not is_attachment(d)]
     if tag is None:
         if len(entries) != 1:
             raise NotFoundError(f"{layout} holds {len(entries)} images; name one as oci:DIR:TAG")
@@ -109,6 +118,14 @@ def import_layout(store: Store, layout: Path, tag: str | None) -> Descriptor:
                     store.put_descriptor(desc, fh)
             except IntegrityError as exc:
                 raise IntegrityError(f"{layout}: {exc}") from None
+        import_attachments(
+            store,
+            read_layout_index(layout).manifests,
+            subjects_of(root, read),
+            read,
+            open_blob,
+            str(layout),
+        )
     return Descriptor(root.media_type, root.digest, root.size, platform=root.platform)
 
 
@@ -141,7 +158,10 @@ def export_layout(store: Store, desc: Descriptor, layout: Path, name: str | None
     blobs = _blob_dir(layout)  # checked again: created by us now, or found as it was
     if not os.path.lexists(layout / "oci-layout"):
         atomic_write_bytes(layout / "oci-layout", LAYOUT)
-    for child in walk_descriptors(desc, store.read_document):
+    attached = exported(store, desc)
+    needed = list(walk_descriptors(desc, store.read_document))
+    needed += [blob for _, blobs_of in attached for blob in blobs_of]
+    for child in needed:
         if _has_blob(blobs, child):
             continue
         # a fresh random name in the blob directory, then a rename onto the blob's name
@@ -157,7 +177,14 @@ def export_layout(store: Store, desc: Descriptor, layout: Path, name: str | None
     if name and ":" in name:
         annotations[IMAGE_NAME] = name
     entry = Descriptor(desc.media_type, desc.digest, desc.size, annotations, desc.platform)
-    kept = [d for d in entries if not name or d.annotations.get(REF_NAME) != name]
-    kept.append(entry)
+    new = [entry, *(e for e, _ in attached)]
+    replaced = {(e.digest, e.annotations.get(SUBJECT)) for e, _ in attached}
+    kept = [
+        d
+        for d in entries
+        if (not name or d.annotations.get(REF_NAME) != name or is_attachment(d))
+        and (d.digest, d.annotations.get(SUBJECT)) not in replaced
+    ]
+    kept.extend(new)
     data = json.dumps(Index(tuple(kept)).to_dict(), indent=2, sort_keys=True).encode()
     atomic_write_bytes(index_path, data)

@@ -38,6 +38,12 @@ from distroless.oci.reference import Reference
 from distroless.rootpath import MAX_SYMLINK_HOPS, SymlinkLoopError, resolve_in_root
 from distroless.store import Store
 from distroless.store.store import IMAGE_NAME, LAYOUT, REF_NAME
+from distroless.transports.attachments import (
+    exported,
+    import_attachments,
+    is_attachment,
+    subjects_of,
+)
 from distroless.transports.walk import read_verified, walk_descriptors
 
 Format = Literal["docker", "oci"]
@@ -87,9 +93,15 @@ def save(
     if not images:
         raise InputError("save needs at least one image")
     blobs: dict[Digest, Descriptor] = {}
+    attached: list[Descriptor] = []
     for image in images:
         for desc in walk_descriptors(image.descriptor, store.read_document):
             blobs.setdefault(desc.digest, desc)
+        for entry, needed in exported(store, image.descriptor):
+            if entry not in attached:
+                attached.append(entry)
+            for desc in needed:
+                blobs.setdefault(desc.digest, desc)
     index_entries = []
     for image in images:
         annotations = {}
@@ -109,7 +121,7 @@ def save(
                         f"{blobs[digest].size}; run `distroless fsck`"
                     )
                 tar.addfile(_tarinfo(f"blobs/sha256/{digest[7:]}", size), fh)
-        _add_bytes(tar, "index.json", Index(tuple(index_entries)).to_bytes())
+        _add_bytes(tar, "index.json", Index((*index_entries, *attached)).to_bytes())
         if fmt == "docker":
             _add_bytes(tar, "manifest.json", _docker_manifest(store, images, platform))
         _add_bytes(tar, "oci-layout", LAYOUT)
@@ -295,7 +307,7 @@ def _index_names_images(archive: _Archive) -> bool:
     raw = archive.read_json("index.json")
     if not isinstance(raw, dict):
         return False
-    entries = Index.from_dict(raw).manifests
+    entries = [d for d in Index.from_dict(raw).manifests if not is_attachment(d)]
 
     def names_an_image(d: Descriptor) -> bool:
         try:
@@ -328,14 +340,26 @@ def _load_oci(store: Store, archive: _Archive) -> list[tuple[str | None, Descrip
     index = Index.from_dict(raw)
     out: list[tuple[str | None, Descriptor]] = []
     imported: dict[Digest, int] = {}
+    subjects: list[str] = []
     for entry in index.manifests:
+        if is_attachment(entry):
+            continue  # brought in below, with the image it belongs to
         name = _tag_name(archive, _entry_name(entry), "index.json")
         # many tags of one image are many entries naming one manifest: import it once
         if imported.get(entry.digest) != entry.size:
             for desc in _blobs_of(archive, entry):
                 _import_blob(store, archive, desc)
             imported[entry.digest] = entry.size
+            subjects += subjects_of(entry, archive.read_blob)
         out.append((name, Descriptor(entry.media_type, entry.digest, entry.size)))
+    import_attachments(
+        store,
+        index.manifests,
+        subjects,
+        archive.read_blob,
+        lambda desc: archive.open(f"blobs/sha256/{desc.digest[7:]}"),
+        str(archive.path),
+    )
     return out
 
 

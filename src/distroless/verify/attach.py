@@ -1,4 +1,5 @@
-"""SBOMs attached to images in the store, as OCI 1.1 artifacts that name the image as subject.
+"""SBOMs and provenance attached to images in the store, as OCI 1.1 artifacts that name the
+image as subject.
 
 A build renders the SBOM of what it built and stores it as an artifact manifest: the empty
 config ``{}``, one layer holding the SBOM document, ``artifactType`` saying which format,
@@ -21,30 +22,36 @@ that a later step removed is left out.
 from __future__ import annotations
 
 import hashlib
-import posixpath
+import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
 from distroless import __version__
-from distroless.errors import NotFoundError
-from distroless.layers.reader import iter_layer
+from distroless.errors import InputError, IntegrityError, NotFoundError
 from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import dumps
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest
+from distroless.sign.attestation import ARTIFACT_TYPE as ARTIFACT_TYPE_IN_TOTO
+from distroless.sign.attestation import attestation_referrer
+from distroless.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope, sign_envelope, verify_envelope
+from distroless.sign.keys import PrivateKey, PublicKey, key_id
+from distroless.sign.provenance import STATEMENT_TYPE
 from distroless.store import Store
-from distroless.store.referrers import referrers
+from distroless.store.referrers import attach_referrer, put_document, read_part, referrers
 from distroless.store.store import SUBJECT
 from distroless.timestamps import rfc3339
-from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.image import ImageHandle
 from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom
+from distroless.verify.scan import scan_image
 
 __all__ = [
     "ARTIFACT_TYPES",
     "SBOM_ROOT",
     "AddedFile",
+    "attach_provenance",
     "attach_sbom",
     "attached_sbom",
+    "attestations",
     "referrers",
     "sbom_artifact",
 ]
@@ -66,7 +73,7 @@ _FILE_NAMES: dict[SbomFormat, str] = {
 
 def _handle(store: Store, desc: Descriptor) -> ImageHandle:
     manifest = store.read_manifest(desc)
-    config = ImageConfig.from_bytes(store.read_blob(manifest.config.digest))
+    config = ImageConfig.from_bytes(store.read_document(manifest.config))
     layers = manifest.layers
 
     def open_layer(index: int) -> BinaryIO:
@@ -74,50 +81,6 @@ def _handle(store: Store, desc: Descriptor) -> ImageHandle:
 
     # Named by digest only: a tag would make the same image's SBOM differ between names.
     return ImageHandle(f"image@{desc.digest}", desc.digest, config, layers, open_layer)
-
-
-def _files_under(fs: FileSystemView, path: str) -> list[Node]:
-    node = fs.lookup(path)
-    if node is None:
-        return []  # removed by a later build step: not in the image, not in the SBOM
-    if node.is_file:
-        return [node]
-    if not node.is_dir:
-        return []
-    prefix = node.path.rstrip("/") + "/"
-    return [n for n in fs.nodes() if n.path.startswith(prefix) and n.is_file]
-
-
-def _hash_paths(fs: FileSystemView, paths: Iterable[str]) -> list[AddedFile]:
-    """sha256 of the named files, reading each layer at most once."""
-    wanted: dict[int, dict[str, str]] = {}  # layer -> content path -> reported path
-    for path in paths:
-        for node in _files_under(fs, path):
-            content = node
-            if node.linkname and not node.is_symlink:  # a hard link: hash its target
-                target = fs.get(node.linkname)
-                content = target if target is not None else node
-            wanted.setdefault(content.layer, {})[content.path] = node.path
-    found: list[AddedFile] = []
-    for layer, names in sorted(wanted.items()):
-        with fs.image.open_layer(layer) as blob:
-            for member, stream in iter_layer(blob):
-                path = "/" + posixpath.normpath("/" + member.name).lstrip("/")
-                if path in names and stream is not None:
-                    digest = hashlib.sha256()
-                    while chunk := stream.read(1 << 20):
-                        digest.update(chunk)
-                    found.append(AddedFile(names.pop(path), digest.hexdigest()))
-        if names:
-            missing = ", ".join(sorted(names))
-            raise NotFoundError(f"added files {missing} not found in layer {layer} of the image")
-    return found
-
-
-def _added(fs: FileSystemView, items: Iterable[AddedFile | str]) -> list[AddedFile]:
-    given = [i for i in items if isinstance(i, AddedFile)]
-    paths = [i for i in items if isinstance(i, str)]
-    return given + _hash_paths(fs, paths)
 
 
 def sbom_artifact(
@@ -144,7 +107,7 @@ def sbom_artifact(
 
 def _manifests(store: Store, desc: Descriptor) -> list[Descriptor]:
     if mt.is_index(desc.media_type):
-        return [d for d in Index.from_bytes(store.read_blob(desc.digest)).manifests]
+        return [d for d in Index.from_bytes(store.read_document(desc)).manifests]
     if mt.is_manifest(desc.media_type):
         return [desc]
     raise NotFoundError(f"{desc.digest} is not an image (media type {desc.media_type})")
@@ -180,10 +143,9 @@ def attach_sbom(
             # the SBOM is a pure function of these inputs: a rebuild reads no layer again
             attached.append(Descriptor(known.media_type, known.digest, known.size))
             continue
-        fs = FileSystemView.from_image(_handle(store, desc))
-        data = render_sbom(
-            fs, fmt, added_files=_added(fs, items), source_date_epoch=source_date_epoch
-        )
+        # one pass over the layers gathers everything (see distroless.verify.scan)
+        view = scan_image(_handle(store, desc))
+        data = render_sbom(view, fmt, added_files=items, source_date_epoch=source_date_epoch)
         artifact = sbom_artifact(store, desc, data, fmt, source_date_epoch)
         stored = store.put_manifest(artifact)
         store.add_root(
@@ -203,5 +165,85 @@ def attached_sbom(store: Store, digest: str, fmt: SbomFormat = "spdx-json") -> b
     manifest = store.read_manifest(root)
     for layer in manifest.layers:
         if layer.media_type == ARTIFACT_TYPES[fmt] and store.has_blob(layer.digest):
-            return store.read_blob(layer.digest)
+            return read_part(store, layer)
     return None
+
+
+def attach_provenance(
+    store: Store,
+    descriptor: Descriptor,
+    statement: bytes,
+    key: PrivateKey | None = None,
+    *,
+    source_date_epoch: int = 0,
+) -> Descriptor:
+    """Attach an in-toto statement (SLSA provenance) to image ``descriptor``; its referrer.
+
+    ``statement`` is the canonical JSON of an in-toto Statement v1 (what
+    :func:`distroless.sign.provenance.provenance_statement` returns); one of its subjects
+    must be ``descriptor``'s digest, so a statement cannot be attached to an image it does
+    not describe.  With ``key`` it is signed as a DSSE envelope (keyid: the key's
+    :func:`~distroless.sign.keys.key_id`).  The referrer (artifactType
+    ``application/vnd.in-toto+json``) is kept as long as the image and goes up with
+    ``push``; the same statement and key always give the same referrer.  Call it inside
+    ``store.session()``, like the build itself.
+    """
+    predicate_type = _statement_predicate(statement, descriptor.digest)
+    if key is None:
+        document, signed = statement, False
+    else:
+        document = sign_envelope(statement, key, keyid=key_id(key.public_key()))
+        signed = True
+    artifact = attestation_referrer(
+        {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size},
+        document,
+        predicate_type=predicate_type,
+        signed=signed,
+        source_date_epoch=source_date_epoch,
+    )
+    stored = put_document(
+        store, artifact.manifest, artifact.blobs, artifact_type=artifact.artifact_type
+    )
+    return attach_referrer(store, stored, artifact.manifest)
+
+
+def _statement_predicate(statement: bytes, digest: str) -> str:
+    try:
+        doc = json.loads(statement)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("the provenance statement is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
+        raise InputError(f"the provenance statement is not an in-toto statement ({STATEMENT_TYPE})")
+    predicate_type = doc.get("predicateType")
+    if not isinstance(predicate_type, str) or not predicate_type:
+        raise InputError("the provenance statement has no predicateType")
+    hexes = {
+        s.get("digest", {}).get("sha256")
+        for s in doc.get("subject") or []
+        if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+    }
+    if digest.removeprefix("sha256:") not in hexes:
+        raise InputError(f"the provenance statement does not name image {digest} as a subject")
+    return predicate_type
+
+
+def attestations(store: Store, digest: str, key: PublicKey | None = None) -> list[bytes]:
+    """The in-toto statements attached to ``digest``; with ``key``, only those it signed."""
+    out = []
+    for desc in referrers(store, digest):
+        if desc.artifact_type != ARTIFACT_TYPE_IN_TOTO:
+            continue
+        manifest = store.read_manifest(desc)
+        for layer in manifest.layers:
+            data = read_part(store, layer)
+            if layer.media_type == ENVELOPE_MEDIA_TYPE:
+                if key is None:
+                    out.append(Envelope.from_bytes(data).payload)
+                    continue
+                try:
+                    out.append(verify_envelope(data, key))
+                except IntegrityError:
+                    continue
+            elif key is None:
+                out.append(data)
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -76,6 +76,12 @@ def _is_under(path: str, directory: str) -> bool:
 
 _ROOT = Node("/", EntryType.DIR, 0o755, 0, 0, 0, "", -1)
 
+#: Called for every member of every layer while a view is built, with the layer index, the
+#: member's path in the image, the member, and (for regular files) its content stream, valid
+#: only during the call.  It lets a reader that needs file contents (the SBOM) take them in
+#: the same pass that builds the view instead of streaming the layers again.
+Visitor = Callable[[int, str, tarfile.TarInfo, BinaryIO | None], None]
+
 
 class FileSystemView:
     """Path -> :class:`Node` for the merged layers of one image, with in-image lookups."""
@@ -102,14 +108,21 @@ class FileSystemView:
     # -- construction ------------------------------------------------------------------
 
     @classmethod
-    def from_image(cls, image: ImageHandle) -> FileSystemView:
-        """Merge every layer of ``image``, bottom-up, reading each layer once."""
+    def from_image(cls, image: ImageHandle, visit: Visitor | None = None) -> FileSystemView:
+        """Merge every layer of ``image``, bottom-up, reading each layer once.
+
+        ``visit`` sees every member on the way (see :data:`Visitor`); what it reads of a
+        content stream is not read again.
+        """
         nodes: dict[str, Node] = {}
         stats = []
         for index, desc in enumerate(image.layers):
             with image.open_layer(index) as blob:
                 try:
-                    stats.append(_apply_layer(nodes, index, iter_layer(blob)))
+                    members = iter_layer(blob)
+                    if visit is not None:
+                        members = _visiting(index, members, visit)
+                    stats.append(_apply_layer(nodes, index, members))
                 except ArchiveError as exc:
                     raise ArchiveError(
                         f"image {image.name}, layer {index} ({desc.digest}): {exc}"
@@ -178,6 +191,14 @@ class FileSystemView:
 
     # -- contents ----------------------------------------------------------------------
 
+    def content_node(self, path: str) -> Node | None:
+        """The node whose layer holds the bytes of ``path`` (symlinks and hard links followed).
+
+        ``None`` when ``path`` is not a regular file; its ``(layer, path)`` is where a
+        :data:`Visitor` saw the bytes.
+        """
+        return self._content_node(path)
+
     def _content_node(self, path: str) -> Node | None:
         """The node whose layer holds the bytes of ``path`` (symlinks and hard links followed)."""
         node = self.lookup(path)
@@ -238,34 +259,6 @@ class FileSystemView:
                         break
         return out
 
-    def stream_many(self, paths: Iterable[str]) -> Iterator[tuple[list[str], BinaryIO]]:
-        """Each regular file of ``paths`` as a stream, with the requested paths it serves.
-
-        Each layer involved is streamed once, in layer order: opening a thousand files one
-        by one would decompress a big layer a thousand times.  Paths that are not regular
-        files are left out.  A stream is valid only until the next one is yielded.
-        """
-        wanted: dict[int, dict[str, list[str]]] = {}
-        for path in paths:
-            node = self._content_node(path)
-            if node is not None:
-                wanted.setdefault(node.layer, {}).setdefault(node.path, []).append(path)
-        for layer in sorted(wanted):
-            targets = wanted[layer]
-            remaining = set(targets)
-            with self.image.open_layer(layer) as blob:
-                for member, stream in iter_layer(blob):
-                    member_path = _layer_path(member.name)
-                    if member_path not in remaining or stream is None:
-                        continue
-                    yield targets[member_path], stream
-                    remaining.discard(member_path)
-                    if not remaining:
-                        break
-            if remaining:
-                gone = sorted(remaining)[0]
-                raise ArchiveError(f"{gone} vanished from layer {layer} of {self.image.name}")
-
     def read_bytes(self, path: str, limit: int = 16 << 20) -> bytes:
         """The content of a small file (status.d entries, copyright files, passwd)."""
         with self.open(path) as stream:
@@ -313,8 +306,18 @@ class _ViewWalk:
         return None
 
 
+def _visiting(
+    index: int, members: Iterator[tuple[tarfile.TarInfo, BinaryIO | None]], visit: Visitor
+) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
+    for member, stream in members:
+        visit(index, _layer_path(member.name), member, stream)
+        yield member, stream
+
+
 def _apply_layer(
-    nodes: dict[str, Node], index: int, members: Iterator[tuple[tarfile.TarInfo, object]]
+    nodes: dict[str, Node],
+    index: int,
+    members: Iterator[tuple[tarfile.TarInfo, BinaryIO | None]],
 ) -> tuple[int, int]:
     """Apply one layer: its whiteouts hide lower content, then its entries are added.
 

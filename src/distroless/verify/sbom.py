@@ -1,16 +1,22 @@
 """Software bills of materials: SPDX 2.3 JSON and CycloneDX 1.5/1.6 JSON.
 
 The SBOM is derived from what the image itself declares (``status.d`` entries, copyright
-files, ``os-release``), so it describes exactly the bytes that ship, and it is a pure
-function of the image: the document namespace and serial number come from the image
-digest and the creation time from ``SOURCE_DATE_EPOCH``, and every list is sorted.  The
-same image therefore always gives the same SBOM bytes, which lets it be attached to the
-image and signed alongside it.
+files, ``os-release``, and the language packages of :mod:`distroless.verify.langpkgs`:
+Go build info, ``*.dist-info``, ``package.json``, jars' ``pom.properties``), so it describes
+exactly the bytes that ship, and it is a pure function of the image: the document namespace
+and serial number come from the image digest and the creation time from
+``SOURCE_DATE_EPOCH``, and every list is sorted.  The same image therefore always gives the
+same SBOM bytes, which lets it be attached to the image and signed alongside it.
+
+Everything is gathered in one pass over the layers (:func:`~distroless.verify.scan.scan_image`):
+the SBOM of an image costs one decompression of each layer, whatever it lists.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
+import functools
 import hashlib
 import json
 import re
@@ -25,8 +31,10 @@ from distroless import __version__
 from distroless.errors import IntegrityError, NotFoundError, UsageError
 from distroless.timestamps import rfc3339
 from distroless.verify.fsview import FileSystemView
+from distroless.verify.langpkgs import LanguagePackage, language_packages
 from distroless.verify.licenses import combined_expression, license_refs
 from distroless.verify.packages import InstalledPackage, OsRelease, installed_packages, os_release
+from distroless.verify.scan import ScannedView, scan_image
 
 SbomFormat = Literal["spdx-json", "cyclonedx-json"]
 FORMATS: tuple[SbomFormat, ...] = ("spdx-json", "cyclonedx-json")
@@ -61,45 +69,76 @@ class SbomInput:
     os: OsRelease | None
     packages: tuple[InstalledPackage, ...]
     files: tuple[_FileFacts, ...]
+    language: tuple[LanguagePackage, ...] = ()
 
 
-def _files_facts(fs: FileSystemView, added_files: Sequence[AddedFile]) -> list[_FileFacts]:
-    """Checksums of the added files, each layer streamed once for all of them."""
-    by_path: dict[str, AddedFile] = {}
-    for added in added_files:
-        node = fs.lookup(added.path)
-        if node is None or not node.is_file:
-            raise NotFoundError(f"added file {added.path} is not a file in image {fs.image.name}")
-        by_path[added.path] = added
-    facts: list[_FileFacts] = []
-    for paths, stream in fs.stream_many(by_path):
-        sha256 = hashlib.sha256()
-        sha1 = hashlib.sha1()
-        while chunk := stream.read(1 << 20):
-            sha256.update(chunk)
-            sha1.update(chunk)
-        for path in paths:
-            expected = by_path[path].sha256.removeprefix("sha256:").lower()
-            if sha256.hexdigest() != expected:
-                raise IntegrityError(
-                    f"added file {path} in image {fs.image.name} has sha256 "
-                    f"{sha256.hexdigest()}, expected {expected}"
-                )
-            facts.append(_FileFacts("/" + path.lstrip("/"), sha256.hexdigest(), sha1.hexdigest()))
-    return facts
+def _scanned(fs: FileSystemView) -> ScannedView:
+    return fs if isinstance(fs, ScannedView) else scan_image(fs.image)
 
 
-def gather(fs: FileSystemView, added_files: Sequence[AddedFile] = ()) -> SbomInput:
-    """Read the package metadata and the added files' checksums from the image."""
-    files = sorted(set(_files_facts(fs, added_files)), key=lambda f: f.path)
+def _file_facts(fs: ScannedView, added: AddedFile) -> _FileFacts:
+    node = fs.lookup(added.path)
+    hashes = fs.file_hashes(added.path) if node is not None and node.is_file else None
+    if hashes is None:
+        raise NotFoundError(f"added file {added.path} is not a file in image {fs.image.name}")
+    expected = added.sha256.removeprefix("sha256:").lower()
+    if hashes.sha256 != expected:
+        raise IntegrityError(
+            f"added file {added.path} in image {fs.image.name} has sha256 "
+            f"{hashes.sha256}, expected {expected}"
+        )
+    return _FileFacts("/" + added.path.lstrip("/"), hashes.sha256, hashes.sha1)
+
+
+def _files_under(fs: ScannedView, paths: Sequence[str], path: str) -> list[_FileFacts]:
+    """The regular files ``path`` names: itself, or every one below it for a directory.
+
+    ``paths`` is every path of the view, sorted.  A path a later step removed names nothing.
+    """
+    node = fs.lookup(path)
+    if node is None:
+        return []
+    if node.is_file:
+        hashes = fs.file_hashes(path)
+        return [] if hashes is None else [_FileFacts(node.path, hashes.sha256, hashes.sha1)]
+    if not node.is_dir:
+        return []
+    prefix = node.path.rstrip("/") + "/"
+    out = []
+    for candidate in paths[bisect.bisect_left(paths, prefix) :]:
+        if not candidate.startswith(prefix):
+            break
+        child = fs.get(candidate)
+        hashes = fs.file_hashes(candidate) if child is not None and child.is_file else None
+        if hashes is not None and child is not None and not child.is_symlink:
+            out.append(_FileFacts(candidate, hashes.sha256, hashes.sha1))
+    return out
+
+
+def gather(fs: FileSystemView, added_files: Sequence[AddedFile | str] = ()) -> SbomInput:
+    """Read the package metadata and the added files' checksums from the image.
+
+    ``added_files`` are :class:`AddedFile` values (checked against the image) or paths (a
+    directory stands for the regular files below it; a path no longer there is left out).
+    A plain view is scanned first; a :class:`~distroless.verify.scan.ScannedView` is used
+    as it is, so its layers are not read again.
+    """
+    view = _scanned(fs)
+    facts = {_file_facts(view, a) for a in added_files if isinstance(a, AddedFile)}
+    named = [a for a in added_files if isinstance(a, str)]
+    if named:
+        paths = [n.path for n in view.nodes()]
+        for path in named:
+            facts.update(_files_under(view, paths, path))
     return SbomInput(
-        name=fs.image.name,
-        digest=fs.image.digest,
-        architecture=fs.image.config.architecture,
-        tag=fs.image.tag,
-        os=os_release(fs),
-        packages=tuple(installed_packages(fs)),
-        files=tuple(files),
+        name=view.image.name,
+        digest=view.image.digest,
+        architecture=view.image.config.architecture,
+        tag=view.image.tag,
+        os=os_release(view),
+        packages=tuple(installed_packages(view)),
+        files=tuple(sorted(facts, key=lambda f: f.path)),
+        language=tuple(language_packages(view)),
     )
 
 
@@ -142,6 +181,65 @@ def _package_id(package: InstalledPackage) -> str:
     return _spdx_id("Package-deb", package.name, package.architecture)
 
 
+def valid_license(expression: str | None) -> str | None:
+    """``expression`` if it is a valid SPDX expression of known ids, else None.
+
+    Language packages declare licences in free text as often as in SPDX; only what SPDX
+    readers can parse goes into the documents.
+    """
+    if not expression:
+        return None
+    from license_expression import ExpressionError
+
+    try:
+        info = _licensing().validate(expression, strict=True)
+    except ExpressionError:
+        return None
+    if info.errors or info.invalid_symbols:
+        return None
+    return str(info.normalized_expression)
+
+
+@functools.cache
+def _licensing() -> Any:
+    from license_expression import get_spdx_licensing
+
+    return get_spdx_licensing()
+
+
+_PURPOSES = {"golang": "LIBRARY", "pypi": "LIBRARY", "npm": "LIBRARY", "maven": "LIBRARY"}
+
+
+def _spdx_language_package(lang: LanguagePackage) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "SPDXID": _spdx_id(f"Package-{lang.ecosystem}", lang.purl, lang.location),
+        "name": lang.name,
+        "versionInfo": lang.version,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": bool(lang.files),
+        "primaryPackagePurpose": _PURPOSES[lang.ecosystem],
+        "sourceInfo": f"declared by {lang.location}",
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": valid_license(lang.license) or "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "externalRefs": [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": lang.purl,
+            }
+        ],
+    }
+    if lang.files:
+        joined = "".join(sorted(f.sha1 for f in lang.files))
+        entry["packageVerificationCode"] = {
+            "packageVerificationCodeValue": hashlib.sha1(joined.encode()).hexdigest()
+        }
+    if lang.properties:
+        entry["comment"] = "; ".join(f"{k}={v}" for k, v in sorted(lang.properties.items()))
+    return entry
+
+
 def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, Any]:
     """The SPDX 2.3 document as a JSON-ready dict."""
     digest_hex = data.digest.split(":", 1)[1]
@@ -152,7 +250,8 @@ def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, A
             "name": data.name or data.digest,
             "versionInfo": data.digest,
             "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": False,
+            # true when files are listed: SPDX lets only an analysed package contain files
+            "filesAnalyzed": bool(data.files),
             "primaryPackagePurpose": "CONTAINER",
             "checksums": [{"algorithm": "SHA256", "checksumValue": digest_hex}],
             "externalRefs": [
@@ -209,26 +308,46 @@ def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, A
                 "relatedSpdxElement": entry["SPDXID"],
             }
         )
-    files = []
-    for facts in data.files:
-        file_id = _spdx_id("File", facts.path)
-        files.append(
-            {
-                "SPDXID": file_id,
-                "fileName": "." + facts.path,
-                "checksums": [
-                    {"algorithm": "SHA1", "checksumValue": facts.sha1},
-                    {"algorithm": "SHA256", "checksumValue": facts.sha256},
-                ],
-                "licenseConcluded": "NOASSERTION",
-                "copyrightText": "NOASSERTION",
-            }
-        )
+    files: dict[str, dict[str, Any]] = {}
+
+    def file_element(path: str, sha256: str, sha1: str) -> str:
+        file_id = _spdx_id("File", path)
+        files[path] = {
+            "SPDXID": file_id,
+            "fileName": "." + path,
+            "checksums": [
+                {"algorithm": "SHA1", "checksumValue": sha1},
+                {"algorithm": "SHA256", "checksumValue": sha256},
+            ],
+            "licenseConcluded": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+        }
+        return file_id
+
+    for lang in data.language:
+        entry = _spdx_language_package(lang)
+        packages.append(entry)
         relationships.append(
             {
                 "spdxElementId": image_id,
                 "relationshipType": "CONTAINS",
-                "relatedSpdxElement": file_id,
+                "relatedSpdxElement": entry["SPDXID"],
+            }
+        )
+        for owned in lang.files:
+            relationships.append(
+                {
+                    "spdxElementId": entry["SPDXID"],
+                    "relationshipType": "CONTAINS",
+                    "relatedSpdxElement": file_element(owned.path, owned.sha256, owned.sha1),
+                }
+            )
+    for facts in data.files:
+        relationships.append(
+            {
+                "spdxElementId": image_id,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": file_element(facts.path, facts.sha256, facts.sha1),
             }
         )
     doc: dict[str, Any] = {
@@ -241,11 +360,16 @@ def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, A
         "packages": sorted(packages, key=lambda p: (p["SPDXID"] != image_id, p["SPDXID"])),
         "relationships": sorted(
             relationships,
-            key=lambda r: (r["relationshipType"] != "DESCRIBES", r["relatedSpdxElement"]),
+            key=lambda r: (
+                r["relationshipType"] != "DESCRIBES",
+                r["spdxElementId"] != image_id,
+                r["spdxElementId"],
+                r["relatedSpdxElement"],
+            ),
         ),
     }
     if files:
-        doc["files"] = sorted(files, key=lambda f: f["fileName"])
+        doc["files"] = [files[p] for p in sorted(files)]
     if refs:
         doc["hasExtractedLicensingInfos"] = [
             {
@@ -262,9 +386,10 @@ def cyclonedx_document(
     data: SbomInput, *, source_date_epoch: int = 0, spec_version: str = "1.6"
 ) -> str:
     """The CycloneDX JSON text, built with cyclonedx-python-lib."""
-    from cyclonedx.model import HashAlgorithm, HashType
+    from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
     from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
     from cyclonedx.output.json import Json, JsonV1Dot5, JsonV1Dot6
 
@@ -310,6 +435,38 @@ def cyclonedx_document(
             else [],
         )
         components.append(component)
+    by_purl: dict[str, list[LanguagePackage]] = {}
+    for lang in data.language:
+        by_purl.setdefault(lang.purl, []).append(lang)
+    for purl, found in sorted(by_purl.items()):
+        first = found[0]
+        expression = valid_license(first.license)
+        lang_licenses: list[License] = []
+        if expression and " " in expression:
+            lang_licenses.append(LicenseExpression(expression))
+        elif expression:
+            lang_licenses.append(DisjunctiveLicense(id=expression))
+        locations = sorted({f.path for lang in found for f in lang.files} | {first.location})
+        properties = [Property(name="distroless:ecosystem", value=first.ecosystem)]
+        properties += [
+            Property(name=f"distroless:{key}", value=value)
+            for key, value in sorted(first.properties.items())
+        ]
+        components.append(
+            Component(
+                type=ComponentType.LIBRARY,
+                name=first.name.rpartition("/")[2] if first.namespace else first.name,
+                group=first.namespace,
+                version=first.version,
+                bom_ref=purl,
+                purl=PackageURL.from_string(purl),
+                licenses=lang_licenses,
+                properties=properties,
+                evidence=ComponentEvidence(
+                    occurrences=[Occurrence(location=loc) for loc in locations]
+                ),
+            )
+        )
     for facts in data.files:
         components.append(
             Component(
@@ -335,7 +492,7 @@ def render_sbom(
     fs: FileSystemView,
     fmt: SbomFormat = "spdx-json",
     *,
-    added_files: Sequence[AddedFile] = (),
+    added_files: Sequence[AddedFile | str] = (),
     source_date_epoch: int = 0,
     cyclonedx_version: str = "1.6",
 ) -> bytes:

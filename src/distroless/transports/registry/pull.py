@@ -9,6 +9,11 @@ down) and blobs this pull added are removed again, so the store looks as it did 
 Nothing the registry sends is trusted to be small: a manifest is read up to its
 descriptor's size (4 MiB when it has none), a blob stream is cut at its descriptor's size,
 and the manifests of an index are held in memory only up to :data:`MAX_DOCUMENTS` bytes.
+
+The image's referrers (SBOMs, signatures, attestations) and cosign's ``.sig`` manifest come
+along (:mod:`distroless.transports.registry.referrers`), and the policy of the user's config
+(:mod:`distroless.sign.policy`) is enforced on the signatures found before any layer is
+fetched: an image the policy refuses leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from distroless.oci.limits import check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
+from distroless.sign.policy import FetchedSignatures, check_image_policy
+from distroless.store.referrers import AttachmentStore, attach_referrer, attach_signature_manifest
 from distroless.transports.registry.bodies import (
     DOCUMENT_LIMIT,
     iter_capped,
@@ -46,6 +53,7 @@ from distroless.transports.registry.bodies import (
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.mount_hints import BlobSources
+from distroless.transports.registry.referrers import RemoteAttachments, fetch_attachments
 from distroless.transports.registry.targets import ImageSink
 
 MANIFEST_ACCEPT = ", ".join(
@@ -379,11 +387,13 @@ def pull(
     registries: Registries | None = None,
     reporter: Reporter | None = None,
     workers: int = 4,
+    referrers: bool = True,
 ) -> PullResult:
     """Pull ``reference`` into ``store`` and tag it; return what was stored.
 
     An index is resolved to ``platform`` (the host's by default), or kept whole with every
-    platform when ``all_platforms`` is true.
+    platform when ``all_platforms`` is true.  With ``referrers``, the artifacts attached to
+    what is stored come too.  The policy of ``registries.config`` applies in any case.
     """
     ref = Reference.parse(reference) if isinstance(reference, str) else reference
     reporter = reporter or NullReporter()
@@ -401,6 +411,7 @@ def pull(
                 reporter=reporter,
                 workers=workers,
                 progress=progress,
+                referrers=referrers,
             )
     except BaseException:
         # Outside the session: the store removes what this pull created only once no other
@@ -422,6 +433,7 @@ def _pull(
     reporter: Reporter,
     workers: int,
     progress: _Progress,
+    referrers: bool = True,
 ) -> PullResult:
     client, top = _resolve(registries, ref)
     reporter.event("pull.resolved", reference=str(ref), digest=top.digest, endpoint=client.host)
@@ -476,6 +488,17 @@ def _pull(
                 progress=progress,
                 reporter=reporter,
             )
+    stored = [d.digest for d in documents]
+    rule = registries.config.policy_for(ref)
+    attachments = RemoteAttachments()
+    if referrers or (rule is not None and rule.signed_by):
+        attachments = fetch_attachments(
+            client, ref.repository, list(dict.fromkeys([top.digest, *stored])), reporter
+        )
+    if rule is not None:
+        check_image_policy(
+            registries.config, ref, top.descriptor, FetchedSignatures(attachments.signatures)
+        )
     _fetch_blobs(
         client,
         ref.repository,
@@ -486,20 +509,68 @@ def _pull(
         workers=workers,
     )
     for doc in documents:
-        with store.write_blob(expected=doc.digest) as w:
-            w.write(doc.data)
-        if w.created is not None:
-            progress.created.append(w.created)
+        _write_document(store, doc.digest, doc.data, progress)
     name: str | None = None
     if ref.tag:
         name = store.tag(str(ref.with_tag(ref.tag)), tagged)
     else:
         store.add_root(PULL_ROOT, str(ref), tagged)
+    if referrers:
+        _store_attachments(client, ref, store, attachments, set(stored), reporter, progress)
     BlobSources.of(store).record(
         client.host, ref.repository, [d.digest for d in blobs] + [d.digest for d in documents]
     )
     reporter.event("pull.done", reference=str(ref), digest=tagged.digest, name=name)
     return PullResult(ref, tagged, name, client.host, progress.fetched, progress.bytes)
+
+
+def _write_document(store: ImageSink, digest: Digest, data: bytes, progress: _Progress) -> None:
+    with store.write_blob(expected=digest) as w:
+        w.write(data)
+    if w.created is not None:
+        progress.created.append(w.created)
+
+
+def _store_attachments(
+    client: RegistryClient,
+    ref: Reference,
+    store: ImageSink,
+    found: RemoteAttachments,
+    subjects: set[str],
+    reporter: Reporter,
+    progress: _Progress,
+) -> None:
+    """Keep the artifacts of the stored images; one that cannot be fetched is skipped."""
+    if not isinstance(store, AttachmentStore):
+        return
+    for doc, subject, kind in found.documents:
+        if subject not in subjects:
+            continue  # an index's own artifacts, when only one of its platforms is kept
+        manifest = Manifest.from_bytes(doc.data)
+        parts = [manifest.config, *manifest.layers]
+        try:
+            for part in parts:
+                if part.digest in found.fetched:
+                    _write_document(store, part.digest, found.fetched[part.digest], progress)
+            _fetch_blobs(
+                client,
+                ref.repository,
+                [p for p in parts if p.digest not in found.fetched],
+                store=store,
+                reporter=reporter,
+                progress=progress,
+                workers=1,
+            )
+        except DistrolessError as exc:
+            reporter.event("pull.referrers.skipped", reason=f"artifact {doc.digest}: {exc}")
+            continue
+        _write_document(store, doc.digest, doc.data, progress)
+        desc = Descriptor(doc.media_type, doc.digest, len(doc.data))
+        if kind == "signature-tag":
+            attach_signature_manifest(store, subject, desc)
+        else:
+            attach_referrer(store, desc, doc.data)
+        reporter.event("pull.referrer", subject=subject, digest=doc.digest, form=kind)
 
 
 def _check_platform(

@@ -33,7 +33,12 @@ from distroless.reporter import NullReporter, Reporter, Task
 from distroless.transports.registry.client import RegistryClient, registry_error, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.mount_hints import BlobSources
-from distroless.transports.registry.referrers import attached_referrers, push_referrers
+from distroless.transports.registry.referrers import (
+    attached_referrers,
+    push_referrers,
+    push_signature_tags,
+    signed_subjects,
+)
 from distroless.transports.registry.targets import ImageSource
 
 CHUNKED_THRESHOLD = 32 * 1024 * 1024
@@ -49,6 +54,7 @@ class PushResult:
     skipped: int
     bytes_uploaded: int
     referrers: int = 0
+    signature_tags: int = 0
 
 
 @dataclass
@@ -231,6 +237,28 @@ class _Pusher:
             self.counts.bytes += desc.size
         self.reporter.event("push.blob", digest=desc.digest, size=desc.size)
 
+    def blob_bytes(self, desc: Descriptor, data: bytes) -> None:
+        """Upload a small blob held in memory (a merged signature config), unless present."""
+        if self.exists(desc):
+            return
+        location = self._start(desc)
+        if location is None:
+            return
+        resp = self.client.request(
+            "PUT",
+            self._with_digest(location, desc.digest),
+            scopes=(self.push_scope,),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+            body=data,
+        )
+        try:
+            if resp.status_code != 201:
+                raise registry_error(
+                    resp, f"uploading blob {desc.digest} to {self.client.host}/{self.repo}"
+                )
+        finally:
+            resp.close()
+
     def document(self, desc: Descriptor, data: bytes, ref: str) -> str | None:
         """PUT a manifest or index; returns the ``OCI-Subject`` header the registry sent."""
         resp = self.client.request(
@@ -327,9 +355,12 @@ def push(
                     pusher.document(m, store.read_blob(m.digest), m.digest)
             subjects = [*manifests, top] if mt.is_index(top.media_type) else [top]
             attached = attached_referrers(store, subjects) if referrers else {}
-            if attached and tag:  # the image is complete before anything refers to it
+            signed = signed_subjects(store, subjects) if referrers else []
+            if (attached or signed) and tag:  # the image is complete before anything refers to it
                 pusher.document(top, store.read_blob(top.digest), top.digest)
             pushed_referrers = push_referrers(pusher, store, attached)
+            # cosign's tag scheme too: what cosign and skopeo look for
+            pushed_signatures = push_signature_tags(pusher, store, signed)
             pusher.document(top, store.read_blob(top.digest), tag or top.digest)
             pusher.sources.record(
                 client.host,
@@ -346,6 +377,7 @@ def push(
                 counts.skipped,
                 counts.bytes,
                 pushed_referrers,
+                pushed_signatures,
             )
     finally:
         if own:

@@ -1,0 +1,152 @@
+"""The provenance of a Dockerfile build: what :func:`distroless.build.build_image` attaches
+when a request asks for it.
+
+The statement is assembled from what the build actually used, not from what the Dockerfile
+says: the images the resolver handed out (``FROM`` and ``COPY --from``, each by the digest
+its name resolved to), the bytes of the Dockerfile that was parsed, and a digest of the
+context as the build saw it (``.dockerignore`` applied).  Host paths are left out (the
+Dockerfile is named relative to the context when it is inside it), so the same build on
+another machine gives the same statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from distroless.dockerfile.context import BuildContext
+from distroless.oci.models import Descriptor
+from distroless.oci.reference import Reference
+from distroless.sign.provenance import (
+    BuildParameters,
+    ResolvedDependency,
+    Subject,
+    image_dependency,
+    lock_dependency,
+    provenance_statement,
+)
+from distroless.store import Store
+from distroless.store.store import normalize_name
+from distroless.verify.attach import attach_provenance
+
+if TYPE_CHECKING:
+    from distroless.build import DockerfileRequest, SpecRequest
+    from distroless.dockerfile.executor import BuildResult
+    from distroless.dockerfile.resolve_base import UsedImage
+    from distroless.oci.models import Platform
+    from distroless.spec.model import ImageSpec
+
+__all__ = [
+    "attach_dockerfile_provenance",
+    "attach_spec_provenance",
+    "context_digest",
+    "dockerfile_dependencies",
+]
+
+
+def context_digest(context: Path, dockerfile: Path | None) -> str:
+    """The sha256 of every path the build could read: names, types, modes, bytes, links."""
+    ctx = BuildContext.load(context, dockerfile)
+    return "sha256:" + ctx.digest(ctx.match(".", "the build context"))
+
+
+def dockerfile_dependencies(used: Sequence[UsedImage]) -> list[ResolvedDependency]:
+    return [
+        image_dependency(
+            str(Reference.parse(u.name)), u.descriptor.digest, role=u.role, platform=str(u.platform)
+        )
+        for u in used
+    ]
+
+
+def _shown_path(dockerfile: Path, context: Path) -> str:
+    try:
+        return dockerfile.absolute().relative_to(context.absolute()).as_posix()
+    except ValueError:
+        return dockerfile.name
+
+
+def _subjects(tags: Sequence[str], digest: str) -> list[Subject]:
+    names = dict.fromkeys(Reference.parse(normalize_name(t)).name for t in tags)
+    return [Subject(n, digest) for n in names or ["image"]]
+
+
+def _file_digest(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def attach_spec_provenance(
+    store: Store,
+    request: SpecRequest,
+    spec: ImageSpec,
+    descriptor: Descriptor,
+    platforms: Sequence[Platform],
+    tags: Sequence[str],
+) -> Descriptor:
+    """Attach the provenance of a spec build: the spec file and its package lock by digest.
+
+    A spec reads no images and has no context; its packages are pinned by the lock, whose
+    digest stands for every ``.deb`` (each checked against the lock when it was fetched).
+    """
+    dependencies = []
+    if spec.packages and spec.lock_path.is_file():
+        dependencies.append(lock_dependency(spec.lock_path.name, _file_digest(spec.lock_path)))
+    parameters = BuildParameters(
+        source_kind="spec",
+        source_path=spec.path.name,
+        source_digest=_file_digest(spec.path),
+        platform=",".join(str(p) for p in platforms),
+    )
+    statement = provenance_statement(
+        _subjects(tags, descriptor.digest),
+        parameters,
+        dependencies,
+        source_date_epoch=request.source_date_epoch,
+    )
+    return attach_provenance(
+        store,
+        descriptor,
+        statement,
+        request.provenance_key,
+        source_date_epoch=request.source_date_epoch,
+    )
+
+
+def attach_dockerfile_provenance(
+    store: Store,
+    request: DockerfileRequest,
+    result: BuildResult,
+    used: Sequence[UsedImage],
+) -> Descriptor:
+    """Attach the SLSA provenance of ``result`` to its image; the referrer's descriptor.
+
+    A build argument holding a secret's value stops here with a BuildError, before anything
+    is written: the statement must never carry a secret.
+    """
+    assert result.dockerfile is not None and result.dockerfile_digest is not None
+    subjects = _subjects(request.tags, result.descriptor.digest)
+    parameters = BuildParameters(
+        source_kind="dockerfile",
+        source_path=_shown_path(result.dockerfile, request.context),
+        source_digest=result.dockerfile_digest,
+        platform=str(result.config.platform),
+        context_digest=context_digest(request.context, request.dockerfile),
+        build_args=dict(request.build_args),
+        target=request.target,
+    )
+    statement = provenance_statement(
+        subjects,
+        parameters,
+        dockerfile_dependencies(used),
+        source_date_epoch=request.source_date_epoch,
+        secrets={s.id: s.value for s in request.secrets.values()},
+    )
+    return attach_provenance(
+        store,
+        result.descriptor,
+        statement,
+        request.provenance_key,
+        source_date_epoch=request.source_date_epoch,
+    )
