@@ -236,23 +236,19 @@ def _build_spec(
 @mirror_option
 @pass_app
 def lock(app: App, spec_file: str, mirror: str | None) -> None:
-    """Resolve the spec's packages and write SPEC.lock.json beside it."""
-    from distroless.assemble.packages import spec_inputs
-    from distroless.assemble.spec_build import platforms_of
-    from distroless.debian.provider import PackageSource
-    from distroless.spec import load_spec
+    """Resolve the spec's packages and wheels and write SPEC.lock.json beside it."""
+    from distroless.build import SpecRequest, lock_spec_file
 
-    spec = load_spec(Path(spec_file))
-    archs = [p.architecture for p in platforms_of(spec)]
-    reporter = TerminalReporter()
-    source = PackageSource(
-        app.cache_path, mirror=mirror, repositories=spec.repositories, reporter=reporter
+    request = SpecRequest(
+        spec=Path(spec_file),
+        source_date_epoch=source_date_epoch(),
+        package_cache=app.cache_path,
+        mirror=mirror,
     )
+    reporter = TerminalReporter()
     try:
-        result = source.lock(spec_inputs(spec, archs))
+        path, result = lock_spec_file(Store(app.root_path), request, reporter)
     finally:
-        source.close()
         reporter.close()
-    result.write(spec.lock_path)
     count = sum(len(p) for p in result.archs.values())
-    click.echo(f"Wrote {spec.lock_path} ({count} packages for {', '.join(sorted(result.archs))})")
+    click.echo(f"Wrote {path} ({count} packages for {', '.join(sorted(result.archs))})")
