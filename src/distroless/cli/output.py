@@ -111,7 +111,8 @@ def plain_line(kind: str, data: dict[str, Any]) -> str | None:
             action = "pushed" if kind.startswith("push") else "pulled"
             return f"{action} {_short(data.get('digest'))} {human_size(int(data.get('size', 0)))}"
         case "push.done" | "pull.done":
-            return f"{kind.split('.', maxsplit=1)[0]} {data.get('reference')} {_short(data.get('digest'))}"
+            verb = kind.split(".", maxsplit=1)[0]
+            return f"{verb} {data.get('reference')} {_short(data.get('digest'))}"
     return None
 
 

@@ -162,7 +162,7 @@ def disk_usage(store: Store, package_cache: Path) -> list[Usage]:
             sum(tree_size(p) for p in containers),
             0,
             str(state / "containers"),
-        ),  # fmt: skip
+        ),
         Usage(
             "package cache",
             sum(len(_children(d / "sha256")) for d in package_dirs[:3])
@@ -197,7 +197,7 @@ def clear_caches(store: Store, package_cache: Path) -> CacheClearing:
         directory = package_cache / name
         if not directory.is_dir() or directory.is_symlink():
             continue
-        for base, _, names in os.walk(directory):
+        for _base, _, names in os.walk(directory):
             files += len(names)
         freed += tree_size(directory)
         shutil.rmtree(directory, ignore_errors=True)
