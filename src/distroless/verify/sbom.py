@@ -26,6 +26,7 @@ from distroless.errors import IntegrityError, NotFoundError, UsageError
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.licenses import combined_expression, license_refs
 from distroless.verify.packages import InstalledPackage, OsRelease, installed_packages, os_release
+from distroless.verify.pypi import PythonDistribution, python_distributions
 
 SbomFormat = Literal["spdx-json", "cyclonedx-json"]
 FORMATS: tuple[SbomFormat, ...] = ("spdx-json", "cyclonedx-json")
@@ -60,6 +61,7 @@ class SbomInput:
     os: OsRelease | None
     packages: tuple[InstalledPackage, ...]
     files: tuple[_FileFacts, ...]
+    python: tuple[PythonDistribution, ...] = ()
 
 
 def timestamp(source_date_epoch: int) -> str:
@@ -98,6 +100,7 @@ def gather(fs: FileSystemView, added_files: Sequence[AddedFile] = ()) -> SbomInp
         os=os_release(fs),
         packages=tuple(installed_packages(fs)),
         files=tuple(files),
+        python=tuple(python_distributions(fs)),
     )
 
 
@@ -138,6 +141,11 @@ def _supplier(maintainer: str) -> str:
 
 def _package_id(package: InstalledPackage) -> str:
     return _spdx_id("Package-deb", package.name, package.architecture)
+
+
+def _unsatisfied_note(package: InstalledPackage) -> str:
+    relations = ", ".join(package.unsatisfied)
+    return f"Deliberately unsatisfied (package-management packages are left out): {relations}"
 
 
 def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, Any]:
@@ -199,6 +207,35 @@ def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, A
         }
         if package.checksum:
             entry["checksums"] = [{"algorithm": "SHA256", "checksumValue": package.checksum}]
+        if package.unsatisfied:
+            entry["comment"] = _unsatisfied_note(package)
+        packages.append(entry)
+        relationships.append(
+            {
+                "spdxElementId": image_id,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": entry["SPDXID"],
+            }
+        )
+    for dist in data.python:
+        entry = {
+            "SPDXID": _spdx_id("Package-pypi", dist.purl_name, dist.version, dist.path),
+            "name": dist.name,
+            "versionInfo": dist.version,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": False,
+            "sourceInfo": f"installed at {dist.path}",
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "externalRefs": [
+                {
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": dist.purl,
+                }
+            ],
+        }
         packages.append(entry)
         relationships.append(
             {
@@ -260,7 +297,7 @@ def cyclonedx_document(
     data: SbomInput, *, source_date_epoch: int = 0, spec_version: str = "1.6"
 ) -> str:
     """The CycloneDX JSON text, built with cyclonedx-python-lib."""
-    from cyclonedx.model import HashAlgorithm, HashType
+    from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
@@ -306,8 +343,21 @@ def cyclonedx_document(
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=package.checksum)]
             if package.checksum
             else [],
+            properties=[
+                Property(name="distroless:unsatisfied", value=r) for r in package.unsatisfied
+            ],
         )
         components.append(component)
+    for dist in data.python:
+        components.append(
+            Component(
+                type=ComponentType.LIBRARY,
+                name=dist.name,
+                version=dist.version,
+                bom_ref=f"{dist.purl}#{dist.path}",
+                purl=PackageURL.from_string(dist.purl),
+            )
+        )
     for facts in data.files:
         components.append(
             Component(
