@@ -298,4 +298,10 @@ def lock(app: App, spec_file: str, mirror: str | None, progress: str) -> None:
     finally:
         reporter.close()
     count = sum(len(p) for p in result.archs.values())
-    click.echo(f"Wrote {path} ({count} packages for {', '.join(sorted(result.archs))})")
+    wheels = ""
+    python = result.sections.get("python")
+    if isinstance(python, dict):
+        total = sum(len(a.get("wheels", [])) for a in python.values() if isinstance(a, dict))
+        wheels = f", {total} wheels"
+    archs = ", ".join(sorted(result.archs))
+    click.echo(f"Wrote {path} ({count} packages{wheels} for {archs})")

@@ -42,6 +42,10 @@ PROGRESS_MODES = ("auto", "plain", "quiet")
 ProgressMode = Literal["auto", "plain", "quiet", "json"]
 
 
+#: work without a bar that can take long: announced on a terminal as well as in ``plain``
+_SLOW_STEPS = frozenset({"python-resolve"})
+
+
 class _BarTask:
     def __init__(self, progress: Progress, task: TaskID) -> None:
         self._progress = progress
@@ -96,6 +100,8 @@ def plain_line(kind: str, data: dict[str, Any]) -> str | None:
             return f"layer {_short(data.get('digest'))} {size}: {data.get('created_by', '')}"
         case "deb-cached" | "wheel-cached":
             return None
+        case "python-resolve":
+            return f"resolving Python wheels for {data.get('target')}"
         case "base":
             return f"base {data.get('image')} from the {data.get('source')}"
         case "base-built":
@@ -188,7 +194,7 @@ class TerminalReporter:
             return
         if kind == "step":
             self._line(str(data.get("message", "")))
-        elif self.mode == "plain":
+        elif self.mode == "plain" or (self.interactive and kind in _SLOW_STEPS):
             line = plain_line(kind, data)
             if line is not None:
                 self._line(line)

@@ -97,7 +97,7 @@ class SpecWheels:
     def _wheels(self, spec: ImageSpec, arch: str, target: PythonTarget) -> list[LockedWheel]:
         if not spec.lock_path.exists():
             assert spec.python is not None
-            self.reporter.event("step", message=f"resolving Python wheels for {target}")
+            self.reporter.event("python-resolve", target=str(target))
             return resolve_wheels(target, requirement_lines(spec.python))
         from distroless.assemble.packages import spec_inputs
 
