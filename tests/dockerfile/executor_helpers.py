@@ -1,20 +1,23 @@
-"""Small helpers for executor tests: a context from a dict, a build, the files of an image."""
+"""Small helpers for executor tests: a context from a dict, a build, the files of an image,
+and a step runner that stands in for the sandbox."""
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from distroless.dockerfile.executor import BuildOptions, BuildResult, build_dockerfile
 from distroless.dockerfile.resolve_base import BaseResolver
+from distroless.dockerfile.step_runner import StepOutputs
 from distroless.layers.build import media_type, write_layer
 from distroless.layers.entry import Entry, EntryType
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest, Platform
 from distroless.reporter import RecordingReporter
+from distroless.runtime.capture import CaptureResult, StepConfig
 from distroless.store import Store
 
 
@@ -90,10 +93,47 @@ def build(
         (context / "Dockerfile").write_text(dockerfile)
     reporter = RecordingReporter()
     resolver = options.pop("resolver", None) or BaseResolver(store, reporter=reporter)
+    runner = options.pop("runner", None)
     result = build_dockerfile(
-        store, BuildOptions(context=context, **options), resolver=resolver, reporter=reporter
+        store,
+        BuildOptions(context=context, **options),
+        resolver=resolver,
+        reporter=reporter,
+        runner=runner,
     )
     return Built(store, result, reporter)
+
+
+@dataclass
+class FakeRunner:
+    """Runs no container: records each RUN step it is given and writes a small layer.
+
+    The layer holds one file, ``ran-N`` (N counts the steps this runner ran), so two
+    steps never share a layer by accident.  With ``exit_code`` set, the step fails after
+    writing ``output`` to its stdout, as a failing command would.
+    """
+
+    steps: list[StepConfig] = field(default_factory=list)
+    lowers: list[list[Path]] = field(default_factory=list)
+    exit_code: int = 0
+    output: bytes = b""
+
+    def run(self, lowers: Sequence[Path], step: StepConfig, outputs: StepOutputs) -> CaptureResult:
+        self.steps.append(step)
+        self.lowers.append(list(lowers))
+        if self.output and outputs.stdout is not None and not isinstance(outputs.stdout, int):
+            outputs.stdout.write(self.output)
+            outputs.stdout.flush()
+        if self.exit_code:
+            return CaptureResult(self.exit_code, None)
+        entries = [Entry.file(f"ran-{len(self.steps)}", b"done")]
+        info = write_layer(
+            entries,
+            outputs.layer,
+            outputs.compression,
+            source_date_epoch=outputs.source_date_epoch,
+        )
+        return CaptureResult(0, info)
 
 
 def store_image(

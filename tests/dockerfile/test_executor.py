@@ -313,7 +313,7 @@ def test_unknown_target_and_bad_flags_are_errors(store: Store, ctx: Path) -> Non
         build(store, ctx, "FROM scratch\nCOPY --chmod=9z a.txt /a\n")
     with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount=type=ssh is not"):
         build(store, ctx, "FROM scratch\nRUN --mount=type=ssh true\n")
-    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount=type=cache needs target"):
+    with pytest.raises(DockerfileError, match=r"Dockerfile:2:5: RUN --mount=type=cache needs"):
         build(store, ctx, "FROM scratch\nRUN --mount=type=cache true\n")
 
 

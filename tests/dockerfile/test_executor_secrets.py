@@ -1,30 +1,23 @@
 """Secret mounts and the files COPY/ADD added, with the sandbox replaced by a recording fake.
 
-The fake stands in for ``run_and_capture``: it records what the RUN step was given (its
-secret files, with their bytes and mode, and its environment with the secret variables)
-and writes a small layer.  Secret values reach the runtime in memory only: the executor
-writes no file for them.  The real sandbox is exercised in
-tests/integration/test_dockerfile_build.py and tests/faults/test_sigkill_sandbox.py.
+The fake step runner records what each RUN step was given (its secret files, with their
+bytes and mode, and its environment with the secret variables) and writes a small layer.
+Secret values reach the runtime in memory only: the executor writes no file for them.  The
+real sandbox is exercised in tests/integration/test_dockerfile_build.py and
+tests/faults/test_sigkill_sandbox.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import pytest
 
-from distroless.dockerfile import executor as executor_module
 from distroless.dockerfile.secrets import BuildSecret
-from distroless.errors import BuildError
-from distroless.layers.build import write_layer
-from distroless.layers.compress import Compression
-from distroless.layers.entry import Entry
-from distroless.runtime.capture import CaptureResult, StepConfig
+from distroless.errors import BuildError, DockerfileError
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, write_context
+from tests.dockerfile.executor_helpers import FakeRunner, build, write_context
 
 VALUE = b"tok-5f1d9c-very-secret"
 
@@ -35,28 +28,21 @@ class Seen:
     env: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture
-def runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Seen]]:
-    seen: list[Seen] = []
-
-    def fake_run(
-        lowers: Any, step: StepConfig, sink: BinaryIO, compression: Compression, **_: Any
-    ) -> CaptureResult:
+def seen(runner: FakeRunner) -> list[Seen]:
+    """What each step the fake ran was given: secret files and the environment."""
+    out = []
+    for step in runner.steps:
         record = Seen(env={**step.env, **step.secret_env})
         for secret in step.secrets:
             record.mounts[secret.destination] = (secret.data, secret.mode, secret.uid, secret.gid)
         assert not any(m.source.is_file() for m in step.mounts)  # no secret file on a disk
-        seen.append(record)
-        info = write_layer([Entry.file(f"ran-{len(seen)}", b"done")], sink, compression)
-        return CaptureResult(0, info)
-
-    monkeypatch.setattr(executor_module, "run_and_capture", fake_run)
-    monkeypatch.setattr(executor_module.Executor, "_runtime_for_run", lambda self: _FakeRuntime())
-    yield seen
+        out.append(record)
+    return out
 
 
-class _FakeRuntime:
-    name = "fake"
+@pytest.fixture
+def runner() -> FakeRunner:
+    return FakeRunner()
 
 
 @pytest.fixture
@@ -79,7 +65,7 @@ def _blobs_contain(store: Store, needle: bytes) -> list[Path]:
 
 
 def test_secret_reaches_only_its_run_as_a_read_only_file_and_a_variable(
-    store: Store, ctx: Path, runs: list[Seen]
+    store: Store, ctx: Path, runner: FakeRunner
 ) -> None:
     dockerfile = (
         "FROM scratch\n"
@@ -88,8 +74,8 @@ def test_secret_reaches_only_its_run_as_a_read_only_file_and_a_variable(
         "RUN --mount=type=secret,id=tok,env=ONLY_ENV use\n"
         "RUN after\n"
     )
-    built = build(store, ctx, dockerfile, secrets=_secrets())
-    first, second, third, fourth = runs
+    built = build(store, ctx, dockerfile, secrets=_secrets(), runner=runner)
+    first, second, third, fourth = seen(runner)
     assert first.mounts["/run/secrets/tok"] == (VALUE, 0o400, 0, 0)
     assert "TOKEN" not in first.env
     assert second.mounts["/etc/tok"] == (VALUE, 0o440, 7, 8)
@@ -106,45 +92,52 @@ def test_secret_reaches_only_its_run_as_a_read_only_file_and_a_variable(
 
 
 def test_cache_key_holds_no_value_so_a_new_value_reuses_the_step(
-    store: Store, ctx: Path, runs: list[Seen]
+    store: Store, ctx: Path, runner: FakeRunner
 ) -> None:
     dockerfile = "FROM scratch\nRUN --mount=type=secret,id=tok,required=true use\n"
-    first = build(store, ctx, dockerfile, secrets=_secrets())
-    again = build(store, ctx, dockerfile, secrets=_secrets(b"another value"))
-    assert len(runs) == 1 and again.executed("RUN") == []
+    first = build(store, ctx, dockerfile, secrets=_secrets(), runner=runner)
+    again = build(store, ctx, dockerfile, secrets=_secrets(b"another value"), runner=runner)
+    assert len(runner.steps) == 1 and again.executed("RUN") == []
     assert again.result.descriptor == first.result.descriptor
-    build(store, ctx, dockerfile, secrets=_secrets(b"another value"), no_cache=True)
-    assert runs[-1].mounts["/run/secrets/tok"][0] == b"another value"
+    build(store, ctx, dockerfile, secrets=_secrets(b"another value"), no_cache=True, runner=runner)
+    assert seen(runner)[-1].mounts["/run/secrets/tok"][0] == b"another value"
     # an optional secret that was not given is a different step (it runs without it)
-    build(store, ctx, "FROM scratch\nRUN --mount=type=secret,id=tok use\n")
-    assert runs[-1].mounts == {}
+    build(store, ctx, "FROM scratch\nRUN --mount=type=secret,id=tok use\n", runner=runner)
+    assert len(runner.steps) == 3 and seen(runner)[-1].mounts == {}
 
 
 def test_missing_required_secret_and_bad_options_name_the_line(
-    store: Store, ctx: Path, runs: list[Seen]
+    store: Store, ctx: Path, runner: FakeRunner
 ) -> None:
     with pytest.raises(BuildError) as caught:
-        build(store, ctx, "FROM scratch\n\nRUN --mount=type=secret,id=npm,required use\n")
+        build(store, ctx, "FROM scratch\n\nRUN --mount=type=secret,id=npm,required use\n",
+              runner=runner)  # fmt: skip
     message = caught.value.message
     assert "Dockerfile:3:" in message and "'npm' is required" in message
     assert "\n" not in message
+    # wrong whatever the stage holds: refused as the Dockerfile is read, with the column
     for mount, expected in (
         ("id=tok,mode=rw", "mode=rw: not a number"),
         ("id=tok,env=1BAD", "env=1BAD: not a variable name"),
         ("id=tok,target=/", "cannot be mounted over /"),
     ):
-        with pytest.raises(BuildError, match=f"Dockerfile:2: .*{expected}"):
-            build(store, ctx, f"FROM scratch\nRUN --mount=type={'secret'},{mount} use\n",
-                  secrets=_secrets())  # fmt: skip
+        with pytest.raises(DockerfileError, match=f"Dockerfile:2:5: .*{expected}"):
+            build(store, ctx, f"FROM scratch\nRUN --mount=type=secret,{mount} use\n",
+                  secrets=_secrets(), runner=runner)  # fmt: skip
+    # known only once the stage is: a target through a variable, relative to WORKDIR
+    for lines in ("ARG T=/\nRUN --mount=type=secret,id=tok,target=$T use\n",
+                  "WORKDIR /\nRUN --mount=type=secret,id=tok,target=.. use\n"):  # fmt: skip
+        with pytest.raises(BuildError, match=r"Dockerfile:3: a secret cannot be mounted over /"):
+            build(store, ctx, f"FROM scratch\n{lines}", secrets=_secrets(), runner=runner)
     with pytest.raises(BuildError, match="not UTF-8 text"):
         build(store, ctx, "FROM scratch\nRUN --mount=type=secret,id=tok,env=T use\n",
-              secrets=_secrets(b"\xff\xfe"))  # fmt: skip
-    assert runs == []
+              secrets=_secrets(b"\xff\xfe"), runner=runner)  # fmt: skip
+    assert runner.steps == []
     assert not any(p.name.startswith("secret-") for p in Path("/dev/shm").glob("*/*"))
 
 
 def test_added_files_are_the_copies_of_the_target_and_its_parent_stages(
-    store: Store, ctx: Path, runs: list[Seen]
+    store: Store, ctx: Path, runner: FakeRunner
 ) -> None:
     dockerfile = (
         "FROM scratch AS build\n"
@@ -157,6 +150,6 @@ def test_added_files_are_the_copies_of_the_target_and_its_parent_stages(
         "ADD a.txt /etc/.hidden\n"
     )
     expected = ("/etc/.hidden", "/opt/a.txt", "/usr/bin/b.txt")
-    assert build(store, ctx, dockerfile).result.added_files == expected
-    cached = build(store, ctx, dockerfile)
+    assert build(store, ctx, dockerfile, runner=runner).result.added_files == expected
+    cached = build(store, ctx, dockerfile, runner=runner)
     assert cached.executed("COPY") == [] and cached.result.added_files == expected

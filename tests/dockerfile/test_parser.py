@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from distroless.dockerfile import (
     Add,
     Arg,
+    BindMount,
+    CacheMount,
     Cmd,
     Copy,
     Env,
@@ -19,7 +21,6 @@ from distroless.dockerfile import (
     Healthcheck,
     KeyValue,
     Label,
-    Mount,
     Onbuild,
     Run,
     expand,
@@ -187,15 +188,8 @@ def test_flag_accessors() -> None:
     assert (copy.chmod, copy.chown, copy.from_) == ("0644", "1:2", None)
     assert add.checksum == "sha256:00" and add.keep_git_dir
     cache, bind = run.mounts
-    assert cache == Mount("cache", (("target", "/c"), ("sharing", "locked")))
-    assert bind.type == "bind" and bind.source_stage == "b"
-
-
-def test_mount_parse_rejects_bad_specs() -> None:
-    with pytest.raises(DockerfileError, match="unsupported mount type"):
-        Mount.parse("type=nfs,target=/x")
-    with pytest.raises(DockerfileError, match="empty option"):
-        Mount.parse("type=bind,,target=/x")
+    assert cache == CacheMount(target="/c")
+    assert bind == BindMount(target="/b", source_stage="b")
 
 
 def test_env_and_label_keep_raw_values() -> None:

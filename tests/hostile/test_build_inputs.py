@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 
 from distroless.dockerfile import executor as executor_module
+from distroless.dockerfile.step_runner import SandboxRunner
 from distroless.errors import BuildError, DockerfileError
-from distroless.runtime.capture import run_and_capture
+from distroless.reporter import NullReporter
+from distroless.runtime.runc import Runtime
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import Built, build, busybox_image
 from tests.fuzz.archives import Member, tar_of
@@ -266,20 +268,23 @@ def test_a_deeply_nested_context_is_a_clear_error(cli: Cli, ctx: Path) -> None:
 # -- 3. RUN --mount=type=bind -------------------------------------------------------------
 
 
+class _SeenMounts(list[dict[str, dict[str, bytes | None]]]):
+    """A step runner that records what each RUN's bind mounts showed on the host side
+    (path -> bytes, None for a directory), then runs the step in the real sandbox."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def run(self, lowers: Any, step: Any, outputs: Any) -> Any:
+        self.append({mount.destination: _tree(mount.source) for mount in step.mounts})
+        sandbox = SandboxRunner(Runtime.find(), self.store.state_dir("build"), NullReporter())
+        return sandbox.run(lowers, step, outputs)
+
+
 @pytest.fixture
-def seen_mounts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, dict[str, bytes | None]]]:
-    """What each RUN's bind mounts showed on the host side: path -> bytes (None: a dir)."""
-    seen: list[dict[str, dict[str, bytes | None]]] = []
-
-    def recording(lowers: Any, step: Any, *args: Any, **kwargs: Any) -> Any:
-        views: dict[str, dict[str, bytes | None]] = {}
-        for mount in step.mounts:
-            views[mount.destination] = _tree(mount.source)
-        seen.append(views)
-        return run_and_capture(lowers, step, *args, **kwargs)
-
-    monkeypatch.setattr(executor_module, "run_and_capture", recording)
-    return seen
+def seen_mounts(store: Store) -> _SeenMounts:
+    return _SeenMounts(store)
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:
@@ -303,7 +308,7 @@ def test_a_bind_mount_of_a_link_to_a_host_directory_shows_the_context(
     store: Store,
     ctx: Path,
     decoys: Decoys,
-    seen_mounts: list[dict[str, dict[str, bytes | None]]],
+    seen_mounts: _SeenMounts,
 ) -> None:
     busybox_image(store, "shell:latest")
     os.symlink(decoys.etc, ctx / "etclink")
@@ -314,6 +319,7 @@ def test_a_bind_mount_of_a_link_to_a_host_directory_shows_the_context(
         "FROM shell\n"
         "RUN --mount=type=bind,source=etclink,target=/m /bin/sh -c "
         "'find /m | sort > /seen; cat /m/* >> /seen'\n",
+        runner=seen_mounts,
     )
     assert seen_mounts[0]["/m"] == {"inctx": b"the context's etc\n"}
     assert built.files()["seen"][1] == b"/m\n/m/inctx\nthe context's etc\n"
@@ -325,7 +331,7 @@ def test_a_bind_mount_of_the_context_hides_dockerignored_files(
     store: Store,
     ctx: Path,
     decoys: Decoys,
-    seen_mounts: list[dict[str, dict[str, bytes | None]]],
+    seen_mounts: _SeenMounts,
 ) -> None:
     busybox_image(store, "shell:latest")
     (ctx / "keep.txt").write_text("kept\n")
@@ -340,6 +346,7 @@ def test_a_bind_mount_of_the_context_hides_dockerignored_files(
         "RUN --mount=type=bind,target=/c /bin/sh -c "
         "'find /c | sort > /seen; cat /c/secret.txt /c/deep/secret.key >> /seen || true'\n"
         "RUN --mount=type=bind,target=/w,rw /bin/sh -c 'find /w | sort > /seen-rw'\n",
+        runner=seen_mounts,
     )
     assert set(seen_mounts[0]["/c"]) == {".dockerignore", "deep", "keep.txt"}
     assert built.files()["seen"][1] == b"/c\n/c/.dockerignore\n/c/deep\n/c/keep.txt\n"

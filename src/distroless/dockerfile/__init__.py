@@ -27,7 +27,6 @@ from distroless.dockerfile.ast import (
     KeyValue,
     Label,
     Maintainer,
-    Mount,
     Onbuild,
     Run,
     Shell,
@@ -39,6 +38,15 @@ from distroless.dockerfile.ast import (
 )
 from distroless.dockerfile.graph import StageGraph, StageRef, build_graph, global_arg_env
 from distroless.dockerfile.ignore import DockerIgnore
+from distroless.dockerfile.mountspec import (
+    BindMount,
+    CacheMount,
+    Mount,
+    SecretMount,
+    SshMount,
+    TmpfsMount,
+    parse_mount,
+)
 from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.substitution import EXPANDED_INSTRUCTIONS, expand, expand_words
 
@@ -47,6 +55,8 @@ __all__ = [
     "Add",
     "Arg",
     "ArgDef",
+    "BindMount",
+    "CacheMount",
     "Cmd",
     "Command",
     "Copy",
@@ -68,11 +78,14 @@ __all__ = [
     "Mount",
     "Onbuild",
     "Run",
+    "SecretMount",
     "Shell",
+    "SshMount",
     "Stage",
     "StageGraph",
     "StageRef",
     "Stopsignal",
+    "TmpfsMount",
     "User",
     "Volume",
     "Workdir",
@@ -82,4 +95,5 @@ __all__ = [
     "global_arg_env",
     "parse",
     "parse_file",
+    "parse_mount",
 ]

@@ -8,13 +8,12 @@ Exec-form commands (JSON arrays) are tuples and are never expanded, as in docker
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from distroless.errors import DockerfileError
+from distroless.dockerfile.mountspec import Mount
 
 Command = str | tuple[str, ...]
 """A shell-form command (one string for ``/bin/sh -c``) or an exec-form argument vector."""
@@ -50,47 +49,6 @@ class Heredoc:
     expand: bool = True
     chomp: bool = False
     fd: int | None = None
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A ``RUN --mount=`` specification, split into its comma-separated options."""
-
-    type: str
-    options: tuple[tuple[str, str], ...]
-
-    def get(self, key: str) -> str | None:
-        for k, v in self.options:
-            if k == key:
-                return v
-        return None
-
-    @property
-    def source_stage(self) -> str | None:
-        """The ``from=`` option: a stage name, stage index or image this mount reads."""
-        return self.get("from")
-
-    @classmethod
-    def parse(cls, spec: str) -> Mount:
-        """Parse ``type=cache,target=/x,from=builder`` (CSV, like docker)."""
-        try:
-            fields = next(csv.reader([spec]))
-        except (csv.Error, StopIteration):
-            raise DockerfileError(f"invalid mount specification {spec!r}") from None
-        mount_type = "bind"
-        options: list[tuple[str, str]] = []
-        for item in fields:
-            key, sep, value = item.partition("=")
-            key = key.strip().lower()
-            if not key:
-                raise DockerfileError(f"invalid mount specification {spec!r}: empty option")
-            if key == "type":
-                mount_type = value
-                continue
-            options.append((key, value if sep else "true"))
-        if mount_type not in ("bind", "cache", "tmpfs", "secret", "ssh"):
-            raise DockerfileError(f"unsupported mount type {mount_type!r} in {spec!r}")
-        return cls(mount_type, tuple(options))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,14 +206,12 @@ class Run(Instruction):
     keyword: str = _kw("RUN")
     command: Command
     heredocs: tuple[Heredoc, ...] = ()
+    #: the ``--mount`` flags, typed and checked by the parser (the flags keep the text)
+    mounts: tuple[Mount, ...] = ()
 
     @property
     def exec_form(self) -> bool:
         return isinstance(self.command, tuple)
-
-    @property
-    def mounts(self) -> tuple[Mount, ...]:
-        return tuple(Mount.parse(v) for v in self.flag_values("mount"))
 
     @property
     def network(self) -> str | None:
@@ -417,7 +373,7 @@ def instruction_to_dict(instruction: Instruction) -> dict[str, Any]:
     """Summary of one instruction: its keyword, line and kind-specific fields."""
     out: dict[str, Any] = {"kind": instruction.keyword, "line": instruction.line}
     for f in dataclasses.fields(instruction):
-        if f.name in ("keyword", "line", "end_line", "original"):
+        if f.name in ("keyword", "line", "end_line", "original", "mounts"):
             continue
         value = getattr(instruction, f.name)
         if f.name == "flags":

@@ -10,11 +10,10 @@ the step that sees it and every step after it, and nothing before it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 
 from distroless.assemble.cache import KeyedLayerCache
+from distroless.oci.canonical import digest_of
 from distroless.store import Store
 
 CACHE_ROOT = "build-cache"
@@ -24,8 +23,7 @@ CACHE_VERSION = "1"
 
 def cache_key(parent: str, instruction: str, inputs: Sequence[str] = ()) -> str:
     doc = {"v": CACHE_VERSION, "parent": parent, "instruction": instruction, "inputs": list(inputs)}
-    data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(data).hexdigest()
+    return digest_of(doc)[1].removeprefix("sha256:")
 
 
 class BuildCache(KeyedLayerCache):

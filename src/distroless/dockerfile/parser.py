@@ -42,7 +42,6 @@ from distroless.dockerfile.ast import (
     KeyValue,
     Label,
     Maintainer,
-    Mount,
     Onbuild,
     Run,
     Shell,
@@ -53,6 +52,7 @@ from distroless.dockerfile.ast import (
     Workdir,
 )
 from distroless.dockerfile.directives import parse_directives
+from distroless.dockerfile.mountspec import Mount, parse_mount
 from distroless.dockerfile.shell_words import RawWord, UnterminatedQuote, split_raw
 from distroless.errors import DockerfileError
 
@@ -159,6 +159,8 @@ class _Parser:
         self.escape = self.directives.escape
         self.continuation = re.compile(re.escape(self.escape) + r"[ \t]*$")
         self.logical: _Logical | None = None
+        #: the typed ``--mount`` flags of the instruction being read
+        self.mounts: list[Mount] = []
 
     # -- errors -------------------------------------------------------------------------
 
@@ -311,7 +313,9 @@ class _Parser:
             "volume": lambda a, o, c: Volume(paths=self._list("VOLUME", a, o), **c),
             "copy": lambda a, o, c: self._file(Copy, a, o, c),
             "add": lambda a, o, c: self._file(Add, a, o, c),
-            "run": lambda a, o, c: Run(command=self._command("RUN", a, o), **c),
+            "run": lambda a, o, c: Run(
+                command=self._command("RUN", a, o), mounts=tuple(self.mounts), **c
+            ),
             "cmd": lambda a, o, c: Cmd(command=self._command("CMD", a, o, empty=True), **c),
             "entrypoint": lambda a, o, c: Entrypoint(
                 command=self._command("ENTRYPOINT", a, o, empty=True), **c
@@ -330,6 +334,7 @@ class _Parser:
         allowed = _FLAGS.get(keyword, {})
         flags: list[Flag] = []
         seen: set[str] = set()
+        self.mounts = []
         i = start
         while True:
             while i < stop and text[i].isspace():
@@ -382,7 +387,7 @@ class _Parser:
                     raise self.error(i, f"flag --{name} needs a value (--{name}=VALUE)")
                 if name == "mount":
                     try:
-                        Mount.parse(value)
+                        self.mounts.append(parse_mount(value))
                     except DockerfileError as exc:
                         raise self.error(i, exc.message) from None
                 if name == "network" and value not in ("default", "none", "host"):
@@ -635,7 +640,12 @@ class _Parser:
             flags=instruction.flags,
         )
         if isinstance(instruction, Run):
-            return Run(command=instruction.command, heredocs=tuple(heredocs), **common)
+            return Run(
+                command=instruction.command,
+                heredocs=tuple(heredocs),
+                mounts=instruction.mounts,
+                **common,
+            )
         if len(words) - 1 in consumed:
             raise self.error(
                 max(self.logical.text.rfind(words[-1]), 0),

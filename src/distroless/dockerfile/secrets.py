@@ -12,12 +12,12 @@ it sees, so passwords and tokens belong in ``--secret``.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from distroless.dockerfile.csv_options import csv_options
 from distroless.errors import UsageError
 
 #: Secrets are small (keys, tokens); a larger value is almost certainly the wrong file.
@@ -34,19 +34,16 @@ class BuildSecret:
 
 def _fields(spec: str) -> dict[str, str]:
     try:
-        items = next(csv.reader([spec]))
-    except (csv.Error, StopIteration):
+        items = csv_options(spec)
+    except ValueError:
         raise UsageError(
             f"invalid --secret {spec!r}: expected id=NAME[,src=FILE|env=VAR]"
         ) from None
     out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().lower()
-        if not sep or not key:
+    for item, written, value in items:
+        if value is None or not written:
             raise UsageError(f"invalid --secret {spec!r}: {item!r} is not KEY=VALUE")
-        if key == "source":
-            key = "src"
+        key = "src" if written == "source" else written
         if key not in ("id", "src", "env", "type"):
             raise UsageError(f"invalid --secret {spec!r}: unknown option {key!r}")
         out[key] = value

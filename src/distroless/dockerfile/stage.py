@@ -8,19 +8,15 @@ chains keys on: the key of a step is derived from its parent's digest.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from distroless.layers.layer import Layer
+from distroless.oci.canonical import digest_of
 from distroless.oci.models import ContainerConfig, HistoryEntry, Platform
 
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
-
-#: A layer of the stage: the project's one layer type, under the name the executor uses.
-StateLayer = Layer
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,7 @@ class StageState:
 
     platform: Platform
     config: ContainerConfig = field(default_factory=ContainerConfig)
-    layers: tuple[StateLayer, ...] = ()
+    layers: tuple[Layer, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     author: str | None = None
     #: ARG values visible in this stage (declared with ARG in it, or predefined+declared)
@@ -66,7 +62,7 @@ class StageState:
     def add_history(self, entry: HistoryEntry) -> StageState:
         return replace(self, history=(*self.history, entry))
 
-    def add_layer(self, layer: StateLayer, entry: HistoryEntry) -> StageState:
+    def add_layer(self, layer: Layer, entry: HistoryEntry) -> StageState:
         return replace(self, layers=(*self.layers, layer), history=(*self.history, entry))
 
     def digest(self) -> str:
@@ -79,8 +75,7 @@ class StageState:
             "history": [h.to_dict() for h in self.history],
             "author": self.author,
         }
-        data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-        return "sha256:" + hashlib.sha256(data).hexdigest()
+        return digest_of(doc)[1]
 
 
 def _size(items: Mapping[str, str]) -> int:

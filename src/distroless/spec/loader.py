@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from distroless.errors import SpecError
+from distroless.modes import ModeError, parse_octal_mode
 from distroless.spec.model import DISTROS, FileItem, ImageSpec, PythonSpec
 from distroless.spec.yamlpos import line_for, load_with_lines
 
@@ -156,12 +157,10 @@ def _mode(value: int | str | None, where: str) -> int | None:
     if value is None or isinstance(value, int):
         return value
     try:
-        parsed = int(value, 8)
-    except ValueError:
-        raise SpecError(f"{where}: mode {value!r} is not an octal number") from None
-    if not 0 <= parsed <= 0o7777:
-        raise SpecError(f"{where}: mode {value!r} is out of range")
-    return parsed
+        return parse_octal_mode(value)
+    except ModeError as exc:
+        problem = "is out of range" if exc.out_of_range else "is not an octal number"
+        raise SpecError(f"{where}: mode {value!r} {problem}") from None
 
 
 def _argv(value: list[str] | str | None) -> tuple[str, ...] | None:

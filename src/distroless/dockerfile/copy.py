@@ -1,0 +1,251 @@
+"""``COPY`` and ``ADD``: a step's sources, its cache key and the layer it writes.
+
+Destination rules (docker's): a relative destination is relative to ``WORKDIR``; a
+destination ending in ``/``, several sources or a glob make it a directory; a single file
+copied to an existing directory lands inside it; a directory source copies its
+*contents*.  Ownership is 0:0 unless ``--chown`` says otherwise; ``--chmod`` sets the mode
+of files and directories.  Existing parent directories keep their metadata in the layer;
+missing ones are created 0755 with the ``--chown`` owner, as BuildKit does.
+
+The cache key holds what the sources read: the content digest of context paths, the
+identity of a source stage or image and the paths matched in it, here-document bodies,
+URLs with their content digest or pin, and the destination and owner.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from distroless.dockerfile.archive import archive_kind
+from distroless.dockerfile.ast import Add, FileInstruction, Heredoc
+from distroless.dockerfile.copy_sources import (
+    ContextPath,
+    Destination,
+    HereDocument,
+    LocalArchive,
+    Owner,
+    Source,
+    StagePath,
+    UrlFile,
+    is_url,
+    match_in_fs,
+)
+from distroless.dockerfile.layerfs import LayeredFS
+from distroless.dockerfile.stage import StageState
+from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
+from distroless.errors import BuildError
+from distroless.layers.compress import Compression
+from distroless.layers.entry import Entry, EntryType
+from distroless.layers.layer import Layer
+from distroless.modes import ModeError, parse_octal_mode
+from distroless.runtime.users import parse_group, parse_passwd
+
+_HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+#: ``COPY --from=REF``: the file system of a stage or image, and its identity for the key
+FromSource = Callable[[str], tuple[LayeredFS, str]]
+
+
+def copy_step(
+    ins: FileInstruction,
+    state: StageState,
+    *,
+    source: SourceFile,
+    space: Workspace,
+    from_source: FromSource,
+    compression: Compression,
+) -> LayerStep:
+    """What ``ins`` copies, checked and keyed; the layer is made only on a cache miss."""
+    where = source.where(ins)
+    env = state.expansion_env()
+    sources = [source.expand(s, env, ins) for s in ins.sources]
+    dest_raw = source.expand(ins.dest, env, ins)
+    if not sources and not ins.heredocs:
+        raise BuildError(f"{where}: {ins.keyword} needs at least one source")
+    if ins.parents or ins.excludes:
+        flag = "--parents" if ins.parents else "--exclude"
+        raise BuildError(f"{where}: {ins.keyword} {flag} is not supported by this builder")
+    is_add = isinstance(ins, Add)
+    if is_add and any(s.endswith(".git") or s.startswith("git@") for s in sources):
+        raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
+    dest, dest_is_dir = absolute_dest(dest_raw, state.config.working_dir)
+    chmod = None
+    if ins.chmod is not None:
+        chmod = parse_chmod(source.expand(ins.chmod, env, ins), where)
+    chown = source.expand(ins.chown, env, ins) if ins.chown is not None else None
+    from_ref = source.expand(ins.from_, env, ins) if ins.from_ is not None else None
+    flags = []
+    if from_ref is not None:
+        flags.append(f"--from={from_ref}")
+    if chown is not None:
+        flags.append(f"--chown={chown}")
+    if chmod is not None:
+        flags.append(f"--chmod={chmod:o}")
+    text = " ".join(
+        [ins.keyword, *flags, *sources, *(f"<<{h.name}" for h in ins.heredocs), dest_raw]
+    )
+
+    # what the step reads, for the cache key and for making the layer
+    inputs: list[str] = [f"dest={dest}:{dest_is_dir}"]
+    parts: list[Source] = []
+    for doc in ins.heredocs:
+        heredoc = HereDocument(doc.name, _heredoc_body(doc, env).encode())
+        inputs.append(heredoc.key)
+        parts.append(heredoc)
+    if from_ref is not None:
+        src_fs, identity = from_source(from_ref)
+        for pattern in sources:
+            nodes = match_in_fs(src_fs, pattern, where)
+            paths = ",".join(_text(n.path) for n in nodes)
+            inputs.append(f"from={identity}:{pattern}:{paths}")
+            parts.extend(StagePath(src_fs, node) for node in nodes)
+    else:
+        for pattern in sources:
+            if is_add and is_url(pattern):
+                checksum = ins.checksum if isinstance(ins, Add) else None
+                url = UrlFile.plan(pattern, checksum, space.temp_dir(), where)
+                inputs.append(url.key)
+                parts.append(url)
+                continue
+            matches = space.context.match(pattern, where)
+            inputs.append(f"context:{pattern}:{space.context.digest(matches)}")
+            for m in matches:
+                unpack = (
+                    isinstance(ins, Add)
+                    and ins.unpack is not False
+                    and m.disk.is_file()
+                    and archive_kind(m.disk) is not None
+                )
+                parts.append(
+                    LocalArchive(m.disk, where) if unpack else ContextPath(space.context, m)
+                )
+    # an archive is unpacked into a directory whatever the destination says
+    unpacks = any(isinstance(p, LocalArchive) for p in parts)
+
+    # several sources (or a glob matching several files) need a directory destination
+    many = len(parts) > 1
+    if many and not dest_is_dir:
+        raise BuildError(
+            f"{where}: with more than one source the destination must be a directory "
+            f"ending in '/' (got {dest_raw!r})"
+        )
+    if chown is not None:
+        inputs.append(f"chown={chown}")
+
+    def make() -> Layer | None:
+        fs = space.fs(state)
+        target = dest
+        is_dir = dest_is_dir or many or unpacks
+        if target != "/":
+            resolved = fs.resolve(target, follow_last=is_dir)
+            if not is_dir:
+                node = fs.lookup(resolved)
+                if node is not None and node.is_dir:
+                    is_dir = True
+                    resolved = fs.resolve(target)  # into the directory a link names
+            target = resolved
+        with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
+            entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
+            owner = parse_chown(chown, fs, where) if chown is not None else Owner()
+            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod)
+            entries.extend(created_dirs(fs, target if is_dir else posixpath.dirname(target), owner))
+            try:
+                for part in parts:
+                    entries.extend(part.entries(to))
+            except RecursionError:  # a directory walk below is recursive
+                raise BuildError(
+                    f"{where}: {ins.keyword} sources are nested too deeply to copy"
+                ) from None
+            return space.write_layer(entries, compression)
+
+    return LayerStep(text, inputs, make)
+
+
+def _text(path: str) -> str:
+    """A path of an image as key text: a name that is not UTF-8 keeps its bytes as escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _heredoc_body(doc: Heredoc, env: Mapping[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` in an unquoted here-document body; nothing else changes."""
+    if not doc.expand:
+        return doc.content
+    return _HEREDOC_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), doc.content)
+
+
+def parse_chmod(value: str, where: str) -> int:
+    """``--chmod=0755`` (octal only, as docker's classic builder accepts)."""
+    try:
+        return parse_octal_mode(value)
+    except ModeError as exc:
+        problem = "is out of range" if exc.out_of_range else "is not an octal mode like 0755"
+        raise BuildError(f"{where}: --chmod={value} {problem}") from None
+
+
+def parse_chown(value: str, fs: LayeredFS | None, where: str) -> Owner:
+    """``--chown=user[:group]``: names from the stage's /etc/passwd and /etc/group.
+
+    A user without a group uses the same number as the group (docker's rule).
+    """
+    user, sep, group = value.partition(":")
+    if not user or (sep and not group):
+        raise BuildError(f"{where}: --chown={value} must be USER[:GROUP]")
+
+    def lookup(name: str, file: str) -> int:
+        if name.isdigit():
+            return int(name)
+        text = fs.read_text(file) if fs is not None else None
+        if file == "/etc/passwd":
+            ids = {e.name: e.uid for e in parse_passwd(text or "")}
+        else:
+            ids = {e.name: e.gid for e in parse_group(text or "")}
+        if name not in ids:
+            raise BuildError(f"{where}: --chown: {name!r} is not in the stage's {file}")
+        return ids[name]
+
+    uid = lookup(user, "/etc/passwd")
+    gid = lookup(group, "/etc/group") if group else uid
+    return Owner(uid, gid)
+
+
+def absolute_dest(dest: str, workdir: str) -> tuple[str, bool]:
+    """The destination as an absolute path, and whether it names a directory."""
+    is_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
+    path = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
+    return posixpath.normpath(path), is_dir
+
+
+def created_dirs(fs: LayeredFS, directory: str, owner: Owner) -> Iterator[Entry]:
+    """``directory`` and its parents that the stage lacks: 0755, owned like the copy.
+
+    BuildKit creates a missing destination with the ``--chown`` owner all the way down.
+    """
+    path = directory
+    missing: list[str] = []
+    while path not in ("/", "") and fs.node_at(path.lstrip("/")) is None:
+        missing.append(path)
+        path = posixpath.dirname(path)
+    for p in reversed(missing):
+        yield Entry.directory(p, 0o755, owner.uid, owner.gid)
+
+
+def parent_entries(fs: LayeredFS, target: str, *, include_self: bool) -> Iterator[Entry]:
+    """The existing directories above ``target`` with their metadata (not 0755 defaults)."""
+    path = target if include_self else posixpath.dirname(target)
+    chain = []
+    while path not in ("/", ""):
+        chain.append(path)
+        path = posixpath.dirname(path)
+    for p in reversed(chain):
+        node = fs.lookup(p, follow=False)
+        if node is None or not node.is_dir:
+            continue
+        st = node.st
+        yield Entry(
+            p.lstrip("/"), EntryType.DIR, mode=st.st_mode & 0o7777,
+            uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime),
+        )  # fmt: skip
