@@ -505,8 +505,10 @@ def test_prune_reclaims_unpacked_layers_and_df_shows_it(bases_root: Path, tmp_pa
     pruned = cli.subprocess("prune", "--all", "--json", env=cache).check().json()
     assert isinstance(pruned, dict)
     assert pruned["unpacked_layers"] == unpacked["count"]
-    assert pruned["unpacked_bytes"] == unpacked["size"]
+    # df counts the files' bytes; prune also the directories' own entries and the indexes
+    assert pruned["unpacked_bytes"] >= unpacked["size"]
     after = df()
     assert all(row["size"] == 0 for row in after.values()), after
-    assert not [p for p in (bases_root / "state" / "layers").rglob("*") if not p.is_dir()]
+    layers = bases_root / "state" / "layers"
+    assert [p.name for p in layers.rglob("*") if not p.is_dir()] == ["lock"]
     assert not [p for p in (bases_root / "blobs").rglob("*") if p.is_file()]
