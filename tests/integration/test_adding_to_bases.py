@@ -496,7 +496,6 @@ def test_prune_reclaims_unpacked_layers_and_df_shows_it(bases_root: Path, tmp_pa
     before = df()
     unpacked = before["unpacked layers"]
     assert unpacked["count"] > 0 and unpacked["size"] > 0  # run unpacked the layers
-    assert unpacked["reclaimable"] == 0  # every one belongs to a tagged image
     listed = json.loads(cli.subprocess("images", "--json").check().stdout)
     names = [image["name"] for image in listed]
     cli.subprocess("rmi", *names).check()
