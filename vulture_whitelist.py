@@ -55,3 +55,4 @@ _.triggered  # transports/registry/pull.py
 
 # Results library callers read: the CLI prints only part of them
 _.referrer  # sign.local.Signed: the signature's OCI referrer beside its .sig manifest
+_._path_with_destdir  # installer's SchemeDictionaryDestination calls it for every file

@@ -15,7 +15,7 @@ all in the store loads neither the Debian resolver nor the spec loader.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -23,11 +23,12 @@ from typing import IO, TYPE_CHECKING
 from distroless.errors import UsageError
 from distroless.oci.models import Descriptor, Platform
 from distroless.reporter import NullReporter, Reporter
-from distroless.store import Store
+from distroless.store import Store, StoredImage
 from distroless.store.store import normalize_name
 
 if TYPE_CHECKING:
     from distroless.bases.build import BuiltBase
+    from distroless.debian.lockfile import Lockfile
     from distroless.dockerfile.executor import BuildResult
     from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, PolicyCheck, Puller
     from distroless.dockerfile.secrets import BuildSecret
@@ -45,6 +46,7 @@ __all__ = [
     "SpecRequest",
     "build_base_images",
     "build_image",
+    "lock_spec_file",
 ]
 
 
@@ -117,6 +119,8 @@ class SpecRequest:
     #: attach SLSA provenance (the spec and its package lock by digest)
     provenance: bool = False
     provenance_key: PrivateKey | None = None
+    #: tried before the default registry when ``base:`` comes from a registry
+    registry_mirrors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_tags(self.tags)
@@ -300,11 +304,16 @@ def _attach_sbom(
 
 
 def _base_builder(
-    store: Store, request: DockerfileRequest | PackRequest, reporter: Reporter
+    store: Store,
+    request: DockerfileRequest | PackRequest | SpecRequest,
+    reporter: Reporter,
+    archs: tuple[str, ...] = (),
 ) -> BaseBuilder:
     """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
 
-    The bases and Debian modules load only when a base is actually missing.
+    ``archs`` are built together when the platform asked for is one of them (a spec's
+    architectures: one index, so every platform finds the base under its name).  The
+    bases and Debian modules load only when a base is actually missing.
     """
 
     def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
@@ -320,7 +329,7 @@ def _base_builder(
                 store,
                 BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
                 source,
-                archs=(platform.debian_arch(),),
+                archs=archs if platform.debian_arch() in archs else (platform.debian_arch(),),
                 source_date_epoch=request.source_date_epoch,
                 reporter=reporter,
             )
@@ -353,6 +362,33 @@ def _puller(
     return pull_image
 
 
+def _spec_base_lookup(
+    store: Store,
+    request: SpecRequest,
+    spec: ImageSpec,
+    reporter: Reporter,
+    platforms: Sequence[Platform],
+) -> Callable[[str, Platform], StoredImage]:
+    """``base:`` resolves as ``FROM`` does: the store, a built-in base built on the spot, or a
+    registry through its mirrors."""
+    from distroless.dockerfile.resolve_base import BaseResolver
+    from distroless.registry_config import UserConfig
+
+    archs = tuple(dict.fromkeys(p.debian_arch() for p in platforms))
+    resolver = BaseResolver(
+        store,
+        base_builder=_base_builder(store, request, reporter, archs),
+        puller=_puller(store, UserConfig.load(), request.registry_mirrors, reporter),
+        reporter=reporter,
+    )
+    where = f"{spec.path}:{spec.base_line}" if spec.base_line else str(spec.path)
+
+    def lookup(name: str, platform: Platform) -> StoredImage:
+        return resolver.resolve(name, platform, where)
+
+    return lookup
+
+
 def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> BuildOutcome:
     from distroless.assemble.spec_build import build_spec, platforms_of
     from distroless.spec import load_spec
@@ -361,7 +397,6 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
     chosen = platforms_of(spec, request.platforms)
     source = None
     if spec.packages:
-        from distroless.assemble.packages import SpecPackages
         from distroless.debian.provider import PackageSource
 
         cache = _package_cache(request.package_cache, f"{spec.path}: installing packages")
@@ -370,12 +405,23 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
         )
     try:
         with store.session():
+            package_layers = python_layers = None
+            if source is not None:
+                from distroless.assemble.packages import SpecPackages
+
+                archs = [p.debian_arch() for p in chosen]
+                package_layers = SpecPackages(store, source, archs, reporter)
+            if spec.python is not None:
+                from distroless.python.layers import SpecWheels
+
+                cache = _package_cache(request.package_cache, f"{spec.path}: installing wheels")
+                python_layers = SpecWheels(store, cache, [p.architecture for p in chosen], reporter)
             desc = build_spec(
                 store,
                 spec,
-                package_layers=(
-                    SpecPackages(source, [p.debian_arch() for p in chosen]) if source else None
-                ),
+                package_layers=package_layers,
+                python_layers=python_layers,
+                base_lookup=_spec_base_lookup(store, request, spec, reporter, chosen),
                 platforms=chosen,
                 source_date_epoch=request.source_date_epoch,
                 reporter=reporter,
@@ -392,6 +438,49 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
         if source is not None:
             source.close()
     return BuildOutcome(desc, tags, sboms, provenance=provenance)
+
+
+def lock_spec_file(
+    store: Store, request: SpecRequest, reporter: Reporter | None = None
+) -> tuple[Path, Lockfile]:
+    """``distroless lock``: resolve the spec's packages and wheels onto its base and write the
+    lock beside the spec; returns its path and content.
+
+    The base is found as a build finds it (and built on the spot when it is a built-in
+    one), because only what it lacks is locked.
+    """
+    from distroless.assemble.packages import lock_spec
+    from distroless.assemble.spec_build import platforms_of
+    from distroless.spec import load_spec
+
+    report = reporter or NullReporter()
+    spec = load_spec(request.spec)
+    chosen = platforms_of(spec, request.platforms)
+    source = None
+    if spec.packages:
+        from distroless.debian.provider import PackageSource
+
+        cache = _package_cache(request.package_cache, f"{spec.path}: locking packages")
+        source = PackageSource(
+            cache, mirror=request.mirror, repositories=spec.repositories, reporter=report
+        )
+    try:
+        with store.session():
+            lookup = _spec_base_lookup(store, request, spec, report, chosen)
+            bases = {
+                p.architecture: None if spec.base == "scratch" else lookup(spec.base, p)
+                for p in chosen
+            }
+            lock = lock_spec(store, source, spec, [p.architecture for p in chosen], bases)
+            if spec.python is not None:
+                from distroless.python.layers import lock_wheels
+
+                lock = lock_wheels(store, spec, bases, lock, report)
+    finally:
+        if source is not None:
+            source.close()
+    lock.write(spec.lock_path)
+    return spec.lock_path, lock
 
 
 def _spec_files(spec: ImageSpec) -> list[str]:

@@ -104,6 +104,12 @@ class AuthError(RegistryError):
     exit_code = 12
 
 
+class PythonPackageError(DistrolessError):
+    """A Python dependency cannot be resolved as a wheel, downloaded or installed."""
+
+    exit_code = 13
+
+
 class PolicyError(DistrolessError):
     """``check`` or ``test`` found the image does not meet its expectations."""
 

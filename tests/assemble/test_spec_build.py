@@ -13,7 +13,7 @@ from distroless.layers.compress import open_decompressed
 from distroless.oci.models import Platform
 from distroless.spec import load_spec
 from distroless.spec.model import ImageSpec
-from distroless.store import Store
+from distroless.store import Store, StoredImage
 
 
 def _context(tmp_path: Path) -> Path:
@@ -74,7 +74,7 @@ def test_debian_architectures_are_labelled_with_oci_platforms(tmp_path: Path) ->
     )
     asked: list[str] = []
 
-    def package_layers(spec: ImageSpec, arch: str) -> list[LayerSource]:
+    def package_layers(spec: ImageSpec, arch: str, base: StoredImage | None) -> list[LayerSource]:
         asked.append(arch)  # packages are fetched by the Debian name
         return []
 
@@ -111,3 +111,44 @@ def test_base_layers_and_config_are_inherited(tmp_path: Path) -> None:
     assert image.config.config.entrypoint == ("/app",)
     assert image.config.config.cmd == ("--flag",)
     assert len(image.config.diff_ids) == 2
+
+
+def _base_with(store: Store, tmp_path: Path, name: str, text: str) -> None:
+    base_dir = tmp_path / name
+    base_dir.mkdir()
+    (base_dir / "image.yaml").write_text(text)
+    store.tag(f"{name}:1", build_spec(store, load_spec(base_dir / "image.yaml")))
+
+
+def test_docker_config_keys_merge_with_the_base(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    _base_with(store, tmp_path, "b", "expose: [80]\nvolumes: [/base]\nstopsignal: SIGTERM\n")
+    spec = tmp_path / "image.yaml"
+    spec.write_text(
+        "base: b:1\nexpose: [8080]\nvolumes: [/data]\nstopsignal: SIGINT\n"
+        "healthcheck: {test: [/app, health], interval: 10s}\n"
+    )
+    image = store.load_image(build_spec(store, load_spec(spec)).digest)
+    data = image.config.config.to_dict()
+    assert data["ExposedPorts"] == {"80/tcp": {}, "8080/tcp": {}}
+    assert data["Volumes"] == {"/base": {}, "/data": {}}
+    assert data["StopSignal"] == "SIGINT"
+    assert data["Healthcheck"] == {"Test": ["CMD", "/app", "health"], "Interval": 10**10}
+
+
+def test_cmd_on_a_debug_shell_base_warns(tmp_path: Path) -> None:
+    from distroless.reporter import RecordingReporter
+
+    store = Store(tmp_path / "store")
+    _base_with(store, tmp_path, "dbg", 'entrypoint: ["/busybox/sh"]\n')
+    spec = tmp_path / "image.yaml"
+    spec.write_text('base: dbg:1\ncmd: ["/app"]\n')
+    reporter = RecordingReporter()
+    image = store.load_image(build_spec(store, load_spec(spec), reporter=reporter).digest)
+    assert image.config.config.entrypoint == ("/busybox/sh",)  # kept: the spec set only cmd
+    warnings = [d["message"] for k, d in reporter.events if k == "warning"]
+    assert len(warnings) == 1 and "/busybox/sh" in warnings[0] and "entrypoint" in warnings[0]
+    spec.write_text('base: dbg:1\nentrypoint: ["/app"]\n')
+    quiet = RecordingReporter()
+    build_spec(store, load_spec(spec), reporter=quiet)
+    assert "warning" not in quiet.kinds()

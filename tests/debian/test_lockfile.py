@@ -280,3 +280,35 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     missing.write_bytes(b"\xff\xfe")
     with pytest.raises(LockfileError, match="cannot read"):
         Lockfile.read(missing)
+
+
+def test_base_unsatisfied_and_sections_round_trip() -> None:
+    from dataclasses import replace
+
+    from distroless.debian.resolver import Unsatisfied
+
+    plain = make_lock()
+    lock = replace(
+        plain,
+        unsatisfied={"amd64": (Unsatisfied("python3-minimal", "dpkg (>= 1.13.20)"),)},
+        base={"amd64": "sha256:" + HEX_A},
+        sections={"python": {"amd64": {"python": "3.13", "wheels": []}}},
+    )
+    text = lock.dumps()
+    data = json.loads(text)
+    assert data["unsatisfied"] == {
+        "amd64": [{"package": "python3-minimal", "relation": "dpkg (>= 1.13.20)"}]
+    }
+    assert data["base"] == {"amd64": "sha256:" + HEX_A}
+    assert data["python"]["amd64"]["python"] == "3.13"
+    again = Lockfile.loads(text)
+    assert again == lock and again.dumps() == text
+    # a lock without them is written exactly as before
+    assert "unsatisfied" not in plain.dumps() and "base" not in json.loads(plain.dumps())
+
+
+def test_new_inputs_change_the_digest_only_when_used() -> None:
+    from dataclasses import replace
+
+    assert replace(INPUTS, extra=(("base", None), ("python", None))).digest() == INPUTS.digest()
+    assert replace(INPUTS, extra=(("base", "distroless/python3"),)).digest() != INPUTS.digest()

@@ -326,6 +326,21 @@ def test_a_layer_in_use_by_a_mounted_overlay_is_not_pruned(tmp_path: Path) -> No
     assert not tree.exists()
 
 
+def test_another_stores_overlay_does_not_hold_this_stores_copy(tmp_path: Path) -> None:
+    """Two stores unpack the same layer; a container of one keeps only that one's copy."""
+    require_root()
+    cache, _, _, tree = _cache_with(tmp_path / "one", [Entry.file("a", b"1")])
+    other, _, _, copy = _cache_with(tmp_path / "two", [Entry.file("a", b"1")])
+    state = tmp_path / "one" / "state"
+    state.mkdir()
+    with container_rootfs([tree], state, use_overlay=True) as rootfs:
+        assert (rootfs / "a").read_bytes() == b"1"
+        assert other.prune(lambda _digest: False).layers == 1
+        assert not copy.exists()
+        assert cache.prune(lambda _digest: False).layers == 0
+        assert tree.is_dir()
+
+
 def test_cache_top_is_private_even_when_it_was_not(tmp_path: Path) -> None:
     top = tmp_path / "layers"
     top.mkdir(mode=0o755)

@@ -82,3 +82,63 @@ def test_empty_spec_is_scratch(tmp_path: Path) -> None:
     spec = parse_spec("", tmp_path / "image.yaml")
     assert spec.base == "scratch"
     assert spec.lock_path == tmp_path / "image.lock.json"
+
+
+def test_docker_config_keys(tmp_path: Path) -> None:
+    spec = load_spec(
+        _spec(
+            tmp_path,
+            """
+expose: [8080, "53/udp", 8080]
+volumes: [/data, /cache/../data2]
+stopsignal: SIGINT
+healthcheck:
+  test: [/app, --health]
+  interval: 1m30s
+  timeout: 500ms
+  retries: 3
+""",
+        )
+    )
+    assert spec.expose == ("53/udp", "8080/tcp")
+    assert spec.volumes == ("/data", "/data2")
+    assert spec.stopsignal == "SIGINT"
+    assert dict(spec.healthcheck or ()) == {
+        "Test": ("CMD", "/app", "--health"),
+        "Interval": 90 * 10**9,
+        "Timeout": 500 * 10**6,
+        "Retries": 3,
+    }
+
+
+def test_healthcheck_none_and_shell_form(tmp_path: Path) -> None:
+    assert load_spec(_spec(tmp_path, "healthcheck: none\n")).healthcheck == (("Test", ("NONE",)),)
+    shell = load_spec(_spec(tmp_path, "healthcheck: {test: 'curl -f x'}\n")).healthcheck
+    assert shell == (("Test", ("CMD-SHELL", "curl -f x")),)
+
+
+def test_python_key(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("flask\n")
+    spec = load_spec(_spec(tmp_path, "python: {requirements: requirements.txt, version: '3.13'}\n"))
+    assert spec.python is not None
+    assert spec.python.requirements == (tmp_path / "requirements.txt").resolve()
+    assert spec.python.version == "3.13"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("expose: [70000]\n", r"image.yaml:1: expose 70000 is not a port"),
+        ("expose: [http]\n", r"expose 'http' is not a port"),
+        ("volumes: [data]\n", r"volume 'data' must be an absolute path"),
+        ("healthcheck: {test: [x], interval: soon}\n", r"key 'healthcheck.*interval"),
+        ("python: {requirements: missing.txt}\n", r"python 'missing.txt' is not a file"),
+        ("python: {}\n", r"python needs exactly one of requirements or pyproject"),
+        ("python: {requirements: image.yaml, version: '3.x'}\n", r"version '3.x' is not like"),
+        ("management_packages: dpkg\n", r"key 'management_packages'"),
+    ],
+)
+def test_bad_new_keys(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message) as caught:
+        load_spec(_spec(tmp_path, text))
+    assert "\n" not in str(caught.value)

@@ -31,7 +31,7 @@ from distroless.oci.models import (
     Manifest,
     Platform,
 )
-from distroless.reporter import NullReporter, Reporter
+from distroless.reporter import NullReporter, Reporter, Task
 from distroless.store import Store, StoredImage
 from distroless.timestamps import rfc3339
 
@@ -53,16 +53,34 @@ class LayerSource:
         return HistoryEntry(created_by=self.created_by, created=created, comment=self.comment)
 
 
+class _Progress:
+    """A write-only sink that reports the compressed bytes as they are written."""
+
+    def __init__(self, sink: object, task: Task) -> None:
+        self._sink = sink
+        self._task = task
+
+    def write(self, data: bytes) -> int:
+        written: int = self._sink.write(data)  # type: ignore[attr-defined]
+        self._task.advance(len(data))
+        return written
+
+
 def store_layer(
     store: Store,
     entries: Iterable[Entry],
     *,
     compression: Compression = "gzip",
     source_date_epoch: int = 0,
+    task: Task | None = None,
 ) -> Layer:
-    """Write one layer blob into the store, digests computed as the bytes stream."""
+    """Write one layer blob into the store, digests computed as the bytes stream.
+
+    ``task`` (a progress bar) advances by the compressed bytes written.
+    """
     with store.write_blob() as writer:
-        sink = cast(BinaryIO, writer)  # a write-only sink is all the layer writer uses
+        # a write-only sink is all the layer writer uses
+        sink = cast(BinaryIO, writer if task is None else _Progress(writer, task))
         info = write_layer(entries, sink, compression, source_date_epoch=source_date_epoch)
     return Layer.written(info)
 
@@ -87,14 +105,27 @@ def add_layer(
         cache = cache or KeyedLayerCache(store)
         found = cache.get(key)
         if found is not None:
-            report.event("layer-cached", key=source.cache_key)
+            report.event("layer-cached", key=source.cache_key, created_by=source.created_by)
             return found
-    layer = store_layer(
-        store, source.entries(), compression=compression, source_date_epoch=source_date_epoch
-    )
+    task = report.task(f"layer {source.created_by}")
+    try:
+        layer = store_layer(
+            store,
+            source.entries(),
+            compression=compression,
+            source_date_epoch=source_date_epoch,
+            task=task,
+        )
+    finally:
+        task.done()
     if key is not None and cache is not None:
         cache.put(key, layer)
-    report.event("layer-built", digest=layer.descriptor.digest, size=layer.descriptor.size)
+    report.event(
+        "layer-built",
+        digest=layer.descriptor.digest,
+        size=layer.descriptor.size,
+        created_by=source.created_by,
+    )
     return layer
 
 

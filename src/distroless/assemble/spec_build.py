@@ -1,8 +1,9 @@
 """``build --spec``: turn a validated :class:`ImageSpec` into an image in the store.
 
-The spec's base comes from the store; packages come from a provider (the Debian side)
-passed in, so this module knows nothing of archives; files become one layer.  Several
-``archs`` give one manifest each under an index.
+The spec's base comes from a lookup passed in (the store by default; the build facade
+passes the one ``FROM`` uses, which also builds built-in bases and pulls); packages and
+Python wheels come from providers passed in, so this module knows nothing of archives or
+indexes; files become one layer.  Several ``archs`` give one manifest each under an index.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from distroless.reporter import NullReporter, Reporter
 from distroless.spec.model import FileItem, ImageSpec
 from distroless.store import Store, StoredImage
 
-PackageLayers = Callable[[ImageSpec, str], Sequence[LayerSource]]
+#: (spec, Debian architecture, base or None) -> the layers to add
+PackageLayers = Callable[[ImageSpec, str, StoredImage | None], Sequence[LayerSource]]
+#: (image name, platform) -> the stored image
+BaseLookup = Callable[[str, Platform], StoredImage]
+
+#: Entrypoints of debug bases: a shell, which would take a spec's ``cmd`` as its arguments.
+_SHELLS = frozenset({"sh", "bash", "ash", "dash", "busybox"})
 
 
 def file_entries(items: Iterable[FileItem]) -> Iterator[Entry]:
@@ -57,13 +64,43 @@ def container_config(spec: ImageSpec, base: StoredImage | None) -> ContainerConf
         cmd=cmd,
         working_dir=spec.workdir or config.working_dir,
         labels=labels,
-        exposed_ports=config.exposed_ports,
-        volumes=config.volumes,
-        stop_signal=config.stop_signal,
-        healthcheck=config.healthcheck,
+        exposed_ports=tuple(sorted({*config.exposed_ports, *spec.expose})),
+        volumes=tuple(sorted({*config.volumes, *spec.volumes})),
+        stop_signal=spec.stopsignal or config.stop_signal,
+        healthcheck=(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in spec.healthcheck}
+            if spec.healthcheck is not None
+            else config.healthcheck
+        ),
         shell=config.shell,
         extra=config.extra,
     )
+
+
+def debug_shell_warning(spec: ImageSpec, base: StoredImage | None) -> str | None:
+    """A warning when the spec's ``cmd`` would become arguments of the base's debug shell.
+
+    A ``:debug`` base starts ``/busybox/sh``; a spec that sets ``cmd`` but no
+    ``entrypoint`` then runs the shell with the command as its arguments, which is rarely
+    what was meant.
+    """
+    if base is None or spec.cmd is None or spec.entrypoint is not None:
+        return None
+    entrypoint = base.config.config.entrypoint or ()
+    if not entrypoint or entrypoint[0].rsplit("/", 1)[-1] not in _SHELLS:
+        return None
+    return (
+        f"{spec.path.name}: the base {spec.base} starts the shell {entrypoint[0]} and the spec "
+        f"sets only cmd, so the shell gets {list(spec.cmd)} as its arguments; set entrypoint "
+        "to run the program itself"
+    )
+
+
+def _store_lookup(store: Store) -> BaseLookup:
+    def lookup(name: str, platform: Platform) -> StoredImage:
+        return store.load_image(name, platform)
+
+    return lookup
 
 
 def platforms_of(spec: ImageSpec, override: Sequence[Platform] = ()) -> list[Platform]:
@@ -79,6 +116,8 @@ def build_spec(
     spec: ImageSpec,
     *,
     package_layers: PackageLayers | None = None,
+    python_layers: PackageLayers | None = None,
+    base_lookup: BaseLookup | None = None,
     platforms: Sequence[Platform] = (),
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
@@ -87,14 +126,24 @@ def build_spec(
     report = reporter or NullReporter()
     if spec.packages and package_layers is None:
         raise InputError(f"{spec.path}: packages are listed but no package source is available")
+    if spec.python is not None and python_layers is None:
+        raise InputError(f"{spec.path}: python dependencies need a wheel source")
+    lookup = base_lookup or _store_lookup(store)
     manifests = []
     cache = KeyedLayerCache(store)
-    for platform in platforms_of(spec, platforms):
-        with contextlib.ExitStack() as stack:  # what a layer's entries hold until written
-            base = None if spec.base == "scratch" else store.load_image(spec.base, platform)
+    warned = False
+    with contextlib.ExitStack() as stack:  # what the layers' entries hold until written
+        for platform in platforms_of(spec, platforms):
+            base = None if spec.base == "scratch" else lookup(spec.base, platform)
+            warning = debug_shell_warning(spec, base)
+            if warning is not None and not warned:
+                report.event("warning", message=warning)
+                warned = True
             sources: list[LayerSource] = []
             if spec.packages and package_layers is not None:
-                sources.extend(package_layers(spec, platform.debian_arch()))
+                sources.extend(package_layers(spec, platform.debian_arch(), base))
+            if spec.python is not None and python_layers is not None:
+                sources.extend(python_layers(spec, platform.architecture, base))
             if spec.files:
                 sources.append(
                     LayerSource("distroless spec: files", lambda: file_entries(spec.files))

@@ -11,7 +11,14 @@ from distroless.assemble.time import source_date_epoch
 from distroless.bases.locks import LOCK_ARCHS, LOCK_DIR, lock_inputs, lock_path
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
-from distroless.cli.output import TerminalReporter, emit_json, human_size, table
+from distroless.cli.output import (
+    PROGRESS_MODES,
+    ProgressMode,
+    TerminalReporter,
+    emit_json,
+    human_size,
+    table,
+)
 from distroless.errors import DistrolessError, InputError, StoreError, UsageError
 from distroless.oci.models import Platform
 from distroless.store import Store
@@ -108,7 +115,18 @@ def _archs(text: str) -> tuple[str, ...]:
 )
 @click.option("--squash", is_flag=True, help="One layer per image instead of one per package.")
 @_mirror_option
-@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
+@click.option(
+    "--progress",
+    type=click.Choice(PROGRESS_MODES),
+    default="auto",
+    show_default=True,
+    help="auto: bars on a terminal, nothing extra in a pipe; plain: one line per step; "
+    "quiet: only warnings.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print what was built as JSON; progress events as JSON lines on stderr.",
+)  # fmt: skip
 @pass_app
 def build(
     app: App,
@@ -117,6 +135,7 @@ def build(
     arch_list: str,
     squash: bool,
     mirror: str | None,
+    progress: str,
     as_json: bool,
 ) -> None:
     """Build NAME[:TAG]... (all bases and tags by default) from the committed lockfiles."""
@@ -132,7 +151,8 @@ def build(
         mirror=mirror,
     )
     store = Store(app.root_path)
-    reporter = TerminalReporter()
+    mode: ProgressMode = "json" if as_json else progress  # type: ignore[assignment]
+    reporter = TerminalReporter(mode=mode)
     try:
         built = build_base_images(store, request, reporter)
     finally:

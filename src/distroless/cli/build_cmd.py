@@ -11,7 +11,7 @@ import click
 
 from distroless.assemble.time import source_date_epoch
 from distroless.cli.context import App, pass_app
-from distroless.cli.output import TerminalReporter
+from distroless.cli.output import PROGRESS_MODES, ProgressMode, TerminalReporter, emit_json
 from distroless.errors import UsageError
 from distroless.oci.models import Platform
 from distroless.store import Store
@@ -28,6 +28,18 @@ mirror_option = click.option(
     envvar="DISTROLESS_MIRROR",
     help="Debian mirror URL (default: the host's apt sources).",
 )
+progress_option = click.option(
+    "--progress",
+    type=click.Choice(PROGRESS_MODES),
+    default="auto",
+    show_default=True,
+    help="auto: bars on a terminal, nothing extra in a pipe; plain: one line per step; "
+    "quiet: only warnings.",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True,
+    help="Events as JSON lines on stderr, the result as JSON on stdout.",
+)  # fmt: skip
 
 
 @click.command()
@@ -62,6 +74,8 @@ mirror_option = click.option(
 )  # fmt: skip
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
+@progress_option
+@json_option
 @click.option(
     "--sbom/--no-sbom", default=True, show_default=True,
     help="Attach an SPDX SBOM to the built image (pushed as an OCI referrer).",
@@ -95,24 +109,27 @@ def build(
     registry_mirrors: tuple[str, ...],
     mirror: str | None,
     quiet: bool,
+    progress: str,
+    as_json: bool,
     sbom: bool,
     provenance: bool,
     provenance_key: Path | None,
     key_passphrase_file: Path | None,
 ) -> None:
     """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
+    output = _Output(quiet=quiet, progress=progress, as_json=as_json)
     if spec_file is not None:
         if context is not None:
             raise UsageError("give either --spec FILE or a CONTEXT directory, not both")
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
-            ("--secret", secrets), ("--pull", pull), ("--registry-mirror", registry_mirrors),
-            ("--allow", allow),
+            ("--secret", secrets), ("--pull", pull), ("--allow", allow),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
         _build_spec(
-            app, spec_file, tags, platforms, mirror, quiet, sbom=sbom,
+            app, spec_file, tags, platforms, mirror, output, sbom=sbom,
+            registry_mirrors=registry_mirrors,
             provenance=provenance or provenance_key is not None,
             provenance_key=provenance_key, key_passphrase_file=key_passphrase_file,
         )  # fmt: skip
@@ -133,12 +150,30 @@ def build(
         pull=pull,
         registry_mirrors=registry_mirrors,
         mirror=mirror,
-        quiet=quiet,
+        output=output,
         sbom=sbom,
         provenance=provenance or provenance_key is not None,
         provenance_key=provenance_key,
         key_passphrase_file=key_passphrase_file,
     )
+
+
+class _Output:
+    """How a build talks: ``-q``, ``--progress`` and ``--json`` together."""
+
+    def __init__(self, *, quiet: bool, progress: str, as_json: bool) -> None:
+        self.quiet = quiet
+        self.as_json = as_json
+        mode: ProgressMode = "json" if as_json else progress  # type: ignore[assignment]
+        self.mode = mode
+
+    def reporter(self) -> TerminalReporter:
+        return _QuietSteps(mode=self.mode) if self.quiet else TerminalReporter(mode=self.mode)
+
+    @property
+    def run_output_to_stderr(self) -> bool:
+        """RUN output shows in the build log unless the log is quiet or machine-read."""
+        return not self.quiet and self.mode in ("auto", "plain")
 
 
 class _QuietSteps(TerminalReporter):
@@ -171,19 +206,26 @@ def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _reporter(quiet: bool) -> TerminalReporter:
-    return _QuietSteps() if quiet else TerminalReporter()
-
-
-def _build(app: App, request: BuildRequest, *, quiet: bool, reporter: TerminalReporter) -> None:
+def _build(app: App, request: BuildRequest, output: _Output) -> None:
     from distroless.build import build_image
 
+    reporter = output.reporter()
     try:
         outcome = build_image(Store(app.root_path), request, reporter)
     finally:
         reporter.close()
     digest = outcome.descriptor.digest
-    click.echo(digest if quiet else f"Built {digest}")
+    if output.as_json:
+        emit_json(
+            {
+                "digest": str(digest),
+                "mediaType": outcome.descriptor.media_type,
+                "tags": list(outcome.tags),
+                "sboms": [str(d.digest) for d in outcome.sboms],
+            }
+        )
+        return
+    click.echo(digest if output.quiet else f"Built {digest}")
 
 
 def _build_dockerfile(
@@ -201,7 +243,7 @@ def _build_dockerfile(
     pull: bool = False,
     registry_mirrors: tuple[str, ...] = (),
     mirror: str | None,
-    quiet: bool,
+    output: _Output,
     sbom: bool = True,
     provenance: bool = False,
     provenance_key: Path | None = None,
@@ -229,11 +271,11 @@ def _build_dockerfile(
         source_date_epoch=source_date_epoch(),
         package_cache=app.cache_path,
         mirror=mirror,
-        run_output=None if quiet else _stderr_fd(),
+        run_output=_stderr_fd() if output.run_output_to_stderr else None,
         provenance=provenance,
         provenance_key=key,
     )
-    _build(app, request, quiet=quiet, reporter=_reporter(quiet))
+    _build(app, request, output)
 
 
 def _provenance_key(path: Path | None, passphrase_file: Path | None) -> PrivateKey | None:
@@ -250,9 +292,10 @@ def _build_spec(
     tags: tuple[str, ...],
     platforms: tuple[str, ...],
     mirror: str | None,
-    quiet: bool,
+    output: _Output,
     *,
     sbom: bool = True,
+    registry_mirrors: tuple[str, ...] = (),
     provenance: bool = False,
     provenance_key: Path | None = None,
     key_passphrase_file: Path | None = None,
@@ -269,32 +312,36 @@ def _build_spec(
         source_date_epoch=source_date_epoch(),
         package_cache=app.cache_path,
         mirror=mirror,
+        registry_mirrors=registry_mirrors,
     )
-    _build(app, request, quiet=quiet, reporter=TerminalReporter())
+    _build(app, request, output)
 
 
 @click.command()
 @click.argument("spec_file", type=click.Path(dir_okay=False))
 @mirror_option
+@progress_option
 @pass_app
-def lock(app: App, spec_file: str, mirror: str | None) -> None:
-    """Resolve the spec's packages and write SPEC.lock.json beside it."""
-    from distroless.assemble.packages import spec_inputs
-    from distroless.assemble.spec_build import platforms_of
-    from distroless.debian.provider import PackageSource
-    from distroless.spec import load_spec
+def lock(app: App, spec_file: str, mirror: str | None, progress: str) -> None:
+    """Resolve the spec's packages and wheels and write SPEC.lock.json beside it."""
+    from distroless.build import SpecRequest, lock_spec_file
 
-    spec = load_spec(Path(spec_file))
-    archs = [p.debian_arch() for p in platforms_of(spec)]
-    reporter = TerminalReporter()
-    source = PackageSource(
-        app.cache_path, mirror=mirror, repositories=spec.repositories, reporter=reporter
+    request = SpecRequest(
+        spec=Path(spec_file),
+        source_date_epoch=source_date_epoch(),
+        package_cache=app.cache_path,
+        mirror=mirror,
     )
+    reporter = TerminalReporter(mode=progress)  # type: ignore[arg-type]
     try:
-        result = source.lock(spec_inputs(spec, archs))
+        path, result = lock_spec_file(Store(app.root_path), request, reporter)
     finally:
-        source.close()
         reporter.close()
-    result.write(spec.lock_path)
     count = sum(len(p) for p in result.archs.values())
-    click.echo(f"Wrote {spec.lock_path} ({count} packages for {', '.join(sorted(result.archs))})")
+    wheels = ""
+    python = result.sections.get("python")
+    if isinstance(python, dict):
+        total = sum(len(a.get("wheels", [])) for a in python.values() if isinstance(a, dict))
+        wheels = f", {total} wheels"
+    archs = ", ".join(sorted(result.archs))
+    click.echo(f"Wrote {path} ({count} packages{wheels} for {archs})")

@@ -21,6 +21,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "rmi": ("distroless.cli.store_cmds", "rmi"),
     "prune": ("distroless.cli.store_cmds", "prune"),
     "fsck": ("distroless.cli.store_cmds", "fsck"),
+    "system": ("distroless.cli.store_cmds", "system"),
     "save": ("distroless.cli.store_cmds", "save"),
     "load": ("distroless.cli.store_cmds", "load"),
     "run": ("distroless.cli.run_cmd", "run"),

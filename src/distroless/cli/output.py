@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -37,6 +37,15 @@ def human_size(size: int) -> str:
     return f"{value:.1f}GB"
 
 
+#: ``--progress`` values, as docker's (plus ``json``, which ``--json`` selects)
+PROGRESS_MODES = ("auto", "plain", "quiet")
+ProgressMode = Literal["auto", "plain", "quiet", "json"]
+
+
+#: work without a bar that can take long: announced on a terminal as well as in ``plain``
+_SLOW_STEPS = frozenset({"python-resolve"})
+
+
 class _BarTask:
     def __init__(self, progress: Progress, task: TaskID) -> None:
         self._progress = progress
@@ -57,13 +66,78 @@ class _QuietTask:
         pass
 
 
-class TerminalReporter:
-    """Progress bars on a terminal; silence in pipes and CI; ``step`` events as log lines."""
+class _LineTask:
+    """``--progress plain``/``json``: no bar, one line (or event) when the work is done."""
 
-    def __init__(self, verbose: bool = False) -> None:
-        self.interactive = sys.stderr.isatty()
+    def __init__(self, reporter: TerminalReporter, number: int, description: str) -> None:
+        self._reporter = reporter
+        self._number = number
+        self._description = description
+        self._bytes = 0
+        self._done = False
+
+    def advance(self, amount: int) -> None:
+        self._bytes += amount
+
+    def done(self) -> None:
+        if not self._done:
+            self._done = True
+            self._reporter.task_done(self._number, self._description, self._bytes)
+
+
+def _short(digest: object) -> str:
+    text = str(digest)
+    return text[7:19] if text.startswith("sha256:") else text[:12]
+
+
+def plain_line(kind: str, data: dict[str, Any]) -> str | None:
+    """The one ``--progress plain`` line of a core event, or None for events not shown."""
+    match kind:
+        case "layer-cached":
+            return f"CACHED {data.get('created_by') or data.get('key')}"
+        case "layer-built":
+            size = human_size(int(data.get("size", 0)))
+            return f"layer {_short(data.get('digest'))} {size}: {data.get('created_by', '')}"
+        case "deb-cached" | "wheel-cached":
+            return None
+        case "python-resolve":
+            return f"resolving Python wheels for {data.get('target')}"
+        case "base":
+            return f"base {data.get('image')} from the {data.get('source')}"
+        case "base-built":
+            return f"built {data.get('name')}:{data.get('tag')} {_short(data.get('digest'))}"
+        case "platform-built":
+            return f"built {data.get('platform')} {_short(data.get('digest'))}"
+        case "unsatisfied":
+            return (
+                f"left out {data.get('package')} -> {data.get('relation')} "
+                f"({data.get('arch')}): a package-management package"
+            )
+        case "push.blob" | "pull.blob":
+            action = "pushed" if kind.startswith("push") else "pulled"
+            return f"{action} {_short(data.get('digest'))} {human_size(int(data.get('size', 0)))}"
+        case "push.done" | "pull.done":
+            verb = kind.split(".", maxsplit=1)[0]
+            return f"{verb} {data.get('reference')} {_short(data.get('digest'))}"
+    return None
+
+
+class TerminalReporter:
+    """Progress for the terminal, as ``--progress`` asks.
+
+    ``auto``: progress bars (rich) when stderr is a terminal, nothing extra in a pipe;
+    ``plain``: no bars, one line per step (a download, a layer, a base), for CI logs;
+    ``quiet``: only warnings; ``json``: every event as one JSON object per line on stderr.
+    ``step`` events (a build's log lines) show in ``auto`` and ``plain``; ``warning``
+    events in every mode.
+    """
+
+    def __init__(self, verbose: bool = False, mode: ProgressMode = "auto") -> None:
+        self.mode: ProgressMode = mode
+        self.interactive = mode == "auto" and sys.stderr.isatty()
         self.verbose = verbose
         self._progress: Progress | None = None
+        self._tasks = 0
 
     def _bars(self) -> Progress:
         if self._progress is None:
@@ -80,19 +154,50 @@ class TerminalReporter:
             self._progress.start()
         return self._progress
 
-    def task(self, description: str, total: int | None = None) -> _BarTask | _QuietTask:
+    def _line(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False, markup=False)
+        else:
+            click.echo(text, err=True)
+
+    def _json(self, kind: str, data: dict[str, Any]) -> None:
+        click.echo(json.dumps({"event": kind, **data}, sort_keys=True, default=str), err=True)
+
+    def task(self, description: str, total: int | None = None) -> _BarTask | _QuietTask | _LineTask:
+        self._tasks += 1
+        if self.mode == "json":
+            self._json("task-start", {"task": self._tasks, "description": description,
+                                      "total": total})  # fmt: skip
+            return _LineTask(self, self._tasks, description)
+        if self.mode == "plain":
+            return _LineTask(self, self._tasks, description)
         if not self.interactive:
             return _QuietTask()
         bars = self._bars()
         return _BarTask(bars, bars.add_task(description, total=total))
 
+    def task_done(self, number: int, description: str, size: int) -> None:
+        if self.mode == "json":
+            self._json("task-done", {"task": number, "description": description, "bytes": size})
+        elif self.mode == "plain" and not description.startswith("layer "):
+            # a layer's own line comes with its layer-built event
+            self._line(f"{description} {human_size(size)}")
+
     def event(self, kind: str, **data: Any) -> None:
+        if self.mode == "json":
+            self._json(kind, data)
+            return
+        if kind == "warning":
+            self._line(f"warning: {data.get('message', '')}")
+            return
+        if self.mode == "quiet":
+            return
         if kind == "step":
-            message = str(data.get("message", ""))
-            if self._progress is not None:
-                self._progress.console.print(message, highlight=False)
-            else:
-                click.echo(message, err=True)
+            self._line(str(data.get("message", "")))
+        elif self.mode == "plain" or (self.interactive and kind in _SLOW_STEPS):
+            line = plain_line(kind, data)
+            if line is not None:
+                self._line(line)
 
     def close(self) -> None:
         if self._progress is not None:

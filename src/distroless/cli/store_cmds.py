@@ -116,16 +116,23 @@ def rmi(app: App, names: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option("--all", "everything", is_flag=True, help="Also drop the build and layer caches.")
+@click.option(
+    "--all", "everything", is_flag=True,
+    help="Also drop the layer and build caches, RUN cache mounts and the package cache.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def prune(app: App, everything: bool, as_json: bool) -> None:
-    """Delete exited containers, and blobs that no image, cache entry or attachment uses.
+    """Delete exited containers and what no image uses: blobs, unpacked layers, leftovers
+    of killed runs.  Running containers are kept, as `docker system prune` keeps them.
 
-    Running containers are kept, as `docker system prune` keeps them.
+    With --all, also everything that is made or downloaded again on demand: the layer and
+    build caches, the caches of RUN --mount=type=cache and the package cache (.debs,
+    indices, wheels).  Run it while no build runs.
     """
     from distroless.runtime.container import reap_orphans
     from distroless.runtime.lifecycle import prune_exited
+    from distroless.store.usage import clear_caches, image_blobs
 
     store = Store(app.root_path)
     reap_orphans(store.root)  # containers, mounts and state of killed runs and builds
@@ -134,8 +141,10 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
     if everything:
         dropped = sum(store.drop_roots(kind) for kind in ("layer", "build-cache"))
     result = store.prune()
-    # unpacked layers go with their blobs (and leftovers of killed unpacks with them)
-    unpacked = LayerCache(store.state_dir("layers")).prune(store.has_blob)
+    # an unpacked layer stays only while a tagged image uses it; cached blobs unpack again
+    used = image_blobs(store)
+    unpacked = LayerCache(store.state_dir("layers")).prune(lambda d: d in used)
+    cleared = clear_caches(store, app.cache_path) if everything else None
     if as_json:
         emit_json(
             {
@@ -145,16 +154,48 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
                 "cache_entries": dropped,
                 "unpacked_layers": unpacked.layers,
                 "unpacked_bytes": unpacked.bytes,
+                "run_cache_mounts": cleared.run_mounts if cleared else 0,
+                "run_cache_mount_bytes": cleared.run_mount_bytes if cleared else 0,
+                "package_cache_files": cleared.package_files if cleared else 0,
+                "package_cache_bytes": cleared.package_bytes if cleared else 0,
             }
         )
-    else:
-        if containers:
-            click.echo(f"Deleted containers: {', '.join(containers)}")
-        click.echo(f"Deleted {result.blobs} blobs, reclaimed {human_size(result.bytes)}")
-        if unpacked.layers:
-            click.echo(
-                f"Deleted {unpacked.layers} unpacked layers, reclaimed {human_size(unpacked.bytes)}"
-            )
+        return
+    if containers:
+        click.echo(f"Deleted containers: {', '.join(containers)}")
+    click.echo(f"Deleted {result.blobs} blobs, reclaimed {human_size(result.bytes)}")
+    if unpacked.layers:
+        click.echo(
+            f"Deleted {unpacked.layers} unpacked layers, reclaimed {human_size(unpacked.bytes)}"
+        )
+    if cleared is not None and (cleared.run_mounts or cleared.package_files):
+        click.echo(
+            f"Deleted {cleared.run_mounts} RUN cache mounts and {cleared.package_files} "
+            f"package cache files, reclaimed "
+            f"{human_size(cleared.run_mount_bytes + cleared.package_bytes)}"
+        )
+
+
+@click.group()
+def system() -> None:
+    """What the store and its caches use."""
+
+
+@system.command("df")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def df(app: App, as_json: bool) -> None:
+    """Show the disk use of images, caches, unpacked layers and the package cache."""
+    from distroless.store.usage import disk_usage
+
+    rows = disk_usage(Store(app.root_path), app.cache_path)
+    if as_json:
+        emit_json([row.to_dict() for row in rows])
+        return
+    table(
+        ["TYPE", "COUNT", "SIZE", "RECLAIMABLE"],
+        [(r.name, r.count, human_size(r.size), human_size(r.reclaimable)) for r in rows],
+    )
 
 
 @click.command()

@@ -25,7 +25,7 @@ import os
 import posixpath
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -208,12 +208,17 @@ def _control_field(control: str, field: str) -> str | None:
     return None
 
 
-def status_text(control: str) -> str:
-    """The ``status.d`` paragraph: the control paragraph with an installed ``Status``."""
+def status_text(control: str, fields: Sequence[tuple[str, str]] = ()) -> str:
+    """The ``status.d`` paragraph: the control paragraph with an installed ``Status``.
+
+    ``fields`` are appended (a build's own notes, such as the dependencies it left
+    unsatisfied on purpose); dpkg and scanners keep fields they do not know.
+    """
     lines = [line for line in control.strip("\n").split("\n") if line.strip()]
     lines = [line for line in lines if not line.lower().startswith("status:")]
     at = 1 if lines and lines[0].lower().startswith("package:") else 0
     lines.insert(at, STATUS_LINE)
+    lines.extend(f"{name}: {value}" for name, value in fields)
     return "\n".join(lines) + "\n"
 
 
@@ -405,6 +410,7 @@ def deb_entries(
     max_data_size: int = MAX_DATA_SIZE,
     spool_dir: Path | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    status_fields: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Entry]:
     """Yield the layer entries of the .deb at ``path``, sorted by path (bytewise).
 
@@ -454,7 +460,9 @@ def deb_entries(
     if not name or "/" in name or name.startswith("."):
         raise ArchiveError(f"{what}: control file has no usable Package name")
     status_dir = "var/lib/dpkg/status.d"
-    status = Entry.file(f"{status_dir}/{name}", status_text(control.control).encode())
+    status = Entry.file(
+        f"{status_dir}/{name}", status_text(control.control, status_fields).encode()
+    )
     md5 = Entry.file(
         f"{status_dir}/{name}.md5sums", _rewrite_md5sums(control.md5sums, rewrite).encode()
     )

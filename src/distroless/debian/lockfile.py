@@ -17,18 +17,21 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from distroless.debian.resolver import Package
+from distroless.debian.resolver import Package, Unsatisfied
 from distroless.errors import LockfileError
 from distroless.oci.canonical import dumps as canonical_dumps
 from distroless.store.atomic import atomic_file
 from distroless.timestamps import rfc3339
 
 LOCK_VERSION = 1
+_CORE_KEYS = frozenset(
+    {"version", "distro", "suites", "archs", "spec_digest", "unsatisfied", "base"}
+)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 JSONValue = Any
@@ -44,10 +47,13 @@ class SpecInputs:
     resolve: bool = True
     archs: tuple[str, ...] = ("amd64",)
     repositories: tuple[JSONValue, ...] = ()
+    #: further inputs (the base, the management list, Python requirements), each under its
+    #: own key; empty ones are left out, so a spec that uses none keeps the digest it had
+    extra: tuple[tuple[str, JSONValue], ...] = ()
 
     def canonical(self) -> dict[str, JSONValue]:
         # Package order is kept (it decides the install order); exclude and archs are sets.
-        return {
+        out = {
             "distro": self.distro,
             "packages": list(self.packages),
             "exclude": sorted(set(self.exclude)),
@@ -55,6 +61,8 @@ class SpecInputs:
             "archs": sorted(set(self.archs)),
             "repositories": list(self.repositories),
         }
+        out.update((key, value) for key, value in self.extra if value not in (None, [], {}))
+        return out
 
     def digest(self) -> str:
         """``sha256:<hex>`` of the canonical JSON of these inputs."""
@@ -103,13 +111,24 @@ class LockedPackage:
 
 @dataclass(frozen=True)
 class Lockfile:
-    """The whole lock; ``archs`` maps an architecture to its packages in install order."""
+    """The whole lock; ``archs`` maps an architecture to its packages in install order.
+
+    ``unsatisfied`` lists, per architecture, the dependencies deliberately left out (on
+    package-management packages); ``base`` the digest of the base image per architecture
+    that the packages were resolved against (only its missing packages are locked);
+    ``sections`` holds the locks of other package kinds (``python``: wheels), which their
+    own modules read and write.  All three are written only when not empty, so a lock
+    without them reads and writes exactly as before.
+    """
 
     distro: str
     suites: tuple[LockedSuite, ...]
     archs: Mapping[str, tuple[LockedPackage, ...]]
     spec_digest: str
     version: int = LOCK_VERSION
+    unsatisfied: Mapping[str, tuple[Unsatisfied, ...]] = field(default_factory=dict)
+    base: Mapping[str, str] = field(default_factory=dict)
+    sections: Mapping[str, JSONValue] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -117,6 +136,9 @@ class Lockfile:
         inputs: SpecInputs,
         suites: Iterable[LockedSuite],
         resolved: Mapping[str, Sequence[Package]],
+        *,
+        unsatisfied: Mapping[str, Sequence[Unsatisfied]] | None = None,
+        base: Mapping[str, str] | None = None,
     ) -> Lockfile:
         """A lock for ``inputs`` from the resolver's output per architecture."""
         return cls(
@@ -127,6 +149,8 @@ class Lockfile:
                 for arch, packages in resolved.items()
             },
             spec_digest=inputs.digest(),
+            unsatisfied={a: tuple(u) for a, u in (unsatisfied or {}).items() if u},
+            base=dict(base or {}),
         )
 
     def packages(self, arch: str, source: str = "image.lock.json") -> tuple[LockedPackage, ...]:
@@ -139,7 +163,7 @@ class Lockfile:
             ) from None
 
     def to_dict(self) -> dict[str, JSONValue]:
-        return {
+        out: dict[str, JSONValue] = {
             "version": self.version,
             "distro": self.distro,
             "suites": [
@@ -168,6 +192,15 @@ class Lockfile:
             },
             "spec_digest": self.spec_digest,
         }
+        if self.unsatisfied:
+            out["unsatisfied"] = {
+                arch: [{"package": u.package, "relation": u.relation} for u in items]
+                for arch, items in self.unsatisfied.items()
+            }
+        if self.base:
+            out["base"] = dict(self.base)
+        out.update(self.sections)
+        return out
 
     def dumps(self) -> str:
         """The file's text: sorted keys, two-space indent, one trailing newline."""
@@ -231,7 +264,29 @@ class Lockfile:
         distro = top.get("distro")
         if not isinstance(distro, str) or not distro:
             raise LockfileError(f"{source}: distro must be a non-empty string")
-        return cls(distro=distro, suites=suites, archs=archs, spec_digest=digest)
+        unsatisfied: dict[str, tuple[Unsatisfied, ...]] = {}
+        for arch, entries in reader.object(top.get("unsatisfied", {}), "unsatisfied").items():
+            unsatisfied[arch] = tuple(
+                Unsatisfied(
+                    reader.string(e, f"unsatisfied.{arch}[{i}].package", "package"),
+                    reader.string(e, f"unsatisfied.{arch}[{i}].relation", "relation"),
+                )
+                for i, e in enumerate(reader.array(entries, f"unsatisfied.{arch}"))
+            )
+        base = reader.object(top.get("base", {}), "base")
+        for arch, value in base.items():
+            if not isinstance(value, str) or not value.startswith("sha256:"):
+                raise LockfileError(f"{source}: base.{arch} must be a 'sha256:<hex>' digest")
+        sections = {k: v for k, v in top.items() if k not in _CORE_KEYS}
+        return cls(
+            distro=distro,
+            suites=suites,
+            archs=archs,
+            spec_digest=digest,
+            unsatisfied=unsatisfied,
+            base=base,
+            sections=sections,
+        )
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Lockfile:

@@ -17,7 +17,7 @@ from distroless.debian.fetch import DebRef, deb_cache_path, fetch_debs, make_cli
 from distroless.debian.indexcache import LazyPackageIndex
 from distroless.debian.keyring import Keyring
 from distroless.debian.lockfile import LockedPackage, LockedSuite, Lockfile, SpecInputs
-from distroless.debian.resolver import Package, PackageIndex
+from distroless.debian.resolver import Package, PackageIndex, Resolution, resolve_onto
 from distroless.debian.resolver import resolve as resolve_packages
 from distroless.debian.sources import Mirrors, discover_mirrors, distro, suite_sources
 from distroless.reporter import NullReporter, Reporter
@@ -110,6 +110,29 @@ class PackageSource:
     ) -> list[Package]:
         return resolve_packages(
             self.index(distro_name, arch), packages, exclude=exclude, resolve=resolve
+        )
+
+    def resolve_onto(
+        self,
+        distro_name: str,
+        arch: str,
+        packages: Sequence[str],
+        *,
+        exclude: Sequence[str] = (),
+        resolve: bool = True,
+        installed: Sequence[Package] = (),
+        management: Sequence[str] = (),
+    ) -> Resolution:
+        """Resolve on top of ``installed`` (a base's packages), leaving ``management`` out."""
+        if not packages:
+            return Resolution(())
+        return resolve_onto(
+            self.index(distro_name, arch),
+            packages,
+            exclude=exclude,
+            resolve=resolve,
+            installed=installed,
+            management=management,
         )
 
     def lock(self, inputs: SpecInputs) -> Lockfile:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from distroless.debian.deb822 import Paragraph
@@ -266,31 +266,111 @@ def parse_request(text: str) -> Dependency:
     return dependencies[0]
 
 
+@dataclass(frozen=True)
+class Unsatisfied:
+    """A dependency left unsatisfied on purpose: it asks for a package-management tool."""
+
+    package: str
+    relation: str
+
+    def __str__(self) -> str:
+        return f"{self.package} -> {self.relation}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a resolution adds, in install order, and what it deliberately left out.
+
+    ``present`` lists the requests the base already satisfied (nothing was added for them).
+    """
+
+    packages: tuple[Package, ...]
+    unsatisfied: tuple[Unsatisfied, ...] = ()
+    present: tuple[str, ...] = ()
+
+
 class _Closure:
-    def __init__(self, index: PackageIndex, exclude: Collection[str]) -> None:
+    def __init__(
+        self,
+        index: PackageIndex,
+        exclude: Collection[str],
+        installed: Mapping[str, Package] | None = None,
+        management: Collection[str] = (),
+    ) -> None:
         self.index = index
         self.exclude = frozenset(exclude)
+        self.installed = dict(installed or {})
+        self.management = frozenset(management)
         self.chosen: dict[str, Package] = {}
+        #: what is in the image at the end: the base's packages and the chosen ones
+        self.held: dict[str, Package] = dict(self.installed)
         self.order: list[str] = []
+        self.unsatisfied: list[Unsatisfied] = []
+        self.present: list[str] = []
+
+    def _is_management(self, relation: Relation) -> bool:
+        """A management package, or a virtual name only management packages provide."""
+        if relation.name in self.management:
+            return True
+        if self.index.candidates(relation.name):
+            return False
+        providers = self.index.providers(relation)
+        return bool(providers) and all(p.name in self.management for p in providers)
+
+    def _fits_base(self, package: Package) -> bool:
+        """Whether every dependency of ``package`` on a package the base holds is met by it.
+
+        A candidate that needs another version of a base package than the base's would
+        need a second copy of it; a lower candidate that fits is taken instead.
+        """
+        arch = self.index.arch
+        for dependency in (*package.pre_depends, *package.depends):
+            relevant = [r for r in dependency.alternatives if r.applies_to(arch)]
+            if not relevant or _chosen_satisfier(dependency, self.held, arch) is not None:
+                continue
+            if all(r.name in self.installed for r in relevant):
+                return False
+        return True
+
+    def _best(self, relation: Relation) -> Package | None:
+        """The highest candidate for ``relation`` that fits the base (else the highest)."""
+        if not self.installed:
+            return self.index.best(relation)
+        fitting = [
+            p for p in self.index.candidates(relation.name) if relation.version_ok(p.version)
+        ]
+        if not fitting or not self.index.best(relation):
+            return None
+        return next((p for p in fitting if self._fits_base(p)), fitting[0])
 
     def pick(self, dependency: Dependency, chain: tuple[str, ...]) -> Package | None:
-        """Choose a package for ``dependency`` (None: silently dropped because of exclude)."""
+        """Choose a package for ``dependency`` (None: dropped because of exclude or management)."""
         arch = self.index.arch
         relevant = [r for r in dependency.alternatives if r.applies_to(arch)]
         if not relevant:
             return None
-        done = _chosen_satisfier(dependency, self.chosen, arch)
+        done = _chosen_satisfier(dependency, self.held, arch)
         if done is not None:
+            if not chain and done.name in self.installed:
+                self.present.append(str(dependency))
             return done
+        if chain and self.management and any(self._is_management(r) for r in relevant):
+            # dpkg, debconf, ...: needed by maintainer scripts, which never run here
+            self.unsatisfied.append(Unsatisfied(chain[-1], str(dependency)))
+            return None
         excluded_somewhere = False
         blockers: list[str] = []
         for relation in relevant:
             if relation.name in self.exclude:
                 excluded_somewhere = True
                 continue
-            real = self.index.best(relation)
+            base = self.installed.get(relation.name)
+            if base is not None:
+                blockers.append(f"the base has {base.name} {base.version}")
+                continue
+            real = self._best(relation)
             if real is not None:
-                held = self.chosen.get(real.name)
+                held = self.held.get(real.name)
                 if held is None:
                     return real
                 blockers.append(f"{held.name} {held.version} is already chosen")
@@ -300,7 +380,7 @@ class _Closure:
             if providers and not usable:
                 excluded_somewhere = True
             for provider in usable:
-                held = self.chosen.get(provider.name)
+                held = self.held.get(provider.name)
                 if held is None:
                     return provider
                 blockers.append(f"{held.name} {held.version} is already chosen")
@@ -348,9 +428,10 @@ class _Closure:
             else:
                 dependency, chain = choices.popleft()
             package = self.pick(dependency, chain)
-            if package is None or package.name in self.chosen:
+            if package is None or package.name in self.held:
                 continue
             self.chosen[package.name] = package
+            self.held[package.name] = package
             self.order.append(package.name)
             next_chain = (*chain, package.name)
             for child in (*package.pre_depends, *package.depends):
@@ -374,28 +455,56 @@ def resolve(
     request list is taken as it is (a missing name is an error) and only versions are
     chosen.  Either way the result lists dependencies before their dependents.
     """
+    return list(resolve_onto(index, requests, exclude=exclude, resolve=resolve).packages)
+
+
+def resolve_onto(
+    index: PackageIndex,
+    requests: Sequence[str],
+    *,
+    exclude: Collection[str] = (),
+    resolve: bool = True,
+    installed: Sequence[Package] = (),
+    management: Collection[str] = (),
+) -> Resolution:
+    """:func:`resolve` on top of ``installed`` (a base image's packages): only what is missing.
+
+    A dependency an installed package satisfies adds nothing; one that names an installed
+    package at a version it does not have is an error naming both versions (a second copy
+    of a package is never added).  Among the candidates of a missing package the highest
+    whose own dependencies on installed packages are met wins.  A dependency (not a
+    request) with an alternative in ``management`` that nothing present satisfies is left
+    unsatisfied and reported in :attr:`Resolution.unsatisfied`: those packages run
+    maintainer scripts and manage packages, and neither happens in the image.
+    """
     parsed = [parse_request(text) for text in requests]
     excluded = frozenset(exclude)
+    base = {p.name: p for p in installed}
     for request in parsed:
         if all(r.name in excluded for r in request.alternatives):
             raise DebianError(f"package {request} is both requested and excluded")
+    closure = _Closure(index, excluded, base, management if resolve else ())
     if resolve:
-        closure = _Closure(index, excluded)
         closure.run(parsed)
-        chosen = closure.chosen
-        roots = closure.order
-        check_conflicts(chosen.values(), index.arch)
     else:
-        chosen = {}
-        roots = []
         for request in parsed:
+            package = closure.pick(request, ()) if base else None
+            if package is not None and package.name in base:
+                continue
             package = _exact(index, request)
-            if package.name in chosen and chosen[package.name] != package:
+            held = closure.chosen.get(package.name)
+            if held is not None and held != package:
                 raise DebianError(f"package {package.name} is requested twice")
-            if package.name not in chosen:
-                chosen[package.name] = package
-                roots.append(package.name)
-    return install_order(chosen, roots, index.arch)
+            if held is None:
+                closure.chosen[package.name] = package
+                closure.order.append(package.name)
+    if resolve:  # an exact list is taken as given, conflicts and all
+        check_conflicts(closure.chosen.values(), index.arch, base.values())
+    return Resolution(
+        tuple(install_order(closure.chosen, closure.order, index.arch)),
+        tuple(closure.unsatisfied),
+        tuple(closure.present),
+    )
 
 
 def _exact(index: PackageIndex, request: Dependency) -> Package:
@@ -409,18 +518,25 @@ def _exact(index: PackageIndex, request: Dependency) -> Package:
     raise DebianError(f"package {names} is not in the package index for {index.arch}")
 
 
-def check_conflicts(packages: Iterable[Package], arch: str) -> None:
-    """Raise if one chosen package Conflicts with or Breaks another chosen one."""
+def check_conflicts(
+    packages: Iterable[Package], arch: str, installed: Iterable[Package] = ()
+) -> None:
+    """Raise if one chosen package Conflicts with or Breaks another chosen or installed one.
+
+    The installed packages are not checked against each other: they are a base image's.
+    """
     chosen = {p.name: p for p in packages}
-    for name in sorted(chosen):
-        package = chosen[name]
+    everything = {**{p.name: p for p in installed}, **chosen}
+    pairs = [(p, everything) for p in chosen.values()]
+    pairs += [(p, chosen) for name, p in everything.items() if name not in chosen]
+    for package, others in sorted(pairs, key=lambda pair: pair[0].name):
         for kind, relations in (("conflicts with", package.conflicts), ("breaks", package.breaks)):
             for dependency in relations:
                 for relation in dependency.alternatives:
                     if not relation.applies_to(arch):
                         continue
-                    for other_name in sorted(chosen):
-                        other = chosen[other_name]
+                    for other_name in sorted(others):
+                        other = others[other_name]
                         if other.name == package.name:
                             continue  # a package may conflict with what it provides itself
                         if _satisfied_by(relation, other):

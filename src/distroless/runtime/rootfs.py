@@ -95,19 +95,32 @@ def _tree_bytes(path: Path) -> int:
     return total
 
 
-def mounted_layers() -> set[str]:
+def mounted_layers(under: Path | None = None) -> set[str]:
     """Hex digests that name a lower directory of an overlay mounted on this host.
 
     Their blobs may be gone (an image removed while its container runs), yet the running
-    container still reads them; prune leaves them for a later run.
+    container still reads them; prune leaves them for a later run.  With ``under`` (a
+    store's state directory, trusted: the host's own), only overlays mounted below it
+    count: another store's container holds that store's copy of a layer, not this one.
     """
+    prefix = os.path.realpath(under) if under is not None else None
     found: set[str] = set()
     with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as fh:
         for line in fh:
-            _, sep, tail = line.partition(" - ")
-            if sep and tail.startswith("overlay "):
-                found.update(_HEX_TOKEN.findall(tail))
+            head, sep, tail = line.partition(" - ")
+            if not (sep and tail.startswith("overlay ")):
+                continue
+            fields = head.split(" ")
+            if prefix is not None and len(fields) > 4:
+                point = _MOUNTINFO_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
+                if point != prefix and not point.startswith(prefix + "/"):
+                    continue
+            found.update(_HEX_TOKEN.findall(tail))
     return found
+
+
+#: mountinfo writes a space, tab, newline or backslash in a path as a three-digit octal escape
+_MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 class LayerCache:
@@ -199,7 +212,7 @@ class LayerCache:
         """
         layers = freed = 0
         with self._lock(exclusive=True):
-            in_use = mounted_layers()
+            in_use = mounted_layers(self.root.parent)
             for child in sorted(self.root.iterdir()):
                 if not self._prunable(child.name, keep, in_use):
                     continue

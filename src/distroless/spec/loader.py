@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,7 @@ from pydantic_core import ErrorDetails
 
 from distroless.errors import SpecError
 from distroless.modes import ModeError, parse_octal_mode
-from distroless.spec.model import DISTROS, FileItem, ImageSpec
+from distroless.spec.model import DISTROS, FileItem, ImageSpec, PythonSpec
 from distroless.spec.yamlpos import line_for, load_with_lines
 
 Arch = Literal["amd64", "arm64", "armhf", "armel", "i386", "ppc64el", "riscv64", "s390x"]
@@ -42,6 +43,24 @@ class _File(_Strict):
         return value
 
 
+Duration = Annotated[str, Field(pattern=r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$|^0$")]
+
+
+class _Python(_Strict):
+    requirements: str | None = None
+    pyproject: str | None = None
+    version: str | None = None
+
+
+class _Healthcheck(_Strict):
+    test: list[str] | str
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    start_period: Duration | None = None
+    start_interval: Duration | None = None
+    retries: Annotated[int, Field(ge=0)] | None = None
+
+
 class _Spec(_Strict):
     base: str = "scratch"
     distro: Literal["debian13", "debian12"] = "debian13"
@@ -59,6 +78,79 @@ class _Spec(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
+    management_packages: list[str] | None = None
+    python: _Python | None = None
+    expose: list[str | int] = Field(default_factory=list)
+    volumes: list[str] = Field(default_factory=list)
+    stopsignal: str | int = ""
+    healthcheck: _Healthcheck | Literal["none"] | None = None
+
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+_PORT = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp|sctp))?$")
+_PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}$")
+
+
+def _nanoseconds(text: str) -> int:
+    """A Go-style duration (``30s``, ``1m30s``) in nanoseconds, as docker's config keeps it."""
+    return int(sum(float(n) * _UNITS_NS[unit] for n, unit in _DURATION_PART.findall(text)))
+
+
+def _healthcheck(raw: _Healthcheck | str | None) -> tuple[tuple[str, object], ...] | None:
+    """docker's ``Healthcheck``: a list runs as is (``CMD``), a string through a shell."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return (("Test", ("NONE",)),)
+    if isinstance(raw.test, str):
+        test: tuple[str, ...] = ("CMD-SHELL", raw.test)
+    elif raw.test and raw.test[0] in ("CMD", "CMD-SHELL", "NONE"):
+        test = tuple(raw.test)
+    else:
+        test = ("CMD", *raw.test)
+    out: list[tuple[str, object]] = [("Test", test)]
+    for key, value in (
+        ("Interval", raw.interval),
+        ("Timeout", raw.timeout),
+        ("StartPeriod", raw.start_period),
+        ("StartInterval", raw.start_interval),
+    ):
+        if value is not None:
+            out.append((key, _nanoseconds(value)))
+    if raw.retries is not None:
+        out.append(("Retries", raw.retries))
+    return tuple(out)
+
+
+def _ports(values: list[str | int], where: str) -> tuple[str, ...]:
+    """``8080``, ``"8080/udp"`` -> ``8080/tcp``, ``8080/udp`` (docker's ExposedPorts keys)."""
+    out = []
+    for value in values:
+        match = _PORT.match(str(value))
+        if match is None or not 0 < int(match.group(1)) < 65536:
+            raise SpecError(f"{where}: expose {value!r} is not a port (8080 or 8080/udp)")
+        out.append(f"{int(match.group(1))}/{match.group(2) or 'tcp'}")
+    return tuple(sorted(set(out)))
+
+
+def _python(raw: _Python | None, path: Path, where: str) -> PythonSpec | None:
+    if raw is None:
+        return None
+    if (raw.requirements is None) == (raw.pyproject is None):
+        raise SpecError(f"{where}: python needs exactly one of requirements or pyproject")
+    if raw.version is not None and not _PYTHON_VERSION.match(raw.version):
+        raise SpecError(f"{where}: python version {raw.version!r} is not like 3.13")
+    given = raw.requirements or raw.pyproject
+    assert given is not None
+    file = (path.parent / given).resolve()
+    if not file.is_file():
+        raise SpecError(f"{where}: python {given!r} is not a file ({file})")
+    return PythonSpec(
+        requirements=file if raw.requirements is not None else None,
+        pyproject=file if raw.pyproject is not None else None,
+        version=raw.version,
+    )
 
 
 def _mode(value: int | str | None, where: str) -> int | None:
@@ -134,6 +226,10 @@ def parse_spec(text: str, path: Path) -> ImageSpec:
                 closure=item.closure,
             )
         )
+    for volume in raw.volumes:
+        if not volume.startswith("/"):
+            where = f"{path}:{line_for(lines, ('volumes',)) or '?'}"
+            raise SpecError(f"{where}: volume {volume!r} must be an absolute path in the image")
     return ImageSpec(
         path=path,
         base=raw.base,
@@ -152,6 +248,15 @@ def parse_spec(text: str, path: Path) -> ImageSpec:
         labels=tuple(sorted(raw.labels.items())),
         annotations=tuple(sorted(raw.annotations.items())),
         tags=tuple(raw.tags),
+        management_packages=(
+            tuple(raw.management_packages) if raw.management_packages is not None else None
+        ),
+        python=_python(raw.python, path, f"{path}:{line_for(lines, ('python',)) or '?'}"),
+        expose=_ports(raw.expose, f"{path}:{line_for(lines, ('expose',)) or '?'}"),
+        volumes=tuple(sorted({posixpath.normpath(v) for v in raw.volumes})),
+        stopsignal=str(raw.stopsignal),
+        healthcheck=_healthcheck(raw.healthcheck),
+        base_line=line_for(lines, ("base",)) or 0,
     )
 
 

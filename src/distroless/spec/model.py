@@ -29,6 +29,26 @@ class FileItem:
 
 
 @dataclass(frozen=True)
+class PythonSpec:
+    """The ``python:`` key: the application's dependencies, installed as wheels.
+
+    Exactly one of ``requirements`` (a requirements file) and ``pyproject`` (the
+    ``[project] dependencies`` of a ``pyproject.toml``) is set; ``version`` is the Python
+    the spec expects (``3.13``), checked against the base's; None takes the base's.
+    """
+
+    requirements: Path | None = None
+    pyproject: Path | None = None
+    version: str | None = None
+
+    @property
+    def source(self) -> Path:
+        found = self.requirements or self.pyproject
+        assert found is not None
+        return found
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     path: Path
     base: str = "scratch"
@@ -47,6 +67,16 @@ class ImageSpec:
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = field(default=())
+    #: None: the built-in list (distroless.debian.management); else the spec's own
+    management_packages: tuple[str, ...] | None = None
+    python: PythonSpec | None = None
+    expose: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    stopsignal: str = ""
+    #: docker's config ``Healthcheck`` object (``Test``, durations in nanoseconds)
+    healthcheck: tuple[tuple[str, object], ...] | None = None
+    #: 1-based line of ``base:`` in the file, for messages about the base
+    base_line: int = 0
 
     @property
     def directory(self) -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from distroless.debian.deb822 import Paragraph, parse_paragraphs
+from distroless.debian.management import UNSATISFIED_FIELD
 from distroless.errors import DebianError, InputError
 from distroless.verify.fsview import FileSystemView
 
@@ -41,6 +42,8 @@ class InstalledPackage:
     md5sums_sha256: str | None
     deb_sha256: str | None
     entry_path: str
+    #: relations the build left unsatisfied on purpose (package-management packages)
+    unsatisfied: tuple[str, ...] = ()
 
     @property
     def checksum(self) -> str | None:
@@ -153,6 +156,7 @@ def _package(
     copyright_text = contents.get(f"{DOC_DIR}/{name}/copyright", b"")
     md5sums = contents.get(md5sums_path(stem))
     deb_sha = para.get(DEB_SHA256_FIELD)
+    unsatisfied = tuple(r.strip() for r in para.get(UNSATISFIED_FIELD, "").split(",") if r.strip())
     return InstalledPackage(
         name=name,
         version=version,
@@ -164,6 +168,7 @@ def _package(
         md5sums_sha256=hashlib.sha256(md5sums).hexdigest() if md5sums is not None else None,
         deb_sha256=deb_sha.strip().lower() if deb_sha else None,
         entry_path=entry_path,
+        unsatisfied=unsatisfied,
     )
 
 

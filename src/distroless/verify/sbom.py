@@ -240,6 +240,11 @@ def _spdx_language_package(lang: LanguagePackage) -> dict[str, Any]:
     return entry
 
 
+def _unsatisfied_note(package: InstalledPackage) -> str:
+    relations = ", ".join(package.unsatisfied)
+    return f"Deliberately unsatisfied (package-management packages are left out): {relations}"
+
+
 def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, Any]:
     """The SPDX 2.3 document as a JSON-ready dict."""
     digest_hex = data.digest.split(":", 1)[1]
@@ -300,6 +305,8 @@ def spdx_document(data: SbomInput, *, source_date_epoch: int = 0) -> dict[str, A
         }
         if package.checksum:
             entry["checksums"] = [{"algorithm": "SHA256", "checksumValue": package.checksum}]
+        if package.unsatisfied:
+            entry["comment"] = _unsatisfied_note(package)
         packages.append(entry)
         relationships.append(
             {
@@ -433,6 +440,9 @@ def cyclonedx_document(
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=package.checksum)]
             if package.checksum
             else [],
+            properties=[
+                Property(name="distroless:unsatisfied", value=r) for r in package.unsatisfied
+            ],
         )
         components.append(component)
     by_purl: dict[str, list[LanguagePackage]] = {}
