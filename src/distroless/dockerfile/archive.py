@@ -26,9 +26,7 @@ whiteouts (``.wh.*``), sparse members and numbers no file system can hold.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
 import lzma
 import os
 import posixpath
@@ -42,7 +40,7 @@ from typing import BinaryIO, Literal, cast
 
 from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.errors import ArchiveError, BuildError
-from distroless.layers.compress import DECOMPRESS_ERRORS
+from distroless.layers.compress import DECOMPRESS_ERRORS, open_decompressor, read_up_to
 from distroless.layers.entry import WHITEOUT_PREFIX, Entry, EntryType
 from distroless.layers.reader import Limits, iter_layer, layer_limits
 from distroless.rootpath import SymlinkLoopError, resolve_in_root, split_path
@@ -72,16 +70,6 @@ def _kind_of(head: bytes) -> Kind:
     return "none"
 
 
-def _decompressed(fh: BinaryIO, kind: Kind) -> BinaryIO:
-    if kind == "bzip2":
-        return cast(BinaryIO, bz2.BZ2File(fh))
-    if kind == "xz":
-        return cast(BinaryIO, lzma.LZMAFile(fh))
-    if kind == "gzip":
-        return cast(BinaryIO, gzip.GzipFile(fileobj=fh, mode="rb"))
-    return fh
-
-
 def archive_kind(path: Path) -> Kind | None:
     """How ``path`` is compressed if it is a tar archive ``ADD`` unpacks, else None.
 
@@ -91,7 +79,7 @@ def archive_kind(path: Path) -> Kind | None:
         with path.open("rb") as fh:
             kind = _kind_of(fh.read(6))
             fh.seek(0)
-            block = _read_up_to(_decompressed(fh, kind), tarfile.BLOCKSIZE)
+            block = read_up_to(open_decompressor(fh, kind), tarfile.BLOCKSIZE)
     except _READ_ERRORS:
         return None
     try:
@@ -99,16 +87,6 @@ def archive_kind(path: Path) -> Kind | None:
     except tarfile.HeaderError:
         return None
     return kind
-
-
-def _read_up_to(stream: BinaryIO, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 @dataclass(eq=False)
@@ -410,7 +388,7 @@ def archive_entries(
                 fd, name = tempfile.mkstemp(dir=spool_dir, prefix="add-", suffix=".data")
                 spool = stack.enter_context(os.fdopen(fd, "w+b"))
                 source = Path(name)
-            stream = _decompressed(fh, kind) if kind in ("bzip2", "xz") else fh
+            stream = open_decompressor(fh, kind) if kind in ("bzip2", "xz") else fh
             for member, data in iter_layer(stream, limits=bounds):
 
                 def content(

@@ -181,7 +181,9 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _read_exactly_up_to(fileobj: BinaryIO, n: int) -> bytes:
+def read_up_to(fileobj: BinaryIO, n: int) -> bytes:
+    """``n`` bytes of ``fileobj``, fewer only at its end: a decompressor's ``read`` may
+    return less than asked before the end."""
     data = b""
     while len(data) < n:
         chunk = fileobj.read(n - len(data))
@@ -219,7 +221,7 @@ def open_decompressed(fileobj: BinaryIO) -> BinaryIO:
     Only ``read`` is used on ``fileobj``, so pipes and HTTP bodies work; the layer's
     media type is not trusted because registries and archives mislabel layers.
     """
-    head = _read_exactly_up_to(fileobj, 4)
+    head = read_up_to(fileobj, 4)
     raw = io.BufferedReader(_Prefixed(head, fileobj), buffer_size=1 << 16)
     return open_decompressor(raw, detect_compression(head))
 
