@@ -57,6 +57,8 @@ from distroless.dockerfile.shell_words import RawWord, UnterminatedQuote, split_
 from distroless.errors import DockerfileError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+#: BuildKit reads a Dockerfile with a line scanner of this size and refuses longer lines.
+MAX_LINE_BYTES = 65535
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS_NS = {
@@ -154,6 +156,14 @@ class _Parser:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        for number, line in enumerate(lines, start=1):
+            if len(line.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
+                raise DockerfileError(
+                    f"{filename}:{number}:1: dockerfile line greater than max allowed size "
+                    f"of {MAX_LINE_BYTES}"
+                )
+        #: lines as written: here-document bodies keep a CRLF file's carriage returns
+        self.raw_lines = lines
         self.lines = [line.removesuffix("\r") for line in lines]
         self.directives, self.index = parse_directives(self.lines, filename)
         self.escape = self.directives.escape
@@ -415,7 +425,7 @@ class _Parser:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return None
-        return tuple(value)
+        return tuple(_without_lone_surrogates(v) for v in value)
 
     def _one(self, name: str, args: str, offset: int) -> str:
         if not args:
@@ -668,12 +678,11 @@ class _Parser:
                     f"unterminated here-document {marker.text}: "
                     f"expected a line {marker.name!r} before the end of the file",
                 )
-            line = self.lines[self.index]
+            line, raw = self.lines[self.index], self.raw_lines[self.index]
             self.index += 1
-            candidate = line.lstrip("\t") if marker.chomp else line
-            if candidate == marker.name:
+            if (line.lstrip("\t") if marker.chomp else line) == marker.name:
                 break
-            body.append(candidate + "\n")
+            body.append((raw.lstrip("\t") if marker.chomp else raw) + "\n")
         return Heredoc(marker.name, "".join(body), marker.expand, marker.chomp, marker.fd)
 
 
@@ -689,6 +698,12 @@ class _Marker:
     words: tuple[int, ...]
 
 
+def _without_lone_surrogates(text: str) -> str:
+    """``text`` with each unpaired surrogate (``"\\ud800"`` in JSON) as U+FFFD, as Go's JSON
+    decoder gives it: such a string cannot be written as UTF-8 into the image config."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _heredoc_markers(words: list[str]) -> list[_Marker]:
     """Here-document markers among raw words, as docker finds them.
 
@@ -700,7 +715,8 @@ def _heredoc_markers(words: list[str]) -> list[_Marker]:
     while i < len(words):
         match = _HEREDOC.match(words[i])
         spanned: tuple[int, ...] = (i,)
-        if match is not None and not match.group(3) and i + 1 < len(words):
+        # "<< EOF" names a document, "<<- EOF" does not (BuildKit reads word by word)
+        if match is not None and not match.group(3) and not match.group(2) and i + 1 < len(words):
             match = _HEREDOC.match(words[i] + words[i + 1])
             spanned = (i, i + 1)
         i = spanned[-1] + 1
@@ -757,7 +773,9 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
 def parse_file(path: str | Path) -> Dockerfile:
     """Read and parse a Dockerfile; a missing or unreadable file is a DockerfileError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # bytes, not read_text: universal newlines would drop a CRLF file's carriage
+        # returns, which here-document bodies keep
+        text = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DockerfileError(f"cannot read Dockerfile {str(path)!r}: {exc}") from None
     return parse(text, str(path))

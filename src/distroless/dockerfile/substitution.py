@@ -21,6 +21,7 @@ linear in the value (never one glob match per cut, which is quadratic).
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -116,6 +117,7 @@ class _Lexer:
         self.escape = escape
         self.pos = 0
         self.produced = 0  # characters substituted so far, nested expansions included
+        self.stopped_at = ""
 
     def grow(self, value: str) -> str:
         self.produced += len(value)
@@ -134,14 +136,19 @@ class _Lexer:
             self.pos += 1
         return ch
 
-    def process(self, stop: str = "") -> tuple[str, list[str]]:
-        """Read up to ``stop`` (or the end); return the processed text and its words."""
+    def process(self, stop: str = "", *, pattern: bool = False) -> tuple[str, list[str]]:
+        """Read up to any character of ``stop`` (or the end); return the processed text and
+        its words.  :attr:`stopped_at` says which stop ended it.
+
+        In a ``pattern`` (``${v%p}``, ``${v/p/r}``) an escaped glob character stays literal:
+        it is written as a one-character class, which the matcher reads as that character.
+        """
         result: list[str] = []
         words = _Words()
         while self.peek():
             ch = self.peek()
-            if stop and ch == stop:
-                self.next()
+            if stop and ch in stop:
+                self.stopped_at = self.next()
                 return "".join(result), words.result()
             if ch == "'":
                 value = self._single_quote()
@@ -162,6 +169,8 @@ class _Lexer:
                     if not ch:
                         break
                     words.add_raw(ch)
+                    if pattern and ch in _GLOB_SPECIALS:
+                        ch = f"[{ch}]"
                 else:
                     words.add_char(ch)
                 result.append(ch)
@@ -266,8 +275,17 @@ class _Lexer:
             longest = self.peek() == ch
             if longest:
                 self.next()
-            pattern, _ = self.process("}")
+            pattern, _ = self.process("}", pattern=True)
             return _trim(value or "", pattern, prefix=ch == "#", longest=longest)
+        if ch == "/":
+            every = self.peek() == "/"
+            if every:
+                self.next()
+            pattern, _ = self.process("/}", pattern=True)
+            replacement = ""
+            if self.stopped_at == "/":
+                replacement, _ = self.process("}")
+            return _replace(value or "", pattern, replacement, every=every)
         if not ch:
             raise DockerfileError("syntax error: missing '}'")
         raise DockerfileError(f"unsupported modifier ({ch}) in substitution")
@@ -286,6 +304,32 @@ def _trim(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
     cut = _match_length(value[::-1], pieces[::-1], longest=longest)
     return value if cut is None else value[: len(value) - cut]
 
+
+def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
+    """``${v/p/r}`` (the first, longest match) and ``${v//p/r}`` (every match)."""
+    if not pattern:
+        return value
+    regex = _glob_regex(pattern)
+    return regex.sub(lambda _: replacement, value, count=0 if every else 1)
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for piece in _glob_pieces(pattern):
+        if piece == "*":
+            parts.append(".*")
+        elif piece == "?":
+            parts.append(".")
+        elif len(piece) > 1:  # a class: fnmatch's spelling of it
+            parts.append(fnmatch.translate(piece)[4:-3])
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+#: characters a pattern reads specially, so an escaped one is written as a class
+_GLOB_SPECIALS = frozenset("*?[\\")
 
 #: characters times pattern pieces one trim may cost (a 1 MiB value, a 10-piece pattern)
 _TRIM_WORK = 10 * MAX_EXPANSION
