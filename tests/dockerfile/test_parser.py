@@ -338,3 +338,12 @@ def test_a_line_longer_than_buildkits_scanner_is_refused() -> None:
     parse("FROM scratch\nLABEL a=" + "x" * (65535 - 8) + "\n")
     with pytest.raises(DockerfileError, match=r"^Dockerfile:2:1: dockerfile line greater than"):
         parse("FROM scratch\nLABEL a=" + "x" * (65536 - 8) + "\n")
+
+
+def test_a_repeated_stage_name_is_a_warning_and_the_later_stage_takes_it() -> None:
+    parsed = parse("FROM a AS x\nFROM b AS X\nFROM x\n")
+    assert parsed.warnings == (
+        "Dockerfile:2: stage name 'x' is also used on line 1; this later stage takes the name",
+    )
+    later = parsed.stage("x")
+    assert later is not None and later.index == 1

@@ -144,6 +144,8 @@ class Executor:
             if name in args:
                 self._global_env[name] = args[name]
         self._metadata_scope = self._scope()
+        for warning in self.dockerfile.warnings:
+            self.reporter.event("warning", message=warning)
         with self.space.stack:
             self._run_graph(graph)
         final = self.states[graph.target.index]
@@ -259,7 +261,6 @@ class Executor:
         state = replace(state, config=replace(state.config, on_build=()))
         cmd_set = False
         draft: StateDraft | None = None  # metadata steps since the last layer step
-        fs: LayeredFS | None = None  # the files the draft's metadata steps may look at
         # the base's ONBUILD triggers run first, as in docker
         for instruction in chain((self._trigger(stage, t) for t in triggers), stage.instructions):
             if isinstance(instruction, Run | Copy | Add | Workdir):
@@ -268,11 +269,8 @@ class Executor:
                 state = self._layer_instruction(job, state, instruction)
                 continue
             if draft is None:
-                draft, fs = StateDraft(state), self.space.fs(state)
-            assert fs is not None
-            step = apply_metadata(
-                draft, instruction, self._metadata_scope, read_file=fs.read_text, cmd_set=cmd_set
-            )
+                draft = StateDraft(state)
+            step = apply_metadata(draft, instruction, self._metadata_scope, cmd_set=cmd_set)
             cmd_set = step.cmd_set
             self._step(job, instruction, cached=False, text=step.text)
         return state if draft is None else draft.state()

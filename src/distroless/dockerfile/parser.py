@@ -234,6 +234,7 @@ class _Parser:
         current_from: From | None = None
         current: list[Instruction] = []
         names: dict[str, int] = {}
+        warnings: list[str] = []
         while True:
             logical = self._read_logical()
             if logical is None:
@@ -244,11 +245,11 @@ class _Parser:
                 if current_from is not None:
                     stages.append(Stage(len(stages), current_from, tuple(current)))
                 if instruction.name is not None:
-                    if instruction.name in names:
-                        raise self.error(
-                            logical.text.lower().rindex(instruction.name),
-                            f"duplicate stage name {instruction.name!r} "
-                            f"(already used on line {names[instruction.name]})",
+                    if instruction.name in names:  # BuildKit warns; the later stage wins
+                        warnings.append(
+                            f"{self.filename}:{instruction.line}: stage name "
+                            f"{instruction.name!r} is also used on line "
+                            f"{names[instruction.name]}; this later stage takes the name"
                         )
                     names[instruction.name] = instruction.line
                 current_from, current = instruction, []
@@ -273,6 +274,7 @@ class _Parser:
             stages=tuple(stages),
             global_args=tuple(global_args),
             filename=self.filename,
+            warnings=tuple(warnings),
         )
 
     # -- one instruction ---------------------------------------------------------------
@@ -415,16 +417,24 @@ class _Parser:
         except UnterminatedQuote as exc:
             raise self.error(offset + exc.offset, exc.message) from None
 
-    @staticmethod
-    def _json(args: str) -> tuple[str, ...] | None:
+    def _json(self, args: str, offset: int) -> tuple[str, ...] | None:
+        """The exec form, or None for the shell form: text that is no JSON array.
+
+        A JSON array holding anything but strings is an error, as BuildKit refuses it
+        rather than reading it as shell words.
+        """
         if not args.startswith("["):
             return None
         try:
             value = json.loads(args)
         except (ValueError, RecursionError):
             return None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list):
             return None
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(
+                offset, "when using JSON array syntax, arrays must be comprised of strings only"
+            )
         return tuple(_without_lone_surrogates(v) for v in value)
 
     def _one(self, name: str, args: str, offset: int) -> str:
@@ -439,7 +449,7 @@ class _Parser:
         return tuple(w.text for w in words)
 
     def _list(self, name: str, args: str, offset: int) -> tuple[str, ...]:
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         if parsed is None:
             return self._words(name, args, offset)
         if not parsed:
@@ -449,7 +459,7 @@ class _Parser:
         return parsed
 
     def _command(self, name: str, args: str, offset: int, *, empty: bool = False) -> Command:
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         if parsed is not None:
             if not parsed and not empty:
                 raise self.error(offset, f"{name} requires a command")
@@ -523,7 +533,7 @@ class _Parser:
         self, cls: type[Copy] | type[Add], args: str, offset: int, common: _Common
     ) -> Instruction:
         keyword = cls.__name__.upper()
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         json_form = parsed is not None
         if parsed is None:
             parsed = tuple(w.text for w in self._split(args, offset))
@@ -532,7 +542,7 @@ class _Parser:
         return cls(sources=parsed[:-1], dest=parsed[-1], json_form=json_form, **common)
 
     def _shell(self, args: str, offset: int, common: _Common) -> Instruction:
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         if parsed is None:
             raise self.error(offset, 'SHELL requires a JSON array, e.g. SHELL ["/bin/sh", "-c"]')
         if not parsed:
@@ -543,8 +553,8 @@ class _Parser:
         flags = common["flags"]
         kind = args.split(None, 1)[0] if args else ""
         if kind.upper() == "NONE":
-            if args[len(kind) :].strip() or flags:
-                raise self.error(offset, "HEALTHCHECK NONE takes no arguments or flags")
+            if args[len(kind) :].strip():  # flags are ignored, as BuildKit ignores them
+                raise self.error(offset, "HEALTHCHECK NONE takes no arguments")
             return Healthcheck(command=None, **common)
         if kind.upper() != "CMD":
             raise self.error(
