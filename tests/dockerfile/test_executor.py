@@ -81,6 +81,37 @@ def test_copy_directory_copies_its_contents_and_honours_dockerignore(
     assert "all/a.txt" in files
 
 
+@pytest.mark.parametrize(
+    ("ignore", "kept", "left_out"),
+    [
+        ("secret/\n!secret/public.txt\n", {"secret", "secret/public.txt", "other"}, {"secret/key"}),
+        ("**\n!keep/**\n", {"keep", "keep/a", "keep/deep", "keep/deep/b"}, {"drop", "other"}),
+        ("drop/\n", {"keep/a", "other"}, {"drop", "drop/x"}),
+    ],
+)
+def test_an_exception_reincludes_below_an_excluded_directory(
+    store: Store, tmp_path: Path, ignore: str, kept: set[str], left_out: set[str]
+) -> None:
+    """As docker sends it: the excluded directory comes along as the parent of what an
+    exception brings back, and nothing else of it does."""
+    context = write_context(
+        tmp_path / "reinclude",
+        {
+            ".dockerignore": ignore,
+            "secret/public.txt": "p",
+            "secret/key": "k",
+            "keep/a": "a",
+            "keep/deep/b": "b",
+            "drop/x": "x",
+            "other": "o",
+        },
+    )
+    files = {
+        k.removeprefix("c/") for k in build(store, context, "FROM scratch\nCOPY . /c/\n").files()
+    }
+    assert kept <= files and not left_out & files
+
+
 def test_copy_globs_and_multiple_sources_need_a_directory(store: Store, ctx: Path) -> None:
     built = build(store, ctx, "FROM scratch\nCOPY *.txt /g/\n")
     assert {k for k in built.files() if k.startswith("g/")} == {"g/a.txt", "g/b.txt"}

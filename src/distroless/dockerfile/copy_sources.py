@@ -89,13 +89,19 @@ class ContextPath:
         target = to.path if disk.is_dir() else to.file_path(posixpath.basename(self.match.rel))
         base = self.match.resolved
 
-        def excluded(rel: str) -> bool:
+        def in_context(rel: str) -> str:
             # .dockerignore speaks of the paths the copy really reads
-            return self.context.excluded(f"{base}/{rel}" if base else rel)
+            return f"{base}/{rel}" if base else rel
 
         owner = to.owner
         for entry in entries_from_directory(
-            disk, target, uid=owner.uid, gid=owner.gid, mode=to.mode, exclude=excluded
+            disk,
+            target,
+            uid=owner.uid,
+            gid=owner.gid,
+            mode=to.mode,
+            exclude=lambda rel: self.context.excluded(in_context(rel)),
+            prune=lambda rel: self.context.pruned(in_context(rel)),
         ):
             yield _owned(entry, owner, to.mode)
 
