@@ -442,3 +442,12 @@ def test_independent_stages_build_in_parallel_with_the_same_result(
             dockerfile.replace("COPY b.txt /r", "COPY missing /r"),
             jobs=4,
         )
+
+
+def test_a_wildcard_matching_nothing_copies_nothing_and_a_missing_path_is_an_error(
+    store: Store, ctx: Path
+) -> None:
+    built = build(store, ctx, "FROM scratch\nCOPY nomatch* a.txt /some/\n")
+    assert {k for k in built.files() if k.startswith("some/")} == {"some/a.txt"}
+    with pytest.raises(BuildError, match=r"Dockerfile:2: 'nomatch' is not in the build context"):
+        build(store, ctx, "FROM scratch\nCOPY nomatch /some/\n")

@@ -108,7 +108,8 @@ class BuildContext:
             ) from None
 
     def match(self, source: str, where: str) -> list[Match]:
-        """Every context path matching ``source``; an error naming ``where`` if none does."""
+        """Every context path matching ``source``: a plain path that is missing is an error
+        naming ``where``; a wildcard may match nothing (BuildKit's empty-wildcard rule)."""
         pattern = clean_source(source)
         if not pattern:
             return [Match("", self.root, "")]
@@ -125,10 +126,7 @@ class BuildContext:
                 f"{where}: {source!r} is not in the build context (it does not exist there "
                 "or is excluded by .dockerignore)"
             )
-        found = self._glob(pattern.split("/"), "", "", where)
-        if not found:
-            raise BuildError(f"{where}: no file in the build context matches {source!r}")
-        return found
+        return self._glob(pattern.split("/"), "", "", where)
 
     def _glob(self, segments: list[str], named: str, resolved: str, where: str) -> list[Match]:
         head, rest = segments[0], segments[1:]
