@@ -142,7 +142,8 @@ def test_copy_chmod_chown_numeric_and_by_name(store: Store, ctx: Path, with_user
     info = files["n"][0]
     assert (info.mode, info.uid, info.gid) == (0o600, 7, 8)
     assert (files["named"][0].uid, files["named"][0].gid) == (1000, 50)
-    assert (files["owned/one.txt"][0].uid, files["owned/one.txt"][0].gid) == (1000, 1000)
+    # a name alone takes its passwd entry's primary group, as BuildKit does
+    assert (files["owned/one.txt"][0].uid, files["owned/one.txt"][0].gid) == (1000, 1001)
     with pytest.raises(BuildError, match=r"Dockerfile:2: --chown: 'ghost'"):
         build(store, ctx, f"FROM {with_users}\nCOPY --chown=ghost a.txt /x\n")
 
