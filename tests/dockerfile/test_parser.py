@@ -347,3 +347,11 @@ def test_a_repeated_stage_name_is_a_warning_and_the_later_stage_takes_it() -> No
     )
     later = parsed.stage("x")
     assert later is not None and later.index == 1
+
+
+def test_a_line_ending_in_an_escaped_escape_does_not_continue() -> None:
+    parsed = parse('FROM a\nENV C trailing\\\\backslash\\\\\nLABEL l=label\\\\\nRUN echo "$C"\n')
+    env, label, run = parsed.stages[0].instructions
+    assert isinstance(env, Env) and env.pairs[0].value == "trailing\\\\backslash\\\\"
+    assert isinstance(label, Label) and label.pairs[0].value == "label\\\\"
+    assert isinstance(run, Run) and run.command == 'echo "$C"'

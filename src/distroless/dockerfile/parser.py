@@ -167,7 +167,10 @@ class _Parser:
         self.lines = [line.removesuffix("\r") for line in lines]
         self.directives, self.index = parse_directives(self.lines, filename)
         self.escape = self.directives.escape
-        self.continuation = re.compile(re.escape(self.escape) + r"[ \t]*$")
+        # BuildKit's continuation needs another character before the escape: a line ending
+        # in an escaped escape (``trailing\\``) does not continue
+        escape = re.escape(self.escape)
+        self.continuation = re.compile(f"(?<=[^{escape}]){escape}[ \\t]*$")
         self.logical: _Logical | None = None
         #: the typed ``--mount`` flags of the instruction being read
         self.mounts: list[Mount] = []
