@@ -452,3 +452,35 @@ def test_a_wildcard_matching_nothing_copies_nothing_and_a_missing_path_is_an_err
     assert {k for k in built.files() if k.startswith("some/")} == {"some/a.txt"}
     with pytest.raises(BuildError, match=r"Dockerfile:2: 'nomatch' is not in the build context"):
         build(store, ctx, "FROM scratch\nCOPY nomatch /some/\n")
+
+
+def test_workdir_is_made_as_the_user_through_links_and_keeps_existing_parents(
+    store: Store, ctx: Path
+) -> None:
+    store_image(
+        store,
+        "wd-base:1",
+        [
+            [
+                Entry.file("etc/passwd", PASSWD.encode()),
+                Entry.file("etc/group", GROUP.encode()),
+                Entry.directory("opt", 0o700, 1000, 1000),
+                Entry.symlink("optlink", "/opt"),
+            ]
+        ],
+    )
+    built = build(
+        store,
+        ctx,
+        "FROM wd-base:1\nUSER app\nWORKDIR /made/by/app\nUSER 7:8\nWORKDIR /optlink/wd\n",
+    )
+    files = built.files()
+    made = files["made/by/app"][0]
+    assert (made.uid, made.gid, made.mode) == (1000, 1001, 0o755)
+    assert (files["made"][0].uid, files["made"][0].gid) == (1000, 1001)
+    assert files["optlink"][0].issym()  # followed, not replaced by a directory
+    wd = files["opt/wd"][0]
+    assert (wd.uid, wd.gid) == (7, 8)
+    opt = files["opt"][0]
+    assert (opt.mode & 0o7777, opt.uid, opt.gid) == (0o700, 1000, 1000)
+    assert built.config.working_dir == "/optlink/wd"

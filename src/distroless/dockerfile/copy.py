@@ -186,7 +186,7 @@ def parse_chmod(value: str, where: str) -> int:
         raise BuildError(f"{where}: --chmod={value} {problem}") from None
 
 
-def parse_chown(value: str, fs: LayeredFS | None, where: str) -> Owner:
+def parse_chown(value: str, fs: LayeredFS | None, where: str, *, what: str = "--chown") -> Owner:
     """``--chown=user[:group]``: names from the stage's /etc/passwd and /etc/group.
 
     Without a group, a uid gives the same number as gid and a user name its passwd entry's
@@ -194,7 +194,7 @@ def parse_chown(value: str, fs: LayeredFS | None, where: str) -> Owner:
     """
     user, sep, group = value.partition(":")
     if not user or (sep and not group):
-        raise BuildError(f"{where}: --chown={value} must be USER[:GROUP]")
+        raise BuildError(f"{where}: {what}={value} must be USER[:GROUP]")
 
     def read(file: str) -> str:
         text = fs.read_text(file) if fs is not None else None
@@ -205,7 +205,7 @@ def parse_chown(value: str, fs: LayeredFS | None, where: str) -> Owner:
     else:
         entry = next((e for e in parse_passwd(read("/etc/passwd")) if e.name == user), None)
         if entry is None:
-            raise BuildError(f"{where}: --chown: {user!r} is not in the stage's /etc/passwd")
+            raise BuildError(f"{where}: {what}: {user!r} is not in the stage's /etc/passwd")
         uid, primary = entry.uid, entry.gid
     if not group:
         return Owner(uid, primary)
@@ -213,7 +213,7 @@ def parse_chown(value: str, fs: LayeredFS | None, where: str) -> Owner:
         return Owner(uid, int(group))
     gids = {e.name: e.gid for e in parse_group(read("/etc/group"))}
     if group not in gids:
-        raise BuildError(f"{where}: --chown: {group!r} is not in the stage's /etc/group")
+        raise BuildError(f"{where}: {what}: {group!r} is not in the stage's /etc/group")
     return Owner(uid, gids[group])
 
 

@@ -35,7 +35,8 @@ from distroless.dockerfile.ast import (
 )
 from distroless.dockerfile.cache import BuildCache, cache_key
 from distroless.dockerfile.context import BuildContext
-from distroless.dockerfile.copy import copy_step
+from distroless.dockerfile.copy import copy_step, created_dirs, parent_entries, parse_chown
+from distroless.dockerfile.copy_sources import Owner
 from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.metadata import MetadataScope, apply_metadata
@@ -54,7 +55,6 @@ from distroless.dockerfile.step_runner import SandboxRunner, StepRunner
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
 from distroless.errors import BuildError, DistrolessError, DockerfileError
 from distroless.layers.compress import Compression
-from distroless.layers.entry import Entry
 from distroless.layers.layer import Layer
 from distroless.layers.reader import iter_layer
 from distroless.oci.models import HistoryEntry, Platform
@@ -372,9 +372,21 @@ class Executor:
             return state.add_history(HistoryEntry(text, self.created, empty_layer=True))
 
         def make() -> Layer | None:
-            if self.space.fs(state).lookup(full) is not None:
+            """The missing directories, made as the USER in effect (BuildKit's mkdir runs as
+            that user) through the image's symlinks, existing parents left as they are."""
+            fs = self.space.fs(state)
+            target = fs.resolve(full)
+            if fs.lookup(target) is not None:
                 return None
-            return self.space.write_layer([Entry.directory(full)], job.compression)
+            user = state.config.user
+            owner = Owner() if not user else parse_chown(user, fs, where, what="USER")
+            entries = [
+                *parent_entries(fs, target, include_self=False),
+                *created_dirs(fs, target, owner),
+            ]
+            return self.space.write_layer(entries, job.compression)
+
+        where = self.source.where(ins)
 
         return self._layer_step(job, state, ins, LayerStep(text, [], make))
 
