@@ -57,7 +57,7 @@ from distroless.errors import BuildError, DistrolessError, DockerfileError
 from distroless.layers.compress import Compression
 from distroless.layers.layer import Layer
 from distroless.layers.reader import iter_layer
-from distroless.oci.models import HistoryEntry, Platform
+from distroless.oci.models import DEFAULT_PATH, ContainerConfig, HistoryEntry, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.runtime.container import reap_orphans
 from distroless.runtime.rootfs import LayerCache
@@ -253,7 +253,9 @@ class Executor:
             parent = self.states[base_stage.index]
             state = replace(parent, args=())
         elif image.lower() == "scratch":
-            state = StageState(platform=platform, origin="scratch")
+            # BuildKit's empty image: the default PATH and working directory "/"
+            empty = ContainerConfig(env=(f"PATH={DEFAULT_PATH}",), working_dir="/")
+            state = StageState(platform=platform, origin="scratch", config=empty)
         else:
             state = self._state_from_image(self.resolver.resolve(image, platform, where))
         self._step(job, stage.from_, cached=False, text=f"FROM {image}")
