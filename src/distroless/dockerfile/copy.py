@@ -137,6 +137,8 @@ def copy_step(
         inputs.append(f"chown={chown}")
 
     def make() -> Layer | None:
+        if not parts:  # wildcards that matched nothing: BuildKit changes nothing
+            return None
         fs = space.fs(state)
         target = dest
         is_dir = dest_is_dir or many or unpacks
@@ -151,7 +153,7 @@ def copy_step(
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
             entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
-            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod)
+            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod, chown is None)
             entries.extend(created_dirs(fs, target if is_dir else posixpath.dirname(target), owner))
             try:
                 for part in parts:
