@@ -215,3 +215,11 @@ def test_replace_the_first_or_every_match() -> None:
     assert expand("${V//[an]/-}", env) == "b-----"
     assert expand("${V/n*/X}", env) == "baX"
     assert expand("${UNSET/a/X}", env) == ""
+
+
+def test_replace_stays_linear_where_a_backtracking_matcher_would_not() -> None:
+    value = "x" * 200_000 + "y"
+    assert expand("${V//*a*b*c*/X}", {"V": value}) == value  # one pass: no start matches
+    assert expand("${V//x*z/X}", {"V": value}) == value  # no "z": no start is tried
+    with pytest.raises(DockerfileError, match="too costly to replace"):
+        expand("${V//x*y?/X}", {"V": value})  # every start reads to the end
