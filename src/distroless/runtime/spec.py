@@ -67,6 +67,11 @@ RUNTIME_MOUNTPOINTS: tuple[str, ...] = (
     "etc/resolv.conf",
 )
 
+#: The kernel file systems' mount points among them.  A root without them gets them from
+#: the runtime as empty 0755 directories, and BuildKit's layer keeps those: unlike the
+#: ``/etc`` files, they are not stubs its cleaner removes.
+KERNEL_MOUNTPOINTS: frozenset[str] = frozenset({"proc", "dev", "sys"})
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
