@@ -6,6 +6,7 @@ The base is a static busybox alone (``/bin/sh``), so the root has no ``/dev``, `
 
 from __future__ import annotations
 
+import socket
 import stat
 from pathlib import Path
 
@@ -66,3 +67,39 @@ def test_a_run_on_a_root_with_kernel_directories_leaves_them_alone(store: Store,
     # the first step's layer gives the root its /dev, /proc and /sys
     layer = _run_layer(store, ctx, "FROM shell\nRUN echo one > /one\nRUN echo two > /two\n")
     assert layer == {"two": ("file", 0o644, 0, 0)}
+
+
+_IDENTITY = (
+    "RUN{flag} hostname > /hostname.txt && cat /etc/hosts > /hosts.txt && "
+    "env > /env.txt && "
+    "(test -e /etc/hostname && echo present || echo none) > /etc-hostname.txt\n"
+)
+
+
+@pytest.mark.parametrize("network", ["default", "none", "host"])
+def test_a_run_sees_buildkits_sandbox_name_and_hosts_never_the_hosts(
+    store: Store, ctx: Path, network: str
+) -> None:
+    flag = "" if network == "default" else f" --network={network}"
+    built = build(
+        store, ctx, "FROM shell\n" + _IDENTITY.format(flag=flag),
+        allow=frozenset({"network.host"}),
+    )  # fmt: skip
+    files = built.files()
+    assert files["hostname.txt"][1] == b"buildkitsandbox\n"
+    assert files["hosts.txt"][1] == (
+        b"127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    )
+    env = (files["env.txt"][1] or b"").decode().splitlines()
+    assert env and not any(line.startswith("HOSTNAME=") for line in env)  # none exported
+    assert files["etc-hostname.txt"][1] == b"none\n"
+    host_name = socket.gethostname().encode()
+    if host_name != b"buildkitsandbox":
+        texts = [data or b"" for name, (_, data) in files.items() if name.endswith(".txt")]
+        assert texts and all(host_name not in text for text in texts)
+    assert "etc/hostname" not in files and "etc/hosts" not in files
+
+
+def test_an_etc_hostname_the_step_writes_is_its_own(store: Store, ctx: Path) -> None:
+    layer = _run_layer(store, ctx, "FROM shell\nRUN mkdir -p /etc && echo mine > /etc/hostname\n")
+    assert layer["etc/hostname"] == ("file", 0o644, 0, 0)

@@ -38,6 +38,11 @@ _NULL_REPORTER = NullReporter()
 _KEPT_XATTR_PREFIXES = ("user.", "security.capability")
 
 
+#: What the runtime mounts in a step's root: a build step has no ``/etc/hostname`` mount,
+#: so one the step writes is its own.
+STEP_MOUNTPOINTS = frozenset(RUNTIME_MOUNTPOINTS) - {"etc/hostname"}
+
+
 @dataclass(frozen=True)
 class StepConfig:
     """How the executor wants one ``RUN`` step run.
@@ -95,6 +100,7 @@ def run_and_capture(
         remove=True,
         secrets=step.secrets,
         secret_env=dict(step.secret_env),
+        build_step=True,
     )
     with sandbox(
         lowers_bottom_up, step.config, options, state_root, rt, what="the RUN step",
@@ -105,7 +111,7 @@ def run_and_capture(
         if code != 0:
             return CaptureResult(code, None)
         dests = [d.lstrip("/") for d in box.mount_destinations]
-        excluded = set(RUNTIME_MOUNTPOINTS) | set(dests)
+        excluded = set(STEP_MOUNTPOINTS) | set(dests)
         holders = {parent for d in dests for parent in _ancestors(d)} - KERNEL_MOUNTPOINTS
         entries = upper_entries(
             box.upper, lowers_bottom_up, excluded, holders, stubs=KERNEL_MOUNTPOINTS
