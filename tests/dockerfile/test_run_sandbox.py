@@ -103,3 +103,15 @@ def test_a_run_sees_buildkits_sandbox_name_and_hosts_never_the_hosts(
 def test_an_etc_hostname_the_step_writes_is_its_own(store: Store, ctx: Path) -> None:
     layer = _run_layer(store, ctx, "FROM shell\nRUN mkdir -p /etc && echo mine > /etc/hostname\n")
     assert layer["etc/hostname"] == ("file", 0o644, 0, 0)
+
+
+def test_an_optional_ssh_mount_without_an_agent_leaves_nothing(store: Store, ctx: Path) -> None:
+    dockerfile = (
+        "FROM shell\nRUN echo base > /base\n"
+        'RUN --mount=type=ssh echo "$SSH_AUTH_SOCK" > /sock.txt && '
+        "(test -e /run/buildkit && echo present || echo absent) >> /sock.txt\n"
+    )
+    built = build(store, ctx, dockerfile)
+    layer = built.layers()[-1]
+    assert sorted(layer) == ["sock.txt"]
+    assert layer["sock.txt"][1] == b"/run/buildkit/ssh_agent.0\nabsent\n"

@@ -4,8 +4,8 @@ The key of a RUN step is its history text (the command, after the shell, and the
 args it sees, which BuildKit shows as ``RUN |N K=V ...``) with the parent state's digest
 (config: ENV, USER, WORKDIR, SHELL; the platform; the layers) and these inputs: the
 network, each mount (cache and tmpfs targets; bind targets with the content of their
-source; secret ids, targets and file modes, or that an optional secret was absent) and
-the here-documents.  Secret values never enter it.
+source; secret ids, targets and file modes, or that an optional secret was absent; ssh
+agent ids and targets, all absent) and the here-documents.  Secret values never enter it.
 
 Running is the :class:`~distroless.dockerfile.step_runner.StepRunner`'s job; this module
 decides what it runs and turns a failure into one line naming the step.
@@ -174,7 +174,7 @@ def _execute(
     step = StepConfig(
         config=state.config,
         args=args,
-        env=dict(env),
+        env={**dict(mounts.env), **env},
         network=check_network("private" if network == "default" else network),
         mounts=mounts.mounts,
         runtime=settings.runtime,
