@@ -115,3 +115,25 @@ def test_an_optional_ssh_mount_without_an_agent_leaves_nothing(store: Store, ctx
     layer = built.layers()[-1]
     assert sorted(layer) == ["sock.txt"]
     assert layer["sock.txt"][1] == b"/run/buildkit/ssh_agent.0\nabsent\n"
+
+
+def test_a_heredoc_starting_with_a_shebang_runs_as_a_program(store: Store, ctx: Path) -> None:
+    dockerfile = (
+        "FROM shell\n"
+        "RUN mkdir /out && chmod 777 /out\n"
+        "USER 1000\n"
+        "RUN <<EOF\n"
+        "#!/bin/sh\n"
+        'echo "$0 $(id -u)" > /out/shebang.txt\n'
+        "ls -ln /dev/pipes >> /out/shebang.txt\n"
+        "EOF\n"
+    )
+    built = build(store, ctx, dockerfile)
+    layer = built.layers()[-1]
+    assert sorted(layer) == ["out", "out/shebang.txt"]  # nothing of /dev/pipes
+    first, listing = (layer["out/shebang.txt"][1] or b"").decode().split("\n", 1)
+    assert first == "/dev/pipes/EOF 1000"
+    entry = listing.splitlines()[-1].split()  # "-rwxr-xr-x 1 0 0 SIZE DATE EOF"
+    assert (entry[0], entry[2], entry[3], entry[-1]) == ("-rwxr-xr-x", "0", "0", "EOF")
+    history = [h.created_by for h in built.result.config.history]
+    assert history[-1] == "RUN /bin/sh -c /dev/pipes/EOF"
