@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from distroless.layers.entry import Entry, EntryType
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import build, busybox_image, static_busybox
+from tests.helpers.images import store_image
 from tests.helpers.require import require_tool
 
 # The RUN base has a shell, as a builder stage does.
@@ -137,3 +139,19 @@ def test_a_heredoc_starting_with_a_shebang_runs_as_a_program(store: Store, ctx: 
     assert (entry[0], entry[2], entry[3], entry[-1]) == ("-rwxr-xr-x", "0", "0", "EOF")
     history = [h.created_by for h in built.result.config.history]
     assert history[-1] == "RUN /bin/sh -c /dev/pipes/EOF"
+
+
+def test_a_run_on_a_base_of_a_hundred_layers_runs(store: Store, ctx: Path) -> None:
+    busybox = static_busybox()
+    size = busybox.stat().st_size
+    shell = [
+        Entry.directory("bin"),
+        Entry("bin/sh", EntryType.FILE, mode=0o755, size=size, opener=lambda: busybox.open("rb")),
+    ]
+    layers = [shell] + [[Entry.file(f"layers/{i:03d}", f"{i}\n".encode())] for i in range(99)]
+    store_image(store, "many:latest", layers)
+    dockerfile = "FROM many\nRUN ls /layers | wc -l > /count.txt && cat /layers/098 > /last.txt\n"
+    built = build(store, ctx, dockerfile)
+    assert len(built.layers()) == 101
+    files = built.layers()[-1]
+    assert (files["count.txt"][1], files["last.txt"][1]) == (b"99\n", b"98\n")
