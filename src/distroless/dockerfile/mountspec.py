@@ -4,8 +4,8 @@ A mount that is wrong whatever the stage holds (no target, a secret without a na
 that is no number) is refused when the Dockerfile is read, in every stage, built or not.
 What depends on the build is checked when the step runs: ``$VAR`` values (BuildKit expands
 them, so only their expansion can be judged), targets relative to ``WORKDIR``, and what this
-builder does not support (``from=`` on a bind mount, ``ssh``), which is a limitation, not a
-mistake in the Dockerfile.
+builder does not support (``from=`` on a bind mount, a ``required`` SSH agent), which is a
+limitation, not a mistake in the Dockerfile.
 
 Values keep BuildKit's spellings: ``target``/``dst``/``destination``, ``source``/``src``,
 ``ro``/``readonly``, ``rw``/``readwrite``; the first of a repeated option counts, a bare
@@ -89,9 +89,18 @@ class SecretMount:
 
 @dataclass(frozen=True, kw_only=True)
 class SshMount:
-    """An SSH agent socket; parsed so the step can refuse it naming its line."""
+    """An SSH agent socket forwarded from the client, as BuildKit mounts one.
+
+    No agent is forwarded by this builder, so the step runs without the socket (BuildKit's
+    behaviour when the client forwards none); ``required`` makes that an error instead.
+    ``target`` None is BuildKit's default, ``/run/buildkit/ssh_agent.N``.
+    """
 
     type: ClassVar[str] = "ssh"
+    #: the agent asked for (``id=``); BuildKit's default is ``default``
+    id: str = "default"
+    target: str | None = None
+    required: bool = False
     source_stage: str | None = None
 
 
@@ -212,7 +221,14 @@ def _secret(options: Mapping[str, str]) -> Mount:
 
 
 def _ssh(options: Mapping[str, str]) -> Mount:
-    return SshMount(source_stage=options.get("from"))
+    if options.get("source") or options.get("src"):
+        raise DockerfileError("RUN --mount=type=ssh takes no source (name the agent with id=)")
+    return SshMount(
+        id=options.get("id") or "default",
+        target=_target(options),
+        required=(options.get("required") or "false").lower() in _TRUTHY,
+        source_stage=options.get("from"),
+    )
 
 
 _KINDS: dict[str, Callable[[Mapping[str, str]], Mount]] = {

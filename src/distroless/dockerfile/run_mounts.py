@@ -3,9 +3,11 @@
 ``type=cache`` is a directory of the store kept between builds (outside the image and the
 cache key); ``type=bind`` a context path, read-only unless ``rw``; ``type=tmpfs`` an empty
 scratch directory; ``type=secret`` a ``--secret`` value, handed to the runtime in memory
-when the step runs.  None of them ends up in the layer.  Bind sources are part of the
-cache key; secret values are not (only their id, target and whether one was given), as
-with BuildKit.
+when the step runs; ``type=ssh`` an agent socket, which this builder never forwards: an
+optional one is left out, as BuildKit leaves it out when the client forwards no agent, and
+only ``SSH_AUTH_SOCK`` names where it would be.  None of them ends up in the layer.  Bind
+sources are part of the cache key; secret values are not (only their id, target and
+whether one was given), as with BuildKit.
 
 The parser has checked what it could (:mod:`.mountspec`); what depends on the stage (the
 ``WORKDIR`` a relative target joins, ``$VAR`` values) is checked here.
@@ -26,6 +28,7 @@ from distroless.dockerfile.mountspec import (
     BindMount,
     CacheMount,
     SecretMount,
+    SshMount,
     TmpfsMount,
     check_secret_env,
     secret_numbers,
@@ -52,11 +55,13 @@ class SecretUse:
 
 @dataclass(frozen=True)
 class StepMounts:
-    """The mounts of one step: host paths, the secrets to provide, the cache-key inputs."""
+    """The mounts of one step: host paths, the secrets to provide, the cache-key inputs,
+    and the variables the mounts give the step (``SSH_AUTH_SOCK``)."""
 
     mounts: tuple[HostMount, ...]
     secrets: tuple[SecretUse, ...]
     inputs: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def step_mounts(
@@ -72,6 +77,7 @@ def step_mounts(
     out: list[HostMount] = []
     inputs: list[str] = []
     uses: list[SecretUse] = []
+    ssh_targets: list[str] = []
 
     def target_of(raw: str) -> str:
         expanded = source.expand(raw, state.expansion_env(), ins)
@@ -108,9 +114,23 @@ def step_mounts(
             view = _bind_view(space, match, mount.readwrite)
             out.append(HostMount(view, target, not mount.readwrite))
             inputs.append(f"mount=bind:{target}:{space.context.digest([match])}")
+        elif isinstance(mount, SshMount):
+            agent = source.expand(mount.id, state.expansion_env(), ins)
+            if mount.required:
+                raise BuildError(
+                    f"{where}: RUN --mount=type=ssh,required needs the SSH agent {agent!r}, "
+                    "but this builder forwards none; drop required to run the step without it"
+                )
+            default = f"/run/buildkit/ssh_agent.{len(ssh_targets)}"
+            target = target_of(mount.target) if mount.target else default
+            ssh_targets.append(target)
+            inputs.append(f"mount=ssh:{agent}:{target}:absent")
         else:
             raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
-    return StepMounts(tuple(out), tuple(uses), tuple(inputs))
+    env: tuple[tuple[str, str], ...] = ()
+    if ssh_targets and "SSH_AUTH_SOCK" not in state.expansion_env():
+        env = (("SSH_AUTH_SOCK", ssh_targets[0]),)  # where BuildKit points it, agent or not
+    return StepMounts(tuple(out), tuple(uses), tuple(inputs), env)
 
 
 def _bind_view(space: Workspace, match: Match, rw: bool) -> Path:
