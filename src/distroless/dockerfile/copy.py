@@ -41,7 +41,7 @@ from distroless.errors import BuildError
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
 from distroless.layers.layer import Layer
-from distroless.modes import ModeError, parse_octal_mode
+from distroless.modes import ModeChange, ModeError, parse_mode_change
 from distroless.runtime.users import parse_group, parse_passwd
 
 _HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -84,7 +84,8 @@ def copy_step(
     if chown is not None:
         flags.append(f"--chown={chown}")
     if chmod is not None:
-        flags.append(f"--chmod={chmod:o}")
+        shown = chmod.text if chmod.octal is None else f"{chmod.octal:o}"
+        flags.append(f"--chmod={shown}")
     text = " ".join(
         [ins.keyword, *flags, *sources, *(f"<<{h.name}" for h in ins.heredocs), dest_raw]
     )
@@ -179,12 +180,17 @@ def _heredoc_body(doc: Heredoc, env: Mapping[str, str]) -> str:
     return _HEREDOC_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), doc.content)
 
 
-def parse_chmod(value: str, where: str) -> int:
-    """``--chmod=0755`` (octal only, as docker's classic builder accepts)."""
+def parse_chmod(value: str, where: str) -> ModeChange:
+    """``--chmod=0755`` or a symbolic ``--chmod=u=rwX,go=rX``, as BuildKit takes them."""
     try:
-        return parse_octal_mode(value)
+        return parse_mode_change(value)
     except ModeError as exc:
-        problem = "is out of range" if exc.out_of_range else "is not an octal mode like 0755"
+        if exc.out_of_range:
+            problem = "is out of range"
+        elif value[:1].isdigit():
+            problem = "is not an octal mode like 0755"
+        else:
+            problem = "is not a mode (octal like 0755, or symbolic like u=rwX,go=rX)"
         raise BuildError(f"{where}: --chmod={value} {problem}") from None
 
 

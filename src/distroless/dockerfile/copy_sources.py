@@ -28,6 +28,7 @@ from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.errors import BuildError
 from distroless.layers.entry import Entry, EntryType, normalize_path
 from distroless.layers.fromdir import entries_from_directory
+from distroless.modes import ModeChange
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class Destination:
     #: a private directory that lives until the step's layer is written
     scratch: Path
     owner: Owner = Owner()
-    #: ``--chmod``: the mode of copied files and directories (None: keep theirs)
-    mode: int | None = None
+    #: ``--chmod``: how copied files and directories get their mode (None: keep theirs)
+    mode: ModeChange | None = None
     #: no ``--chown``: what comes from a stage or an image keeps its owner, as in BuildKit
     #: (context files and downloads are root's all the same)
     keep_owner: bool = False
@@ -66,10 +67,10 @@ class Source(Protocol):
     def entries(self, to: Destination) -> Iterator[Entry]: ...
 
 
-def _owned(entry: Entry, owner: Owner, mode: int | None) -> Entry:
+def _owned(entry: Entry, owner: Owner, mode: ModeChange | None) -> Entry:
     changes: dict[str, object] = {"uid": owner.uid, "gid": owner.gid, "uname": "", "gname": ""}
-    if mode is not None and entry.type in (EntryType.FILE, EntryType.DIR):
-        changes["mode"] = mode
+    if mode is not None and entry.type is not EntryType.SYMLINK:
+        changes["mode"] = mode.apply(entry.mode, is_dir=entry.type is EntryType.DIR)
     return replace(entry, **changes)  # type: ignore[arg-type]
 
 
@@ -102,7 +103,6 @@ class ContextPath:
             target,
             uid=owner.uid,
             gid=owner.gid,
-            mode=to.mode,
             exclude=lambda rel: self.context.excluded(in_context(rel)),
             prune=lambda rel: self.context.pruned(in_context(rel)),
         ):
@@ -161,15 +161,19 @@ class StagePath:
         yield from _walk_fs(self.fs, node.path, layer_dest, owner, to.mode)
 
 
-def _fs_entry(node: FsNode, layer_path: str, owner: Owner | None, mode: int | None) -> Entry | None:
+def _fs_entry(
+    node: FsNode, layer_path: str, owner: Owner | None, mode: ModeChange | None
+) -> Entry | None:
     """``node`` as an entry at ``layer_path``, owned by ``owner`` (None: its own owner)."""
     st = node.st
     fmt = stat.S_IFMT(st.st_mode)
     perm = stat.S_IMODE(st.st_mode)
     uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
+    if mode is not None and fmt in (stat.S_IFDIR, stat.S_IFREG):
+        perm = mode.apply(perm, is_dir=fmt == stat.S_IFDIR)
     common = {"uid": uid, "gid": gid, "mtime": int(st.st_mtime)}
     if fmt == stat.S_IFDIR:
-        return Entry(layer_path, EntryType.DIR, mode=perm if mode is None else mode, **common)  # type: ignore[arg-type]
+        return Entry(layer_path, EntryType.DIR, mode=perm, **common)  # type: ignore[arg-type]
     if fmt == stat.S_IFLNK:
         return Entry(
             layer_path,
@@ -185,14 +189,14 @@ def _fs_entry(node: FsNode, layer_path: str, owner: Owner | None, mode: int | No
             return host.open("rb")
 
         return Entry(
-            layer_path, EntryType.FILE, mode=perm if mode is None else mode,
+            layer_path, EntryType.FILE, mode=perm,
             size=st.st_size, opener=opener, **common,  # type: ignore[arg-type]
         )  # fmt: skip
     return None
 
 
 def _walk_fs(
-    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, mode: int | None
+    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, mode: ModeChange | None
 ) -> Iterator[Entry]:
     for name in fs.listdir(path):
         child_path = posixpath.join(path, name)
@@ -223,7 +227,7 @@ class HereDocument:
         return "heredoc:" + hashlib.sha256(self.data).hexdigest() + ":" + self.name
 
     def entries(self, to: Destination) -> Iterator[Entry]:
-        mode = to.mode if to.mode is not None else 0o644
+        mode = to.mode.apply(0o644, is_dir=False) if to.mode is not None else 0o644
         yield Entry.file(to.file_path(self.name), self.data, mode, to.owner.uid, to.owner.gid)
 
 

@@ -1,0 +1,130 @@
+"""COPY/ADD flags as current BuildKit reads them: symbolic ``--chmod`` and its errors.
+
+Good values are checked on built images; a bad value must fail the build in one line
+naming ``Dockerfile:LINE``, exit non-zero and leave the store as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from distroless.modes import ModeError, parse_mode_change
+from distroless.store import Store
+from tests.dockerfile.executor_helpers import build, write_context
+from tests.helpers import Cli
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def _store_state(root: Path) -> tuple[object, ...]:
+    store = Store(root)
+    index = store.root / "index.json"
+    return (
+        sorted(os.listdir(store.blobs)),
+        index.read_bytes() if index.exists() else None,
+        sorted(os.listdir(store.tmp)),
+    )
+
+
+def refused(cli: Cli, context: Path, dockerfile: str, line: int) -> str:
+    """Build through the CLI: one line naming the line, a non-zero exit, store untouched."""
+    (context / "Dockerfile").write_text(dockerfile)
+    cli("images").check()  # the store exists before the build
+    before = _store_state(cli.root)
+    result = cli("build", "-q", context)
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert "\n" not in message, message
+    assert "Traceback" not in message
+    assert f"Dockerfile:{line}:" in message, message
+    assert _store_state(cli.root) == before
+    return message
+
+
+# -- symbolic --chmod ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "before", "is_dir", "after"),
+    [
+        ("u=rwX,go=rX", 0o600, False, 0o644),
+        ("u=rwX,go=rX", 0o700, False, 0o755),  # X: the file had an x bit
+        ("u=rwX,go=rX", 0o600, True, 0o755),  # X: a directory
+        ("u=rwX,go=rX", 0o4755, False, 0o755),  # u= clears setuid
+        ("u=rwX,go=rX", 0o1777, True, 0o1755),  # sticky is nobody's: = keeps it
+        ("+x", 0o644, False, 0o755),
+        ("a-w", 0o666, False, 0o444),
+        ("go=", 0o755, False, 0o700),
+        ("g=u", 0o640, False, 0o660),
+        ("go=u-w", 0o750, False, 0o755),
+        ("=rw,+X", 0o744, False, 0o777),  # X looks at the mode before the change
+        ("u-x,g+X", 0o700, False, 0o610),
+        ("u+s,g+s", 0o755, False, 0o6755),
+        ("o+t", 0o755, False, 0o755),  # o alone has no sticky bit
+        ("+t", 0o755, True, 0o1755),
+        ("u+", 0o640, False, 0o640),
+        ("0640", 0o777, True, 0o640),
+    ],
+)
+def test_mode_change_follows_bsd_chmod(text: str, before: int, is_dir: bool, after: int) -> None:
+    assert oct(parse_mode_change(text).apply(before, is_dir=is_dir)) == oct(after)
+
+
+@pytest.mark.parametrize("text", ["u", "z", "u+x,", ",", "u+x,,g+x", "u+z", "u+xz", "8", "0755x"])
+def test_mode_change_refuses_what_chmod_refuses(text: str) -> None:
+    with pytest.raises(ModeError):
+        parse_mode_change(text)
+
+
+def test_symbolic_chmod_applies_to_each_copied_file(store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"dir/exe": "x\n", "dir/sub/f": "f\n", "f": "f\n"})
+    (ctx / "dir" / "exe").chmod(0o700)
+    (ctx / "dir" / "sub").chmod(0o700)
+    (ctx / "dir" / "sub" / "f").chmod(0o600)
+    built = build(
+        store,
+        ctx,
+        "FROM scratch\nCOPY --chmod=u=rwX,go=rX dir /sym/\nCOPY --chmod=+x f /plus-x\n"
+        "COPY --chmod=go-rwx <<EOF /doc\nhi\nEOF\n",
+    )
+    modes = {name: info.mode for name, (info, _) in built.files().items()}
+    assert modes["sym/exe"] == 0o755
+    assert modes["sym/sub"] == 0o755
+    assert modes["sym/sub/f"] == 0o644
+    assert modes["plus-x"] == 0o755
+    assert modes["doc"] == 0o600
+
+
+def test_symbolic_chmod_applies_to_files_of_another_stage(store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"d/a": "a\n", "d/b": "b\n"})
+    (ctx / "d" / "a").chmod(0o751)
+    built = build(
+        store,
+        ctx,
+        "FROM scratch AS src\nCOPY d /d/\nFROM scratch\nCOPY --from=src --chmod=o-x,g+w /d/ /e/\n",
+    )
+    modes = {name: info.mode for name, (info, _) in built.files().items()}
+    assert modes["e/a"] == 0o770
+    assert modes["e/b"] == 0o664
+
+
+@pytest.mark.parametrize(
+    ("flag", "problem"),
+    [
+        ("u+z", "is not a mode"),
+        ("9z", "is not an octal mode"),
+        ("17777", "is out of range"),
+    ],
+)
+def test_bad_chmod_is_one_line_and_leaves_the_store(
+    cli: Cli, tmp_path: Path, flag: str, problem: str
+) -> None:
+    ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
+    message = refused(cli, ctx, f"FROM scratch\nCOPY --chmod={flag} f /f\n", 2)
+    assert f"--chmod={flag} {problem}" in message
