@@ -128,3 +128,30 @@ def test_bad_chmod_is_one_line_and_leaves_the_store(
     ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
     message = refused(cli, ctx, f"FROM scratch\nCOPY --chmod={flag} f /f\n", 2)
     assert f"--chmod={flag} {problem}" in message
+
+
+# -- shell-form words ------------------------------------------------------------------------
+
+
+def test_shell_form_words_split_at_blanks_before_quotes(store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"a b.txt": "ab\n", "c.txt": "c\n"})
+    built = build(store, ctx, 'FROM scratch\nCOPY ["a b.txt", "/json"]\nCOPY "c.txt" \'/quoted\'\n')
+    files = built.files()
+    assert files["json"][1] == b"ab\n"
+    assert files["quoted"][1] == b"c\n"  # quotes inside a word are removed
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('COPY "a b.txt" /x', "matching double-quote"),
+        ("ADD 'a b.txt' /x", "matching single-quote"),
+        ('COPY a.txt "/x y"', "matching double-quote"),
+    ],
+)
+def test_a_quoted_blank_in_shell_form_is_one_line(
+    cli: Cli, tmp_path: Path, line: str, problem: str
+) -> None:
+    ctx = write_context(tmp_path / "ctx", {"a b.txt": "ab\n", "a.txt": "a\n"})
+    message = refused(cli, ctx, f"FROM scratch\n{line}\n", 2)
+    assert problem in message
