@@ -155,3 +155,25 @@ def test_a_quoted_blank_in_shell_form_is_one_line(
     ctx = write_context(tmp_path / "ctx", {"a b.txt": "ab\n", "a.txt": "a\n"})
     message = refused(cli, ctx, f"FROM scratch\n{line}\n", 2)
     assert problem in message
+
+
+# -- ADD --checksum ------------------------------------------------------------------------------
+
+_PIN = "--checksum=sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (f"ADD {_PIN} f /f", "needs an http(s) URL source, not 'f'"),
+        (f"ADD {_PIN} f g /d/", "takes exactly one source"),
+        (f"ADD {_PIN} http://127.0.0.1:9/a f /d/", "takes exactly one source"),
+        (f"ADD {_PIN} <<EOF /d/\nx\nEOF", "takes exactly one source"),
+    ],
+)
+def test_a_checksum_on_what_is_not_fetched_is_refused(
+    cli: Cli, tmp_path: Path, line: str, problem: str
+) -> None:
+    ctx = write_context(tmp_path / "ctx", {"f": "f\n", "g": "g\n"})
+    message = refused(cli, ctx, f"FROM scratch\n{line}\n", 2)
+    assert f"ADD --checksum {problem}" in message

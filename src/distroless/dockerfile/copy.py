@@ -72,6 +72,14 @@ def copy_step(
     is_add = isinstance(ins, Add)
     if is_add and any(s.endswith(".git") or s.startswith("git@") for s in sources):
         raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
+    if isinstance(ins, Add) and ins.checksum is not None:
+        # BuildKit pins only what it fetches: one URL (or git source), never a context file
+        if len(sources) != 1 or ins.heredocs:
+            raise BuildError(f"{where}: ADD --checksum takes exactly one source, a URL")
+        if not is_url(sources[0]):
+            raise BuildError(
+                f"{where}: ADD --checksum needs an http(s) URL source, not {sources[0]!r}"
+            )
     dest, dest_is_dir = absolute_dest(dest_raw, state.config.working_dir)
     chmod = None
     if ins.chmod is not None:
