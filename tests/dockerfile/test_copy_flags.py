@@ -13,7 +13,7 @@ import pytest
 
 from distroless.modes import ModeError, parse_mode_change
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, write_context
+from tests.dockerfile.executor_helpers import Built, build, write_context
 from tests.helpers import Cli
 
 
@@ -177,3 +177,61 @@ def test_a_checksum_on_what_is_not_fetched_is_refused(
     ctx = write_context(tmp_path / "ctx", {"f": "f\n", "g": "g\n"})
     message = refused(cli, ctx, f"FROM scratch\n{line}\n", 2)
     assert f"ADD --checksum {problem}" in message
+
+
+# -- --exclude -------------------------------------------------------------------------------
+
+EXCLUDE_CONTEXT = {
+    "top.txt": "t\n",
+    "keep.bin": "k\n",
+    "sub/s.txt": "s\n",
+    "sub/s.md": "m\n",
+    "sub/deep/d.txt": "d\n",
+    "skip/keep": "kept\n",
+    "skip/other": "o\n",
+}
+
+
+def _names(built: Built, prefix: str) -> set[str]:
+    files = built.files()
+    return {n.removeprefix(prefix) for n in files if n.startswith(prefix) and n != prefix}
+
+
+def test_exclude_patterns_match_below_each_source(store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", EXCLUDE_CONTEXT)
+    built = build(
+        store,
+        ctx,
+        "FROM scratch\n"
+        "COPY --exclude=*.txt --exclude=sub/*.md --exclude=Dockerfile . /a/\n"
+        "ADD --exclude=**/*.txt --exclude=skip --exclude=!skip/keep --exclude=Dockerfile . /b/\n"
+        "COPY --exclude=top.txt top.txt /named/\n",
+    )
+    assert _names(built, "a/") == {
+        "keep.bin", "sub", "sub/s.txt", "sub/deep", "sub/deep/d.txt",
+        "skip", "skip/keep", "skip/other",
+    }  # fmt: skip
+    assert _names(built, "b/") == {"keep.bin", "sub", "sub/s.md", "sub/deep", "skip", "skip/keep"}
+    # a source itself is never matched, only what is below it (BuildKit's copier)
+    assert _names(built, "named/") == {"top.txt"}
+
+
+def test_exclude_applies_to_another_stage_and_is_in_the_cache_key(
+    store: Store, tmp_path: Path
+) -> None:
+    ctx = write_context(tmp_path / "ctx", EXCLUDE_CONTEXT)
+    stage = "FROM scratch AS src\nCOPY . /src/\nFROM scratch\n"
+    built = build(
+        store, ctx, stage + "COPY --from=src --exclude=sub --exclude=!sub/deep /src /c/\n"
+    )
+    assert {n for n in _names(built, "c/") if n.startswith("sub")} == {
+        "sub", "sub/deep", "sub/deep/d.txt"
+    }  # fmt: skip
+    other = build(store, ctx, stage + "COPY --from=src --exclude=sub/deep /src /c/\n")
+    assert "sub/s.md" in _names(other, "c/") and "sub/deep" not in _names(other, "c/")
+
+
+def test_a_bad_exclude_pattern_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
+    message = refused(cli, ctx, "FROM scratch\nCOPY --exclude=[ab f /f\n", 2)
+    assert "--exclude: pattern '[ab' has an unclosed '['" in message

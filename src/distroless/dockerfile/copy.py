@@ -34,10 +34,11 @@ from distroless.dockerfile.copy_sources import (
     is_url,
     match_in_fs,
 )
+from distroless.dockerfile.ignore import DockerIgnore
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
-from distroless.errors import BuildError
+from distroless.errors import BuildError, InputError
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
 from distroless.layers.layer import Layer
@@ -66,9 +67,9 @@ def copy_step(
     dest_raw = source.expand(ins.dest, env, ins)
     if not sources and not ins.heredocs:
         raise BuildError(f"{where}: {ins.keyword} needs at least one source")
-    if ins.parents or ins.excludes:
-        flag = "--parents" if ins.parents else "--exclude"
-        raise BuildError(f"{where}: {ins.keyword} {flag} is not supported by this builder")
+    if ins.parents:
+        raise BuildError(f"{where}: {ins.keyword} --parents is not supported by this builder")
+    excludes = _excludes(ins.excludes, where)
     is_add = isinstance(ins, Add)
     if is_add and any(s.endswith(".git") or s.startswith("git@") for s in sources):
         raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
@@ -100,6 +101,8 @@ def copy_step(
 
     # what the step reads, for the cache key and for making the layer
     inputs: list[str] = [f"dest={dest}:{dest_is_dir}"]
+    if excludes is not None:
+        inputs.append("exclude=" + "\0".join(ins.excludes))
     parts: list[Source] = []
     for doc in ins.heredocs:
         heredoc = HereDocument(doc.name, _heredoc_body(doc, env).encode())
@@ -162,7 +165,9 @@ def copy_step(
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
             entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
-            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod, chown is None)
+            to = Destination(
+                target, is_dir, fs, Path(scratch), owner, chmod, chown is None, excludes
+            )
             entries.extend(created_dirs(fs, target if is_dir else posixpath.dirname(target), owner))
             try:
                 for part in parts:
@@ -174,6 +179,16 @@ def copy_step(
             return space.write_layer(entries, compression)
 
     return LayerStep(text, inputs, make)
+
+
+def _excludes(patterns: tuple[str, ...], where: str) -> DockerIgnore | None:
+    """``--exclude`` patterns, read as .dockerignore lines are (BuildKit's patternmatcher)."""
+    if not patterns:
+        return None
+    try:
+        return DockerIgnore.of_patterns(patterns)
+    except InputError as exc:
+        raise BuildError(f"{where}: --exclude: {exc.message}") from None
 
 
 def _text(path: str) -> str:

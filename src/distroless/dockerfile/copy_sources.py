@@ -24,6 +24,7 @@ from typing import BinaryIO, Protocol
 
 from distroless.dockerfile.archive import archive_entries
 from distroless.dockerfile.context import BuildContext, Match, clean_source, has_glob
+from distroless.dockerfile.ignore import DockerIgnore
 from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.errors import BuildError
 from distroless.layers.entry import Entry, EntryType, normalize_path
@@ -55,6 +56,18 @@ class Destination:
     #: no ``--chown``: what comes from a stage or an image keeps its owner, as in BuildKit
     #: (context files and downloads are root's all the same)
     keep_owner: bool = False
+    #: ``--exclude`` patterns, matched against paths below each source, relative to it
+    excludes: DockerIgnore | None = None
+
+    def skipped(self, rel: str) -> bool:
+        """Whether ``--exclude`` leaves out ``rel`` (a path below a source)."""
+        return self.excludes is not None and self.excludes.matches(rel)
+
+    def skipped_whole(self, rel: str) -> bool:
+        """Whether ``--exclude`` leaves out ``rel`` and all below it (no ``!`` brings any back)."""
+        return self.skipped(rel) and not (
+            self.excludes is not None and self.excludes.may_reinclude(rel)
+        )
 
     def file_path(self, name: str) -> str:
         """Where a file called ``name`` goes: inside a directory, or the path itself."""
@@ -97,14 +110,18 @@ class ContextPath:
             # .dockerignore speaks of the paths the copy really reads
             return f"{base}/{rel}" if base else rel
 
+        def ignored(rel: str) -> bool:
+            return self.context.excluded(in_context(rel))
+
+        def exclude(rel: str) -> bool:
+            return ignored(rel) or to.skipped(rel)
+
+        def prune(rel: str) -> bool:
+            return (ignored(rel) and self.context.pruned(in_context(rel))) or to.skipped_whole(rel)
+
         owner = to.owner
         for entry in entries_from_directory(
-            disk,
-            target,
-            uid=owner.uid,
-            gid=owner.gid,
-            exclude=lambda rel: self.context.excluded(in_context(rel)),
-            prune=lambda rel: self.context.pruned(in_context(rel)),
+            disk, target, uid=owner.uid, gid=owner.gid, exclude=exclude, prune=prune
         ):
             yield _owned(entry, owner, to.mode)
 
@@ -158,7 +175,7 @@ class StagePath:
             root = _fs_entry(node, normalize_path(layer_dest), owner, to.mode)
             if root is not None:
                 yield root
-        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to.mode)
+        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to, "")
 
 
 def _fs_entry(
@@ -196,20 +213,34 @@ def _fs_entry(
 
 
 def _walk_fs(
-    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, mode: ModeChange | None
+    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, to: Destination, rel: str
 ) -> Iterator[Entry]:
     for name in fs.listdir(path):
         child_path = posixpath.join(path, name)
+        child_rel = posixpath.join(rel, name) if rel else name
+        skipped = to.skipped(child_rel)
+        if skipped and to.skipped_whole(child_rel):
+            continue
         node = fs.lookup(child_path, follow=False)
-        if node is None:
+        if node is None or (skipped and not node.is_dir):
             continue
         target = posixpath.join(layer_dir, name) if layer_dir else name
-        entry = _fs_entry(node, target, owner, mode)
+        entry = _fs_entry(node, target, owner, to.mode)
         if entry is None:
             continue
-        yield entry
-        if node.is_dir:
-            yield from _walk_fs(fs, child_path, target, owner, mode)
+        below = _walk_fs(fs, child_path, target, owner, to, child_rel) if node.is_dir else None
+        if not skipped:
+            yield entry
+            if below is not None:
+                yield from below
+            continue
+        # an excluded directory a "!" pattern reaches into: there only as a parent
+        assert below is not None
+        first = next(below, None)
+        if first is not None:
+            yield entry
+            yield first
+            yield from below
 
 
 # -- here-documents -----------------------------------------------------------------------
