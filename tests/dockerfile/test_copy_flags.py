@@ -13,7 +13,7 @@ import pytest
 
 from distroless.modes import ModeError, parse_mode_change
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import Built, build, write_context
+from tests.dockerfile.executor_helpers import Built, FakeRunner, build, write_context
 from tests.helpers import Cli
 
 
@@ -235,3 +235,36 @@ def test_a_bad_exclude_pattern_is_one_line(cli: Cli, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
     message = refused(cli, ctx, "FROM scratch\nCOPY --exclude=[ab f /f\n", 2)
     assert "--exclude: pattern '[ab' has an unclosed '['" in message
+
+
+# -- a directory source's destination --------------------------------------------------------
+
+
+def test_a_directory_source_never_gives_its_own_metadata_to_the_destination(
+    store: Store, tmp_path: Path
+) -> None:
+    ctx = write_context(tmp_path / "ctx", {"d/f": "f\n"})
+    (ctx / "d").chmod(0o700)
+    built = build(
+        store,
+        ctx,
+        "FROM scratch AS src\nCOPY d /out/\nRUN true\n"
+        "FROM scratch\n"
+        "COPY d /made/\n"  # missing: 0755, root's
+        "COPY --chown=7:8 d /owned\n"  # missing, no slash: the --chown owner
+        "COPY --chmod=0710 d /octal/\n"  # an octal --chmod is the made mode
+        "COPY --chmod=u+w d /symbolic/\n"  # a symbolic one is not
+        "COPY --chmod=1777 d /t/\n"
+        "COPY --from=src /out /t/\n"  # existing: keeps its 1777
+        "COPY --from=src /out /from-stage/\n",
+        runner=FakeRunner(),
+    )
+    files = built.files()
+    meta = {n: (oct(files[n][0].mode), files[n][0].uid, files[n][0].gid) for n in files}
+    assert meta["made"] == ("0o755", 0, 0)
+    assert meta["owned"] == ("0o755", 7, 8)
+    assert meta["octal"] == ("0o710", 0, 0)
+    assert meta["symbolic"] == ("0o755", 0, 0)
+    assert meta["t"] == ("0o1777", 0, 0)
+    assert meta["from-stage"] == ("0o755", 0, 0)
+    assert meta["from-stage/f"][0] == oct((ctx / "d" / "f").stat().st_mode & 0o7777)

@@ -59,6 +59,18 @@ class Destination:
     #: ``--exclude`` patterns, matched against paths below each source, relative to it
     excludes: DockerIgnore | None = None
 
+    def made_dir(self, path: str) -> Entry | None:
+        """The entry of a directory source's destination ``path``: a missing one is made
+        0755 (or the octal ``--chmod``) with the ``--chown`` owner, an existing one keeps its
+        metadata; the source directory's own never apply (BuildKit's copier)."""
+        layer_path = path.strip("/")
+        node = self.fs.lookup(path, follow=False)
+        if not layer_path or (node is not None and node.is_dir):
+            return None
+        octal = self.mode.octal if self.mode is not None else None
+        mode = 0o755 if octal is None else octal
+        return Entry.directory(layer_path, mode, self.owner.uid, self.owner.gid)
+
     def skipped(self, rel: str) -> bool:
         """Whether ``--exclude`` leaves out ``rel`` (a path below a source)."""
         return self.excludes is not None and self.excludes.matches(rel)
@@ -120,9 +132,15 @@ class ContextPath:
             return (ignored(rel) and self.context.pruned(in_context(rel))) or to.skipped_whole(rel)
 
         owner = to.owner
+        is_dir = disk.is_dir()
+        if is_dir:
+            made = to.made_dir(target)
+            if made is not None:
+                yield made
         for entry in entries_from_directory(
-            disk, target, uid=owner.uid, gid=owner.gid, exclude=exclude, prune=prune
-        ):
+            disk, target, uid=owner.uid, gid=owner.gid, exclude=exclude, prune=prune,
+            include_root=not is_dir,
+        ):  # fmt: skip
             yield _owned(entry, owner, to.mode)
 
 
@@ -171,10 +189,9 @@ class StagePath:
             if entry is not None:
                 yield entry
             return
-        if layer_dest:
-            root = _fs_entry(node, normalize_path(layer_dest), owner, to.mode)
-            if root is not None:
-                yield root
+        made = to.made_dir(target)
+        if made is not None:
+            yield made
         yield from _walk_fs(self.fs, node.path, layer_dest, owner, to, "")
 
 
