@@ -268,3 +268,56 @@ def test_a_directory_source_never_gives_its_own_metadata_to_the_destination(
     assert meta["t"] == ("0o1777", 0, 0)
     assert meta["from-stage"] == ("0o755", 0, 0)
     assert meta["from-stage/f"][0] == oct((ctx / "d" / "f").stat().st_mode & 0o7777)
+
+
+# -- --parents -------------------------------------------------------------------------------
+
+PARENTS_CONTEXT = {
+    "x/a.txt": "xa\n",
+    "x/deep/d1.txt": "d1\n",
+    "x/deep/d2.md": "d2\n",
+    "x/deep/ignored.txt": "no\n",
+    "y/a.txt": "ya\n",
+    ".dockerignore": "x/deep/ignored.txt\n",
+}
+
+
+def test_parents_keeps_the_sources_parent_directories(store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", PARENTS_CONTEXT)
+    (ctx / "x").chmod(0o750)
+    built = build(
+        store,
+        ctx,
+        "FROM scratch\n"
+        "COPY --parents x/a.txt y/a.txt /p/\n"
+        "COPY --parents ./x/./deep/*.txt /pivot/\n"  # a /./ ends what is not kept
+        "COPY --parents */a.txt /glob/\n"
+        "COPY --parents x/deep /whole\n"  # a directory: all of it, under its parents
+        "COPY --parents nothing/*.txt /empty/\n",  # a wildcard may match nothing
+    )
+    files = built.files()
+    assert _names(built, "p/") == {"x", "x/a.txt", "y", "y/a.txt"}
+    assert oct(files["p"][0].mode) == "0o755"
+    assert oct(files["p/x"][0].mode) == "0o750"  # a kept parent has the source's metadata
+    assert _names(built, "pivot/") == {"deep", "deep/d1.txt"}
+    assert _names(built, "glob/") == {"x", "x/a.txt", "y", "y/a.txt"}
+    assert _names(built, "whole/") == {"x", "x/deep", "x/deep/d1.txt", "x/deep/d2.md"}
+    assert _names(built, "empty/") == set()
+    assert files["pivot/deep/d1.txt"][1] == b"d1\n"
+
+
+def test_parents_from_another_stage(store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", PARENTS_CONTEXT)
+    built = build(
+        store,
+        ctx,
+        "FROM scratch AS src\nCOPY . /src/\nFROM scratch\n"
+        "COPY --from=src --parents /src/./x/deep/*.md /out/\n",
+    )
+    assert _names(built, "out/") == {"x", "x/deep", "x/deep/d2.md"}
+
+
+def test_parents_of_a_missing_path_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"x/a.txt": "a\n"})
+    message = refused(cli, ctx, "FROM scratch\nCOPY --parents x/missing.txt /p/\n", 2)
+    assert "x/missing.txt" in message

@@ -22,12 +22,14 @@ from pathlib import Path
 
 from distroless.dockerfile.archive import archive_kind
 from distroless.dockerfile.ast import Add, FileInstruction, Heredoc
+from distroless.dockerfile.context import clean_source, has_glob
 from distroless.dockerfile.copy_sources import (
     ContextPath,
     Destination,
     HereDocument,
     LocalArchive,
     Owner,
+    ParentsPattern,
     Source,
     StagePath,
     UrlFile,
@@ -67,8 +69,7 @@ def copy_step(
     dest_raw = source.expand(ins.dest, env, ins)
     if not sources and not ins.heredocs:
         raise BuildError(f"{where}: {ins.keyword} needs at least one source")
-    if ins.parents:
-        raise BuildError(f"{where}: {ins.keyword} --parents is not supported by this builder")
+    parents = ins.parents
     excludes = _excludes(ins.excludes, where)
     is_add = isinstance(ins, Add)
     if is_add and any(s.endswith(".git") or s.startswith("git@") for s in sources):
@@ -90,6 +91,8 @@ def copy_step(
     flags = []
     if from_ref is not None:
         flags.append(f"--from={from_ref}")
+    if parents:
+        flags.append("--parents")
     if chown is not None:
         flags.append(f"--chown={chown}")
     if chmod is not None:
@@ -111,12 +114,23 @@ def copy_step(
     if from_ref is not None:
         src_fs, identity = from_source(from_ref)
         for pattern in sources:
-            nodes = match_in_fs(src_fs, pattern, where)
+            base, kept = _parents_split(pattern) if parents else (pattern, None)
+            if kept is not None and not has_glob(base + kept.pattern):
+                match_in_fs(src_fs, posixpath.join(base, kept.pattern), where)  # must exist
+            nodes = match_in_fs(src_fs, base, where)
             paths = ",".join(_text(n.path) for n in nodes)
             inputs.append(f"from={identity}:{pattern}:{paths}")
-            parts.extend(StagePath(src_fs, node) for node in nodes)
+            parts.extend(StagePath(src_fs, node, kept) for node in nodes)
     else:
         for pattern in sources:
+            if parents and not (is_add and is_url(pattern)):
+                base, kept = _parents_split(pattern)
+                if kept is not None and not has_glob(base + kept.pattern):
+                    space.context.match(posixpath.join(base, kept.pattern), where)  # must exist
+                matches = space.context.match(base, where)
+                inputs.append(f"context:{pattern}:{space.context.digest(matches)}")
+                parts.extend(ContextPath(space.context, m, kept) for m in matches)
+                continue
             if is_add and is_url(pattern):
                 checksum = ins.checksum if isinstance(ins, Add) else None
                 url = UrlFile.plan(pattern, checksum, space.temp_dir(), where)
@@ -140,7 +154,7 @@ def copy_step(
 
     # several sources (or a glob matching several files) need a directory destination
     many = len(parts) > 1
-    if many and not dest_is_dir:
+    if many and not dest_is_dir and not parents:
         raise BuildError(
             f"{where}: with more than one source the destination must be a directory "
             f"ending in '/' (got {dest_raw!r})"
@@ -153,7 +167,7 @@ def copy_step(
             return None
         fs = space.fs(state)
         target = dest
-        is_dir = dest_is_dir or many or unpacks
+        is_dir = dest_is_dir or many or unpacks or parents
         if target != "/":
             resolved = fs.resolve(target, follow_last=is_dir)
             if not is_dir:
@@ -179,6 +193,17 @@ def copy_step(
             return space.write_layer(entries, compression)
 
     return LayerStep(text, inputs, make)
+
+
+def _parents_split(source: str) -> tuple[str, ParentsPattern | None]:
+    """``COPY --parents``: the directory a source's kept parents start below, and what of
+    it is copied (None: all of it).  A ``/./`` in the source ends the part that is not
+    kept (BuildKit's pivot); without one, every parent is kept."""
+    base, pivot, rest = source.partition("/./")
+    if not pivot:
+        base, rest = "", source
+    kept = clean_source(rest)
+    return base, ParentsPattern.of(kept) if kept else None
 
 
 def _excludes(patterns: tuple[str, ...], where: str) -> DockerIgnore | None:

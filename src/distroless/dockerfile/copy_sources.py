@@ -86,6 +86,35 @@ class Destination:
         return posixpath.join(self.path, name) if self.is_dir else self.path
 
 
+@dataclass(frozen=True)
+class ParentsPattern:
+    """``COPY --parents``: what of a source's base directory is copied, parents and all.
+
+    A path is copied when the pattern matches it or one of its parents (as a
+    ``.dockerignore`` line would); a directory it does not match is walked only while a
+    path below it still could match, and appears only as the parent of what does.
+    """
+
+    pattern: str
+    matcher: DockerIgnore
+
+    @classmethod
+    def of(cls, pattern: str) -> ParentsPattern:
+        return cls(pattern, DockerIgnore.of_patterns([pattern]))
+
+    def copies(self, rel: str) -> bool:
+        return self.matcher.matches(rel)
+
+    def may_copy_below(self, directory: str) -> bool:
+        wanted = self.matcher.patterns[0].pattern.split("/") if self.matcher.patterns else []
+        have = directory.split("/")
+        if "**" in wanted[: len(have) + 1]:
+            return True
+        return len(have) < len(wanted) and all(
+            fnmatch.fnmatchcase(name, part) for name, part in zip(have, wanted, strict=False)
+        )
+
+
 class Source(Protocol):
     """One thing a COPY/ADD step copies."""
 
@@ -112,6 +141,8 @@ class ContextPath:
 
     context: BuildContext
     match: Match
+    #: ``--parents``: only what the pattern names below the matched directory
+    parents: ParentsPattern | None = None
 
     def entries(self, to: Destination) -> Iterator[Entry]:
         disk = self.match.disk
@@ -125,11 +156,17 @@ class ContextPath:
         def ignored(rel: str) -> bool:
             return self.context.excluded(in_context(rel))
 
+        parents = self.parents
+
         def exclude(rel: str) -> bool:
-            return ignored(rel) or to.skipped(rel)
+            return ignored(rel) or to.skipped(rel) or _left_out(parents, rel)
 
         def prune(rel: str) -> bool:
-            return (ignored(rel) and self.context.pruned(in_context(rel))) or to.skipped_whole(rel)
+            return (
+                (ignored(rel) and self.context.pruned(in_context(rel)))
+                or to.skipped_whole(rel)
+                or _nothing_below(parents, rel)
+            )
 
         owner = to.owner
         is_dir = disk.is_dir()
@@ -142,6 +179,14 @@ class ContextPath:
             include_root=not is_dir,
         ):  # fmt: skip
             yield _owned(entry, owner, to.mode)
+
+
+def _left_out(parents: ParentsPattern | None, rel: str) -> bool:
+    return parents is not None and not parents.copies(rel)
+
+
+def _nothing_below(parents: ParentsPattern | None, rel: str) -> bool:
+    return parents is not None and not parents.copies(rel) and not parents.may_copy_below(rel)
 
 
 # -- another stage or image ---------------------------------------------------------------
@@ -176,6 +221,7 @@ class StagePath:
 
     fs: LayeredFS
     node: FsNode
+    parents: ParentsPattern | None = None
 
     def entries(self, to: Destination) -> Iterator[Entry]:
         node = self.node
@@ -192,7 +238,7 @@ class StagePath:
         made = to.made_dir(target)
         if made is not None:
             yield made
-        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to, "")
+        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to, "", self.parents)
 
 
 def _fs_entry(
@@ -230,13 +276,19 @@ def _fs_entry(
 
 
 def _walk_fs(
-    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, to: Destination, rel: str
+    fs: LayeredFS,
+    path: str,
+    layer_dir: str,
+    owner: Owner | None,
+    to: Destination,
+    rel: str,
+    parents: ParentsPattern | None,
 ) -> Iterator[Entry]:
     for name in fs.listdir(path):
         child_path = posixpath.join(path, name)
         child_rel = posixpath.join(rel, name) if rel else name
-        skipped = to.skipped(child_rel)
-        if skipped and to.skipped_whole(child_rel):
+        skipped = to.skipped(child_rel) or _left_out(parents, child_rel)
+        if to.skipped_whole(child_rel) or _nothing_below(parents, child_rel):
             continue
         node = fs.lookup(child_path, follow=False)
         if node is None or (skipped and not node.is_dir):
@@ -245,7 +297,9 @@ def _walk_fs(
         entry = _fs_entry(node, target, owner, to.mode)
         if entry is None:
             continue
-        below = _walk_fs(fs, child_path, target, owner, to, child_rel) if node.is_dir else None
+        below = (
+            _walk_fs(fs, child_path, target, owner, to, child_rel, parents) if node.is_dir else None
+        )
         if not skipped:
             yield entry
             if below is not None:
