@@ -144,9 +144,15 @@ def test_shell_form_words_split_at_blanks_before_quotes(store: Store, tmp_path: 
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ('COPY "a b.txt" /x', "matching double-quote"),
-        ("ADD 'a b.txt' /x", "matching single-quote"),
-        ('COPY a.txt "/x y"', "matching double-quote"),
+        (
+            'COPY "a b.txt" /x',
+            """COPY '"a': unexpected end of statement while looking for matching double-quote""",
+        ),
+        (
+            "ADD 'a b.txt' /x",
+            'ADD "\'a": unexpected end of statement while looking for matching single-quote',
+        ),
+        ('COPY a.txt "/x y"', """COPY '"/x': unexpected end"""),
     ],
 )
 def test_a_quoted_blank_in_shell_form_is_one_line(

@@ -40,7 +40,7 @@ from distroless.dockerfile.ignore import DockerIgnore
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
-from distroless.errors import BuildError, InputError
+from distroless.errors import BuildError, DockerfileError, InputError
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
 from distroless.layers.layer import Layer
@@ -65,8 +65,16 @@ def copy_step(
     """What ``ins`` copies, checked and keyed; the layer is made only on a cache miss."""
     where = source.where(ins)
     env = state.expansion_env()
-    sources = [source.expand(s, env, ins) for s in ins.sources]
-    dest_raw = source.expand(ins.dest, env, ins)
+
+    def word(text: str) -> str:
+        try:
+            return source.expand(text, env, ins)
+        except DockerfileError as exc:  # name the word, as BuildKit does
+            reason = exc.message.removeprefix(f"{where}: ")
+            raise DockerfileError(f"{where}: {ins.keyword} {text!r}: {reason}") from None
+
+    sources = [word(s) for s in ins.sources]
+    dest_raw = word(ins.dest)
     if not sources and not ins.heredocs:
         raise BuildError(f"{where}: {ins.keyword} needs at least one source")
     parents = ins.parents
