@@ -150,8 +150,9 @@ def run_args(state: StageState, ins: Run) -> tuple[str, ...]:
 
 
 def build_arg_env(state: StageState) -> dict[str, str]:
-    """The build args in scope, as the step's variables; an ENV of the same name wins."""
-    env_names = set(state.env)
+    """The build args in scope, as the step's variables; an ENV of the same name wins
+    unless the ARG was given its value after it (BuildKit's later-wins step environment)."""
+    env_names = set(state.env) - state.args_over_env
     return {k: v for k, v in state.args if k not in env_names}
 
 

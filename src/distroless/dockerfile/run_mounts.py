@@ -10,7 +10,8 @@ sources are part of the cache key; secret values are not (only their id, target 
 whether one was given), as with BuildKit.
 
 The parser has checked what it could (:mod:`.mountspec`); what depends on the stage (the
-``WORKDIR`` a relative target joins, ``$VAR`` values) is checked here.
+``WORKDIR`` a relative target joins, ``$VAR`` values) is checked here: each flag is read
+again with its values expanded in the stage's variables, as BuildKit reads it.
 """
 
 from __future__ import annotations
@@ -27,16 +28,18 @@ from distroless.dockerfile.context import Match, remove_copy
 from distroless.dockerfile.mountspec import (
     BindMount,
     CacheMount,
+    Mount,
     SecretMount,
     SshMount,
     TmpfsMount,
     check_secret_env,
+    parse_mount,
     secret_numbers,
 )
 from distroless.dockerfile.secrets import BuildSecret
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.workspace import SourceFile, Workspace
-from distroless.errors import BuildError
+from distroless.errors import BuildError, DockerfileError
 from distroless.runtime.options import Mount as HostMount
 from distroless.runtime.options import SecretFile
 
@@ -79,11 +82,18 @@ def step_mounts(
     uses: list[SecretUse] = []
     ssh_targets: list[str] = []
 
-    def target_of(raw: str) -> str:
-        expanded = source.expand(raw, state.expansion_env(), ins)
-        return posixpath.normpath(posixpath.join(state.config.working_dir or "/", expanded))
+    env = state.expansion_env()
 
-    for mount in ins.mounts:
+    def target_of(target: str) -> str:
+        return posixpath.normpath(posixpath.join(state.config.working_dir or "/", target))
+
+    def expanded(spec: str) -> Mount:
+        try:
+            return parse_mount(spec, expand=lambda value: source.expand(value, env, ins))
+        except DockerfileError as exc:
+            raise BuildError(f"{where}: {exc.message}") from None
+
+    for mount in (expanded(spec) for spec in ins.flag_values("mount")):
         if isinstance(mount, SecretMount):
             use = _secret_use(mount, secrets, where, target_of)
             if use is not None:
