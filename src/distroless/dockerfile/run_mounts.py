@@ -82,14 +82,14 @@ def step_mounts(
     uses: list[SecretUse] = []
     ssh_targets: list[str] = []
 
-    env = state.expansion_env()
+    variables = state.expansion_env()
 
     def target_of(target: str) -> str:
         return posixpath.normpath(posixpath.join(state.config.working_dir or "/", target))
 
     def expanded(spec: str) -> Mount:
         try:
-            return parse_mount(spec, expand=lambda value: source.expand(value, env, ins))
+            return parse_mount(spec, expand=lambda value: source.expand(value, variables, ins))
         except DockerfileError as exc:
             raise BuildError(f"{where}: {exc.message}") from None
 
@@ -125,7 +125,7 @@ def step_mounts(
             out.append(HostMount(view, target, not mount.readwrite))
             inputs.append(f"mount=bind:{target}:{space.context.digest([match])}")
         elif isinstance(mount, SshMount):
-            agent = source.expand(mount.id, state.expansion_env(), ins)
+            agent = mount.id
             if mount.required:
                 raise BuildError(
                     f"{where}: RUN --mount=type=ssh,required needs the SSH agent {agent!r}, "
@@ -138,7 +138,7 @@ def step_mounts(
         else:
             raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
     env: tuple[tuple[str, str], ...] = ()
-    if ssh_targets and "SSH_AUTH_SOCK" not in state.expansion_env():
+    if ssh_targets and "SSH_AUTH_SOCK" not in variables:
         env = (("SSH_AUTH_SOCK", ssh_targets[0]),)  # where BuildKit points it, agent or not
     return StepMounts(tuple(out), tuple(uses), tuple(inputs), env)
 
