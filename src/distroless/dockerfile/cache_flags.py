@@ -46,6 +46,8 @@ def parse_cache_from(text: str) -> CacheLocation:
 
 
 def _parse(text: str, flag: str, dir_key: str) -> CacheLocation:
+    if text and "=" not in text and "," not in text:
+        text = f"type=registry,ref={text}"  # BuildKit's short form: a bare reference
     try:
         options = csv_options(text)
     except ValueError:
@@ -59,11 +61,7 @@ def _parse(text: str, flag: str, dir_key: str) -> CacheLocation:
         values[option.key] = option.value
     kind = values.pop("type", None)
     if kind is None:
-        # BuildKit's short form: a bare reference means type=registry
-        if len(options) == 1 and options[0].key and "=" not in text:
-            kind, values = "registry", {"ref": text}
-        else:
-            raise UsageError(f"invalid {flag} {text!r}: give type=registry or type=local")
+        raise UsageError(f"invalid {flag} {text!r}: give type=registry or type=local")
     allowed = {"registry": {"ref"}, "local": {dir_key}}.get(kind)
     if allowed is None:
         raise UsageError(
