@@ -7,6 +7,7 @@ it was asked; the registry is the real reference registry the tests start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from distroless.transports.registry.pull import fetch_manifest
 from tests.dockerfile.executor_helpers import FakeRunner, write_context
 from tests.helpers import Registry
 from tests.helpers.cli import run_cli
-from tests.helpers.registry import free_port
+from tests.helpers.registry import RegistryStartError, free_port
+from tests.helpers.registry import registry as start_registry
 
 DOCKERFILE = """\
 FROM scratch AS builder
@@ -319,3 +321,46 @@ def test_the_cli_takes_both_flags_and_prints_the_warning(
     assert out.stdout.strip() == first
     assert "CACHED COPY notes.txt /n" in out.stderr
     assert f"warning: cache {tmp_path / 'absent'} not used" in out.stderr
+
+
+class _StopsAfterFirstBlob(RecordingReporter):
+    """Stops the registry as soon as the first cache blob is in it: the export is cut
+    halfway, at a known point, with no timing involved."""
+
+    def __init__(self, stop: contextlib.ExitStack) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def event(self, kind: str, **data: Any) -> None:
+        super().event(kind, **data)
+        if kind == "push.blob":
+            self.stop.close()
+
+
+def test_a_registry_that_dies_halfway_through_the_export_is_a_warning(
+    tmp_path: Path, context: Path
+) -> None:
+    a = Runner(tmp_path / "a")
+    with contextlib.ExitStack() as stack:
+        try:
+            reg = stack.enter_context(start_registry(tmp_path / "registry"))
+        except (RegistryStartError, FileNotFoundError) as exc:
+            pytest.skip(f"cannot start docker-registry: {exc}")
+        dying = _StopsAfterFirstBlob(stack)
+        with Registries(retry=RetryPolicy(attempts=1), timeout=10.0) as regs:
+            shared = SharedCache(
+                [], RegistryCache(reg.ref("cache/dies", "main"), regs, dying), dying, mode="max"
+            )
+            result = build_dockerfile(
+                a.store,
+                BuildOptions(context=context),
+                resolver=BaseResolver(a.store, reporter=dying),
+                reporter=dying,
+                runner=a.fake,
+                shared=shared,
+            )
+    assert [k for k, _ in dying.events].count("push.blob") == 1
+    warnings = [d["message"] for k, d in dying.events if k == "warning"]
+    assert len(warnings) == 1 and warnings[0].startswith("cache 127.0.0.1:"), warnings
+    assert "not written" in warnings[0]
+    assert a.store.has_blob(result.descriptor.digest)
