@@ -107,14 +107,11 @@ def registries() -> Any:
 
 def _builder_only(a: Runner, result: BuildResult) -> set[str]:
     """Layers A made in the builder stage that the final image does not contain."""
-    final = {d.digest for d in a.store.read_manifest(result.descriptor).layers}
-    made = {d["digest"] for d in a.events("cache.fetch")}  # none on A
-    assert not made
-    layers = set()
-    for key, recorded in a.store.roots("build-cache"):
-        del key
-        layers.add(recorded.digest)
-    return layers - final
+    final = {str(d.digest) for d in a.store.read_manifest(result.descriptor).layers}
+    assert not a.events("cache.fetch")  # A built everything itself
+    made = {str(recorded.digest) for _, recorded in a.store.roots("build-cache")}
+    assert made - final
+    return made - final
 
 
 def test_local_cache_a_fresh_runner_runs_nothing_and_fetches_only_the_final_layers(
@@ -290,11 +287,13 @@ def test_a_record_that_lies_about_a_diff_id_is_refused(tmp_path: Path, context: 
     # rewrite the record (and the manifest and index over it) with one diff_id changed
     from distroless.dockerfile.shared_cache import CacheRecord
     from distroless.layers.layer import Layer
+    from distroless.oci.digest import parse_digest
 
     record = LocalCache(cache_dir).load()
     top = a.store.read_manifest(first.descriptor).layers[-1].digest
+    wrong = parse_digest("sha256:" + "0" * 64)
     forged = {
-        k: Layer(v.descriptor, "sha256:" + "0" * 64) if v.descriptor.digest == top else v
+        k: Layer(v.descriptor, wrong) if v.descriptor.digest == top else v
         for k, v in record.entries.items()
     }
     LocalCache(cache_dir).save(CacheRecord(forged), a.store)
