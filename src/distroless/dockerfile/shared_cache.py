@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -180,8 +181,15 @@ class SharedCache:
         self.reporter = reporter
         self._entries: dict[str, tuple[Layer, CacheBackend]] | None = None
         self._refused: set[str] = set()
+        self._lock = threading.Lock()  # stages built side by side look up at the same time
 
     def _load(self) -> dict[str, tuple[Layer, CacheBackend]]:
+        """The sources are read on the first lookup: a build whose steps all hit the local
+        cache never contacts them."""
+        with self._lock:
+            return self._load_locked()
+
+    def _load_locked(self) -> dict[str, tuple[Layer, CacheBackend]]:
         if self._entries is None:
             entries: dict[str, tuple[Layer, CacheBackend]] = {}
             for source in self.sources:
