@@ -26,7 +26,7 @@ from distroless.transports.registry.pull import fetch_manifest
 from tests.dockerfile.executor_helpers import FakeRunner, write_context
 from tests.helpers import Registry
 from tests.helpers.cli import run_cli
-from tests.helpers.registry import RegistryStartError, free_port
+from tests.helpers.registry import RegistryFactory, RegistryStartError, free_port
 from tests.helpers.registry import registry as start_registry
 
 DOCKERFILE = """\
@@ -248,8 +248,9 @@ def _flip_last_byte(path: Path) -> None:
 
 
 def test_a_layer_that_does_not_match_its_digest_is_refused_and_the_step_built(
-    tmp_path: Path, context: Path, registry: Registry, registries: Registries
+    tmp_path: Path, context: Path, registry_factory: RegistryFactory, registries: Registries
 ) -> None:
+    registry = registry_factory()  # its own: the blob it damages is shared by content
     a, b = Runner(tmp_path / "a"), Runner(tmp_path / "b")
     ref = registry.ref("cache/tampered-layer", "main")
     first = a.build(context, sink=RegistryCache(ref, registries), mode="max")
@@ -264,8 +265,9 @@ def test_a_layer_that_does_not_match_its_digest_is_refused_and_the_step_built(
 
 
 def test_a_record_that_does_not_match_its_digest_is_refused_and_the_build_runs(
-    tmp_path: Path, context: Path, registry: Registry, registries: Registries
+    tmp_path: Path, context: Path, registry_factory: RegistryFactory, registries: Registries
 ) -> None:
+    registry = registry_factory()  # its own: the blob it damages is shared by content
     a, b = Runner(tmp_path / "a"), Runner(tmp_path / "b")
     ref = registry.ref("cache/tampered-record", "main")
     first = a.build(context, sink=RegistryCache(ref, registries), mode="max")
@@ -363,3 +365,28 @@ def test_a_registry_that_dies_halfway_through_the_export_is_a_warning(
     assert len(warnings) == 1 and warnings[0].startswith("cache 127.0.0.1:"), warnings
     assert "not written" in warnings[0]
     assert a.store.has_blob(result.descriptor.digest)
+
+
+def test_an_export_to_another_repository_mounts_the_layers_it_never_downloaded(
+    tmp_path: Path, context: Path, registry: Registry, registries: Registries
+) -> None:
+    a, b, c = Runner(tmp_path / "a"), Runner(tmp_path / "b"), Runner(tmp_path / "c")
+    main = registry.ref("cache/mount-main", "main")
+    branch = registry.ref("cache/mount-branch", "feature")
+    first = a.build(context, sink=RegistryCache(main, registries), mode="max")
+    pushes = RecordingReporter()
+    b.build(
+        context,
+        sources=[RegistryCache(main, registries)],
+        sink=RegistryCache(branch, registries, pushes),
+        mode="max",
+    )
+    assert b.events("cache.export")[0]["steps"] == 6
+    builder_layers = _builder_only(a, first)
+    mounted = {d["digest"] for k, d in pushes.events if k == "push.blob.mounted"}
+    assert builder_layers <= mounted
+    assert not any(b.store.has_blob(d) for d in builder_layers)
+    # the branch cache alone is complete: a third runner runs nothing from it
+    third = c.build(context, sources=[RegistryCache(branch, registries)])
+    assert c.fake.steps == [] and c.executed() == []
+    assert third.descriptor.digest == first.descriptor.digest

@@ -133,8 +133,14 @@ class CacheBackend(Protocol):
         """Copy the blob ``desc`` into ``store``, verified by digest and size."""
         ...
 
-    def save(self, record: CacheRecord, store: Store) -> int:
-        """Write ``record`` and the blobs it names; returns how many entries it kept."""
+    def save(
+        self, record: CacheRecord, store: Store, origins: Mapping[str, object] | None = None
+    ) -> int:
+        """Write ``record`` and the blobs it names; returns how many entries it kept.
+
+        ``origins`` maps the digest of a layer the store lacks to the backend it was
+        imported from, which a registry may mount it from.
+        """
         ...
 
 
@@ -229,7 +235,13 @@ class SharedCache:
         if self.sink is None:
             return
         try:
-            kept = self.sink.save(CacheRecord(dict(entries)), store)
+            known = self._entries or {}
+            origins: dict[str, object] = {
+                layer.descriptor.digest: known[key][1]
+                for key, layer in entries.items()
+                if key in known
+            }
+            kept = self.sink.save(CacheRecord(dict(entries)), store, origins)
         except (DistrolessError, OSError) as exc:
             self.reporter.event("warning", message=f"cache {self.sink} not written: {exc}")
             return

@@ -4,13 +4,17 @@ Both hold the same artifact (:mod:`distroless.dockerfile.shared_cache`): a manif
 config is the record of step keys and whose layers are the step layers.  In a registry the
 layers go beside the manifest in the same repository, and an entry whose layer is neither
 in the local store nor already in that repository is left out of the record rather than
-pointing at nothing.  A local cache is an OCI image layout with the manifest named
+pointing at nothing; one that lives in another repository of the same registry (the
+cache this build imported) is mounted from there, never downloaded to be uploaded again.
+A local cache is an OCI image layout with the manifest named
 :data:`LOCAL_NAME`, as BuildKit's ``type=local`` cache is a layout too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlencode
 
 from distroless.dockerfile.shared_cache import (
     CACHE_RECORD_TYPE,
@@ -18,7 +22,7 @@ from distroless.dockerfile.shared_cache import (
     CacheRecord,
     check_manifest,
 )
-from distroless.errors import NotFoundError
+from distroless.errors import AuthError, NotFoundError
 from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import sha256_bytes
@@ -27,7 +31,7 @@ from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store
 from distroless.transports.layout import export_layout, find_in_layout, open_layout_blob
-from distroless.transports.registry.client import RegistryClient
+from distroless.transports.registry.client import RegistryClient, repo_scope
 from distroless.transports.registry.endpoints import Registries
 from distroless.transports.registry.pull import fetch_blob, fetch_manifest
 from distroless.transports.registry.push import CHUNKED_THRESHOLD, _Pusher
@@ -72,9 +76,34 @@ class RegistryCache:
     def fetch(self, desc: Descriptor, store: Store) -> None:
         fetch_blob(self._client(), self.ref.repository, desc, store, self.reporter)
 
-    def save(self, record: CacheRecord, store: Store) -> int:
+    def _mount(self, pusher: _Pusher, desc: Descriptor, origin: object) -> bool:
+        """Mount ``desc`` from the cache it was imported from, on the same registry."""
+        if not isinstance(origin, RegistryCache) or origin.ref.registry != self.ref.registry:
+            return False
+        if origin.ref.repository == self.ref.repository:
+            return False
+        query = urlencode({"mount": desc.digest, "from": origin.ref.repository})
+        try:
+            resp = pusher.client.request(
+                "POST",
+                f"/v2/{self.ref.repository}/blobs/uploads/?{query}",
+                scopes=(pusher.push_scope, repo_scope(origin.ref.repository, "pull")),
+                headers={"Content-Length": "0"},
+            )
+        except AuthError:
+            return False
+        resp.close()
+        mounted = resp.status_code == 201
+        if mounted:
+            self.reporter.event("push.blob.mounted", digest=desc.digest)
+        return mounted
+
+    def save(
+        self, record: CacheRecord, store: Store, origins: Mapping[str, object] | None = None
+    ) -> int:
         """Blobs first, then the record, then the manifest under the tag: a reader never
-        finds a tag naming blobs that are not there yet."""
+        finds a tag naming blobs that are not there yet.  ``origins`` names, by layer
+        digest, the cache each layer this store lacks was imported from."""
         pusher = _Pusher(
             store, self._client(), self.ref.repository, self.reporter, CHUNKED_THRESHOLD
         )
@@ -86,7 +115,9 @@ class RegistryCache:
             if store.has_blob(desc.digest):
                 local[desc.digest] = desc
             elif desc.digest not in present:
-                present[desc.digest] = pusher.exists(desc)
+                present[desc.digest] = pusher.exists(desc) or self._mount(
+                    pusher, desc, (origins or {}).get(desc.digest)
+                )
             if desc.digest in local or present[desc.digest]:
                 kept[key] = layer
         for desc in local.values():
@@ -133,7 +164,9 @@ class LocalCache:
         with open_layout_blob(self.path, desc.digest) as fh:
             store.put_descriptor(desc, fh)
 
-    def save(self, record: CacheRecord, store: Store) -> int:
+    def save(
+        self, record: CacheRecord, store: Store, origins: Mapping[str, object] | None = None
+    ) -> int:
         kept = {k: v for k, v in record.entries.items() if store.has_blob(v.descriptor.digest)}
         final = CacheRecord(kept)
         config, data = _record_descriptor(final)
