@@ -390,3 +390,24 @@ def test_an_export_to_another_repository_mounts_the_layers_it_never_downloaded(
     third = c.build(context, sources=[RegistryCache(branch, registries)])
     assert c.fake.steps == [] and c.executed() == []
     assert third.descriptor.digest == first.descriptor.digest
+
+
+def test_no_cache_skips_the_import_and_still_exports(tmp_path: Path, context: Path) -> None:
+    a, b = Runner(tmp_path / "a"), Runner(tmp_path / "b")
+    first = LocalCache(tmp_path / "first")
+    a.build(context, sink=first, mode="max")
+    second = LocalCache(tmp_path / "second")
+    b.store = Store(tmp_path / "b")
+    reporter = RecordingReporter()
+    result = build_dockerfile(
+        b.store,
+        BuildOptions(context=context, no_cache=True),
+        resolver=BaseResolver(b.store, reporter=reporter),
+        reporter=reporter,
+        runner=b.fake,
+        shared=SharedCache([first], second, reporter, mode="max"),
+    )
+    assert len(b.fake.steps) == 1  # the RUN ran although the cache had it
+    assert not [d for k, d in reporter.events if k in ("cache.import", "cache.fetch")]
+    assert [d["steps"] for k, d in reporter.events if k == "cache.export"] == [6]
+    assert b.store.has_blob(result.descriptor.digest)

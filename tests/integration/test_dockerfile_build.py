@@ -509,6 +509,26 @@ def test_two_runners_share_the_go_examples_cache_through_the_registry(
     assert _executed(edited, "RUN") == [5]
 
 
+@pytest.mark.unsafe_images  # runner B's store holds the golang builder, a Debian image
+def test_two_runners_share_the_go_examples_cache_through_a_directory(
+    cli: Cli, root: Path, example: Path, tmp_path: Path
+) -> None:
+    from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
+
+    cache = tmp_path / "ci-cache"
+    to = parse_cache_to(f"type=local,dest={cache},mode=max")
+    _, a_digest, _ = _request_build(root, example, cache_to=to)
+    bases = tmp_path / "bases.tar"
+    cli("save", "golang:1.17", "gcr.io/distroless/base", "-o", bases).check()
+    b_root = tmp_path / "runner-b"
+    Cli(b_root)("load", "-i", bases).check()
+    source = (parse_cache_from(f"type=local,src={cache}"),)
+    b_events, b_digest, _ = _request_build(b_root, example, cache_from=source)
+    assert b_digest == a_digest
+    assert _executed(b_events, "RUN") == []
+    assert len([k for k, _ in b_events.events if k == "cache.fetch"]) == 1
+
+
 def test_a_cache_export_to_a_registry_that_is_gone_is_a_warning(
     root: Path, example: Path, tmp_path: Path
 ) -> None:
