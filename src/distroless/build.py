@@ -15,7 +15,8 @@ all in the store loads neither the Debian resolver nor the spec loader.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
     from distroless.bases.build import BuiltBase
     from distroless.debian.lockfile import Lockfile
     from distroless.debian.provider import PackageSource
+    from distroless.dockerfile.cache_flags import CacheLocation
     from distroless.dockerfile.executor import BuildResult
     from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, PolicyCheck, Puller
     from distroless.dockerfile.secrets import BuildSecret
+    from distroless.dockerfile.shared_cache import SharedCache
     from distroless.pack.image import Packed
     from distroless.registry_config import UserConfig
     from distroless.sign.keys import PrivateKey
@@ -86,6 +89,9 @@ class DockerfileRequest:
     provenance_key: PrivateKey | None = None
     #: registries and the policy ``FROM`` images must meet; None reads ``config.toml``
     config: UserConfig | None = None
+    #: shared build caches to read (``--cache-from``) and the one to write (``--cache-to``)
+    cache_from: tuple[CacheLocation, ...] = ()
+    cache_to: CacheLocation | None = None
 
     def __post_init__(self) -> None:
         """A request that cannot be built fails here, before a store is touched."""
@@ -267,8 +273,10 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         pull=request.pull,
         policy=_policy(store, config),
     )
-    with store.session():
-        result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
+    with store.session(), _shared_cache(request, config, reporter) as shared:
+        result = build_dockerfile(
+            store, options, resolver=resolver, reporter=reporter, shared=shared
+        )
         # the files the final stage's COPY/ADD wrote, hashed from the built image
         sboms = _attach_sbom(store, request, result.descriptor, list(result.added_files))
         provenance = None
@@ -278,6 +286,41 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
             provenance = attach_dockerfile_provenance(store, request, result, resolver.used)
         tags = tuple(store.tag(name, result.descriptor) for name in request.tags)
     return BuildOutcome(result.descriptor, tags, sboms, result, provenance=provenance)
+
+
+@contextlib.contextmanager
+def _shared_cache(
+    request: DockerfileRequest, config: UserConfig, reporter: Reporter
+) -> Iterator[SharedCache | None]:
+    """The caches of ``--cache-from``/``--cache-to``, sharing one set of registry clients.
+
+    A registry that does not answer costs one quick try, not a pull's patient retries: a
+    missing cache only makes the build slower, and a slow failure would cost more.
+    """
+    if not request.cache_from and request.cache_to is None:
+        yield None
+        return
+    from distroless.dockerfile.shared_cache import CacheBackend, SharedCache
+    from distroless.transports.build_cache import LocalCache, RegistryCache
+    from distroless.transports.registry.client import RetryPolicy
+    from distroless.transports.registry.endpoints import Registries
+
+    with Registries(config, retry=RetryPolicy(attempts=2, base_delay=0.2), timeout=20.0) as regs:
+
+        def backend(where: CacheLocation) -> CacheBackend:
+            if where.type == "registry":
+                assert where.ref is not None
+                return RegistryCache(where.ref, regs, reporter)
+            assert where.path is not None
+            return LocalCache(where.path)
+
+        sink = request.cache_to
+        yield SharedCache(
+            [backend(w) for w in request.cache_from],
+            backend(sink) if sink is not None else None,
+            reporter,
+            mode=sink.mode if sink is not None else "min",
+        )
 
 
 def _policy(store: Store, config: UserConfig) -> PolicyCheck | None:

@@ -449,3 +449,96 @@ def test_a_policy_on_golang_stops_the_unsigned_builder_and_lets_it_through_once_
     cli("sign", "golang:1.17", "--key", f"{prefix}.key", env=KEY_ENV).check()
     cli("build", "-q", "-t", "policy-go", example, env=env).check()
     assert Store(root).resolve("policy-go").digest
+
+
+def _request_build(
+    store_dir: Path, context: Path, **fields: Any
+) -> tuple[RecordingReporter, str, Store]:
+    from distroless.build import DockerfileRequest, build_image
+    from distroless.registry_config import UserConfig
+
+    store = Store(store_dir)
+    reporter = RecordingReporter()
+    request = DockerfileRequest(context=context, sbom=False, config=UserConfig(), **fields)
+    outcome = build_image(store, request, reporter)
+    return reporter, outcome.descriptor.digest, store
+
+
+@pytest.mark.unsafe_images  # runner B's store holds the golang builder, a Debian image
+def test_two_runners_share_the_go_examples_cache_through_the_registry(
+    cli: Cli, root: Path, example: Path, registry: Registry, tmp_path: Path
+) -> None:
+    """Runner A builds and exports (mode=max); runner B, with a store that holds only the
+    two bases, runs no RUN, downloads only the final image's new layer and gets A's digest."""
+    from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
+
+    ref = registry.ref("cache/hello-go", "main")
+    to = parse_cache_to(f"type=registry,ref={ref},mode=max")
+    source = (parse_cache_from(f"type=registry,ref={ref}"),)
+    a_events, a_digest, a_store = _request_build(root, example, cache_to=to)
+    assert [d for k, d in a_events.events if k == "warning"] == []
+    exported = [d for k, d in a_events.events if k == "cache.export"]
+    assert exported and exported[0]["steps"] == 4  # WORKDIR, COPY, RUN; COPY --from
+
+    # runner B: a fresh store with the bases (as a runner image would carry them) and
+    # no package cache, no build cache
+    bases = tmp_path / "bases.tar"
+    cli("save", "golang:1.17", "gcr.io/distroless/base", "-o", bases).check()
+    b_root = tmp_path / "runner-b"
+    Cli(b_root)("load", "-i", bases).check()
+    b_events, b_digest, b_store = _request_build(b_root, example, cache_from=source)
+    assert b_digest == a_digest
+    assert _executed(b_events, "RUN") == []
+    assert _executed(b_events, "COPY") == []
+    fetched = [d["digest"] for k, d in b_events.events if k == "cache.fetch"]
+    app = b_store.load_image(b_digest)
+    assert fetched == [app.layers[-1].digest]  # only the layer of COPY --from
+    # the builder's own layers (WORKDIR, COPY, RUN) were never downloaded
+    builder = a_store.load_image("golang:1.17")
+    a_layers = {r.digest for _, r in a_store.roots("build-cache")}
+    builder_made = a_layers - {d.digest for d in app.layers} - {d.digest for d in builder.layers}
+    assert builder_made
+    assert not any(b_store.has_blob(d) for d in builder_made)
+
+    # an edit: B re-runs the COPY of main.go, the RUN after it and the COPY --from only
+    main = example / "main.go"
+    main.write_text(main.read_text().replace(HELLO, "Hello from runner B!"))
+    edited, _, _ = _request_build(b_root, example, cache_from=source)
+    assert _executed(edited, "WORKDIR") == []
+    assert _executed(edited, "COPY") == [4, 9]
+    assert _executed(edited, "RUN") == [5]
+
+
+@pytest.mark.unsafe_images  # runner B's store holds the golang builder, a Debian image
+def test_two_runners_share_the_go_examples_cache_through_a_directory(
+    cli: Cli, root: Path, example: Path, tmp_path: Path
+) -> None:
+    from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
+
+    cache = tmp_path / "ci-cache"
+    to = parse_cache_to(f"type=local,dest={cache},mode=max")
+    _, a_digest, _ = _request_build(root, example, cache_to=to)
+    bases = tmp_path / "bases.tar"
+    cli("save", "golang:1.17", "gcr.io/distroless/base", "-o", bases).check()
+    b_root = tmp_path / "runner-b"
+    Cli(b_root)("load", "-i", bases).check()
+    source = (parse_cache_from(f"type=local,src={cache}"),)
+    b_events, b_digest, _ = _request_build(b_root, example, cache_from=source)
+    assert b_digest == a_digest
+    assert _executed(b_events, "RUN") == []
+    assert len([k for k, _ in b_events.events if k == "cache.fetch"]) == 1
+
+
+def test_a_cache_export_to_a_registry_that_is_gone_is_a_warning(
+    root: Path, example: Path, tmp_path: Path
+) -> None:
+    from distroless.dockerfile.cache_flags import parse_cache_to
+    from tests.helpers.registry import free_port
+
+    gone = f"127.0.0.1:{free_port()}/cache/gone:main"
+    events, digest, store = _request_build(
+        root, example, cache_to=parse_cache_to(f"type=registry,ref={gone},mode=max")
+    )
+    warnings = [d["message"] for k, d in events.events if k == "warning"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"cache {gone} not written:")
+    assert store.has_blob(digest)

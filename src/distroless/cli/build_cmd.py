@@ -60,6 +60,14 @@ json_option = click.option(
     "--registry-mirror", "registry_mirrors", multiple=True, metavar="HOST[:PORT]",
     help="Try this mirror before the default registry for FROM images (repeatable).",
 )  # fmt: skip
+@click.option(
+    "--cache-to", "cache_to", metavar="type=registry,ref=REF[,mode=min|max]|type=local,dest=DIR",
+    help="Export the build cache to a registry or a directory, for other machines.",
+)  # fmt: skip
+@click.option(
+    "--cache-from", "cache_from", multiple=True, metavar="type=registry,ref=REF|type=local,src=DIR",
+    help="Use the build cache another machine exported (repeatable).",
+)  # fmt: skip
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
 @progress_option
@@ -95,6 +103,8 @@ def build(
     no_cache: bool,
     pull: bool,
     registry_mirrors: tuple[str, ...],
+    cache_to: str | None,
+    cache_from: tuple[str, ...],
     mirror: str | None,
     quiet: bool,
     progress: str,
@@ -112,6 +122,7 @@ def build(
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
             ("--secret", secrets), ("--pull", pull), ("--allow", allow),
+            ("--cache-to", cache_to), ("--cache-from", cache_from),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
@@ -137,6 +148,8 @@ def build(
         no_cache=no_cache,
         pull=pull,
         registry_mirrors=registry_mirrors,
+        cache_to=cache_to,
+        cache_from=cache_from,
         mirror=mirror,
         output=output,
         sbom=sbom,
@@ -230,6 +243,8 @@ def _build_dockerfile(
     no_cache: bool,
     pull: bool = False,
     registry_mirrors: tuple[str, ...] = (),
+    cache_to: str | None = None,
+    cache_from: tuple[str, ...] = (),
     mirror: str | None,
     output: _Output,
     sbom: bool = True,
@@ -238,6 +253,7 @@ def _build_dockerfile(
     key_passphrase_file: Path | None = None,
 ) -> None:
     from distroless.build import DockerfileRequest
+    from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
     from distroless.dockerfile.secrets import load_secrets
 
     if len(platforms) > 1:
@@ -262,6 +278,8 @@ def _build_dockerfile(
         run_output=_stderr_fd() if output.run_output_to_stderr else None,
         provenance=provenance,
         provenance_key=key,
+        cache_from=tuple(parse_cache_from(c) for c in cache_from),
+        cache_to=parse_cache_to(cache_to) if cache_to is not None else None,
     )
     _build(app, request, output)
 

@@ -116,6 +116,16 @@ def plain_line(kind: str, data: dict[str, Any]) -> str | None:
         case "push.blob" | "pull.blob":
             action = "pushed" if kind.startswith("push") else "pulled"
             return f"{action} {_short(data.get('digest'))} {human_size(int(data.get('size', 0)))}"
+        case "cache.import":
+            return f"cache {data.get('source')}: {data.get('steps')} steps"
+        case "cache.fetch":
+            size = human_size(int(data.get("size", 0)))
+            return f"fetched {_short(data.get('digest'))} {size} from the cache"
+        case "cache.export":
+            return (
+                f"cache exported to {data.get('sink')}: {data.get('steps')} steps "
+                f"(mode={data.get('mode')})"
+            )
         case "push.done" | "pull.done":
             verb = kind.split(".", maxsplit=1)[0]
             return f"{verb} {data.get('reference')} {_short(data.get('digest'))}"

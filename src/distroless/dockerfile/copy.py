@@ -119,16 +119,12 @@ def copy_step(
         heredoc = HereDocument(doc.name, _heredoc_body(doc, env).encode())
         inputs.append(heredoc.key)
         parts.append(heredoc)
+    src_fs: LayeredFS | None = None
     if from_ref is not None:
+        # The source's identity (its layers' diff_ids, or an image digest) fixes its files,
+        # so the key needs no look inside it: a hit never unpacks (or downloads) the source.
         src_fs, identity = from_source(from_ref)
-        for pattern in sources:
-            base, kept = _parents_split(pattern) if parents else (pattern, None)
-            if kept is not None and not has_glob(base + kept.pattern):
-                match_in_fs(src_fs, posixpath.join(base, kept.pattern), where)  # must exist
-            nodes = match_in_fs(src_fs, base, where)
-            paths = ",".join(_text(n.path) for n in nodes)
-            inputs.append(f"from={identity}:{pattern}:{paths}")
-            parts.extend(StagePath(src_fs, node, kept) for node in nodes)
+        inputs.extend(f"from={identity}:{pattern}" for pattern in sources)
     else:
         for pattern in sources:
             if parents and not (is_add and is_url(pattern)):
@@ -157,20 +153,33 @@ def copy_step(
                 parts.append(
                     LocalArchive(m.disk, where) if unpack else ContextPath(space.context, m)
                 )
-    # an archive is unpacked into a directory whatever the destination says
-    unpacks = any(isinstance(p, LocalArchive) for p in parts)
 
-    # several sources (or a glob matching several files) need a directory destination
-    many = len(parts) > 1
-    if many and not dest_is_dir and not parents:
-        raise BuildError(
-            f"{where}: with more than one source the destination must be a directory "
-            f"ending in '/' (got {dest_raw!r})"
-        )
+    def check_many() -> bool:
+        """Several sources (or a glob matching several files) need a directory destination."""
+        many = len(parts) > 1
+        if many and not dest_is_dir and not parents:
+            raise BuildError(
+                f"{where}: with more than one source the destination must be a directory "
+                f"ending in '/' (got {dest_raw!r})"
+            )
+        return many
+
+    if src_fs is None:
+        check_many()
     if chown is not None:
         inputs.append(f"chown={chown}")
 
     def make() -> Layer | None:
+        if src_fs is not None:
+            for pattern in sources:
+                base, kept = _parents_split(pattern) if parents else (pattern, None)
+                if kept is not None and not has_glob(base + kept.pattern):
+                    match_in_fs(src_fs, posixpath.join(base, kept.pattern), where)  # must exist
+                nodes = match_in_fs(src_fs, base, where)
+                parts.extend(StagePath(src_fs, node, kept) for node in nodes)
+        many = check_many()
+        # an archive is unpacked into a directory whatever the destination says
+        unpacks = any(isinstance(p, LocalArchive) for p in parts)
         if not parts:  # wildcards that matched nothing: BuildKit changes nothing
             return None
         fs = space.fs(state)
@@ -222,11 +231,6 @@ def _excludes(patterns: tuple[str, ...], where: str) -> DockerIgnore | None:
         return DockerIgnore.of_patterns(patterns)
     except InputError as exc:
         raise BuildError(f"{where}: --exclude: {exc.message}") from None
-
-
-def _text(path: str) -> str:
-    """A path of an image as key text: a name that is not UTF-8 keeps its bytes as escapes."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _heredoc_body(doc: Heredoc, env: Mapping[str, str]) -> str:

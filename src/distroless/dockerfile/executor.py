@@ -16,6 +16,8 @@ import contextlib
 import hashlib
 import posixpath
 import subprocess
+import threading
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from itertools import chain
@@ -50,6 +52,7 @@ from distroless.dockerfile.options import (
 from distroless.dockerfile.parser import parse, parse_file
 from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.run import RunSettings, run_step
+from distroless.dockerfile.shared_cache import SharedCache
 from distroless.dockerfile.stage import StageState, StateDraft
 from distroless.dockerfile.step_runner import SandboxRunner, StepRunner
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
@@ -65,6 +68,15 @@ from distroless.runtime.runc import Runtime
 from distroless.store import Store, StoredImage
 
 _NULL = NullReporter()
+
+
+class _Refused(Exception):
+    """A shared cache hit whose layer could not be fetched: the build starts over without it."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,9 @@ class Executor:
     """One build: a parsed Dockerfile, its context, options, the store and a reporter.
 
     ``runner`` runs the RUN steps; without one, the sandbox of ``options.runtime`` is found
-    when the first RUN step runs (a build without RUN needs no runtime).
+    when the first RUN step runs (a build without RUN needs no runtime).  ``shared`` is the
+    cache shared with other machines (``--cache-from``, ``--cache-to``): a step the local
+    cache misses is looked up there, and its layer fetched only when something needs it.
     """
 
     def __init__(
@@ -97,6 +111,7 @@ class Executor:
         resolver: BaseResolver | None = None,
         reporter: Reporter = _NULL,
         runner: StepRunner | None = None,
+        shared: SharedCache | None = None,
     ) -> None:
         self.store = store
         self.dockerfile = dockerfile
@@ -113,7 +128,14 @@ class Executor:
             contextlib.ExitStack(),
             reporter,
             options.source_date_epoch,
+            fetch=self._fetch_missing if shared is not None else None,
         )
+        self.shared = shared
+        #: layer digest -> the step key of a shared cache hit not downloaded yet
+        self._pending: dict[str, str] = {}
+        #: step key -> (stage index, layer) of every layer step, for the export
+        self._results: dict[str, tuple[int, Layer]] = {}
+        self._fetch_lock = threading.Lock()
         self.build_platform = Platform.host()
         self.target_platform = options.platform or self.build_platform
         self.states: dict[int, StageState] = {}
@@ -146,9 +168,7 @@ class Executor:
         self._metadata_scope = self._scope()
         for warning in self.dockerfile.warnings:
             self.reporter.event("warning", message=warning)
-        with self.space.stack:
-            self._run_graph(graph)
-        final = self.states[graph.target.index]
+        final = self._run_all(graph)
         desc, config = write_image(
             self.store,
             platform=final.platform,
@@ -158,6 +178,8 @@ class Executor:
             created=self.created,
             author=final.author,
         )
+        if self.shared is not None:
+            self._export(graph)
         self.reporter.event("built", digest=desc.digest, executed=len(self.executed))
         return BuildResult(
             desc,
@@ -167,6 +189,62 @@ class Executor:
             tuple(self.cached),
             self._added_files(final),
         )
+
+    def _run_all(self, graph: StageGraph) -> StageState:
+        """Build every stage; the target's layers are all in the store afterwards.
+
+        A shared cache hit whose layer turns out unusable (a digest that does not match, a
+        registry gone) is refused and the build starts over: the steps fetched so far are
+        local hits now, and the refused one (and what follows it) is built.
+        """
+        while True:
+            self.states, self.executed, self.cached = {}, [], []
+            self._pending.clear()
+            self._results.clear()
+            try:
+                with self.space.stack:
+                    self._run_graph(graph)
+                final = self.states[graph.target.index]
+                self._fetch_missing(final.layers)
+                return final
+            except _Refused as refused:
+                assert self.shared is not None
+                self.shared.refuse(refused.key, refused.reason)
+
+    def _fetch_missing(self, layers: Sequence[Layer]) -> None:
+        """Download the layers of shared cache hits among ``layers``; each becomes a local
+        cache entry, so the next build on this machine needs no download."""
+        if self.shared is None:
+            return
+        with self._fetch_lock:
+            for layer in layers:
+                key = self._pending.get(layer.descriptor.digest)
+                if key is None:
+                    continue
+                if not self.store.has_blob(layer.descriptor.digest):
+                    try:
+                        with self.store.session():
+                            self.shared.fetch(key, self.store)
+                    except (DistrolessError, OSError) as exc:
+                        raise _Refused(key, str(exc)) from None
+                self.cache.put(key, layer)
+                del self._pending[layer.descriptor.digest]
+
+    def _export(self, graph: StageGraph) -> None:
+        """``mode=min``: the steps of the stages the image is made of; ``max``: all."""
+        assert self.shared is not None
+        if self.shared.sink is None:
+            return
+        stages = set(self.states)
+        if self.shared.mode == "min":
+            stages = set()
+            stage: Stage | None = graph.target
+            while stage is not None:
+                stages.add(stage.index)
+                stage = graph.base_stage(stage)
+        entries = {key: layer for key, (index, layer) in self._results.items() if index in stages}
+        with self.store.session():
+            self.shared.export(entries, self.store)
 
     def _scope(self) -> MetadataScope:
         global_names = {a.name for g in self.dockerfile.global_args for a in g.args}
@@ -328,14 +406,21 @@ class Executor:
         key = cache_key(state.digest(), step.text, step.inputs)
         history = HistoryEntry(created_by=step.text, created=self.created)
         hit = self.cache.get(key)
+        if hit is None and self.shared is not None and self.cache.enabled:
+            hit = self.shared.get(key)
+            if hit is not None and not self.store.has_blob(hit.descriptor.digest):
+                with self._fetch_lock:
+                    self._pending[hit.descriptor.digest] = key
         if hit is not None:
             self._step(job, ins, cached=True, text=step.text)
+            self._results[key] = (job.stage.index, hit)
             return state.add_layer(hit, history)
         self._step(job, ins, cached=False, text=step.text)
         layer = step.make()
         if layer is None:
             return state.add_history(replace(history, empty_layer=True))
         self.cache.put(key, layer)
+        self._results[key] = (job.stage.index, layer)
         return state.add_layer(layer, history)
 
     def _copy(self, job: _Job, state: StageState, ins: FileInstruction) -> LayerStep:
@@ -400,12 +485,14 @@ def build_dockerfile(
     resolver: BaseResolver | None = None,
     reporter: Reporter = _NULL,
     runner: StepRunner | None = None,
+    shared: SharedCache | None = None,
 ) -> BuildResult:
     """Build ``options.context`` with its Dockerfile into ``store``; the image is untagged.
 
     Raises :class:`DockerfileError` for a bad Dockerfile, :class:`BuildError` naming the
     line for a failing step, :class:`NotFoundError` for a base that cannot be found.
-    ``runner`` replaces the sandbox that runs RUN steps.
+    ``runner`` replaces the sandbox that runs RUN steps; ``shared`` is the cache shared
+    with other machines.
     """
     context_dir = Path(options.context)
     dockerfile_path = options.dockerfile or context_dir / "Dockerfile"
@@ -426,6 +513,7 @@ def build_dockerfile(
                 resolver=resolver,
                 reporter=reporter,
                 runner=runner,
+                shared=shared,
             ).build()
             return replace(result, dockerfile=dockerfile_path, dockerfile_digest=source_digest)
         except (OSError, subprocess.SubprocessError) as exc:

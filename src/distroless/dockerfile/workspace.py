@@ -77,9 +77,14 @@ class Workspace:
     stack: contextlib.ExitStack
     reporter: Reporter
     source_date_epoch: int
+    #: brings layers the store lacks into it (those a shared cache hit named but did not
+    #: download); None when every layer of every state is stored
+    fetch: Callable[[Sequence[Layer]], None] | None = None
 
     def lowers(self, state: StageState) -> list[Path]:
         """The stage's layers unpacked, bottom up."""
+        if self.fetch is not None:
+            self.fetch(state.layers)
         with self.store.session():
             digests = [layer.descriptor.digest for layer in state.layers]
             return self.layer_cache.ensure_all(digests, self.store, self.reporter)

@@ -188,3 +188,9 @@ def export_layout(store: Store, desc: Descriptor, layout: Path, name: str | None
     kept.extend(new)
     data = json.dumps(Index(tuple(kept)).to_dict(), indent=2, sort_keys=True).encode()
     atomic_write_bytes(index_path, data)
+
+
+def open_layout_blob(layout: Path, digest: str) -> BinaryIO:
+    """A blob of ``layout`` by digest, opened as every read of a layout is: no link followed,
+    only a regular file (its content is the caller's to verify)."""
+    return _open(_blob_dir(layout) / digest[7:], f"{layout}: blob {digest}")

@@ -599,3 +599,29 @@ def _check_platform(
         return
     if not platform.matches(config.platform):
         raise NotFoundError(f"{ref} is a {config.platform} image, not {platform}")
+
+
+def fetch_blob(
+    client: RegistryClient,
+    repository: str,
+    desc: Descriptor,
+    store: ImageSink,
+    reporter: Reporter | None = None,
+) -> int:
+    """Stream one blob into ``store``, verified and resumable as a pull's; returns its size.
+
+    For callers that fetch single blobs when they need them (a shared build cache) rather
+    than a whole image.
+    """
+    if store.has_descriptor(desc):
+        return 0
+    progress = _Progress()
+    _fetch_blob(
+        client,
+        repository,
+        desc,
+        store=store,
+        reporter=reporter or NullReporter(),
+        progress=progress,
+    )
+    return progress.bytes
