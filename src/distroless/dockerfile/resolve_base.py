@@ -59,8 +59,8 @@ def _how_to_provide(image: str) -> str:
         f"`distroless pull {image}` (when a registry is reachable), `distroless load -i "
         "FILE.tar` (from `docker save`), or a spec build tagged with that name"
     )
-    if Reference.parse(image).repository.endswith("golang"):
-        hint += f" (`distroless build --spec examples/golang/image.yaml -t {image}`)"
+    # a toolchain such as golang:1.22 can be a builder image named in config.toml [aliases]
+    hint += ", or an [aliases] entry in config.toml naming a builder (`distroless bases list`)"
     return hint
 
 
@@ -74,6 +74,8 @@ class BaseResolver:
     reporter: Reporter = field(default_factory=NullReporter)
     #: ``--pull``: ask the registry (or its mirrors) first, even for the built-in bases.
     pull: bool = False
+    #: the user's ``[aliases]``: the image a ``FROM`` name stands for, or None
+    alias_for: Callable[[str], str | None] | None = None
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
@@ -83,7 +85,11 @@ class BaseResolver:
         key = (image, str(platform))
         with self._lock:
             if key not in self._seen:
-                self._seen[key] = self._resolve(image, platform, where)
+                alias = self.alias_for(image) if self.alias_for is not None else None
+                if alias is not None:
+                    message = f"{where}: {image} is an alias of {alias} (config.toml [aliases])"
+                    self.reporter.event("step", message=message)
+                self._seen[key] = self._resolve(alias or image, platform, where)
             return self._seen[key]
 
     def _from_store(self, image: str, platform: Platform) -> StoredImage | None:
