@@ -14,7 +14,7 @@ all in the store loads neither the Debian resolver nor the spec loader.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -72,6 +72,8 @@ class DockerfileRequest:
     mirror: str | None = None
     #: where RUN steps' stdout and stderr go; None keeps them for the error message
     run_output: IO[bytes] | int | None = None
+    #: ``FROM`` name -> the image used instead; None reads config.toml's ``[aliases]``
+    aliases: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         """A request that cannot be built fails here, before a store is touched."""
@@ -133,13 +135,15 @@ class BasesRequest:
     """``distroless bases build [NAME[:TAG]]...``: base images from the committed locks.
 
     No ``names`` means every base of ``distro`` with all its tags; ``distro`` None is the
-    default release.
+    default release.  ``builder-<kind>`` names a builder image (``builder-go``), built only
+    when named.  ``archs`` are Debian architectures; None means the host's and arm64 for
+    bases, the host's alone for builders.
     """
 
     package_cache: Path
     names: tuple[str, ...] = ()
     distro: str | None = None
-    archs: tuple[str, ...] = ("amd64", "arm64")
+    archs: tuple[str, ...] | None = None
     squash: bool = False
     source_date_epoch: int = 0
     mirror: str | None = None
@@ -150,7 +154,13 @@ class BasesRequest:
         from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
 
         distro = self.distro or DEFAULT_DISTRO
-        parse_requests(self.names, Recipes.builtin().names_for(distro))
+        bases, builders = _split_builders(self.names)
+        if builders and distro != DEFAULT_DISTRO:
+            raise UsageError(f"builders are made from {DEFAULT_DISTRO} only, not {distro}")
+        for name in builders:
+            _builder_request(name)
+        if bases or not builders:
+            parse_requests(bases, Recipes.builtin().names_for(distro))
 
 
 def build_image(
@@ -204,6 +214,7 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         puller=_puller(store, request.registry_mirrors, reporter),
         reporter=reporter,
         pull=request.pull,
+        alias_for=_aliases(request),
     )
     with store.session():
         result = build_dockerfile(store, options, resolver=resolver, reporter=reporter)
@@ -211,6 +222,14 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         sboms = _attach_sbom(store, request, result.descriptor, list(result.added_files))
         tags = tuple(store.tag(name, result.descriptor) for name in request.tags)
     return BuildOutcome(result.descriptor, tags, sboms, result)
+
+
+def _aliases(request: DockerfileRequest) -> Callable[[str], str | None]:
+    from distroless.config import UserConfig
+
+    if request.aliases is None:
+        return UserConfig.load().alias_for
+    return UserConfig.from_dict({"aliases": dict(request.aliases)}, "aliases").alias_for
 
 
 def _attach_sbom(
@@ -231,21 +250,37 @@ def _base_builder(store: Store, request: DockerfileRequest, reporter: Reporter) 
 
     def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
         from distroless.bases.build import build_reference
+        from distroless.bases.builders import build_builder, parse_builder_reference
+        from distroless.bases.platforms import debian_arch
         from distroless.bases.recipe import DEFAULT_DISTRO
         from distroless.bases.reference import BaseRef
         from distroless.debian.provider import PackageSource
+        from distroless.oci.reference import Reference
 
+        # distroless/builder-go:1.24-debian13 names a builder (its tag is the Go version)
+        local = Reference.parse(image).registry != "gcr.io" and base.distro is None
+        builder = parse_builder_reference(base.name, base.tag) if local else None
         cache = _package_cache(request.package_cache, f"building the base {image}")
         source = PackageSource(cache, mirror=request.mirror, reporter=reporter)
         try:
-            built = build_reference(
-                store,
-                BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
-                source,
-                archs=(platform.architecture,),
-                source_date_epoch=request.source_date_epoch,
-                reporter=reporter,
-            )
+            if builder is not None:
+                built = build_builder(
+                    store,
+                    builder.name,
+                    source,
+                    archs=(debian_arch(platform),),
+                    source_date_epoch=request.source_date_epoch,
+                    reporter=reporter,
+                )
+            else:
+                built = build_reference(
+                    store,
+                    BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
+                    source,
+                    archs=(debian_arch(platform),),
+                    source_date_epoch=request.source_date_epoch,
+                    reporter=reporter,
+                )
         finally:
             source.close()
         return built.descriptor
@@ -316,32 +351,67 @@ def _spec_files(spec: ImageSpec) -> list[str]:
     return [f.dst for f in spec.files if f.src is not None or f.content is not None]
 
 
+def _split_builders(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(base requests, builder requests)`` of ``bases build`` arguments."""
+    from distroless.bases.builders import PREFIX
+
+    builders = tuple(n for n in names if n.startswith(PREFIX))
+    return tuple(n for n in names if n not in builders), builders
+
+
+def _builder_request(text: str) -> str:
+    """The builder ``builder-<kind>[:TAG]`` names; a TAG must be the one it will get."""
+    from distroless.bases.builders import kind_of, parse_builder_reference
+
+    name, _, tag = text.partition(":")
+    kind = kind_of(name)
+    if tag:
+        parse_builder_reference(name, tag)
+    return kind.name
+
+
 def build_base_images(
     store: Store, request: BasesRequest, reporter: Reporter | None = None
 ) -> list[BuiltBase]:
     """Build the requested bases and tags, stored under their ``distroless/`` and published
-    names; returns one entry per tag built, in request order."""
+    names, then the requested builders; returns one entry per tag built, in request order."""
     from distroless.bases.build import build_bases, parse_requests
+    from distroless.bases.builders import build_builder
     from distroless.bases.locks import read_lock
+    from distroless.bases.platforms import default_archs, host_arch
     from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
     from distroless.debian.provider import PackageSource
 
     distro = request.distro or DEFAULT_DISTRO
     recipes = Recipes.builtin()
-    requests = parse_requests(request.names, recipes.names_for(distro))
-    lock = read_lock(recipes, distro)
+    bases, builders = _split_builders(request.names)
+    requests = parse_requests(bases, recipes.names_for(distro)) if bases or not builders else []
     source = PackageSource(request.package_cache, mirror=request.mirror, reporter=reporter)
+    built: list[BuiltBase] = []
     try:
-        return build_bases(
-            store,
-            source,
-            [recipes.get(name, distro) for name, _ in requests],
-            requests,
-            lock,
-            archs=request.archs,
-            squash=request.squash,
-            source_date_epoch=request.source_date_epoch,
-            reporter=reporter,
-        )
+        if requests:
+            built += build_bases(
+                store,
+                source,
+                [recipes.get(name, distro) for name, _ in requests],
+                requests,
+                read_lock(recipes, distro),
+                archs=request.archs or default_archs(),
+                squash=request.squash,
+                source_date_epoch=request.source_date_epoch,
+                reporter=reporter,
+            )
+        for name in dict.fromkeys(_builder_request(n) for n in builders):
+            built.append(
+                build_builder(
+                    store,
+                    name,
+                    source,
+                    archs=request.archs or (host_arch(),),
+                    source_date_epoch=request.source_date_epoch,
+                    reporter=reporter,
+                )
+            )
     finally:
         source.close()
+    return built

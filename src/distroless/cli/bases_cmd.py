@@ -170,7 +170,8 @@ def build(
 @pass_app
 def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None) -> None:
     """Pin the exact packages of every base to the archive's current versions, for every
-    release architecture the archive serves."""
+    release architecture the archive serves, and the builders' packages (Debian 13)."""
+    from distroless.bases.builders import BUILDERS, builder_lock_path, make_builder_lock
     from distroless.bases.locks import make_lock
     from distroless.debian.provider import PackageSource
 
@@ -188,6 +189,16 @@ def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None)
                 raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
             count = sum(len(p) for p in result.archs.values())
             click.echo(f"Wrote {path} ({count} packages for {', '.join(result.archs)})")
+        if DEFAULT_DISTRO in (distros or DISTROS):
+            for kind in BUILDERS.values():
+                result = make_builder_lock(source, kind)
+                path = builder_lock_path(kind, lock_dir)
+                try:
+                    result.write(path)
+                except OSError as exc:
+                    raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+                count = sum(len(p) for p in result.archs.values())
+                click.echo(f"Wrote {path} ({count} packages for {', '.join(result.archs)})")
     finally:
         source.close()
         reporter.close()
