@@ -154,6 +154,20 @@ def test_layer_decompression_bomb_is_refused(tmp_path: Path) -> None:
     assert tarball.load(store, tmp_path / "ok.tar") == ["bomb:1"]
 
 
+def test_one_layer_of_an_archive_is_held_to_the_layer_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole archive may be large; one layer expanding past the layer limit is refused."""
+    layer = tar_of([Member("zeros", data=bytes(16 << 20))])
+    cfg = json.dumps({"rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}).encode()
+    blob = _docker(
+        {"Config": "cfg.json", "RepoTags": ["bomb:1"], "Layers": ["l/layer.tar"]},
+        {"cfg.json": cfg, "l/layer.tar": gzip.compress(layer, mtime=0)},
+    )
+    monkeypatch.setenv("DISTROLESS_MAX_LAYER_BYTES", str(4 << 20))
+    _refused(tmp_path, blob, r"layer l/layer.tar expands beyond the limit of 4194304 bytes")
+
+
 def test_archive_members_over_the_total_limit_are_refused(tmp_path: Path) -> None:
     _refused(
         tmp_path,

@@ -44,7 +44,7 @@ from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.errors import ArchiveError, BuildError
 from distroless.layers.compress import DECOMPRESS_ERRORS
 from distroless.layers.entry import WHITEOUT_PREFIX, Entry, EntryType
-from distroless.layers.reader import DEFAULT_LIMITS, Limits, iter_layer
+from distroless.layers.reader import Limits, iter_layer, layer_limits
 from distroless.rootpath import SymlinkLoopError, resolve_in_root, split_path
 
 #: the compressions docker's ADD unpacks (a zstd file is copied as it is, as docker does)
@@ -387,17 +387,19 @@ def archive_entries(
     fs: LayeredFS,
     spool_dir: Path,
     where: str,
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits | None = None,
 ) -> list[Entry]:
     """The layer entries ``ADD path dest/`` makes (``dest``: an absolute, resolved path).
 
     Only the archive's members; the destination directories are the caller's.  A
     compressed archive is decompressed into a file under ``spool_dir``, which must stay
-    until the entries are written.
+    until the entries are written.  The archive becomes one layer, so it is held to what
+    one layer may hold (:func:`layer_limits`) unless ``limits`` says otherwise.
     """
     kind = archive_kind(path)
     if kind is None:
         raise BuildError(f"{where}: ADD {path.name}: not a tar archive")
+    bounds = layer_limits() if limits is None else limits
     table = _Table(fs, dest, path.name, where)
     try:
         with contextlib.ExitStack() as stack:
@@ -409,7 +411,7 @@ def archive_entries(
                 spool = stack.enter_context(os.fdopen(fd, "w+b"))
                 source = Path(name)
             stream = _decompressed(fh, kind) if kind in ("bzip2", "xz") else fh
-            for member, data in iter_layer(stream, limits=limits):
+            for member, data in iter_layer(stream, limits=bounds):
 
                 def content(
                     member: tarfile.TarInfo = member, data: BinaryIO | None = data

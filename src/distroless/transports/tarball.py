@@ -29,7 +29,7 @@ from distroless.layers.compress import (
     detect_compression,
     open_decompressed,
 )
-from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo
+from distroless.layers.reader import DEFAULT_LIMITS, Limits, bounded_tarinfo, layer_limits
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import CHUNK, Digest, is_digest, sha256_file
 from distroless.oci.limits import MAX_CONFIG_BYTES, check_document_size
@@ -415,11 +415,13 @@ def _oci_manifests_by_config(archive: _Archive) -> dict[str, Descriptor]:
 
 
 class _Bounded(io.RawIOBase):
-    """A decompressed layer that may not expand past the archive's ``max_total_bytes``."""
+    """A decompressed layer that may expand neither past the archive's ``max_total_bytes``
+    nor past what one layer may hold (:func:`layer_limits`, 32 GiB unless configured)."""
 
     def __init__(self, stream: BinaryIO, archive: _Archive, name: str) -> None:
         self._stream = stream
-        self._limit = self._left = archive.limits.max_total_bytes
+        limit = min(archive.limits.max_total_bytes, layer_limits().max_total_bytes)
+        self._limit = self._left = limit
         self._what = f"{archive.path}: layer {name}"
 
     def readable(self) -> bool:
