@@ -60,7 +60,10 @@ def _how_to_provide(image: str) -> str:
         "FILE.tar` (from `docker save`), or a spec build tagged with that name"
     )
     # a toolchain such as golang:1.22 can be a builder image named in config.toml [aliases]
-    hint += ", or an [aliases] entry in config.toml naming a builder (`distroless bases list`)"
+    hint += (
+        ", or an [aliases] entry in config.toml naming an image to use instead (such as a "
+        "builder image, distroless/builder-go and others: docs/bases.md)"
+    )
     return hint
 
 
