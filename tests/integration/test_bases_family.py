@@ -93,7 +93,7 @@ LATEST = ("latest",)
 #: the first three again (the java21 and nodejs20 tags, every extra architecture)
 GROUPS: list[Group] = [
     ("debian13", [("java21", TAGS), ("nodejs20", TAGS)], ("amd64",)),
-    ("debian13", [(n, LATEST) for n in ("static", "base", "cc")], EXTRA_ARCHS),
+    ("debian13", [(n, LATEST) for n in ("static", "base", "cc")], ("amd64", *EXTRA_ARCHS)),
     ("debian12", [("nodejs18", LATEST)], ("amd64",)),
     ("debian13", [("java25", LATEST)], ("amd64",)),
     ("debian12", [("java17", LATEST)], ("amd64",)),
@@ -379,7 +379,7 @@ def test_extra_arch_elf_machines_platform_and_check(store: Store, arch: str) -> 
             if head[:4] == b"\x7fELF":
                 elves += 1
                 assert int.from_bytes(head[18:20], "little") == machine, (ref, node.path)
-        assert elves > (0 if name == "static" else 3), ref
+        assert name == "static" or elves > 3, ref  # static holds no ELF file at all
         assert check_image(image, view).findings == (), (ref, arch)
 
 
