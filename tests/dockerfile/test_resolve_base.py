@@ -10,6 +10,7 @@ from distroless.dockerfile.resolve_base import BaseResolver, DistrolessBase, dis
 from distroless.errors import NotFoundError, RegistryError
 from distroless.layers.entry import Entry
 from distroless.oci.models import Descriptor, Platform
+from distroless.reporter import RecordingReporter
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import store_image
 
@@ -65,3 +66,24 @@ def test_a_failed_pull_names_the_image_and_the_ways_to_provide_it(tmp_path: Path
     assert message.startswith("Dockerfile:1: golang:1.17 is not in the store")
     assert "distroless pull golang:1.17" in message and "distroless load" in message
     assert "[aliases]" in message
+
+
+def test_an_alias_replaces_only_the_name_it_is_given_for_and_says_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    store_image(store, "distroless/builder-go:1.24-debian13", [[Entry.file("go", b"g")]])
+    pulled: list[str] = []
+
+    def puller(image: str, platform: Platform) -> Descriptor:
+        pulled.append(image)
+        return store_image(store, image, [[Entry.file("pulled", b"p")]])
+
+    aliases = {"golang:1.22": "distroless/builder-go:1.24-debian13"}
+    reporter = RecordingReporter()
+    resolver = BaseResolver(store, puller=puller, reporter=reporter, alias_for=aliases.get)
+    got = resolver.resolve("golang:1.22", AMD64, "Dockerfile:1")
+    assert got.name == "distroless/builder-go:1.24-debian13"
+    assert pulled == []
+    alias = "Dockerfile:1: golang:1.22 is an alias of distroless/builder-go:1.24-debian13"
+    assert ("step", {"message": alias + " (config.toml [aliases])"}) in reporter.events
+    resolver.resolve("golang:1.17", AMD64, "Dockerfile:2")  # no alias: a registry image
+    assert pulled == ["golang:1.17"]
