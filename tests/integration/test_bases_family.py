@@ -54,6 +54,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: what the archive serves .debs for besides amd64 and arm64 (armel, ppc64el and s390x:
 #: the mirror answers 404, so those images cannot be built here)
 EXTRA_ARCHS = ("armhf", "i386", "riscv64")
+DATA_TREES = ("/usr/share/", "/etc/ssl/", "/var/lib/dpkg/")
 GOARCH = {"armhf": "arm", "i386": "386", "riscv64": "riscv64"}
 QEMU = {"armhf": "arm", "i386": "i386", "riscv64": "riscv64"}
 JDK = "distroless/builder-jdk:21-debian13"
@@ -372,7 +373,9 @@ def test_extra_arch_elf_machines_platform_and_check(store: Store, arch: str) -> 
         view = FileSystemView.from_image(image)
         elves = 0
         for node in view.nodes():
-            if not node.is_file or node.size < 20:
+            # data trees (time zones, docs, fonts, certificates) hold no ELF file, and each
+            # open reads its layer from the start: skipping them keeps the test linear
+            if not node.is_file or node.size < 20 or node.path.startswith(DATA_TREES):
                 continue
             with view.open(node.path) as fh:
                 head = fh.read(20)
