@@ -29,6 +29,7 @@ from distroless.store.store import normalize_name
 if TYPE_CHECKING:
     from distroless.bases.build import BuiltBase
     from distroless.debian.lockfile import Lockfile
+    from distroless.debian.provider import PackageSource
     from distroless.dockerfile.executor import BuildResult
     from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, PolicyCheck, Puller
     from distroless.dockerfile.secrets import BuildSecret
@@ -413,20 +414,28 @@ def _spec_base_lookup(
     return lookup
 
 
+def _spec_package_source(
+    request: SpecRequest, spec: ImageSpec, reporter: Reporter, doing: str
+) -> PackageSource | None:
+    """The Debian archive a spec's packages come from; None when it lists none, so a spec
+    of files alone needs no package cache."""
+    if not spec.packages:
+        return None
+    from distroless.debian.provider import PackageSource
+
+    cache = _package_cache(request.package_cache, f"{spec.path}: {doing}")
+    return PackageSource(
+        cache, mirror=request.mirror, repositories=spec.repositories, reporter=reporter
+    )
+
+
 def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> BuildOutcome:
     from distroless.assemble.spec_build import build_spec, platforms_of
     from distroless.spec import load_spec
 
     spec = load_spec(request.spec)
     chosen = platforms_of(spec, request.platforms)
-    source = None
-    if spec.packages:
-        from distroless.debian.provider import PackageSource
-
-        cache = _package_cache(request.package_cache, f"{spec.path}: installing packages")
-        source = PackageSource(
-            cache, mirror=request.mirror, repositories=spec.repositories, reporter=reporter
-        )
+    source = _spec_package_source(request, spec, reporter, "installing packages")
     try:
         with store.session():
             package_layers = python_layers = None
@@ -480,14 +489,7 @@ def lock_spec_file(
     report = reporter or NullReporter()
     spec = load_spec(request.spec)
     chosen = platforms_of(spec, request.platforms)
-    source = None
-    if spec.packages:
-        from distroless.debian.provider import PackageSource
-
-        cache = _package_cache(request.package_cache, f"{spec.path}: locking packages")
-        source = PackageSource(
-            cache, mirror=request.mirror, repositories=spec.repositories, reporter=report
-        )
+    source = _spec_package_source(request, spec, report, "locking packages")
     try:
         with store.session():
             lookup = _spec_base_lookup(store, request, spec, report, chosen)

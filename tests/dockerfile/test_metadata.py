@@ -29,11 +29,11 @@ BASE = StageState(
 )
 
 
-def _apply(lines: str, files: dict[str, str] | None = None) -> tuple[StageState, list[str]]:
+def _apply(lines: str) -> tuple[StageState, list[str]]:
     draft = StateDraft(BASE)
     texts, cmd_set = [], False
     for ins in parse(f"FROM scratch\n{lines}").stages[0].instructions:
-        step = apply_metadata(draft, ins, SCOPE, read_file=(files or {}).get, cmd_set=cmd_set)
+        step = apply_metadata(draft, ins, SCOPE, cmd_set=cmd_set)
         cmd_set = step.cmd_set
         texts.append(step.text)
     return draft.state(), texts
@@ -64,9 +64,15 @@ def test_a_cmd_in_the_stage_survives_a_later_entrypoint() -> None:
     assert (state.config.cmd, state.config.entrypoint) == (("run",), ("/app",))
 
 
-def test_user_by_name_is_looked_up_in_the_files_it_is_given() -> None:
-    passwd = {"/etc/passwd": "app:x:10:10::/:/bin/false\n", "/etc/group": "app:x:10:\n"}
-    state, _ = _apply("USER app:app\n", passwd)
-    assert state.config.user == "app:app"
-    with pytest.raises(BuildError, match=r"^Dockerfile:2: USER nobody: 'nobody' is not in"):
-        _apply("USER nobody\n", passwd)
+def test_user_is_recorded_as_given_and_an_empty_one_refused() -> None:
+    state, _ = _apply("USER ghost:nogroup\n")  # docker records it; a RUN as ghost fails
+    assert state.config.user == "ghost:nogroup"
+    with pytest.raises(BuildError, match=r"^Dockerfile:2: USER needs a user name or uid"):
+        _apply("USER :7\n")
+
+
+def test_empty_exec_forms_are_null_and_maintainer_is_the_author_only() -> None:
+    state, texts = _apply("CMD []\nENTRYPOINT []\nMAINTAINER Jane\n")
+    assert (state.config.cmd, state.config.entrypoint) == (None, None)
+    assert texts[:2] == ["CMD []", "ENTRYPOINT []"]
+    assert state.author == "Jane" and not state.config.labels

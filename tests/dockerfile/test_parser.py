@@ -16,6 +16,7 @@ from distroless.dockerfile import (
     CacheMount,
     Cmd,
     Copy,
+    Entrypoint,
     Env,
     From,
     Healthcheck,
@@ -301,3 +302,56 @@ def test_flag_values_lose_quotes_and_backslash_escapes() -> None:
     copy = parse('FROM x\nCOPY --chown="a b" --chmod=\\"7 s /d\n').stages[0].instructions[0]
     assert isinstance(copy, Copy)
     assert (copy.chown, copy.chmod) == ("a b", '"7')
+
+
+# -- edges where BuildKit's parser was checked directly ---------------------------------
+
+
+def test_a_lone_surrogate_in_json_becomes_the_replacement_character() -> None:
+    stage = parse('FROM scratch\nCMD ["\\ud800"]\nENTRYPOINT ["\\ud83d\\ude00", "\\udfff-x"]\n')
+    cmd, entrypoint = stage.stages[0].instructions
+    assert isinstance(cmd, Cmd) and cmd.command == ("\ufffd",)
+    assert isinstance(entrypoint, Entrypoint) and entrypoint.command == ("\U0001f600", "\ufffd-x")
+
+
+def test_blanks_before_an_escape_directive_do_not_stop_it() -> None:
+    parsed = parse("   # escape=`\nFROM scratch\nRUN echo one `\n    two\n")
+    run = parsed.stages[0].instructions[0]
+    assert isinstance(run, Run) and run.command == "echo one     two"
+
+
+def test_a_blank_after_the_dash_of_a_heredoc_names_no_document() -> None:
+    with pytest.raises(DockerfileError, match=r"^Dockerfile:3:1: unknown instruction 'echo'"):
+        parse("FROM scratch\nRUN <<- EOF\necho body\nEOF\n")
+    run = parse("FROM scratch\nRUN << EOF\necho body\nEOF\n").stages[0].instructions[0]
+    assert isinstance(run, Run) and [h.name for h in run.heredocs] == ["EOF"]
+
+
+def test_heredoc_bodies_keep_the_carriage_returns_of_a_crlf_file(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_bytes(b"FROM scratch\r\nCOPY <<EOF /f\r\nfirst\r\nsecond\r\nEOF\r\n")
+    copy = parse_file(dockerfile).stages[0].instructions[0]
+    assert isinstance(copy, Copy) and copy.heredocs[0].content == "first\r\nsecond\r\n"
+
+
+def test_a_line_longer_than_buildkits_scanner_is_refused() -> None:
+    parse("FROM scratch\nLABEL a=" + "x" * (65535 - 8) + "\n")
+    with pytest.raises(DockerfileError, match=r"^Dockerfile:2:1: dockerfile line greater than"):
+        parse("FROM scratch\nLABEL a=" + "x" * (65536 - 8) + "\n")
+
+
+def test_a_repeated_stage_name_is_a_warning_and_the_later_stage_takes_it() -> None:
+    parsed = parse("FROM a AS x\nFROM b AS X\nFROM x\n")
+    assert parsed.warnings == (
+        "Dockerfile:2: stage name 'x' is also used on line 1; this later stage takes the name",
+    )
+    later = parsed.stage("x")
+    assert later is not None and later.index == 1
+
+
+def test_a_line_ending_in_an_escaped_escape_does_not_continue() -> None:
+    parsed = parse('FROM a\nENV C trailing\\\\backslash\\\\\nLABEL l=label\\\\\nRUN echo "$C"\n')
+    env, label, run = parsed.stages[0].instructions
+    assert isinstance(env, Env) and env.pairs[0].value == "trailing\\\\backslash\\\\"
+    assert isinstance(label, Label) and label.pairs[0].value == "label\\\\"
+    assert isinstance(run, Run) and run.command == 'echo "$C"'

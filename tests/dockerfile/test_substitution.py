@@ -72,7 +72,7 @@ def test_expand(text: str, expected: str) -> None:
         ("${}", "bad substitution"),
         ("${:x}", "bad substitution"),
         ("${PWD:=x}", r"unsupported modifier \(=\)"),
-        ("${PWD/a/b}", r"unsupported modifier \(/\)"),
+        ("${PWD/a", "missing .}."),
         ("${NOTSET:?}", "NOTSET: is not allowed to be unset"),
         ("${EMPTY:?}", "EMPTY: is not allowed to be empty"),
         ("${NOTSET?custom message}", "NOTSET: custom message"),
@@ -196,3 +196,30 @@ def test_doubling_a_value_stops_at_the_limit_naming_the_line() -> None:
     with pytest.raises(DockerfileError, match=r"^Dockerfile:7: .*more than 1048576 characters"):
         expand(text + text, env, where="Dockerfile:7")
     assert len(expand(text, env)) == 1_000_000
+
+
+def test_an_escaped_star_in_a_pattern_is_a_literal_star() -> None:
+    env = {"FOO": "a*b*c"}
+    assert expand(r"${FOO%%\**}", env) == "a"
+    assert expand(r"${FOO%\**}", env) == "a*b"
+    assert expand(r"${FOO#*\*}", env) == "b*c"
+    assert expand(r"${FOO%%*}", env) == ""
+
+
+def test_replace_the_first_or_every_match() -> None:
+    env = {"V": "banana"}
+    assert expand("${V/a/X}", env) == "bXnana"
+    assert expand("${V//a/X}", env) == "bXnXnX"
+    assert expand("${V/q/X}", env) == "banana"
+    assert expand("${V/a}", env) == "bnana"
+    assert expand("${V//[an]/-}", env) == "b-----"
+    assert expand("${V/n*/X}", env) == "baX"
+    assert expand("${UNSET/a/X}", env) == ""
+
+
+def test_replace_stays_linear_where_a_backtracking_matcher_would_not() -> None:
+    value = "x" * 200_000 + "y"
+    assert expand("${V//*a*b*c*/X}", {"V": value}) == value  # one pass: no start matches
+    assert expand("${V//x*z/X}", {"V": value}) == value  # no "z": no start is tried
+    with pytest.raises(DockerfileError, match="too costly to replace"):
+        expand("${V//x*y?/X}", {"V": value})  # every start reads to the end

@@ -66,7 +66,7 @@ def test_long_stage_cycle_is_named() -> None:
 
 
 def test_deep_json_cmd_is_shell_form_not_a_crash() -> None:
-    dockerfile = parse("FROM scratch\nCMD " + "[" * 100_000 + "\n")
+    dockerfile = parse("FROM scratch\nCMD " + "[" * 60_000 + "\n")  # a line stays under 64 KiB
     assert dockerfile.stages[0].instructions
 
 

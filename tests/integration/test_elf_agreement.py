@@ -32,7 +32,8 @@ from tests.elf.support import host_hwcaps, host_platform
 from tests.helpers import require, require_root
 
 AMD64 = LOADERS["amd64"]
-HOST_TREES = ("/usr/bin", "/usr/sbin", "/usr/libexec", f"/usr/lib/{AMD64.triplet}")
+#: the host's programs: their closures reach the libraries, which the bases cover one by one
+HOST_TREES = ("/usr/bin", "/usr/sbin")
 
 
 def test_every_host_elf_resolves_as_the_host_loader_says(tmp_path: Path) -> None:

@@ -325,7 +325,8 @@ def test_docker_engine_pulls_and_runs_what_we_push(
     out = docker_engine.run("run", "--rm", "--network", "none", ref).stdout
     assert HELLO_LINE in out
     inspected = json.loads(docker_engine.run("image", "inspect", ref).stdout)
-    assert inspected[0]["RepoDigests"] == [f"{Reference.parse(ref).name}@{image.digest}"]
+    # docker lists every repository holding the same image (other tests push it too)
+    assert f"{Reference.parse(ref).name}@{image.digest}" in inspected[0]["RepoDigests"]
 
 
 def test_large_blobs_go_up_in_chunks(proxy: Proxy, tmp_path: Path) -> None:

@@ -5,11 +5,10 @@ from pathlib import Path
 import pytest
 
 from distroless.errors import SandboxError
-from distroless.oci.models import ContainerConfig
+from distroless.oci.models import DEFAULT_PATH, ContainerConfig
 from distroless.runtime.options import Mount
 from distroless.runtime.spec import (
     DEFAULT_CAPABILITIES,
-    DEFAULT_PATH,
     ProcessSpec,
     build_spec,
     process_args,

@@ -11,8 +11,8 @@ from distroless.assemble.time import source_date_epoch
 from distroless.bases.locks import LOCK_DIR, lock_path
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
+from distroless.cli.options import mirror_option, progress_option
 from distroless.cli.output import (
-    PROGRESS_MODES,
     ProgressMode,
     TerminalReporter,
     emit_json,
@@ -29,11 +29,6 @@ _distro_option = click.option(
     default=DEFAULT_DISTRO,
     show_default=True,
     help="Debian release the bases are built from.",
-)
-_mirror_option = click.option(
-    "--mirror",
-    envvar="DISTROLESS_MIRROR",
-    help="Debian mirror URL (default: the host's apt sources).",
 )
 
 
@@ -105,15 +100,8 @@ def list_bases(app: App, distro: str, as_json: bool) -> None:
     "single-arch image.  [default: the host's and arm64]",
 )
 @click.option("--squash", is_flag=True, help="One layer per image instead of one per package.")
-@_mirror_option
-@click.option(
-    "--progress",
-    type=click.Choice(PROGRESS_MODES),
-    default="auto",
-    show_default=True,
-    help="auto: bars on a terminal, nothing extra in a pipe; plain: one line per step; "
-    "quiet: only warnings.",
-)
+@mirror_option
+@progress_option
 @click.option(
     "--json", "as_json", is_flag=True,
     help="Print what was built as JSON; progress events as JSON lines on stderr.",
@@ -186,7 +174,7 @@ def build(
     show_default=True,
     help="Where to write the locks (the builds read the ones shipped with distroless).",
 )
-@_mirror_option
+@mirror_option
 @pass_app
 def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None) -> None:
     """Pin the exact packages of every base to the archive's current versions, for every

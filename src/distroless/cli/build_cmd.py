@@ -11,7 +11,8 @@ import click
 
 from distroless.assemble.time import source_date_epoch
 from distroless.cli.context import App, pass_app
-from distroless.cli.output import PROGRESS_MODES, ProgressMode, TerminalReporter, emit_json
+from distroless.cli.options import mirror_option, progress_option
+from distroless.cli.output import ProgressMode, TerminalReporter, emit_json
 from distroless.errors import UsageError
 from distroless.oci.models import Platform
 from distroless.store import Store
@@ -23,19 +24,6 @@ if TYPE_CHECKING:
 # The builder, spec and Debian modules are imported where they are used: a cached
 # Dockerfile build should not pay for loading the package resolver.
 
-mirror_option = click.option(
-    "--mirror",
-    envvar="DISTROLESS_MIRROR",
-    help="Debian mirror URL (default: the host's apt sources).",
-)
-progress_option = click.option(
-    "--progress",
-    type=click.Choice(PROGRESS_MODES),
-    default="auto",
-    show_default=True,
-    help="auto: bars on a terminal, nothing extra in a pipe; plain: one line per step; "
-    "quiet: only warnings.",
-)
 json_option = click.option(
     "--json", "as_json", is_flag=True,
     help="Events as JSON lines on stderr, the result as JSON on stdout.",

@@ -325,11 +325,14 @@ class Dockerfile:
     stages: tuple[Stage, ...]
     global_args: tuple[Arg, ...] = ()
     filename: str = "Dockerfile"
+    #: what the parser accepted but a user should hear of (a repeated stage name)
+    warnings: tuple[str, ...] = ()
 
     def stage(self, name_or_index: str) -> Stage | None:
-        """Find a stage by (case-insensitive) name or by decimal index."""
+        """Find a stage by (case-insensitive) name or by decimal index; of stages sharing
+        a name, the last one has it, as in BuildKit."""
         wanted = name_or_index.lower()
-        for stage in self.stages:
+        for stage in reversed(self.stages):
             if stage.name == wanted:
                 return stage
         if name_or_index.isdigit() and int(name_or_index) < len(self.stages):

@@ -81,6 +81,11 @@ class BuildContext:
     def excluded(self, rel: str) -> bool:
         return bool(rel) and self.ignore.matches(rel)
 
+    def pruned(self, rel: str) -> bool:
+        """Whether nothing below the excluded directory ``rel`` can be re-included by an
+        exception (``!keep/**``), so a walk may skip it whole."""
+        return not self.ignore.may_reinclude(rel)
+
     def host(self, rel: str) -> Path:
         """The host path of a resolved context path (``""`` is the root)."""
         return self.root / rel if rel else self.root
@@ -103,7 +108,8 @@ class BuildContext:
             ) from None
 
     def match(self, source: str, where: str) -> list[Match]:
-        """Every context path matching ``source``; an error naming ``where`` if none does."""
+        """Every context path matching ``source``: a plain path that is missing is an error
+        naming ``where``; a wildcard may match nothing (BuildKit's empty-wildcard rule)."""
         pattern = clean_source(source)
         if not pattern:
             return [Match("", self.root, "")]
@@ -120,10 +126,7 @@ class BuildContext:
                 f"{where}: {source!r} is not in the build context (it does not exist there "
                 "or is excluded by .dockerignore)"
             )
-        found = self._glob(pattern.split("/"), "", "", where)
-        if not found:
-            raise BuildError(f"{where}: no file in the build context matches {source!r}")
-        return found
+        return self._glob(pattern.split("/"), "", "", where)
 
     def _glob(self, segments: list[str], named: str, resolved: str, where: str) -> list[Match]:
         head, rest = segments[0], segments[1:]
@@ -177,6 +180,8 @@ class BuildContext:
                     child_rel = f"{name}/{child}" if name else child
                     if not self.excluded(child_rel):
                         children.append((path / child, child_rel))
+                    elif not self.pruned(child_rel) and os.path.isdir(path / child):
+                        children.append((path / child, child_rel))  # what may come back
                 pending.extend(reversed(children))
 
     # -- what a bind mount shows -----------------------------------------------------------
@@ -211,7 +216,9 @@ class BuildContext:
             source, target_dir, rel = pending.pop()
             for entry in sorted(os.scandir(source), key=lambda e: e.name):
                 child = f"{rel}/{entry.name}" if rel else entry.name
-                if self.excluded(child):
+                if self.excluded(child) and (
+                    self.pruned(child) or not entry.is_dir(follow_symlinks=False)
+                ):
                     continue
                 st = entry.stat(follow_symlinks=False)
                 target = target_dir / entry.name

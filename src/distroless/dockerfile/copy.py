@@ -137,6 +137,8 @@ def copy_step(
         inputs.append(f"chown={chown}")
 
     def make() -> Layer | None:
+        if not parts:  # wildcards that matched nothing: BuildKit changes nothing
+            return None
         fs = space.fs(state)
         target = dest
         is_dir = dest_is_dir or many or unpacks
@@ -151,7 +153,7 @@ def copy_step(
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
             entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
-            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod)
+            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod, chown is None)
             entries.extend(created_dirs(fs, target if is_dir else posixpath.dirname(target), owner))
             try:
                 for part in parts:
@@ -186,30 +188,35 @@ def parse_chmod(value: str, where: str) -> int:
         raise BuildError(f"{where}: --chmod={value} {problem}") from None
 
 
-def parse_chown(value: str, fs: LayeredFS | None, where: str) -> Owner:
+def parse_chown(value: str, fs: LayeredFS | None, where: str, *, what: str = "--chown") -> Owner:
     """``--chown=user[:group]``: names from the stage's /etc/passwd and /etc/group.
 
-    A user without a group uses the same number as the group (docker's rule).
+    Without a group, a uid gives the same number as gid and a user name its passwd entry's
+    primary group, as BuildKit reads them.
     """
     user, sep, group = value.partition(":")
     if not user or (sep and not group):
-        raise BuildError(f"{where}: --chown={value} must be USER[:GROUP]")
+        raise BuildError(f"{where}: {what}={value} must be USER[:GROUP]")
 
-    def lookup(name: str, file: str) -> int:
-        if name.isdigit():
-            return int(name)
+    def read(file: str) -> str:
         text = fs.read_text(file) if fs is not None else None
-        if file == "/etc/passwd":
-            ids = {e.name: e.uid for e in parse_passwd(text or "")}
-        else:
-            ids = {e.name: e.gid for e in parse_group(text or "")}
-        if name not in ids:
-            raise BuildError(f"{where}: --chown: {name!r} is not in the stage's {file}")
-        return ids[name]
+        return text or ""
 
-    uid = lookup(user, "/etc/passwd")
-    gid = lookup(group, "/etc/group") if group else uid
-    return Owner(uid, gid)
+    if user.isdigit():
+        uid = primary = int(user)
+    else:
+        entry = next((e for e in parse_passwd(read("/etc/passwd")) if e.name == user), None)
+        if entry is None:
+            raise BuildError(f"{where}: {what}: {user!r} is not in the stage's /etc/passwd")
+        uid, primary = entry.uid, entry.gid
+    if not group:
+        return Owner(uid, primary)
+    if group.isdigit():
+        return Owner(uid, int(group))
+    gids = {e.name: e.gid for e in parse_group(read("/etc/group"))}
+    if group not in gids:
+        raise BuildError(f"{where}: {what}: {group!r} is not in the stage's /etc/group")
+    return Owner(uid, gids[group])
 
 
 def absolute_dest(dest: str, workdir: str) -> tuple[str, bool]:

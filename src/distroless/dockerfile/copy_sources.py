@@ -51,6 +51,9 @@ class Destination:
     owner: Owner = Owner()
     #: ``--chmod``: the mode of copied files and directories (None: keep theirs)
     mode: int | None = None
+    #: no ``--chown``: what comes from a stage or an image keeps its owner, as in BuildKit
+    #: (context files and downloads are root's all the same)
+    keep_owner: bool = False
 
     def file_path(self, name: str) -> str:
         """Where a file called ``name`` goes: inside a directory, or the path itself."""
@@ -89,13 +92,19 @@ class ContextPath:
         target = to.path if disk.is_dir() else to.file_path(posixpath.basename(self.match.rel))
         base = self.match.resolved
 
-        def excluded(rel: str) -> bool:
+        def in_context(rel: str) -> str:
             # .dockerignore speaks of the paths the copy really reads
-            return self.context.excluded(f"{base}/{rel}" if base else rel)
+            return f"{base}/{rel}" if base else rel
 
         owner = to.owner
         for entry in entries_from_directory(
-            disk, target, uid=owner.uid, gid=owner.gid, mode=to.mode, exclude=excluded
+            disk,
+            target,
+            uid=owner.uid,
+            gid=owner.gid,
+            mode=to.mode,
+            exclude=lambda rel: self.context.excluded(in_context(rel)),
+            prune=lambda rel: self.context.pruned(in_context(rel)),
         ):
             yield _owned(entry, owner, to.mode)
 
@@ -135,27 +144,30 @@ class StagePath:
 
     def entries(self, to: Destination) -> Iterator[Entry]:
         node = self.node
+        owner = None if to.keep_owner else to.owner
         target = to.path if node.is_dir else to.file_path(posixpath.basename(node.path))
         layer_dest = target.strip("/")
         if not node.is_dir:
             if not layer_dest:
                 raise BuildError(f"cannot copy the file {node.path} onto the root directory")
-            entry = _fs_entry(node, normalize_path(layer_dest), to.owner, to.mode)
+            entry = _fs_entry(node, normalize_path(layer_dest), owner, to.mode)
             if entry is not None:
                 yield entry
             return
         if layer_dest:
-            root = _fs_entry(node, normalize_path(layer_dest), to.owner, to.mode)
+            root = _fs_entry(node, normalize_path(layer_dest), owner, to.mode)
             if root is not None:
                 yield root
-        yield from _walk_fs(self.fs, node.path, layer_dest, to.owner, to.mode)
+        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to.mode)
 
 
-def _fs_entry(node: FsNode, layer_path: str, owner: Owner, mode: int | None) -> Entry | None:
+def _fs_entry(node: FsNode, layer_path: str, owner: Owner | None, mode: int | None) -> Entry | None:
+    """``node`` as an entry at ``layer_path``, owned by ``owner`` (None: its own owner)."""
     st = node.st
     fmt = stat.S_IFMT(st.st_mode)
     perm = stat.S_IMODE(st.st_mode)
-    common = {"uid": owner.uid, "gid": owner.gid, "mtime": int(st.st_mtime)}
+    uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
+    common = {"uid": uid, "gid": gid, "mtime": int(st.st_mtime)}
     if fmt == stat.S_IFDIR:
         return Entry(layer_path, EntryType.DIR, mode=perm if mode is None else mode, **common)  # type: ignore[arg-type]
     if fmt == stat.S_IFLNK:
@@ -180,7 +192,7 @@ def _fs_entry(node: FsNode, layer_path: str, owner: Owner, mode: int | None) -> 
 
 
 def _walk_fs(
-    fs: LayeredFS, path: str, layer_dir: str, owner: Owner, mode: int | None
+    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, mode: int | None
 ) -> Iterator[Entry]:
     for name in fs.listdir(path):
         child_path = posixpath.join(path, name)

@@ -28,7 +28,7 @@ def parse_directives(lines: Sequence[str], filename: str = "Dockerfile") -> tupl
     values: dict[str, str] = {}
     count = 0
     for number, line in enumerate(lines, start=1):
-        match = _DIRECTIVE.match(line)
+        match = _DIRECTIVE.match(line.lstrip(" \t"))  # BuildKit trims the line first
         if match is None:
             break
         name, value = match.group(1).lower(), match.group(2)

@@ -35,7 +35,8 @@ from distroless.dockerfile.ast import (
 )
 from distroless.dockerfile.cache import BuildCache, cache_key
 from distroless.dockerfile.context import BuildContext
-from distroless.dockerfile.copy import copy_step
+from distroless.dockerfile.copy import copy_step, created_dirs, parent_entries, parse_chown
+from distroless.dockerfile.copy_sources import Owner
 from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.metadata import MetadataScope, apply_metadata
@@ -54,10 +55,9 @@ from distroless.dockerfile.step_runner import SandboxRunner, StepRunner
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
 from distroless.errors import BuildError, DistrolessError, DockerfileError
 from distroless.layers.compress import Compression
-from distroless.layers.entry import Entry
 from distroless.layers.layer import Layer
 from distroless.layers.reader import iter_layer
-from distroless.oci.models import HistoryEntry, Platform
+from distroless.oci.models import DEFAULT_PATH, ContainerConfig, HistoryEntry, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.runtime.container import reap_orphans
 from distroless.runtime.rootfs import LayerCache
@@ -144,6 +144,8 @@ class Executor:
             if name in args:
                 self._global_env[name] = args[name]
         self._metadata_scope = self._scope()
+        for warning in self.dockerfile.warnings:
+            self.reporter.event("warning", message=warning)
         with self.space.stack:
             self._run_graph(graph)
         final = self.states[graph.target.index]
@@ -251,7 +253,9 @@ class Executor:
             parent = self.states[base_stage.index]
             state = replace(parent, args=())
         elif image.lower() == "scratch":
-            state = StageState(platform=platform, origin="scratch")
+            # BuildKit's empty image: the default PATH and working directory "/"
+            empty = ContainerConfig(env=(f"PATH={DEFAULT_PATH}",), working_dir="/")
+            state = StageState(platform=platform, origin="scratch", config=empty)
         else:
             state = self._state_from_image(self.resolver.resolve(image, platform, where))
         self._step(job, stage.from_, cached=False, text=f"FROM {image}")
@@ -259,7 +263,6 @@ class Executor:
         state = replace(state, config=replace(state.config, on_build=()))
         cmd_set = False
         draft: StateDraft | None = None  # metadata steps since the last layer step
-        fs: LayeredFS | None = None  # the files the draft's metadata steps may look at
         # the base's ONBUILD triggers run first, as in docker
         for instruction in chain((self._trigger(stage, t) for t in triggers), stage.instructions):
             if isinstance(instruction, Run | Copy | Add | Workdir):
@@ -268,11 +271,8 @@ class Executor:
                 state = self._layer_instruction(job, state, instruction)
                 continue
             if draft is None:
-                draft, fs = StateDraft(state), self.space.fs(state)
-            assert fs is not None
-            step = apply_metadata(
-                draft, instruction, self._metadata_scope, read_file=fs.read_text, cmd_set=cmd_set
-            )
+                draft = StateDraft(state)
+            step = apply_metadata(draft, instruction, self._metadata_scope, cmd_set=cmd_set)
             cmd_set = step.cmd_set
             self._step(job, instruction, cached=False, text=step.text)
         return state if draft is None else draft.state()
@@ -374,9 +374,21 @@ class Executor:
             return state.add_history(HistoryEntry(text, self.created, empty_layer=True))
 
         def make() -> Layer | None:
-            if self.space.fs(state).lookup(full) is not None:
+            """The missing directories, made as the USER in effect (BuildKit's mkdir runs as
+            that user) through the image's symlinks, existing parents left as they are."""
+            fs = self.space.fs(state)
+            target = fs.resolve(full)
+            if fs.lookup(target) is not None:
                 return None
-            return self.space.write_layer([Entry.directory(full)], job.compression)
+            user = state.config.user
+            owner = Owner() if not user else parse_chown(user, fs, where, what="USER")
+            entries = [
+                *parent_entries(fs, target, include_self=False),
+                *created_dirs(fs, target, owner),
+            ]
+            return self.space.write_layer(entries, job.compression)
+
+        where = self.source.where(ins)
 
         return self._layer_step(job, state, ins, LayerStep(text, [], make))
 

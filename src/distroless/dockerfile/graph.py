@@ -74,12 +74,10 @@ def _expand(
     )
 
 
-def _find(dockerfile: Dockerfile, ref: str) -> Stage | None:
+def _named(dockerfile: Dockerfile, ref: str) -> Stage | None:
+    """The stage named ``ref`` (names only, no indices); the last of a repeated name."""
     lowered = ref.lower()
-    for stage in dockerfile.stages:
-        if stage.name == lowered:
-            return stage
-    return None
+    return next((s for s in reversed(dockerfile.stages) if s.name == lowered), None)
 
 
 def build_graph(
@@ -97,7 +95,7 @@ def build_graph(
     if target is None:
         target_stage = stages[-1]
     else:
-        found = _find(dockerfile, target)
+        found = _named(dockerfile, target)
         if found is None:
             names = ", ".join(s.name for s in stages if s.name) or "none are named"
             raise DockerfileError(
@@ -116,7 +114,7 @@ def build_graph(
         base = _expand(dockerfile, stage.from_, stage.base, global_env)
         bases[stage.index] = base
         env: dict[str, str] = {}
-        parent = _find(dockerfile, base)
+        parent = _named(dockerfile, base)
         if parent is not None and parent.index < stage.index:
             edges.append(StageRef(stage.index, parent.index, stage.line, "FROM"))
             env.update(final_env[parent.index])
@@ -188,7 +186,7 @@ def _edge(
     how: str,
     edges: list[StageRef],
 ) -> None:
-    found = _find(dockerfile, ref)
+    found = _named(dockerfile, ref)
     if found is None and ref.isdigit():
         index = int(ref)
         if index >= len(dockerfile.stages):

@@ -191,10 +191,10 @@ class DockerIgnore:
             is_dir = entry.is_dir(follow_symlinks=False)
             if not excluded:
                 yield rel
-            if is_dir and (not excluded or self._may_reinclude(rel)):
+            if is_dir and (not excluded or self.may_reinclude(rel)):
                 yield from self._walk(Path(entry.path), rel + "/")
 
-    def _may_reinclude(self, directory: str) -> bool:
+    def may_reinclude(self, directory: str) -> bool:
         """Whether some exception pattern could match below ``directory``."""
         for pattern in self.patterns:
             if not pattern.exclusion:

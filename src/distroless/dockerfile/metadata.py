@@ -2,16 +2,16 @@
 
 :func:`apply_metadata` is a pure step: it edits a :class:`StateDraft` (the stage's config,
 build-arg scope and history in progress) and returns the text the step is shown and
-recorded as.  It reads nothing but its arguments; ``USER``'s check that a user name
-exists gets the stage's files through ``read_file``.  History entries follow BuildKit's
-wording (``ENV K=V``, ``CMD ["x"]``) and are marked ``empty_layer``; ``ARG`` changes only
-the scope and records nothing.
+recorded as.  It reads nothing but its arguments: ``USER`` records a name the stage's
+``/etc/passwd`` may lack, as docker does; a ``RUN`` as that user is what fails.  History
+entries follow BuildKit's wording (``ENV K=V``, ``CMD ["x"]``) and are marked
+``empty_layer``; ``ARG`` changes only the scope and records nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from distroless.dockerfile.ast import (
@@ -35,14 +35,12 @@ from distroless.dockerfile.stage import DEFAULT_SHELL, StateDraft
 from distroless.dockerfile.workspace import SourceFile
 from distroless.errors import BuildError, DockerfileError
 from distroless.oci.models import ContainerConfig, HistoryEntry
-from distroless.runtime.users import parse_group, parse_passwd
 
 #: characters the environment and labels of one stage may hold (an execve takes at most a
 #: few MiB of environment in all; labels beyond this are not metadata but data)
 MAX_CONFIG_TEXT = 4 << 20
 
 #: a file of the stage (``/etc/passwd``), None when it has none
-ReadFile = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,6 @@ def apply_metadata(
     ins: Instruction,
     scope: MetadataScope,
     *,
-    read_file: ReadFile,
     cmd_set: bool = False,
 ) -> MetadataStep:
     """Apply ``ins`` to ``draft``; ``cmd_set`` says whether CMD came earlier in the stage
@@ -99,12 +96,12 @@ def apply_metadata(
             draft.set_label(key, value)
         text = "LABEL " + " ".join(f"{k}={v}" for k, v in labels.items())
     elif isinstance(ins, Maintainer):
-        draft.author = ins.name
-        draft.set_label("maintainer", ins.name)
+        draft.author = ins.name  # the image's author only: BuildKit adds no label
         text = f"MAINTAINER {ins.name}"
     elif isinstance(ins, User):
         user = source.expand(ins.user, env, ins)
-        _check_user(user, source.where(ins), read_file)
+        if not user.partition(":")[0]:
+            raise BuildError(f"{source.where(ins)}: USER needs a user name or uid")
         config = replace(config, user=user)
         text = f"USER {user}"
     elif isinstance(ins, Cmd):
@@ -114,7 +111,7 @@ def apply_metadata(
     elif isinstance(ins, Entrypoint):
         entry = _argv(config, ins.command)
         config = replace(config, entrypoint=entry, cmd=config.cmd if cmd_set else None)
-        text = f"ENTRYPOINT {command_text(entry)}"
+        text = f"ENTRYPOINT {command_text(entry or ())}"
     elif isinstance(ins, Shell):
         config = replace(config, shell=ins.shell)
         text = f"SHELL {command_text(ins.shell)}"
@@ -122,7 +119,7 @@ def apply_metadata(
         ports = []
         for raw in ins.ports:
             for port in source.expand_words(raw, env, ins):
-                ports.append(port if "/" in port else f"{port}/tcp")
+                ports.extend(_ports(port, source.where(ins)))
         draft.add_ports(ports)
         text = "EXPOSE " + " ".join(ports)
     elif isinstance(ins, Volume):
@@ -158,10 +155,24 @@ def command_text(command: Command) -> str:
     return command
 
 
-def _argv(config: ContainerConfig, command: Command) -> tuple[str, ...]:
+def _argv(config: ContainerConfig, command: Command) -> tuple[str, ...] | None:
+    """The vector the config holds; ``[]`` is written as null, as docker writes it."""
     if isinstance(command, tuple):
-        return command
+        return command or None
     return (*(config.shell or DEFAULT_SHELL), command)
+
+
+def _ports(spec: str, where: str) -> list[str]:
+    """``8080/TCP`` as ``8080/tcp``, ``7000-7002`` as its three ports, as docker records them."""
+    number, _, protocol = spec.partition("/")
+    low, dash, high = number.partition("-")
+    if not low.isdigit() or (dash and not high.isdigit()):
+        raise BuildError(f"{where}: EXPOSE {spec}: invalid port or port range")
+    first, last = int(low), int(high) if dash else int(low)
+    if not 0 <= first <= last <= 65535:
+        raise BuildError(f"{where}: EXPOSE {spec}: invalid port or port range")
+    proto = (protocol or "tcp").lower()
+    return [f"{port}/{proto}" for port in range(first, last + 1)]
 
 
 def _healthcheck(ins: Healthcheck) -> dict[str, object]:
@@ -195,22 +206,3 @@ def _arg(draft: StateDraft, ins: Arg, scope: MetadataScope) -> None:
             value = None
         if value is not None:
             draft.set_arg(arg.name, value)
-
-
-def _check_user(user: str, where: str, read_file: ReadFile) -> None:
-    name, _, group = user.partition(":")
-    if not name:
-        raise BuildError(f"{where}: USER needs a user name or uid")
-    if not name.isdigit():
-        users = {e.name for e in parse_passwd(read_file("/etc/passwd") or "")}
-        if name not in users:
-            raise BuildError(
-                f"{where}: USER {user}: {name!r} is not in the stage's "
-                "/etc/passwd; use a numeric uid or add the user"
-            )
-    if group and not group.isdigit():
-        groups = {e.name for e in parse_group(read_file("/etc/group") or "")}
-        if group not in groups:
-            raise BuildError(
-                f"{where}: USER {user}: group {group!r} is not in the stage's /etc/group"
-            )

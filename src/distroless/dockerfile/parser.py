@@ -57,6 +57,8 @@ from distroless.dockerfile.shell_words import RawWord, UnterminatedQuote, split_
 from distroless.errors import DockerfileError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+#: BuildKit reads a Dockerfile with a line scanner of this size and refuses longer lines.
+MAX_LINE_BYTES = 65535
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS_NS = {
@@ -154,10 +156,21 @@ class _Parser:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        for number, line in enumerate(lines, start=1):
+            if len(line.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
+                raise DockerfileError(
+                    f"{filename}:{number}:1: dockerfile line greater than max allowed size "
+                    f"of {MAX_LINE_BYTES}"
+                )
+        #: lines as written: here-document bodies keep a CRLF file's carriage returns
+        self.raw_lines = lines
         self.lines = [line.removesuffix("\r") for line in lines]
         self.directives, self.index = parse_directives(self.lines, filename)
         self.escape = self.directives.escape
-        self.continuation = re.compile(re.escape(self.escape) + r"[ \t]*$")
+        # BuildKit's continuation needs another character before the escape: a line ending
+        # in an escaped escape (``trailing\\``) does not continue
+        escape = re.escape(self.escape)
+        self.continuation = re.compile(f"(?<=[^{escape}]){escape}[ \\t]*$")
         self.logical: _Logical | None = None
         #: the typed ``--mount`` flags of the instruction being read
         self.mounts: list[Mount] = []
@@ -224,6 +237,7 @@ class _Parser:
         current_from: From | None = None
         current: list[Instruction] = []
         names: dict[str, int] = {}
+        warnings: list[str] = []
         while True:
             logical = self._read_logical()
             if logical is None:
@@ -234,11 +248,11 @@ class _Parser:
                 if current_from is not None:
                     stages.append(Stage(len(stages), current_from, tuple(current)))
                 if instruction.name is not None:
-                    if instruction.name in names:
-                        raise self.error(
-                            logical.text.lower().rindex(instruction.name),
-                            f"duplicate stage name {instruction.name!r} "
-                            f"(already used on line {names[instruction.name]})",
+                    if instruction.name in names:  # BuildKit warns; the later stage wins
+                        warnings.append(
+                            f"{self.filename}:{instruction.line}: stage name "
+                            f"{instruction.name!r} is also used on line "
+                            f"{names[instruction.name]}; this later stage takes the name"
                         )
                     names[instruction.name] = instruction.line
                 current_from, current = instruction, []
@@ -263,6 +277,7 @@ class _Parser:
             stages=tuple(stages),
             global_args=tuple(global_args),
             filename=self.filename,
+            warnings=tuple(warnings),
         )
 
     # -- one instruction ---------------------------------------------------------------
@@ -405,17 +420,25 @@ class _Parser:
         except UnterminatedQuote as exc:
             raise self.error(offset + exc.offset, exc.message) from None
 
-    @staticmethod
-    def _json(args: str) -> tuple[str, ...] | None:
+    def _json(self, args: str, offset: int) -> tuple[str, ...] | None:
+        """The exec form, or None for the shell form: text that is no JSON array.
+
+        A JSON array holding anything but strings is an error, as BuildKit refuses it
+        rather than reading it as shell words.
+        """
         if not args.startswith("["):
             return None
         try:
             value = json.loads(args)
         except (ValueError, RecursionError):
             return None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list):
             return None
-        return tuple(value)
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(
+                offset, "when using JSON array syntax, arrays must be comprised of strings only"
+            )
+        return tuple(_without_lone_surrogates(v) for v in value)
 
     def _one(self, name: str, args: str, offset: int) -> str:
         if not args:
@@ -429,7 +452,7 @@ class _Parser:
         return tuple(w.text for w in words)
 
     def _list(self, name: str, args: str, offset: int) -> tuple[str, ...]:
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         if parsed is None:
             return self._words(name, args, offset)
         if not parsed:
@@ -439,7 +462,7 @@ class _Parser:
         return parsed
 
     def _command(self, name: str, args: str, offset: int, *, empty: bool = False) -> Command:
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         if parsed is not None:
             if not parsed and not empty:
                 raise self.error(offset, f"{name} requires a command")
@@ -513,7 +536,7 @@ class _Parser:
         self, cls: type[Copy] | type[Add], args: str, offset: int, common: _Common
     ) -> Instruction:
         keyword = cls.__name__.upper()
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         json_form = parsed is not None
         if parsed is None:
             parsed = tuple(w.text for w in self._split(args, offset))
@@ -522,7 +545,7 @@ class _Parser:
         return cls(sources=parsed[:-1], dest=parsed[-1], json_form=json_form, **common)
 
     def _shell(self, args: str, offset: int, common: _Common) -> Instruction:
-        parsed = self._json(args)
+        parsed = self._json(args, offset)
         if parsed is None:
             raise self.error(offset, 'SHELL requires a JSON array, e.g. SHELL ["/bin/sh", "-c"]')
         if not parsed:
@@ -533,8 +556,8 @@ class _Parser:
         flags = common["flags"]
         kind = args.split(None, 1)[0] if args else ""
         if kind.upper() == "NONE":
-            if args[len(kind) :].strip() or flags:
-                raise self.error(offset, "HEALTHCHECK NONE takes no arguments or flags")
+            if args[len(kind) :].strip():  # flags are ignored, as BuildKit ignores them
+                raise self.error(offset, "HEALTHCHECK NONE takes no arguments")
             return Healthcheck(command=None, **common)
         if kind.upper() != "CMD":
             raise self.error(
@@ -668,12 +691,11 @@ class _Parser:
                     f"unterminated here-document {marker.text}: "
                     f"expected a line {marker.name!r} before the end of the file",
                 )
-            line = self.lines[self.index]
+            line, raw = self.lines[self.index], self.raw_lines[self.index]
             self.index += 1
-            candidate = line.lstrip("\t") if marker.chomp else line
-            if candidate == marker.name:
+            if (line.lstrip("\t") if marker.chomp else line) == marker.name:
                 break
-            body.append(candidate + "\n")
+            body.append((raw.lstrip("\t") if marker.chomp else raw) + "\n")
         return Heredoc(marker.name, "".join(body), marker.expand, marker.chomp, marker.fd)
 
 
@@ -689,6 +711,12 @@ class _Marker:
     words: tuple[int, ...]
 
 
+def _without_lone_surrogates(text: str) -> str:
+    """``text`` with each unpaired surrogate (``"\\ud800"`` in JSON) as U+FFFD, as Go's JSON
+    decoder gives it: such a string cannot be written as UTF-8 into the image config."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _heredoc_markers(words: list[str]) -> list[_Marker]:
     """Here-document markers among raw words, as docker finds them.
 
@@ -700,7 +728,8 @@ def _heredoc_markers(words: list[str]) -> list[_Marker]:
     while i < len(words):
         match = _HEREDOC.match(words[i])
         spanned: tuple[int, ...] = (i,)
-        if match is not None and not match.group(3) and i + 1 < len(words):
+        # "<< EOF" names a document, "<<- EOF" does not (BuildKit reads word by word)
+        if match is not None and not match.group(3) and not match.group(2) and i + 1 < len(words):
             match = _HEREDOC.match(words[i] + words[i + 1])
             spanned = (i, i + 1)
         i = spanned[-1] + 1
@@ -757,7 +786,9 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
 def parse_file(path: str | Path) -> Dockerfile:
     """Read and parse a Dockerfile; a missing or unreadable file is a DockerfileError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # bytes, not read_text: universal newlines would drop a CRLF file's carriage
+        # returns, which here-document bodies keep
+        text = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DockerfileError(f"cannot read Dockerfile {str(path)!r}: {exc}") from None
     return parse(text, str(path))

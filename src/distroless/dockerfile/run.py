@@ -14,6 +14,7 @@ decides what it runs and turns a failure into one line naming the step.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def run_args(state: StageState, ins: Run) -> tuple[str, ...]:
         return ins.command
     command = ins.command
     if ins.heredocs:
-        words = command.split()
+        words = re.sub(r"<<[ \t]+", "<<", command).split()  # "<< EOF" is "<<EOF"
         if words and all(w.startswith("<<") or (w[:1].isdigit() and "<<" in w) for w in words):
             return (*state.shell, ins.heredocs[0].content)
         body = "".join(f"{h.content}{h.name}\n" for h in ins.heredocs)

@@ -101,7 +101,10 @@ def step_mounts(
             target = target_of(mount.target)
             if mount.source_stage is not None:
                 raise BuildError(f"{where}: RUN --mount=type=bind,from=... is not supported")
-            match = space.context.match(mount.source, where)[0]
+            found = space.context.match(mount.source, where)
+            if not found:
+                raise BuildError(f"{where}: no file in the build context matches {mount.source!r}")
+            match = found[0]
             view = _bind_view(space, match, mount.readwrite)
             out.append(HostMount(view, target, not mount.readwrite))
             inputs.append(f"mount=bind:{target}:{space.context.digest([match])}")

@@ -116,6 +116,7 @@ class _Lexer:
         self.escape = escape
         self.pos = 0
         self.produced = 0  # characters substituted so far, nested expansions included
+        self.stopped_at = ""
 
     def grow(self, value: str) -> str:
         self.produced += len(value)
@@ -134,14 +135,19 @@ class _Lexer:
             self.pos += 1
         return ch
 
-    def process(self, stop: str = "") -> tuple[str, list[str]]:
-        """Read up to ``stop`` (or the end); return the processed text and its words."""
+    def process(self, stop: str = "", *, pattern: bool = False) -> tuple[str, list[str]]:
+        """Read up to any character of ``stop`` (or the end); return the processed text and
+        its words.  :attr:`stopped_at` says which stop ended it.
+
+        In a ``pattern`` (``${v%p}``, ``${v/p/r}``) an escaped glob character stays literal:
+        it is written as a one-character class, which the matcher reads as that character.
+        """
         result: list[str] = []
         words = _Words()
         while self.peek():
             ch = self.peek()
-            if stop and ch == stop:
-                self.next()
+            if stop and ch in stop:
+                self.stopped_at = self.next()
                 return "".join(result), words.result()
             if ch == "'":
                 value = self._single_quote()
@@ -162,6 +168,8 @@ class _Lexer:
                     if not ch:
                         break
                     words.add_raw(ch)
+                    if pattern and ch in _GLOB_SPECIALS:
+                        ch = f"[{ch}]"
                 else:
                     words.add_char(ch)
                 result.append(ch)
@@ -266,8 +274,17 @@ class _Lexer:
             longest = self.peek() == ch
             if longest:
                 self.next()
-            pattern, _ = self.process("}")
+            pattern, _ = self.process("}", pattern=True)
             return _trim(value or "", pattern, prefix=ch == "#", longest=longest)
+        if ch == "/":
+            every = self.peek() == "/"
+            if every:
+                self.next()
+            pattern, _ = self.process("/}", pattern=True)
+            replacement = ""
+            if self.stopped_at == "/":
+                replacement, _ = self.process("}")
+            return _replace(value or "", pattern, replacement, every=every)
         if not ch:
             raise DockerfileError("syntax error: missing '}'")
         raise DockerfileError(f"unsupported modifier ({ch}) in substitution")
@@ -281,11 +298,47 @@ def _trim(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
             f"the pattern {pattern[:40]!r} is too long to trim a value of {len(value)} characters"
         )
     if prefix:
-        cut = _match_length(value, pieces, longest=longest)
+        cut, _ = _match_length(value, pieces, longest=longest)
         return value if cut is None else value[cut:]
-    cut = _match_length(value[::-1], pieces[::-1], longest=longest)
+    cut, _ = _match_length(value[::-1], pieces[::-1], longest=longest)
     return value if cut is None else value[: len(value) - cut]
 
+
+def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
+    """``${v/p/r}`` (the first match, longest at the leftmost start) and ``${v//p/r}``
+    (every match), found with the same linear matcher as the trims: a glob of stars
+    handed to a backtracking regex could take polynomial time on a hostile value."""
+    pieces = _glob_pieces(pattern)
+    if not pattern or any(p not in value for p in set(pieces) if p in _glob(pieces).literal):
+        return value  # a literal the value lacks: nothing can match, and no start is tried
+    budget = _TRIM_WORK // (len(pieces) + 1)
+    out: list[str] = []
+    i = 0
+    while i <= len(value):
+        cut, read = _match_length(value, pieces, longest=True, start=i)
+        budget -= read + 1
+        if budget < 0:
+            raise DockerfileError(
+                f"the pattern {pattern[:40]!r} is too costly to replace in a value of "
+                f"{len(value)} characters"
+            )
+        if cut:  # an empty match replaces nothing, as in BuildKit
+            out.append(replacement)
+            i += cut
+            if not every:
+                break
+            continue
+        if cut is None and pieces[0] == "*":
+            break  # a leading star that matches from here matches from nowhere later
+        if i < len(value):
+            out.append(value[i])
+        i += 1
+    out.append(value[i:])
+    return "".join(out)
+
+
+#: characters a pattern reads specially, so an escaped one is written as a class
+_GLOB_SPECIALS = frozenset("*?[\\")
 
 #: characters times pattern pieces one trim may cost (a 1 MiB value, a 10-piece pattern)
 _TRIM_WORK = 10 * MAX_EXPANSION
@@ -317,51 +370,70 @@ def _glob_pieces(pattern: str) -> tuple[str, ...]:
     return tuple(pieces)
 
 
-def _match_length(text: str, pieces: tuple[str, ...], *, longest: bool) -> int | None:
-    """The shortest (or longest) ``n`` such that ``text[:n]`` matches ``pieces`` whole.
+class _Glob:
+    """A glob's automaton as bit masks: bit ``i`` set means "the first ``i`` pieces match
+    what was read"; a ``*`` keeps its bit and may be skipped."""
 
-    A bit-parallel run of the pattern's automaton: bit ``i`` set means "the first ``i``
-    pieces match what was read"; a ``*`` keeps its bit and may be skipped.  One pass over
-    ``text``, so a trim is linear in the value, never a glob match per cut.
-    """
-    stars = any_char = 0
-    literal: dict[str, int] = {}
-    classes: list[tuple[int, str]] = []
-    for i, piece in enumerate(pieces):
-        if piece == "*":
-            stars |= 1 << i
-        elif piece == "?":
-            any_char |= 1 << i
-        elif len(piece) > 1:
-            classes.append((1 << i, piece))
-        else:
-            literal[piece] = literal.get(piece, 0) | 1 << i
-    accept = 1 << len(pieces)
-    masks: dict[str, int] = {}
+    def __init__(self, pieces: tuple[str, ...]) -> None:
+        self.stars = self.any_char = 0
+        self.literal: dict[str, int] = {}
+        self.classes: list[tuple[int, str]] = []
+        for i, piece in enumerate(pieces):
+            if piece == "*":
+                self.stars |= 1 << i
+            elif piece == "?":
+                self.any_char |= 1 << i
+            elif len(piece) > 1:
+                self.classes.append((1 << i, piece))
+            else:
+                self.literal[piece] = self.literal.get(piece, 0) | 1 << i
+        self.accept = 1 << len(pieces)
+        self.masks: dict[str, int] = {}
 
-    def closure(states: int) -> int:
-        return states | ((states & stars) << 1)  # runs of stars are merged: one step
-
-    states = closure(1)
-    found = 0 if states & accept else None
-    if found is not None and not longest:
-        return 0
-    for index, ch in enumerate(text, 1):
-        mask = masks.get(ch)
+    def mask(self, ch: str) -> int:
+        mask = self.masks.get(ch)
         if mask is None:
-            mask = literal.get(ch, 0) | any_char
-            for bit, piece in classes:
+            mask = self.literal.get(ch, 0) | self.any_char
+            for bit, piece in self.classes:
                 if fnmatch.fnmatchcase(ch, piece):
                     mask |= bit
-            masks[ch] = mask
-        states = closure(((states & mask) << 1) | (states & stars))
+            self.masks[ch] = mask
+        return mask
+
+    def closure(self, states: int) -> int:
+        return states | ((states & self.stars) << 1)  # runs of stars are merged: one step
+
+
+@lru_cache(maxsize=256)
+def _glob(pieces: tuple[str, ...]) -> _Glob:
+    return _Glob(pieces)
+
+
+def _match_length(
+    text: str, pieces: tuple[str, ...], *, longest: bool, start: int = 0
+) -> tuple[int | None, int]:
+    """The shortest (or longest) ``n`` such that ``text[start:start + n]`` matches
+    ``pieces`` whole, and how many characters were read to find out.
+
+    One pass of the glob's automaton over ``text``, so a trim is linear in the value,
+    never a glob match per cut.
+    """
+    glob = _glob(pieces)
+    states = glob.closure(1)
+    found = 0 if states & glob.accept else None
+    if found is not None and not longest:
+        return 0, 0
+    read = 0
+    for position in range(start, len(text)):
+        read += 1
+        states = glob.closure(((states & glob.mask(text[position])) << 1) | (states & glob.stars))
         if not states:
             break
-        if states & accept:
-            found = index
+        if states & glob.accept:
+            found = read
             if not longest:
                 break
-    return found
+    return found, read
 
 
 def _too_deep(where: str) -> str:

@@ -35,11 +35,13 @@ class _Walker:
         gid: int | None,
         mode: int | None,
         exclude: Callable[[str], bool] | None,
+        prune: Callable[[str], bool] | None = None,
     ) -> None:
         self.uid = uid
         self.gid = gid
         self.mode = mode
         self.exclude = exclude
+        self.prune = prune
         self.inodes: dict[tuple[int, int], str] = {}
 
     def entry(self, disk: str, layer_path: str, st: os.stat_result) -> Entry | None:
@@ -110,16 +112,29 @@ class _Walker:
             raise ArchiveError(f"cannot list {disk}: {exc.strerror}") from exc
         for child in children:
             child_rel = posixpath.join(rel, child.name) if rel else child.name
-            if self.exclude is not None and self.exclude(child_rel):
+            hidden = self.exclude is not None and self.exclude(child_rel)
+            if hidden and (self.prune is None or self.prune(child_rel)):
+                continue
+            if hidden and not child.is_dir(follow_symlinks=False):
                 continue
             st = child.stat(follow_symlinks=False)
             layer_path = posixpath.join(layer_dir, child.name) if layer_dir else child.name
             entry = self.entry(child.path, layer_path, st)
             if entry is None:
                 continue
-            yield entry
-            if entry.type is EntryType.DIR:
-                yield from self.walk(child.path, layer_path, child_rel)
+            if not hidden:
+                yield entry
+                if entry.type is EntryType.DIR:
+                    yield from self.walk(child.path, layer_path, child_rel)
+                continue
+            # an excluded directory that an exception may reach into: it is there only
+            # as the parent of what is re-included below it
+            below = self.walk(child.path, layer_path, child_rel)
+            first = next(below, None)
+            if first is not None:
+                yield entry
+                yield first
+                yield from below
 
 
 def entries_from_directory(
@@ -130,16 +145,20 @@ def entries_from_directory(
     gid: int | None = None,
     mode: int | None = None,
     exclude: Callable[[str], bool] | None = None,
+    prune: Callable[[str], bool] | None = None,
 ) -> Iterator[Entry]:
     """Entries placing ``src`` at ``dest`` in the layer.
 
     A directory's *contents* land under ``dest`` (``dest`` itself gets the directory's
     metadata unless it is the root); a single file becomes the entry ``dest``.  ``exclude``
-    receives paths relative to ``src`` (``a/b.txt``) and prunes whole subtrees.  ``uid``,
+    receives paths relative to ``src`` (``a/b.txt``) and hides them; an excluded directory
+    hides its whole subtree unless ``prune`` says otherwise for it (False: something below
+    may be re-included, as a ``.dockerignore`` exception does; the directory then appears
+    only as the parent of what is).  ``uid``,
     ``gid`` and ``mode`` override what is on disk (``mode`` applies to files and
     directories, not symlinks).
     """
-    walker = _Walker(uid, gid, mode, exclude)
+    walker = _Walker(uid, gid, mode, exclude, prune)
     try:
         st = os.lstat(src)
     except OSError as exc:

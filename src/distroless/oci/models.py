@@ -20,6 +20,9 @@ from distroless.oci import mediatypes as mt
 from distroless.oci.canonical import digest_of, dumps
 from distroless.oci.digest import Digest, parse_digest
 
+#: The PATH docker gives an image or container that sets none (and a ``FROM scratch`` stage).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v not in (None, {}, [], "")}

@@ -11,14 +11,12 @@ from dataclasses import dataclass, replace
 
 from distroless.assemble.image import LayerSource, assemble
 from distroless.elf import ImageView, LoaderConfig
-from distroless.oci.models import ContainerConfig, Descriptor, Platform
+from distroless.oci.models import DEFAULT_PATH, ContainerConfig, Descriptor, Platform
 from distroless.pack.dpkgdb import PackageDatabase
 from distroless.pack.layer import pack_content
 from distroless.pack.plan import plan_pack
 from distroless.reporter import Reporter
 from distroless.store import Store, StoredImage
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)

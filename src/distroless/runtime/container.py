@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from distroless.errors import SandboxError, UsageError
-from distroless.oci.models import ContainerConfig, Platform
+from distroless.oci.models import DEFAULT_PATH, ContainerConfig, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
 from distroless.runtime.console import ConsoleSocket, our_size, proxy, set_window_size
@@ -44,7 +44,6 @@ from distroless.runtime.rootfs import LayerCache, container_rootfs, is_mountpoin
 from distroless.runtime.runc import LaunchPlan, PrivateFile, Runtime, Waiter
 from distroless.runtime.seccomp import profile as seccomp_profile
 from distroless.runtime.spec import (
-    DEFAULT_PATH,
     ProcessSpec,
     build_spec,
     hosts_file,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from distroless.errors import SandboxError
+from distroless.oci.models import DEFAULT_PATH
 from distroless.runtime.container import (
     Sandbox,
     Stdio,
@@ -42,7 +43,6 @@ from distroless.runtime.container import (
 from distroless.runtime.lifecycle import Container, require_running, runtime_of
 from distroless.runtime.options import Mount, RunOptions
 from distroless.runtime.records import ContainerRecord, new_id, write_record
-from distroless.runtime.spec import DEFAULT_PATH
 from distroless.runtime.toolbox import TOOLBOX_PATH
 
 SHELL = f"{TOOLBOX_PATH}/sh"

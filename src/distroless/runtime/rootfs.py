@@ -100,10 +100,11 @@ def mounted_layers(under: Path | None = None) -> set[str]:
 
     Their blobs may be gone (an image removed while its container runs), yet the running
     container still reads them; prune leaves them for a later run.  With ``under`` (a
-    store's state directory, trusted: the host's own), only overlays mounted below it
-    count: another store's container holds that store's copy of a layer, not this one.
+    store's state directory as the layer cache holds it: absolute and free of links, as
+    mountinfo writes mount points), only overlays mounted below it count: another store's
+    container holds that store's copy of a layer, not this one.
     """
-    prefix = os.path.realpath(under) if under is not None else None
+    prefix = os.fspath(under) if under is not None else None
     found: set[str] = set()
     with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as fh:
         for line in fh:
@@ -127,7 +128,9 @@ class LayerCache:
     """Unpacked layers under ``root`` (normally ``store.state_dir("layers")``)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        # the host's own directory (trusted), made absolute as the Store makes its root,
+        # so it compares with the mount points the kernel lists
+        self.root = Path(root).resolve()
         _make_private(self.root)
 
     def path_for(self, digest: str) -> Path:

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from distroless.errors import SandboxError
-from distroless.oci.models import ContainerConfig
+from distroless.oci.models import DEFAULT_PATH, ContainerConfig
 from distroless.runtime.options import Mount, Network
 from distroless.runtime.users import ResolvedUser
 
 OCI_VERSION = "1.0.2"
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_NOFILE = 1048576
 
 DEFAULT_CAPABILITIES: tuple[str, ...] = (

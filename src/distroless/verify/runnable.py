@@ -30,8 +30,8 @@ from distroless.elf import Closure, ClosureResolver, FsViewAdapter, LoaderConfig
 from distroless.elf.header import is_elf
 from distroless.elf.view import FileKind, resolve
 from distroless.errors import DistrolessError
+from distroless.oci.models import DEFAULT_PATH
 from distroless.rootpath import SymlinkLoopError
-from distroless.runtime.spec import DEFAULT_PATH
 from distroless.verify.access import EXECUTE, READ, Identity, image_identity
 from distroless.verify.findings import Finding, finding, note
 from distroless.verify.fsview import FileSystemView, Node

@@ -407,11 +407,14 @@ def _build_flags(case: Case) -> list[str]:
     return flags
 
 
-def build_with_docker(engine: DockerEngine, case: Case, work: Path, turns: EngineTurns) -> Outcome:
+def build_with_docker(
+    engine: DockerEngine, case: Case, work: Path, turns: EngineTurns, *, no_cache: bool = False
+) -> Outcome:
     """``docker build`` (BuildKit) of the case, or of its reference Dockerfile, then save."""
     context = prepare_context(case, work / "docker-context")
     dockerfile = case.path / case.reference if case.reference else context / case.dockerfile
     argv = ["build", "--progress=plain", "--network=host", "-f", str(dockerfile), "-t", case.tag]
+    argv += ["--no-cache"] if no_cache else []
     argv += [*_build_flags(case), str(context)]
     with turns.build():
         built = docker(engine, *argv)
@@ -449,7 +452,9 @@ def build_with_distroless(template: Path, case: Case, work: Path) -> Outcome:
     """``distroless build`` of the case in a private copy of the template store, then save."""
     context = prepare_context(case, work / "our-context")
     store = work / "store"
-    shutil.copytree(template, store, symlinks=True)
+    # cp -a: the template's unpacked layer cache must keep its owners and overlay xattrs
+    # (copytree would give every directory of the warm-up's base to root).
+    subprocess.run(["cp", "-a", "--reflink=auto", template, store], check=True)
     before = store_listing(store)
     built = distroless(
         store,

@@ -164,9 +164,18 @@ def outcomes(
         try:
             with docker_slots:
                 theirs = build_with_docker(docker_engine, case, work, turns)
-            return case.name, Pair(
-                docker=theirs, ours=build_with_distroless(template_store, case, work)
-            )
+            pair = Pair(docker=theirs, ours=build_with_distroless(template_store, case, work))
+            if _unexpected(case, _problems(case, pair)):
+                # Engine 20.10 running several builds now and then drops one step's change
+                # from its image (seen once in CI: a WORKDIR's mkdir); a disagreement is
+                # reported only if a second, uncached docker build of the case shows it too.
+                (work / "again").mkdir()
+                with docker_slots:
+                    again = build_with_docker(
+                        docker_engine, case, work / "again", turns, no_cache=True
+                    )
+                pair = Pair(docker=again, ours=pair.ours)
+            return case.name, pair
         except Exception as exc:  # a harness failure fails this case only, with its reason
             return case.name, f"{type(exc).__name__}: {exc}"
 
@@ -197,6 +206,14 @@ def _problems(case: Case, pair: Pair | str) -> list[str]:
     return compare(pair.docker.image, pair.ours.image)
 
 
+def _unexpected(case: Case, problems: list[str]) -> bool:
+    """Whether these problems fail the case: any at all, or not the ones its xfail records."""
+    if not problems:
+        return False
+    report = "\n".join(problems)
+    return not (case.xfail and all(fragment in report for fragment in case.differs))
+
+
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_case_matches_docker(case: Case, outcomes: dict[str, Pair | str]) -> None:
     """A case matches docker; a known difference must show exactly as its ``differs`` says.
@@ -209,7 +226,7 @@ def test_case_matches_docker(case: Case, outcomes: dict[str, Pair | str]) -> Non
     if not problems:
         return
     report = "\n".join(problems)
-    if case.xfail and all(fragment in report for fragment in case.differs):
+    if not _unexpected(case, problems):
         raise KnownDifference(report)
     pytest.fail(report, pytrace=False)
 

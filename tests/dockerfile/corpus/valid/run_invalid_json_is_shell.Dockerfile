@@ -1,3 +1,2 @@
 FROM debian
 RUN [not json
-CMD ["a", 1]

@@ -1,3 +1,0 @@
-FROM debian AS x
-RUN true
-FROM debian AS X
