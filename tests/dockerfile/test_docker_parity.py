@@ -78,11 +78,24 @@ def _flatten(layers: list[bytes]) -> dict[str, Node]:
     return files
 
 
+#: what engine 20.10 now and then prints when it fails a sound ADD of an archive (its
+#: unpacker's chroot fallback loses a race with another mount); such a build is tried again
+ENGINE_FLAKE = "Error processing tar file"
+
+
 def _docker_files(engine: DockerEngine, context: Path, out: Path) -> dict[str, Node]:
-    run(
-        [engine.cli, "build", "-q", "--network", "none", "-o", f"type=tar,dest={out}", context],
-        env={**engine.env, "DOCKER_BUILDKIT": "1"},
-    )
+    argv: list[str | Path] = [engine.cli, "build", "-q", "--network", "none"]
+    argv += ["-o", f"type=tar,dest={out}", context]
+    env = {**engine.env, "DOCKER_BUILDKIT": "1"}
+    for _ in range(2):
+        try:
+            run(argv, env=env)
+            break
+        except CommandFailed as failed:
+            if ENGINE_FLAKE not in str(failed):
+                raise
+    else:
+        run(argv, env=env)
     return _flatten([out.read_bytes()])
 
 

@@ -17,7 +17,7 @@ from distroless.errors import BuildError, DockerfileError, NotFoundError
 from distroless.layers.entry import Entry
 from distroless.oci.models import ContainerConfig
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, write_context
+from tests.dockerfile.executor_helpers import FakeRunner, build, write_context
 from tests.helpers.images import store_image
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"
@@ -347,8 +347,8 @@ def test_unknown_target_and_bad_flags_are_errors(store: Store, ctx: Path) -> Non
         build(store, ctx, "FROM scratch\n", target="nope")
     with pytest.raises(BuildError, match=r"Dockerfile:2: --chmod=9z"):
         build(store, ctx, "FROM scratch\nCOPY --chmod=9z a.txt /a\n")
-    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount=type=ssh is not"):
-        build(store, ctx, "FROM scratch\nRUN --mount=type=ssh true\n")
+    with pytest.raises(BuildError, match=r"Dockerfile:2: RUN --mount=type=ssh,required needs"):
+        build(store, ctx, "FROM scratch\nRUN --mount=type=ssh,required=true true\n")
     with pytest.raises(DockerfileError, match=r"Dockerfile:2:5: RUN --mount=type=cache needs"):
         build(store, ctx, "FROM scratch\nRUN --mount=type=cache true\n")
 
@@ -419,8 +419,6 @@ def test_onbuild_triggers_of_the_base_run_in_the_child(store: Store, ctx: Path) 
 
 
 def test_unsupported_copy_features_are_refused(store: Store, ctx: Path) -> None:
-    with pytest.raises(BuildError, match=r"Dockerfile:2: COPY --parents is not supported"):
-        build(store, ctx, "FROM scratch\nCOPY --parents dir/one.txt /p/\n")
     with pytest.raises(BuildError, match=r"Dockerfile:2: ADD of a git repository"):
         build(store, ctx, "FROM scratch\nADD https://example.invalid/repo.git /src\n")
 
@@ -484,3 +482,23 @@ def test_workdir_is_made_as_the_user_through_links_and_keeps_existing_parents(
     opt = files["opt"][0]
     assert (opt.mode & 0o7777, opt.uid, opt.gid) == (0o700, 1000, 1000)
     assert built.config.working_dir == "/optlink/wd"
+
+
+def test_a_shebang_heredoc_is_the_program_the_shell_runs(store: Store, ctx: Path) -> None:
+    runner = FakeRunner()
+    built = build(
+        store, ctx,
+        "FROM scratch\nRUN <<-RUNME\n\t#!/bin/sh\n\techo hi\n\tRUNME\n"
+        "RUN cat <<EOF\n#!/bin/sh\nEOF\n",
+        runner=runner,
+    )  # fmt: skip
+    program, piped = runner.steps
+    assert program.args == ("/bin/sh", "-c", "/dev/pipes/RUNME")
+    assert [(m.destination, m.readonly) for m in program.mounts] == [("/dev/pipes", True)]
+    assert piped.args == ("/bin/sh", "-c", "cat <<EOF\n#!/bin/sh\nEOF\n") and not piped.mounts
+    assert built.result.config.history[-2].created_by == "RUN /bin/sh -c /dev/pipes/RUNME"
+
+
+def test_a_shebang_heredoc_whose_name_is_no_file_name_is_refused(store: Store, ctx: Path) -> None:
+    with pytest.raises(BuildError, match=r"Dockerfile:2: the here-document 'a/b' starts with #!"):
+        build(store, ctx, "FROM scratch\nRUN <<'a/b'\n#!/bin/sh\na/b\n", runner=FakeRunner())

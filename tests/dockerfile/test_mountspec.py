@@ -2,7 +2,7 @@
 
 A mount that is wrong whatever the build holds is a parse error at the flag's column, in
 every stage; a value with ``$`` waits for its expansion; what this builder does not support
-(ssh, bind ``from=``) is refused only by a step that runs.
+(a required ssh agent, bind ``from=``) is refused only by a step that runs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from distroless.dockerfile import (
     BindMount,
     CacheMount,
+    PendingMount,
     Run,
     SecretMount,
     SshMount,
@@ -50,6 +51,8 @@ def _mounts(flags: str) -> tuple[object, ...]:
          SecretMount(target="/run/tok", env="TOK", required=True, mode="0440", uid="7",
                      gid="8")),
         ("type=ssh", SshMount()),
+        ("type=ssh,id=github,target=/agent,required,mode=0600",
+         SshMount(id="github", target="/agent", required=True)),
         # the first of a repeated option counts; keys are case-insensitive; quotes group
         ("type=cache,target=/a,TARGET=/b", CacheMount(target="/a")),
         ("""type=cache,'"target=/a,b"'""", CacheMount(target="/a,b")),
@@ -85,9 +88,7 @@ def test_a_secret_is_named_by_its_id_or_its_target() -> None:
         ("--mount=type=secret,id=a,uid=x", 5, "uid=x: not a number"),
         ("--mount=type=secret,id=a,gid=-", 5, "gid=-: not a number"),
         ("--mount=type=secret,id=a,target=/..", 5, "a secret cannot be mounted over /"),
-        # BuildKit expands $VAR in the type too; this builder does not yet (see the
-        # differential case run_mount_type_var), so the type is judged as written
-        ("--mount=type=$KIND,target=/x", 5, "unsupported mount type '$KIND'"),
+        ("--mount=type=ssh,source=/k", 5, "RUN --mount=type=ssh takes no source"),
     ],
 )
 def test_a_bad_mount_is_a_parse_error_at_its_flag(flags: str, column: int, message: str) -> None:
@@ -137,16 +138,43 @@ def test_variables_are_judged_when_the_step_runs(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     runner = FakeRunner()
     secrets = {"a": BuildSecret("a", b"v")}
-    # target is expanded (relative to WORKDIR); mode and env are taken as written
+    # every value is expanded (a target then joins WORKDIR), as BuildKit does
     with pytest.raises(BuildError, match=r"/Dockerfile:3: a secret cannot be mounted over /"):
         build(store, ctx, "FROM scratch\nARG T=/\nRUN --mount=type=secret,id=a,target=$T x\n",
               secrets=secrets, runner=runner)  # fmt: skip
-    with pytest.raises(BuildError, match=r"/Dockerfile:3: .*mode=\$M: not a number"):
-        build(store, ctx, "FROM scratch\nARG M=0400\nRUN --mount=type=secret,id=a,mode=$M x\n",
+    with pytest.raises(BuildError, match=r"/Dockerfile:3: .*mode=0x: not a number"):
+        build(store, ctx, "FROM scratch\nARG M=0x\nRUN --mount=type=secret,id=a,mode=$M x\n",
               secrets=secrets, runner=runner)  # fmt: skip
     built = build(store, ctx, "FROM scratch\nARG T=/srv\nRUN --mount=type=cache,target=$T/c x\n",
                   runner=runner)  # fmt: skip
     assert built.executed("RUN") and [m.destination for m in runner.steps[0].mounts] == ["/srv/c"]
+
+
+def test_a_variable_type_is_known_when_the_step_runs(tmp_path: Path) -> None:
+    (mount,) = _mounts("--mount=type=$KIND,target=/x,from=tools")
+    assert mount == PendingMount(source_stage="tools")
+    ctx = write_context(tmp_path / "ctx", {})
+    store = Store(tmp_path / "store")
+    runner = FakeRunner()
+    built = build(
+        store, ctx,
+        "FROM scratch\nARG KIND=TmpFS T=/tmp/t ID=ccc\nWORKDIR /w\n"
+        "RUN --mount=type=$KIND,target=$T --mount=type=cache,id=$ID,target=c x\n",
+        runner=runner,
+    )  # fmt: skip
+    assert built.executed("RUN")
+    assert [m.destination for m in runner.steps[0].mounts] == ["/tmp/t", "/w/c"]
+    secrets = {"a": BuildSecret("a", b"v")}
+    built = build(
+        store, ctx,
+        "FROM scratch\nARG M=0440 N=TOKEN\nRUN --mount=type=secret,id=a,mode=$M,env=$N x\n",
+        secrets=secrets, runner=runner,
+    )  # fmt: skip
+    assert built.executed("RUN")
+    for kind, message in (("nfs", "unsupported mount type 'nfs'"), ("", "unsupported mount")):
+        with pytest.raises(BuildError, match=rf"/Dockerfile:3: {message}"):
+            dockerfile = f"FROM scratch\nARG KIND={kind}\nRUN --mount=type=$KIND,target=/x y\n"
+            build(store, ctx, dockerfile, runner=runner)
 
 
 def test_what_the_builder_lacks_is_refused_only_when_the_step_runs(tmp_path: Path) -> None:
@@ -154,16 +182,39 @@ def test_what_the_builder_lacks_is_refused_only_when_the_step_runs(tmp_path: Pat
     store = Store(tmp_path / "store")
     dockerfile = (
         "FROM scratch AS tools\n"
-        "RUN --mount=type=ssh true\n"
+        "RUN --mount=type=ssh,required true\n"
         "FROM scratch AS binder\n"
         "RUN --mount=type=bind,from=tools,target=/t true\n"
         "FROM scratch AS last\n"
     )
     runner = FakeRunner()
     build(store, ctx, dockerfile, target="last", runner=runner)
-    with pytest.raises(BuildError, match=r"/Dockerfile:2: RUN --mount=type=ssh is not supported"):
+    with pytest.raises(BuildError, match=r"/Dockerfile:2: RUN --mount=type=ssh,required needs"):
         build(store, ctx, dockerfile, target="tools", runner=runner)
     with pytest.raises(BuildError, match=r"/Dockerfile:3: RUN --mount=type=bind,from=\.\.\. is"):
-        build(store, ctx, dockerfile.replace("RUN --mount=type=ssh true\n", ""), target="binder",
-              runner=runner)  # fmt: skip
+        build(store, ctx, dockerfile.replace("RUN --mount=type=ssh,required true\n", ""),
+              target="binder", runner=runner)  # fmt: skip
     assert runner.steps == []
+
+
+def test_an_optional_ssh_mount_runs_the_step_without_an_agent(tmp_path: Path) -> None:
+    """As BuildKit with no agent forwarded: no mount, and SSH_AUTH_SOCK where it would be."""
+    ctx = write_context(tmp_path / "ctx", {})
+    store = Store(tmp_path / "store")
+    runner = FakeRunner()
+    build(
+        store, ctx,
+        "FROM scratch\n"
+        "RUN --mount=type=ssh true\n"
+        "RUN --mount=type=ssh,id=gh,target=sock --mount=type=ssh true\n"
+        "WORKDIR /w\n"
+        "RUN --mount=type=ssh,target=sock true\n"
+        "ENV SSH_AUTH_SOCK=/mine\n"
+        "RUN --mount=type=ssh true\n",
+        runner=runner,
+    )  # fmt: skip
+    assert [step.mounts for step in runner.steps] == [(), (), (), ()]
+    socks = [step.env.get("SSH_AUTH_SOCK") for step in runner.steps]
+    assert socks == ["/run/buildkit/ssh_agent.0", "/sock", "/w/sock", None]  # ENV wins
+    again = build(store, ctx, runner=runner)
+    assert again.executed("RUN") == []  # the absent agent is part of the key, stably

@@ -111,6 +111,11 @@ CHANGED: dict[str, Case] = {
         "FROM scratch\nRUN <<A <<B\none\nA\nthree\nB\n",
     ),
     "heredoc-script": Case("FROM scratch\nRUN <<A\none\nA\n", "FROM scratch\nRUN <<A\ntwo\nA\n"),
+    # a #! body runs as /dev/pipes/A: the text is the same, the program is not
+    "heredoc-program": Case(
+        "FROM scratch\nRUN <<A\n#!/bin/sh\none\nA\n", "FROM scratch\nRUN <<A\n#!/bin/sh\ntwo\nA\n"
+    ),
+    "ssh-target": _mount("type=ssh", "type=ssh,target=/agent"),
     "platform": Case(
         f"FROM --platform={_HOST} scratch\nRUN echo\n",
         f"FROM --platform={_HOST}/v9 scratch\nRUN echo\n",

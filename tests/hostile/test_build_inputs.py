@@ -254,6 +254,32 @@ def test_an_alias_link_does_not_bypass_dockerignore(cli: Cli, ctx: Path, decoys:
     assert aliased.replace("'alias'", "'nothing'") == missing
 
 
+def test_copy_parents_and_exclude_see_only_the_context(
+    cli: Cli, store: Store, ctx: Path, decoys: Decoys
+) -> None:
+    os.symlink(decoys.etc, ctx / "l-dir")
+    os.symlink("../host/etc", ctx / "l-rel")
+    (ctx / "l-own").mkdir()
+    (ctx / "l-own" / "shadow").write_text("ok\n")
+    (ctx / "secret.txt").write_bytes(DECOY)
+    (ctx / ".dockerignore").write_text("secret.txt\n")
+    built = build(
+        store,
+        ctx,
+        "FROM scratch\nCOPY --parents l-*/shadow secret* /p/\n"
+        "COPY --exclude=l-own --exclude=!l-*/shadow . /all/\n",
+    )
+    files = built.files()
+    assert {k for k in files if k.startswith("p/")} == {"p/l-own", "p/l-own/shadow"}
+    assert "all/l-own/shadow" in files  # excluded, then brought back by the ! pattern
+    assert "all/secret.txt" not in files
+    assert files["all/l-dir"][0].issym()  # a link is copied as a link, never followed
+    assert DECOY not in _image_bytes(built)
+    _refused(cli, ctx, "FROM scratch\nCOPY --parents ./l-dir/./shadow /p/\n", line=2)
+    _refused(cli, ctx, "FROM scratch\nCOPY --parents ../host/etc/shadow /p/\n", line=2)
+    _refused(cli, ctx, "FROM scratch\nCOPY --parents secret.txt /p/\n", line=2)
+
+
 def test_a_deeply_nested_context_is_a_clear_error(cli: Cli, ctx: Path) -> None:
     path = ctx
     for _ in range(1100):  # deeper than Python's recursion limit

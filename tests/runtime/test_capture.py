@@ -5,7 +5,7 @@ from pathlib import Path
 
 from distroless.layers.entry import EntryType
 from distroless.runtime.capture import upper_entries
-from distroless.runtime.spec import RUNTIME_MOUNTPOINTS
+from distroless.runtime.spec import KERNEL_MOUNTPOINTS, RUNTIME_MOUNTPOINTS
 from distroless.runtime.unpack import OPAQUE_XATTR
 from tests.helpers.require import require_root
 
@@ -84,3 +84,15 @@ def test_directories_made_only_for_a_step_mount_are_left_out(tmp_path: Path) -> 
     (upper / "run" / "app.pid").unlink()
     paths = [e.path for e in upper_entries(upper, [lower], excluded)]
     assert paths == ["run", "run/secrets"]
+
+
+def test_kernel_mount_points_are_kept_only_where_no_lower_has_them(tmp_path: Path) -> None:
+    require_root()
+    lower, upper = _tree(tmp_path)
+    for d in ("proc", "sys", "dev/shm"):
+        (upper / d).mkdir(parents=True)
+    (lower / "proc").mkdir()
+    os.mknod(lower / "sys", 0o020000, os.makedev(0, 0))  # deleted in the lower: a new /sys
+    excluded = set(RUNTIME_MOUNTPOINTS)
+    entries = upper_entries(upper, [lower], excluded, stubs=KERNEL_MOUNTPOINTS)
+    assert [(e.path, e.type) for e in entries] == [("dev", EntryType.DIR), ("sys", EntryType.DIR)]

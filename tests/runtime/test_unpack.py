@@ -425,3 +425,36 @@ def test_full_disk_during_unpack_is_a_store_error(small_disk: Path) -> None:
     with pytest.raises(StoreError, match=r"^no space left on device while writing layer sha256:"):
         cache.ensure(digest, blobs)
     assert sorted(p.name for p in (small_disk / "layers").iterdir()) == ["lock"]
+
+
+def test_an_overlay_of_more_layers_than_one_mount_names_holds_them_all(tmp_path: Path) -> None:
+    """150 layers, named by digests, exceed one mount's options: links name them instead,
+    the one overlay keeps overlay semantics across all of them, and prune sees them used."""
+    require_root()
+    count = 150
+    layers = {}
+    for i in range(count):
+        entries = [Entry.file(f"layers/{i:03d}", f"{i}\n".encode())]
+        if i == count - 1:
+            entries.append(Entry.whiteout("layers/000"))  # a deletion from the top layer
+        layers[f"sha256:{i:064x}"] = _layer(entries).getvalue()
+    blobs = _Blobs(layers)
+    cache = LayerCache(tmp_path / "layers")
+    trees = cache.ensure_all(list(layers), blobs)
+    state = tmp_path / "state"
+    state.mkdir()
+    with container_rootfs(trees, state, use_overlay=True) as rootfs:
+        names = sorted(os.listdir(rootfs / "layers"))
+        assert names == [f"{i:03d}" for i in range(1, count)]
+        assert (rootfs / "layers/001").read_text() == "1\n"
+        (rootfs / "layers/007").write_text("changed\n")
+        assert (state / "upper/layers/007").read_text() == "changed\n"
+        assert cache.prune(lambda _digest: False).layers == 0
+        assert all(tree.is_dir() for tree in trees)
+    assert not _mounted_under(state)
+    assert cache.prune(lambda _digest: False).layers == count
+
+
+def _mounted_under(path: Path) -> bool:
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        return any(line.split()[4].startswith(str(path)) for line in fh)

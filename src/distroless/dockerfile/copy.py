@@ -22,26 +22,29 @@ from pathlib import Path
 
 from distroless.dockerfile.archive import archive_kind
 from distroless.dockerfile.ast import Add, FileInstruction, Heredoc
+from distroless.dockerfile.context import clean_source, has_glob
 from distroless.dockerfile.copy_sources import (
     ContextPath,
     Destination,
     HereDocument,
     LocalArchive,
     Owner,
+    ParentsPattern,
     Source,
     StagePath,
     UrlFile,
     is_url,
     match_in_fs,
 )
+from distroless.dockerfile.ignore import DockerIgnore
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
-from distroless.errors import BuildError
+from distroless.errors import BuildError, DockerfileError, InputError
 from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry, EntryType
 from distroless.layers.layer import Layer
-from distroless.modes import ModeError, parse_octal_mode
+from distroless.modes import ModeChange, ModeError, parse_mode_change
 from distroless.runtime.users import parse_group, parse_passwd
 
 _HEREDOC_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -62,16 +65,31 @@ def copy_step(
     """What ``ins`` copies, checked and keyed; the layer is made only on a cache miss."""
     where = source.where(ins)
     env = state.expansion_env()
-    sources = [source.expand(s, env, ins) for s in ins.sources]
-    dest_raw = source.expand(ins.dest, env, ins)
+
+    def word(text: str) -> str:
+        try:
+            return source.expand(text, env, ins)
+        except DockerfileError as exc:  # name the word, as BuildKit does
+            reason = exc.message.removeprefix(f"{where}: ")
+            raise DockerfileError(f"{where}: {ins.keyword} {text!r}: {reason}") from None
+
+    sources = [word(s) for s in ins.sources]
+    dest_raw = word(ins.dest)
     if not sources and not ins.heredocs:
         raise BuildError(f"{where}: {ins.keyword} needs at least one source")
-    if ins.parents or ins.excludes:
-        flag = "--parents" if ins.parents else "--exclude"
-        raise BuildError(f"{where}: {ins.keyword} {flag} is not supported by this builder")
+    parents = ins.parents
+    excludes = _excludes(ins.excludes, where)
     is_add = isinstance(ins, Add)
     if is_add and any(s.endswith(".git") or s.startswith("git@") for s in sources):
         raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
+    if isinstance(ins, Add) and ins.checksum is not None:
+        # BuildKit pins only what it fetches: one URL (or git source), never a context file
+        if len(sources) != 1 or ins.heredocs:
+            raise BuildError(f"{where}: ADD --checksum takes exactly one source, a URL")
+        if not is_url(sources[0]):
+            raise BuildError(
+                f"{where}: ADD --checksum needs an http(s) URL source, not {sources[0]!r}"
+            )
     dest, dest_is_dir = absolute_dest(dest_raw, state.config.working_dir)
     chmod = None
     if ins.chmod is not None:
@@ -81,16 +99,21 @@ def copy_step(
     flags = []
     if from_ref is not None:
         flags.append(f"--from={from_ref}")
+    if parents:
+        flags.append("--parents")
     if chown is not None:
         flags.append(f"--chown={chown}")
     if chmod is not None:
-        flags.append(f"--chmod={chmod:o}")
+        shown = chmod.text if chmod.octal is None else f"{chmod.octal:o}"
+        flags.append(f"--chmod={shown}")
     text = " ".join(
         [ins.keyword, *flags, *sources, *(f"<<{h.name}" for h in ins.heredocs), dest_raw]
     )
 
     # what the step reads, for the cache key and for making the layer
     inputs: list[str] = [f"dest={dest}:{dest_is_dir}"]
+    if excludes is not None:
+        inputs.append("exclude=" + "\0".join(ins.excludes))
     parts: list[Source] = []
     for doc in ins.heredocs:
         heredoc = HereDocument(doc.name, _heredoc_body(doc, env).encode())
@@ -99,12 +122,23 @@ def copy_step(
     if from_ref is not None:
         src_fs, identity = from_source(from_ref)
         for pattern in sources:
-            nodes = match_in_fs(src_fs, pattern, where)
+            base, kept = _parents_split(pattern) if parents else (pattern, None)
+            if kept is not None and not has_glob(base + kept.pattern):
+                match_in_fs(src_fs, posixpath.join(base, kept.pattern), where)  # must exist
+            nodes = match_in_fs(src_fs, base, where)
             paths = ",".join(_text(n.path) for n in nodes)
             inputs.append(f"from={identity}:{pattern}:{paths}")
-            parts.extend(StagePath(src_fs, node) for node in nodes)
+            parts.extend(StagePath(src_fs, node, kept) for node in nodes)
     else:
         for pattern in sources:
+            if parents and not (is_add and is_url(pattern)):
+                base, kept = _parents_split(pattern)
+                if kept is not None and not has_glob(base + kept.pattern):
+                    space.context.match(posixpath.join(base, kept.pattern), where)  # must exist
+                matches = space.context.match(base, where)
+                inputs.append(f"context:{pattern}:{space.context.digest(matches)}")
+                parts.extend(ContextPath(space.context, m, kept) for m in matches)
+                continue
             if is_add and is_url(pattern):
                 checksum = ins.checksum if isinstance(ins, Add) else None
                 url = UrlFile.plan(pattern, checksum, space.temp_dir(), where)
@@ -128,7 +162,7 @@ def copy_step(
 
     # several sources (or a glob matching several files) need a directory destination
     many = len(parts) > 1
-    if many and not dest_is_dir:
+    if many and not dest_is_dir and not parents:
         raise BuildError(
             f"{where}: with more than one source the destination must be a directory "
             f"ending in '/' (got {dest_raw!r})"
@@ -141,7 +175,7 @@ def copy_step(
             return None
         fs = space.fs(state)
         target = dest
-        is_dir = dest_is_dir or many or unpacks
+        is_dir = dest_is_dir or many or unpacks or parents
         if target != "/":
             resolved = fs.resolve(target, follow_last=is_dir)
             if not is_dir:
@@ -153,7 +187,9 @@ def copy_step(
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
             entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
-            to = Destination(target, is_dir, fs, Path(scratch), owner, chmod, chown is None)
+            to = Destination(
+                target, is_dir, fs, Path(scratch), owner, chmod, chown is None, excludes
+            )
             entries.extend(created_dirs(fs, target if is_dir else posixpath.dirname(target), owner))
             try:
                 for part in parts:
@@ -165,6 +201,27 @@ def copy_step(
             return space.write_layer(entries, compression)
 
     return LayerStep(text, inputs, make)
+
+
+def _parents_split(source: str) -> tuple[str, ParentsPattern | None]:
+    """``COPY --parents``: the directory a source's kept parents start below, and what of
+    it is copied (None: all of it).  A ``/./`` in the source ends the part that is not
+    kept (BuildKit's pivot); without one, every parent is kept."""
+    base, pivot, rest = source.partition("/./")
+    if not pivot:
+        base, rest = "", source
+    kept = clean_source(rest)
+    return base, ParentsPattern.of(kept) if kept else None
+
+
+def _excludes(patterns: tuple[str, ...], where: str) -> DockerIgnore | None:
+    """``--exclude`` patterns, read as .dockerignore lines are (BuildKit's patternmatcher)."""
+    if not patterns:
+        return None
+    try:
+        return DockerIgnore.of_patterns(patterns)
+    except InputError as exc:
+        raise BuildError(f"{where}: --exclude: {exc.message}") from None
 
 
 def _text(path: str) -> str:
@@ -179,12 +236,17 @@ def _heredoc_body(doc: Heredoc, env: Mapping[str, str]) -> str:
     return _HEREDOC_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), doc.content)
 
 
-def parse_chmod(value: str, where: str) -> int:
-    """``--chmod=0755`` (octal only, as docker's classic builder accepts)."""
+def parse_chmod(value: str, where: str) -> ModeChange:
+    """``--chmod=0755`` or a symbolic ``--chmod=u=rwX,go=rX``, as BuildKit takes them."""
     try:
-        return parse_octal_mode(value)
+        return parse_mode_change(value)
     except ModeError as exc:
-        problem = "is out of range" if exc.out_of_range else "is not an octal mode like 0755"
+        if exc.out_of_range:
+            problem = "is out of range"
+        elif value[:1].isdigit():
+            problem = "is not an octal mode like 0755"
+        else:
+            problem = "is not a mode (octal like 0755, or symbolic like u=rwX,go=rX)"
         raise BuildError(f"{where}: --chmod={value} {problem}") from None
 
 

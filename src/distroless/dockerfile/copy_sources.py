@@ -24,10 +24,12 @@ from typing import BinaryIO, Protocol
 
 from distroless.dockerfile.archive import archive_entries
 from distroless.dockerfile.context import BuildContext, Match, clean_source, has_glob
+from distroless.dockerfile.ignore import DockerIgnore
 from distroless.dockerfile.layerfs import FsNode, LayeredFS
 from distroless.errors import BuildError
 from distroless.layers.entry import Entry, EntryType, normalize_path
 from distroless.layers.fromdir import entries_from_directory
+from distroless.modes import ModeChange
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,68 @@ class Destination:
     #: a private directory that lives until the step's layer is written
     scratch: Path
     owner: Owner = Owner()
-    #: ``--chmod``: the mode of copied files and directories (None: keep theirs)
-    mode: int | None = None
+    #: ``--chmod``: how copied files and directories get their mode (None: keep theirs)
+    mode: ModeChange | None = None
     #: no ``--chown``: what comes from a stage or an image keeps its owner, as in BuildKit
     #: (context files and downloads are root's all the same)
     keep_owner: bool = False
+    #: ``--exclude`` patterns, matched against paths below each source, relative to it
+    excludes: DockerIgnore | None = None
+
+    def made_dir(self, path: str) -> Entry | None:
+        """The entry of a directory source's destination ``path``: a missing one is made
+        0755 (or the octal ``--chmod``) with the ``--chown`` owner, an existing one keeps its
+        metadata; the source directory's own never apply (BuildKit's copier)."""
+        layer_path = path.strip("/")
+        node = self.fs.lookup(path, follow=False)
+        if not layer_path or (node is not None and node.is_dir):
+            return None
+        octal = self.mode.octal if self.mode is not None else None
+        mode = 0o755 if octal is None else octal
+        return Entry.directory(layer_path, mode, self.owner.uid, self.owner.gid)
+
+    def skipped(self, rel: str) -> bool:
+        """Whether ``--exclude`` leaves out ``rel`` (a path below a source)."""
+        return self.excludes is not None and self.excludes.matches(rel)
+
+    def skipped_whole(self, rel: str) -> bool:
+        """Whether ``--exclude`` leaves out ``rel`` and all below it (no ``!`` brings any back)."""
+        return self.skipped(rel) and not (
+            self.excludes is not None and self.excludes.may_reinclude(rel)
+        )
 
     def file_path(self, name: str) -> str:
         """Where a file called ``name`` goes: inside a directory, or the path itself."""
         return posixpath.join(self.path, name) if self.is_dir else self.path
+
+
+@dataclass(frozen=True)
+class ParentsPattern:
+    """``COPY --parents``: what of a source's base directory is copied, parents and all.
+
+    A path is copied when the pattern matches it or one of its parents (as a
+    ``.dockerignore`` line would); a directory it does not match is walked only while a
+    path below it still could match, and appears only as the parent of what does.
+    """
+
+    pattern: str
+    matcher: DockerIgnore
+
+    @classmethod
+    def of(cls, pattern: str) -> ParentsPattern:
+        return cls(pattern, DockerIgnore.of_patterns([pattern]))
+
+    def copies(self, rel: str) -> bool:
+        return self.matcher.matches(rel)
+
+    def may_copy_below(self, directory: str) -> bool:
+        wanted = self.matcher.patterns[0].pattern.split("/") if self.matcher.patterns else []
+        have = directory.split("/")
+        if "**" in wanted[: len(have) + 1]:
+            return True
+        return len(have) < len(wanted) and all(
+            fnmatch.fnmatchcase(name, part) for name, part in zip(have, wanted, strict=False)
+        )
 
 
 class Source(Protocol):
@@ -66,10 +121,10 @@ class Source(Protocol):
     def entries(self, to: Destination) -> Iterator[Entry]: ...
 
 
-def _owned(entry: Entry, owner: Owner, mode: int | None) -> Entry:
+def _owned(entry: Entry, owner: Owner, mode: ModeChange | None) -> Entry:
     changes: dict[str, object] = {"uid": owner.uid, "gid": owner.gid, "uname": "", "gname": ""}
-    if mode is not None and entry.type in (EntryType.FILE, EntryType.DIR):
-        changes["mode"] = mode
+    if mode is not None and entry.type is not EntryType.SYMLINK:
+        changes["mode"] = mode.apply(entry.mode, is_dir=entry.type is EntryType.DIR)
     return replace(entry, **changes)  # type: ignore[arg-type]
 
 
@@ -86,6 +141,8 @@ class ContextPath:
 
     context: BuildContext
     match: Match
+    #: ``--parents``: only what the pattern names below the matched directory
+    parents: ParentsPattern | None = None
 
     def entries(self, to: Destination) -> Iterator[Entry]:
         disk = self.match.disk
@@ -96,17 +153,40 @@ class ContextPath:
             # .dockerignore speaks of the paths the copy really reads
             return f"{base}/{rel}" if base else rel
 
+        def ignored(rel: str) -> bool:
+            return self.context.excluded(in_context(rel))
+
+        parents = self.parents
+
+        def exclude(rel: str) -> bool:
+            return ignored(rel) or to.skipped(rel) or _left_out(parents, rel)
+
+        def prune(rel: str) -> bool:
+            return (
+                (ignored(rel) and self.context.pruned(in_context(rel)))
+                or to.skipped_whole(rel)
+                or _nothing_below(parents, rel)
+            )
+
         owner = to.owner
+        is_dir = disk.is_dir()
+        if is_dir:
+            made = to.made_dir(target)
+            if made is not None:
+                yield made
         for entry in entries_from_directory(
-            disk,
-            target,
-            uid=owner.uid,
-            gid=owner.gid,
-            mode=to.mode,
-            exclude=lambda rel: self.context.excluded(in_context(rel)),
-            prune=lambda rel: self.context.pruned(in_context(rel)),
-        ):
+            disk, target, uid=owner.uid, gid=owner.gid, exclude=exclude, prune=prune,
+            include_root=not is_dir,
+        ):  # fmt: skip
             yield _owned(entry, owner, to.mode)
+
+
+def _left_out(parents: ParentsPattern | None, rel: str) -> bool:
+    return parents is not None and not parents.copies(rel)
+
+
+def _nothing_below(parents: ParentsPattern | None, rel: str) -> bool:
+    return parents is not None and not parents.copies(rel) and not parents.may_copy_below(rel)
 
 
 # -- another stage or image ---------------------------------------------------------------
@@ -141,6 +221,7 @@ class StagePath:
 
     fs: LayeredFS
     node: FsNode
+    parents: ParentsPattern | None = None
 
     def entries(self, to: Destination) -> Iterator[Entry]:
         node = self.node
@@ -154,22 +235,25 @@ class StagePath:
             if entry is not None:
                 yield entry
             return
-        if layer_dest:
-            root = _fs_entry(node, normalize_path(layer_dest), owner, to.mode)
-            if root is not None:
-                yield root
-        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to.mode)
+        made = to.made_dir(target)
+        if made is not None:
+            yield made
+        yield from _walk_fs(self.fs, node.path, layer_dest, owner, to, "", self.parents)
 
 
-def _fs_entry(node: FsNode, layer_path: str, owner: Owner | None, mode: int | None) -> Entry | None:
+def _fs_entry(
+    node: FsNode, layer_path: str, owner: Owner | None, mode: ModeChange | None
+) -> Entry | None:
     """``node`` as an entry at ``layer_path``, owned by ``owner`` (None: its own owner)."""
     st = node.st
     fmt = stat.S_IFMT(st.st_mode)
     perm = stat.S_IMODE(st.st_mode)
     uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
+    if mode is not None and fmt in (stat.S_IFDIR, stat.S_IFREG):
+        perm = mode.apply(perm, is_dir=fmt == stat.S_IFDIR)
     common = {"uid": uid, "gid": gid, "mtime": int(st.st_mtime)}
     if fmt == stat.S_IFDIR:
-        return Entry(layer_path, EntryType.DIR, mode=perm if mode is None else mode, **common)  # type: ignore[arg-type]
+        return Entry(layer_path, EntryType.DIR, mode=perm, **common)  # type: ignore[arg-type]
     if fmt == stat.S_IFLNK:
         return Entry(
             layer_path,
@@ -185,27 +269,49 @@ def _fs_entry(node: FsNode, layer_path: str, owner: Owner | None, mode: int | No
             return host.open("rb")
 
         return Entry(
-            layer_path, EntryType.FILE, mode=perm if mode is None else mode,
+            layer_path, EntryType.FILE, mode=perm,
             size=st.st_size, opener=opener, **common,  # type: ignore[arg-type]
         )  # fmt: skip
     return None
 
 
 def _walk_fs(
-    fs: LayeredFS, path: str, layer_dir: str, owner: Owner | None, mode: int | None
+    fs: LayeredFS,
+    path: str,
+    layer_dir: str,
+    owner: Owner | None,
+    to: Destination,
+    rel: str,
+    parents: ParentsPattern | None,
 ) -> Iterator[Entry]:
     for name in fs.listdir(path):
         child_path = posixpath.join(path, name)
+        child_rel = posixpath.join(rel, name) if rel else name
+        skipped = to.skipped(child_rel) or _left_out(parents, child_rel)
+        if to.skipped_whole(child_rel) or _nothing_below(parents, child_rel):
+            continue
         node = fs.lookup(child_path, follow=False)
-        if node is None:
+        if node is None or (skipped and not node.is_dir):
             continue
         target = posixpath.join(layer_dir, name) if layer_dir else name
-        entry = _fs_entry(node, target, owner, mode)
+        entry = _fs_entry(node, target, owner, to.mode)
         if entry is None:
             continue
-        yield entry
-        if node.is_dir:
-            yield from _walk_fs(fs, child_path, target, owner, mode)
+        below = (
+            _walk_fs(fs, child_path, target, owner, to, child_rel, parents) if node.is_dir else None
+        )
+        if not skipped:
+            yield entry
+            if below is not None:
+                yield from below
+            continue
+        # an excluded directory a "!" pattern reaches into: there only as a parent
+        assert below is not None
+        first = next(below, None)
+        if first is not None:
+            yield entry
+            yield first
+            yield from below
 
 
 # -- here-documents -----------------------------------------------------------------------
@@ -223,7 +329,7 @@ class HereDocument:
         return "heredoc:" + hashlib.sha256(self.data).hexdigest() + ":" + self.name
 
     def entries(self, to: Destination) -> Iterator[Entry]:
-        mode = to.mode if to.mode is not None else 0o644
+        mode = to.mode.apply(0o644, is_dir=False) if to.mode is not None else 0o644
         yield Entry.file(to.file_path(self.name), self.data, mode, to.owner.uid, to.owner.gid)
 
 

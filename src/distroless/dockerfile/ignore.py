@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def _char_class(pattern: str, start: int) -> tuple[str, int]:
         else:
             out.append(re.escape(low))
         items += 1
-    raise InputError(f".dockerignore pattern {pattern!r} has an unclosed '['")
+    raise InputError(f"pattern {pattern!r} has an unclosed '['")
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -104,7 +104,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile("".join(out), re.DOTALL)
     except re.error as exc:
-        raise InputError(f".dockerignore pattern {pattern!r} is not valid: {exc}") from None
+        raise InputError(f"pattern {pattern!r} is not valid: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,17 @@ class DockerIgnore:
 
     @classmethod
     def parse(cls, text: str) -> DockerIgnore:
+        lines = text.removeprefix("\ufeff").splitlines()
+        try:
+            return cls.of_patterns(line for line in lines if not line.startswith("#"))
+        except InputError as exc:
+            raise InputError(f".dockerignore {exc.message}") from None
+
+    @classmethod
+    def of_patterns(cls, lines: Iterable[str]) -> DockerIgnore:
+        """Patterns given one by one (``COPY --exclude``), read as .dockerignore lines."""
         patterns: list[IgnorePattern] = []
-        for raw in text.removeprefix("\ufeff").splitlines():
-            if raw.startswith("#"):
-                continue
+        for raw in lines:
             line = raw.strip()
             if not line:
                 continue

@@ -3,9 +3,11 @@
 A mount that is wrong whatever the stage holds (no target, a secret without a name, a mode
 that is no number) is refused when the Dockerfile is read, in every stage, built or not.
 What depends on the build is checked when the step runs: ``$VAR`` values (BuildKit expands
-them, so only their expansion can be judged), targets relative to ``WORKDIR``, and what this
-builder does not support (``from=`` on a bind mount, ``ssh``), which is a limitation, not a
-mistake in the Dockerfile.
+every value, ``type=`` included, so only their expansion can be judged: the step parses the
+flag again with each value expanded, :func:`parse_mount` with ``expand``), targets relative
+to ``WORKDIR``, and what this builder does not support (``from=`` on a bind mount, a
+``required`` SSH agent), which is a limitation, not a mistake in the Dockerfile.  A
+``type=$VAR`` mount is a :class:`PendingMount` until then.
 
 Values keep BuildKit's spellings: ``target``/``dst``/``destination``, ``source``/``src``,
 ``ro``/``readonly``, ``rw``/``readwrite``; the first of a repeated option counts, a bare
@@ -89,37 +91,62 @@ class SecretMount:
 
 @dataclass(frozen=True, kw_only=True)
 class SshMount:
-    """An SSH agent socket; parsed so the step can refuse it naming its line."""
+    """An SSH agent socket forwarded from the client, as BuildKit mounts one.
+
+    No agent is forwarded by this builder, so the step runs without the socket (BuildKit's
+    behaviour when the client forwards none); ``required`` makes that an error instead.
+    ``target`` None is BuildKit's default, ``/run/buildkit/ssh_agent.N``.
+    """
 
     type: ClassVar[str] = "ssh"
+    #: the agent asked for (``id=``); BuildKit's default is ``default``
+    id: str = "default"
+    target: str | None = None
+    required: bool = False
     source_stage: str | None = None
 
 
-Mount = CacheMount | BindMount | TmpfsMount | SecretMount | SshMount
+@dataclass(frozen=True, kw_only=True)
+class PendingMount:
+    """A mount whose ``type=`` holds a variable: its kind is known only when the step runs."""
+
+    type: ClassVar[str] = "pending"
+    source_stage: str | None = None
+
+
+Mount = CacheMount | BindMount | TmpfsMount | SecretMount | SshMount | PendingMount
 """One ``RUN --mount=`` specification, typed by its ``type=``."""
 
 
-def parse_mount(spec: str) -> Mount:
+def parse_mount(spec: str, expand: Callable[[str], str] | None = None) -> Mount:
     """``type=cache,target=/x,from=builder`` (one CSV record, like docker) as its type.
 
-    Raises :class:`DockerfileError` without a location; the parser adds the flag's.
+    With ``expand``, every ``key=value`` value is expanded first (the step's reading);
+    without, a ``type=`` holding ``$`` gives a :class:`PendingMount`.  Raises
+    :class:`DockerfileError` without a location; the caller adds it.
     """
     try:
         items = csv_options(spec)
     except ValueError:
         raise DockerfileError(f"invalid mount specification {spec!r}") from None
-    mount_type = "bind"
+    mount_type = written = "bind"
     options: dict[str, str] = {}
     for item in items:
         if not item.key:
             raise DockerfileError(f"invalid mount specification {spec!r}: empty option")
+        value = item.value
+        if value is not None and expand is not None:
+            value = expand(value)
         if item.key == "type":
-            mount_type = item.value or ""
+            written = value or ""
+            mount_type = written.lower()
             continue
-        options.setdefault(item.key, "true" if item.value is None else item.value)
+        options.setdefault(item.key, "true" if value is None else value)
+    if expand is None and "$" in mount_type:
+        return PendingMount(source_stage=options.get("from"))
     make = _KINDS.get(mount_type)
     if make is None:
-        raise DockerfileError(f"unsupported mount type {mount_type!r} in {spec!r}")
+        raise DockerfileError(f"unsupported mount type {written!r} in {spec!r}")
     return make(options)
 
 
@@ -212,7 +239,14 @@ def _secret(options: Mapping[str, str]) -> Mount:
 
 
 def _ssh(options: Mapping[str, str]) -> Mount:
-    return SshMount(source_stage=options.get("from"))
+    if options.get("source") or options.get("src"):
+        raise DockerfileError("RUN --mount=type=ssh takes no source (name the agent with id=)")
+    return SshMount(
+        id=options.get("id") or "default",
+        target=_target(options),
+        required=(options.get("required") or "false").lower() in _TRUTHY,
+        source_stage=options.get("from"),
+    )
 
 
 _KINDS: dict[str, Callable[[Mapping[str, str]], Mount]] = {

@@ -57,6 +57,8 @@ from distroless.dockerfile.shell_words import RawWord, UnterminatedQuote, split_
 from distroless.errors import DockerfileError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+#: what separates the shell-form words of COPY and ADD (BuildKit's reWhitespace: no newline)
+_BLANKS = re.compile(r"[\t\v\f\r ]+")
 #: BuildKit reads a Dockerfile with a line scanner of this size and refuses longer lines.
 MAX_LINE_BYTES = 65535
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
@@ -539,7 +541,9 @@ class _Parser:
         parsed = self._json(args, offset)
         json_form = parsed is not None
         if parsed is None:
-            parsed = tuple(w.text for w in self._split(args, offset))
+            # BuildKit splits these at blanks only: quotes and escapes are the words' own,
+            # removed (or found unmatched) when each word is expanded
+            parsed = tuple(w for w in _BLANKS.split(args) if w)
         if len(parsed) < 2:
             raise self.error(offset, f"{keyword} requires at least one source and a destination")
         return cls(sources=parsed[:-1], dest=parsed[-1], json_form=json_form, **common)

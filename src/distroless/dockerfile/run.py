@@ -4,8 +4,8 @@ The key of a RUN step is its history text (the command, after the shell, and the
 args it sees, which BuildKit shows as ``RUN |N K=V ...``) with the parent state's digest
 (config: ENV, USER, WORKDIR, SHELL; the platform; the layers) and these inputs: the
 network, each mount (cache and tmpfs targets; bind targets with the content of their
-source; secret ids, targets and file modes, or that an optional secret was absent) and
-the here-documents.  Secret values never enter it.
+source; secret ids, targets and file modes, or that an optional secret was absent; ssh
+agent ids and targets, all absent) and the here-documents.  Secret values never enter it.
 
 Running is the :class:`~distroless.dockerfile.step_runner.StepRunner`'s job; this module
 decides what it runs and turns a failure into one line naming the step.
@@ -14,6 +14,8 @@ decides what it runs and turns a failure into one line naming the step.
 from __future__ import annotations
 
 import contextlib
+import os
+import posixpath
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from distroless.dockerfile.ast import Run
+from distroless.dockerfile.ast import Heredoc, Run
 from distroless.dockerfile.metadata import command_text
 from distroless.dockerfile.run_mounts import StepMounts, provide_secrets, step_mounts
 from distroless.dockerfile.secrets import BuildSecret
@@ -33,7 +35,7 @@ from distroless.layers.compress import Compression
 from distroless.layers.layer import Layer
 from distroless.oci.models import Platform
 from distroless.runtime.capture import StepConfig
-from distroless.runtime.options import check_network
+from distroless.runtime.options import Mount, check_network
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,14 @@ def run_step(
         raise BuildError(
             f"{where}: RUN --security={security} is not supported: RUN steps always run confined"
         )
+    program = program_heredoc(ins)
+    if program is not None and (
+        "/" in program.name or program.name in (".", "..") or not program.name
+    ):
+        raise BuildError(
+            f"{where}: the here-document {program.name!r} starts with #! and is run as the "
+            f"file {PIPES_DIR}/NAME, but its name is no file name"
+        )
     args = run_args(state, ins)
     env = build_arg_env(state)
     text = history_text(ins, args, env)
@@ -96,18 +106,43 @@ def run_step(
     return LayerStep(text, inputs, make)
 
 
+#: Where a here-document run as a program is mounted (BuildKit's path).
+PIPES_DIR = "/dev/pipes"
+
+
+def _lone_heredoc(ins: Run) -> bool:
+    """Whether the shell-form command is nothing but here-document markers."""
+    if isinstance(ins.command, tuple) or not ins.heredocs:
+        return False
+    words = re.sub(r"<<[ \t]+", "<<", ins.command).split()  # "<< EOF" is "<<EOF"
+    return bool(words) and all(w.startswith("<<") or (w[:1].isdigit() and "<<" in w) for w in words)
+
+
+def program_heredoc(ins: Run) -> Heredoc | None:
+    """The here-document BuildKit runs as a program: a lone ``<<EOF`` whose body starts
+    with ``#!``.  It is written to :data:`PIPES_DIR` (mode 0755) and the shell runs that
+    file, so the kernel starts the interpreter the first line names."""
+    if not _lone_heredoc(ins) or len(ins.heredocs) != 1:
+        return None
+    heredoc = ins.heredocs[0]
+    return heredoc if heredoc.content.startswith("#!") else None
+
+
 def run_args(state: StageState, ins: Run) -> tuple[str, ...]:
     """The argument vector: exec form as given; shell form through the stage's SHELL.
 
-    A lone ``<<EOF`` makes the here-document the script; otherwise the bodies follow the
-    command, for the shell to read as here-documents.
+    A lone ``<<EOF`` makes the here-document the script (or, starting with ``#!``, the
+    program the shell runs); otherwise the bodies follow the command, for the shell to
+    read as here-documents.
     """
     if isinstance(ins.command, tuple):
         return ins.command
     command = ins.command
     if ins.heredocs:
-        words = re.sub(r"<<[ \t]+", "<<", command).split()  # "<< EOF" is "<<EOF"
-        if words and all(w.startswith("<<") or (w[:1].isdigit() and "<<" in w) for w in words):
+        program = program_heredoc(ins)
+        if program is not None:
+            return (*state.shell, posixpath.join(PIPES_DIR, program.name))
+        if _lone_heredoc(ins):
             return (*state.shell, ins.heredocs[0].content)
         body = "".join(f"{h.content}{h.name}\n" for h in ins.heredocs)
         command = f"{command}\n{body}"
@@ -115,8 +150,9 @@ def run_args(state: StageState, ins: Run) -> tuple[str, ...]:
 
 
 def build_arg_env(state: StageState) -> dict[str, str]:
-    """The build args in scope, as the step's variables; an ENV of the same name wins."""
-    env_names = set(state.env)
+    """The build args in scope, as the step's variables; an ENV of the same name wins
+    unless the ARG was given its value after it (BuildKit's later-wins step environment)."""
+    env_names = set(state.env) - state.args_over_env
     return {k: v for k, v in state.args if k not in env_names}
 
 
@@ -127,6 +163,19 @@ def history_text(ins: Run, args: tuple[str, ...], env: Mapping[str, str]) -> str
         return f"RUN {shown}"
     pairs = " ".join(f"{k}={v}" for k, v in sorted(env.items()))
     return f"RUN |{len(env)} {pairs} {shown}"
+
+
+def _program_mount(program: Heredoc, space: Workspace) -> Mount:
+    """A read-only directory holding the here-document as an executable file, for
+    :data:`PIPES_DIR` (what BuildKit mounts there: a scratch root with that one file)."""
+    holder = space.temp_dir() / "pipes"
+    holder.mkdir(mode=0o755)
+    os.chmod(holder, 0o755)  # noqa: S103 (whatever the umask: any USER of the step reads it)
+    script = holder / program.name
+    with open(script, "x", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        fh.write(program.content)
+    os.chmod(script, 0o755)  # noqa: S103 (BuildKit's mode: any USER of the step runs it)
+    return Mount(holder, PIPES_DIR, readonly=True)
 
 
 class _Tail:
@@ -171,12 +220,16 @@ def _execute(
         )
     runner = settings.runner()
     lowers = space.lowers(state)
+    host_mounts = mounts.mounts
+    program = program_heredoc(ins)
+    if program is not None:
+        host_mounts = (*host_mounts, _program_mount(program, space))
     step = StepConfig(
         config=state.config,
         args=args,
-        env=dict(env),
+        env={**dict(mounts.env), **env},
         network=check_network("private" if network == "default" else network),
-        mounts=mounts.mounts,
+        mounts=host_mounts,
         runtime=settings.runtime,
         secrets=secret_files,
         secret_env=secret_env,

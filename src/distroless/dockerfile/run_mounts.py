@@ -3,12 +3,15 @@
 ``type=cache`` is a directory of the store kept between builds (outside the image and the
 cache key); ``type=bind`` a context path, read-only unless ``rw``; ``type=tmpfs`` an empty
 scratch directory; ``type=secret`` a ``--secret`` value, handed to the runtime in memory
-when the step runs.  None of them ends up in the layer.  Bind sources are part of the
-cache key; secret values are not (only their id, target and whether one was given), as
-with BuildKit.
+when the step runs; ``type=ssh`` an agent socket, which this builder never forwards: an
+optional one is left out, as BuildKit leaves it out when the client forwards no agent, and
+only ``SSH_AUTH_SOCK`` names where it would be.  None of them ends up in the layer.  Bind
+sources are part of the cache key; secret values are not (only their id, target and
+whether one was given), as with BuildKit.
 
 The parser has checked what it could (:mod:`.mountspec`); what depends on the stage (the
-``WORKDIR`` a relative target joins, ``$VAR`` values) is checked here.
+``WORKDIR`` a relative target joins, ``$VAR`` values) is checked here: each flag is read
+again with its values expanded in the stage's variables, as BuildKit reads it.
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from distroless.dockerfile.context import Match, remove_copy
 from distroless.dockerfile.mountspec import (
     BindMount,
     CacheMount,
+    Mount,
     SecretMount,
+    SshMount,
     TmpfsMount,
     check_secret_env,
+    parse_mount,
     secret_numbers,
 )
 from distroless.dockerfile.secrets import BuildSecret
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.workspace import SourceFile, Workspace
-from distroless.errors import BuildError
+from distroless.errors import BuildError, DockerfileError
 from distroless.runtime.options import Mount as HostMount
 from distroless.runtime.options import SecretFile
 
@@ -52,11 +58,13 @@ class SecretUse:
 
 @dataclass(frozen=True)
 class StepMounts:
-    """The mounts of one step: host paths, the secrets to provide, the cache-key inputs."""
+    """The mounts of one step: host paths, the secrets to provide, the cache-key inputs,
+    and the variables the mounts give the step (``SSH_AUTH_SOCK``)."""
 
     mounts: tuple[HostMount, ...]
     secrets: tuple[SecretUse, ...]
     inputs: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def step_mounts(
@@ -72,12 +80,20 @@ def step_mounts(
     out: list[HostMount] = []
     inputs: list[str] = []
     uses: list[SecretUse] = []
+    ssh_targets: list[str] = []
 
-    def target_of(raw: str) -> str:
-        expanded = source.expand(raw, state.expansion_env(), ins)
-        return posixpath.normpath(posixpath.join(state.config.working_dir or "/", expanded))
+    variables = state.expansion_env()
 
-    for mount in ins.mounts:
+    def target_of(target: str) -> str:
+        return posixpath.normpath(posixpath.join(state.config.working_dir or "/", target))
+
+    def expanded(spec: str) -> Mount:
+        try:
+            return parse_mount(spec, expand=lambda value: source.expand(value, variables, ins))
+        except DockerfileError as exc:
+            raise BuildError(f"{where}: {exc.message}") from None
+
+    for mount in (expanded(spec) for spec in ins.flag_values("mount")):
         if isinstance(mount, SecretMount):
             use = _secret_use(mount, secrets, where, target_of)
             if use is not None:
@@ -108,9 +124,23 @@ def step_mounts(
             view = _bind_view(space, match, mount.readwrite)
             out.append(HostMount(view, target, not mount.readwrite))
             inputs.append(f"mount=bind:{target}:{space.context.digest([match])}")
+        elif isinstance(mount, SshMount):
+            agent = mount.id
+            if mount.required:
+                raise BuildError(
+                    f"{where}: RUN --mount=type=ssh,required needs the SSH agent {agent!r}, "
+                    "but this builder forwards none; drop required to run the step without it"
+                )
+            default = f"/run/buildkit/ssh_agent.{len(ssh_targets)}"
+            target = target_of(mount.target) if mount.target else default
+            ssh_targets.append(target)
+            inputs.append(f"mount=ssh:{agent}:{target}:absent")
         else:
             raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")
-    return StepMounts(tuple(out), tuple(uses), tuple(inputs))
+    env: tuple[tuple[str, str], ...] = ()
+    if ssh_targets and "SSH_AUTH_SOCK" not in variables:
+        env = (("SSH_AUTH_SOCK", ssh_targets[0]),)  # where BuildKit points it, agent or not
+    return StepMounts(tuple(out), tuple(uses), tuple(inputs), env)
 
 
 def _bind_view(space: Workspace, match: Match, rw: bool) -> Path:

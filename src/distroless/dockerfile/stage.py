@@ -30,6 +30,9 @@ class StageState:
     author: str | None = None
     #: ARG values visible in this stage (declared with ARG in it, or predefined+declared)
     args: tuple[tuple[str, str], ...] = ()
+    #: ARGs given a value after the ENV of the same name: BuildKit keeps one list of
+    #: variables for the steps, so the later of the two wins there (the config keeps ENV's)
+    args_over_env: frozenset[str] = frozenset()
     #: identity of the base (image digest, "scratch" or a stage digest) for the cache
     origin: str = "scratch"
     #: digests of the layers COPY/ADD wrote in this stage and the stages it is built on
@@ -49,12 +52,14 @@ class StageState:
         return dict(self.args)
 
     def expansion_env(self) -> dict[str, str]:
-        """What ``$var`` sees in an instruction: ARG values, overridden by ENV (docker)."""
-        return {**self.arg_map, **self.env}
+        """What ``$var`` sees in an instruction: ARG values, overridden by an earlier ENV."""
+        args = self.arg_map
+        later = {k: args[k] for k in self.args_over_env if k in args}
+        return {**args, **self.env, **later}
 
     def with_arg(self, name: str, value: str) -> StageState:
         kept = tuple((k, v) for k, v in self.args if k != name)
-        return replace(self, args=(*kept, (name, value)))
+        return replace(self, args=(*kept, (name, value)), args_over_env=self.args_over_env | {name})
 
     def with_config(self, config: ContainerConfig) -> StageState:
         return replace(self, config=config)
@@ -99,6 +104,7 @@ class StateDraft:
         self.env = state.env
         self.labels = dict(state.config.labels)
         self.args = state.arg_map
+        self.args_over_env = set(state.args_over_env)
         self.ports = set(state.config.exposed_ports)
         self.volumes = set(state.config.volumes)
         self.history: list[HistoryEntry] = []
@@ -109,14 +115,20 @@ class StateDraft:
         self.start_size = self.text_size
 
     def expansion_env(self) -> Mapping[str, str]:
-        """What ``$var`` sees: ARG values, overridden by ENV (no copy is made)."""
-        return ChainMap(self.env, self.args)
+        """What ``$var`` sees: ARG values, overridden by an earlier ENV (no copy is made)."""
+        if not self.args_over_env:
+            return ChainMap(self.env, self.args)
+        later = {k: self.args[k] for k in self.args_over_env if k in self.args}
+        return ChainMap(later, self.env, self.args)
 
     def set_env(self, key: str, value: str) -> None:
         old = self.env.get(key)
         self.text_size += len(value) - (len(old) if old is not None else -len(key) - 1)
         self.env[key] = value  # an existing variable keeps its place, as in docker
         self._env_changed = True
+        if key in self.args_over_env:
+            self.args_over_env.discard(key)
+            self._args_changed = True
 
     def set_label(self, key: str, value: str) -> None:
         old = self.labels.get(key)
@@ -127,6 +139,7 @@ class StateDraft:
     def set_arg(self, key: str, value: str) -> None:
         self.args.pop(key, None)  # a re-declared argument moves to the end
         self.args[key] = value
+        self.args_over_env.add(key)
         self._args_changed = True
 
     def add_ports(self, ports: list[str]) -> None:
@@ -154,5 +167,8 @@ class StateDraft:
             config=config,
             author=self.author,
             args=tuple(self.args.items()) if self._args_changed else self.base.args,
+            args_over_env=(
+                frozenset(self.args_over_env) if self._args_changed else self.base.args_over_env
+            ),
             history=(*self.base.history, *self.history),
         )

@@ -146,6 +146,7 @@ def entries_from_directory(
     mode: int | None = None,
     exclude: Callable[[str], bool] | None = None,
     prune: Callable[[str], bool] | None = None,
+    include_root: bool = True,
 ) -> Iterator[Entry]:
     """Entries placing ``src`` at ``dest`` in the layer.
 
@@ -154,7 +155,8 @@ def entries_from_directory(
     receives paths relative to ``src`` (``a/b.txt``) and hides them; an excluded directory
     hides its whole subtree unless ``prune`` says otherwise for it (False: something below
     may be re-included, as a ``.dockerignore`` exception does; the directory then appears
-    only as the parent of what is).  ``uid``,
+    only as the parent of what is).  Without ``include_root`` a directory's own entry is
+    left to the caller (``COPY`` decides the destination's metadata).  ``uid``,
     ``gid`` and ``mode`` override what is on disk (``mode`` applies to files and
     directories, not symlinks).
     """
@@ -173,7 +175,7 @@ def entries_from_directory(
             raise ArchiveError(f"{src} is a socket, which a layer cannot hold")
         yield entry
         return
-    if layer_root:
+    if layer_root and include_root:
         root_entry = walker.entry(os.fspath(src), layer_root, st)
         assert root_entry is not None
         yield root_entry

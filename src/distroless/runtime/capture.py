@@ -4,7 +4,9 @@ The step runs over an overlay of the stage's unpacked layers; afterwards the ove
 upper directory is exactly the step's change set.  It is translated to OCI form (a 0/0
 character device becomes a ``.wh.NAME`` whiteout, an opaque directory gets a
 ``.wh..wh..opq`` marker) and written as a deterministic layer whose times are clamped to
-``SOURCE_DATE_EPOCH``.  Paths the runtime itself creates as mount points are left out.
+``SOURCE_DATE_EPOCH``.  Paths the runtime itself creates as mount points are left out,
+except ``/dev``, ``/proc`` and ``/sys`` on a root that had none: BuildKit's layer keeps
+those as the empty directories the runtime made, and so does ours.
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ from distroless.reporter import NullReporter, Reporter
 from distroless.runtime.container import Stdio, sandbox
 from distroless.runtime.options import Mount, Network, RunOptions, SecretFile
 from distroless.runtime.runc import Runtime
-from distroless.runtime.spec import RUNTIME_MOUNTPOINTS
+from distroless.runtime.spec import KERNEL_MOUNTPOINTS, RUNTIME_MOUNTPOINTS
 from distroless.runtime.unpack import OPAQUE_XATTR
 
 _NULL_REPORTER = NullReporter()
 
 #: Extended attributes worth keeping in a layer (overlay's own and SELinux labels are not).
 _KEPT_XATTR_PREFIXES = ("user.", "security.capability")
+
+
+#: What the runtime mounts in a step's root: a build step has no ``/etc/hostname`` mount,
+#: so one the step writes is its own.
+STEP_MOUNTPOINTS = frozenset(RUNTIME_MOUNTPOINTS) - {"etc/hostname"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ def run_and_capture(
         remove=True,
         secrets=step.secrets,
         secret_env=dict(step.secret_env),
+        build_step=True,
     )
     with sandbox(
         lowers_bottom_up, step.config, options, state_root, rt, what="the RUN step",
@@ -103,9 +111,11 @@ def run_and_capture(
         if code != 0:
             return CaptureResult(code, None)
         dests = [d.lstrip("/") for d in box.mount_destinations]
-        excluded = set(RUNTIME_MOUNTPOINTS) | set(dests)
-        holders = {parent for d in dests for parent in _ancestors(d)}
-        entries = upper_entries(box.upper, lowers_bottom_up, excluded, holders)
+        excluded = set(STEP_MOUNTPOINTS) | set(dests)
+        holders = {parent for d in dests for parent in _ancestors(d)} - KERNEL_MOUNTPOINTS
+        entries = upper_entries(
+            box.upper, lowers_bottom_up, excluded, holders, stubs=KERNEL_MOUNTPOINTS
+        )
         info = write_layer(entries, sink, compression, source_date_epoch=source_date_epoch)
     return CaptureResult(0, info)
 
@@ -149,6 +159,19 @@ def _same_as_lower(entry: Entry, lowers: Sequence[Path]) -> bool:
     return True
 
 
+def _in_lowers(rel: str, lowers: Sequence[Path]) -> bool:
+    """Whether the merged lower layers show ``rel``, a name directly below the root."""
+    for layer in reversed(lowers):
+        try:
+            st = os.lstat(layer / rel)
+        except FileNotFoundError:
+            if _is_opaque(layer):
+                return False
+            continue
+        return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0))
+    return False
+
+
 def _ancestors(rel: str) -> list[str]:
     out = []
     parent = posixpath.dirname(rel)
@@ -163,18 +186,27 @@ def upper_entries(
     lowers_bottom_up: Sequence[Path] = (),
     excluded: set[str] | None = None,
     mount_parents: set[str] | None = None,
+    *,
+    stubs: frozenset[str] = frozenset(),
 ) -> list[Entry]:
     """Layer entries for an overlay upper directory, in path order.
 
     Directories that exist only because the runtime created a mount point inside them
     (``/etc`` for ``/etc/hosts`` in an image without ``/etc``, ``/run/secrets`` for a
-    step's secret mount: ``mount_parents``) are dropped as well.
+    step's secret mount: ``mount_parents``) are dropped as well.  An ``excluded`` path
+    among ``stubs`` that no lower layer has is kept as the bare directory the runtime
+    made for its mount, without what is below it.
     """
     skip = excluded or set()
+    keep = {
+        rel for rel in stubs
+        if os.path.isdir(upper / rel) and not os.path.islink(upper / rel)
+        and not _in_lowers(rel, lowers_bottom_up)
+    }  # fmt: skip
     entries: list[Entry] = []
     first_link: dict[tuple[int, int], str] = {}
     for rel, st in _walk(upper):
-        if _excluded(rel, skip):
+        if _excluded(rel, skip) and rel not in keep:
             continue
         path = upper / rel
         mode = stat.S_IMODE(st.st_mode)

@@ -32,7 +32,7 @@ from distroless.runtime.hostbin import find_tini
 from distroless.runtime.leases import Lease, reap
 from distroless.runtime.monitor import become_subreaper, detached_waiter
 from distroless.runtime.network import CONTAINER_ADDRESS, find_slirp, resolv_conf
-from distroless.runtime.options import Mount, RunOptions
+from distroless.runtime.options import BUILD_HOSTNAME, Mount, RunOptions
 from distroless.runtime.records import (
     ContainerRecord,
     ExitRecord,
@@ -45,6 +45,7 @@ from distroless.runtime.runc import LaunchPlan, PrivateFile, Runtime, Waiter
 from distroless.runtime.seccomp import profile as seccomp_profile
 from distroless.runtime.spec import (
     ProcessSpec,
+    build_hosts_file,
     build_spec,
     hosts_file,
     process_args,
@@ -209,14 +210,31 @@ def attach_terminal(
         console.close()
 
 
-def _write_etc_files(state: Path, hostname: str, network: str) -> dict[str, Path]:
-    """Generated ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` in ``state``."""
+def _write_etc_files(
+    state: Path, hostname: str, network: str, *, build_step: bool = False
+) -> dict[str, Path]:
+    """Generated ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` in ``state``.
+
+    A build step gets BuildKit's set: its ``/etc/hosts`` in every network mode (never the
+    host's) and no ``/etc/hostname``.
+    """
     etc = state / "etc"
     etc.mkdir(exist_ok=True)
     files = {"/etc/hostname": etc / "hostname", "/etc/hosts": etc / "hosts",
              "/etc/resolv.conf": etc / "resolv.conf"}  # fmt: skip
     files["/etc/hostname"].write_text(hostname + "\n", encoding="utf-8")
-    if network == "host":
+    if build_step:
+        del files["/etc/hostname"]
+        files["/etc/hosts"].write_text(build_hosts_file(hostname), encoding="utf-8")
+        if network == "host":
+            try:
+                files["/etc/resolv.conf"].write_bytes(Path("/etc/resolv.conf").read_bytes())
+            except OSError:
+                files["/etc/resolv.conf"].write_bytes(b"")
+        else:
+            resolv = resolv_conf() if network == "private" else ""
+            files["/etc/resolv.conf"].write_text(resolv, encoding="utf-8")
+    elif network == "host":
         for dest, host in (("/etc/hosts", "/etc/hosts"), ("/etc/resolv.conf", "/etc/resolv.conf")):
             try:
                 data = Path(host).read_bytes()
@@ -395,14 +413,16 @@ def sandbox(
                 host_cwd = secure_join(rootfs, cwd)
                 if not host_cwd.is_dir():
                     host_cwd.mkdir(parents=True, mode=0o755)
-                if options.network == "host":
+                if options.build_step:
+                    hostname = options.hostname or BUILD_HOSTNAME
+                elif options.network == "host":
                     hostname = socket.gethostname()
                 else:
                     hostname = options.hostname or container_id.removeprefix("distroless-")[:12]
                 env = process_env(
                     image.env,
                     {**options.env, **options.secret_env},
-                    hostname=hostname,
+                    hostname=None if options.build_step else hostname,
                     home=user.home,
                     terminal=options.tty,
                 )
@@ -433,7 +453,9 @@ def sandbox(
                     hostname=hostname,
                     network=options.network,
                     container_id=container_id,
-                    etc_files=_write_etc_files(state, hostname, options.network),
+                    etc_files=_write_etc_files(
+                        state, hostname, options.network, build_step=options.build_step
+                    ),
                     mounts=mounts,
                     nofile=_nofile_limit(),
                     seccomp=seccomp_profile() if options.seccomp else None,

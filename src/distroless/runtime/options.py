@@ -20,6 +20,9 @@ from distroless.errors import UsageError
 Network = Literal["private", "host", "none"]
 NETWORKS: tuple[Network, ...] = ("private", "host", "none")
 
+#: The host name of every ``RUN`` step, BuildKit's.
+BUILD_HOSTNAME = "buildkitsandbox"
+
 
 @dataclass(frozen=True)
 class Mount:
@@ -55,6 +58,10 @@ class RunOptions:
     (they are in ``config.json``, which then lives in the private tmpfs too).
     ``seccomp`` off is ``--security-opt seccomp=unconfined``.  ``tty`` gives the process
     a pseudo-terminal; ``init`` runs it under a static ``tini`` from the host.
+    ``build_step`` gives the container the identity BuildKit gives a ``RUN`` step, in
+    every network mode: the host name :data:`BUILD_HOSTNAME`, BuildKit's ``/etc/hosts``,
+    no ``/etc/hostname`` and no ``HOSTNAME`` variable, so nothing of the host's name or
+    hosts file reaches a build and the step sees what it sees under ``docker build``.
     """
 
     args: tuple[str, ...] = ()
@@ -73,6 +80,7 @@ class RunOptions:
     secret_env: Mapping[str, str] = field(default_factory=dict)
     tty: bool = False
     init: bool = False
+    build_step: bool = False
 
 
 def parse_env(items: Sequence[str], host_env: Mapping[str, str] | None = None) -> dict[str, str]:

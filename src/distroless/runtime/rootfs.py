@@ -43,6 +43,10 @@ _NULL_REPORTER = NullReporter()
 
 #: overlayfs refuses mount options longer than a page; keep a margin.
 _MAX_MOUNT_OPTIONS = 3800
+#: the most lower layers one overlayfs mount stacks (the kernel's OVL_MAX_STACK)
+MAX_OVERLAY_LAYERS = 500
+#: the directory, beside a container's root, of the short names its layers are mounted by
+LOWER_LINKS = "lowers"
 INDEX_SUFFIX = ".index"
 _TMP_PREFIX = ".tmp-"
 _LOCK_NAME = "lock"
@@ -103,6 +107,9 @@ def mounted_layers(under: Path | None = None) -> set[str]:
     store's state directory as the layer cache holds it: absolute and free of links, as
     mountinfo writes mount points), only overlays mounted below it count: another store's
     container holds that store's copy of a layer, not this one.
+
+    An overlay mounted through short names (:func:`mount_overlay`'s links, beside its mount
+    point) holds the layers those links name.
     """
     prefix = os.fspath(under) if under is not None else None
     found: set[str] = set()
@@ -112,11 +119,25 @@ def mounted_layers(under: Path | None = None) -> set[str]:
             if not (sep and tail.startswith("overlay ")):
                 continue
             fields = head.split(" ")
-            if prefix is not None and len(fields) > 4:
-                point = _MOUNTINFO_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
-                if point != prefix and not point.startswith(prefix + "/"):
-                    continue
+            if len(fields) <= 4:
+                continue
+            point = _MOUNTINFO_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
+            if prefix is not None and point != prefix and not point.startswith(prefix + "/"):
+                continue
             found.update(_HEX_TOKEN.findall(tail))
+            found.update(_linked_layers(Path(point).parent / LOWER_LINKS))
+    return found
+
+
+def _linked_layers(links: Path) -> set[str]:
+    """Hex digests the short-name links in ``links`` point at (none if it is not ours)."""
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        if not stat.S_ISDIR(os.lstat(links).st_mode):
+            return found
+        for entry in os.scandir(links):
+            if entry.is_symlink():
+                found.update(_HEX_TOKEN.findall(os.readlink(entry.path)))
     return found
 
 
@@ -346,17 +367,41 @@ def overlay_supported() -> bool:
         return False
 
 
-def mount_overlay(lowers_bottom_up: Sequence[Path], upper: Path, work: Path, target: Path) -> None:
+def mount_overlay(
+    lowers_bottom_up: Sequence[Path],
+    upper: Path,
+    work: Path,
+    target: Path,
+    *,
+    links: Path | None = None,
+) -> None:
     """Mount an overlay of ``lowers_bottom_up`` with ``upper`` as its writable layer.
 
     Lower directories in the most common parent (the layer cache) are passed relative to
-    it, which keeps the option string short enough for images with many layers; the few
-    others (a container's device layers) by their absolute path.
+    it, which keeps the option string short; the few others (a container's device layers)
+    by their absolute path.  When even that exceeds what one mount takes (a page: about 55
+    layers named by their digests), the layers are named through ``links``, a new
+    directory of symbolic links ``0``, ``1``, ... to them, which overlayfs follows once,
+    when it mounts: one overlay still holds every layer (up to the kernel's
+    :data:`MAX_OVERLAY_LAYERS`), nothing is copied, and :func:`mounted_layers` reads the
+    links to know which layers the mount holds.
     """
     lowers = list(reversed(lowers_bottom_up))  # overlayfs lists the top layer first
+    if len(lowers) > MAX_OVERLAY_LAYERS:
+        raise SandboxError(
+            f"too many layers ({len(lowers)}) for one overlay mount: overlayfs stacks at "
+            f"most {MAX_OVERLAY_LAYERS}"
+        )
     cwd = Counter(p.parent for p in lowers).most_common(1)[0][0]
     lower_opt = ":".join(p.name if p.parent == cwd else os.path.abspath(p) for p in lowers)
     options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}"
+    if len(options) > _MAX_MOUNT_OPTIONS and links is not None:
+        links.mkdir(mode=0o700)
+        for index, layer in enumerate(lowers):
+            os.symlink(os.path.abspath(layer), links / str(index))
+        cwd = links
+        lower_opt = ":".join(str(index) for index in range(len(lowers)))
+        options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}"
     if len(options) > _MAX_MOUNT_OPTIONS:
         raise SandboxError(f"too many layers ({len(lowers)}) for one overlay mount")
     try:
@@ -491,7 +536,7 @@ def container_rootfs(
                 empty.mkdir(exist_ok=True)
                 lowers = [empty]
             try:
-                mount_overlay(lowers, upper, work, rootfs)
+                mount_overlay(lowers, upper, work, rootfs, links=state / LOWER_LINKS)
             except SandboxError:
                 if use_overlay:  # the caller needs the upper directory (a RUN capture)
                     raise

@@ -67,6 +67,11 @@ RUNTIME_MOUNTPOINTS: tuple[str, ...] = (
     "etc/resolv.conf",
 )
 
+#: The kernel file systems' mount points among them.  A root without them gets them from
+#: the runtime as empty 0755 directories, and BuildKit's layer keeps those: unlike the
+#: ``/etc`` files, they are not stubs its cleaner removes.
+KERNEL_MOUNTPOINTS: frozenset[str] = frozenset({"proc", "dev", "sys"})
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -103,13 +108,14 @@ def process_env(
     image_env: Sequence[str],
     overrides: Mapping[str, str],
     *,
-    hostname: str,
+    hostname: str | None,
     home: str,
     terminal: bool = False,
 ) -> tuple[str, ...]:
     """Image env, then ``-e`` overrides in place; ``PATH``, ``HOSTNAME``, ``HOME`` if missing.
 
-    With a terminal, ``TERM=xterm`` unless set, as docker does.
+    With a terminal, ``TERM=xterm`` unless set, as docker does.  ``hostname`` None sets
+    no ``HOSTNAME`` (a build step: BuildKit exports none).
     """
     merged: dict[str, str] = {}
     for item in image_env:
@@ -120,7 +126,8 @@ def process_env(
     out: dict[str, str] = {}
     if "PATH" not in merged:
         out["PATH"] = DEFAULT_PATH
-    out["HOSTNAME"] = hostname
+    if hostname is not None:
+        out["HOSTNAME"] = hostname
     out.update(merged)
     out.setdefault("HOME", home or "/")
     if terminal:
@@ -229,6 +236,11 @@ def build_spec(
         "mounts": all_mounts,
         "linux": linux,
     }
+
+
+def build_hosts_file(hostname: str) -> str:
+    """``/etc/hosts`` as BuildKit writes it for a step: the name on the loopback line."""
+    return f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
 def hosts_file(hostname: str, address: str = "127.0.1.1") -> str:
