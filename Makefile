@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 APT_RUNTIME := runc crun slirp4netns tini debian-archive-keyring ca-certificates golang-go python3-venv
 APT_TEST    := docker.io docker-registry skopeo umoci apache2-utils gcc g++ libc6-dev \
                libssl-dev busybox-static xz-utils zstd dpkg-dev iproute2 \
-               openjdk-17-jdk-headless
+               openjdk-17-jdk-headless qemu-user-static
 
 .PHONY: all deps deps-test venv demo image image-debug test lint typecheck unit bench clean
 
@@ -39,14 +39,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The classic example, as users know it from docker: examples/hello-go/Dockerfile builds the Go
-# program in a `golang:1.17` builder stage and copies it onto gcr.io/distroless/base.  Here the
-# builder image is made from Debian's Go packages (examples/golang/image.yaml) and the base from
-# its built-in recipe; both are built once and then found in the store.
+# program in a builder stage and copies it onto gcr.io/distroless/base.  Here the builder
+# (distroless/builder-go:1.24-debian13) and the base are made from Debian packages by their
+# built-in recipes; both are built once and then found in the store.
 DEMO_ARCH = $$(dpkg --print-architecture)
 
 demo: deps venv
-	@$(BIN)/distroless inspect golang:1.17 >/dev/null 2>&1 || \
-	  $(BIN)/distroless build --spec examples/golang/image.yaml -t golang:1.17
+	@$(BIN)/distroless inspect distroless/builder-go:1.24-debian13 >/dev/null 2>&1 || \
+	  $(BIN)/distroless bases build builder-go --arch $(DEMO_ARCH)
 	@$(BIN)/distroless inspect gcr.io/distroless/base >/dev/null 2>&1 || \
 	  $(BIN)/distroless bases build base:latest --arch $(DEMO_ARCH)
 	$(BIN)/distroless build -t my-distroless-app examples/hello-go

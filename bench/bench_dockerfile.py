@@ -4,10 +4,10 @@ examples/hello-go/Dockerfile is built cold (no build cache: ``--no-cache`` on bo
 the builder image and the base are present, their layers already unpacked) and warm (a
 repeat with nothing changed).  The peers are ``docker build`` with BuildKit
 (``DOCKER_BUILDKIT=1``) and with the classic builder (``DOCKER_BUILDKIT=0``) in a private
-engine into which the very same ``golang:1.17`` and ``gcr.io/distroless/base`` images are
-loaded from our store.  RUN steps use the host network on both sides (the private engine has
-no bridge).  Sizes are the final image's uncompressed size (docker's ``Size``; the sum of our
-layers' tar sizes).
+engine into which the very same ``distroless/builder-go:1.24-debian13`` and
+``gcr.io/distroless/base`` images are loaded from our store.  RUN steps use the host network
+on both sides (the private engine has no bridge).  Sizes are the final image's uncompressed
+size (docker's ``Size``; the sum of our layers' tar sizes).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 from common import Context, Row, measure
 
 REPO = Path(__file__).resolve().parents[1]
+#: the builder examples/hello-go names, made from its recipe on both sides
+BUILDER = "distroless/builder-go:1.24-debian13"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -57,7 +59,7 @@ def run(ctx: Context) -> list[Row]:
         return [exe, "--root", str(root), *args]
 
     subprocess.run(
-        ours("build", "--spec", str(REPO / "examples/golang/image.yaml"), "-t", "golang:1.17"),
+        ours("bases", "build", "builder-go", "--arch", "amd64"),
         env=env, check=True, capture_output=True,
     )  # fmt: skip
     subprocess.run(
@@ -77,7 +79,7 @@ def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
     with contextlib.ExitStack() as stack:
         engine = stack.enter_context(docker_engine(ctx.workdir / "dockerd"))
-        for name in ("golang:1.17", "gcr.io/distroless/base:latest"):
+        for name in (BUILDER, "gcr.io/distroless/base:latest"):
             tar = ctx.workdir / (name.replace("/", "_").replace(":", "_") + ".tar")
             subprocess.run(ours("save", name, "-o", str(tar)), env=env, check=True)
             engine.load(tar)

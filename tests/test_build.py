@@ -19,7 +19,7 @@ from distroless.build import (
     SpecRequest,
     build_image,
 )
-from distroless.errors import ReferenceFormatError, UsageError
+from distroless.errors import NotFoundError, ReferenceFormatError, UsageError
 from distroless.oci.models import Platform
 from distroless.reporter import RecordingReporter
 from distroless.spec import load_spec
@@ -106,6 +106,21 @@ def test_a_bad_request_fails_when_made_before_a_store_exists(tmp_path: Path) -> 
     with pytest.raises(UsageError, match="no base named 'stattic'"):
         BasesRequest(tmp_path / "cache", names=("stattic",))
     assert not (tmp_path / "store").exists()
+
+
+def test_builder_requests_are_checked_before_anything_is_built(tmp_path: Path) -> None:
+    BasesRequest(tmp_path / "cache", names=("builder-go", "static:nonroot"))
+    BasesRequest(tmp_path / "cache", names=("builder-go:1.24-debian13",))
+    with pytest.raises(NotFoundError, match="no builder named 'builder-rust'"):
+        BasesRequest(tmp_path / "cache", names=("builder-rust",))
+    # a builder is named by what it holds: a Docker Hub style tag is not one of its names
+    with pytest.raises(
+        NotFoundError, match=r"holds 1\.24; use distroless/builder-go:1\.24-debian13"
+    ):
+        BasesRequest(tmp_path / "cache", names=("builder-go:1.17",))
+    with pytest.raises(UsageError, match="builders are made from debian13 only"):
+        BasesRequest(tmp_path / "cache", names=("builder-go",), distro="debian12")
+    assert not (tmp_path / "cache").exists()
 
 
 def test_a_base_to_build_needs_a_package_cache(tmp_path: Path) -> None:

@@ -85,3 +85,31 @@ def test_legacy_aliases_of_the_default_registry_are_normalised() -> None:
 def test_bad_registry_key() -> None:
     with pytest.raises(InputError, match="not a registry"):
         UserConfig.from_dict({"registry": {"bad host.test": {}}})
+
+
+def test_aliases_are_explicit_and_compared_in_short_form(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[aliases]\n"golang:1.22" = "distroless/builder-go:1.24-debian13"\n')
+    config = UserConfig.load(path)
+    want = "distroless/builder-go:1.24-debian13"
+    assert config.alias_for("golang:1.22") == want
+    assert config.alias_for("docker.io/library/golang:1.22") == want
+    assert config.alias_for("golang:1.17") is None
+    assert config.alias_for("golang") is None
+    assert UserConfig.load(tmp_path / "none.toml").alias_for("golang:1.22") is None
+    assert config.with_insecure("reg.test").alias_for("golang:1.22") == want
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ('"golang:1.22" = "golang:1.22"', "names itself"),
+        ('"golang@sha256:' + "a" * 64 + '" = "x:1"', "cannot be a digest"),
+        ('"Bad Name" = "x:1"', "aliases"),
+    ],
+)
+def test_bad_aliases_name_the_entry(tmp_path: Path, body: str, match: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[aliases]\n{body}\n")
+    with pytest.raises(InputError, match=match):
+        UserConfig.load(path)

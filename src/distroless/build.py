@@ -195,13 +195,15 @@ class BasesRequest:
     """``distroless bases build [NAME[:TAG]]...``: base images from the committed locks.
 
     No ``names`` means every base of ``distro`` with all its tags; ``distro`` None is the
-    default release.
+    default release.  ``builder-<kind>`` names a builder image (``builder-go``), built only
+    when named.  ``archs`` are Debian architectures; None means the host's and arm64 for
+    bases, the host's alone for builders.
     """
 
     package_cache: Path
     names: tuple[str, ...] = ()
     distro: str | None = None
-    archs: tuple[str, ...] = ("amd64", "arm64")
+    archs: tuple[str, ...] | None = None
     squash: bool = False
     source_date_epoch: int = 0
     mirror: str | None = None
@@ -212,7 +214,13 @@ class BasesRequest:
         from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
 
         distro = self.distro or DEFAULT_DISTRO
-        parse_requests(self.names, Recipes.builtin().names_for(distro))
+        bases, builders = _split_builders(self.names)
+        if builders and distro != DEFAULT_DISTRO:
+            raise UsageError(f"builders are made from {DEFAULT_DISTRO} only, not {distro}")
+        for name in builders:
+            _builder_request(name)
+        if bases or not builders:
+            parse_requests(bases, Recipes.builtin().names_for(distro))
 
 
 def build_image(
@@ -272,6 +280,7 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         reporter=reporter,
         pull=request.pull,
         policy=_policy(store, config),
+        alias_for=config.alias_for,
     )
     with store.session(), _shared_cache(request, config, reporter) as shared:
         result = build_dockerfile(
@@ -362,21 +371,36 @@ def _base_builder(
 
     def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
         from distroless.bases.build import build_reference
+        from distroless.bases.builders import build_builder, parse_builder_reference
         from distroless.bases.recipe import DEFAULT_DISTRO
         from distroless.bases.reference import BaseRef
         from distroless.debian.provider import PackageSource
+        from distroless.oci.reference import Reference
 
+        # distroless/builder-go:1.24-debian13 names a builder (its tag is the Go version)
+        local = Reference.parse(image).registry != "gcr.io" and base.distro is None
+        builder = parse_builder_reference(base.name, base.tag) if local else None
         cache = _package_cache(request.package_cache, f"building the base {image}")
         source = PackageSource(cache, mirror=request.mirror, reporter=reporter)
         try:
-            built = build_reference(
-                store,
-                BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
-                source,
-                archs=archs if platform.debian_arch() in archs else (platform.debian_arch(),),
-                source_date_epoch=request.source_date_epoch,
-                reporter=reporter,
-            )
+            if builder is not None:
+                built = build_builder(
+                    store,
+                    builder.name,
+                    source,
+                    archs=(platform.debian_arch(),),
+                    source_date_epoch=request.source_date_epoch,
+                    reporter=reporter,
+                )
+            else:
+                built = build_reference(
+                    store,
+                    BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
+                    source,
+                    archs=archs if platform.debian_arch() in archs else (platform.debian_arch(),),
+                    source_date_epoch=request.source_date_epoch,
+                    reporter=reporter,
+                )
         finally:
             source.close()
         return built.descriptor
@@ -545,32 +569,67 @@ def _build_pack(store: Store, request: PackRequest, reporter: Reporter) -> Build
     return BuildOutcome(packed.descriptor, tags, sboms, packed=packed)
 
 
+def _split_builders(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(base requests, builder requests)`` of ``bases build`` arguments."""
+    from distroless.bases.builders import PREFIX
+
+    builders = tuple(n for n in names if n.startswith(PREFIX))
+    return tuple(n for n in names if n not in builders), builders
+
+
+def _builder_request(text: str) -> str:
+    """The builder ``builder-<kind>[:TAG]`` names; a TAG must be the one it will get."""
+    from distroless.bases.builders import kind_of, parse_builder_reference
+
+    name, _, tag = text.partition(":")
+    kind = kind_of(name)
+    if tag:
+        parse_builder_reference(name, tag)
+    return kind.name
+
+
 def build_base_images(
     store: Store, request: BasesRequest, reporter: Reporter | None = None
 ) -> list[BuiltBase]:
     """Build the requested bases and tags, stored under their ``distroless/`` and published
-    names; returns one entry per tag built, in request order."""
+    names, then the requested builders; returns one entry per tag built, in request order."""
     from distroless.bases.build import build_bases, parse_requests
+    from distroless.bases.builders import build_builder
     from distroless.bases.locks import read_lock
+    from distroless.bases.platforms import default_archs, host_arch
     from distroless.bases.recipe import DEFAULT_DISTRO, Recipes
     from distroless.debian.provider import PackageSource
 
     distro = request.distro or DEFAULT_DISTRO
     recipes = Recipes.builtin()
-    requests = parse_requests(request.names, recipes.names_for(distro))
-    lock = read_lock(recipes, distro)
+    bases, builders = _split_builders(request.names)
+    requests = parse_requests(bases, recipes.names_for(distro)) if bases or not builders else []
     source = PackageSource(request.package_cache, mirror=request.mirror, reporter=reporter)
+    built: list[BuiltBase] = []
     try:
-        return build_bases(
-            store,
-            source,
-            [recipes.get(name, distro) for name, _ in requests],
-            requests,
-            lock,
-            archs=request.archs,
-            squash=request.squash,
-            source_date_epoch=request.source_date_epoch,
-            reporter=reporter,
-        )
+        if requests:
+            built += build_bases(
+                store,
+                source,
+                [recipes.get(name, distro) for name, _ in requests],
+                requests,
+                read_lock(recipes, distro),
+                archs=request.archs or default_archs(),
+                squash=request.squash,
+                source_date_epoch=request.source_date_epoch,
+                reporter=reporter,
+            )
+        for name in dict.fromkeys(_builder_request(n) for n in builders):
+            built.append(
+                build_builder(
+                    store,
+                    name,
+                    source,
+                    archs=request.archs or (host_arch(),),
+                    source_date_epoch=request.source_date_epoch,
+                    reporter=reporter,
+                )
+            )
     finally:
         source.close()
+    return built

@@ -17,6 +17,9 @@ Two files live under ``$XDG_CONFIG_HOME/distroless``:
       [policy."golang:*"]
       digest-pinned = true
 
+      [aliases]
+      "golang:1.22" = "distroless/builder-go:1.24-debian13"
+
 * ``auth.json`` (written by ``distroless login``), in the same ``auths`` shape as
   docker's ``config.json`` so that one parser reads both; it is created with mode 0600
   because it holds passwords.
@@ -79,6 +82,7 @@ def _config_model() -> type[Any]:
 
         registry: dict[str, RegistryModel] = Field(default_factory=dict)
         policy: dict[str, PolicyModel] = Field(default_factory=dict)
+        aliases: dict[str, str] = Field(default_factory=dict)
 
     return ConfigModel
 
@@ -162,12 +166,45 @@ class PolicyRule:
         return " and ".join(needs) or "nothing"
 
 
+def alias_key(image: str) -> str:
+    """How ``[aliases]`` keys and ``FROM`` names are compared: docker's short form, tagged."""
+    ref = Reference.parse(image)
+    if ref.tag is None and ref.digest is None:
+        ref = ref.with_tag("latest")
+    return ref.familiar()
+
+
+def _aliases(data: Mapping[str, str], source: str) -> dict[str, str]:
+    """``[aliases]``: image name -> the image a ``FROM`` of that name uses instead."""
+    out: dict[str, str] = {}
+    for name, target in data.items():
+        try:
+            key, value = alias_key(name), alias_key(target)
+        except ReferenceFormatError as exc:
+            raise InputError(f"{source}: [aliases] {name!r}: {exc}") from None
+        if "@" in key:
+            raise InputError(f"{source}: [aliases] {name!r}: an alias name cannot be a digest")
+        if key == value:
+            raise InputError(f"{source}: [aliases] {name!r} names itself")
+        out[key] = value
+    return out
+
+
 @dataclass(frozen=True)
 class UserConfig:
     """The validated ``config.toml``; an empty one when the file does not exist."""
 
     registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
     policies: tuple[PolicyRule, ...] = ()
+    #: ``alias_key(name)`` -> image: explicit stand-ins for ``FROM`` names (never implied)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def alias_for(self, image: str) -> str | None:
+        """The image the user's ``[aliases]`` put in place of ``image``, if any."""
+        try:
+            return self.aliases.get(alias_key(image))
+        except ReferenceFormatError:
+            return None
 
     @classmethod
     def from_dict(
@@ -209,6 +246,7 @@ class UserConfig:
                 for host, r in model.registry.items()
             },
             policies=tuple(policies),
+            aliases=_aliases(model.aliases, source),
         )
 
     def policy_for(self, reference: Reference | str) -> PolicyRule | None:
@@ -253,14 +291,14 @@ class UserConfig:
         merged = tuple(dict.fromkeys((*mirrors, *current.mirrors)))
         regs = dict(self.registries)
         regs[host] = RegistrySettings(mirrors=merged, insecure=current.insecure)
-        return UserConfig(registries=regs, policies=self.policies)
+        return UserConfig(registries=regs, policies=self.policies, aliases=self.aliases)
 
     def with_insecure(self, *hosts: str) -> UserConfig:
         regs = dict(self.registries)
         for host in hosts:
             current = regs.get(host, RegistrySettings())
             regs[host] = RegistrySettings(mirrors=current.mirrors, insecure=True)
-        return UserConfig(registries=regs, policies=self.policies)
+        return UserConfig(registries=regs, policies=self.policies, aliases=self.aliases)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ def test_user_database_is_byte_exact() -> None:
 def test_os_release_per_distro() -> None:
     text = os_release("debian12")
     assert text.startswith('PRETTY_NAME="Distroless"\nNAME="Debian GNU/Linux"\nID="debian"\n')
-    assert 'VERSION_ID="12"' in text and 'VERSION="12 (bookworm)"' in text
+    # as the published images write it (Debian's own file says VERSION="12 (bookworm)")
+    assert 'VERSION_ID="12"' in text and 'VERSION="Debian GNU/Linux 12 (bookworm)"' in text
+    assert 'VERSION="Debian GNU/Linux 13 (trixie)"' in os_release("debian13")
     assert 'VERSION_ID="13"' in os_release("debian13")
 
 

@@ -15,6 +15,7 @@ from distroless.dockerfile.resolve_base import (
 from distroless.errors import NotFoundError, PolicyError, RegistryError
 from distroless.layers.entry import Entry
 from distroless.oci.models import Descriptor, Platform
+from distroless.reporter import RecordingReporter
 from distroless.store import Store
 from tests.helpers.images import store_image
 
@@ -69,7 +70,7 @@ def test_a_failed_pull_names_the_image_and_the_ways_to_provide_it(tmp_path: Path
     message = str(err.value)
     assert message.startswith("Dockerfile:1: golang:1.17 is not in the store")
     assert "distroless pull golang:1.17" in message and "distroless load" in message
-    assert "examples/golang/image.yaml -t golang:1.17" in message
+    assert "[aliases]" in message
 
 
 def _refusing(refuse: set[str], calls: list[tuple[str, bool]]) -> PolicyCheck:
@@ -148,3 +149,41 @@ def test_a_pull_refused_by_policy_stays_a_policy_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"^Dockerfile:1: image golang:1.17 is refused"):
         resolver.resolve("golang:1.17", AMD64, "Dockerfile:1")
     assert calls == []  # the pull itself holds a pulled image to the policy
+
+
+def test_an_alias_replaces_only_the_name_it_is_given_for_and_says_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    store_image(store, "distroless/builder-go:1.24-debian13", [[Entry.file("go", b"g")]])
+    pulled: list[str] = []
+
+    def puller(image: str, platform: Platform) -> Descriptor:
+        pulled.append(image)
+        return store_image(store, image, [[Entry.file("pulled", b"p")]])
+
+    aliases = {"golang:1.22": "distroless/builder-go:1.24-debian13"}
+    reporter = RecordingReporter()
+    resolver = BaseResolver(store, puller=puller, reporter=reporter, alias_for=aliases.get)
+    got = resolver.resolve("golang:1.22", AMD64, "Dockerfile:1")
+    assert got.name == "distroless/builder-go:1.24-debian13"
+    assert pulled == []
+    alias = "Dockerfile:1: golang:1.22 is an alias of distroless/builder-go:1.24-debian13"
+    assert ("step", {"message": alias + " (config.toml [aliases])"}) in reporter.events
+    resolver.resolve("golang:1.17", AMD64, "Dockerfile:2")  # no alias: a registry image
+    assert pulled == ["golang:1.17"]
+    # provenance names the image the build read, the alias's target
+    assert [u.name for u in resolver.used] == [
+        "distroless/builder-go:1.24-debian13",
+        "golang:1.17",
+    ]
+
+
+def test_the_policy_holds_the_image_an_alias_names(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    store_image(store, "distroless/builder-go:1.24-debian13", [[Entry.file("go", b"g")]])
+    calls: list[tuple[str, bool]] = []
+    refuse = {"distroless/builder-go:1.24-debian13"}
+    aliases = {"golang:1.22": "distroless/builder-go:1.24-debian13"}
+    resolver = BaseResolver(store, alias_for=aliases.get, policy=_refusing(refuse, calls))
+    with pytest.raises(PolicyError, match=r"^Dockerfile:1: image distroless/builder-go"):
+        resolver.resolve("golang:1.22", AMD64, "Dockerfile:1")
+    assert calls == [("distroless/builder-go:1.24-debian13", False)]

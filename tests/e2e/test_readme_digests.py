@@ -2,13 +2,13 @@
 
 Three of the README's flows are pinned: ``bases build static`` (the committed base locks),
 the spec with ``packages: [ca-certificates, tzdata]`` and the examples/hello-go Dockerfile
-(with its ``golang:1.17`` builder image).  The first and the last are runnable console
-blocks, so test_readme_console compares their whole output, digests included; this module
-pins the spec with packages, whose block also runs ``lock`` against the archive of the day
-and so is not runnable.  The test builds it from the lock kept beside it (``readme/``),
-made when the README was written; what the README prints then comes out bit for bit.  The
-spec with ``myapp`` is not pinned: its digest is that of a binary compiled by the host's
-Go in a directory the README does not name.
+(its builder, distroless/builder-go, is built from the committed builder lock).  The first
+and the last are runnable console blocks, so test_readme_console compares their whole
+output, digests included; this module pins the spec with packages, whose block also runs
+``lock`` against the archive of the day and so is not runnable.  The test builds it from
+the lock kept beside it (``readme/``), made when the README was written; what the README
+prints then comes out bit for bit.  The spec with ``myapp`` is not pinned: its digest is
+that of a binary compiled by the host's Go in a directory the README does not name.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The README's flow, as a user runs it: ``make demo``, then the seed's two commands.
 
-``make demo`` builds the ``golang:1.17`` builder image from Debian's Go packages and the
-distroless base, builds examples/hello-go from its Dockerfile and runs it.  Then, inside a
+``make demo`` builds the Go builder image (distroless/builder-go) and the distroless base
+from Debian packages, builds examples/hello-go from its Dockerfile and runs it.  Then, inside a
 copy of the example, the commands the classic tutorial gives (``build -t
 my-distroless-app .`` and ``run --rm my-distroless-app``) print the greeting too.
 """
@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 HELLO = "Hello, Distroless World!"
 
 
-# The demo's store holds golang:1.17, a builder image with a shell on purpose; the image the
-# demo ships is checked explicitly below instead.
+# The demo's store holds distroless/builder-go, a builder image with a shell on purpose; the
+# image the demo ships is checked explicitly below instead.
 @pytest.mark.unsafe_images
 def test_make_demo_then_the_tutorial_commands(tmp_path: Path, package_cache: Path) -> None:
     require_root()

@@ -108,9 +108,14 @@ print(json.dumps({"libc": ctypes.util.find_library("c"), "shell": shell,
 """
 
 
+#: the bases this file checks; java, nodejs and the other architectures are checked in
+#: test_bases_family.py, on amd64 only where they are expensive
+CORE = ("static", "base-nossl", "base", "cc", "python3")
+
+
 def _build(store_root: Path, cache: Path, distro: str, archs: tuple[str, ...]) -> list[BuiltBase]:
     recipes = Recipes.builtin()
-    names = recipes.names_for(distro)
+    names = [n for n in recipes.names_for(distro) if n in CORE]
     source = PackageSource(cache)
     try:
         return build_bases(
@@ -353,7 +358,7 @@ def docker12(
         pytest.skip("this host has no apt sources naming a Debian archive")
     root = tmp_path_factory.mktemp("bases12")
     built = _build(root, package_cache, "debian12", ("amd64", "arm64"))
-    assert sorted({b.name for b in built}) == ["base", "base-nossl", "cc", "static"]
+    assert sorted({b.name for b in built}) == ["base", "base-nossl", "cc", "python3", "static"]
     store = Store(root)
     archive = tmp_path_factory.mktemp("save12") / "bases.tar"
     with archive.open("wb") as out:
@@ -372,7 +377,11 @@ def test_debian12_bases_run(docker12: tuple[Store, DockerEngine], probes: dict[s
     assert ssl.stdout.startswith("OpenSSL 3.0.")
     cxx = engine.run_image("distroless/cc-debian12:nonroot", options=_mount(probes["cxx"]))
     assert cxx.stdout.strip() == "threads 14"
-    for name in ("static", "base-nossl", "base", "cc"):
+    py = engine.run_image("distroless/python3-debian12:latest", "-c", PY_PROBE).stdout
+    assert json.loads(py)["ssl"].startswith("OpenSSL 3.0.")
+    version = engine.run_image("distroless/python3-debian12:nonroot", "--version").stdout
+    assert version.startswith("Python 3.11.")
+    for name in ("static", "base-nossl", "base", "cc", "python3"):
         nonroot = engine.run_image(
             f"distroless/{name}-debian12:nonroot", options=_mount(probes["go"])
         )

@@ -2,7 +2,9 @@
 
 One store per module holds the ``golang:1.17`` builder (from examples/golang/image.yaml,
 Debian's Go) and the distroless ``base`` (built from its recipe by the first build that
-names it).  Debian packages come from the persistent test package cache.
+names it); the example's copy builds ``FROM golang:1.17``, an image that is neither a
+built-in base nor a builder, so the policy, mirror and provenance tests see a stored
+image.  Debian packages come from the persistent test package cache.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from tests.helpers import Cli, DockerEngine, Registry, require_root, require_too
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello-go"
 GOLANG_SPEC = REPO / "examples" / "golang" / "image.yaml"
+#: the builder examples/hello-go names, replaced by golang:1.17 in the tests' copies
+README_BUILDER = "distroless/builder-go:1.24-debian13"
 HELLO = "Hello, Distroless World!"
 
 
@@ -49,9 +53,13 @@ def cli(root: Path) -> Cli:
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    """A private copy of examples/hello-go (tests edit main.go)."""
+    """A private copy of examples/hello-go (tests edit main.go), built ``FROM golang:1.17``."""
     dest = tmp_path / "hello-go"
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("myapp"))
+    dockerfile = dest / "Dockerfile"
+    text = dockerfile.read_text()
+    assert f"FROM {README_BUILDER} AS builder" in text
+    dockerfile.write_text(text.replace(README_BUILDER, "golang:1.17"))
     return dest
 
 

@@ -218,6 +218,38 @@ def test_command_tests_through_a_runner(tmp_path: Path) -> None:
     assert runner.calls[3][0] == [["/missing"], ["/app/run"]]
 
 
+SCHEMA_1 = """
+schemaVersion: "1.0.0"
+commandTests:
+  - name: version
+    command: ["/app/run", "--version"]
+    expectedOutput: ['^app 1\\.2']
+  - name: bare
+    command: ["/app/run"]
+    exitCode: 0
+"""
+
+
+def test_schema_1_files_run_with_command_as_the_argument_vector(tmp_path: Path) -> None:
+    fs = image_fs(tmp_path)
+    runner = FakeRunner({"/app/run": CommandOutput("app 1.2\n", "", 0)})
+    config = parse_config(SCHEMA_1)
+    assert [(t.command, t.args) for t in config.commandTests] == [
+        ("/app/run", ["--version"]),
+        ("/app/run", []),
+    ]
+    report = run_structure_tests(fs, config, runner)
+    assert report.passed, [r.message for r in report.results]
+    assert runner.calls[0][0] == [["/app/run", "--version"]]
+
+
+def test_schema_1_command_must_be_a_non_empty_list() -> None:
+    with pytest.raises(InputError, match=r"t\.yaml:4: commandTests\[0\]\.command"):
+        parse_config(
+            'schemaVersion: "1.0.0"\ncommandTests:\n  - name: c\n    command: []\n', "t.yaml"
+        )
+
+
 def test_command_tests_without_runtime_fail_with_a_reason(tmp_path: Path) -> None:
     report = run_structure_tests(image_fs(tmp_path), parse_config(COMMANDS))
     assert not report.passed
@@ -238,7 +270,10 @@ def test_json_and_junit_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("schemaVersion: 1.0.0\n", r"t\.yaml:1: schemaVersion: Input should be '2\.0\.0'"),
+        (
+            "schemaVersion: 3.0.0\n",
+            r"t\.yaml:1: schemaVersion: Input should be '2\.0\.0' or '1\.0\.0'",
+        ),
         (
             "schemaVersion: 2.0.0\nfileExistenceTests:\n  - name: a\n    path: /a\n"
             "  - name: b\n    pathh: /b\n",

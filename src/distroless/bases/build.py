@@ -29,6 +29,7 @@ from distroless.bases.recipe import (
     TAGS,
     Recipe,
     Recipes,
+    expand,
 )
 from distroless.bases.reference import PUBLISHED_NAMESPACE, PUBLISHED_REGISTRY, BaseRef
 from distroless.debian.lockfile import LockedPackage, Lockfile
@@ -39,7 +40,8 @@ from distroless.oci.models import ContainerConfig, Descriptor, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store
 
-GENERATED_VERSION = "1"
+#: part of every generated layer's cache key: bump it when what the layer holds changes
+GENERATED_VERSION = "2"
 NONROOT = "65532"
 BUSYBOX_PATH = "/busybox"
 #: Where the published images live; ``FROM`` lines naming it resolve to these local
@@ -94,8 +96,11 @@ def store_names(name: str, tag: str, distro: str) -> tuple[str, ...]:
     return (f"distroless/{name}-{distro}:{tag}", f"{PUBLISHED}/{name}-{distro}:{tag}")
 
 
-def container_config(recipe: Recipe, tag: TagConfig) -> ContainerConfig:
-    env = dict(recipe.env)
+def container_config(
+    recipe: Recipe, tag: TagConfig, fill: Callable[[str], str] = lambda text: text
+) -> ContainerConfig:
+    """The config of one tag; ``fill`` expands the recipe's placeholders for one arch."""
+    env = {key: fill(value) for key, value in recipe.env}
     entrypoint = recipe.entrypoint
     cmd = recipe.cmd
     if tag.debug:
@@ -180,21 +185,44 @@ class BaseBuilder:
             layered = locked_packages(self.lock, arch, recipe.layered_packages)
             ld_debs = tuple(self._paths[(p.name, arch)] for p in layered)
             ld_key = [p.sha256 for p in layered]
-        files = GeneratedFiles(self.distro, arch, ca_deb, recipe.symlinks, ld_debs)
+        fill = self._filler(arch)
+        symlinks = tuple((fill(path), fill(target)) for path, target in recipe.symlinks)
+        files = GeneratedFiles(
+            self.distro, arch, ca_deb, symlinks, ld_debs, java_truststore=recipe.java_truststore
+        )
         key = _key(
             "bases-generated",
             GENERATED_VERSION,
             self.distro,
             arch if ld_debs is not None else "any",
             ca.sha256 if ca is not None else None,
-            [list(s) for s in recipe.symlinks],
+            [list(s) for s in symlinks],
             ld_key,
+            recipe.java_truststore,
         )
         return LayerSource(
             created_by=f"distroless bases: generated files ({recipe.name})",
             entries=files.entries,
             cache_key=f"bases-generated:{key}",
         )
+
+    def _filler(self, arch: str) -> Callable[[str], str]:
+        """Expands ``{arch}`` and ``{upstream:PACKAGE}`` for images of ``arch``."""
+
+        def version_of(name: str) -> str:
+            return locked_packages(self.lock, arch, (name,))[0].version
+
+        return lambda text: expand(text, arch, version_of)
+
+    def prefetch(self, recipe: Recipe, tags: Sequence[str], archs: Sequence[str]) -> None:
+        """Fetch every .deb the tags need before anything is built.
+
+        A package the mirror cannot serve (an architecture it does not carry) then fails
+        the build before a layer reaches the store.
+        """
+        debug = any(TAG_CONFIGS[t].debug for t in tags if t in TAG_CONFIGS)
+        for arch in archs:
+            self._prepare(recipe, arch, debug)
 
     def _busybox(self, arch: str) -> LayerSource:
         package = locked_packages(self.lock, arch, (BUSYBOX_PACKAGE,))[0]
@@ -230,6 +258,7 @@ class BaseBuilder:
         config = TAG_CONFIGS.get(tag)
         if config is None:
             raise UsageError(f"unknown tag {tag!r} for {recipe.name}; known: {', '.join(TAGS)}")
+        self.prefetch(recipe, (tag,), archs)
         manifests = []
         for arch in archs:
             manifests.append(
@@ -237,7 +266,7 @@ class BaseBuilder:
                     self.store,
                     base=None,
                     sources=self._sources(recipe, arch, config),
-                    container=container_config(recipe, config),
+                    container=container_config(recipe, config, self._filler(arch)),
                     platform=Platform.of_debian(arch),
                     source_date_epoch=self.source_date_epoch,
                     cache=self._cache,
@@ -294,6 +323,8 @@ def build_bases(
     )
     built = []
     with store.session():
+        for name, tags in requests:
+            builder.prefetch(by_name[name], tags, archs)
         for name, tags in requests:
             for tag in tags:
                 built.append(builder.build(by_name[name], tag, archs))

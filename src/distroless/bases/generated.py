@@ -9,7 +9,9 @@ The CA bundle follows the published static image: the PEM files that ca-certific
 ships under ``/usr/share/ca-certificates`` are concatenated, in the byte order of their
 relative paths (the order update-ca-certificates reads them in), into
 ``/etc/ssl/certs/ca-certificates.crt``; only the bundle, the package's copyright file and
-its ``status.d`` entry go into the image, not the individual files nor hash links.
+its ``status.d`` entry go into the image, not the individual files nor hash links.  A
+base with a JVM also gets the Java trust store made from that bundle
+(:mod:`distroless.bases.java_truststore`), where ``ca-certificates-java`` would write it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from distroless.bases.java_truststore import PATH as JAVA_CACERTS
+from distroless.bases.java_truststore import java_truststore
 from distroless.bases.ldcache import cache_entries, write_cache
 from distroless.debian.deb import deb_entries
 from distroless.debian.sources import distro as distro_info
@@ -52,14 +56,19 @@ CA_STATUS = "var/lib/dpkg/status.d/ca-certificates"
 
 
 def os_release(distro: str) -> str:
-    """``/usr/lib/os-release``: Debian's identity, distroless's pretty name."""
+    """``/usr/lib/os-release``: Debian's identity, distroless's pretty name.
+
+    ``VERSION`` is written as the published images write it (``Debian GNU/Linux 13
+    (trixie)``, where Debian's own file says ``13 (trixie)``): their structure tests and
+    the scanners that learnt from them expect it.
+    """
     info = distro_info(distro)
     return (
         'PRETTY_NAME="Distroless"\n'
         'NAME="Debian GNU/Linux"\n'
         'ID="debian"\n'
         f'VERSION_ID="{info.version}"\n'
-        f'VERSION="{info.version} ({info.codename})"\n'
+        f'VERSION="Debian GNU/Linux {info.version} ({info.codename})"\n'
         f'VERSION_CODENAME="{info.codename}"\n'
     )
 
@@ -128,12 +137,18 @@ class GeneratedFiles:
     ca_deb: Path | None
     symlinks: tuple[tuple[str, str], ...] = ()
     ld_cache_debs: tuple[Path, ...] | None = None
+    java_truststore: bool = False
 
     def entries(self) -> Iterator[Entry]:
         merged_usr = distro_info(self.distro).merged_usr
         items: dict[str, Entry] = {e.path: e for e in base_files(self.distro)}
         if self.ca_deb is not None:
             items.update({e.path: e for e in ca_bundle(self.ca_deb, merged_usr=merged_usr)})
+            if self.java_truststore:
+                with items[CA_BUNDLE].open() as fh:
+                    bundle = fh.read()
+                store = java_truststore(bundle, source=f"/{CA_BUNDLE}")
+                items[JAVA_CACERTS] = Entry.file(JAVA_CACERTS, store)
         for path, target in self.symlinks:
             link = Entry.symlink(path, target)
             items[link.path] = link

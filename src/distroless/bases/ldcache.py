@@ -4,11 +4,12 @@ The dynamic loader and ``ldconfig -p`` read the cache; ``ctypes.util.find_librar
 the output of ``ldconfig -p``.  The base images cannot run ``ldconfig`` (nothing runs at
 build time, and another architecture could not run anyway), so the cache is computed
 from the image's file tree and written here in glibc's current format
-(``glibc-ld.so.cache1.1``, little endian, no extensions):
+(``glibc-ld.so.cache1.1``, no extensions), in the byte order of the image's
+architecture, which is how the loader reads it:
 
 * a 48-byte header: the 20-byte magic and version, ``nlibs``, ``len_strings``, a flags
-  byte (2 = little endian), 3 padding bytes, ``extension_offset`` (0: none) and 3 unused
-  words;
+  byte (2 = little endian, 3 = big endian), 3 padding bytes, ``extension_offset`` (0:
+  none) and 3 unused words;
 * ``nlibs`` entries of 24 bytes: ``flags`` (int32), ``key`` and ``value`` (uint32 offsets
   of NUL-terminated strings, counted from the start of the file), ``osversion`` (uint32)
   and ``hwcap`` (uint64);
@@ -18,7 +19,10 @@ The loader binary-searches the entries, so they must be ordered as glibc compare
 library names (runs of digits compare as numbers), highest first.  Each entry maps a
 SONAME to ``<dir>/<SONAME>`` for every shared library found in the search directories
 (those named by ``/etc/ld.so.conf.d/*.conf`` and then the system directories), the first
-directory winning, as the loader would pick it.
+directory winning, as the loader would pick it.  Each entry's flags are the ones
+``ldconfig`` writes on that architecture (``FLAG_ELF_LIBC6`` with its ABI bits: x86-64
+``0x0303``, hard-float ARM ``0x0903``, ...), and only libraries that architecture's loader
+accepts are listed (:data:`distroless.elf.machine.LOADERS` describes both).
 """
 
 from __future__ import annotations
@@ -30,24 +34,40 @@ import struct
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from distroless.errors import ArchiveError
+from distroless.errors import ArchiveError, UsageError
 from distroless.layers.entry import Entry, EntryType
 from distroless.rootpath import SymlinkLoopError, resolve_in_root
+
+if TYPE_CHECKING:
+    from distroless.elf.machine import Loader
 
 MAGIC = b"glibc-ld.so.cache1.1"
 HEADER = struct.Struct("<20sIIB3sI12s")
 ENTRY = struct.Struct("<iIIIQ")
 ENDIAN_LITTLE = 2
+ENDIAN_BIG = 3
+_HEADER_BE = struct.Struct(">20sIIB3sI12s")
+_ENTRY_BE = struct.Struct(">iIIIQ")
 
-FLAG_ELF_LIBC6 = 0x0003
-#: ELF ``e_machine`` of 64-bit libraries -> the loader's required-ABI flag bits.
-MACHINE_FLAGS = {"EM_X86_64": 0x0300, "EM_AARCH64": 0x0A00}
-#: Debian multiarch triplets of the architectures the bases are built for.
-TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+
+def _loader(arch: str) -> Loader:
+    # imported here: distroless.elf reads caches with this module's name order
+    from distroless.elf.machine import LOADERS
+
+    loader = LOADERS.get(arch)
+    if loader is None:
+        raise UsageError(f"no ld.so.cache layout is known for architecture {arch!r}")
+    return loader
+
+
+def library_flags(arch: str) -> int:
+    """The flags ``ldconfig`` gives a library of ``arch``: the most specific it accepts."""
+    return max(_loader(arch).cache_flags)
 
 
 @dataclass(frozen=True)
@@ -93,11 +113,12 @@ def _compare(x: CacheEntry, y: CacheEntry) -> int:
     return by_name or (x.path > y.path) - (x.path < y.path)
 
 
-def write_cache(entries: Iterable[CacheEntry]) -> bytes:
+def write_cache(entries: Iterable[CacheEntry], *, big_endian: bool = False) -> bytes:
     """The bytes of an ``ld.so.cache`` holding ``entries`` (sorted here)."""
+    header_struct, entry_struct = (_HEADER_BE, _ENTRY_BE) if big_endian else (HEADER, ENTRY)
     ordered = sorted(entries, key=functools.cmp_to_key(_compare))
     strings = bytearray()
-    start = HEADER.size + ENTRY.size * len(ordered)
+    start = header_struct.size + entry_struct.size * len(ordered)
     offsets: dict[str, int] = {}
 
     def offset_of(text: str) -> int:
@@ -108,8 +129,9 @@ def write_cache(entries: Iterable[CacheEntry]) -> bytes:
 
     body = bytearray()
     for entry in ordered:
-        body += ENTRY.pack(entry.flags, offset_of(entry.soname), offset_of(entry.path), 0, 0)
-    header = HEADER.pack(MAGIC, len(ordered), len(strings), ENDIAN_LITTLE, b"", 0, b"")
+        body += entry_struct.pack(entry.flags, offset_of(entry.soname), offset_of(entry.path), 0, 0)
+    endian = ENDIAN_BIG if big_endian else ENDIAN_LITTLE
+    header = header_struct.pack(MAGIC, len(ordered), len(strings), endian, b"", 0, b"")
     return bytes(header + body + strings)
 
 
@@ -117,7 +139,10 @@ def read_cache(data: bytes) -> list[CacheEntry]:
     """Parse a cache written in the format above (for tests and ``inspect``)."""
     if len(data) < HEADER.size or not data.startswith(MAGIC):
         raise ArchiveError("not a glibc-ld.so.cache1.1 file")
-    _magic, nlibs, _len, _flags, _pad, _ext, _unused = HEADER.unpack_from(data)
+    header_struct, entry_struct = HEADER, ENTRY
+    if data[HEADER.size - 20] == ENDIAN_BIG:  # the flags byte after magic and two words
+        header_struct, entry_struct = _HEADER_BE, _ENTRY_BE
+    _magic, nlibs, _len, _flags, _pad, _ext, _unused = header_struct.unpack_from(data)
 
     def string(offset: int) -> str:
         end = data.index(b"\0", offset)
@@ -125,7 +150,9 @@ def read_cache(data: bytes) -> list[CacheEntry]:
 
     out = []
     for i in range(nlibs):
-        flags, key, value, _os, _hw = ENTRY.unpack_from(data, HEADER.size + i * ENTRY.size)
+        flags, key, value, _os, _hw = entry_struct.unpack_from(
+            data, header_struct.size + i * entry_struct.size
+        )
         out.append(CacheEntry(string(key), string(value), flags))
     return out
 
@@ -193,31 +220,45 @@ def _conf_dirs(tree: FileTree) -> list[str]:
 
 def search_dirs(tree: FileTree, arch: str) -> list[str]:
     """Directories in the loader's order: ld.so.conf.d first, then the system ones."""
-    triplet = TRIPLETS.get(arch)
-    system = [f"/lib/{triplet}", f"/usr/lib/{triplet}"] if triplet else []
+    triplet = _loader(arch).triplet
+    system = [f"/lib/{triplet}", f"/usr/lib/{triplet}"]
     return [*_conf_dirs(tree), *system, "/lib", "/usr/lib"]
 
 
-def _elf_info(entry: Entry) -> tuple[str, int] | None:
-    """(SONAME, flags) of a 64-bit shared library we know, else None."""
+def _accepted(loader: Loader, head: bytes) -> bool:
+    """Whether ``loader`` would load a shared library with this ELF header."""
+    from distroless.elf.header import parse_header
+
+    header = parse_header(head)
+    return (
+        header is not None
+        and header.e_type == 3  # ET_DYN
+        and header.ei_class == loader.ei_class
+        and header.little_endian == loader.little_endian
+        and loader.matches_machine(header)
+        and loader.valid_float_abi(header)
+    )
+
+
+def _elf_info(entry: Entry, arch: str) -> tuple[str, int] | None:
+    """(SONAME, flags) of a shared library the loader of ``arch`` accepts, else None."""
+    loader = _loader(arch)
     with tempfile.SpooledTemporaryFile(max_size=4 << 20) as copy:
         with entry.open() as src:
             shutil.copyfileobj(src, copy, 1 << 20)
         copy.seek(0)
-        if copy.read(4) != b"\x7fELF":
+        head = copy.read(64)
+        if not _accepted(loader, head):
             return None
         copy.seek(0)
         try:
             elf = ELFFile(copy)
-            machine = MACHINE_FLAGS.get(elf["e_machine"])
-            if elf["e_type"] != "ET_DYN" or elf.elfclass != 64 or machine is None:
-                return None
             for segment in elf.iter_segments():
                 if segment["p_type"] != "PT_DYNAMIC":
                     continue
                 for tag in segment.iter_tags():  # type: ignore[attr-defined]
                     if tag.entry.d_tag == "DT_SONAME":
-                        return str(tag.soname), FLAG_ELF_LIBC6 | machine
+                        return str(tag.soname), library_flags(arch)
         except (ELFError, ValueError, struct.error):
             return None
     return None
@@ -246,7 +287,7 @@ def cache_entries(entries: Mapping[str, Entry], arch: str) -> list[CacheEntry]:
             if real is None or entry is None or entry.type is not EntryType.FILE:
                 continue
             if real not in parsed:
-                parsed[real] = _elf_info(entry)
+                parsed[real] = _elf_info(entry, arch)
             info = parsed[real]
             if info is None:
                 continue

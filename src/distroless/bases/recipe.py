@@ -4,11 +4,18 @@ A recipe names its parent and the packages it adds per distro; flattening walks 
 chain so ``python3`` for ``debian13`` becomes the whole exact package list, the merged
 environment and the extra files.  The lists are exact on purpose: no dependency
 resolution happens for the bases, which is how the published images are defined.
+
+What differs between distros besides the packages (Python 3.13 against 3.11) goes in a
+recipe's ``distros`` section.  Two placeholders are filled per image: ``{arch}`` (the
+Debian architecture, in symlink targets: Debian's JVM lives in
+``/usr/lib/jvm/java-21-openjdk-<arch>``) and ``{upstream:PACKAGE}`` (in env values: the
+locked package's upstream version, without epoch, Debian revision or ``+build`` suffix).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated
@@ -27,37 +34,91 @@ CA_PACKAGE = "ca-certificates"
 BUSYBOX_PACKAGE = "busybox-static"
 
 PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.\-]+$")]
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_UPSTREAM = re.compile(r"^upstream:([a-z0-9][a-z0-9+.\-]+)$")
 
 
-class RecipeModel(BaseModel):
-    """The YAML file as written; only used at the boundary."""
+def _check_placeholders(text: str, *, versions: bool) -> str:
+    for match in _PLACEHOLDER.finditer(text):
+        inner = match.group(1)
+        if inner == "arch" or (versions and _UPSTREAM.match(inner)):
+            continue
+        allowed = "{arch} or {upstream:PACKAGE}" if versions else "{arch}"
+        raise ValueError(f"unknown placeholder {match.group(0)!r} in {text!r}; use {allowed}")
+    return text
+
+
+def upstream_version(version: str) -> str:
+    """``2:21.0.13.1+2-1~deb13u1`` -> ``21.0.13.1``: what the program calls its version."""
+    text = version.split(":", 1)[-1]
+    if "-" in text:
+        text = text.rsplit("-", 1)[0]
+    return re.split(r"[+~]", text, maxsplit=1)[0]
+
+
+def expand(text: str, arch: str, version_of: Callable[[str], str]) -> str:
+    """``text`` with its placeholders filled for one image."""
+
+    def fill(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        if inner == "arch":
+            return arch
+        upstream = _UPSTREAM.match(inner)
+        if upstream is None:  # validated when the recipe was read
+            raise UsageError(f"unknown placeholder {match.group(0)!r}")
+        return upstream_version(version_of(upstream.group(1)))
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+class _Settings(BaseModel):
+    """What a recipe sets besides packages; also the shape of one ``distros`` entry."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]*$")
-    description: str = ""
-    parent: str | None = None
-    packages: dict[str, list[PackageName]]
+    description: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
     symlinks: dict[str, str] = Field(default_factory=dict)
-    ld_cache: bool = False
 
-    @field_validator("packages")
+    @field_validator("env")
     @classmethod
-    def _known_distros(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = sorted(set(value) - set(DISTROS))
-        if unknown:
-            raise ValueError(f"unknown distro {unknown[0]!r}; known: {', '.join(DISTROS)}")
+    def _env_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            _check_placeholders(text, versions=True)
         return value
 
     @field_validator("symlinks")
     @classmethod
     def _absolute_links(cls, value: dict[str, str]) -> dict[str, str]:
-        for path in value:
+        for path, target in value.items():
             if not path.startswith("/"):
                 raise ValueError(f"symlink path {path!r} must be absolute")
+            _check_placeholders(path, versions=False)
+            _check_placeholders(target, versions=False)
+        return value
+
+
+class RecipeModel(_Settings):
+    """The YAML file as written; only used at the boundary."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]*$")
+    description: str = ""
+    parent: str | None = None
+    packages: dict[str, list[PackageName]]
+    #: per-distro settings laid over the ones above
+    distros: dict[str, _Settings] = Field(default_factory=dict)
+    ld_cache: bool = False
+    #: generate ``/etc/ssl/certs/java/cacerts`` from the CA bundle
+    java_truststore: bool = False
+
+    @field_validator("packages", "distros")
+    @classmethod
+    def _known_distros(cls, value: dict[str, object]) -> dict[str, object]:
+        unknown = sorted(set(value) - set(DISTROS))
+        if unknown:
+            raise ValueError(f"unknown distro {unknown[0]!r}; known: {', '.join(DISTROS)}")
         return value
 
 
@@ -74,6 +135,7 @@ class Recipe:
     cmd: tuple[str, ...] | None
     symlinks: tuple[tuple[str, str], ...]
     ld_cache: bool
+    java_truststore: bool = False
 
     @property
     def layered_packages(self) -> tuple[str, ...]:
@@ -173,29 +235,37 @@ class Recipes:
         entrypoint: list[str] | None = None
         cmd: list[str] | None = None
         symlinks: dict[str, str] = {}
-        ld_cache = False
+        ld_cache = java_truststore = False
         for model in self._chain(name):
             for package in model.packages[distro]:
                 if package not in packages:
                     packages.append(package)
-            env.update(model.env)
-            if model.entrypoint is not None:
-                entrypoint, cmd = model.entrypoint, None
-            if model.cmd is not None:
-                cmd = model.cmd
-            symlinks.update(model.symlinks)
+            override = model.distros.get(distro)
+            for settings in (model, override) if override is not None else (model,):
+                env.update(settings.env)
+                if settings.entrypoint is not None:
+                    entrypoint, cmd = settings.entrypoint, None
+                if settings.cmd is not None:
+                    cmd = settings.cmd
+                symlinks.update(settings.symlinks)
             ld_cache = ld_cache or model.ld_cache
+            java_truststore = java_truststore or model.java_truststore
         model = self._models[name]
+        override = model.distros.get(distro)
+        description = model.description
+        if override is not None and override.description is not None:
+            description = override.description
         return Recipe(
             name=name,
             distro=distro,
-            description=model.description,
+            description=description,
             packages=tuple(packages),
             env=tuple(env.items()),
             entrypoint=tuple(entrypoint) if entrypoint is not None else None,
             cmd=tuple(cmd) if cmd is not None else None,
             symlinks=tuple(sorted(symlinks.items())),
             ld_cache=ld_cache,
+            java_truststore=java_truststore,
         )
 
     def lock_packages(self, distro: str) -> tuple[str, ...]:

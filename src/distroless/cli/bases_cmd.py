@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from distroless.assemble.time import source_date_epoch
-from distroless.bases.locks import LOCK_ARCHS, LOCK_DIR, lock_inputs, lock_path
+from distroless.bases.locks import LOCK_DIR, lock_path
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
 from distroless.cli.options import mirror_option, progress_option
@@ -19,7 +19,7 @@ from distroless.cli.output import (
     human_size,
     table,
 )
-from distroless.errors import DistrolessError, InputError, StoreError, UsageError
+from distroless.errors import DistrolessError, InputError, StoreError
 from distroless.oci.models import Platform
 from distroless.store import Store
 
@@ -34,7 +34,7 @@ _distro_option = click.option(
 
 @click.group()
 def bases() -> None:
-    """The distroless base images (static, base-nossl, base, cc, python3)."""
+    """The distroless base images (static, base, cc, python3, java, nodejs) and builders."""
 
 
 def _size(store: Store, name: str) -> int | None:
@@ -89,24 +89,15 @@ def list_bases(app: App, distro: str, as_json: bool) -> None:
     )
 
 
-def _archs(text: str) -> tuple[str, ...]:
-    archs = tuple(a.strip() for a in text.split(",") if a.strip())
-    unknown = [a for a in archs if a not in LOCK_ARCHS]
-    if not archs or unknown:
-        bad = unknown[0] if unknown else text
-        raise UsageError(f"unknown architecture {bad!r}; known: {', '.join(LOCK_ARCHS)}")
-    return archs
-
-
 @bases.command("build")
 @click.argument("names", nargs=-1)
 @_distro_option
 @click.option(
     "--arch",
     "arch_list",
-    default="amd64,arm64",
-    show_default=True,
-    help="Comma-separated architectures; one gives a single-arch image.",
+    default=None,
+    help="Comma-separated Debian architectures (armhf, i386, ...) or `all`; one gives a "
+    "single-arch image.  [default: the host's and arm64]",
 )
 @click.option("--squash", is_flag=True, help="One layer per image instead of one per package.")
 @mirror_option
@@ -120,20 +111,24 @@ def build(
     app: App,
     names: tuple[str, ...],
     distro: str,
-    arch_list: str,
+    arch_list: str | None,
     squash: bool,
     mirror: str | None,
     progress: str,
     as_json: bool,
 ) -> None:
     """Build NAME[:TAG]... (all bases and tags by default) from the committed lockfiles."""
+    from distroless.bases.locks import read_lock
+    from distroless.bases.platforms import default_archs, parse_archs
     from distroless.build import BasesRequest, build_base_images
 
+    locked = tuple(read_lock(Recipes.builtin(), distro).archs)
+    archs = parse_archs(arch_list, distro, locked) if arch_list else default_archs()
     request = BasesRequest(
         package_cache=app.cache_path,
         names=names,
         distro=distro,
-        archs=_archs(arch_list),
+        archs=archs,
         squash=squash,
         source_date_epoch=source_date_epoch(),
         mirror=mirror,
@@ -182,7 +177,10 @@ def build(
 @mirror_option
 @pass_app
 def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None) -> None:
-    """Pin the exact packages of every base to the archive's current versions."""
+    """Pin the exact packages of every base to the archive's current versions, for every
+    release architecture the archive serves, and the builders' packages (Debian 13)."""
+    from distroless.bases.builders import BUILDERS, builder_lock_path, make_builder_lock
+    from distroless.bases.locks import make_lock
     from distroless.debian.provider import PackageSource
 
     recipes = Recipes.builtin()
@@ -190,7 +188,7 @@ def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None)
     source = PackageSource(app.cache_path, mirror=mirror, reporter=reporter)
     try:
         for distro in distros or DISTROS:
-            result = source.lock(lock_inputs(recipes, distro))
+            result = make_lock(source, recipes, distro, reporter)
             path = lock_path(distro, lock_dir)
             try:
                 lock_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +198,17 @@ def lock(app: App, distros: tuple[str, ...], lock_dir: Path, mirror: str | None)
             except StoreError as exc:
                 raise InputError(exc.message) from None
             count = sum(len(p) for p in result.archs.values())
-            click.echo(f"Wrote {path} ({count} packages)")
+            click.echo(f"Wrote {path} ({count} packages for {', '.join(result.archs)})")
+        if DEFAULT_DISTRO in (distros or DISTROS):
+            for kind in BUILDERS.values():
+                result = make_builder_lock(source, kind)
+                path = builder_lock_path(kind, lock_dir)
+                try:
+                    result.write(path)
+                except OSError as exc:
+                    raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+                count = sum(len(p) for p in result.archs.values())
+                click.echo(f"Wrote {path} ({count} packages for {', '.join(result.archs)})")
     finally:
         source.close()
         reporter.close()

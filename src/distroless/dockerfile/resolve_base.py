@@ -85,8 +85,11 @@ def _how_to_provide(image: str) -> str:
         f"`distroless pull {image}` (when a registry is reachable), `distroless load -i "
         "FILE.tar` (from `docker save`), or a spec build tagged with that name"
     )
-    if Reference.parse(image).repository.endswith("golang"):
-        hint += f" (`distroless build --spec examples/golang/image.yaml -t {image}`)"
+    # a toolchain such as golang:1.22 can be a builder image named in config.toml [aliases]
+    hint += (
+        ", or an [aliases] entry in config.toml naming an image to use instead (such as a "
+        "builder image, distroless/builder-go and others: docs/bases.md)"
+    )
     return hint
 
 
@@ -102,6 +105,8 @@ class BaseResolver:
     pull: bool = False
     #: the user's policy; images pulled here were already checked by the pull itself
     policy: PolicyCheck | None = None
+    #: the user's ``[aliases]``: the image a ``FROM`` name stands for, or None
+    alias_for: Callable[[str], str | None] | None = None
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
@@ -120,12 +125,18 @@ class BaseResolver:
         key = (image, str(platform))
         with self._lock:
             if key not in self._seen:
-                stored, source = self._resolve(image, platform, where)
+                alias = self.alias_for(image) if self.alias_for is not None else None
+                if alias is not None:
+                    message = f"{where}: {image} is an alias of {alias} (config.toml [aliases])"
+                    self.reporter.event("step", message=message)
+                # the image used is the one the alias names: the policy and provenance see it
+                used = alias or image
+                stored, source = self._resolve(used, platform, where)
                 if self.policy is not None and source != "registry":
-                    stored, source = self._check(image, platform, where, stored, source)
-                top = self.store.resolve(image)
+                    stored, source = self._check(used, platform, where, stored, source)
+                top = self.store.resolve(used)
                 self._seen[key] = stored
-                self.used.append(UsedImage(image, platform, top, stored, role, source))
+                self.used.append(UsedImage(used, platform, top, stored, role, source))
             return self._seen[key]
 
     def _check(

@@ -1,10 +1,15 @@
-"""The container-structure-test configuration (schemaVersion 2.0.0), validated once.
+"""The container-structure-test configuration (schemaVersion 2.0.0 or 1.0.0), validated once.
 
 The file format is the one teams already have for their images, so existing test files
 work unchanged.  It is parsed with ``yaml.safe_load`` and validated by pydantic at this
 boundary; an error names the file, the line and the key path (``commandTests[2].exitCode``)
 so it can be fixed without guessing.  Regexes are compiled here too, so a bad pattern is a
 configuration error, not a failed test.
+
+container-structure-test still reads schema 1.0.0 files, and published test suites are
+written in it: there a command test's ``command`` is the whole argument vector and there
+is no ``args``.  Such a file is read as the 2.0.0 file it stands for (first word the
+command, the rest its arguments); everything else is the same in both.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ class ContainerRunOptions(_Model):
 
 
 class StructureConfig(_Model):
-    schemaVersion: Literal["2.0.0"]
+    schemaVersion: Literal["2.0.0", "1.0.0"]
     containerRunOptions: ContainerRunOptions | None = None
     globalEnvVars: list[KeyValue] = Field(default_factory=list)
     commandTests: list[CommandTest] = Field(default_factory=list)
@@ -138,6 +143,27 @@ def _loc_text(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
+def _from_schema_1(data: dict[str, Any]) -> dict[str, Any]:
+    """A 1.0.0 configuration as 2.0.0: each ``command: [prog, arg...]`` split in two.
+
+    A test that is not shaped like that is passed on unchanged, so validation names it.
+    """
+    tests = data.get("commandTests")
+    out = {**data, "schemaVersion": "2.0.0"}
+    if isinstance(tests, list):
+        out["commandTests"] = [_command_from_schema_1(test) for test in tests]
+    return out
+
+
+def _command_from_schema_1(test: Any) -> Any:
+    if not isinstance(test, dict) or "args" in test:
+        return test
+    command = test.get("command")
+    if not isinstance(command, list) or not command:
+        return test
+    return {**test, "command": command[0], "args": command[1:]}
+
+
 def parse_config(text: str, source: str = "<config>") -> StructureConfig:
     """Validate a structure-test file; errors name ``source``, the line and the key."""
     try:
@@ -150,6 +176,8 @@ def parse_config(text: str, source: str = "<config>") -> StructureConfig:
         raise InputError(f"{where}: not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping with schemaVersion and test lists")
+    if data.get("schemaVersion") == "1.0.0":
+        data = _from_schema_1(data)
     try:
         config = StructureConfig.model_validate(data)
     except ValidationError as exc:

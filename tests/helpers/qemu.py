@@ -1,0 +1,48 @@
+"""QEMU user emulation for the tests that run other architectures' programs.
+
+Debian's qemu-user-static ships one binfmt_misc rule per architecture under
+/usr/lib/binfmt.d; the kernel only honours a rule once it is written to
+/proc/sys/fs/binfmt_misc/register.  A fresh CI machine has the package (the Makefile
+installs it) but nothing registered, so the tests register the rules they need, with the
+rule's own ``F`` flag (the interpreter is opened at registration, which is what lets a
+container without /usr/libexec/qemu-binfmt use it), and remove what they added afterwards.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.helpers.require import require, require_root
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+RULES = Path("/usr/lib/binfmt.d")
+
+
+def _mounted() -> bool:
+    if (BINFMT / "register").exists():
+        return True
+    subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=False)
+    return (BINFMT / "register").exists()
+
+
+@contextmanager
+def qemu_registered(names: tuple[str, ...]) -> Iterator[None]:
+    """Make ``qemu-<name>`` rules active for the duration, registering missing ones."""
+    require_root()
+    require(_mounted(), "binfmt_misc cannot be mounted here")
+    added: list[str] = []
+    try:
+        for name in names:
+            rule = RULES / f"qemu-{name}.conf"
+            require(rule.is_file(), f"{rule} is missing (Debian's qemu-user-static)")
+            if (BINFMT / f"qemu-{name}").exists():
+                continue
+            (BINFMT / "register").write_text(rule.read_text().strip())
+            added.append(name)
+        yield
+    finally:
+        for name in added:
+            (BINFMT / f"qemu-{name}").write_text("-1")
