@@ -6,7 +6,6 @@ naming ``Dockerfile:LINE``, exit non-zero and leave the store as it was.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,36 +14,12 @@ from distroless.modes import ModeError, parse_mode_change
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import Built, FakeRunner, build, write_context
 from tests.helpers import Cli
+from tests.helpers.refusal import refused_build
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "store")
-
-
-def _store_state(root: Path) -> tuple[object, ...]:
-    store = Store(root)
-    index = store.root / "index.json"
-    return (
-        sorted(os.listdir(store.blobs)),
-        index.read_bytes() if index.exists() else None,
-        sorted(os.listdir(store.tmp)),
-    )
-
-
-def refused(cli: Cli, context: Path, dockerfile: str, line: int) -> str:
-    """Build through the CLI: one line naming the line, a non-zero exit, store untouched."""
-    (context / "Dockerfile").write_text(dockerfile)
-    cli("images").check()  # the store exists before the build
-    before = _store_state(cli.root)
-    result = cli("build", "-q", context)
-    assert result.exit_code != 0
-    message = result.stderr.strip()
-    assert "\n" not in message, message
-    assert "Traceback" not in message
-    assert f"Dockerfile:{line}:" in message, message
-    assert _store_state(cli.root) == before
-    return message
 
 
 # -- symbolic --chmod ------------------------------------------------------------------------
@@ -126,7 +101,7 @@ def test_bad_chmod_is_one_line_and_leaves_the_store(
     cli: Cli, tmp_path: Path, flag: str, problem: str
 ) -> None:
     ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
-    message = refused(cli, ctx, f"FROM scratch\nCOPY --chmod={flag} f /f\n", 2)
+    message = refused_build(cli, ctx, f"FROM scratch\nCOPY --chmod={flag} f /f\n", 2)
     assert f"--chmod={flag} {problem}" in message
 
 
@@ -159,7 +134,7 @@ def test_a_quoted_blank_in_shell_form_is_one_line(
     cli: Cli, tmp_path: Path, line: str, problem: str
 ) -> None:
     ctx = write_context(tmp_path / "ctx", {"a b.txt": "ab\n", "a.txt": "a\n"})
-    message = refused(cli, ctx, f"FROM scratch\n{line}\n", 2)
+    message = refused_build(cli, ctx, f"FROM scratch\n{line}\n", 2)
     assert problem in message
 
 
@@ -181,7 +156,7 @@ def test_a_checksum_on_what_is_not_fetched_is_refused(
     cli: Cli, tmp_path: Path, line: str, problem: str
 ) -> None:
     ctx = write_context(tmp_path / "ctx", {"f": "f\n", "g": "g\n"})
-    message = refused(cli, ctx, f"FROM scratch\n{line}\n", 2)
+    message = refused_build(cli, ctx, f"FROM scratch\n{line}\n", 2)
     assert f"ADD --checksum {problem}" in message
 
 
@@ -239,7 +214,7 @@ def test_exclude_applies_to_another_stage_and_is_in_the_cache_key(
 
 def test_a_bad_exclude_pattern_is_one_line(cli: Cli, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
-    message = refused(cli, ctx, "FROM scratch\nCOPY --exclude=[ab f /f\n", 2)
+    message = refused_build(cli, ctx, "FROM scratch\nCOPY --exclude=[ab f /f\n", 2)
     assert "--exclude: pattern '[ab' has an unclosed '['" in message
 
 
@@ -325,5 +300,5 @@ def test_parents_from_another_stage(store: Store, tmp_path: Path) -> None:
 
 def test_parents_of_a_missing_path_is_one_line(cli: Cli, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"x/a.txt": "a\n"})
-    message = refused(cli, ctx, "FROM scratch\nCOPY --parents x/missing.txt /p/\n", 2)
+    message = refused_build(cli, ctx, "FROM scratch\nCOPY --parents x/missing.txt /p/\n", 2)
     assert "x/missing.txt" in message

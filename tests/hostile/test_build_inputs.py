@@ -31,6 +31,7 @@ from distroless.store import Store
 from tests.dockerfile.executor_helpers import Built, build, busybox_image
 from tests.helpers import Cli
 from tests.helpers.rawtar import Member, tar_of
+from tests.helpers.refusal import refused_build
 
 DECOY = b"decoy-host-secret-5d1f"
 DECOY_MTIME = 1_234_567_890
@@ -84,33 +85,6 @@ def ctx(tmp_path: Path) -> Path:
     return root
 
 
-def _store_state(root: Path) -> tuple[object, ...]:
-    store = Store(root)
-    index = store.root / "index.json"
-    return (
-        sorted(os.listdir(store.blobs)),
-        index.read_bytes() if index.exists() else None,
-        sorted(os.listdir(store.tmp)),
-    )
-
-
-def _refused(cli: Cli, context: Path, dockerfile: str, line: int) -> str:
-    """Build through the CLI; it must fail in one line naming the line, store untouched."""
-    (context / "Dockerfile").write_text(dockerfile)
-    cli("images").check()  # the store exists before the build
-    before = _store_state(cli.root)
-    result = cli("build", "-q", context)
-    assert result.exit_code != 0
-    message = result.stderr.strip()
-    assert "\n" not in message, message
-    assert "Traceback" not in message
-    assert f"Dockerfile:{line}:" in message, message
-    assert _store_state(cli.root) == before
-    scratch = cli.root / "state" / "build-scratch"
-    assert not scratch.exists() or os.listdir(scratch) == []
-    return message
-
-
 def _image_bytes(built: Built) -> bytes:
     """Every layer of the image, uncompressed, to look for decoy bytes."""
     out = b""
@@ -142,7 +116,7 @@ def test_add_hardlink_then_file_of_the_same_name_does_not_write_the_host_file(
             ]
         )
     )
-    message = _refused(cli, ctx, "FROM scratch\nADD evil.tar /x/\n", line=2)
+    message = refused_build(cli, ctx, "FROM scratch\nADD evil.tar /x/\n", line=2)
     assert "ADD evil.tar: member 'h' is a hardlink to" in message
     assert "which the archive does not hold" in message
 
@@ -156,7 +130,7 @@ def test_add_lone_hardlink_neither_copies_nor_changes_a_host_file(
     (ctx / "evil.tar").write_bytes(
         tar_of([Member("stolen", tarfile.LNKTYPE, linkname=linkname, mode=0o777)])
     )
-    message = _refused(cli, ctx, "FROM scratch\nADD evil.tar /x/\n", line=2)
+    message = refused_build(cli, ctx, "FROM scratch\nADD evil.tar /x/\n", line=2)
     assert "member 'stolen' is a hardlink" in message
 
 
@@ -200,14 +174,14 @@ def test_copy_of_a_link_to_an_absolute_host_path_without_a_twin_is_refused(
     cli: Cli, ctx: Path, decoys: Decoys
 ) -> None:
     os.symlink(decoys.shadow, ctx / "shadow-link")
-    message = _refused(cli, ctx, "FROM scratch\nCOPY shadow-link /x\n", line=2)
+    message = refused_build(cli, ctx, "FROM scratch\nCOPY shadow-link /x\n", line=2)
     assert "'shadow-link' is not in the build context" in message
 
 
 def test_copy_of_a_linked_host_directory_is_refused(cli: Cli, ctx: Path, decoys: Decoys) -> None:
     os.symlink(decoys.etc, ctx / "etc-link")
-    _refused(cli, ctx, "FROM scratch\nCOPY etc-link /d\n", line=2)
-    _refused(cli, ctx, "FROM scratch\nCOPY etc-link/shadow /d\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY etc-link /d\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY etc-link/shadow /d\n", line=2)
 
 
 def test_copy_through_a_relative_link_cannot_climb_out(cli: Cli, ctx: Path, decoys: Decoys) -> None:
@@ -215,7 +189,7 @@ def test_copy_through_a_relative_link_cannot_climb_out(cli: Cli, ctx: Path, deco
     # from ctx/sub, ../../host/etc/shadow is the decoy on the host; inside it is ctx/host/...
     os.symlink("../../host/etc/shadow", ctx / "sub" / "up")
     assert (ctx / "sub" / "up").read_bytes() == decoys.shadow.read_bytes()
-    _refused(cli, ctx, "FROM scratch\nCOPY sub/up /x\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY sub/up /x\n", line=2)
 
 
 def test_a_glob_over_links_copies_only_what_is_in_the_context(
@@ -234,7 +208,7 @@ def test_add_of_a_link_to_an_archive_outside_the_context_is_refused(
     cli: Cli, ctx: Path, decoys: Decoys
 ) -> None:
     os.symlink(decoys.archive, ctx / "pkg.tar")
-    _refused(cli, ctx, "FROM scratch\nADD pkg.tar /opt/\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nADD pkg.tar /opt/\n", line=2)
 
 
 def test_an_alias_link_does_not_bypass_dockerignore(cli: Cli, ctx: Path, decoys: Decoys) -> None:
@@ -242,14 +216,14 @@ def test_an_alias_link_does_not_bypass_dockerignore(cli: Cli, ctx: Path, decoys:
     (ctx / ".dockerignore").write_text("secret.txt\n")
     os.symlink("secret.txt", ctx / "alias")
     os.symlink("/secret.txt", ctx / "abs-alias")
-    aliased = _refused(cli, ctx, "FROM scratch\nCOPY alias /x\n", line=2)
-    _refused(cli, ctx, "FROM scratch\nCOPY abs-alias /x\n", line=2)
+    aliased = refused_build(cli, ctx, "FROM scratch\nCOPY alias /x\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY abs-alias /x\n", line=2)
     # a wildcard that matches only what is ignored matches nothing, which BuildKit allows:
     # the image is built, without the file
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY ali* /x/\n")
     assert cli("build", "-q", "-t", "globbed", ctx).check().exit_code == 0
     assert cli("images").check().stdout.count("globbed") == 1
-    missing = _refused(cli, ctx, "FROM scratch\nCOPY nothing /x\n", line=2)
+    missing = refused_build(cli, ctx, "FROM scratch\nCOPY nothing /x\n", line=2)
     # an ignored file and a missing one are reported alike
     assert aliased.replace("'alias'", "'nothing'") == missing
 
@@ -275,9 +249,9 @@ def test_copy_parents_and_exclude_see_only_the_context(
     assert "all/secret.txt" not in files
     assert files["all/l-dir"][0].issym()  # a link is copied as a link, never followed
     assert DECOY not in _image_bytes(built)
-    _refused(cli, ctx, "FROM scratch\nCOPY --parents ./l-dir/./shadow /p/\n", line=2)
-    _refused(cli, ctx, "FROM scratch\nCOPY --parents ../host/etc/shadow /p/\n", line=2)
-    _refused(cli, ctx, "FROM scratch\nCOPY --parents secret.txt /p/\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY --parents ./l-dir/./shadow /p/\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY --parents ../host/etc/shadow /p/\n", line=2)
+    refused_build(cli, ctx, "FROM scratch\nCOPY --parents secret.txt /p/\n", line=2)
 
 
 def test_a_deeply_nested_context_is_a_clear_error(cli: Cli, ctx: Path) -> None:
@@ -287,7 +261,7 @@ def test_a_deeply_nested_context_is_a_clear_error(cli: Cli, ctx: Path) -> None:
         path.mkdir()
     (path / "f").write_text("deep\n")
     try:
-        _refused(cli, ctx, "FROM scratch\nCOPY . /x/\n", line=2)
+        refused_build(cli, ctx, "FROM scratch\nCOPY . /x/\n", line=2)
     finally:  # bottom up: pytest's own clean-up would recurse as deep as the tree
         (path / "f").unlink()
         while path != ctx:
@@ -390,14 +364,14 @@ def test_a_bind_mount_of_the_context_hides_dockerignored_files(
 
 def test_doubling_an_env_value_stops_with_a_clear_error(cli: Cli, ctx: Path) -> None:
     doublings = "ENV A=$A$A\n" * 64  # 16 characters times 2^64, if nothing stopped it
-    message = _refused(cli, ctx, "FROM scratch\nENV A=0123456789abcdef\n" + doublings, line=19)
+    message = refused_build(cli, ctx, "FROM scratch\nENV A=0123456789abcdef\n" + doublings, line=19)
     assert "more than 1048576 characters" in message
 
 
 def test_many_big_env_values_stop_at_the_stage_limit(cli: Cli, ctx: Path) -> None:
     lines = ["FROM scratch", "ENV A=0123456789abcdef"] + ["ENV A=$A$A"] * 15  # 512 KiB
     lines += [f"ENV B{i}=$A" for i in range(64)]
-    message = _refused(cli, ctx, "\n".join(lines) + "\n", line=24)
+    message = refused_build(cli, ctx, "\n".join(lines) + "\n", line=24)
     assert "environment and labels would exceed" in message
 
 
