@@ -89,6 +89,29 @@ def test_symbolic_chmod_applies_to_files_of_another_stage(store: Store, tmp_path
     assert modes["e/b"] == 0o664
 
 
+def test_octal_chmod_gives_created_parents_its_mode(store: Store, tmp_path: Path) -> None:
+    """BuildKit's copier makes missing parents with an octal --chmod (permission bits only);
+    a symbolic one leaves them 0755, and parents that exist keep their mode."""
+    ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
+    built = build(
+        store,
+        ctx,
+        "FROM scratch\nCOPY --chmod=750 f /made/parents/f\n"
+        "COPY --chmod=4711 f /made/setuid/f\n"
+        "COPY --chmod=u=rw,go= f /sym/parent/f\n"
+        "COPY f /plain/parent/f\n",
+    )
+    modes = {name: info.mode for name, (info, _) in built.files().items()}
+    assert oct(modes["made"]) == oct(0o750)
+    assert oct(modes["made/parents"]) == oct(0o750)
+    assert oct(modes["made/parents/f"]) == oct(0o750)
+    assert oct(modes["made/setuid"]) == oct(0o711)  # existing /made is not in that layer
+    assert oct(modes["made/setuid/f"]) == oct(0o4711)
+    assert oct(modes["sym/parent"]) == oct(0o755)
+    assert oct(modes["sym/parent/f"]) == oct(0o600)
+    assert oct(modes["plain/parent"]) == oct(0o755)
+
+
 @pytest.mark.parametrize(
     ("flag", "problem"),
     [
