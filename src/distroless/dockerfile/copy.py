@@ -169,6 +169,10 @@ def copy_step(
         check_many()
     if chown is not None:
         inputs.append(f"chown={chown}")
+    # BuildKit links (copies into an empty layer, then merges) only without --chmod
+    linked = ins.link and chmod is None
+    if linked:
+        inputs.append("link")
 
     def make() -> Layer | None:
         if src_fs is not None:
@@ -195,13 +199,19 @@ def copy_step(
                     resolved = fs.resolve(target)  # into the directory a link names
             target = resolved
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
-            entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
+            # A linked layer starts empty: its parents are made afresh and, unpacked, replace
+            # the stage's own (reference.md, COPY --link).
+            entries: list[Entry] = (
+                [] if linked else list(parent_entries(fs, target, include_self=is_dir))
+            )
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
             to = Destination(
                 target, is_dir, fs, Path(scratch), owner, chmod, chown is None, excludes
             )
             made = target if is_dir else posixpath.dirname(target)
-            entries.extend(created_dirs(fs, made, owner, mode=created_mode(chmod)))
+            entries.extend(
+                created_dirs(None if linked else fs, made, owner, mode=created_mode(chmod))
+            )
             try:
                 for part in parts:
                     entries.extend(part.entries(to))
@@ -306,15 +316,16 @@ def created_mode(chmod: ModeChange | None) -> int:
 
 
 def created_dirs(
-    fs: LayeredFS, directory: str, owner: Owner, *, mode: int = 0o755
+    fs: LayeredFS | None, directory: str, owner: Owner, *, mode: int = 0o755
 ) -> Iterator[Entry]:
-    """``directory`` and its parents that the stage lacks, owned like the copy.
+    """``directory`` and its parents that the stage (None: an empty one) lacks, owned like
+    the copy.
 
     BuildKit creates a missing destination with the ``--chown`` owner all the way down.
     """
     path = directory
     missing: list[str] = []
-    while path not in ("/", "") and fs.node_at(path.lstrip("/")) is None:
+    while path not in ("/", "") and (fs is None or fs.node_at(path.lstrip("/")) is None):
         missing.append(path)
         path = posixpath.dirname(path)
     for p in reversed(missing):
