@@ -89,6 +89,51 @@ def test_symbolic_chmod_applies_to_files_of_another_stage(store: Store, tmp_path
     assert modes["e/b"] == 0o664
 
 
+def test_octal_chmod_gives_created_parents_its_mode(store: Store, tmp_path: Path) -> None:
+    """BuildKit's copier makes missing parents with an octal --chmod (permission bits only);
+    a symbolic one leaves them 0755, and parents that exist keep their mode."""
+    ctx = write_context(tmp_path / "ctx", {"f": "f\n"})
+    built = build(
+        store,
+        ctx,
+        "FROM scratch\nCOPY --chmod=750 f /made/parents/f\n"
+        "COPY --chmod=4711 f /made/setuid/f\n"
+        "COPY --chmod=u=rw,go= f /sym/parent/f\n"
+        "COPY f /plain/parent/f\n",
+    )
+    modes = {name: info.mode for name, (info, _) in built.files().items()}
+    assert oct(modes["made"]) == oct(0o750)
+    assert oct(modes["made/parents"]) == oct(0o750)
+    assert oct(modes["made/parents/f"]) == oct(0o750)
+    assert oct(modes["made/setuid"]) == oct(0o711)  # existing /made is not in that layer
+    assert oct(modes["made/setuid/f"]) == oct(0o4711)
+    assert oct(modes["sym/parent"]) == oct(0o755)
+    assert oct(modes["sym/parent/f"]) == oct(0o600)
+    assert oct(modes["plain/parent"]) == oct(0o755)
+
+
+def test_link_layer_makes_its_parents_afresh(store: Store, tmp_path: Path) -> None:
+    """With --link the layer is copied into an empty tree, so its parents are plain (0755,
+    the --chown owner) and replace the stage's on unpacking; --chmod turns linking off in
+    BuildKit, and without --link the stage's parents are kept."""
+    ctx = write_context(tmp_path / "ctx", {"f": "f\n", "d/x": "x\n"})
+    base = "FROM scratch\nCOPY --chmod=700 --chown=5:5 d /opt/private/\n"
+    steps = [
+        ("COPY --link f /opt/private/linked", (0o755, 0, 0)),
+        ("ADD --link f /opt/private/added", (0o755, 0, 0)),
+        ("COPY --link --chown=7:8 f /opt/private/owned", (0o755, 7, 8)),
+        ("COPY --link=false f /opt/private/plain", (0o700, 5, 5)),
+        ("COPY f /opt/private/default", (0o700, 5, 5)),
+        ("COPY --link --chmod=644 f /opt/private/chmod", (0o700, 5, 5)),
+    ]
+    for line, want in steps:
+        built = build(store, ctx, base + line + "\n")
+        top = built.layers()[-1]
+        private = top["opt/private"][0]
+        assert (oct(private.mode), private.uid, private.gid) == (oct(want[0]), *want[1:]), line
+        assert built.files()["opt/private/x"][1] == b"x\n"
+
+
 @pytest.mark.parametrize(
     ("flag", "problem"),
     [

@@ -407,6 +407,24 @@ def test_add_url_with_and_without_checksum(
     assert list(store.tmp.iterdir()) == []
 
 
+def test_add_url_takes_chmod_and_chown(
+    store: Store, ctx: Path, http_root: tuple[str, Path]
+) -> None:
+    url, www = http_root
+    (www / "tool.bin").write_bytes(b"downloaded\n")
+    built = build(
+        store,
+        ctx,
+        f"FROM scratch\nADD --chmod=644 --chown=1000:1000 {url}/tool.bin /owned\n"
+        f"ADD --chmod=u+x,g+r {url}/tool.bin /symbolic\n",
+    )
+    files = built.files()
+    owned = files["owned"][0]
+    assert (oct(owned.mode), owned.uid, owned.gid) == (oct(0o644), 1000, 1000)
+    assert files["owned"][1] == b"downloaded\n"
+    assert oct(files["symbolic"][0].mode) == oct(0o740)  # applied to the download's 0600
+
+
 def test_onbuild_triggers_of_the_base_run_in_the_child(store: Store, ctx: Path) -> None:
     parent = build(store, ctx, "FROM scratch\nONBUILD COPY a.txt /from-trigger\nONBUILD ENV T=1\n")
     store.tag("parent:latest", parent.result.descriptor)

@@ -5,7 +5,8 @@ destination ending in ``/``, several sources or a glob make it a directory; a si
 copied to an existing directory lands inside it; a directory source copies its
 *contents*.  Ownership is 0:0 unless ``--chown`` says otherwise; ``--chmod`` sets the mode
 of files and directories.  Existing parent directories keep their metadata in the layer;
-missing ones are created 0755 with the ``--chown`` owner, as BuildKit does.
+missing ones are created 0755 (or the octal ``--chmod`` mode) with the ``--chown`` owner, as
+BuildKit does.
 
 The cache key holds what the sources read: the content digest of context paths, the
 identity of a source stage or image and the paths matched in it, here-document bodies,
@@ -168,6 +169,10 @@ def copy_step(
         check_many()
     if chown is not None:
         inputs.append(f"chown={chown}")
+    # BuildKit links (copies into an empty layer, then merges) only without --chmod
+    linked = ins.link and chmod is None
+    if linked:
+        inputs.append("link")
 
     def make() -> Layer | None:
         if src_fs is not None:
@@ -194,12 +199,19 @@ def copy_step(
                     resolved = fs.resolve(target)  # into the directory a link names
             target = resolved
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
-            entries: list[Entry] = list(parent_entries(fs, target, include_self=is_dir))
+            # A linked layer starts empty: its parents are made afresh and, unpacked, replace
+            # the stage's own (reference.md, COPY --link).
+            entries: list[Entry] = (
+                [] if linked else list(parent_entries(fs, target, include_self=is_dir))
+            )
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
             to = Destination(
                 target, is_dir, fs, Path(scratch), owner, chmod, chown is None, excludes
             )
-            entries.extend(created_dirs(fs, target if is_dir else posixpath.dirname(target), owner))
+            made = target if is_dir else posixpath.dirname(target)
+            entries.extend(
+                created_dirs(None if linked else fs, made, owner, mode=created_mode(chmod))
+            )
             try:
                 for part in parts:
                     entries.extend(part.entries(to))
@@ -292,18 +304,32 @@ def absolute_dest(dest: str, workdir: str) -> tuple[str, bool]:
     return posixpath.normpath(path), is_dir
 
 
-def created_dirs(fs: LayeredFS, directory: str, owner: Owner) -> Iterator[Entry]:
-    """``directory`` and its parents that the stage lacks: 0755, owned like the copy.
+def created_mode(chmod: ModeChange | None) -> int:
+    """The mode of the directories a COPY/ADD creates for its destination.
+
+    BuildKit's copier makes them with an octal ``--chmod`` mode (permission bits only: Go's
+    file modes carry no raw setuid bits), and 0755 without one or with a symbolic one.
+    """
+    if chmod is None or chmod.octal is None:
+        return 0o755
+    return chmod.octal & 0o777
+
+
+def created_dirs(
+    fs: LayeredFS | None, directory: str, owner: Owner, *, mode: int = 0o755
+) -> Iterator[Entry]:
+    """``directory`` and its parents that the stage (None: an empty one) lacks, owned like
+    the copy.
 
     BuildKit creates a missing destination with the ``--chown`` owner all the way down.
     """
     path = directory
     missing: list[str] = []
-    while path not in ("/", "") and fs.node_at(path.lstrip("/")) is None:
+    while path not in ("/", "") and (fs is None or fs.node_at(path.lstrip("/")) is None):
         missing.append(path)
         path = posixpath.dirname(path)
     for p in reversed(missing):
-        yield Entry.directory(p, 0o755, owner.uid, owner.gid)
+        yield Entry.directory(p, mode, owner.uid, owner.gid)
 
 
 def parent_entries(fs: LayeredFS, target: str, *, include_self: bool) -> Iterator[Entry]:

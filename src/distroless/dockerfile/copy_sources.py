@@ -395,7 +395,7 @@ def check_checksum(value: str, where: str) -> str:
 
 @dataclass(frozen=True)
 class UrlFile:
-    """``ADD URL``: a file (mode 0600) named after the URL's last path segment.
+    """``ADD URL``: a file named after the URL's last path segment, 0600 unless ``--chmod``.
 
     Pinned with ``--checksum``, the download waits until the step runs (the pin is the cache
     key); unpinned, it happened already, because the content is the key.
@@ -424,4 +424,5 @@ class UrlFile:
             return self.file.open("rb")
 
         target = to.file_path(url_basename(self.url))
-        yield Entry(target.lstrip("/"), EntryType.FILE, mode=0o600, size=size, opener=opener)
+        entry = Entry(target.lstrip("/"), EntryType.FILE, mode=0o600, size=size, opener=opener)
+        yield _owned(entry, to.owner, to.mode)  # BuildKit applies --chown and --chmod here too
