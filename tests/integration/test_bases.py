@@ -337,6 +337,7 @@ def test_layers_are_shared_between_bases(debian13: tuple[Store, list[BuiltBase]]
     assert base[-1] == static[-1]
 
 
+@pytest.mark.bases_checked_elsewhere
 def test_rebuild_into_fresh_store_gives_same_digests(
     debian13: tuple[Store, list[BuiltBase]], tmp_path: Path, package_cache: Path
 ) -> None:

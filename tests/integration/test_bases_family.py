@@ -482,6 +482,7 @@ def test_vendored_go_example_with_builder_and_alias(
 # --- reproducible ---------------------------------------------------------------------------
 
 
+@pytest.mark.bases_checked_elsewhere
 def test_family_rebuilds_to_the_same_digests(
     family: tuple[Path, list[BuiltBase]], tmp_path: Path, package_cache: Path
 ) -> None:
