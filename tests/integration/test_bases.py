@@ -26,6 +26,7 @@ from distroless.verify.check import check_image
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import from_store
 from tests.helpers import Cli, DockerEngine, c_build, go_build
+from tests.helpers.bases import core_base_names
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 
@@ -108,14 +109,9 @@ print(json.dumps({"libc": ctypes.util.find_library("c"), "shell": shell,
 """
 
 
-#: the bases this file checks; java, nodejs and the other architectures are checked in
-#: test_bases_family.py, on amd64 only where they are expensive
-CORE = ("static", "base-nossl", "base", "cc", "python3")
-
-
 def _build(store_root: Path, cache: Path, distro: str, archs: tuple[str, ...]) -> list[BuiltBase]:
     recipes = Recipes.builtin()
-    names = [n for n in recipes.names_for(distro) if n in CORE]
+    names = core_base_names(recipes, distro)
     source = PackageSource(cache)
     try:
         return build_bases(

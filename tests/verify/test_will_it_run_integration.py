@@ -29,6 +29,7 @@ from distroless.oci.models import Platform
 from distroless.store import Store
 from distroless.verify.platforms import check_stored, image_platforms
 from tests.helpers import Cli, c_build, require_root, require_tool
+from tests.helpers.bases import core_base_names
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 
@@ -70,9 +71,6 @@ workdir: /work
 """
 
 
-CORE_BASES = frozenset({"static", "base-nossl", "base", "cc", "python3"})
-
-
 @pytest.fixture(scope="module")
 def package_env(package_cache: Path) -> dict[str, str | None]:
     if not read_apt_sources(Path("/")):
@@ -95,7 +93,7 @@ def bases(
     source = PackageSource(package_cache)
     try:
         for distro in ("debian13", "debian12"):
-            names = [n for n in recipes.names_for(distro) if n in CORE_BASES]
+            names = core_base_names(recipes, distro)
             built += build_bases(
                 store,
                 source,
