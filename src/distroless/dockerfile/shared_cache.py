@@ -18,7 +18,6 @@ that cannot be read is a warning, never a failed build.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -30,7 +29,7 @@ from distroless.errors import ArchiveError, DistrolessError, InputError, Integri
 from distroless.layers.compress import DECOMPRESS_ERRORS, open_decompressed
 from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
-from distroless.oci.digest import CHUNK, parse_digest
+from distroless.oci.digest import parse_digest, sha256_file
 from distroless.oci.models import Descriptor, Manifest
 from distroless.reporter import Reporter
 from distroless.store import Store
@@ -150,16 +149,14 @@ _UNREADABLE: tuple[type[BaseException], ...] = (OSError, *DECOMPRESS_ERRORS)
 def verify_diff_id(store: Store, layer: Layer) -> None:
     """A fetched layer's tar must be the one its record claims: the diff_id goes into the
     image's config unchecked otherwise."""
-    digest = hashlib.sha256()
     try:
         with store.open_blob(layer.descriptor.digest) as raw, open_decompressed(raw) as tar:
-            while chunk := tar.read(CHUNK):
-                digest.update(chunk)
+            diff_id, _size = sha256_file(tar)
     except _UNREADABLE as exc:
         raise ArchiveError(
             f"cached layer {layer.descriptor.digest} cannot be read: {exc}"
         ) from None
-    if f"sha256:{digest.hexdigest()}" != layer.diff_id:
+    if diff_id != layer.diff_id:
         raise IntegrityError(
             f"cached layer {layer.descriptor.digest} does not unpack to its diff_id {layer.diff_id}"
         )
