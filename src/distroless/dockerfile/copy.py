@@ -83,7 +83,9 @@ def copy_step(
     is_add = isinstance(ins, Add)
     if is_add and any(s.endswith(".git") or s.startswith("git@") for s in sources):
         raise BuildError(f"{where}: ADD of a git repository is not supported; clone it first")
+    checksum = None
     if isinstance(ins, Add) and ins.checksum is not None:
+        checksum = source.expand(ins.checksum, env, ins)  # expanded like --chown, as BuildKit
         # BuildKit pins only what it fetches: one URL (or git source), never a context file
         if len(sources) != 1 or ins.heredocs:
             raise BuildError(f"{where}: ADD --checksum takes exactly one source, a URL")
@@ -137,7 +139,6 @@ def copy_step(
                 parts.extend(ContextPath(space.context, m, kept) for m in matches)
                 continue
             if is_add and is_url(pattern):
-                checksum = ins.checksum if isinstance(ins, Add) else None
                 url = UrlFile.plan(pattern, checksum, space.temp_dir(), where)
                 inputs.append(url.key)
                 parts.append(url)
@@ -188,15 +189,19 @@ def copy_step(
         if not parts:  # wildcards that matched nothing: BuildKit changes nothing
             return None
         fs = space.fs(state)
+        # A linked layer is made without reading the stage: its destination follows none of
+        # the stage's symlinks and merges with none of its directories (reference.md,
+        # "Incompatibilities with --link=false"); unpacked, its directories replace them.
+        under = LayeredFS(list) if linked else fs
         target = dest
         is_dir = dest_is_dir or many or unpacks or parents
         if target != "/":
-            resolved = fs.resolve(target, follow_last=is_dir)
+            resolved = under.resolve(target, follow_last=is_dir)
             if not is_dir:
-                node = fs.lookup(resolved)
+                node = under.lookup(resolved)
                 if node is not None and node.is_dir:
                     is_dir = True
-                    resolved = fs.resolve(target)  # into the directory a link names
+                    resolved = under.resolve(target)  # into the directory a link names
             target = resolved
         with tempfile.TemporaryDirectory(dir=space.scratch) as scratch:
             # A linked layer starts empty: its parents are made afresh and, unpacked, replace
@@ -206,7 +211,7 @@ def copy_step(
             )
             owner = parse_chown(chown, fs, where) if chown is not None else Owner()
             to = Destination(
-                target, is_dir, fs, Path(scratch), owner, chmod, chown is None, excludes
+                target, is_dir, under, Path(scratch), owner, chmod, chown is None, excludes
             )
             made = target if is_dir else posixpath.dirname(target)
             entries.extend(
