@@ -86,8 +86,26 @@ def runtime_state_root() -> Path | None:
     return Path(cache) / "distroless" / "runc"
 
 
+#: sysctls that, at these values, refuse a user namespace to a user who is not root
+_SYSCTLS = (
+    ("user.max_user_namespaces", "0"),
+    ("kernel.unprivileged_userns_clone", "0"),  # Debian's kernels before 5.10
+    ("kernel.apparmor_restrict_unprivileged_userns", "1"),  # Ubuntu since 23.10
+)
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys", *name.split(".")).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+
+
 def missing_setup(name: str, uid: int, gid: int) -> str | None:
     """Why this user cannot have a user namespace with subordinate ids (None: it can)."""
+    for knob, off in _SYSCTLS:
+        if _sysctl(knob) == off:
+            return f"the kernel refuses user namespaces to users (sysctl {knob} = {off})"
     if shutil.which("unshare") is None:
         return "the unshare program is missing (Debian package util-linux)"
     if shutil.which("newuidmap") is None or shutil.which("newgidmap") is None:
