@@ -153,6 +153,7 @@ def users() -> Iterator[tuple[User, User]]:
     base = Path(tempfile.mkdtemp(prefix="distroless-rootless-"))
     os.chmod(base, 0o755)
     try:
+        saved = {p: p.read_bytes() if p.exists() else None for p in SUBORDINATE}
         with _restored(SUBORDINATE), _users_tun_open():
             for which in ("sub", "nosub"):
                 own = base / which
@@ -163,10 +164,12 @@ def users() -> Iterator[tuple[User, User]]:
                     (own / sub).mkdir(mode=0o700)
                 for path in (own, own / "home", own / "run"):
                     os.chown(path, user.uid, user.gid)
-            first = made[0]
-            for path in SUBORDINATE:
-                with path.open("a") as fh:
-                    fh.write(f"{first.name}:{SUB_START}:65536\n")
+            # useradd may have given both a block already (login.defs SUB_UID_COUNT): the
+            # files get back what they held, and the first user one block of ours
+            for path, before in saved.items():
+                line = f"{made[0].name}:{SUB_START}:65536\n"
+                kept = (before or b"").rstrip(b"\n")
+                path.write_bytes(kept + b"\n" * bool(kept) + line.encode())
             yield made[0], made[1]
     finally:
         for user in made:

@@ -52,7 +52,6 @@ def test_a_rootless_runtime_keeps_its_state_in_the_users_runtime_dir(
     monkeypatch.setenv(userns.MARK, "1001")
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert userns.runtime_state_root() == tmp_path / "distroless" / "runc"
-    assert userns.host_uid() == 1001
     if shutil.which("runc") is not None and os.geteuid() == 0:
         assert runc.Runtime.find("runc").state_root == tmp_path / "distroless" / "runc"
 

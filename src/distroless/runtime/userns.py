@@ -65,12 +65,6 @@ def rootless() -> bool:
     return bool(os.environ.get(MARK))
 
 
-def host_uid() -> int:
-    """The host uid the command runs for (the user's own outside the namespace)."""
-    mark = os.environ.get(MARK, "")
-    return int(mark) if mark.isdigit() else os.geteuid()
-
-
 def runtime_state_root() -> Path | None:
     """Where runc keeps container state for a rootless command (None: runc's default).
 
