@@ -62,7 +62,7 @@ def test_cwd() -> None:
         process_cwd("rel", ContainerConfig())
 
 
-def _spec(network: str = "none") -> dict[str, object]:
+def _spec(network: str = "none", *, rootless: bool = False) -> dict[str, object]:
     process = ProcessSpec(("/app",), ("PATH=/bin",), "/", ResolvedUser(65532, 65532, (50,)))
     return build_spec(
         process=process,
@@ -73,6 +73,7 @@ def _spec(network: str = "none") -> dict[str, object]:
         etc_files={"/etc/hosts": Path("/state/etc/hosts")},
         mounts=(Mount(Path("/data"), "/data", True), Mount(Path("/rw"), "/rw")),
         nofile=1024,
+        rootless=rootless,
     )
 
 
@@ -116,3 +117,21 @@ def test_host_network_has_no_network_namespace() -> None:
     linux = _spec("host")["linux"]
     assert isinstance(linux, dict)
     assert "network" not in [n["type"] for n in linux["namespaces"]]
+
+
+def test_rootless_spec_names_no_cgroup_and_binds_the_hosts_sys_for_the_host_network() -> None:
+    root = _spec("host")
+    assert "cgroupsPath" in root["linux"] and "resources" in root["linux"]  # type: ignore[operator]
+    for network in ("none", "private", "host"):
+        spec = _spec(network, rootless=True)
+        linux = spec["linux"]
+        assert isinstance(linux, dict)
+        assert "cgroupsPath" not in linux and "resources" not in linux
+        mounts = spec["mounts"]
+        assert isinstance(mounts, list)
+        sys_mount = next(m for m in mounts if m["destination"] == "/sys")
+        if network == "host":
+            assert sys_mount["type"] == "bind" and sys_mount["source"] == "/sys"
+            assert "ro" in sys_mount["options"]
+        else:
+            assert sys_mount["type"] == "sysfs"

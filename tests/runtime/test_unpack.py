@@ -221,6 +221,9 @@ def test_overlay_and_security_xattrs_of_a_layer_are_dropped(tmp_path: Path) -> N
         "SCHILY.xattr.trusted.overlay.redirect": "/elsewhere",
         "SCHILY.xattr.trusted.overlay.opaque": "y",
         "SCHILY.xattr.user.note": "kept",
+        # what overlayfs reads instead of trusted.overlay.* when mounted rootless
+        "SCHILY.xattr.user.overlay.opaque": "y",
+        "SCHILY.xattr.user.overlay.redirect": "/elsewhere",
     }
     unpack_layer(_raw_tar([Member("d", tarfile.DIRTYPE, pax=pax)]), tmp_path)
     assert os.listxattr(tmp_path / "d") == ["user.note"]

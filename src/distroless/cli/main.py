@@ -54,6 +54,10 @@ def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map :class:`DistrolessError` subclasses to their exit codes."""
+    if argv is None:  # the command itself, not a caller passing arguments in-process
+        from distroless.runtime.userns import enter
+
+        enter()  # a user who is not root: re-run in a user namespace of its own
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode click returns the code of a raised ``Exit`` instead of

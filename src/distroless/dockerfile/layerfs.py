@@ -18,8 +18,7 @@ from pathlib import Path
 
 from distroless.errors import BuildError
 from distroless.rootpath import SymlinkLoopError, resolve_in_root
-
-_OPAQUE_XATTR = "trusted.overlay.opaque"
+from distroless.runtime.unpack import opaque_xattr
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -28,7 +27,7 @@ def _is_whiteout(st: os.stat_result) -> bool:
 
 def _is_opaque(path: Path) -> bool:
     try:
-        return os.getxattr(path, _OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:
         return False
 

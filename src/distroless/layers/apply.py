@@ -102,6 +102,8 @@ class LayerApplier:
     """
 
     kept_xattrs: tuple[str, ...] = ()
+    #: prefixes refused even among :attr:`kept_xattrs`
+    dropped_xattrs: tuple[str, ...] = ()
     #: whether a whiteout's parent directories are created when missing
     create_whiteout_parents = False
 
@@ -188,7 +190,7 @@ class LayerApplier:
             if not key.startswith(_XATTR_PREFIX):
                 continue
             attr = key[len(_XATTR_PREFIX) :]
-            if not attr.startswith(self.kept_xattrs):
+            if not attr.startswith(self.kept_xattrs) or attr.startswith(self.dropped_xattrs):
                 continue
             data = value.encode("utf-8", "surrogateescape")
             try:

@@ -30,7 +30,7 @@ from distroless.runtime.container import Stdio, sandbox
 from distroless.runtime.options import Mount, Network, RunOptions, SecretFile
 from distroless.runtime.runc import Runtime
 from distroless.runtime.spec import KERNEL_MOUNTPOINTS, RUNTIME_MOUNTPOINTS
-from distroless.runtime.unpack import OPAQUE_XATTR
+from distroless.runtime.unpack import DROPPED_XATTR_PREFIXES, opaque_xattr
 
 _NULL_REPORTER = NullReporter()
 
@@ -127,7 +127,7 @@ def _xattrs(path: Path) -> dict[str, str]:
         return {}
     out = {}
     for name in names:
-        if name.startswith(_KEPT_XATTR_PREFIXES):
+        if name.startswith(_KEPT_XATTR_PREFIXES) and not name.startswith(DROPPED_XATTR_PREFIXES):
             value = os.getxattr(path, name, follow_symlinks=False)
             out[name] = value.decode("utf-8", "surrogateescape")
     return out
@@ -135,7 +135,7 @@ def _xattrs(path: Path) -> dict[str, str]:
 
 def _is_opaque(path: Path) -> bool:
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:
         return False
 

@@ -27,6 +27,7 @@ from distroless.errors import SandboxError, UsageError
 from distroless.oci.models import DEFAULT_PATH, ContainerConfig, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
+from distroless.runtime import userns
 from distroless.runtime.console import ConsoleSocket, our_size, proxy, set_window_size
 from distroless.runtime.hostbin import find_tini
 from distroless.runtime.leases import Lease, reap
@@ -461,6 +462,7 @@ def sandbox(
                     seccomp=seccomp_profile() if options.seccomp else None,
                     terminal=options.tty,
                     init=init,
+                    rootless=userns.rootless(),
                 )
                 box = Sandbox(
                     container_id, state, rootfs, runtime, spec, plan,

@@ -52,6 +52,20 @@ def _last_line(log: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def _tun_hint(log: Path) -> str | None:
+    """What to do when slirp4netns could not open the tun device (a rootless command)."""
+    try:
+        text = log.read_text("utf-8", "replace")
+    except OSError:
+        return None
+    if '"/dev/net/tun"' not in text or "Permission denied" not in text:
+        return None
+    return (
+        "/dev/net/tun is not open to this user (Debian makes it mode 0666); open it, or "
+        "give the step RUN --network=none"
+    )
+
+
 @contextlib.contextmanager
 def user_mode_network(pid: int, log: Path, binary: str | None = None) -> Iterator[None]:
     """Attach slirp4netns to the network namespace of ``pid`` until the block ends."""
@@ -86,7 +100,7 @@ def user_mode_network(pid: int, log: Path, binary: str | None = None) -> Iterato
             os.close(ready_r)
         if ready != b"1":
             proc.wait()
-            detail = _last_line(log)
+            detail = _tun_hint(log) or _last_line(log)
             raise SandboxError(
                 "cannot set up the container network with slirp4netns"
                 + (f": {detail}" if detail else "")

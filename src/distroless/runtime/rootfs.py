@@ -34,9 +34,10 @@ from distroless.errors import SandboxError, StoreError
 from distroless.layers.apply import disk_error
 from distroless.oci.digest import hex_of
 from distroless.reporter import NullReporter, Reporter
+from distroless.runtime import userns
 from distroless.runtime.treeindex import DeviceNode, RecordError, read_devices, verify_tree
 from distroless.runtime.treeindex import write_index as write_tree_index
-from distroless.runtime.unpack import OPAQUE_XATTR, remove_tree, unpack_layer
+from distroless.runtime.unpack import opaque_xattr, remove_tree, unpack_layer
 from distroless.store.atomic import publish_dir, publish_file
 
 _NULL_REPORTER = NullReporter()
@@ -394,14 +395,16 @@ def mount_overlay(
         )
     cwd = Counter(p.parent for p in lowers).most_common(1)[0][0]
     lower_opt = ":".join(p.name if p.parent == cwd else os.path.abspath(p) for p in lowers)
-    options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}"
+    # in a user namespace overlayfs keeps its markers in user.overlay.* (see unpack.py)
+    extra = ",userxattr" if userns.rootless() else ""
+    options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}{extra}"
     if len(options) > _MAX_MOUNT_OPTIONS and links is not None:
         links.mkdir(mode=0o700)
         for index, layer in enumerate(lowers):
             os.symlink(os.path.abspath(layer), links / str(index))
         cwd = links
         lower_opt = ":".join(str(index) for index in range(len(lowers)))
-        options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}"
+        options = f"lowerdir={lower_opt},upperdir={upper},workdir={work}{extra}"
     if len(options) > _MAX_MOUNT_OPTIONS:
         raise SandboxError(f"too many layers ({len(lowers)}) for one overlay mount")
     try:
@@ -469,7 +472,7 @@ def _is_whiteout(st: os.stat_result) -> bool:
 
 def _is_opaque(path: Path) -> bool:
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:
         return False
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -30,7 +31,7 @@ from types import FrameType
 from typing import IO, Any
 
 from distroless.errors import SandboxError
-from distroless.runtime import launcher
+from distroless.runtime import launcher, userns
 from distroless.runtime.launcher import NOT_STARTED
 from distroless.runtime.network import user_mode_network
 
@@ -79,6 +80,13 @@ class RuntimeState:
     pid: int
 
 
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
 def _plain_wait(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait()
 
@@ -110,10 +118,13 @@ class Runtime:
         if name not in RUNTIMES:
             raise SandboxError(f"unsupported runtime {name!r}: use runc or crun")
         if os.geteuid() != 0:
+            why = userns.missing_setup(_user_name(), os.geteuid(), os.getegid())
             raise SandboxError(
-                f"running containers needs root (rootless {name} is not supported); "
-                "run distroless as root"
+                f"running containers needs root or a user namespace with subordinate ids: "
+                f"{why or 'the user namespace could not be entered'}"
             )
+        if state_root is None:
+            state_root = userns.runtime_state_root()
         found = shutil.which(name)
         if found is None:
             raise SandboxError(f"{name} is not installed; install the Debian package {name}")

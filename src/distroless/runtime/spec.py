@@ -181,6 +181,7 @@ def build_spec(
     seccomp: Mapping[str, Any] | None = None,
     terminal: bool = False,
     init: Path | None = None,
+    rootless: bool = False,
 ) -> dict[str, Any]:
     """The complete ``config.json`` document.
 
@@ -193,12 +194,25 @@ def build_spec(
     read-only at :data:`INIT_PATH`, inside the container's own ``/dev`` tmpfs, so
     nothing of it lands in the image or its writable layer; it runs as the container's
     first process, with the same filter and capabilities as what it starts.
+
+    ``rootless`` (the runtime runs as root of a user namespace, :mod:`.userns`) names no
+    cgroup: the user may not create one, and runc then skips the cgroup only when none was
+    asked for.  The host network's ``/sys`` belongs to the host's user namespace, which may
+    not mount a new one, so it is bound read-only from the host instead, as rootless
+    podman does.
     """
     caps = list(DEFAULT_CAPABILITIES)
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if network == "none":
         namespaces.append({"type": "network"})
     all_mounts = _kernel_mounts()
+    if rootless and network == "host":
+        all_mounts = [
+            {**_bind("/sys", "/sys", True), "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+            if m["destination"] == "/sys"
+            else m
+            for m in all_mounts
+        ]
     all_mounts += [_bind(src, dst, True) for dst, src in sorted(etc_files.items())]
     all_mounts += [_bind(m.source, m.destination, m.readonly) for m in mounts]
     args = list(process.args)
@@ -214,6 +228,8 @@ def build_spec(
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }
+    if rootless:
+        del linux["cgroupsPath"], linux["resources"]
     if seccomp is not None:
         linux["seccomp"] = dict(seccomp)
     user: dict[str, Any] = {"uid": process.user.uid, "gid": process.user.gid}

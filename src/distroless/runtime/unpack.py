@@ -26,12 +26,24 @@ from typing import BinaryIO
 
 from distroless.layers.apply import COPY_CHUNK, LayerApplier
 from distroless.layers.reader import Limits
+from distroless.runtime import userns
 from distroless.runtime.treeindex import DeviceNode
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
+#: the marker overlayfs reads instead when mounted with ``userxattr`` (rootless)
+USER_OPAQUE_XATTR = "user.overlay.opaque"
 #: what a layer may set on the cache's files: everything else (``trusted.overlay.*``
 #: redirects and opaque markers, security labels) would change how the kernel reads them
 KEPT_XATTR_PREFIXES = ("user.", "security.capability")
+#: ...and ``user.overlay.*`` is what overlayfs reads in place of ``trusted.overlay.*`` when
+#: mounted with ``userxattr``, as a rootless command mounts it
+DROPPED_XATTR_PREFIXES = ("user.overlay.",)
+
+
+def opaque_xattr() -> str:
+    """The opaque marker this command's overlays read: the ``trusted`` one needs the
+    host's root, so a rootless command (:mod:`distroless.runtime.userns`) uses ``user``."""
+    return USER_OPAQUE_XATTR if userns.rootless() else OPAQUE_XATTR
 
 
 @dataclass
@@ -45,6 +57,7 @@ class UnpackedLayer:
 
 class _LowerApplier(LayerApplier):
     kept_xattrs = KEPT_XATTR_PREFIXES
+    dropped_xattrs = DROPPED_XATTR_PREFIXES
     create_whiteout_parents = True
 
     def __init__(self, target: Path, preserve_owner: bool) -> None:
@@ -69,7 +82,7 @@ class _LowerApplier(LayerApplier):
         os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
 
     def make_opaque(self, rel: str) -> None:
-        os.setxattr(self.host(rel), OPAQUE_XATTR, b"y", follow_symlinks=False)
+        os.setxattr(self.host(rel), opaque_xattr(), b"y", follow_symlinks=False)
 
     def make_device(self, name: str, path: str, member: tarfile.TarInfo) -> None:
         self.clear(path)
