@@ -10,8 +10,10 @@ APT_RUNTIME := runc crun slirp4netns uidmap tini debian-archive-keyring ca-certi
 APT_TEST    := docker.io docker-registry skopeo umoci apache2-utils gcc g++ libc6-dev \
                libssl-dev busybox-static xz-utils zstd dpkg-dev iproute2 \
                openjdk-17-jdk-headless qemu-user-static
+# the peers only bench/ compares with (buildah builds, podman runs); no test needs them
+APT_BENCH   := buildah podman
 
-.PHONY: all deps deps-test venv demo image image-debug test lint typecheck unit bench clean
+.PHONY: all deps deps-test deps-bench venv demo image image-debug test lint typecheck unit bench clean
 
 all: test
 
@@ -25,6 +27,13 @@ deps:
 
 deps-test: deps
 	@missing=$$(for p in $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+deps-bench: deps-test
+	@missing=$$(for p in $(APT_BENCH); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -100,7 +109,7 @@ test: deps-test venv lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # Every benchmark in one go; writes bench/results.md, bench/results.json and bench/chart.png.
-bench: deps-test venv
+bench: deps-bench venv
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/run.py --out bench
 

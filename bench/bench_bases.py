@@ -5,7 +5,9 @@ First each run starts from an empty store, so every layer is written and compres
 same build runs against the filled store, where every layer is cached and only configs,
 manifests and indices are checked: the target is under 2 seconds for all 20 tags x 2
 architectures.  Both are ``distroless bases build`` processes, start-up included.  The
-sizes row gives the amd64 ``latest`` images (compressed / uncompressed, MiB).
+sizes row gives the amd64 ``latest`` images (compressed / uncompressed, MiB) with no peer:
+the published images' figures are what ``docker images`` shows (files, uncompressed), so
+``bench_sizes.py`` compares like with like.
 
 ``DISTROLESS_BENCH_CACHE`` picks the package cache (default: the test suite's).
 """
@@ -56,22 +58,15 @@ def _sizes(store: Path, env: dict[str, str]) -> list[Row]:
                 stream = open_decompressed(blob)
                 while chunk := stream.read(MIB):
                     uncompressed += len(chunk)
-        published = PUBLISHED_MIB.get(base["name"])
         rows.append(
             Row(
                 benchmark=f"size {base['name']} (amd64, latest, compressed)",
                 ours=compressed / MIB,
-                peer=published,
-                peer_name="published image" if published else "",
                 unit="MiB",
                 notes=f"uncompressed {uncompressed / MIB:.1f} MiB, {len(image.layers)} layers",
             )
         )
     return rows
-
-
-#: Approximate sizes of the published images, as the issue states them (MiB).
-PUBLISHED_MIB = {"static": 2.0, "base": 20.0, "python3": 50.0}
 
 
 def run(ctx: Context) -> list[Row]:

@@ -7,7 +7,9 @@ repeat with nothing changed).  The peers are ``docker build`` with BuildKit
 engine into which the very same ``distroless/builder-go:1.24-debian13`` and
 ``gcr.io/distroless/base`` images are loaded from our store.  RUN steps use the host network
 on both sides (the private engine has no bridge).  Sizes are the final image's uncompressed
-size (docker's ``Size``; the sum of our layers' tar sizes).
+size (docker's ``Size``; the sum of our layers' tar sizes).  buildah (``bench/peers.py``)
+builds the same context from the same two images in a private store: cold is plain ``buildah
+bud`` (no build cache), warm is ``bud --layers`` with its cache filled.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import peers
 from common import Context, Row, measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,12 +80,14 @@ def run(ctx: Context) -> list[Row]:
     our_size = _uncompressed_size(root, "bench-app")
 
     rows: list[Row] = []
+    archives: list[tuple[Path, str]] = []
     with contextlib.ExitStack() as stack:
         engine = stack.enter_context(docker_engine(ctx.workdir / "dockerd"))
         for name in (BUILDER, "gcr.io/distroless/base:latest"):
             tar = ctx.workdir / (name.replace("/", "_").replace(":", "_") + ".tar")
             subprocess.run(ours("save", name, "-o", str(tar)), env=env, check=True)
             engine.load(tar)
+            archives.append((tar, name))
         for builder, flag in (("BuildKit", "1"), ("classic builder", "0")):
             peer_env = {**engine.env, "DOCKER_BUILDKIT": flag}
             tag = f"bench-app-{flag}"
@@ -110,4 +115,10 @@ def run(ctx: Context) -> list[Row]:
                     peer_name=peer_name, target="ratio <= 1.0",
                 ),
             ]  # fmt: skip
+    with peers.containers_tool("buildah", ctx.workdir / "buildah", archives) as buildah:
+        rows += peers.buildah_build_rows(
+            buildah, context, cold=cold, warm=warm, repeat=repeat,
+            cold_name="build examples/hello-go, cold (no build cache)",
+            warm_name="build examples/hello-go, warm (nothing changed)",
+        )  # fmt: skip
     return rows

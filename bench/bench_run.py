@@ -4,6 +4,8 @@ Both run the same static Go hello binary as the image's entrypoint with no netwo
 docker side uses a private engine started for the benchmark (as the test suite does), so
 the numbers compare the whole command a user types, CLI start-up included.  Layers are
 unpacked once before timing (docker's image is also already unpacked after its load).
+``podman run --rm`` (``bench/peers.py``: a private store, runc, cgroupfs) runs the image
+docker ran, saved from the engine and loaded into podman, after one untimed run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+import peers
 from common import Context, Row, measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +67,11 @@ def run(ctx: Context) -> list[Row]:
             str(engine.cli), "run", "--rm", "--pull", "never", "--network", "none", ref,
         ]  # fmt: skip
         peer = measure(docker_argv, repeat=repeat, warmup=1, env=engine.env)
+        saved = ctx.workdir / "hello-docker.tar"
+        engine.run("save", "-o", saved, ref)
+    # podman runs the very image docker ran (its own save), from a private store
+    with peers.containers_tool("podman", ctx.workdir / "podman", [(saved, ref)]) as podman:
+        podman_peer = peers.podman_run_stats(podman, ref, repeat=repeat)
 
     return [
         Row(
@@ -73,6 +81,13 @@ def run(ctx: Context) -> list[Row]:
             peer_name="docker run --rm",
             target="ratio <= 1.0",
             notes=f"peak RSS {ours.peak_rss_mib:.0f} MiB" if ours.peak_rss_mib else "",
+        ),
+        Row(
+            benchmark="run --rm hello (static Go, --network none, warm)",
+            ours=ours.median_s,
+            peer=podman_peer.median_s,
+            peer_name=f"podman run --rm ({podman.version()}, {podman.driver}, runc)",
+            target="ratio <= 1.0",
         ),
         Row(
             benchmark="run hello via run_image() in-process (no CLI start-up)",
