@@ -12,6 +12,7 @@ neither depends on what this host had registered before.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,11 @@ HELLO = "Hello, Distroless World!"
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
 NOT_REGISTERED = "QEMU for aarch64 is not registered with binfmt_misc"
+#: the index digest the README shows for the example
+README_BUILT = re.search(
+    r"-t hello-multiarch examples/hello-go-multiarch\n(?:.*\n)*?Built (sha256:[0-9a-f]{64})",
+    (REPO / "README.md").read_text(),
+)
 
 #: a RUN in a stage fixed to arm64, with the debug base's busybox as the shell
 ARM64_RUN = """\
@@ -104,8 +110,10 @@ def test_go_example_cross_built_for_amd64_and_arm64_in_one_command(
 ) -> None:
     built = cli.subprocess(
         "build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64",
-        "-t", "hello:multi", EXAMPLE,
+        "-t", "hello:multi", EXAMPLE, env={"SOURCE_DATE_EPOCH": None},
     ).check()  # fmt: skip
+    assert README_BUILT is not None
+    assert f"Built {README_BUILT.group(1)}" in built.stdout  # what the README promises
     log = built.stderr
     # the builder runs natively for both; what does not see the target is made once
     assert "[linux/arm64 build] CACHED COPY go.mod main.go ./" in log, log
