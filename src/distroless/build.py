@@ -298,7 +298,9 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
     several = len(targets) > 1
     resolver = BaseResolver(
         store,
-        base_builder=_base_builder(store, request, reporter, _debian_archs(targets)),
+        base_builder=_base_builder(
+            store, request, reporter, _debian_archs([p or Platform.host() for p in targets])
+        ),
         puller=_puller(store, config, request.registry_mirrors, reporter),
         reporter=reporter,
         pull=request.pull,
@@ -424,8 +426,9 @@ def _base_builder(
 ) -> BaseBuilder:
     """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
 
-    ``archs`` are built together when the platform asked for is one of them (a spec's
-    architectures: one index, so every platform finds the base under its name).  The
+    ``archs`` are built together with the platform asked for (a spec's architectures, a
+    Dockerfile build's targets: one index, so every platform finds the base under its name,
+    and a stage fixed to another platform does not take the tag from the targets).  The
     bases and Debian modules load only when a base is actually missing.
     """
 
@@ -457,7 +460,7 @@ def _base_builder(
                     store,
                     BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
                     source,
-                    archs=archs if platform.debian_arch() in archs else (platform.debian_arch(),),
+                    archs=tuple(dict.fromkeys((*archs, platform.debian_arch()))),
                     source_date_epoch=request.source_date_epoch,
                     reporter=reporter,
                 )

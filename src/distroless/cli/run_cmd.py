@@ -13,7 +13,6 @@ RUN_EXAMPLES = """\b
 Examples:
   distroless run --rm my-distroless-app
   distroless run -it --rm distroless/static:debug
-  distroless run --rm --platform linux/arm64 my-multiarch-app
   distroless run -d --name web --network host distroless/python3 -m http.server 8000
 """
 
