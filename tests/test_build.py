@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,64 @@ def test_a_digest_pinned_copy_from_image_is_taken_from_the_store(tmp_path: Path)
     (dep,) = _statement(store, outcome)["predicate"]["buildDefinition"]["resolvedDependencies"]
     assert dep["digest"] == {"sha256": tools.digest[7:]}
     assert dep["name"] == f"docker.io/library/tools@{tools.digest}"
+
+
+ARM64 = Platform("linux", "arm64")
+
+#: a stage that runs on the build machine whatever the target, and one per target
+MULTI = """\
+FROM --platform=$BUILDPLATFORM scratch AS tools
+COPY hello.txt /tool
+FROM scratch
+ARG TARGETPLATFORM TARGETARCH BUILDPLATFORM
+LABEL target=$TARGETPLATFORM arch=$TARGETARCH build=$BUILDPLATFORM
+COPY --from=tools /tool /tool
+"""
+
+
+@pytest.mark.parametrize("no_cache", [False, True])
+def test_several_platforms_give_one_index_and_a_shared_stage_is_made_once(
+    tmp_path: Path, no_cache: bool
+) -> None:
+    from distroless.oci import mediatypes as mt
+
+    context = _context(tmp_path, MULTI)
+    store = Store(tmp_path / "store")
+    reporter = RecordingReporter()
+    request = DockerfileRequest(
+        context, tags=("app:1",), platforms=(ARM64, AMD64), no_cache=no_cache, provenance=True
+    )
+    outcome = build_image(store, request, reporter)
+    assert mt.is_index(outcome.descriptor.media_type)
+    assert store.resolve("app:1").digest == outcome.descriptor.digest
+    assert store.platforms("app:1") == [AMD64, ARM64]  # ordered: stable digests
+    host = str(Platform.host())
+    for platform in (AMD64, ARM64):
+        image = store.load_image("app:1", platform)
+        assert image.config.platform == platform
+        assert image.config.config.labels == {
+            "target": str(platform), "arch": platform.architecture, "build": host,
+        }  # fmt: skip
+    arm, amd = outcome.platform_builds
+    assert arm.config.platform == ARM64 and amd.config.platform == AMD64
+    assert "tools:2" in arm.executed and "tools:2" in amd.cached  # the BUILDPLATFORM COPY
+    assert len(outcome.sboms) == 2  # one per platform manifest
+    assert [d for k, d in reporter.events if k == "platform-built"] == [
+        {"platform": "linux/arm64", "digest": arm.descriptor.digest},
+        {"platform": "linux/amd64", "digest": amd.descriptor.digest},
+    ]
+    statement = _statement(store, outcome)
+    assert statement["subject"][0]["digest"]["sha256"] == outcome.descriptor.digest[7:]
+    parameters = statement["predicate"]["buildDefinition"]["externalParameters"]
+    assert parameters["platform"] == "linux/arm64,linux/amd64"
+    again = build_image(store, replace(request, platforms=(AMD64, ARM64)))
+    assert again.descriptor == outcome.descriptor  # the same inputs, the same index
+
+
+def test_one_platform_in_platforms_is_a_manifest_as_with_platform(tmp_path: Path) -> None:
+    context = _context(tmp_path, MULTI)
+    one = build_image(Store(tmp_path / "a"), DockerfileRequest(context, platforms=(ARM64,)))
+    other = build_image(Store(tmp_path / "b"), DockerfileRequest(context, platform=ARM64))
+    assert one.descriptor == other.descriptor and one.platform_builds == ()
+    with pytest.raises(UsageError, match="platform or platforms, not both"):
+        DockerfileRequest(context, platform=ARM64, platforms=(AMD64,))

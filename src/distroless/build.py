@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from distroless.errors import UsageError
+from distroless.errors import InputError, UsageError
 from distroless.oci.models import Descriptor, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.store import Store, StoredImage
@@ -72,7 +72,11 @@ class DockerfileRequest:
     #: BuildKit's entitlements (``network.host``) that RUN steps may ask for
     allow: frozenset[str] = frozenset()
     target: str | None = None
+    #: the one platform to build (None: the host's); see ``platforms`` for several
     platform: Platform | None = None
+    #: several target platforms: one image each, stored under one index (``buildx``'s
+    #: ``--platform A,B``); a single entry is the same as ``platform``
+    platforms: tuple[Platform, ...] = ()
     no_cache: bool = False
     #: take every ``FROM`` image from its registry, even when stored or built in
     pull: bool = False
@@ -99,6 +103,8 @@ class DockerfileRequest:
 
         if not self.context.is_dir():
             raise UsageError(f"build context {str(self.context)!r} is not a directory")
+        if self.platform is not None and self.platforms:
+            raise UsageError("give the request platform or platforms, not both")
         _check_tags(self.tags)
         for entitlement in sorted(self.allow):
             if entitlement not in ENTITLEMENTS:
@@ -173,18 +179,20 @@ BuildRequest = DockerfileRequest | SpecRequest | PackRequest
 class BuildOutcome:
     """What a build stored.
 
-    ``descriptor`` is the image (a manifest, or an index for a multi-platform spec);
+    ``descriptor`` is the image (a manifest, or an index for a multi-platform build);
     ``tags`` the names it was stored under, normalised as the store keeps them; ``sboms``
     the attached SBOM artifacts, one per platform manifest (none with ``sbom=False``);
     ``provenance`` the attached in-toto statement's referrer, when one was asked for;
     ``dockerfile`` the executor's account of a Dockerfile build (which steps ran and which
-    came from the cache), None for a spec build.
+    came from the cache; the first platform's of several), None for a spec build;
+    ``platform_builds`` that account for each platform of a multi-platform Dockerfile build.
     """
 
     descriptor: Descriptor
     tags: tuple[str, ...] = ()
     sboms: tuple[Descriptor, ...] = ()
     dockerfile: BuildResult | None = None
+    platform_builds: tuple[BuildResult, ...] = ()
     #: what a pack carried (packages, warnings), None for other builds
     packed: Packed | None = None
     provenance: Descriptor | None = None
@@ -254,47 +262,101 @@ def _package_cache(given: Path | None, what: str) -> Path:
     return given
 
 
+def _targets(request: DockerfileRequest) -> tuple[Platform | None, ...]:
+    """The platforms to build, each once, in the order given (None: the host's)."""
+    if request.platforms:
+        return tuple(dict.fromkeys(request.platforms))
+    return (request.platform,)
+
+
+def _debian_archs(platforms: Sequence[Platform | None]) -> tuple[str, ...]:
+    """The Debian architectures of the targets a built-in base is made for together."""
+    archs: list[str] = []
+    for platform in platforms:
+        if platform is None:
+            continue
+        with contextlib.suppress(UsageError, InputError):
+            archs.append(platform.debian_arch())
+    return tuple(dict.fromkeys(archs))
+
+
 def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Reporter) -> BuildOutcome:
+    """One build per target platform; several give one index, as ``buildx --platform``.
+
+    The platforms share one step cache, so a stage that is the same for all of them (a
+    ``FROM --platform=$BUILDPLATFORM`` builder that ignores the target) is built once; a
+    built-in base is made for every target at once, so its tag names one index.
+    """
+    from distroless.assemble.image import assemble_index
+    from distroless.dockerfile.cache import BuildCache
     from distroless.dockerfile.executor import BuildOptions, build_dockerfile
     from distroless.dockerfile.resolve_base import BaseResolver
     from distroless.registry_config import UserConfig
 
     config = request.config if request.config is not None else UserConfig.load()
-
-    options = BuildOptions(
-        context=request.context,
-        dockerfile=request.dockerfile,
-        build_args=request.build_args,
-        secrets=request.secrets,
-        allow=request.allow,
-        target=request.target,
-        platform=request.platform,
-        no_cache=request.no_cache,
-        source_date_epoch=request.source_date_epoch,
-        run_output=request.run_output,
-    )
+    targets = _targets(request)
+    several = len(targets) > 1
     resolver = BaseResolver(
         store,
-        base_builder=_base_builder(store, request, reporter),
+        base_builder=_base_builder(
+            store, request, reporter, _debian_archs([p or Platform.host() for p in targets])
+        ),
         puller=_puller(store, config, request.registry_mirrors, reporter),
         reporter=reporter,
         pull=request.pull,
         policy=_policy(store, config),
         alias_for=config.alias_for,
     )
+    cache = BuildCache(store, enabled=not request.no_cache)
     with store.session(), _shared_cache(request, config, reporter) as shared:
-        result = build_dockerfile(
-            store, options, resolver=resolver, reporter=reporter, shared=shared
+        results: list[BuildResult] = []
+        for platform in targets:
+            options = BuildOptions(
+                context=request.context,
+                dockerfile=request.dockerfile,
+                build_args=request.build_args,
+                secrets=request.secrets,
+                allow=request.allow,
+                target=request.target,
+                platform=platform,
+                no_cache=request.no_cache,
+                source_date_epoch=request.source_date_epoch,
+                run_output=request.run_output,
+                platform_in_steps=several,
+            )
+            result = build_dockerfile(
+                store, options, resolver=resolver, reporter=reporter, shared=shared, cache=cache
+            )
+            results.append(result)
+            if several:
+                reporter.event(
+                    "platform-built", platform=str(platform), digest=result.descriptor.digest
+                )
+        desc = (
+            assemble_index(store, [r.descriptor for r in results])
+            if several
+            else results[0].descriptor
         )
-        # the files the final stage's COPY/ADD wrote, hashed from the built image
-        sboms = _attach_sbom(store, request, result.descriptor, list(result.added_files))
+        # the files each platform's final stage COPY/ADD wrote, hashed from its image
+        sboms: tuple[Descriptor, ...] = ()
+        for result in results:
+            sboms += _attach_sbom(store, request, result.descriptor, list(result.added_files))
         provenance = None
         if request.provenance:
             from distroless.sign.build_provenance import attach_dockerfile_provenance
 
-            provenance = attach_dockerfile_provenance(store, request, result, resolver.used)
-        tags = tuple(store.tag(name, result.descriptor) for name in request.tags)
-    return BuildOutcome(result.descriptor, tags, sboms, result, provenance=provenance)
+            provenance = attach_dockerfile_provenance(
+                store, request, results, resolver.used, image=desc
+            )
+        tags = tuple(store.tag(name, desc) for name in request.tags)
+    return BuildOutcome(
+        desc,
+        tags,
+        sboms,
+        results[0],
+        platform_builds=tuple(results) if several else (),
+        provenance=provenance,
+    )
 
 
 @contextlib.contextmanager
@@ -364,8 +426,9 @@ def _base_builder(
 ) -> BaseBuilder:
     """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
 
-    ``archs`` are built together when the platform asked for is one of them (a spec's
-    architectures: one index, so every platform finds the base under its name).  The
+    ``archs`` are built together with the platform asked for (a spec's architectures, a
+    Dockerfile build's targets: one index, so every platform finds the base under its name,
+    and a stage fixed to another platform does not take the tag from the targets).  The
     bases and Debian modules load only when a base is actually missing.
     """
 
@@ -397,7 +460,7 @@ def _base_builder(
                     store,
                     BaseRef(base.name, base.tag, base.distro or DEFAULT_DISTRO),
                     source,
-                    archs=archs if platform.debian_arch() in archs else (platform.debian_arch(),),
+                    archs=tuple(dict.fromkeys((*archs, platform.debian_arch()))),
                     source_date_epoch=request.source_date_epoch,
                     reporter=reporter,
                 )

@@ -97,3 +97,31 @@ def test_secret_flags_are_checked_before_the_build(cli: Cli, tmp_path: Path) -> 
     assert unset.exit_code == 2 and "NO_SUCH_VARIABLE_HERE is not set" in unset.stderr
     spec = cli("build", "--spec", "image.yaml", "--secret", "id=a,env=HOME")
     assert spec.exit_code == 2 and "--secret applies to Dockerfile builds" in spec.stderr
+
+
+def test_platform_takes_a_comma_list_and_repeats_and_gives_one_index(
+    cli: Cli, tmp_path: Path
+) -> None:
+    ctx = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": "FROM scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n", "a": "a"},
+    )
+    one = cli(
+        "build", "-q", "--platform", "linux/arm64,linux/amd64", "--platform", "linux/arm64",
+        "-t", "multi:1", ctx,
+    ).check()  # fmt: skip
+    other = cli(
+        "build", "-q", "--platform", "linux/amd64", "--platform", "arm64", "-t", "multi:2", ctx
+    ).check()
+    assert one.stdout == other.stdout  # the same platforms, the same index
+    inspected = cli("inspect", "multi:1").check().json()
+    assert isinstance(inspected, dict)
+    assert inspected["platforms"] == ["linux/amd64", "linux/arm64"]
+    arm = cli("inspect", "--platform", "linux/arm64", "multi:1").check().json()
+    assert isinstance(arm, dict)
+    assert arm["config"]["config"]["Labels"] == {"arch": "arm64"}
+    bad = cli("build", "-q", "--platform", "linux/amd64,", ctx)
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == (
+        "error: invalid --platform 'linux/amd64,': an empty entry in the list"
+    )

@@ -8,6 +8,7 @@ with it, as a pull or a build would label it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from distroless.layers.build import write_layer
 from distroless.layers.compress import Compression
@@ -16,8 +17,11 @@ from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import ContainerConfig, Descriptor, ImageConfig, Manifest, Platform
 from distroless.store import Store
+from distroless.transports.layout import import_layout
 
 AMD64 = Platform("linux", "amd64")
+#: the Go builder the examples name (the session fixture ``go_builder_root`` holds it)
+GO_BUILDER = "distroless/builder-go:1.24-debian13"
 
 
 def put_layer(store: Store, entries: Sequence[Entry], compression: Compression = "gzip") -> Layer:
@@ -64,3 +68,17 @@ def store_image(
     desc = put_image(store, written, config=config, platform=platform)
     store.tag(name, desc)
     return desc
+
+
+def copy_images(source_root: Path, store: Store, names: tuple[str, ...]) -> list[Descriptor]:
+    """Copy the images ``names`` of the store at ``source_root`` into ``store``, same tags.
+
+    A store is an OCI layout, so this is the import a user's ``copy oci:DIR:NAME`` does,
+    every blob checked by digest on the way.
+    """
+    copied = []
+    for name in names:
+        desc = import_layout(store, source_root, name)
+        store.tag(name, desc)
+        copied.append(desc)
+    return copied

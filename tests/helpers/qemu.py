@@ -11,11 +11,11 @@ container without /usr/libexec/qemu-binfmt use it), and remove what they added a
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.helpers.require import require, require_root
+from tests.helpers.require import require, require_root, require_tool
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 RULES = Path("/usr/lib/binfmt.d")
@@ -46,3 +46,16 @@ def qemu_registered(names: tuple[str, ...]) -> Iterator[None]:
     finally:
         for name in added:
             (BINFMT / f"qemu-{name}").write_text("-1")
+
+
+def without_binfmt(argv: Sequence[str]) -> list[str]:
+    """``argv`` run in a mount namespace of its own whose binfmt_misc shows no handler.
+
+    That is how a host without QEMU registered looks to the tool, whatever this host has
+    registered; the kernel's handlers stay as they are, so tests running beside this one
+    that use them are not disturbed.
+    """
+    require_root()
+    require_tool("unshare")
+    script = f'mount -t tmpfs none {BINFMT} && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv]

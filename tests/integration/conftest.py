@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from distroless.bases.builders import build_builder
+from distroless.debian.provider import PackageSource
+from distroless.debian.sources import read_apt_sources
+from distroless.store import Store
 from tests.helpers import DockerEngine, rootfs_tar
 
 
@@ -22,3 +26,19 @@ def hello_image(docker_engine: DockerEngine, hello_rootfs: Path) -> str:
     return docker_engine.import_rootfs(
         hello_rootfs, "distroless-test/hello:latest", 'ENTRYPOINT ["/hello"]'
     )
+
+
+@pytest.fixture(scope="session")
+def go_builder_root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
+    """A store holding the Go builder (``tests.helpers.images.GO_BUILDER``) for amd64,
+    built once for the session (it takes minutes: Go's packages are large); a module copies
+    it into its own store with :func:`tests.helpers.images.copy_images`."""
+    if not read_apt_sources(Path("/")):
+        pytest.skip("this host has no apt sources naming a Debian archive")
+    root = tmp_path_factory.mktemp("go-builder") / "store"
+    source = PackageSource(package_cache)
+    try:
+        build_builder(Store(root), "builder-go", source, archs=("amd64",))
+    finally:
+        source.close()
+    return root

@@ -49,6 +49,7 @@ from distroless.verify.heads import read_heads
 from distroless.verify.image import ImageHandle, from_store
 from tests.helpers import Cli, DockerEngine, go_build, require_root, require_tool
 from tests.helpers.cli import distroless_executable
+from tests.helpers.images import copy_images
 from tests.helpers.qemu import qemu_registered
 
 #: the module's first test also builds its fixture: about 1 GB of layers to compress
@@ -113,7 +114,7 @@ AGAIN: list[Group] = [
 
 
 def _build_family(root: Path, cache: Path, groups: list[Group], builders: bool) -> list[BuiltBase]:
-    """``groups`` (and, with ``builders``, the JDK and Go builders) into the store at ``root``."""
+    """``groups`` (and, with ``builders``, the JDK builder) into the store at ``root``."""
     recipes = Recipes.builtin()
     store = Store(root)
     source = PackageSource(cache)
@@ -128,8 +129,8 @@ def _build_family(root: Path, cache: Path, groups: list[Group], builders: bool) 
                 read_lock(recipes, distro),
                 archs=archs,
             )
-        for builder in ("builder-jdk", "builder-go") if builders else ():
-            built.append(build_builder(store, builder, source, archs=("amd64",)))
+        if builders:
+            built.append(build_builder(store, "builder-jdk", source, archs=("amd64",)))
     finally:
         source.close()
     return built
@@ -137,12 +138,16 @@ def _build_family(root: Path, cache: Path, groups: list[Group], builders: bool) 
 
 @pytest.fixture(scope="module")
 def family(
-    tmp_path_factory: pytest.TempPathFactory, package_cache: Path
+    tmp_path_factory: pytest.TempPathFactory, package_cache: Path, go_builder_root: Path
 ) -> tuple[Path, list[BuiltBase]]:
+    """The family, the JDK builder, and the session's Go builder (built once for every
+    module that needs it)."""
     if not read_apt_sources(Path("/")):
         pytest.skip("this host has no apt sources naming a Debian archive")
     root = tmp_path_factory.mktemp("family")
-    return root, _build_family(root, package_cache, GROUPS, builders=True)
+    built = _build_family(root, package_cache, GROUPS, builders=True)
+    copy_images(go_builder_root, Store(root), (GO,))
+    return root, built
 
 
 @pytest.fixture(scope="module")

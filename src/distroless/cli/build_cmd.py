@@ -50,7 +50,12 @@ json_option = click.option(
     help="Let RUN --network=host share the host's network (BuildKit's entitlement).",
 )  # fmt: skip
 @click.option("--target", help="Build only up to this stage (default: the last one).")
-@click.option("--platform", "platforms", multiple=True, help="os/arch to build (repeatable).")
+@click.option(
+    "--platform", "platforms", multiple=True, metavar="os/arch[/variant][,...]",
+    help="Platform to build for (default: this host's). Several (a comma list, or the "
+    "flag repeated) build one image each and store one index; RUN steps of a foreign "
+    "platform run under QEMU user emulation (binfmt_misc).",
+)  # fmt: skip
 @click.option("--no-cache", is_flag=True, help="Execute every step; ignore the build cache.")
 @click.option(
     "--pull", is_flag=True,
@@ -207,6 +212,17 @@ def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def parse_platforms(items: tuple[str, ...]) -> tuple[Platform, ...]:
+    """``--platform`` values: each a comma list (buildx's form), repeats allowed."""
+    platforms: list[Platform] = []
+    for item in items:
+        for part in item.split(","):
+            if not part.strip():
+                raise UsageError(f"invalid --platform {item!r}: an empty entry in the list")
+            platforms.append(Platform.parse(part))
+    return tuple(dict.fromkeys(platforms))
+
+
 def _build(app: App, request: BuildRequest, output: _Output) -> None:
     from distroless.build import build_image
 
@@ -256,8 +272,6 @@ def _build_dockerfile(
     from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
     from distroless.dockerfile.secrets import load_secrets
 
-    if len(platforms) > 1:
-        raise UsageError("Dockerfile builds take one --platform at a time")
     key = _provenance_key(provenance_key, key_passphrase_file)
     request = DockerfileRequest(
         context=context,
@@ -267,7 +281,7 @@ def _build_dockerfile(
         secrets=load_secrets(secrets),
         allow=frozenset(allow),
         target=target,
-        platform=Platform.parse(platforms[0]) if platforms else None,
+        platforms=parse_platforms(platforms),
         no_cache=no_cache,
         pull=pull,
         registry_mirrors=registry_mirrors,
@@ -313,7 +327,7 @@ def _build_spec(
         provenance_key=_provenance_key(provenance_key, key_passphrase_file),
         spec=Path(spec_file),
         tags=tags,
-        platforms=tuple(Platform.parse(p) for p in platforms),
+        platforms=parse_platforms(platforms),
         sbom=sbom,
         source_date_epoch=source_date_epoch(),
         package_cache=app.cache_path,

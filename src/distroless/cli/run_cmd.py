@@ -65,6 +65,11 @@ Examples:
 @click.option("--entrypoint", metavar="CMD", help="Override the image's entrypoint.")
 @click.option("--name", metavar="NAME", help="Container name (default: a random id).")
 @click.option("--runtime", type=click.Choice(["runc", "crun"]), default="runc", show_default=True)
+@click.option(
+    "--platform", metavar="os/arch[/variant]",
+    help="Platform to take from a multi-platform image (default: this host's); a foreign "
+    "one runs under QEMU user emulation when binfmt_misc has it registered.",
+)  # fmt: skip
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_app
@@ -84,6 +89,7 @@ def run(
     entrypoint: str | None,
     name: str | None,
     runtime: str,
+    platform: str | None,
     image: str,
     args: tuple[str, ...],
 ) -> None:
@@ -94,6 +100,7 @@ def run(
     """
     import subprocess
 
+    from distroless.oci.models import Platform
     from distroless.runtime.container import run_detached, run_image
     from distroless.runtime.options import (
         RunOptions,
@@ -123,14 +130,15 @@ def run(
         tty=tty,
         init=use_init,
     )
+    chosen = Platform.parse(platform) if platform is not None else None
     store = Store(app.root_path)
     if detach:
-        click.echo(run_detached(store, image, options, interactive=interactive))
+        click.echo(run_detached(store, image, options, interactive=interactive, platform=chosen))
         return
     if tty:
         stdin: int | None = 0 if interactive else None
     else:
         stdin = None if interactive else subprocess.DEVNULL
-    code = run_image(store, image, options, stdin=stdin)
+    code = run_image(store, image, options, stdin=stdin, platform=chosen)
     if code:
         raise click.exceptions.Exit(code)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from distroless.assemble.cache import KeyedLayerCache
+from distroless.layers.layer import Layer
 from distroless.oci.canonical import digest_of
 from distroless.store import Store
 
@@ -27,7 +28,24 @@ def cache_key(parent: str, instruction: str, inputs: Sequence[str] = ()) -> str:
 
 
 class BuildCache(KeyedLayerCache):
-    """The layers steps made, by step key; ``enabled=False`` (``--no-cache``) never reads."""
+    """The layers steps made, by step key.
+
+    ``enabled=False`` (``--no-cache``) reads nothing earlier builds made, but a step this
+    cache saw made once is not made again: the platforms of one multi-platform build share
+    one cache, so a ``FROM --platform=$BUILDPLATFORM`` stage runs once, as in BuildKit.
+    """
 
     def __init__(self, store: Store, *, enabled: bool = True) -> None:
         super().__init__(store, CACHE_ROOT, enabled=enabled)
+        self._made: dict[str, Layer] = {}
+
+    def get(self, key: str) -> Layer | None:
+        if self.enabled:
+            return super().get(key)
+        with self._lock:
+            return self._made.get(key)
+
+    def put(self, key: str, layer: Layer) -> None:
+        super().put(key, layer)
+        with self._lock:
+            self._made[key] = layer

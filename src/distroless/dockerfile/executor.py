@@ -112,13 +112,14 @@ class Executor:
         reporter: Reporter = _NULL,
         runner: StepRunner | None = None,
         shared: SharedCache | None = None,
+        cache: BuildCache | None = None,
     ) -> None:
         self.store = store
         self.dockerfile = dockerfile
         self.options = options
         self.reporter = reporter
         self.resolver = resolver or BaseResolver(store, reporter=reporter)
-        self.cache = BuildCache(store, enabled=not options.no_cache)
+        self.cache = cache or BuildCache(store, enabled=not options.no_cache)
         self.source = SourceFile(dockerfile.filename, dockerfile.directives.escape)
         self.space = Workspace(
             store,
@@ -303,7 +304,8 @@ class Executor:
 
     def _step(self, job: _Job, instruction: Instruction, *, cached: bool, text: str) -> None:
         label = job.label
-        message = f"[{label}] {'CACHED ' if cached else ''}{text}"
+        shown = f"{self.target_platform} {label}" if self.options.platform_in_steps else label
+        message = f"[{shown}] {'CACHED ' if cached else ''}{text}"
         self.reporter.event(
             "step",
             message=message,
@@ -486,13 +488,15 @@ def build_dockerfile(
     reporter: Reporter = _NULL,
     runner: StepRunner | None = None,
     shared: SharedCache | None = None,
+    cache: BuildCache | None = None,
 ) -> BuildResult:
     """Build ``options.context`` with its Dockerfile into ``store``; the image is untagged.
 
     Raises :class:`DockerfileError` for a bad Dockerfile, :class:`BuildError` naming the
     line for a failing step, :class:`NotFoundError` for a base that cannot be found.
     ``runner`` replaces the sandbox that runs RUN steps; ``shared`` is the cache shared
-    with other machines.
+    with other machines; ``cache`` is the step cache, passed in when several builds (the
+    platforms of one multi-platform build) share what they made.
     """
     context_dir = Path(options.context)
     dockerfile_path = options.dockerfile or context_dir / "Dockerfile"
@@ -514,6 +518,7 @@ def build_dockerfile(
                 reporter=reporter,
                 runner=runner,
                 shared=shared,
+                cache=cache,
             ).build()
             return replace(result, dockerfile=dockerfile_path, dockerfile_digest=source_digest)
         except (OSError, subprocess.SubprocessError) as exc:

@@ -42,6 +42,8 @@ class BuildOptions:
     secrets: Mapping[str, BuildSecret] = field(default_factory=dict)
     #: BuildKit's entitlements (``--allow network.host``): what RUN steps may ask for
     allow: frozenset[str] = frozenset()
+    #: name the target platform in each step's message (one platform of several)
+    platform_in_steps: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from distroless.layers.compress import Compression
 from distroless.layers.layer import Layer
 from distroless.oci.models import Platform
 from distroless.runtime.capture import StepConfig
+from distroless.runtime.emulation import check_runnable
 from distroless.runtime.options import Mount, check_network
 
 
@@ -50,7 +51,7 @@ class RunSettings:
     output: Output
     #: the runtime's name (runc, crun), for the step config
     runtime: str
-    #: the host's platform: a step of another architecture cannot run
+    #: the host's platform: a step of another architecture runs under QEMU when registered
     build_platform: Platform
     #: the sandbox, found when the first step runs
     runner: Callable[[], StepRunner]
@@ -212,12 +213,11 @@ def _execute(
     settings: RunSettings,
     compression: Compression,
 ) -> Layer:
+    try:
+        check_runnable(state.platform, settings.build_platform)
+    except SandboxError as exc:
+        raise BuildError(f"{where}: RUN: {exc.message}") from None
     secret_files, secret_env = provide_secrets(mounts.secrets)
-    if state.platform.architecture != settings.build_platform.architecture:
-        raise BuildError(
-            f"{where}: RUN needs a {state.platform} sandbox, but this host is "
-            f"{settings.build_platform} (emulation is not supported)"
-        )
     runner = settings.runner()
     lowers = space.lowers(state)
     host_mounts = mounts.mounts

@@ -29,6 +29,7 @@ from distroless.reporter import NullReporter, Reporter
 from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
 from distroless.runtime import userns
 from distroless.runtime.console import ConsoleSocket, our_size, proxy, set_window_size
+from distroless.runtime.emulation import check_runnable
 from distroless.runtime.hostbin import find_tini
 from distroless.runtime.leases import Lease, reap
 from distroless.runtime.monitor import become_subreaper, detached_waiter
@@ -568,6 +569,10 @@ def prepare_image(
     image = store.load_image(image_name, platform)
     config: ContainerConfig = image.config.config
     process_args(config, options.entrypoint, options.args, f"image {image_name}")
+    try:
+        check_runnable(image.config.platform)
+    except SandboxError as exc:
+        raise SandboxError(f"image {image_name}: {exc.message}") from None
     runtime = Runtime.find(options.runtime)
     reap_orphans(store.root)
     cache = LayerCache(store.state_dir("layers"))

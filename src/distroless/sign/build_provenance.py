@@ -117,21 +117,26 @@ def attach_spec_provenance(
 def attach_dockerfile_provenance(
     store: Store,
     request: DockerfileRequest,
-    result: BuildResult,
+    results: Sequence[BuildResult],
     used: Sequence[UsedImage],
+    *,
+    image: Descriptor,
 ) -> Descriptor:
-    """Attach the SLSA provenance of ``result`` to its image; the referrer's descriptor.
+    """Attach the SLSA provenance of a build to ``image``; the referrer's descriptor.
 
-    A build argument holding a secret's value stops here with a BuildError, before anything
-    is written: the statement must never carry a secret.
+    ``results`` are the builds of each platform (``image`` is the index over them when
+    there are several); the statement names them all in ``platform`` and lists every image
+    any of them used.  A build argument holding a secret's value stops here with a
+    BuildError, before anything is written: the statement must never carry a secret.
     """
-    assert result.dockerfile is not None and result.dockerfile_digest is not None
-    subjects = _subjects(request.tags, result.descriptor.digest)
+    first = results[0]
+    assert first.dockerfile is not None and first.dockerfile_digest is not None
+    subjects = _subjects(request.tags, image.digest)
     parameters = BuildParameters(
         source_kind="dockerfile",
-        source_path=_shown_path(result.dockerfile, request.context),
-        source_digest=result.dockerfile_digest,
-        platform=str(result.config.platform),
+        source_path=_shown_path(first.dockerfile, request.context),
+        source_digest=first.dockerfile_digest,
+        platform=",".join(str(r.config.platform) for r in results),
         context_digest=context_digest(request.context, request.dockerfile),
         build_args=dict(request.build_args),
         target=request.target,
@@ -145,7 +150,7 @@ def attach_dockerfile_provenance(
     )
     return attach_provenance(
         store,
-        result.descriptor,
+        image,
         statement,
         request.provenance_key,
         source_date_epoch=request.source_date_epoch,
