@@ -105,8 +105,13 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -q -m 'not integration'
 
+# Two pytest workers: most tests wait on a sandbox, an engine or a download, so a second
+# worker uses the machine's other core.  Whole files go to one worker (--dist loadfile), so
+# a module's fixtures (built bases, a loaded engine) are made once.  TEST_JOBS=0 runs serially.
+TEST_JOBS ?= 2
+
 test: deps-test venv lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 # Every benchmark in one go; writes bench/results.md, bench/results.json and bench/chart.png.
 bench: deps-bench venv

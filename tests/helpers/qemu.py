@@ -6,10 +6,14 @@ Debian's qemu-user-static ships one binfmt_misc rule per architecture under
 installs it) but nothing registered, so the tests register the rules they need, with the
 rule's own ``F`` flag (the interpreter is opened at registration, which is what lets a
 container without /usr/libexec/qemu-binfmt use it), and remove what they added afterwards.
+
+The rules are the host's, shared by every test process (the suite runs in several workers):
+a test that changes or relies on them holds :func:`binfmt_lock` for as long as it does.
 """
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +23,7 @@ from tests.helpers.require import require, require_root, require_tool
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 RULES = Path("/usr/lib/binfmt.d")
+LOCK = Path("/run/lock/distroless-tests-binfmt.lock")
 
 
 def _mounted() -> bool:
@@ -29,23 +34,36 @@ def _mounted() -> bool:
 
 
 @contextmanager
+def binfmt_lock() -> Iterator[None]:
+    """Hold the host's binfmt_misc rules still against other test processes."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def qemu_registered(names: tuple[str, ...]) -> Iterator[None]:
     """Make ``qemu-<name>`` rules active for the duration, registering missing ones."""
     require_root()
     require(_mounted(), "binfmt_misc cannot be mounted here")
     added: list[str] = []
-    try:
-        for name in names:
-            rule = RULES / f"qemu-{name}.conf"
-            require(rule.is_file(), f"{rule} is missing (Debian's qemu-user-static)")
-            if (BINFMT / f"qemu-{name}").exists():
-                continue
-            (BINFMT / "register").write_text(rule.read_text().strip())
-            added.append(name)
-        yield
-    finally:
-        for name in added:
-            (BINFMT / f"qemu-{name}").write_text("-1")
+    with binfmt_lock():
+        try:
+            for name in names:
+                rule = RULES / f"qemu-{name}.conf"
+                require(rule.is_file(), f"{rule} is missing (Debian's qemu-user-static)")
+                if (BINFMT / f"qemu-{name}").exists():
+                    continue
+                (BINFMT / "register").write_text(rule.read_text().strip())
+                added.append(name)
+            yield
+        finally:
+            for name in added:
+                (BINFMT / f"qemu-{name}").write_text("-1")
 
 
 def without_binfmt(argv: Sequence[str]) -> list[str]:
