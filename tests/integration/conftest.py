@@ -11,6 +11,7 @@ from distroless.debian.provider import PackageSource
 from distroless.debian.sources import read_apt_sources
 from distroless.store import Store
 from tests.helpers import DockerEngine, rootfs_tar
+from tests.helpers.shared import made_once
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +32,17 @@ def hello_image(docker_engine: DockerEngine, hello_rootfs: Path) -> str:
 @pytest.fixture(scope="session")
 def go_builder_root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
     """A store holding the Go builder (``tests.helpers.images.GO_BUILDER``) for amd64,
-    built once for the session (it takes minutes: Go's packages are large); a module copies
-    it into its own store with :func:`tests.helpers.images.copy_images`."""
+    built once for the run, whichever worker asks first (it takes minutes: Go's packages are
+    large); a module copies it into its own store with
+    :func:`tests.helpers.images.copy_images`."""
     if not read_apt_sources(Path("/")):
         pytest.skip("this host has no apt sources naming a Debian archive")
-    root = tmp_path_factory.mktemp("go-builder") / "store"
-    source = PackageSource(package_cache)
-    try:
-        build_builder(Store(root), "builder-go", source, archs=("amd64",))
-    finally:
-        source.close()
-    return root
+
+    def make(shared: Path) -> None:
+        source = PackageSource(package_cache)
+        try:
+            build_builder(Store(shared / "store"), "builder-go", source, archs=("amd64",))
+        finally:
+            source.close()
+
+    return made_once(tmp_path_factory, "go-builder", make) / "store"
