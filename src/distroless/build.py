@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from distroless.registry_config import UserConfig
     from distroless.sign.keys import PrivateKey
     from distroless.spec.model import ImageSpec
+    from distroless.warm import WarmInputs
 
 __all__ = [
     "BasesRequest",
@@ -92,6 +93,9 @@ class DockerfileRequest:
     #: shared build caches to read (``--cache-from``) and the one to write (``--cache-to``)
     cache_from: tuple[CacheLocation, ...] = ()
     cache_to: CacheLocation | None = None
+    #: what decides the image besides the context, for the warm record of a build that
+    #: executed nothing (:mod:`distroless.warm`); None writes no record
+    warm: WarmInputs | None = None
 
     def __post_init__(self) -> None:
         """A request that cannot be built fails here, before a store is touched."""
@@ -260,6 +264,12 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
     from distroless.registry_config import UserConfig
 
     config = request.config if request.config is not None else UserConfig.load()
+    recorder = None
+    if request.warm is not None and request.config is None:
+        from distroless.warm_record import WarmRecorder
+
+        recorder = WarmRecorder(request.warm, request.tags, request.dockerfile, reporter)
+        reporter = recorder.reporter
 
     options = BuildOptions(
         context=request.context,
@@ -294,6 +304,8 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
 
             provenance = attach_dockerfile_provenance(store, request, result, resolver.used)
         tags = tuple(store.tag(name, result.descriptor) for name in request.tags)
+        if recorder is not None:
+            recorder.finish(store, result, sboms, tags, resolver.used, bool(config.policies))
     return BuildOutcome(result.descriptor, tags, sboms, result, provenance=provenance)
 
 
