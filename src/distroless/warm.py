@@ -158,30 +158,37 @@ class ContextState:
         self.skipped = skipped
 
 
-def walk_context(root: str, skipped: Skip) -> ContextState:
+def walk_context(root: str, skipped: Skip | None) -> ContextState:
     """``lstat`` every entry under ``root`` (never following a link), depth first in name
-    order, except those ``skipped`` names (which are not entered either)."""
+    order, except those ``skipped`` names (which are not entered either).
+
+    Each name is written with its length first, so no name (a file name may hold a newline)
+    can pass for another entry's row.
+    """
     h = sha256()
     top = os.lstat(root)
     newest = max(top.st_mtime_ns, top.st_ctime_ns)
     rows = [_row("", top)]
     names: list[str] = []
     pending = [(root, "")]
+    isdir = stat.S_ISDIR
     while pending:
         directory, rel = pending.pop()
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
         subdirs = []
+        prefix = rel + "/" if rel else ""
         for entry in entries:
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            if skipped(child, entry.is_dir(follow_symlinks=False)):
-                rows.append(f"x\0{child}\n")
+            child = prefix + entry.name
+            if skipped is not None and skipped(child, entry.is_dir(follow_symlinks=False)):
+                rows.append(f"x{len(child)}:{child}\n")
                 names.append(child)
                 continue
             st = entry.stat(follow_symlinks=False)
             rows.append(_row(child, st))
-            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-            if stat.S_ISDIR(st.st_mode):
+            if st.st_ctime_ns > newest or st.st_mtime_ns > newest:
+                newest = max(st.st_ctime_ns, st.st_mtime_ns)
+            if isdir(st.st_mode):
                 subdirs.append((entry.path, child))
         pending.extend(reversed(subdirs))
         if len(rows) > 4096:
@@ -199,7 +206,7 @@ def file_identity(st: os.stat_result) -> list[int]:
 
 def _row(rel: str, st: os.stat_result) -> str:
     return (
-        f"{rel}\0{st.st_mode:o}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
+        f"v{len(rel)}:{rel}\0{st.st_mode:o}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
         f"{st.st_ino}\0{st.st_dev}\n"
     )
 
@@ -272,7 +279,7 @@ def _check(
             raise _Miss
     names = tuple(_strings(record["skipped"]))
     skipped = frozenset(names)
-    state = walk_context(inputs.context, lambda rel, _: rel in skipped)
+    state = walk_context(inputs.context, (lambda rel, _: rel in skipped) if skipped else None)
     if state.digest != record["context"] or state.skipped != names:
         raise _Miss
     events = record["events"]
