@@ -112,13 +112,14 @@ def run(ctx: Context) -> list[Row]:
 
     started = time.time()
     sizes = [1_000, 10_000] if ctx.quick else [1_000, 10_000, 100_000]
-    contexts: list[tuple[str, Path, int]] = []
+    contexts: list[tuple[str, Path, int, float]] = []
     for count in sizes:
         path = _small_files(ctx.workdir / f"files-{count}", count)
-        contexts.append((f"{count // 1000}k small files", path, repeat if count < 100_000 else 3))
+        runs = repeat if count < 100_000 else 3
+        contexts.append((f"{count // 1000}k small files", path, runs, time.time()))
     big_size = (64 << 20) if ctx.quick else (1 << 30)
     big_label = f"one {big_size >> 20} MiB file" if ctx.quick else "one 1 GB file"
-    contexts.append((big_label, _big_file(ctx.workdir / "big", big_size), 3))
+    contexts.append((big_label, _big_file(ctx.workdir / "big", big_size), 3, time.time()))
 
     rows: list[Row] = []
     growth: list[tuple[str, str, Stats, Stats]] = []
@@ -149,12 +150,12 @@ def run(ctx: Context) -> list[Row]:
             )
         )  # fmt: skip
 
-        for label, context, runs in contexts:
+        for label, context, runs, made in contexts:
             tag = "growth-" + context.name
             build = ours("build", "-q", "-t", tag, str(context))
             check(build)
             check(peer(tag, context), peer_env)
-            _settle(started)
+            _settle(made)
             check(build)  # nothing executed: this one records
             ours_warm = measure(build, repeat=runs, warmup=1, env=env)
             peer_warm = measure(peer(tag, context), repeat=runs, warmup=1, env=peer_env)
