@@ -159,42 +159,42 @@ class ContextState:
 
 
 def walk_context(root: str, skipped: Skip | None) -> ContextState:
-    """``lstat`` every entry under ``root`` (never following a link), depth first in name
-    order, except those ``skipped`` names (which are not entered either).
+    """``lstat`` every entry under ``root`` (never following a link), depth first, except
+    those ``skipped`` names (which are not entered either).
 
-    Each name is written with its length first, so no name (a file name may hold a newline)
-    can pass for another entry's row.
+    Entries are taken in the order the directory lists them: an unchanged directory lists
+    them in the same order, and a changed one has a new mtime anyway, so sorting would buy
+    nothing but time.  Rows are hashed as the ``repr`` of tuples, which quotes each name, so
+    no name (a file name may hold a newline) can pass for another entry's row.
     """
     h = sha256()
     top = os.lstat(root)
     newest = max(top.st_mtime_ns, top.st_ctime_ns)
-    rows = [_row("", top)]
+    rows: list[tuple[object, ...]] = [_row("", top)]
     names: list[str] = []
     pending = [(root, "")]
     isdir = stat.S_ISDIR
     while pending:
         directory, rel = pending.pop()
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        subdirs = []
         prefix = rel + "/" if rel else ""
-        for entry in entries:
-            child = prefix + entry.name
-            if skipped is not None and skipped(child, entry.is_dir(follow_symlinks=False)):
-                rows.append(f"x{len(child)}:{child}\n")
-                names.append(child)
-                continue
-            st = entry.stat(follow_symlinks=False)
-            rows.append(_row(child, st))
-            if st.st_ctime_ns > newest or st.st_mtime_ns > newest:
-                newest = max(st.st_ctime_ns, st.st_mtime_ns)
-            if isdir(st.st_mode):
-                subdirs.append((entry.path, child))
-        pending.extend(reversed(subdirs))
-        if len(rows) > 4096:
-            h.update("".join(rows).encode("utf-8", "surrogateescape"))
+        with os.scandir(directory) as it:
+            for entry in it:
+                child = prefix + entry.name
+                if skipped is not None and skipped(child, entry.is_dir(follow_symlinks=False)):
+                    rows.append(("x", child))
+                    names.append(child)
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
+                rows.append((child, st.st_mode, st.st_size, mtime, ctime, st.st_ino, st.st_dev))
+                if ctime > newest or mtime > newest:
+                    newest = max(ctime, mtime)
+                if isdir(st.st_mode):
+                    pending.append((entry.path, child))
+        if len(rows) > 8192:
+            h.update(repr(rows).encode("utf-8", "surrogateescape"))
             rows.clear()
-    h.update("".join(rows).encode("utf-8", "surrogateescape"))
+    h.update(repr(rows).encode("utf-8", "surrogateescape"))
     return ContextState(str(h.hexdigest()), newest, tuple(names))
 
 
@@ -204,11 +204,8 @@ def file_identity(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
-def _row(rel: str, st: os.stat_result) -> str:
-    return (
-        f"v{len(rel)}:{rel}\0{st.st_mode:o}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
-        f"{st.st_ino}\0{st.st_dev}\n"
-    )
+def _row(rel: str, st: os.stat_result) -> tuple[object, ...]:
+    return (rel, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 class WarmHit:
