@@ -260,3 +260,18 @@ def test_a_racy_context_writes_no_record(
         _build(cli, ctx)
     assert paths.taken == ["full"] * 3
     assert not (cli.root / "state" / "warm").exists()
+
+
+def test_a_store_that_cannot_take_the_record_still_builds(
+    cli: Cli, tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distroless.errors import StoreError
+
+    def refuse(path: Path, data: bytes) -> None:
+        raise StoreError(f"cannot write {path}: no space left on device")
+
+    monkeypatch.setattr(warm_record, "atomic_write_bytes", refuse)
+    ctx = _context(tmp_path)
+    first = _build(cli, ctx)
+    assert _build(cli, ctx).stdout == _build(cli, ctx).stdout == first.stdout
+    assert paths.taken == ["full"] * 3

@@ -152,7 +152,8 @@ class WarmRecorder:
             "events": [list(line) for line in self.reporter.lines],
         }
         path = Path(record_path(str(store.root), self.key))
-        with contextlib.suppress(OSError):
+        # a store that cannot take the record (read-only, full) only misses the warm path
+        with contextlib.suppress(OSError, DistrolessError):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             atomic_write_bytes(path, json.dumps(record, sort_keys=True).encode())
             return True
