@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from distroless.cli.main import exit_code_table
+from distroless.cli.app import exit_code_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

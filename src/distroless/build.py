@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from distroless.registry_config import UserConfig
     from distroless.sign.keys import PrivateKey
     from distroless.spec.model import ImageSpec
+    from distroless.warm import WarmInputs
 
 __all__ = [
     "BasesRequest",
@@ -96,6 +97,9 @@ class DockerfileRequest:
     #: shared build caches to read (``--cache-from``) and the one to write (``--cache-to``)
     cache_from: tuple[CacheLocation, ...] = ()
     cache_to: CacheLocation | None = None
+    #: what decides the image besides the context, for the warm record of a build that
+    #: executed nothing (:mod:`distroless.warm`); None writes no record
+    warm: WarmInputs | None = None
 
     def __post_init__(self) -> None:
         """A request that cannot be built fails here, before a store is touched."""
@@ -296,6 +300,12 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
     config = request.config if request.config is not None else UserConfig.load()
     targets = _targets(request)
     several = len(targets) > 1
+    recorder = None
+    if request.warm is not None and request.config is None and not several:
+        from distroless.warm_record import WarmRecorder
+
+        recorder = WarmRecorder(request.warm, request.tags, request.dockerfile, reporter)
+        reporter = recorder.reporter
     resolver = BaseResolver(
         store,
         base_builder=_base_builder(
@@ -349,6 +359,8 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
                 store, request, results, resolver.used, image=desc
             )
         tags = tuple(store.tag(name, desc) for name in request.tags)
+        if recorder is not None:
+            recorder.finish(store, results[0], sboms, tags, resolver.used, bool(config.policies))
     return BuildOutcome(
         desc,
         tags,

@@ -273,11 +273,26 @@ def _build_dockerfile(
     from distroless.dockerfile.secrets import load_secrets
 
     key = _provenance_key(provenance_key, key_passphrase_file)
+    args = _parse_build_args(build_args)
+    sde = source_date_epoch()
+    warm = None
+    if not (no_cache or pull or secrets or cache_to or cache_from):
+        from distroless.warm import WarmInputs
+
+        warm = WarmInputs(
+            context=str(context),
+            dockerfile=str(dockerfile) if dockerfile is not None else None,
+            build_args=args,
+            target=target,
+            platform=platforms[0] if platforms else None,
+            sbom=sbom,
+            source_date_epoch=sde,
+        )
     request = DockerfileRequest(
         context=context,
         dockerfile=dockerfile,
         tags=tags,
-        build_args=_parse_build_args(build_args),
+        build_args=args,
         secrets=load_secrets(secrets),
         allow=frozenset(allow),
         target=target,
@@ -286,7 +301,7 @@ def _build_dockerfile(
         pull=pull,
         registry_mirrors=registry_mirrors,
         sbom=sbom,
-        source_date_epoch=source_date_epoch(),
+        source_date_epoch=sde,
         package_cache=app.cache_path,
         mirror=mirror,
         run_output=_stderr_fd() if output.run_output_to_stderr else None,
@@ -294,6 +309,7 @@ def _build_dockerfile(
         provenance_key=key,
         cache_from=tuple(parse_cache_from(c) for c in cache_from),
         cache_to=parse_cache_to(cache_to) if cache_to is not None else None,
+        warm=warm,
     )
     _build(app, request, output)
 
