@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
-from distroless.store import Store
 from tests.dockerfile.differential.harness import (
     PATH_ENV,
     EngineTurns,
@@ -32,6 +30,8 @@ from tests.dockerfile.differential.harness import (
 )
 from tests.helpers import DockerEngine, require_root, require_tool
 from tests.helpers.flatten import Node, apply_layer, layer_changes
+
+from distroless.store import Store
 
 pytestmark = pytest.mark.unsafe_images
 
@@ -191,8 +191,13 @@ def test_labels_as_docker_sets_them(ours: Path, theirs: Path, docker_engine: Doc
     assert labels("outtest/app:v1") == {"from.dockerfile": "yes", "over": "cli", "extra": "1"}
 
 
+def _docker_id(engine: DockerEngine, ref: str) -> str:
+    shown = checked(docker(engine, "inspect", "--format", "{{.Id}}", ref), "docker inspect")
+    return shown.strip()
+
+
 def test_iidfile_and_metadata_name_the_stored_image(
-    ours: Path, theirs: Path, base_store: Path
+    ours: Path, theirs: Path, base_store: Path, docker_engine: DockerEngine
 ) -> None:
     store = Store(base_store)
     desc = store.resolve("outtest/app:v1")
