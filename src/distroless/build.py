@@ -300,6 +300,8 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         no_cache=request.no_cache,
         source_date_epoch=request.source_date_epoch,
         run_output=request.run_output,
+        named_contexts=request.build_contexts,
+        ssh=request.ssh,
     )
     resolver = BaseResolver(
         store,

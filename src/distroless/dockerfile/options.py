@@ -42,6 +42,10 @@ class BuildOptions:
     secrets: Mapping[str, BuildSecret] = field(default_factory=dict)
     #: BuildKit's entitlements (``--allow network.host``): what RUN steps may ask for
     allow: frozenset[str] = frozenset()
+    #: ``--build-context``: names a Dockerfile uses for a directory or ``docker-image://REF``
+    named_contexts: Mapping[str, str] = field(default_factory=dict)
+    #: ``--ssh``: agent sockets by id, for ``RUN --mount=type=ssh``
+    ssh: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
