@@ -8,8 +8,10 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,17 @@ def test_bad_values_refused_before_building(
     message = result.stderr.strip()
     assert "\n" not in message and "Traceback" not in message, message
     assert store_state(cli.root) == before
+
+
+def test_a_fifo_destination_is_written_in_place(cli: Cli, context: Path, tmp_path: Path) -> None:
+    """``--iidfile /dev/stdout`` and the like: a non-regular destination is opened and
+    written, never replaced by a renamed temp file."""
+    fifo = tmp_path / "iid.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    cli("build", "-q", "--iidfile", fifo, context).check()
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert got and got[0].startswith(b"sha256:")

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from distroless.exporters.destination import write_destination
 from distroless.oci import mediatypes as mt
 from distroless.oci.models import Descriptor
 from distroless.oci.reference import Reference
 from distroless.store import Store
-from distroless.store.atomic import atomic_write_bytes
 
 
 def image_id(store: Store, desc: Descriptor) -> str:
@@ -45,9 +45,9 @@ def build_metadata(store: Store, desc: Descriptor, names: Sequence[str]) -> dict
 
 
 def write_iidfile(store: Store, desc: Descriptor, path: Path) -> None:
-    atomic_write_bytes(path, image_id(store, desc).encode())
+    write_destination(path, image_id(store, desc).encode())
 
 
 def write_metadata_file(store: Store, desc: Descriptor, names: Sequence[str], path: Path) -> None:
     data = json.dumps(build_metadata(store, desc, names), indent=2, sort_keys=True)
-    atomic_write_bytes(path, (data + "\n").encode())
+    write_destination(path, (data + "\n").encode())

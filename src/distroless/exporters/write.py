@@ -8,24 +8,24 @@ from pathlib import Path
 from typing import IO
 
 from distroless.exporters.archive import export_archive
+from distroless.exporters.destination import open_destination
 from distroless.exporters.filesystem import export_local, export_tar
 from distroless.exporters.spec import OutputSpec
 from distroless.oci.models import Descriptor
 from distroless.store import Store
-from distroless.store.atomic import atomic_file
 
 
 @contextlib.contextmanager
 def _sink(output: OutputSpec, stdout: IO[bytes] | None) -> Iterator[IO[bytes]]:
     """Where an archive goes: ``stdout`` for ``dest=-``, else a file that appears whole
-    or not at all."""
+    or not at all (written in place when it is a device or a pipe)."""
     if output.to_stdout:
         if stdout is None:
             raise ValueError("dest=- needs a stdout stream")
         yield stdout
         stdout.flush()
         return
-    with atomic_file(output.path) as fh:
+    with open_destination(output.path) as fh:
         yield fh
 
 
