@@ -180,11 +180,7 @@ def test_a_variable_type_is_known_when_the_step_runs(tmp_path: Path) -> None:
 def test_what_the_build_lacks_is_refused_only_when_the_step_runs(tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {})
     store = Store(tmp_path / "store")
-    dockerfile = (
-        "FROM scratch AS tools\n"
-        "RUN --mount=type=ssh,required true\n"
-        "FROM scratch AS last\n"
-    )
+    dockerfile = "FROM scratch AS tools\nRUN --mount=type=ssh,required true\nFROM scratch AS last\n"
     runner = FakeRunner()
     build(store, ctx, dockerfile, target="last", runner=runner)
     with pytest.raises(BuildError, match=r"/Dockerfile:2: RUN --mount=type=ssh,required needs"):
