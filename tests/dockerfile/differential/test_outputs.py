@@ -177,7 +177,10 @@ def test_docker_output_loads_and_runs(ours: Path, docker_engine: DockerEngine) -
     checked(docker(docker_engine, "load", "-i", ours / "d.tar"), "docker load")
     ran = docker(docker_engine, "run", "--rm", "--network", "none", "outtest/app:v1",
                  "cat", "/srv/app.txt")  # fmt: skip
-    assert checked(ran, "docker run") == "app\n"
+    if ran.returncode != 0:  # say what the engine holds under the name
+        shown = docker(docker_engine, "inspect", "outtest/app:v1").stdout
+        raise AssertionError(f"docker run failed:\n{ran.stderr}\n{shown[:3000]}")
+    assert ran.stdout == "app\n"
 
 
 def test_labels_as_docker_sets_them(ours: Path, theirs: Path, docker_engine: DockerEngine) -> None:
