@@ -23,8 +23,6 @@ from distroless.layers.apply import LayerApplier
 from distroless.rootpath import SymlinkLoopError, host_path_in_root
 
 _lock = threading.Lock()
-#: read-only flattenings by (scratch directory, stage digest), for the build's lifetime
-_views: dict[tuple[Path, str], Path] = {}
 
 
 class _NoDevices(LayerApplier):
@@ -47,15 +45,11 @@ def _flatten(space: Workspace, state: StageState) -> Path:
 def _root_of(space: Workspace, state: StageState, rw: bool) -> Path:
     if rw:
         return _flatten(space, state)
-    key = (space.scratch, state.digest())
-    with _lock:
-        found = _views.get(key)
-        if found is not None and found.exists():
-            return found
-        root = _flatten(space, state)
-        _views[key] = root
-        space.stack.callback(_views.pop, key, None)
-        return root
+    with _lock:  # stages run in parallel: one flattening per stage result
+        digest = state.digest()
+        if digest not in space.stage_roots:
+            space.stage_roots[digest] = _flatten(space, state)
+        return space.stage_roots[digest]
 
 
 def stage_view(space: Workspace, state: StageState, source: str, rw: bool, where: str) -> Path:
