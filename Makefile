@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 APT_RUNTIME := runc crun slirp4netns uidmap tini debian-archive-keyring ca-certificates golang-go python3-venv
 APT_TEST    := docker.io docker-registry skopeo umoci apache2-utils gcc g++ libc6-dev \
                libssl-dev busybox-static xz-utils zstd dpkg-dev iproute2 \
-               openjdk-17-jdk-headless qemu-user-static binfmt-support
+               openjdk-17-jdk-headless qemu-user-static binfmt-support openssh-client
 # the peers only bench/ compares with (buildah builds, podman runs); no test needs them
 APT_BENCH   := buildah podman
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, PolicyCheck, Puller
     from distroless.dockerfile.secrets import BuildSecret
     from distroless.dockerfile.shared_cache import SharedCache
+    from distroless.exporters import OutputSpec
     from distroless.pack.image import Packed
     from distroless.registry_config import UserConfig
     from distroless.sign.keys import PrivateKey
@@ -100,6 +101,16 @@ class DockerfileRequest:
     #: what decides the image besides the context, for the warm record of a build that
     #: executed nothing (:mod:`distroless.warm`); None writes no record
     warm: WarmInputs | None = None
+    #: ``--label``: set on the final image after the Dockerfile's labels
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: ``--output``: where the image goes besides the store
+    outputs: tuple[OutputSpec, ...] = ()
+    #: the stream ``--output dest=-`` writes to
+    stdout: IO[bytes] | None = None
+    #: ``--build-context NAME=DIR|docker-image://REF``: named contexts by name
+    build_contexts: Mapping[str, str] = field(default_factory=dict)
+    #: ``--ssh ID=SOCKET``: agent sockets ``RUN --mount=type=ssh`` may forward, by id
+    ssh: Mapping[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """A request that cannot be built fails here, before a store is touched."""
@@ -138,6 +149,9 @@ class SpecRequest:
     provenance_key: PrivateKey | None = None
     #: tried before the default registry when ``base:`` comes from a registry
     registry_mirrors: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    outputs: tuple[OutputSpec, ...] = ()
+    stdout: IO[bytes] | None = None
 
     def __post_init__(self) -> None:
         _check_tags(self.tags)
@@ -248,11 +262,25 @@ def build_image(
     entitlement, already failed when it was made.)
     """
     report = reporter or NullReporter()
-    if isinstance(request, DockerfileRequest):
-        return _build_dockerfile(store, request, report)
     if isinstance(request, PackRequest):
         return _build_pack(store, request, report)
-    return _build_spec(store, request, report)
+    with store.session():
+        if isinstance(request, DockerfileRequest):
+            outcome = _build_dockerfile(store, request, report)
+        else:
+            outcome = _build_spec(store, request, report)
+        _export(store, request, outcome)
+    return outcome
+
+
+def _export(store: Store, request: DockerfileRequest | SpecRequest, outcome: BuildOutcome) -> None:
+    """``--output``: each exporter in turn, once the image is stored."""
+    if not request.outputs:
+        return
+    from distroless.exporters import export
+
+    for output in request.outputs:
+        export(store, outcome.descriptor, output, outcome.tags, request.stdout)
 
 
 def _check_tags(tags: tuple[str, ...]) -> None:
@@ -333,14 +361,16 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
                 source_date_epoch=request.source_date_epoch,
                 run_output=request.run_output,
                 platform_in_steps=several,
+                named_contexts=request.build_contexts,
+                ssh=request.ssh,
             )
             result = build_dockerfile(
                 store, options, resolver=resolver, reporter=reporter, shared=shared, cache=cache
             )
-            results.append(result)
+            results.append(_labelled(store, result, request.labels))
             if several:
                 reporter.event(
-                    "platform-built", platform=str(platform), digest=result.descriptor.digest
+                    "platform-built", platform=str(platform), digest=results[-1].descriptor.digest
                 )
         desc = (
             assemble_index(store, [r.descriptor for r in results])
@@ -368,6 +398,22 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         results[0],
         platform_builds=tuple(results) if several else (),
         provenance=provenance,
+    )
+
+
+def _labelled(store: Store, result: BuildResult, labels: Mapping[str, str]) -> BuildResult:
+    """``--label`` merged into the built image (docker's order: after the Dockerfile's)."""
+    if not labels:
+        return result
+    import dataclasses
+
+    from distroless.assemble.relabel import with_labels
+
+    desc = with_labels(store, result.descriptor, labels)
+    container = result.config.config
+    merged = dataclasses.replace(container, labels={**container.labels, **labels})
+    return dataclasses.replace(
+        result, descriptor=desc, config=dataclasses.replace(result.config, config=merged)
     )
 
 
@@ -577,6 +623,10 @@ def _build_spec(store: Store, request: SpecRequest, reporter: Reporter) -> Build
                 source_date_epoch=request.source_date_epoch,
                 reporter=reporter,
             )
+            if request.labels:
+                from distroless.assemble.relabel import with_labels
+
+                desc = with_labels(store, desc, request.labels)
             sboms = _attach_sbom(store, request, desc, _spec_files(spec))
             provenance = None
             if request.provenance:

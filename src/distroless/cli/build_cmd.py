@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from distroless.assemble.time import source_date_epoch
+from distroless.cli.build_outputs import Exporting, exporting_options, parse_exporting
 from distroless.cli.context import App, pass_app
 from distroless.cli.options import mirror_option, progress_option
 from distroless.cli.output import ProgressMode, TerminalReporter, emit_json
@@ -18,7 +19,7 @@ from distroless.oci.models import Platform
 from distroless.store import Store
 
 if TYPE_CHECKING:
-    from distroless.build import BuildRequest
+    from distroless.build import BuildOutcome, BuildRequest
     from distroless.sign.keys import PrivateKey
 
 # The builder, spec and Debian modules are imported where they are used: a cached
@@ -31,6 +32,7 @@ json_option = click.option(
 
 
 @click.command()
+@exporting_options
 @click.argument("context", required=False, type=click.Path(file_okay=False))
 @click.option(
     "--spec", "spec_file", type=click.Path(dir_okay=False), help="Declarative image spec."
@@ -96,6 +98,7 @@ json_option = click.option(
 @pass_app
 def build(
     app: App,
+    /,
     context: str | None,
     spec_file: str | None,
     dockerfile: str | None,
@@ -118,9 +121,11 @@ def build(
     provenance: bool,
     provenance_key: Path | None,
     key_passphrase_file: Path | None,
+    **exporting_flags: Any,
 ) -> None:
     """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
-    output = _Output(quiet=quiet, progress=progress, as_json=as_json)
+    exporting = parse_exporting(**exporting_flags)
+    output = _Output(quiet=quiet, progress=progress, as_json=as_json, exporting=exporting)
     if spec_file is not None:
         if context is not None:
             raise UsageError("give either --spec FILE or a CONTEXT directory, not both")
@@ -128,6 +133,7 @@ def build(
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
             ("--secret", secrets), ("--pull", pull), ("--allow", allow),
             ("--cache-to", cache_to), ("--cache-from", cache_from),
+            *((f, True) for f in exporting.dockerfile_only()),
         ):  # fmt: skip
             if given:
                 raise UsageError(f"{flag} applies to Dockerfile builds, not to --spec")
@@ -167,9 +173,12 @@ def build(
 class _Output:
     """How a build talks: ``-q``, ``--progress`` and ``--json`` together."""
 
-    def __init__(self, *, quiet: bool, progress: str, as_json: bool) -> None:
+    def __init__(
+        self, *, quiet: bool, progress: str, as_json: bool, exporting: Exporting | None = None
+    ) -> None:
         self.quiet = quiet
         self.as_json = as_json
+        self.exporting = exporting or Exporting()
         mode: ProgressMode = "json" if as_json else progress  # type: ignore[assignment]
         self.mode = mode
 
@@ -179,7 +188,7 @@ class _Output:
     @property
     def run_output_to_stderr(self) -> bool:
         """RUN output shows in the build log unless the log is quiet or machine-read."""
-        return not self.quiet and self.mode in ("auto", "plain")
+        return not self.quiet and self.mode in ("auto", "plain", "tty")
 
 
 class _QuietSteps(TerminalReporter):
@@ -231,7 +240,9 @@ def _build(app: App, request: BuildRequest, output: _Output) -> None:
         outcome = build_image(Store(app.root_path), request, reporter)
     finally:
         reporter.close()
+    _write_build_files(app, outcome, output.exporting)
     digest = outcome.descriptor.digest
+    err = output.exporting.to_stdout  # stdout carries an --output: our lines go to stderr
     if output.as_json:
         emit_json(
             {
@@ -239,10 +250,24 @@ def _build(app: App, request: BuildRequest, output: _Output) -> None:
                 "mediaType": outcome.descriptor.media_type,
                 "tags": list(outcome.tags),
                 "sboms": [str(d.digest) for d in outcome.sboms],
-            }
+            },
+            err=err,
         )
         return
-    click.echo(digest if output.quiet else f"Built {digest}")
+    click.echo(digest if output.quiet else f"Built {digest}", err=err)
+
+
+def _write_build_files(app: App, outcome: BuildOutcome, exporting: Exporting) -> None:
+    """``--iidfile`` and ``--metadata-file``, once the image is stored."""
+    if exporting.iidfile is None and exporting.metadata_file is None:
+        return
+    from distroless.exporters.metadata import write_iidfile, write_metadata_file
+
+    store = Store(app.root_path)
+    if exporting.iidfile is not None:
+        write_iidfile(store, outcome.descriptor, exporting.iidfile)
+    if exporting.metadata_file is not None:
+        write_metadata_file(store, outcome.descriptor, outcome.tags, exporting.metadata_file)
 
 
 def _build_dockerfile(
@@ -276,7 +301,7 @@ def _build_dockerfile(
     args = _parse_build_args(build_args)
     sde = source_date_epoch()
     warm = None
-    if not (no_cache or pull or secrets or cache_to or cache_from):
+    if not (no_cache or pull or secrets or cache_to or cache_from or output.exporting.given):
         from distroless.warm import WarmInputs
 
         warm = WarmInputs(
@@ -310,8 +335,20 @@ def _build_dockerfile(
         cache_from=tuple(parse_cache_from(c) for c in cache_from),
         cache_to=parse_cache_to(cache_to) if cache_to is not None else None,
         warm=warm,
+        **_exporting_fields(output.exporting),
+        ssh=output.exporting.ssh,
+        build_contexts=output.exporting.build_contexts,
     )
     _build(app, request, output)
+
+
+def _exporting_fields(exporting: Exporting) -> dict[str, Any]:
+    """The request fields of the exporting flags both kinds of build take."""
+    return {
+        "labels": exporting.labels,
+        "outputs": exporting.outputs,
+        "stdout": sys.stdout.buffer if exporting.to_stdout else None,
+    }
 
 
 def _provenance_key(path: Path | None, passphrase_file: Path | None) -> PrivateKey | None:
@@ -349,6 +386,7 @@ def _build_spec(
         package_cache=app.cache_path,
         mirror=mirror,
         registry_mirrors=registry_mirrors,
+        **_exporting_fields(output.exporting),
     )
     _build(app, request, output)
 

@@ -17,5 +17,5 @@ progress_option = click.option(
     default="auto",
     show_default=True,
     help="auto: bars on a terminal, nothing extra in a pipe; plain: one line per step; "
-    "quiet: only warnings.",
+    "quiet: only warnings; tty: bars even when stderr is not a terminal.",
 )

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 # import is a noticeable part of a short command's start-up.
 
 
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+def emit_json(data: Any, *, err: bool = False) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True), err=err)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -37,9 +37,10 @@ def human_size(size: int) -> str:
     return f"{value:.1f}GB"
 
 
-#: ``--progress`` values, as docker's (plus ``json``, which ``--json`` selects)
-PROGRESS_MODES = ("auto", "plain", "quiet")
-ProgressMode = Literal["auto", "plain", "quiet", "json"]
+#: ``--progress`` values, as docker's and buildx's (plus ``json``, which ``--json`` selects);
+#: ``tty`` draws the bars even when stderr is not a terminal
+PROGRESS_MODES = ("auto", "plain", "quiet", "tty")
+ProgressMode = Literal["auto", "plain", "quiet", "tty", "json"]
 
 
 #: work without a bar that can take long: announced on a terminal as well as in ``plain``
@@ -144,7 +145,7 @@ class TerminalReporter:
 
     def __init__(self, verbose: bool = False, mode: ProgressMode = "auto") -> None:
         self.mode: ProgressMode = mode
-        self.interactive = mode == "auto" and sys.stderr.isatty()
+        self.interactive = mode == "tty" or (mode == "auto" and sys.stderr.isatty())
         self.verbose = verbose
         self._progress: Progress | None = None
         self._tasks = 0

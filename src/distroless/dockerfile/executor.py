@@ -42,6 +42,7 @@ from distroless.dockerfile.copy_sources import Owner
 from distroless.dockerfile.graph import StageGraph, build_graph, global_arg_env
 from distroless.dockerfile.layerfs import LayeredFS
 from distroless.dockerfile.metadata import MetadataScope, apply_metadata
+from distroless.dockerfile.named_contexts import NamedContexts
 from distroless.dockerfile.options import (
     ENTITLEMENTS,
     BuildOptions,
@@ -132,6 +133,13 @@ class Executor:
             fetch=self._fetch_missing if shared is not None else None,
         )
         self.shared = shared
+        self.named = NamedContexts(
+            options.named_contexts,
+            space=self.space,
+            resolve=self.resolver.resolve,
+            from_image=self._state_from_image,
+            compression=options.compression,
+        )
         #: layer digest -> the step key of a shared cache hit not downloaded yet
         self._pending: dict[str, str] = {}
         #: step key -> (stage index, layer) of every layer step, for the export
@@ -151,6 +159,8 @@ class Executor:
             runtime=options.runtime,
             build_platform=self.build_platform,
             runner=self._step_runner,
+            from_stage=self._mount_source,
+            ssh=options.ssh,
         )
         self._global_env: dict[str, str] = {}
         self._metadata_scope: MetadataScope  # once the global ARGs are known
@@ -159,6 +169,7 @@ class Executor:
 
     def build(self) -> BuildResult:
         check_build_args(self.options.build_args)
+        self.named.check_stages(self.dockerfile)
         args = dict(self.options.build_args)
         graph = build_graph(self.dockerfile, self.options.target, args)
         predefined = predefined_args(self.target_platform, self.build_platform)
@@ -336,6 +347,8 @@ class Executor:
             # BuildKit's empty image: the default PATH and working directory "/"
             empty = ContainerConfig(env=(f"PATH={DEFAULT_PATH}",), working_dir="/")
             state = StageState(platform=platform, origin="scratch", config=empty)
+        elif (named := self.named.lookup(image, platform, where)) is not None:
+            state = named
         else:
             state = self._state_from_image(self.resolver.resolve(image, platform, where))
         self._step(job, stage.from_, cached=False, text=f"FROM {image}")
@@ -425,20 +438,32 @@ class Executor:
         self._results[key] = (job.stage.index, layer)
         return state.add_layer(layer, history)
 
+    def _from_state(
+        self, ref: str, state: StageState, where: str, *, by_index: bool = True
+    ) -> StageState:
+        """What ``--from=`` names: a stage built before this one, or an image."""
+        found = None if ref.isdigit() and not by_index else self.dockerfile.stage(ref)
+        if found is not None and found.index in self.states:
+            return self.states[found.index]
+        if found is not None:
+            raise BuildError(f"{where}: stage {ref!r} has not been built before this step")
+        named = self.named.lookup(ref, state.platform, where)
+        if named is not None:
+            return named
+        image = self.resolver.resolve(ref, state.platform, where, role="copy-from")
+        return self._state_from_image(image)
+
+    def _mount_source(self, ref: str, state: StageState, where: str) -> StageState:
+        """A mount's ``from=``: stages by name only, as BuildKit reads it."""
+        return self._from_state(ref, state, where, by_index=False)
+
     def _copy(self, job: _Job, state: StageState, ins: FileInstruction) -> LayerStep:
         def from_source(ref: str) -> tuple[LayeredFS, str]:
             """``--from=``: a stage built before this one, or an image."""
-            found = self.dockerfile.stage(ref)
-            if found is not None and found.index in self.states:
-                src = self.states[found.index]
-                return self.space.fs(src), src.digest()
-            if found is not None:
-                raise BuildError(
-                    f"{self.source.where(ins)}: stage {ref!r} has not been built before this step"
-                )
             where = self.source.where(ins)
-            image = self.resolver.resolve(ref, state.platform, where, role="copy-from")
-            return self.space.fs(self._state_from_image(image)), image.digest
+            src = self._from_state(ref, state, where)
+            built = self.dockerfile.stage(ref) or self.named.lookup(ref, state.platform, where)
+            return self.space.fs(src), src.digest() if built is not None else src.origin
 
         return copy_step(
             ins,

@@ -152,6 +152,7 @@ def build_graph(
                             ref=ref,
                             how="RUN --mount",
                             edges=edges,
+                            by_index=False,
                         )
         arg_only = _arg_only_names(stage)
         final_env[stage.index] = {k: v for k, v in env.items() if k not in arg_only}
@@ -185,9 +186,15 @@ def _edge(
     ref: str,
     how: str,
     edges: list[StageRef],
+    by_index: bool = True,
 ) -> None:
+    """Record that ``stage`` needs the stage ``ref`` names (none when it names an image).
+
+    ``COPY --from`` takes a stage index too; a mount's ``from=`` names stages by name
+    only, as BuildKit reads it (``from=0`` is an image called ``0`` there).
+    """
     found = _named(dockerfile, ref)
-    if found is None and ref.isdigit():
+    if found is None and ref.isdigit() and by_index:
         index = int(ref)
         if index >= len(dockerfile.stages):
             raise DockerfileError(

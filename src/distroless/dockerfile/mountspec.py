@@ -5,8 +5,8 @@ that is no number) is refused when the Dockerfile is read, in every stage, built
 What depends on the build is checked when the step runs: ``$VAR`` values (BuildKit expands
 every value, ``type=`` included, so only their expansion can be judged: the step parses the
 flag again with each value expanded, :func:`parse_mount` with ``expand``), targets relative
-to ``WORKDIR``, and what this builder does not support (``from=`` on a bind mount, a
-``required`` SSH agent), which is a limitation, not a mistake in the Dockerfile.  A
+to ``WORKDIR``, and what the build was not given (a ``required`` SSH agent no ``--ssh``
+forwards), which is no mistake in the Dockerfile.  A
 ``type=$VAR`` mount is a :class:`PendingMount` until then.
 
 Values keep BuildKit's spellings: ``target``/``dst``/``destination``, ``source``/``src``,
@@ -91,9 +91,9 @@ class SecretMount:
 
 @dataclass(frozen=True, kw_only=True)
 class SshMount:
-    """An SSH agent socket forwarded from the client, as BuildKit mounts one.
+    """An SSH agent socket forwarded from the client (``build --ssh``), as BuildKit mounts one.
 
-    No agent is forwarded by this builder, so the step runs without the socket (BuildKit's
+    Without a forwarded agent of that id the step runs without the socket (BuildKit's
     behaviour when the client forwards none); ``required`` makes that an error instead.
     ``target`` None is BuildKit's default, ``/run/buildkit/ssh_agent.N``.
     """

@@ -44,6 +44,10 @@ class BuildOptions:
     allow: frozenset[str] = frozenset()
     #: name the target platform in each step's message (one platform of several)
     platform_in_steps: bool = False
+    #: ``--build-context``: names a Dockerfile uses for a directory or ``docker-image://REF``
+    named_contexts: Mapping[str, str] = field(default_factory=dict)
+    #: ``--ssh``: agent sockets by id, for ``RUN --mount=type=ssh``
+    ssh: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ import posixpath
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from distroless.dockerfile.ast import Heredoc, Run
 from distroless.dockerfile.metadata import command_text
-from distroless.dockerfile.run_mounts import StepMounts, provide_secrets, step_mounts
+from distroless.dockerfile.run_mounts import FromStage, StepMounts, provide_secrets, step_mounts
 from distroless.dockerfile.secrets import BuildSecret
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.step_runner import Output, StepOutputs, StepRunner
@@ -55,6 +55,10 @@ class RunSettings:
     build_platform: Platform
     #: the sandbox, found when the first step runs
     runner: Callable[[], StepRunner]
+    #: what ``--mount=...,from=`` names: a stage built before, or an image
+    from_stage: FromStage | None = None
+    #: ``--ssh``: the agent sockets ``RUN --mount=type=ssh`` forwards, by id
+    ssh: Mapping[str, Path] = field(default_factory=dict)
 
 
 def run_step(
@@ -68,7 +72,15 @@ def run_step(
 ) -> LayerStep:
     """What ``ins`` runs, checked and keyed; it runs only on a cache miss."""
     where = source.where(ins)
-    mounts = step_mounts(ins, state, source=source, space=space, secrets=settings.secrets)
+    mounts = step_mounts(
+        ins,
+        state,
+        source=source,
+        space=space,
+        secrets=settings.secrets,
+        from_stage=settings.from_stage,
+        ssh=settings.ssh,
+    )
     network = ins.network or "default"
     if network not in ("default", "host", "none"):
         raise BuildError(

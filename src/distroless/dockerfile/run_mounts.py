@@ -1,13 +1,15 @@
 """What a RUN step's ``--mount`` flags become: host directories, secrets, cache-key inputs.
 
 ``type=cache`` is a directory of the store kept between builds (outside the image and the
-cache key); ``type=bind`` a context path, read-only unless ``rw``; ``type=tmpfs`` an empty
+cache key); ``type=bind`` a context path, or with ``from=`` a path of another stage or image
+(:mod:`.stage_mounts`), read-only unless ``rw``; ``type=tmpfs`` an empty
 scratch directory; ``type=secret`` a ``--secret`` value, handed to the runtime in memory
-when the step runs; ``type=ssh`` an agent socket, which this builder never forwards: an
-optional one is left out, as BuildKit leaves it out when the client forwards no agent, and
-only ``SSH_AUTH_SOCK`` names where it would be.  None of them ends up in the layer.  Bind
-sources are part of the cache key; secret values are not (only their id, target and
-whether one was given), as with BuildKit.
+when the step runs; ``type=ssh`` the agent socket ``build --ssh ID=SOCKET`` forwards,
+bind-mounted at the target for that step alone: without one an optional mount is left
+out, as BuildKit leaves it out when the client forwards no agent, and ``SSH_AUTH_SOCK``
+names where it would be.  None of them ends up in the layer.  Bind sources are part of
+the cache key (a stage's by its result digest); secret values and agents are not (only
+their id and target, and for a secret whether one was given), as with BuildKit.
 
 The parser has checked what it could (:mod:`.mountspec`); what depends on the stage (the
 ``WORKDIR`` a relative target joins, ``$VAR`` values) is checked here: each flag is read
@@ -43,6 +45,9 @@ from distroless.errors import BuildError, DockerfileError
 from distroless.runtime.options import Mount as HostMount
 from distroless.runtime.options import SecretFile
 
+#: ``from=`` to the state it names: (reference, the step's state, FILE:LINE) -> state
+FromStage = Callable[[str, StageState, str], StageState]
+
 
 @dataclass(frozen=True)
 class SecretUse:
@@ -74,8 +79,14 @@ def step_mounts(
     source: SourceFile,
     space: Workspace,
     secrets: Mapping[str, BuildSecret],
+    from_stage: FromStage | None = None,
+    ssh: Mapping[str, Path] | None = None,
 ) -> StepMounts:
-    """Resolve ``ins``'s mounts for ``state``; temporary views live until the build ends."""
+    """Resolve ``ins``'s mounts for ``state``; temporary views live until the build ends.
+
+    ``from_stage`` finds what ``from=`` names (a built stage, an image), as COPY's does;
+    ``ssh`` holds the agent sockets ``--ssh`` forwards, by id.
+    """
     where = source.where(ins)
     out: list[HostMount] = []
     inputs: list[str] = []
@@ -116,7 +127,15 @@ def step_mounts(
         elif isinstance(mount, BindMount):
             target = target_of(mount.target)
             if mount.source_stage is not None:
-                raise BuildError(f"{where}: RUN --mount=type=bind,from=... is not supported")
+                if from_stage is None:
+                    raise BuildError(f"{where}: RUN --mount=type=bind,from=... is not supported")
+                from distroless.dockerfile.stage_mounts import stage_view
+
+                origin = from_stage(mount.source_stage, state, where)
+                view = stage_view(space, origin, mount.source, mount.readwrite, where)
+                out.append(HostMount(view, target, not mount.readwrite))
+                inputs.append(f"mount=bind:{target}:from:{origin.digest()}:{mount.source}")
+                continue
             found = space.context.match(mount.source, where)
             if not found:
                 raise BuildError(f"{where}: no file in the build context matches {mount.source!r}")
@@ -126,14 +145,19 @@ def step_mounts(
             inputs.append(f"mount=bind:{target}:{space.context.digest([match])}")
         elif isinstance(mount, SshMount):
             agent = mount.id
-            if mount.required:
+            socket = (ssh or {}).get(agent)
+            if socket is None and mount.required:
                 raise BuildError(
                     f"{where}: RUN --mount=type=ssh,required needs the SSH agent {agent!r}, "
-                    "but this builder forwards none; drop required to run the step without it"
+                    f"but none is forwarded; give `--ssh {agent}=SOCKET` (or `--ssh default`) "
+                    "or drop required to run the step without it"
                 )
             default = f"/run/buildkit/ssh_agent.{len(ssh_targets)}"
             target = target_of(mount.target) if mount.target else default
             ssh_targets.append(target)
+            if socket is not None:
+                out.append(HostMount(socket, target, False))
+            # the same key with an agent or without: which agent is no input of the step
             inputs.append(f"mount=ssh:{agent}:{target}:absent")
         else:
             raise BuildError(f"{where}: RUN --mount=type={mount.type} is not supported")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from distroless.assemble.image import store_layer
@@ -80,6 +80,8 @@ class Workspace:
     #: brings layers the store lacks into it (those a shared cache hit named but did not
     #: download); None when every layer of every state is stored
     fetch: Callable[[Sequence[Layer]], None] | None = None
+    #: flattened stage roots that ``RUN --mount=...,from=`` shows read-only, by stage digest
+    stage_roots: dict[str, Path] = field(default_factory=dict)
 
     def lowers(self, state: StageState) -> list[Path]:
         """The stage's layers unpacked, bottom up."""

@@ -85,9 +85,24 @@ def save(
     platform: Platform | None = None,
 ) -> list[str]:
     """Write the named images to ``out``; returns the names as stored in the archive."""
+    named = [(name, store.resolve(name)) for name in names]
+    return save_images(store, named, out, fmt, platform)
+
+
+def save_images(
+    store: Store,
+    named: Iterable[tuple[str, Descriptor]],
+    out: BinaryIO,
+    fmt: Format = "docker",
+    platform: Platform | None = None,
+    *,
+    attachments: bool = True,
+) -> list[str]:
+    """Write stored images to ``out``, each under a name (a reference or its digest) that
+    need not be a tag of the store (``build --output name=``); without ``attachments``
+    the archive holds the images alone, no SBOMs or signatures."""
     images: list[_Saved] = []
-    for name in names:
-        desc = store.resolve(name)
+    for name, desc in named:
         shown = name if is_digest(name) else Reference.parse(name).familiar()
         images.append(_Saved(shown, desc))
     if not images:
@@ -97,7 +112,7 @@ def save(
     for image in images:
         for desc in walk_descriptors(image.descriptor, store.read_document):
             blobs.setdefault(desc.digest, desc)
-        for entry, needed in exported(store, image.descriptor):
+        for entry, needed in exported(store, image.descriptor) if attachments else ():
             if entry not in attached:
                 attached.append(entry)
             for desc in needed:

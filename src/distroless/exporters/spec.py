@@ -1,0 +1,99 @@
+"""``--output`` values as buildx reads them: ``type=local,dest=DIR`` or a bare ``DIR``.
+
+A value is one CSV record of ``key=value`` items (``csv_options``), so a destination
+holding a comma is quoted.  A value with no ``=`` at all is a directory (buildx's
+shorthand for ``type=local``), and ``-`` alone is ``type=tar`` on stdout, as in buildx.
+Everything is checked here, before the build starts, so a bad value leaves the store
+untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from distroless.dockerfile.csv_options import csv_options
+from distroless.errors import UsageError
+
+OutputType = Literal["local", "tar", "oci", "docker"]
+OUTPUT_TYPES: tuple[OutputType, ...] = ("local", "tar", "oci", "docker")
+#: the keys each type takes besides ``type`` and ``dest``
+_EXTRA_KEYS: dict[str, frozenset[str]] = {
+    "local": frozenset(),
+    "tar": frozenset(),
+    "oci": frozenset({"name"}),
+    "docker": frozenset({"name"}),
+}
+STDOUT = "-"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One ``--output``: its type, its destination (``-`` is stdout for the archive
+    types) and, for image archives, the names to record (``name=a,b``; the build's
+    ``-t`` names when not given)."""
+
+    type: OutputType
+    dest: str
+    names: tuple[str, ...] = ()
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.dest == STDOUT
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dest)
+
+
+def parse_output(text: str) -> OutputSpec:
+    """The exporter ``text`` names; :class:`UsageError` (one line) when it names none."""
+    if text == STDOUT:
+        return OutputSpec("tar", STDOUT)
+    if "=" not in text and "," not in text:
+        if not text:
+            raise UsageError("invalid --output '': give type=TYPE,dest=PATH or a directory")
+        return OutputSpec("local", text)
+    try:
+        items = csv_options(text)
+    except ValueError:
+        raise UsageError(f"invalid --output {text!r}: not a key=value list") from None
+    values: dict[str, str] = {}
+    for item in items:
+        if item.value is None:
+            raise UsageError(f"invalid --output {text!r}: {item.text!r} is not key=value")
+        if item.key in values:
+            raise UsageError(f"invalid --output {text!r}: {item.key} given twice")
+        values[item.key] = item.value
+    kind = values.pop("type", None)
+    if kind is None:
+        raise UsageError(f"invalid --output {text!r}: missing type= ({', '.join(OUTPUT_TYPES)})")
+    kind = kind.lower()
+    if kind not in OUTPUT_TYPES:
+        raise UsageError(
+            f"invalid --output {text!r}: unknown type {kind!r} (the types are "
+            f"{', '.join(OUTPUT_TYPES)})"
+        )
+    dest = values.pop("dest", "")
+    if not dest:
+        raise UsageError(f"invalid --output {text!r}: type={kind} needs dest=")
+    if kind == "local" and dest == STDOUT:
+        raise UsageError(f"invalid --output {text!r}: type=local writes a directory, not stdout")
+    unknown = sorted(set(values) - _EXTRA_KEYS[kind])
+    if unknown:
+        raise UsageError(f"invalid --output {text!r}: type={kind} takes no {unknown[0]}=")
+    names = tuple(n for n in values.get("name", "").split(",") if n)
+    return OutputSpec(kind, dest, names)
+
+
+def check_destinations(outputs: tuple[OutputSpec, ...]) -> None:
+    """At most one output may take stdout, and a file destination must not be a directory
+    (checked before the build, as buildx does)."""
+    if sum(o.to_stdout for o in outputs) > 1:
+        raise UsageError("only one --output can write to stdout")
+    for out in outputs:
+        if out.type != "local" and not out.to_stdout and out.path.is_dir():
+            raise UsageError(f"--output type={out.type}: dest {out.dest!r} is a directory")
+        if out.type == "local" and out.path.exists() and not out.path.is_dir():
+            raise UsageError(f"--output type=local: dest {out.dest!r} is not a directory")
