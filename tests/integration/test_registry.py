@@ -600,3 +600,37 @@ def test_https_registry_is_verified_against_the_system_trust_store(tmp_path: Pat
         )  # fmt: skip
         assert trusted.ok, trusted.stderr
         assert json.loads(trusted.stdout)["endpoint"] == host
+
+
+def test_loopback_registry_redirecting_to_https_is_verified_by_the_system_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain-HTTP registry on this machine builds its TLS only when it redirects to
+    HTTPS; that TLS still trusts exactly the system store."""
+    from distroless.transports.registry.client import Endpoint, RegistryClient, system_trust
+    from tests.transports.registry.support import Exchange, Origin
+
+    with tls_registry(tmp_path / "tls") as (host, cert):
+
+        def redirect(ex: Exchange) -> None:
+            ex.reply(307, headers={"Location": f"https://{host}{ex.path}"})
+
+        origin = Origin(redirect)
+        try:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+            system_trust.cache_clear()
+            with (
+                RegistryClient(Endpoint.for_host(origin.host), retry=FAST) as client,
+                pytest.raises(RegistryError, match="TLS connection"),
+            ):
+                client.request("GET", "/v2/").close()
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+            system_trust.cache_clear()
+            with RegistryClient(Endpoint.for_host(origin.host), retry=FAST) as client:
+                resp = client.request("GET", "/v2/")
+                resp.close()
+            assert resp.status_code == 200
+            assert str(resp.url).startswith(f"https://{host}/")
+        finally:
+            system_trust.cache_clear()
+            origin.stop()
