@@ -44,7 +44,6 @@ from distroless.oci.limits import check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
-from distroless.sign.policy import FetchedSignatures, check_image_policy
 from distroless.store.atomic import BlobBatch
 from distroless.store.referrers import AttachmentStore, attach_referrer, attach_signature_manifest
 from distroless.transports.registry.bodies import (
@@ -509,6 +508,9 @@ def _pull(
             client, ref.repository, list(dict.fromkeys([top.digest, *stored])), reporter
         )
     if rule is not None:
+        # imported only when a policy applies: it brings the key code and ``cryptography``
+        from distroless.sign.policy import FetchedSignatures, check_image_policy
+
         check_image_policy(
             registries.config, ref, top.descriptor, FetchedSignatures(attachments.signatures)
         )
