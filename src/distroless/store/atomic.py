@@ -2,9 +2,9 @@
 
 A blob becomes visible only after its bytes are on disk (fsync) and match the expected
 digest; a killed process leaves at most a temp file, which ``prune`` removes.  Blobs that
-arrive together (a pull's layers) may go through a :class:`BlobBatch`: each is synced as it
-completes, and all appear at once with one sync of their directory.  Every other
-file the tool writes for keeps (index.json, lock files, caches, saved tarballs, login
+arrive together (a pull's layers) may go through a :class:`BlobBatch`: they are synced
+together once all are complete, then appear at once with one sync of their directory.
+Every other file the tool writes for keeps (index.json, lock files, caches, saved tarballs, login
 state) goes through :func:`atomic_file` or, for a download that must keep a resumable
 name, :func:`publish_file`; finished directories (an unpacked layer, the debug toolbox)
 appear with :func:`publish_dir`.  All of them end the same way (:func:`_publish`): the
@@ -21,6 +21,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,6 +77,17 @@ def _sync_close(fh: BinaryIO, tmp: str | Path, mode: int | None) -> None:
         os.chmod(tmp, mode)
 
 
+_SYNC_THREADS = 16
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _publish(fh: BinaryIO, tmp: str | Path, final: Path, mode: int | None) -> None:
     """Sync and close ``fh`` (open on ``tmp``), then rename ``tmp`` over ``final``."""
     _sync_close(fh, tmp, mode)
@@ -84,15 +96,16 @@ def _publish(fh: BinaryIO, tmp: str | Path, final: Path, mode: int | None) -> No
 
 
 class BlobBatch:
-    """Blobs that are complete, verified and synced, but not visible until published together.
+    """Blobs that are complete and verified, but not visible until published together.
 
-    A pull writes many blobs at once; publishing each on its own costs a sync of the blob
-    directory per blob, and a failed pull would first show and then remove the blobs that
-    made it.  In a batch each blob's bytes are still synced as soon as it is complete (in
-    the thread that wrote it, while the others keep writing), but the renames wait for
-    :meth:`publish`, which makes them all visible and then syncs their directory once.  So
-    a blob is still durable before it is visible, and a batch that is abandoned leaves only
-    temp files, which it removes (or, if the process is killed, ``prune`` does).
+    A pull writes many blobs at once; publishing each on its own costs a sync of the file
+    and one of the blob directory per blob, one after the other, and a failed pull would
+    first show and then remove the blobs that made it.  A batch keeps the finished temp
+    files until :meth:`publish`, which syncs them all at once (concurrently, so the
+    filesystem commits them together rather than one journal commit per blob), only then
+    renames them into place, and syncs their directory once.  So a blob is still durable
+    before it is visible, and a batch that is abandoned leaves only temp files, which it
+    removes (or, if the process is killed, ``prune`` does).
     """
 
     def __init__(self, final_dir: Path) -> None:
@@ -113,11 +126,17 @@ class BlobBatch:
             return True
 
     def publish(self) -> list[Path]:
-        """Rename every pending blob into place, then sync the directory once."""
+        """Sync every pending blob, rename each into place, then sync the directory once."""
         with self._lock:
             self._closed = True
             pending, self._pending = self._pending, {}
         try:
+            temps = list(pending.values())
+            if len(temps) > 1:
+                with ThreadPoolExecutor(max_workers=min(_SYNC_THREADS, len(temps))) as pool:
+                    list(pool.map(_fsync_path, temps))
+            elif temps:
+                _fsync_path(temps[0])
             for final, tmp in pending.items():
                 if _is_regular(final):
                     tmp.unlink(missing_ok=True)  # another writer stored it meanwhile
@@ -192,8 +211,8 @@ def atomic_blob(
     that cannot trust what it finds there); anything else there is replaced.  With
     ``expected_size`` the blob may not hold a byte more or less.  On any failure the temp
     file is closed and removed, and the first error is the one raised.  With ``batch`` the
-    synced temp file is handed to it instead of renamed: the blob appears when the batch is
-    published (``writer.created`` stays None; the batch knows what it created).
+    finished temp file is handed to it instead of synced and renamed: the blob appears when
+    the batch is published (``writer.created`` stays None; the batch knows what it created).
     """
     where = final_dir
     try:
@@ -225,7 +244,8 @@ def atomic_blob(
             tmp.unlink()
         elif batch is not None:
             try:
-                _sync_close(fh, tmp, 0o644)
+                fh.close()  # synced by the batch, with the others
+                os.chmod(tmp, 0o644)
             except OSError as exc:
                 raise _raise_store(exc, f"a blob into {where}") from exc
             handed_over = batch.adopt(tmp, final)

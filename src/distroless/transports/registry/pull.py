@@ -64,6 +64,8 @@ MANIFEST_ACCEPT = ", ".join(
 MAX_MANIFEST = DOCUMENT_LIMIT
 MAX_DOCUMENTS = 16 * 1024 * 1024  # the manifests of one index, held until its blobs are in
 PULL_ROOT = "registry-pull"
+#: blobs in flight at once: small blobs cost a round trip each, which these overlap
+PARALLEL_BLOBS = 6
 _DIRECT = 256 * 1024  # a network read this large goes to the blob as it is
 
 
@@ -398,7 +400,7 @@ def pull(
     all_platforms: bool = False,
     registries: Registries | None = None,
     reporter: Reporter | None = None,
-    workers: int = 4,
+    workers: int = PARALLEL_BLOBS,
     referrers: bool = True,
 ) -> PullResult:
     """Pull ``reference`` into ``store`` and tag it; return what was stored.

@@ -45,6 +45,8 @@ from distroless.transports.registry.targets import ImageSource
 
 CHUNKED_THRESHOLD = 1024 * 1024 * 1024
 _MOUNT_TRIES = 3
+#: blobs in flight at once: small blobs cost a round trip each, which these overlap
+PARALLEL_BLOBS = 6
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ def push(
     *,
     registries: Registries | None = None,
     reporter: Reporter | None = None,
-    workers: int = 4,
+    workers: int = PARALLEL_BLOBS,
     chunk_size: int = CHUNKED_THRESHOLD,
     referrers: bool = True,
 ) -> PushResult:
