@@ -13,6 +13,8 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -40,35 +42,75 @@ class BenchError(RuntimeError):
     """A measured command failed; a timing of a failing command would be meaningless."""
 
 
+#: where measured Python children keep their bytecode between runs
+PYCACHE = Path(tempfile.gettempdir()) / "distroless-bench-pycache"
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a measured command: this one, with bytecode caching on.
+
+    An installed ``distroless`` has its modules compiled; a checkout run with
+    ``PYTHONDONTWRITEBYTECODE`` set would compile every module on every run and time the
+    compiler.  The cache lives outside the checkout (``PYTHONPYCACHEPREFIX``).
+    """
+    merged = dict(os.environ)
+    merged["PYTHONDONTWRITEBYTECODE"] = ""  # empty means unset to Python
+    merged.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+    if env:
+        merged.update(env)
+    return merged
+
+
+# Started by the harness (a big process), a command's peak RSS would start at the harness's
+# own: Linux carries the parent's high-water mark over a fork and exec.  So a command is
+# started by this small launcher, which times it from spawn to exit and reports its own
+# rusage; what the launcher itself weighs (a bare interpreter) is the floor left.
+_LAUNCHER = """
+import os, sys, time
+out, argv = int(sys.argv[1]), sys.argv[2:]
+start = time.perf_counter()
+pid = os.posix_spawnp(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+os.write(out, b"%r %d %d" % (time.perf_counter() - start, usage.ru_maxrss, status))
+"""
+
+
 def _run_command(
     argv: Sequence[str | os.PathLike[str]],
     env: Mapping[str, str] | None,
     cwd: Path | None,
 ) -> tuple[float, int]:
     """Run once; return (seconds, peak RSS KiB of the child and the children it waited for)."""
-    merged = dict(os.environ)
-    if env:
-        merged.update(env)
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [os.fspath(a) for a in argv],
-        env=merged,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    # wait4 gives this child's own rusage, unlike RUSAGE_CHILDREN which is a lifetime maximum.
-    assert proc.stderr is not None
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
-    if proc.returncode != 0:
+    merged = child_env(env)
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(write_end)]
+            + [os.fspath(a) for a in argv],
+            env=merged,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(write_end,),
+        )
+        os.close(write_end)
+        write_end = -1
+        _, stderr = proc.communicate()
+        with os.fdopen(read_end, "rb") as fh:
+            read_end = -1
+            report = fh.read().split()
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    code = proc.returncode
+    if code == 0 and len(report) == 3:
+        code = os.waitstatus_to_exitcode(int(report[2]))
+    if code != 0 or len(report) != 3:
         tail = stderr.decode("utf-8", "replace")[-2000:]
-        raise BenchError(f"{' '.join(str(a) for a in argv)} exited {proc.returncode}:\n{tail}")
-    return elapsed, int(usage.ru_maxrss)
+        raise BenchError(f"{' '.join(str(a) for a in argv)} exited {code}:\n{tail}")
+    return float(report[0]), int(report[1])
 
 
 def _run_forked(func: Callable[[], object]) -> tuple[float, int]:
@@ -127,16 +169,45 @@ def measure(
 
     for _ in range(warmup):
         once()
-    samples = [once() for _ in range(repeat)]
+    return _stats([once() for _ in range(repeat)])
+
+
+def _stats(samples: Sequence[tuple[float, int]]) -> Stats:
     times = [s[0] for s in samples]
     rss = max(s[1] for s in samples)
     return Stats(
-        runs=repeat,
+        runs=len(samples),
         median_s=statistics.median(times),
         min_s=min(times),
         max_s=max(times),
         peak_rss_kib=rss if rss > 0 else None,
     )
+
+
+def measure_pair(
+    ours: Sequence[str | os.PathLike[str]],
+    peer: Sequence[str | os.PathLike[str]],
+    *,
+    repeat: int = 5,
+    warmup: int = 1,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    setup: Callable[[], object] | None = None,
+) -> tuple[Stats, Stats]:
+    """Time two commands in turns (ours, peer, ours, peer, ...): the machine's load changes
+    over a run, and alternating gives both the same share of it.  ``warmup`` untimed
+    turns come first (they fill the bytecode cache); ``setup`` runs before every run."""
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
+    samples: tuple[list[tuple[float, int]], list[tuple[float, int]]] = ([], [])
+    for turn in range(warmup + repeat):
+        for argv, out in ((ours, samples[0]), (peer, samples[1])):
+            if setup is not None:
+                setup()
+            sample = _run_command(argv, env, cwd)
+            if turn >= warmup:
+                out.append(sample)
+    return _stats(samples[0]), _stats(samples[1])
 
 
 def _today() -> str:
@@ -150,6 +221,8 @@ class Row:
     ``ours`` and ``peer`` are numbers in ``unit`` (seconds unless said otherwise; lower is
     better); ``peer`` is the same measurement for the tool we compare with (``peer_name``),
     or None when there is none. ``target`` says what we aim for, e.g. ``"ratio <= 1.0"``.
+    ``ours_rss_mib`` and ``peer_rss_mib`` are the peak RSS of each side, shown after the
+    name; :meth:`from_stats` fills them in from :func:`measure` results.
     """
 
     benchmark: str
@@ -161,6 +234,32 @@ class Row:
     notes: str = ""
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
     date: str = field(default_factory=_today)
+    ours_rss_mib: float | None = None
+    peer_rss_mib: float | None = None
+
+    @classmethod
+    def from_stats(
+        cls, benchmark: str, ours: Stats, peer: Stats | None = None, **fields: object
+    ) -> Row:
+        """A row of two measured medians with both peak RSS figures."""
+        return cls(
+            benchmark=benchmark,
+            ours=ours.median_s,
+            peer=None if peer is None else peer.median_s,
+            ours_rss_mib=ours.peak_rss_mib,
+            peer_rss_mib=None if peer is None else peer.peak_rss_mib,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    @property
+    def rss_note(self) -> str:
+        """``peak RSS 51 MiB`` (ours), ``... vs 22 MiB`` when the peer's is known too."""
+        if self.ours_rss_mib is None:
+            return ""
+        note = f"peak RSS {self.ours_rss_mib:.0f} MiB"
+        if self.peer_rss_mib is not None:
+            note += f" vs {self.peer_rss_mib:.0f} MiB"
+        return note
 
     @property
     def ratio(self) -> float | None:
@@ -218,7 +317,8 @@ def _cells(row: Row) -> list[str]:
     peer = _number(row.peer, row.unit)
     if row.peer_name and row.peer is not None:
         peer = f"{peer} ({row.peer_name})"
-    name = f"{row.benchmark} ({row.notes})" if row.notes else row.benchmark
+    notes = "; ".join(n for n in (row.notes, row.rss_note) if n)
+    name = f"{row.benchmark} ({notes})" if notes else row.benchmark
     ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
     return [
         name,

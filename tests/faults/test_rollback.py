@@ -24,7 +24,7 @@ from distroless.oci import mediatypes as mt
 from distroless.oci.digest import Digest, sha256_bytes
 from distroless.oci.models import Descriptor, Platform
 from distroless.store import Store
-from distroless.store.atomic import BlobWriter
+from distroless.store.atomic import BlobBatch, BlobWriter
 from distroless.transports.registry import pull
 from distroless.transports.registry.mount_hints import BlobSources
 from distroless.transports.tarball import load
@@ -160,7 +160,7 @@ def test_killed_load_from_stdin_leaves_a_store_prune_can_clean(tmp_path: Path) -
 def test_failed_pull_keeps_a_blob_a_concurrent_writer_uses(
     tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pull that fails after storing the layer leaves it to the writer that also uses it."""
+    """A pull that fails after fetching the layer leaves the copy a concurrent writer stored."""
     source = Cli(tmp_path / "source")
     spec = write_spec(tmp_path / "ctx", {"f.bin": 300_000}, SEED + 52)
     digest = source("build", "-q", "--spec", spec, "-t", "img:v1").check().stdout.strip()
@@ -175,10 +175,12 @@ def test_failed_pull_keeps_a_blob_a_concurrent_writer_uses(
     found: list[Digest] = []
 
     @contextlib.contextmanager
-    def write_blob_with_a_neighbour(expected: Digest | None = None) -> Iterator[BlobWriter]:
+    def write_blob_with_a_neighbour(
+        expected: Digest | None = None, *, batch: BlobBatch | None = None
+    ) -> Iterator[BlobWriter]:
         if expected == digest:
             raise Boom  # the pull fails late, when storing its manifest
-        with write_blob(expected) as blob:
+        with write_blob(expected, batch=batch) as blob:
             yield blob
         if expected == layer.digest:
             found.append(writer.put_bytes(layer_bytes))  # the neighbour finds it stored
@@ -204,10 +206,12 @@ def test_failed_pull_alone_leaves_nothing(
     write_blob = store.write_blob
 
     @contextlib.contextmanager
-    def failing_on_the_manifest(expected: Digest | None = None) -> Iterator[BlobWriter]:
+    def failing_on_the_manifest(
+        expected: Digest | None = None, *, batch: BlobBatch | None = None
+    ) -> Iterator[BlobWriter]:
         if expected == digest:
             raise Boom
-        with write_blob(expected) as blob:
+        with write_blob(expected, batch=batch) as blob:
             yield blob
 
     monkeypatch.setattr(store, "write_blob", failing_on_the_manifest)

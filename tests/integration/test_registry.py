@@ -9,16 +9,19 @@ import socket
 import ssl
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from distroless.errors import AuthError, IntegrityError, NotFoundError, RegistryError
+from distroless.layers.layer import Layer
 from distroless.oci import mediatypes as mt
-from distroless.oci.models import Index, Manifest, Platform
+from distroless.oci.models import Descriptor, Index, Manifest, Platform
 from distroless.oci.reference import Reference
 from distroless.registry_config import UserConfig, load_logins
+from distroless.reporter import Task
 from distroless.store import Store
 from distroless.transports.registry import Registries, RetryPolicy, login, pull, push
 from distroless.transports.registry.auth import Credentials
@@ -254,6 +257,133 @@ def test_flipped_byte_fails_pull_and_leaves_store_unchanged(proxy: Proxy, tmp_pa
     assert list(dst.tmp.iterdir()) == []
 
 
+def _layered_image(store: Store, name: str, sizes: list[int]) -> tuple[Descriptor, list[Layer]]:
+    """An image of incompressible layers of about ``sizes`` bytes each, tagged ``name``."""
+    layers = [
+        add_layer(store, {f"part{i}.bin": hashlib.shake_256(b"%d" % i).digest(size)})
+        for i, size in enumerate(sizes)
+    ]
+    image = add_image(store, "amd64", layers)
+    store.tag(name, image)
+    return image, layers
+
+
+class _SnapshotReporter:
+    """Looks at the store each time a download finishes; opens the proxy's gate after ``n``."""
+
+    def __init__(self, store: Store, proxy: Proxy, n: int) -> None:
+        self.store, self.proxy, self.n = store, proxy, n
+        self.seen: list[set[str]] = []
+        self.lock = threading.Lock()
+
+    def task(self, description: str, total: int | None = None) -> Task:
+        reporter = self
+
+        class _Watch:
+            def advance(self, amount: int) -> None:
+                pass
+
+            def done(self) -> None:
+                with reporter.lock:
+                    reporter.seen.append(blob_files(reporter.store))
+                    if len(reporter.seen) >= reporter.n:
+                        reporter.proxy.state.gate.set()
+
+        return _Watch()
+
+    def event(self, kind: str, **data: object) -> None:
+        pass
+
+
+def test_one_failing_layer_of_a_parallel_pull_shows_nothing_and_changes_nothing(
+    proxy: Proxy, tmp_path: Path
+) -> None:
+    """Four layers fetched at once; the registry fails one of them after the others are in.
+
+    None of the finished blobs may be visible before the pull is over (they would be, and
+    be removed again, if each were published on its own), and afterwards the store is as
+    it was: same blobs, same tags, no temp files.
+    """
+    src = make_store(tmp_path / "src")
+    _, layers = _layered_image(src, "wide:v1", [200_000, 150_000, 100_000, 50_000])
+    ref = f"{proxy.host}/it/wide:v1"
+    with regs() as r:
+        push(src, "wide:v1", ref, registries=r)
+    dst = make_store(tmp_path / "dst")
+    add_multiarch(dst, "existing:v1")
+    blobs_before, refs_before = blob_files(dst), dst.refs()
+    index_before = (dst.root / "index.json").read_bytes()
+    failing = layers[1].descriptor.digest
+    proxy.state.faults = [Fault("GET", f"/blobs/{failing}", "gate", times=100)]
+    # the config and the three other layers finish first, then the gated one fails
+    reporter = _SnapshotReporter(dst, proxy, n=4)
+    with regs() as r, pytest.raises(RegistryError, match=failing) as caught:
+        pull(dst, ref, registries=r, reporter=reporter, workers=4)
+    assert "\n" not in str(caught.value)
+    assert len(reporter.seen) == 4
+    assert all(seen == blobs_before for seen in reporter.seen)
+    assert blob_files(dst) == blobs_before
+    assert dst.refs() == refs_before
+    assert (dst.root / "index.json").read_bytes() == index_before
+    assert list(dst.tmp.iterdir()) == []
+    assert dst.fsck() == []
+
+
+def test_cli_pull_failing_one_parallel_layer_is_one_line(proxy: Proxy, tmp_path: Path) -> None:
+    from tests.helpers import run_cli
+
+    src = make_store(tmp_path / "src")
+    _, layers = _layered_image(src, "wide:v2", [120_000, 90_000, 60_000])
+    ref = f"{proxy.host}/it/wide:v2"
+    with regs() as r:
+        push(src, "wide:v2", ref, registries=r)
+    dst_root = tmp_path / "dst"
+    add_multiarch(make_store(dst_root), "existing:v1")
+    before = blob_files(make_store(dst_root))
+    proxy.state.faults = [Fault("GET", f"/blobs/{layers[2].descriptor.digest}", "flip", times=100)]
+    result = run_cli("pull", ref, root=dst_root)
+    assert result.exit_code == IntegrityError.exit_code
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert layers[2].descriptor.digest in result.stderr
+    assert "Traceback" not in result.stderr
+    dst = make_store(dst_root)
+    assert blob_files(dst) == before
+    assert list(dst.tmp.iterdir()) == []
+    assert dst.fsck() == []
+
+
+def test_pushed_image_is_the_stored_one_byte_for_byte(proxy: Proxy, tmp_path: Path) -> None:
+    """skopeo sees the same manifest, config and layers in the registry as in the store,
+    and every blob went up in a single PUT (no chunks, no recompression)."""
+    src = make_store(tmp_path / "src")
+    image, layers = _layered_image(src, "same:v1", [300_000, 40_000, 5_000])
+    local = skopeo_inspect(f"oci:{src.root}:same:v1")
+    local_raw = skopeo("inspect", "--raw", f"oci:{src.root}:same:v1").stdout
+    local_config = skopeo("inspect", "--config", "--raw", f"oci:{src.root}:same:v1").stdout
+    ref = f"{proxy.host}/it/same:v1"
+    with regs() as r:
+        result = push(src, "same:v1", ref, registries=r)
+    assert result.descriptor.digest == image.digest
+    assert result.uploaded == len(layers) + 1  # the layers and the config
+    assert proxy.state.count("PATCH", "/blobs/uploads/") == 0
+    assert proxy.state.count("PUT", "/blobs/uploads/") == len(layers) + 1
+    remote = skopeo_inspect(f"docker://{ref}", "--tls-verify=false")
+    remote_raw = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}").stdout
+    remote_config = skopeo(
+        "inspect", "--config", "--raw", "--tls-verify=false", f"docker://{ref}"
+    ).stdout
+    assert remote_raw == local_raw == src.read_blob(image.digest).decode()
+    assert remote_config == local_config
+    assert isinstance(local, dict) and isinstance(remote, dict)
+    # everything but where the image is named from
+    where = ("Name", "RepoTags")
+    assert {k: v for k, v in remote.items() if k not in where} == {
+        k: v for k, v in local.items() if k not in where
+    }
+    assert remote["Digest"] == image.digest
+    assert remote["Layers"] == [layer.descriptor.digest for layer in layers]
+
+
 def test_mirror_first_then_origin(
     registry: Registry, registry_factory: RegistryFactory, tmp_path: Path
 ) -> None:
@@ -470,3 +600,37 @@ def test_https_registry_is_verified_against_the_system_trust_store(tmp_path: Pat
         )  # fmt: skip
         assert trusted.ok, trusted.stderr
         assert json.loads(trusted.stdout)["endpoint"] == host
+
+
+def test_loopback_registry_redirecting_to_https_is_verified_by_the_system_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain-HTTP registry on this machine builds its TLS only when it redirects to
+    HTTPS; that TLS still trusts exactly the system store."""
+    from distroless.transports.registry.client import Endpoint, RegistryClient, system_trust
+    from tests.transports.registry.support import Exchange, Origin
+
+    with tls_registry(tmp_path / "tls") as (host, cert):
+
+        def redirect(ex: Exchange) -> None:
+            ex.reply(307, headers={"Location": f"https://{host}{ex.path}"})
+
+        origin = Origin(redirect)
+        try:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+            system_trust.cache_clear()
+            with (
+                RegistryClient(Endpoint.for_host(origin.host), retry=FAST) as client,
+                pytest.raises(RegistryError, match="TLS connection"),
+            ):
+                client.request("GET", "/v2/").close()
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+            system_trust.cache_clear()
+            with RegistryClient(Endpoint.for_host(origin.host), retry=FAST) as client:
+                resp = client.request("GET", "/v2/")
+                resp.close()
+            assert resp.status_code == 200
+            assert str(resp.url).startswith(f"https://{host}/")
+        finally:
+            system_trust.cache_clear()
+            origin.stop()

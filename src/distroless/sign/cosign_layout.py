@@ -23,14 +23,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distroless.errors import IntegrityError
 from distroless.oci import mediatypes as mt
 from distroless.oci.digest import Digest, is_digest, sha256_bytes
 from distroless.sign import gojson
-from distroless.sign.keys import PublicKey
 from distroless.sign.simplesigning import MAX_PAYLOAD_BYTES, SimpleSigning, verify
+
+if TYPE_CHECKING:
+    from distroless.sign.keys import PublicKey
 
 SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"

@@ -22,13 +22,17 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distroless.errors import DistrolessError, IntegrityError
 from distroless.oci.digest import Digest, is_digest
 from distroless.oci.reference import Reference
 from distroless.sign import gojson
-from distroless.sign.keys import PrivateKey, PublicKey, sign_bytes, verify_bytes
+
+if TYPE_CHECKING:
+    # The key code needs ``cryptography``, slow to import; pulls and pushes that only carry
+    # signatures along never sign or verify, so it is imported where it is used.
+    from distroless.sign.keys import PrivateKey, PublicKey
 
 SIGNATURE_TYPE = "cosign container image signature"
 #: Payloads are a few hundred bytes; anything far larger is not a signature.
@@ -115,11 +119,15 @@ def payload(
 
 def sign(data: bytes, key: PrivateKey) -> str:
     """The base64 signature of payload ``data``: the value of cosign's signature annotation."""
+    from distroless.sign.keys import sign_bytes
+
     return base64.b64encode(sign_bytes(key, data)).decode("ascii")
 
 
 def check_signature(data: bytes, signature: str, key: PublicKey) -> None:
     """IntegrityError unless ``signature`` (base64 DER) is ``key``'s signature of ``data``."""
+    from distroless.sign.keys import verify_bytes
+
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):

@@ -1,8 +1,10 @@
 """Atomic, verified file writes: the one place the tool makes a file or directory appear.
 
 A blob becomes visible only after its bytes are on disk (fsync) and match the expected
-digest; a killed process leaves at most a temp file, which ``prune`` removes.  Every other
-file the tool writes for keeps (index.json, lock files, caches, saved tarballs, login
+digest; a killed process leaves at most a temp file, which ``prune`` removes.  Blobs that
+arrive together (a pull's layers) may go through a :class:`BlobBatch`: they are synced
+together once all are complete, then appear at once with one sync of their directory.
+Every other file the tool writes for keeps (index.json, lock files, caches, saved tarballs, login
 state) goes through :func:`atomic_file` or, for a download that must keep a resumable
 name, :func:`publish_file`; finished directories (an unpacked layer, the debug toolbox)
 appear with :func:`publish_dir`.  All of them end the same way (:func:`_publish`): the
@@ -17,7 +19,9 @@ import errno
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -65,15 +69,95 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _publish(fh: BinaryIO, tmp: str | Path, final: Path, mode: int | None) -> None:
-    """Sync and close ``fh`` (open on ``tmp``), then rename ``tmp`` over ``final``."""
+def _sync_close(fh: BinaryIO, tmp: str | Path, mode: int | None) -> None:
     fh.flush()
     os.fsync(fh.fileno())
     fh.close()
     if mode is not None:
         os.chmod(tmp, mode)
+
+
+_SYNC_THREADS = 16
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(fh: BinaryIO, tmp: str | Path, final: Path, mode: int | None) -> None:
+    """Sync and close ``fh`` (open on ``tmp``), then rename ``tmp`` over ``final``."""
+    _sync_close(fh, tmp, mode)
     os.replace(tmp, final)
     fsync_dir(final.parent)
+
+
+class BlobBatch:
+    """Blobs that are complete and verified, but not visible until published together.
+
+    A pull writes many blobs at once; publishing each on its own costs a sync of the file
+    and one of the blob directory per blob, one after the other, and a failed pull would
+    first show and then remove the blobs that made it.  A batch keeps the finished temp
+    files until :meth:`publish`, which syncs them all at once (concurrently, so the
+    filesystem commits them together rather than one journal commit per blob), only then
+    renames them into place, and syncs their directory once.  So a blob is still durable
+    before it is visible, and a batch that is abandoned leaves only temp files, which it
+    removes (or, if the process is killed, ``prune`` does).
+    """
+
+    def __init__(self, final_dir: Path) -> None:
+        self.final_dir = final_dir
+        self.created: list[Path] = []  # what publish() made appear, for a later undo
+        self._pending: dict[Path, Path] = {}  # final name -> synced temp file
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def adopt(self, tmp: Path, final: Path) -> bool:
+        """Take over the synced ``tmp``; False when the batch already holds ``final``."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("a blob was written into a batch that is already closed")
+            if final in self._pending:
+                return False
+            self._pending[final] = tmp
+            return True
+
+    def publish(self) -> list[Path]:
+        """Sync every pending blob, rename each into place, then sync the directory once."""
+        with self._lock:
+            self._closed = True
+            pending, self._pending = self._pending, {}
+        try:
+            temps = list(pending.values())
+            if len(temps) > 1:
+                with ThreadPoolExecutor(max_workers=min(_SYNC_THREADS, len(temps))) as pool:
+                    list(pool.map(_fsync_path, temps))
+            elif temps:
+                _fsync_path(temps[0])
+            for final, tmp in pending.items():
+                if _is_regular(final):
+                    tmp.unlink(missing_ok=True)  # another writer stored it meanwhile
+                    continue
+                os.replace(tmp, final)
+                self.created.append(final)
+            if self.created:
+                fsync_dir(self.final_dir)
+        except OSError as exc:
+            for tmp in pending.values():
+                tmp.unlink(missing_ok=True)
+            raise _raise_store(exc, f"blobs into {self.final_dir}") from exc
+        return self.created
+
+    def abandon(self) -> None:
+        """Remove the temp files of the blobs not yet published; none of them was visible."""
+        with self._lock:
+            self._closed = True
+            pending, self._pending = self._pending, {}
+        for tmp in pending.values():
+            tmp.unlink(missing_ok=True)
 
 
 def publish_file(tmp: Path, final: Path) -> None:
@@ -116,6 +200,7 @@ def atomic_blob(
     expected_size: int | None = None,
     *,
     replace: bool = False,
+    batch: BlobBatch | None = None,
 ) -> Iterator[BlobWriter]:
     """Write a blob to ``final_dir/<hex>`` via a temp file in ``tmp_dir``.
 
@@ -125,7 +210,9 @@ def atomic_blob(
     it.  A regular file already at the final name is kept unless ``replace`` is set (a sink
     that cannot trust what it finds there); anything else there is replaced.  With
     ``expected_size`` the blob may not hold a byte more or less.  On any failure the temp
-    file is closed and removed, and the first error is the one raised.
+    file is closed and removed, and the first error is the one raised.  With ``batch`` the
+    finished temp file is handed to it instead of synced and renamed: the blob appears when
+    the batch is published (``writer.created`` stays None; the batch knows what it created).
     """
     where = final_dir
     try:
@@ -134,6 +221,7 @@ def atomic_blob(
         raise _raise_store(exc, f"a blob into {where}") from exc
     tmp = Path(tmp_name)
     fh = os.fdopen(fd, "wb")
+    handed_over = False
     try:
         writer = BlobWriter(fh, where, expected_size)
         try:
@@ -154,6 +242,13 @@ def atomic_blob(
         if not replace and _is_regular(final):
             fh.close()
             tmp.unlink()
+        elif batch is not None:
+            try:
+                fh.close()  # synced by the batch, with the others
+                os.chmod(tmp, 0o644)
+            except OSError as exc:
+                raise _raise_store(exc, f"a blob into {where}") from exc
+            handed_over = batch.adopt(tmp, final)
         else:
             try:
                 _publish(fh, tmp, final, 0o644)
@@ -166,7 +261,8 @@ def atomic_blob(
             # closed all the same) and must not replace the error already being raised.
             with contextlib.suppress(OSError):
                 fh.close()
-        tmp.unlink(missing_ok=True)
+        if not handed_over:
+            tmp.unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -38,7 +38,7 @@ from distroless.oci.digest import CHUNK, Digest, hex_of, is_digest, sha256_file
 from distroless.oci.limits import MAX_MANIFEST_BYTES, check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
-from distroless.store.atomic import BlobWriter, atomic_blob, atomic_write_bytes
+from distroless.store.atomic import BlobBatch, BlobWriter, atomic_blob, atomic_write_bytes
 
 REF_NAME = "org.opencontainers.image.ref.name"
 IMAGE_NAME = "io.containerd.image.name"
@@ -242,13 +242,39 @@ class Store:
 
     @contextlib.contextmanager
     def write_blob(
-        self, expected: Digest | None = None, expected_size: int | None = None
+        self,
+        expected: Digest | None = None,
+        expected_size: int | None = None,
+        *,
+        batch: BlobBatch | None = None,
     ) -> Iterator[BlobWriter]:
-        """Stream a blob in; it becomes visible only when complete and verified."""
-        with atomic_blob(self.tmp, self.blobs, expected, expected_size) as writer:
+        """Stream a blob in; it becomes visible only when complete and verified.
+
+        With ``batch`` (from :meth:`batch`) it becomes visible when the batch ends.
+        """
+        with atomic_blob(self.tmp, self.blobs, expected, expected_size, batch=batch) as writer:
             yield writer
         if writer.created is not None and self._transactions:
             self._transactions[-1].append(writer.created)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[BlobBatch]:
+        """Blobs written with this batch (from any thread) appear together when it ends.
+
+        Each is synced when complete; at the end they are renamed into place and
+        ``blobs/sha256`` is synced once (:class:`~distroless.store.atomic.BlobBatch`).  If
+        the block fails, none of them ever appears.  ``batch.created`` then lists the blobs
+        that did, for the caller's undo; a :meth:`transaction` around it records them too.
+        """
+        batch = BlobBatch(self.blobs)
+        try:
+            yield batch
+        except BaseException:
+            batch.abandon()
+            raise
+        created = batch.publish()
+        if self._transactions:
+            self._transactions[-1].extend(created)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -105,7 +105,8 @@ class Fault:
 
     Actions: ``"503"`` answer 503; ``"drop"`` cut the connection half-way through the
     request body (uploads) or response body (downloads); ``"flip"`` flip one byte of the
-    response body.
+    response body; ``"gate"`` answer 503 once the state's ``gate`` is set (so a test can
+    order this failure after other work).
     """
 
     method: str
@@ -124,6 +125,7 @@ class ProxyState:
     bearer_user: tuple[str, str] | None = None  # demand tokens issued for these credentials
     tokens: dict[str, set[str]] = field(default_factory=dict)  # token -> granted scopes
     token_requests: list[list[str]] = field(default_factory=list)
+    gate: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_fault(self, method: str, path: str) -> str | None:
@@ -254,6 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         action = state.take_fault(self.command, self.path)
+        if action == "gate":
+            state.gate.wait(timeout=120)
+            action = "503"
         if action == "503":
             for _ in self._body_chunks():
                 pass

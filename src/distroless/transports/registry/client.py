@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import httpcore._sync.http11
 import httpx
 
 from distroless import __version__
@@ -54,6 +55,13 @@ from distroless.transports.registry.bodies import (
 Body = bytes | Callable[[], Iterable[bytes]] | None
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+# httpcore reads a connection 64 KiB at a time, and every read is a trip through h11's parser
+# in Python: 3,200 of them for a 200 MiB layer, which costs more than hashing it.  Reads of up
+# to 1 MiB take what the socket has ready in one call.
+_READ_SIZE = 1 << 20
+if getattr(httpcore._sync.http11.HTTP11Connection, "READ_NUM_BYTES", _READ_SIZE) < _READ_SIZE:
+    httpcore._sync.http11.HTTP11Connection.READ_NUM_BYTES = _READ_SIZE
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 
@@ -127,6 +135,27 @@ def system_trust() -> ssl.SSLContext:
     system store, not in a bundle shipped with a Python package.
     """
     return ssl.create_default_context()
+
+
+class _LazyTLS(httpx.BaseTransport):
+    """An HTTPS transport verified by the system trust store, built on its first request."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._transport: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._transport is None:
+                self._transport = httpx.HTTPTransport(verify=system_trust(), limits=self._limits)
+            transport = self._transport
+        return transport.handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._transport is not None:
+                self._transport.close()
 
 
 def _permanent_cause(exc: BaseException) -> ssl.SSLError | socket.gaierror | None:
@@ -226,7 +255,21 @@ class RegistryClient:
         self._creds: Credentials | None = None
         self._creds_loaded = False
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
-        verify = system_trust()
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=8)
+        parts = urlsplit(endpoint.base_url)
+        # A proxy from the environment must not carry loopback traffic.
+        local = is_local_host(parts.netloc)
+        verify: ssl.SSLContext
+        mounts: dict[str, httpx.BaseTransport] | None = None
+        if transport is None and local and parts.scheme == "http":
+            # Loading the trust store is most of a local pull's set-up; a plain-HTTP registry
+            # here needs it only if it redirects to HTTPS, so that transport is built then.
+            # The context of the default transport has no CAs and so verifies nothing: no
+            # HTTPS request ever goes through it.
+            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            mounts = {"https://": _LazyTLS(limits)}
+        else:
+            verify = system_trust()
         self._http = httpx.Client(
             verify=verify,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
@@ -234,9 +277,9 @@ class RegistryClient:
             headers={"User-Agent": f"distroless/{__version__}", "Accept-Encoding": "identity"},
             cookies=_no_cookies(),
             transport=transport,
-            # A proxy from the environment must not carry loopback traffic.
-            trust_env=not is_local_host(urlsplit(endpoint.base_url).netloc),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            mounts=mounts,
+            trust_env=not local,
+            limits=limits,
         )
 
     # -- lifecycle -------------------------------------------------------------------------

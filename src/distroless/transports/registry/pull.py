@@ -1,10 +1,12 @@
 """Pull an image from a registry into the store.
 
 The order makes a failed pull harmless: blobs first (each verified by digest while it
-streams into the store, several at once), then manifests, then the index, and the tag last.
-A blob whose connection breaks is resumed with a ``Range`` request instead of starting
-again.  If anything fails, the other downloads are stopped at once (their connections shut
-down) and blobs this pull added are removed again, so the store looks as it did before.
+streams into the store, several at once, and synced when complete), then manifests, all
+made visible together with one sync of the blob directory once every one is in (a
+:class:`~distroless.store.atomic.BlobBatch`), and the tag last.  A blob whose connection
+breaks is resumed with a ``Range`` request instead of starting again.  If anything fails,
+the other downloads are stopped at once (their connections shut down) and none of the
+image's blobs ever appears, so the store looks as it did before.
 
 Nothing the registry sends is trusted to be small: a manifest is read up to its
 descriptor's size (4 MiB when it has none), a blob stream is cut at its descriptor's size,
@@ -42,7 +44,7 @@ from distroless.oci.limits import check_document_size
 from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
 from distroless.oci.reference import Reference
 from distroless.reporter import NullReporter, Reporter
-from distroless.sign.policy import FetchedSignatures, check_image_policy
+from distroless.store.atomic import BlobBatch
 from distroless.store.referrers import AttachmentStore, attach_referrer, attach_signature_manifest
 from distroless.transports.registry.bodies import (
     DOCUMENT_LIMIT,
@@ -62,6 +64,9 @@ MANIFEST_ACCEPT = ", ".join(
 MAX_MANIFEST = DOCUMENT_LIMIT
 MAX_DOCUMENTS = 16 * 1024 * 1024  # the manifests of one index, held until its blobs are in
 PULL_ROOT = "registry-pull"
+#: blobs in flight at once: small blobs cost a round trip each, which these overlap
+PARALLEL_BLOBS = 6
+_DIRECT = 256 * 1024  # a network read this large goes to the blob as it is
 
 
 @dataclass(frozen=True)
@@ -235,19 +240,21 @@ def _fetch_blob(
     reporter: Reporter,
     progress: _Progress,
     abort: _Abort | None = None,
+    batch: BlobBatch | None = None,
 ) -> None:
     """Stream one blob into the store, resuming with ``Range`` after a broken connection."""
     what = f"blob {desc.digest} of {client.host}/{repository}"
     abort = abort or _Abort()
     task = reporter.task(f"{desc.digest[7:19]}", total=desc.size)
     attempts = 0
-    with store.write_blob(expected=desc.digest) as writer:
-        pending = bytearray()  # network reads are small; the disk prefers large writes
+    with store.write_blob(expected=desc.digest, batch=batch) as writer:
+        pending = bytearray()  # small network reads are gathered; the disk prefers large writes
 
         def flush() -> None:
-            writer.write(pending)
-            task.advance(len(pending))
-            pending.clear()
+            if pending:
+                writer.write(pending)
+                task.advance(len(pending))
+                pending.clear()
 
         while True:
             abort.check()
@@ -279,7 +286,12 @@ def _fetch_blob(
                         abort.check()
                         cut = min(skip, len(received))
                         skip -= cut
-                        pending += received[cut:] if cut else received
+                        piece = received[cut:] if cut else received
+                        if not pending and len(piece) >= _DIRECT:
+                            writer.write(piece)  # large enough: no copy into ``pending``
+                            task.advance(len(piece))
+                            continue
+                        pending += piece
                         if len(pending) >= CHUNK:
                             flush()
                 flush()
@@ -308,6 +320,7 @@ def _fetch_blobs(
     reporter: Reporter,
     progress: _Progress,
     workers: int,
+    batch: BlobBatch | None = None,
 ) -> None:
     todo = []
     for desc in {d.digest: d for d in blobs}.values():
@@ -330,6 +343,7 @@ def _fetch_blobs(
                 reporter=reporter,
                 progress=progress,
                 abort=abort,
+                batch=batch,
             )
             for d in todo
         ]
@@ -386,7 +400,7 @@ def pull(
     all_platforms: bool = False,
     registries: Registries | None = None,
     reporter: Reporter | None = None,
-    workers: int = 4,
+    workers: int = PARALLEL_BLOBS,
     referrers: bool = True,
 ) -> PullResult:
     """Pull ``reference`` into ``store`` and tag it; return what was stored.
@@ -496,20 +510,32 @@ def _pull(
             client, ref.repository, list(dict.fromkeys([top.digest, *stored])), reporter
         )
     if rule is not None:
+        # imported only when a policy applies: it brings the key code and ``cryptography``
+        from distroless.sign.policy import FetchedSignatures, check_image_policy
+
         check_image_policy(
             registries.config, ref, top.descriptor, FetchedSignatures(attachments.signatures)
         )
-    _fetch_blobs(
-        client,
-        ref.repository,
-        blobs,
-        store=store,
-        reporter=reporter,
-        progress=progress,
-        workers=workers,
-    )
-    for doc in documents:
-        _write_document(store, doc.digest, doc.data, progress)
+    # The image's blobs and documents appear together, after one sync of the blob directory,
+    # and only once every one of them is complete: a failed pull never shows a part of it.
+    batch: BlobBatch | None = None
+    try:
+        with store.batch() as batch:
+            _fetch_blobs(
+                client,
+                ref.repository,
+                blobs,
+                store=store,
+                reporter=reporter,
+                progress=progress,
+                workers=workers,
+                batch=batch,
+            )
+            for doc in documents:
+                _write_document(store, doc.digest, doc.data, progress, batch)
+    finally:
+        if batch is not None:
+            progress.created.extend(batch.created)
     name: str | None = None
     if ref.tag:
         name = store.tag(str(ref.with_tag(ref.tag)), tagged)
@@ -524,8 +550,14 @@ def _pull(
     return PullResult(ref, tagged, name, client.host, progress.fetched, progress.bytes)
 
 
-def _write_document(store: ImageSink, digest: Digest, data: bytes, progress: _Progress) -> None:
-    with store.write_blob(expected=digest) as w:
+def _write_document(
+    store: ImageSink,
+    digest: Digest,
+    data: bytes,
+    progress: _Progress,
+    batch: BlobBatch | None = None,
+) -> None:
+    with store.write_blob(expected=digest, batch=batch) as w:
         w.write(data)
     if w.created is not None:
         progress.created.append(w.created)

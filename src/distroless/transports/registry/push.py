@@ -5,9 +5,11 @@ digest), then the index, and the tag last, so a tag never points at something in
 Artifacts attached to the image in the store (SBOMs) go up between the image and its tag,
 as OCI referrers (see :mod:`distroless.transports.registry.referrers`).
 Blobs the registry already has are skipped after a ``HEAD``; blobs known to live in another
-repository of the same registry are mounted instead of uploaded.  Small blobs go up in one
-``PUT``; large ones in ``PATCH`` chunks.  A failed upload starts a fresh upload session,
-because a half-written session cannot be trusted to resume.
+repository of the same registry are mounted instead of uploaded.  A blob goes up in one
+``PUT`` after the ``POST`` that opens its session, which is the fewest requests there are;
+only a blob over :data:`CHUNKED_THRESHOLD` goes in ``PATCH`` chunks, for registries that
+bound one request's body.  A failed upload starts a fresh upload session, because a
+half-written session cannot be trusted to resume (so chunks would buy no resumption).
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from distroless.transports.registry.referrers import (
 )
 from distroless.transports.registry.targets import ImageSource
 
-CHUNKED_THRESHOLD = 32 * 1024 * 1024
+CHUNKED_THRESHOLD = 1024 * 1024 * 1024
 _MOUNT_TRIES = 3
+#: blobs in flight at once: small blobs cost a round trip each, which these overlap
+PARALLEL_BLOBS = 6
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,7 @@ def push(
     *,
     registries: Registries | None = None,
     reporter: Reporter | None = None,
-    workers: int = 4,
+    workers: int = PARALLEL_BLOBS,
     chunk_size: int = CHUNKED_THRESHOLD,
     referrers: bool = True,
 ) -> PushResult:

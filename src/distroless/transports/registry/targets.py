@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol
 
 from distroless.oci.digest import Digest
 from distroless.oci.models import Descriptor
-from distroless.store.atomic import BlobWriter
+from distroless.store.atomic import BlobBatch, BlobWriter
 
 
 class ImageSource(Protocol):
@@ -41,7 +41,15 @@ class ImageSink(Protocol):
 
     def read_blob(self, digest: str) -> bytes: ...
 
-    def write_blob(self, expected: Digest | None = None) -> AbstractContextManager[BlobWriter]: ...
+    def write_blob(
+        self,
+        expected: Digest | None = None,
+        expected_size: int | None = None,
+        *,
+        batch: BlobBatch | None = None,
+    ) -> AbstractContextManager[BlobWriter]: ...
+
+    def batch(self) -> AbstractContextManager[BlobBatch]: ...
 
     def tag(self, name: str, desc: Descriptor) -> str: ...
 
