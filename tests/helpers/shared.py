@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,3 +34,10 @@ def made_once(
             make(target)
             (base / f"shared-{name}.done").touch()
     return target
+
+
+def copied_store(shared: Path, into: Path) -> Path:
+    """A copy of the store ``shared`` at ``into`` to build in (``cp -a``: owners and modes
+    kept, as the store's unpacked layers need)."""
+    subprocess.run(["cp", "-a", str(shared), str(into)], check=True)
+    return into

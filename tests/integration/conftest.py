@@ -10,8 +10,10 @@ from distroless.bases.builders import build_builder
 from distroless.debian.provider import PackageSource
 from distroless.debian.sources import read_apt_sources
 from distroless.store import Store
-from tests.helpers import DockerEngine, rootfs_tar
+from tests.helpers import Cli, DockerEngine, require_root, require_tool, rootfs_tar
 from tests.helpers.shared import made_once
+
+GOLANG_SPEC = Path(__file__).resolve().parents[2] / "examples" / "golang" / "image.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +48,20 @@ def go_builder_root(tmp_path_factory: pytest.TempPathFactory, package_cache: Pat
             source.close()
 
     return made_once(tmp_path_factory, "go-builder", make) / "store"
+
+
+@pytest.fixture(scope="session")
+def golang_base_root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
+    """A store with ``golang:1.17`` (examples/golang/image.yaml) and ``base:latest`` for
+    amd64, both from Debian packages, made once for the run; a module builds in its own
+    copy (:func:`tests.helpers.shared.copied_store`), never in this one."""
+    require_root()
+    require_tool("runc")
+
+    def make(shared: Path) -> None:
+        cli = Cli(shared / "store")
+        env = {"DISTROLESS_CACHE": str(package_cache)}
+        cli("build", "--spec", GOLANG_SPEC, "-t", "golang:1.17", env=env).check()
+        cli("bases", "build", "base:latest", "--arch", "amd64", env=env).check()
+
+    return made_once(tmp_path_factory, "golang-base", make) / "store"

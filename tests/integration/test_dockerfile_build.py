@@ -23,27 +23,20 @@ from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.errors import BuildError, NotFoundError, PolicyError
 from distroless.reporter import RecordingReporter
 from distroless.store import Store
-from tests.helpers import Cli, DockerEngine, Registry, require_root, require_tool
+from tests.helpers import Cli, DockerEngine, Registry
+from tests.helpers.shared import copied_store
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello-go"
-GOLANG_SPEC = REPO / "examples" / "golang" / "image.yaml"
 #: the builder examples/hello-go names, replaced by golang:1.17 in the tests' copies
 README_BUILDER = "distroless/builder-go:1.24-debian13"
 HELLO = "Hello, Distroless World!"
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
+def root(tmp_path_factory: pytest.TempPathFactory, golang_base_root: Path) -> Path:
     """A store with golang:1.17 and gcr.io/distroless/base (both from Debian packages)."""
-    require_root()
-    require_tool("runc")
-    store_dir = tmp_path_factory.mktemp("dockerfile") / "store"
-    cli = Cli(store_dir)
-    env = {"DISTROLESS_CACHE": str(package_cache)}
-    cli("build", "--spec", GOLANG_SPEC, "-t", "golang:1.17", env=env).check()
-    cli("bases", "build", "base:latest", "--arch", "amd64", env=env).check()
-    return store_dir
+    return copied_store(golang_base_root, tmp_path_factory.mktemp("dockerfile") / "store")
 
 
 @pytest.fixture

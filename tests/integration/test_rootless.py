@@ -31,10 +31,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Cli, require, require_root, require_tool
+from tests.helpers.shared import copied_store
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello-go"
-GOLANG_SPEC = REPO / "examples" / "golang" / "image.yaml"
 README_BUILDER = "distroless/builder-go:1.24-debian13"
 HELLO = "Hello, Distroless World!"
 SUBORDINATE = Path("/etc/subuid"), Path("/etc/subgid")
@@ -130,17 +130,10 @@ def _users_tun_open() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def root_store(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Path:
-    require_root()
-    require_tool("runc")
+def root_store(tmp_path_factory: pytest.TempPathFactory, golang_base_root: Path) -> Path:
     require_tool("newuidmap")
     require_tool("runuser")
-    store = tmp_path_factory.mktemp("rootless-root") / "store"
-    cli = Cli(store)
-    env = {"DISTROLESS_CACHE": str(package_cache)}
-    cli("build", "--spec", GOLANG_SPEC, "-t", "golang:1.17", env=env).check()
-    cli("bases", "build", "base:latest", "--arch", "amd64", env=env).check()
-    return store
+    return copied_store(golang_base_root, tmp_path_factory.mktemp("rootless-root") / "store")
 
 
 @pytest.fixture(scope="module")
