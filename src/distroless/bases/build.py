@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ from distroless.store import Store
 
 #: part of every generated layer's cache key: bump it when what the layer holds changes
 GENERATED_VERSION = "2"
+GENERATED_PREFIX = "bases-generated:"
 NONROOT = "65532"
 BUSYBOX_PATH = "/busybox"
 #: At most this many layers are made at once: the decompressor and the compressor release
@@ -165,6 +166,8 @@ class BaseBuilder:
         self._refs = {name: desc.digest for name, desc in store.refs()}
         # layers :meth:`make_layers` has just made: found by key once, they are not news
         self._fresh: set[str] = set()
+        # the entries of the package layers made so far (their contents stay readable)
+        self._made: dict[Path, list[Entry]] = {}
 
     def _prepare(self, recipe: Recipe, arch: str, debug: bool) -> None:
         """Fetch (or find cached) every .deb this base needs, once per arch."""
@@ -179,9 +182,24 @@ class BaseBuilder:
         for package in packages:
             if package.name not in (CA_PACKAGE, BUSYBOX_PACKAGE):
                 deb = self._paths[(package.name, arch)]
-                self._layers[(package.name, arch)] = package_layer(
-                    package, deb, merged_usr=merged_usr
+                layer = package_layer(package, deb, merged_usr=merged_usr)
+                self._layers[(package.name, arch)] = replace(
+                    layer, entries=self._noted(deb, layer.entries)
                 )
+
+    def _noted(
+        self, deb: Path, entries: Callable[[], Iterable[Entry]]
+    ) -> Callable[[], Iterator[Entry]]:
+        """``entries``, kept once all were made: the loader cache reads them again."""
+
+        def produce() -> Iterator[Entry]:
+            kept = []
+            for entry in entries():
+                kept.append(entry)
+                yield entry
+            self._made[deb] = kept
+
+        return produce
 
     def _generated(self, recipe: Recipe, arch: str) -> LayerSource:
         ca = locked_packages(self.lock, arch, (CA_PACKAGE,))[0] if recipe.has_ca_bundle else None
@@ -195,8 +213,9 @@ class BaseBuilder:
         fill = self._filler(arch)
         symlinks = tuple((fill(path), fill(target)) for path, target in recipe.symlinks)
         files = GeneratedFiles(
-            self.distro, arch, ca_deb, symlinks, ld_debs, java_truststore=recipe.java_truststore
-        )
+            self.distro, arch, ca_deb, symlinks, ld_debs,
+            java_truststore=recipe.java_truststore, made=self._made,
+        )  # fmt: skip
         key = _key(
             "bases-generated",
             GENERATED_VERSION,
@@ -210,7 +229,7 @@ class BaseBuilder:
         return LayerSource(
             created_by=f"distroless bases: generated files ({recipe.name})",
             entries=files.entries,
-            cache_key=f"bases-generated:{key}",
+            cache_key=f"{GENERATED_PREFIX}{key}",
         )
 
     def _filler(self, arch: str) -> Callable[[str], str]:
@@ -290,12 +309,16 @@ class BaseBuilder:
                 reporter=self.reporter, cache=self._cache,
             )  # fmt: skip
 
-        if workers <= 1 or len(todo) == 1:
-            for source in todo.values():
-                make(source)
-        else:
+        # generated layers last: their loader cache reads the package layers' entries
+        late = [s for s in todo.values() if (s.cache_key or "").startswith(GENERATED_PREFIX)]
+        early = [s for s in todo.values() if s not in late]
+        for batch in (early, late):
+            if workers <= 1 or len(batch) <= 1:
+                for source in batch:
+                    make(source)
+                continue
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(make, s) for s in todo.values()]:
+                for future in [pool.submit(make, s) for s in batch]:
                     future.result()  # the first failure ends the build
         self._fresh.update(s.cache_key for s in todo.values() if s.cache_key)
 
