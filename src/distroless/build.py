@@ -16,6 +16,8 @@ all in the store loads neither the Debian resolver nor the spec loader.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +256,16 @@ def _package_cache(given: Path | None, what: str) -> Path:
     return given
 
 
+def _import_ahead(module: str) -> None:
+    """Import ``module`` on a thread of its own, for a step the build comes to at its end.
+
+    Importing the SBOM writer (and the signing code it pulls in) takes a good part of a
+    second; a build spends longer than that waiting for its RUN steps, with the interpreter
+    idle.  Whoever needs the module first waits for the import under way.
+    """
+    threading.Thread(target=importlib.import_module, args=(module,), name="import").start()
+
+
 def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Reporter) -> BuildOutcome:
     from distroless.dockerfile.executor import BuildOptions, build_dockerfile
     from distroless.dockerfile.resolve_base import BaseResolver
@@ -282,6 +294,8 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         policy=_policy(store, config),
         alias_for=config.alias_for,
     )
+    if request.sbom:
+        _import_ahead("distroless.verify.attach")
     with store.session(), _shared_cache(request, config, reporter) as shared:
         result = build_dockerfile(
             store, options, resolver=resolver, reporter=reporter, shared=shared
