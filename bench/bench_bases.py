@@ -55,7 +55,7 @@ def _sizes(store: Path, env: dict[str, str]) -> list[Row]:
         capture_output=True,
         text=True,
     ).stdout
-    for base in json.loads(listing):
+    for base in (b for b in json.loads(listing) if b["name"] in BASES):
         image = opened.load_image(f"distroless/{base['name']}:latest", Platform("linux", "amd64"))
         compressed = sum(layer.size for layer in image.layers)
         uncompressed = 0
