@@ -195,14 +195,14 @@ def test_layers_made_side_by_side_are_the_layers_made_one_by_one(
     recipes = _recipes()
     wanted = [recipes.get("small"), recipes.get("big")]
     requests = parse_requests([], ["small", "big"])
-    digests = {}
+    digests: dict[int, list[tuple[str, str, str]]] = {}
     for workers in (1, 2):
         store = Store(tmp_path / f"store-{workers}")
         reporter = RecordingReporter()
         built = build_bases(
             store, debs, wanted, requests, debs.lock(), reporter=reporter, workers=workers
         )
-        digests[workers] = [(b.name, b.tag, b.descriptor.digest) for b in built]
+        digests[workers] = [(b.name, b.tag, str(b.descriptor.digest)) for b in built]
         # each layer is made once (one per key), shared ones too
         assert reporter.kinds().count("layer-built") == len(store.roots("layer"))
         assert "layer-cached" not in reporter.kinds()  # what this build made is no cache hit
