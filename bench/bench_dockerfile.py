@@ -5,11 +5,13 @@ the builder image and the base are present, their layers already unpacked) and w
 repeat with nothing changed).  The peers are ``docker build`` with BuildKit
 (``DOCKER_BUILDKIT=1``) and with the classic builder (``DOCKER_BUILDKIT=0``) in a private
 engine into which the very same ``distroless/builder-go:1.24-debian13`` and
-``gcr.io/distroless/base`` images are loaded from our store.  RUN steps use the host network
-on both sides (the private engine has no bridge).  Sizes are the final image's uncompressed
-size (docker's ``Size``; the sum of our layers' tar sizes).  buildah (``bench/peers.py``)
-builds the same context from the same two images in a private store: cold is plain ``buildah
-bud`` (no build cache), warm is ``bud --layers`` with its cache filled.
+``gcr.io/distroless/base`` images are loaded from our store.  Cold runs of ours and of
+the peer alternate, so a change in the load of a shared machine falls on both.  RUN steps
+use the host network on both sides (the private engine has no bridge).  Sizes are the
+final image's uncompressed size (docker's ``Size``; the sum of our layers' tar sizes).
+buildah (``bench/peers.py``) builds the same context from the same two images in a private
+store: cold is plain ``buildah bud`` (no build cache), warm is ``bud --layers`` with its
+cache filled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import gzip
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +77,9 @@ def run(ctx: Context) -> list[Row]:
 
     repeat = 3 if ctx.quick else max(3, ctx.repeat)
     build = ours("build", "-q", "-t", "bench-app", str(context))
+    cold_build = [*build[:-1], "--no-cache", str(context)]
     # one untimed build unpacks the builder's layers once, as docker's load did for docker
-    cold = measure([*build[:-1], "--no-cache", str(context)], repeat=repeat, warmup=1, env=env)
+    measure(cold_build, repeat=1, env=env)
     warm = measure(build, repeat=repeat, warmup=1, env=env)
     our_size = _uncompressed_size(root, "bench-app")
 
@@ -92,17 +96,23 @@ def run(ctx: Context) -> list[Row]:
             peer_env = {**engine.env, "DOCKER_BUILDKIT": flag}
             tag = f"bench-app-{flag}"
             argv = [str(engine.cli), "build", "-q", "--network", "host", "-t", tag, str(context)]
-            peer_cold = measure(
-                [*argv[:2], "--no-cache", *argv[2:]], repeat=repeat, warmup=1, env=peer_env
-            )
+            peer_argv = [*argv[:2], "--no-cache", *argv[2:]]
+            measure(peer_argv, repeat=1, env=peer_env)  # warm-up
+            # cold runs alternate with ours, so a change in the machine's load hits both
+            ours_times, peer_times = [], []
+            for _ in range(repeat):
+                ours_times.append(measure(cold_build, repeat=1, env=env).median_s)
+                peer_times.append(measure(peer_argv, repeat=1, env=peer_env).median_s)
+            cold_s, peer_cold_s = statistics.median(ours_times), statistics.median(peer_times)
             peer_warm = measure(argv, repeat=repeat, warmup=1, env=peer_env)
             size = engine.run("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip()
             peer_name = f"docker build ({builder})"
             rows += [
                 Row(
                     benchmark="build examples/hello-go, cold (no build cache)",
-                    ours=cold.median_s, peer=peer_cold.median_s, peer_name=peer_name,
-                    target="ratio <= 1.0",
+                    ours=cold_s, peer=peer_cold_s, peer_name=peer_name,
+                    target="ratio <= 0.9" if flag == "1" else "ratio <= 1.0",
+                    notes=f"runs alternating, load {os.getloadavg()[0]:.1f}",
                 ),
                 Row(
                     benchmark="build examples/hello-go, warm (nothing changed)",
@@ -115,6 +125,8 @@ def run(ctx: Context) -> list[Row]:
                     peer_name=peer_name, target="ratio <= 1.0",
                 ),
             ]  # fmt: skip
+    # ours timed again for buildah's cold row, next to it in time as for the docker rows
+    cold = measure(cold_build, repeat=repeat, env=env)
     with peers.containers_tool("buildah", ctx.workdir / "buildah", archives) as buildah:
         rows += peers.buildah_build_rows(
             buildah, context, cold=cold, warm=warm, repeat=repeat,

@@ -16,6 +16,8 @@ all in the store loads neither the Debian resolver nor the spec loader.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,6 +314,16 @@ def _debian_archs(platforms: Sequence[Platform | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(archs))
 
 
+def _import_ahead(module: str) -> None:
+    """Import ``module`` on a thread of its own, for a step the build comes to at its end.
+
+    Importing the SBOM writer (and the signing code it pulls in) takes a good part of a
+    second; a build spends longer than that waiting for its RUN steps, with the interpreter
+    idle.  Whoever needs the module first waits for the import under way.
+    """
+    threading.Thread(target=importlib.import_module, args=(module,), name="import").start()
+
+
 def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Reporter) -> BuildOutcome:
     """One build per target platform; several give one index, as ``buildx --platform``.
 
@@ -346,6 +358,8 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         alias_for=config.alias_for,
     )
     cache = BuildCache(store, enabled=not request.no_cache)
+    if request.sbom:
+        _import_ahead("distroless.verify.attach")
     with store.session(), _shared_cache(request, config, reporter) as shared:
         results: list[BuildResult] = []
         for platform in targets:

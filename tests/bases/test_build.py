@@ -187,3 +187,25 @@ def test_history_does_not_depend_on_what_was_built_before(tmp_path: Path, debs: 
     assert (
         alone.build(recipes.get("twin"), "latest", ["amd64"]).descriptor == after_small.descriptor
     )
+
+
+def test_layers_made_side_by_side_are_the_layers_made_one_by_one(
+    tmp_path: Path, debs: FakeDebs
+) -> None:
+    recipes = _recipes()
+    wanted = [recipes.get("small"), recipes.get("big")]
+    requests = parse_requests([], ["small", "big"])
+    digests: dict[int, list[tuple[str, str, str]]] = {}
+    for workers in (1, 2):
+        store = Store(tmp_path / f"store-{workers}")
+        reporter = RecordingReporter()
+        built = build_bases(
+            store, debs, wanted, requests, debs.lock(), reporter=reporter, workers=workers
+        )
+        digests[workers] = [(b.name, b.tag, str(b.descriptor.digest)) for b in built]
+        # each layer is made once (one per key), shared ones too
+        assert reporter.kinds().count("layer-built") == len(store.roots("layer"))
+        assert "layer-cached" not in reporter.kinds()  # what this build made is no cache hit
+        blobs = sorted(p.name for p in (store.root / "blobs" / "sha256").iterdir())
+        digests[workers].append(("blobs", "", ",".join(blobs)))
+    assert digests[1] == digests[2]

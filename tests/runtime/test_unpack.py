@@ -461,3 +461,82 @@ def test_an_overlay_of_more_layers_than_one_mount_names_holds_them_all(tmp_path:
 def _mounted_under(path: Path) -> bool:
     with open("/proc/self/mountinfo", encoding="utf-8") as fh:
         return any(line.split()[4].startswith(str(path)) for line in fh)
+
+
+def _tree(root: Path) -> list[tuple[str, int, int, int, bytes | str | None]]:
+    """Every path under ``root`` with its mode, owner and content or link target."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            st = os.lstat(path)
+            body: bytes | str | None = None
+            if stat.S_ISREG(st.st_mode):
+                body = path.read_bytes()
+            elif stat.S_ISLNK(st.st_mode):
+                body = os.readlink(path)
+            found.append((str(path.relative_to(root)), st.st_mode, st.st_uid, st.st_gid, body))
+    return sorted(found)
+
+
+def _streamed_entries() -> list[Entry]:
+    return [
+        Entry.directory("app", mode=0o750, uid=3, gid=4),
+        Entry.file("app/big", os.urandom(3 << 20)),  # more than a pipe holds
+        Entry.file("app/run", b"#!/bin/true\n", mode=0o755),
+        Entry.symlink("app/link", "run"),
+        Entry(path="app/hard", type=EntryType.HARDLINK, linkname="app/run"),
+        Entry.whiteout("gone"),
+    ]
+
+
+def test_tree_unpacked_while_written_is_the_tree_unpacked_from_the_blob(tmp_path: Path) -> None:
+    require_root()
+    streamed = LayerCache(tmp_path / "streamed")
+    tree = streamed.unpack_while_written()
+    buf = io.BytesIO()
+
+    class Both:
+        def write(self, data: bytes) -> int:
+            tree.write(data)
+            return buf.write(data)
+
+        def flush(self) -> None:
+            pass
+
+    info = write_layer(_streamed_entries(), cast(BinaryIO, Both()), "none")
+    tree.publish(info.digest)
+    tree.discard()  # nothing once published
+    unpacked = LayerCache(tmp_path / "unpacked")
+    blobs = _Blobs({info.digest: buf.getvalue()})
+    reference = unpacked.ensure(info.digest, blobs)
+    assert blobs.opened == 1
+    assert streamed.ensure(info.digest, blobs) == streamed.path_for(info.digest)
+    assert blobs.opened == 1  # the streamed tree is taken as complete: no second unpack
+    assert _tree(streamed.path_for(info.digest)) == _tree(reference)
+    assert (
+        streamed.index_for(info.digest).read_bytes() == unpacked.index_for(info.digest).read_bytes()
+    )
+    assert sorted(p.name for p in (tmp_path / "streamed").iterdir()) == sorted(
+        p.name for p in (tmp_path / "unpacked").iterdir()
+    )
+
+
+def test_a_tree_that_cannot_be_unpacked_is_dropped_and_the_writer_goes_on(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path / "layers")
+    tree = cache.unpack_while_written()
+    for _ in range(64):  # garbage, far more than a pipe holds: the writer must never block
+        tree.write(b"\x00not a tar" * 10000)
+    digest = "sha256:" + "c" * 64
+    tree.publish(digest)
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == ["lock"]
+    blobs = _Blobs({digest: _layer([Entry.file("x", b"1")]).getvalue()})
+    assert (cache.ensure(digest, blobs) / "x").read_bytes() == b"1"  # unpacked from its blob
+
+
+def test_a_discarded_tree_leaves_nothing(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path / "layers")
+    tree = cache.unpack_while_written()
+    tree.write(_layer([Entry.file("x", b"1")], "none").getvalue()[:700])
+    tree.discard()
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == ["lock"]

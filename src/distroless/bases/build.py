@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from distroless.assemble.cache import KeyedLayerCache
-from distroless.assemble.image import LayerSource, assemble, assemble_index
+from distroless.assemble.image import LayerSource, add_layer, assemble, assemble_index
 from distroless.assemble.packages import package_layer
 from distroless.bases.busybox import busybox_entries
 from distroless.bases.generated import GeneratedFiles
@@ -37,13 +39,17 @@ from distroless.debian.sources import distro as distro_info
 from distroless.errors import UsageError
 from distroless.layers.entry import Entry
 from distroless.oci.models import ContainerConfig, Descriptor, Platform
-from distroless.reporter import NullReporter, Reporter
+from distroless.reporter import NullReporter, Reporter, Task
 from distroless.store import Store
 
 #: part of every generated layer's cache key: bump it when what the layer holds changes
 GENERATED_VERSION = "2"
+GENERATED_PREFIX = "bases-generated:"
 NONROOT = "65532"
 BUSYBOX_PATH = "/busybox"
+#: At most this many layers are made at once: the decompressor and the compressor release
+#: the interpreter lock, so each thread keeps a core busy.
+MAX_LAYER_WORKERS = 4
 #: Where the published images live; ``FROM`` lines naming it resolve to these local
 #: builds, so they are stored under it too.
 PUBLISHED = f"{PUBLISHED_REGISTRY}/{PUBLISHED_NAMESPACE}"
@@ -158,6 +164,10 @@ class BaseBuilder:
         # tag then costs milliseconds
         self._cache = KeyedLayerCache(store)
         self._refs = {name: desc.digest for name, desc in store.refs()}
+        # layers :meth:`make_layers` has just made: found by key once, they are not news
+        self._fresh: set[str] = set()
+        # the entries of the package layers made so far (their contents stay readable)
+        self._made: dict[Path, list[Entry]] = {}
 
     def _prepare(self, recipe: Recipe, arch: str, debug: bool) -> None:
         """Fetch (or find cached) every .deb this base needs, once per arch."""
@@ -172,9 +182,24 @@ class BaseBuilder:
         for package in packages:
             if package.name not in (CA_PACKAGE, BUSYBOX_PACKAGE):
                 deb = self._paths[(package.name, arch)]
-                self._layers[(package.name, arch)] = package_layer(
-                    package, deb, merged_usr=merged_usr
+                layer = package_layer(package, deb, merged_usr=merged_usr)
+                self._layers[(package.name, arch)] = replace(
+                    layer, entries=self._noted(deb, layer.entries)
                 )
+
+    def _noted(
+        self, deb: Path, entries: Callable[[], Iterable[Entry]]
+    ) -> Callable[[], Iterator[Entry]]:
+        """``entries``, kept once all were made: the loader cache reads them again."""
+
+        def produce() -> Iterator[Entry]:
+            kept = []
+            for entry in entries():
+                kept.append(entry)
+                yield entry
+            self._made[deb] = kept
+
+        return produce
 
     def _generated(self, recipe: Recipe, arch: str) -> LayerSource:
         ca = locked_packages(self.lock, arch, (CA_PACKAGE,))[0] if recipe.has_ca_bundle else None
@@ -188,8 +213,9 @@ class BaseBuilder:
         fill = self._filler(arch)
         symlinks = tuple((fill(path), fill(target)) for path, target in recipe.symlinks)
         files = GeneratedFiles(
-            self.distro, arch, ca_deb, symlinks, ld_debs, java_truststore=recipe.java_truststore
-        )
+            self.distro, arch, ca_deb, symlinks, ld_debs,
+            java_truststore=recipe.java_truststore, made=self._made,
+        )  # fmt: skip
         key = _key(
             "bases-generated",
             GENERATED_VERSION,
@@ -203,7 +229,7 @@ class BaseBuilder:
         return LayerSource(
             created_by=f"distroless bases: generated files ({recipe.name})",
             entries=files.entries,
-            cache_key=f"bases-generated:{key}",
+            cache_key=f"{GENERATED_PREFIX}{key}",
         )
 
     def _filler(self, arch: str) -> Callable[[str], str]:
@@ -251,6 +277,51 @@ class BaseBuilder:
             )
         ]
 
+    def make_layers(
+        self, wanted: Sequence[tuple[Recipe, Sequence[str]]], archs: Sequence[str], workers: int
+    ) -> None:
+        """Make every layer the ``(recipe, tags)`` of ``wanted`` need that is not cached yet,
+        ``workers`` at a time, before any image is put together.
+
+        A layer's bytes depend only on its source, never on what else is being made, so
+        making them side by side gives the blobs one after the other would; each is made
+        once even when several bases, tags or architectures share it.  :meth:`build` then
+        finds every layer by key.
+        """
+        todo: dict[str, LayerSource] = {}
+        for recipe, tags in wanted:
+            for tag in tags:
+                config = TAG_CONFIGS.get(tag)
+                if config is None or recipe.distro != self.distro:
+                    continue  # build() refuses it with the one message for it
+                for arch in archs:
+                    for source in self._sources(recipe, arch, config):
+                        key = _cache_key(source, self.source_date_epoch)
+                        if key is None or key in todo or self._cache.get(key) is not None:
+                            continue
+                        todo[key] = source
+        if not todo:
+            return
+
+        def make(source: LayerSource) -> None:
+            add_layer(
+                self.store, source, source_date_epoch=self.source_date_epoch,
+                reporter=self.reporter, cache=self._cache,
+            )  # fmt: skip
+
+        # generated layers last: their loader cache reads the package layers' entries
+        late = [s for s in todo.values() if (s.cache_key or "").startswith(GENERATED_PREFIX)]
+        early = [s for s in todo.values() if s not in late]
+        for batch in (early, late):
+            if workers <= 1 or len(batch) <= 1:
+                for source in batch:
+                    make(source)
+                continue
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for future in [pool.submit(make, s) for s in batch]:
+                    future.result()  # the first failure ends the build
+        self._fresh.update(s.cache_key for s in todo.values() if s.cache_key)
+
     def build(self, recipe: Recipe, tag: str, archs: Sequence[str]) -> BuiltBase:
         """Build one tag of ``recipe`` for ``archs``; an index, or a manifest for one arch."""
         if recipe.distro != self.distro:
@@ -270,7 +341,7 @@ class BaseBuilder:
                     platform=Platform.of_debian(arch),
                     source_date_epoch=self.source_date_epoch,
                     cache=self._cache,
-                    reporter=self.reporter,
+                    reporter=_FreshFirst(self.reporter, self._fresh),
                 )
             )
         desc = manifests[0] if len(manifests) == 1 else assemble_index(self.store, manifests)
@@ -281,6 +352,34 @@ class BaseBuilder:
                 self._refs[name] = desc.digest
         self.reporter.event("base-built", name=recipe.name, tag=tag, digest=desc.digest)
         return BuiltBase(recipe.name, tag, self.distro, desc, names)
+
+
+def _cache_key(source: LayerSource, source_date_epoch: int) -> str | None:
+    """The key :func:`add_layer` keeps ``source``'s gzip layer under."""
+    if source.cache_key is None:
+        return None
+    return f"{source.cache_key}:gzip:{source_date_epoch}"
+
+
+class _FreshFirst:
+    """Passes events on, except the cache hit of a layer this build has just made."""
+
+    def __init__(self, reporter: Reporter, fresh: set[str]) -> None:
+        self._reporter = reporter
+        self._fresh = fresh
+
+    def task(self, description: str, total: int | None = None) -> Task:
+        return self._reporter.task(description, total)
+
+    def event(self, kind: str, **data: Any) -> None:
+        if kind == "layer-cached" and data.get("key") in self._fresh:
+            return
+        self._reporter.event(kind, **data)
+
+
+def layer_workers() -> int:
+    """One layer per core, at most :data:`MAX_LAYER_WORKERS`."""
+    return max(1, min(MAX_LAYER_WORKERS, len(os.sched_getaffinity(0))))
 
 
 def parse_requests(
@@ -315,8 +414,13 @@ def build_bases(
     squash: bool = False,
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
+    workers: int | None = None,
 ) -> list[BuiltBase]:
-    """Build each requested ``(name, tags)`` of ``recipes`` (all of one distro)."""
+    """Build each requested ``(name, tags)`` of ``recipes`` (all of one distro).
+
+    The layers are made first, ``workers`` at a time (one per core by default), then the
+    images are put together from them in request order.
+    """
     by_name = {r.name: r for r in recipes}
     builder = BaseBuilder(
         store, debs, lock, squash=squash, source_date_epoch=source_date_epoch, reporter=reporter
@@ -325,6 +429,11 @@ def build_bases(
     with store.session():
         for name, tags in requests:
             builder.prefetch(by_name[name], tags, archs)
+        builder.make_layers(
+            [(by_name[name], tags) for name, tags in requests],
+            archs,
+            layer_workers() if workers is None else workers,
+        )
         for name, tags in requests:
             for tag in tags:
                 built.append(builder.build(by_name[name], tag, archs))

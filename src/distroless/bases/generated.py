@@ -16,8 +16,8 @@ base with a JVM also gets the Java trust store made from that bundle
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from distroless.bases.java_truststore import PATH as JAVA_CACERTS
@@ -138,6 +138,9 @@ class GeneratedFiles:
     symlinks: tuple[tuple[str, str], ...] = ()
     ld_cache_debs: tuple[Path, ...] | None = None
     java_truststore: bool = False
+    #: the entries of .debs whose layers were just made (filled as they are made): the
+    #: loader cache is computed from those instead of reading each package again
+    made: Mapping[Path, Sequence[Entry]] = field(default_factory=dict, compare=False)
 
     def entries(self) -> Iterator[Entry]:
         merged_usr = distro_info(self.distro).merged_usr
@@ -153,7 +156,11 @@ class GeneratedFiles:
             link = Entry.symlink(path, target)
             items[link.path] = link
         if self.ld_cache_debs is not None:
-            tree: Mapping[str, Entry] = package_tree(self.ld_cache_debs, merged_usr=merged_usr)
+            tree: Mapping[str, Entry]
+            if all(deb in self.made for deb in self.ld_cache_debs):
+                tree = {e.path: e for deb in self.ld_cache_debs for e in self.made[deb]}
+            else:
+                tree = package_tree(self.ld_cache_debs, merged_usr=merged_usr)
             data = write_cache(cache_entries({**tree, **items}, self.arch))
             items["etc/ld.so.cache"] = Entry.file("etc/ld.so.cache", data)
         yield from items.values()

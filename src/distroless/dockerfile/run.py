@@ -33,10 +33,12 @@ from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
 from distroless.errors import BuildError, SandboxError
 from distroless.layers.compress import Compression
 from distroless.layers.layer import Layer
+from distroless.oci.digest import Writable
 from distroless.oci.models import Platform
 from distroless.runtime.capture import StepConfig
 from distroless.runtime.emulation import check_runnable
 from distroless.runtime.options import Mount, check_network
+from distroless.runtime.rootfs import StreamedUnpack
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,22 @@ class _Tail:
         return " | ".join(line.strip() for line in lines[-count:] if line.strip())
 
 
+class _Tee:
+    """Writes what the layer writer writes to the blob and to the tree being unpacked."""
+
+    def __init__(self, blob: Writable, tree: StreamedUnpack) -> None:
+        self._blob = blob
+        self._tree = tree
+
+    def write(self, data: bytes | bytearray | memoryview) -> object:
+        written = self._blob.write(data)
+        self._tree.write(data)
+        return written
+
+    def flush(self) -> None:
+        self._blob.flush()
+
+
 class _RunFailed(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
@@ -255,14 +273,23 @@ def _execute(
             )
             output = log
             tail = _Tail(Path(log.name))
+        # a stage's uncompressed layer is read next (COPY --from, the next RUN): its tree
+        # is made while it is written instead of unpacked from the blob afterwards
+        tree = space.layer_cache.unpack_while_written() if compression == "none" else None
+        if tree is not None:
+            stack.callback(tree.discard)  # a no-op once published
         try:
             store = space.store
             with store.session(), store.write_blob() as writer:
-                sink = cast(BinaryIO, writer)  # a write-only sink is all a layer needs
+                # a write-only sink is all a layer needs
+                sink = cast(BinaryIO, writer if tree is None else _Tee(writer, tree))
                 outputs = StepOutputs(sink, compression, space.source_date_epoch, output, output)
                 result = runner.run(lowers, step, outputs)
                 if result.exit_code != 0 or result.layer is None:
                     raise _RunFailed(result.exit_code)
+            if tree is not None:
+                with store.session():
+                    tree.publish(result.layer.digest)
         except _RunFailed as failed:
             detail = tail.last_lines() if tail is not None else ""
             shown = " ".join(args[len(state.shell) :]) if not ins.exec_form else " ".join(args)

@@ -23,6 +23,7 @@ import re
 import shutil
 import stat
 import subprocess
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,7 @@ from distroless.reporter import NullReporter, Reporter
 from distroless.runtime import userns
 from distroless.runtime.treeindex import DeviceNode, RecordError, read_devices, verify_tree
 from distroless.runtime.treeindex import write_index as write_tree_index
-from distroless.runtime.unpack import opaque_xattr, remove_tree, unpack_layer
+from distroless.runtime.unpack import UnpackedLayer, opaque_xattr, remove_tree, unpack_layer
 from distroless.store.atomic import publish_dir, publish_file
 
 _NULL_REPORTER = NullReporter()
@@ -146,6 +147,79 @@ def _linked_layers(links: Path) -> set[str]:
 _MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
+class StreamedUnpack:
+    """See :meth:`LayerCache.unpack_while_written`: ``write`` the layer, then ``publish``
+    or ``discard``."""
+
+    def __init__(self, cache: LayerCache) -> None:
+        self._cache = cache
+        self._tmp = cache._temp_tree("streamed")
+        read_fd, write_fd = os.pipe()
+        self._pipe: BinaryIO | None = os.fdopen(write_fd, "wb", buffering=1 << 16)
+        self._reader = os.fdopen(read_fd, "rb", buffering=1 << 16)
+        self._unpacked: UnpackedLayer | None = None
+        self._failed = False
+        self._settled = False
+        self._thread = threading.Thread(target=self._unpack, name="layer-unpack", daemon=True)
+        self._thread.start()
+
+    def _unpack(self) -> None:
+        try:
+            with self._cache._lock(exclusive=False):
+                self._unpacked = unpack_layer(self._reader, self._tmp, what="layer")
+        except Exception:  # the layer is then unpacked from its blob on first use
+            self._failed = True
+        finally:
+            with self._reader:  # the writer never blocks on a reader that stopped
+                while self._reader.read(1 << 16):
+                    pass
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._pipe is not None:
+            try:
+                self._pipe.write(data)
+            except OSError:
+                self._close_pipe()
+                self._failed = True
+        return len(data)
+
+    def _close_pipe(self) -> None:
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    def _finish(self) -> UnpackedLayer | None:
+        self._close_pipe()
+        self._thread.join()
+        return None if self._failed else self._unpacked
+
+    def publish(self, digest: str) -> None:
+        """File the tree under ``digest``, the digest of the bytes written."""
+        if self._settled:
+            return
+        self._settled = True
+        unpacked = self._finish()
+        if unpacked is None or self._cache._complete(
+            self._cache.path_for(digest), self._cache.index_for(digest)
+        ):
+            remove_tree(self._tmp)
+            return
+        try:
+            with self._cache._lock(exclusive=False):
+                self._cache._publish(digest, self._tmp, unpacked)
+        except OSError:
+            remove_tree(self._tmp)  # _publish cleaned up; the blob is unpacked on first use
+
+    def discard(self) -> None:
+        """Drop the tree (nothing, once published)."""
+        if self._settled:
+            return
+        self._settled = True
+        self._finish()
+        remove_tree(self._tmp)
+
+
 class LayerCache:
     """Unpacked layers under ``root`` (normally ``store.state_dir("layers")``)."""
 
@@ -200,17 +274,18 @@ class LayerCache:
             ) from exc
         return final
 
-    def _unpack(self, digest: str, blobs: BlobSource, reporter: Reporter) -> None:
-        final, index = self.path_for(digest), self.index_for(digest)
-        if os.path.lexists(final):
-            remove_tree(final)  # no record beside it: left by an older version, or damaged
-        stem = f"{_TMP_PREFIX}{hex_of(digest)[:12]}-{uuid.uuid4().hex[:8]}"
-        tmp, tmp_index = self.root / stem, self.root / (stem + INDEX_SUFFIX)
+    def _temp_tree(self, label: str) -> Path:
+        tmp = self.root / f"{_TMP_PREFIX}{label[:12]}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(mode=0o700)
+        return tmp
+
+    def _publish(self, digest: str, tmp: Path, unpacked: UnpackedLayer) -> None:
+        """Make the unpacked ``tmp`` the tree of ``digest``, its record first."""
+        final, index = self.path_for(digest), self.index_for(digest)
+        tmp_index = tmp.with_name(tmp.name + INDEX_SUFFIX)
         try:
-            reporter.event("layer-unpack", digest=digest)
-            with blobs.open_blob(digest) as fh:
-                unpacked = unpack_layer(fh, tmp, what=f"layer {digest}")
+            if os.path.lexists(final) and not self._complete(final, index):
+                remove_tree(final)  # no record beside it: left by an older version, or damaged
             write_tree_index(tmp, tmp_index, digest, unpacked.devices, unpacked.digests)
             # The record first: a directory without one is never taken for complete.  Two
             # unpacks of one blob write the same record, so either may win the rename.
@@ -221,6 +296,29 @@ class LayerCache:
             remove_tree(tmp)
             remove_tree(tmp_index)
             raise
+
+    def _unpack(self, digest: str, blobs: BlobSource, reporter: Reporter) -> None:
+        tmp = self._temp_tree(hex_of(digest))
+        try:
+            reporter.event("layer-unpack", digest=digest)
+            with blobs.open_blob(digest) as fh:
+                unpacked = unpack_layer(fh, tmp, what=f"layer {digest}")
+        except BaseException:
+            remove_tree(tmp)
+            raise
+        self._publish(digest, tmp, unpacked)
+
+    def unpack_while_written(self) -> StreamedUnpack:
+        """A sink that unpacks the layer written to it, on a thread of its own, as it comes.
+
+        For a layer whose tree is wanted right after it is written (a build stage's
+        ``RUN`` layer, which ``COPY --from`` reads next): the tree is made from the very
+        bytes that go into the blob, by the same unpacker :meth:`ensure` uses, while the
+        writer is still busy.  :meth:`StreamedUnpack.publish` files it under the blob's
+        digest once that is known; anything that goes wrong only leaves the layer to be
+        unpacked from its blob on first use, as any other.
+        """
+        return StreamedUnpack(self)
 
     def ensure_all(
         self, digests: Sequence[str], blobs: BlobSource, reporter: Reporter = _NULL_REPORTER
