@@ -165,3 +165,13 @@ def busybox_image(store: Store, name: str) -> Descriptor:
         Entry("bin/sh", EntryType.FILE, mode=0o755, size=size, opener=opener),
     ]
     return store_image(store, name, [entries])
+
+
+def shell_store(root: Path) -> Store:
+    """A store at ``root`` holding ``shell:latest`` (:func:`busybox_image`), for RUN steps."""
+    from tests.helpers.require import require_tool
+
+    require_tool("runc")
+    store = Store(root)
+    busybox_image(store, "shell:latest")
+    return store

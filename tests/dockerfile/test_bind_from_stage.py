@@ -10,19 +10,14 @@ import pytest
 
 from distroless.errors import BuildError
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, busybox_image, static_busybox
-from tests.helpers.require import require_tool
+from tests.dockerfile.executor_helpers import build, shell_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.unsafe_images]
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    require_tool("runc")
-    static_busybox()
-    store = Store(tmp_path / "store")
-    busybox_image(store, "shell:latest")
-    return store
+    return shell_store(tmp_path / "store")
 
 
 def _ctx(tmp_path: Path, dockerfile: str) -> Path:

@@ -14,9 +14,8 @@ import pytest
 
 from distroless.layers.entry import Entry, EntryType
 from distroless.store import Store
-from tests.dockerfile.executor_helpers import build, busybox_image, static_busybox
+from tests.dockerfile.executor_helpers import build, shell_store, static_busybox
 from tests.helpers.images import store_image
-from tests.helpers.require import require_tool
 
 # The RUN base has a shell, as a builder stage does.
 pytestmark = [pytest.mark.integration, pytest.mark.unsafe_images]
@@ -24,11 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.unsafe_images]
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    require_tool("runc")
-    static_busybox()
-    store = Store(tmp_path / "store")
-    busybox_image(store, "shell:latest")
-    return store
+    return shell_store(tmp_path / "store")
 
 
 @pytest.fixture
