@@ -11,7 +11,6 @@ import pytest
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import busybox_image, image_layers, static_busybox
 from tests.helpers.cli import Cli
-from tests.helpers.refusal import store_state
 from tests.helpers.require import require_tool
 
 
@@ -93,15 +92,23 @@ def test_a_link_in_the_directory_is_not_followed_on_the_host(cli: Cli, tmp_path:
     assert all(content != b"host secret\n" for _, _, content in files.values())
 
 
-def test_a_context_named_like_a_stage_is_refused(cli: Cli, assets: Path, tmp_path: Path) -> None:
-    ctx = _context(tmp_path, "FROM scratch AS assets\nFROM scratch\nCOPY --from=assets / /\n")
-    cli("images").check()
-    before = store_state(cli.root)
-    result = cli("build", "-q", "--build-context", f"assets={assets}", ctx)
-    assert result.exit_code == 2
-    assert "has a stage of that name" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert store_state(cli.root) == before
+def test_a_context_named_like_a_stage_replaces_it(cli: Cli, assets: Path, tmp_path: Path) -> None:
+    # BuildKit: the stage's base becomes the context and none of its instructions runs, so
+    # neither the stage's own file nor the stage it copies from (which would fail) is built
+    ctx = _context(
+        tmp_path,
+        "FROM scratch AS broken\nCOPY missing /\n"
+        "FROM scratch AS assets\nCOPY --from=broken / /\nCOPY Dockerfile /own\n"
+        "FROM scratch\nCOPY --from=assets / /out/\n",
+    )
+    cli("build", "-q", "-t", "c:7", "--build-context", f"assets={assets}", ctx).check()
+    files = _files(cli, "c:7")
+    assert files["out/a.txt"][2] == b"asset\n" and files["out/sub/b.txt"][2] == b"deep\n"
+    assert "out/own" not in files
+    cli(
+        "build", "-q", "-t", "c:8", "--target", "assets", "--build-context", f"assets={assets}", ctx
+    ).check()
+    assert _files(cli, "c:8")["a.txt"][2] == b"asset\n"
 
 
 @pytest.mark.integration

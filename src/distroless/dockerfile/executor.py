@@ -140,6 +140,8 @@ class Executor:
             from_image=self._state_from_image,
             compression=options.compression,
         )
+        #: stages a named context of the same name stands for (set when the build starts)
+        self._replaced: frozenset[int] = frozenset()
         #: layer digest -> the step key of a shared cache hit not downloaded yet
         self._pending: dict[str, str] = {}
         #: step key -> (stage index, layer) of every layer step, for the export
@@ -169,9 +171,9 @@ class Executor:
 
     def build(self) -> BuildResult:
         check_build_args(self.options.build_args)
-        self.named.check_stages(self.dockerfile)
+        self._replaced = self.named.replaced(self.dockerfile)
         args = dict(self.options.build_args)
-        graph = build_graph(self.dockerfile, self.options.target, args)
+        graph = build_graph(self.dockerfile, self.options.target, args, self._replaced)
         predefined = predefined_args(self.target_platform, self.build_platform)
         self._global_env = {**predefined, **global_arg_env(self.dockerfile, args)}
         for name in predefined:
@@ -340,6 +342,11 @@ class Executor:
         where = self.source.where(stage.from_)
         image = self.source.expand(stage.base, self._global_env, stage.from_)
         platform = self._stage_platform(stage)
+        if stage.index in self._replaced and stage.name is not None:
+            self._step(job, stage.from_, cached=False, text=f"--build-context {stage.name}")
+            named_state = self.named.lookup(stage.name, platform, where)
+            assert named_state is not None  # replaced() named only stages with a context
+            return named_state
         if base_stage is not None:
             parent = self.states[base_stage.index]
             state = replace(parent, args=())

@@ -84,8 +84,12 @@ def build_graph(
     dockerfile: Dockerfile,
     target: str | None = None,
     build_args: Mapping[str, str] | None = None,
+    replaced: frozenset[int] = frozenset(),
 ) -> StageGraph:
     """Compute the stages needed to build ``target`` (default: the last stage).
+
+    A stage in ``replaced`` (by index: a ``--build-context`` of its name stands for it)
+    reads nothing, so it has no dependencies of its own.
 
     Raises :class:`DockerfileError` for an unknown target, a ``--from`` index past the last
     stage, or a dependency cycle, naming the line at fault.
@@ -114,6 +118,9 @@ def build_graph(
         base = _expand(dockerfile, stage.from_, stage.base, global_env)
         bases[stage.index] = base
         env: dict[str, str] = {}
+        if stage.index in replaced:
+            final_env[stage.index] = env
+            continue
         parent = _named(dockerfile, base)
         if parent is not None and parent.index < stage.index:
             edges.append(StageRef(stage.index, parent.index, stage.line, "FROM"))

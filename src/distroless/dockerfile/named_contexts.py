@@ -6,8 +6,8 @@ the named context instead of an image called NAME: ``docker-image://REF`` is tha
 directory's files, owned by root as files of the build context are, links kept as links
 (nothing under the directory is followed).  A name is matched as written or as the image
 reference it normalises to (``alpine`` and ``docker.io/library/alpine:latest`` are one
-name).  buildx also lets a named context replace a stage of the same name; that is
-refused here, in one line, rather than built differently.
+name).  A context named like a stage replaces that stage, as in BuildKit: the stage's own
+instructions are not run, and everything that names the stage gets the context.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from distroless.dockerfile.ast import Dockerfile
 from distroless.dockerfile.stage import StageState
 from distroless.dockerfile.workspace import Workspace
-from distroless.errors import DistrolessError, UsageError
+from distroless.errors import DistrolessError
 from distroless.layers.compress import Compression
 from distroless.layers.fromdir import entries_from_directory
 from distroless.oci.models import DEFAULT_PATH, ContainerConfig, HistoryEntry, Platform
@@ -60,14 +60,14 @@ class NamedContexts:
         self._lock = threading.Lock()
         self._made: dict[tuple[str, str], StageState] = {}
 
-    def check_stages(self, dockerfile: Dockerfile) -> None:
-        """A named context may not share its name with a stage (see the module's note)."""
-        for name in self._names:
-            if dockerfile.stage(name) is not None and not name.isdigit():
-                raise UsageError(
-                    f"--build-context {name}: the Dockerfile has a stage of that name; "
-                    "rename the stage or the context (replacing a stage is not supported)"
-                )
+    def replaced(self, dockerfile: Dockerfile) -> frozenset[int]:
+        """The stages a context of the same name replaces (BuildKit: the stage's base is
+        the context and none of its instructions runs)."""
+        return frozenset(
+            stage.index
+            for stage in dockerfile.stages
+            if stage.name is not None and _key(stage.name) in self._contexts
+        )
 
     def lookup(self, name: str, platform: Platform, where: str) -> StageState | None:
         """The state ``name`` stands for, or None when no context has that name."""
