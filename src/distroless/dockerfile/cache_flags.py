@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from distroless.dockerfile.csv_options import csv_options
+from distroless.dockerfile.csv_options import key_values
 from distroless.errors import ReferenceFormatError, UsageError
 from distroless.oci.reference import Reference
 
@@ -48,17 +48,7 @@ def parse_cache_from(text: str) -> CacheLocation:
 def _parse(text: str, flag: str, dir_key: str) -> CacheLocation:
     if text and "=" not in text and "," not in text:
         text = f"type=registry,ref={text}"  # BuildKit's short form: a bare reference
-    try:
-        options = csv_options(text)
-    except ValueError:
-        raise UsageError(f"invalid {flag} {text!r}: not a key=value list") from None
-    values: dict[str, str] = {}
-    for option in options:
-        if option.value is None or not option.key:
-            raise UsageError(f"invalid {flag} {text!r}: {option.text!r} is not key=value")
-        if option.key in values:
-            raise UsageError(f"invalid {flag} {text!r}: {option.key} is given twice")
-        values[option.key] = option.value
+    values = key_values(text, flag)
     kind = values.pop("type", None)
     if kind is None:
         raise UsageError(f"invalid {flag} {text!r}: give type=registry or type=local")

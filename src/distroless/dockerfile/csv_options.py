@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from typing import NamedTuple
 
+from distroless.errors import UsageError
+
 
 class Option(NamedTuple):
     """One item of the list: as written, its lower-cased key, its value (None: no ``=``)."""
@@ -29,3 +31,23 @@ def csv_options(spec: str) -> list[Option]:
         key, sep, value = item.partition("=")
         options.append(Option(item, key.strip().lower(), value if sep else None))
     return options
+
+
+def key_values(spec: str, flag: str) -> dict[str, str]:
+    """A flag's list of ``key=value`` items, each key once (``--output``, ``--cache-to``, ...).
+
+    Raises :class:`UsageError` naming ``flag`` for a list that is no CSV record, an item
+    without ``=`` or without a key, and a key given twice.
+    """
+    try:
+        items = csv_options(spec)
+    except ValueError:
+        raise UsageError(f"invalid {flag} {spec!r}: not a key=value list") from None
+    values: dict[str, str] = {}
+    for item in items:
+        if item.value is None or not item.key:
+            raise UsageError(f"invalid {flag} {spec!r}: {item.text!r} is not key=value")
+        if item.key in values:
+            raise UsageError(f"invalid {flag} {spec!r}: {item.key} given twice")
+        values[item.key] = item.value
+    return values

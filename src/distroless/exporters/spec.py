@@ -1,6 +1,6 @@
 """``--output`` values as buildx reads them: ``type=local,dest=DIR`` or a bare ``DIR``.
 
-A value is one CSV record of ``key=value`` items (``csv_options``), so a destination
+A value is one CSV record of ``key=value`` items (``key_values``), so a destination
 holding a comma is quoted.  A value with no ``=`` at all is a directory (buildx's
 shorthand for ``type=local``), and ``-`` alone is ``type=tar`` on stdout, as in buildx.
 Everything is checked here, before the build starts, so a bad value leaves the store
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from distroless.dockerfile.csv_options import csv_options
+from distroless.dockerfile.csv_options import key_values
 from distroless.errors import UsageError
 
 OutputType = Literal["local", "tar", "oci", "docker"]
@@ -55,17 +55,7 @@ def parse_output(text: str) -> OutputSpec:
         if not text:
             raise UsageError("invalid --output '': give type=TYPE,dest=PATH or a directory")
         return OutputSpec("local", text)
-    try:
-        items = csv_options(text)
-    except ValueError:
-        raise UsageError(f"invalid --output {text!r}: not a key=value list") from None
-    values: dict[str, str] = {}
-    for item in items:
-        if item.value is None:
-            raise UsageError(f"invalid --output {text!r}: {item.text!r} is not key=value")
-        if item.key in values:
-            raise UsageError(f"invalid --output {text!r}: {item.key} given twice")
-        values[item.key] = item.value
+    values = key_values(text, "--output")
     kind = values.pop("type", None)
     if kind is None:
         raise UsageError(f"invalid --output {text!r}: missing type= ({', '.join(OUTPUT_TYPES)})")
