@@ -26,17 +26,13 @@ import sys
 from pathlib import Path
 
 import peers
-from common import Context, Row, measure
+from common import Context, Row, measure, package_env
 
 REPO = Path(__file__).resolve().parents[1]
 #: the builder examples/hello-go names, made from its recipe on both sides
 BUILDER = "distroless/builder-go:1.24-debian13"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-PACKAGE_CACHE = Path(
-    os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
-)
 
 
 def _uncompressed_size(root: Path, name: str) -> int:
@@ -58,8 +54,7 @@ def run(ctx: Context) -> list[Row]:
 
     exe = str(distroless_executable())
     root = ctx.workdir / "store"
-    env = {**os.environ, "DISTROLESS_CACHE": str(PACKAGE_CACHE)}
-    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    env = package_env()
 
     def ours(*args: str) -> list[str]:
         return [exe, "--root", str(root), *args]

@@ -21,15 +21,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import Context, Row
+from common import Context, Row, package_env
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PACKAGE_CACHE = Path(
-    os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
-)
 #: what ``cc`` (Debian 13) already holds, so the curl image adds only what curl brings
 CC_PACKAGES = [
     "base-files", "netbase", "tzdata", "tzdata-legacy", "media-types", "ca-certificates",
@@ -63,8 +60,7 @@ def run(ctx: Context) -> list[Row]:
 
     exe = str(distroless_executable())
     root = ctx.workdir / "store"
-    env = {**os.environ, "DISTROLESS_CACHE": str(PACKAGE_CACHE)}
-    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    env = package_env()
 
     def ours(*args: str) -> None:
         subprocess.run([exe, "--root", str(root), *args], env=env, check=True, capture_output=True)

@@ -15,22 +15,18 @@ by file.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from common import Context, Row
+from common import Context, Row, package_env
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PACKAGE_CACHE = Path(
-    os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
-)
 MIB = 1 << 20
 BASES = ("static", "base", "cc")
 #: published figures, in bytes, with the words they are published in
@@ -81,8 +77,7 @@ def run(ctx: Context) -> list[Row]:
 
     exe = str(distroless_executable())
     root = ctx.workdir / "store"
-    env = {**os.environ, "DISTROLESS_CACHE": str(PACKAGE_CACHE)}
-    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    env = package_env()
 
     def ours(*args: str) -> None:
         subprocess.run([exe, "--root", str(root), *args], env=env, check=True, capture_output=True)

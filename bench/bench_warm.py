@@ -22,7 +22,6 @@ directory.  A table of these rows is written to ``bench/growth.md`` and a plot o
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import Context, Row, Stats, measure
+from common import Context, Row, Stats, measure, package_env
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -39,9 +38,6 @@ BASE = "gcr.io/distroless/base:latest"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PACKAGE_CACHE = Path(
-    os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
-)
 #: a context entry this much younger than a build keeps it from recording (warm.RACY_NS)
 _SETTLE_S = 2.5
 #: copies one directory of the tree: BuildKit 0.x of this engine loses files of a COPY of
@@ -102,9 +98,8 @@ def run(ctx: Context) -> list[Row]:
 
     exe = str(distroless_executable())
     root = ctx.workdir / "store"
-    env = {**os.environ, "DISTROLESS_CACHE": str(PACKAGE_CACHE)}
+    env = package_env()
     env.pop("DISTROLESS_NO_WARM", None)
-    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
     repeat = 3 if ctx.quick else max(5, ctx.repeat)
 
     def ours(*args: str) -> list[str]:

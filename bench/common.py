@@ -343,3 +343,15 @@ def markdown_table(rows: Sequence[Row]) -> str:
     out = [line(COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out.extend(line(b) for b in body)
     return "\n".join(out)
+
+
+#: the package cache the tests fill, so a bench run downloads each .deb at most once
+PACKAGE_CACHE = Path(
+    os.environ.get("DISTROLESS_TEST_PACKAGE_CACHE", "/var/tmp/distroless-test-cache/distroless")
+)
+
+
+def package_env() -> dict[str, str]:
+    """This process's environment with ``DISTROLESS_CACHE`` at :data:`PACKAGE_CACHE`."""
+    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "DISTROLESS_CACHE": str(PACKAGE_CACHE)}
