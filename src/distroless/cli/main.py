@@ -6,13 +6,14 @@ loads neither click nor the builder; everything else runs :func:`distroless.cli.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the exit code of the command (see ``distroless --help``)."""
-    if argv is None:  # the command itself, not a caller passing arguments in-process
+    if argv is None and os.geteuid() != 0:  # a user's own command, not a caller in-process
         from distroless.runtime.userns import enter
 
         enter()  # a user who is not root: re-run in a user namespace of its own
