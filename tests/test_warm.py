@@ -2,8 +2,9 @@
 about it (it prints what the full path prints).
 
 Context files are made by the test moments before the build, so the 2-second racy window
-(:data:`distroless.warm.RACY_NS`) is closed for these tests: what they check is that a
-change made *after* the record is seen, which the window does not affect.
+(:data:`distroless.warm.RACY_NS`) is closed for these tests, for the warm records and for
+the full path's content-hash records alike: what they check is that a change made *after*
+a record is seen, which the window does not affect.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from distroless import warm_record
 from distroless.cli import fastpath
+from distroless.dockerfile import content_hashes
 from tests.dockerfile.executor_helpers import write_context
 from tests.helpers import Cli
 from tests.helpers.cli import Result
@@ -27,6 +29,7 @@ DOCKERFILE = "FROM scratch\nARG WHO=nobody\nLABEL who=$WHO\nCOPY a.txt /a.txt\nC
 @pytest.fixture(autouse=True)
 def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(warm_record, "RACY_NS", 0)
+    monkeypatch.setattr(content_hashes, "RACY_NS", 0)
 
 
 class Paths:
@@ -118,6 +121,34 @@ def test_a_byte_flipped_with_size_and_mtime_kept_is_noticed(
     assert _digest(after) != before
     fresh = cli("build", "-q", "--no-cache", ctx).check().stdout.strip()
     assert _digest(after) == fresh
+
+
+def test_the_full_path_reads_again_only_files_whose_stat_changed(
+    cli: Cli, tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new tag misses the warm record; the full path's COPY keys then come from the
+    content-hash records for every file but the one flipped with size and mtime kept."""
+    ctx = _context(tmp_path)
+    before = _digest(_build(cli, ctx))
+    assert list((cli.root / "state" / "contenthash").glob("*.json"))
+    target = ctx / "dir" / "one.txt"
+    st = os.stat(target)
+    target.write_bytes(b"9\n")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    read: list[str] = []
+    real = content_hashes._hash_file
+
+    def spy(path: Path) -> str:
+        read.append(path.relative_to(ctx).as_posix())
+        return real(path)
+
+    monkeypatch.setattr(content_hashes, "_hash_file", spy)
+    after = cli("build", "-t", "other:1", ctx).check()
+    assert paths.taken[-1] == "full"
+    assert read == ["dir/one.txt"]
+    assert "CACHED COPY a.txt /a.txt" in after.stderr
+    assert "] COPY dir/ /dir/" in after.stderr  # executed: the flip was seen
+    assert _digest(after) != before
 
 
 @pytest.mark.parametrize("change", ["new file", "removed file", "dockerignore", "dockerfile"])

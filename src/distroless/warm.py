@@ -25,7 +25,8 @@ than the moment it was taken -- unless its recorded ctime was itself that recent
 git's "racy" case: a build that sees an entry changed within :data:`RACY_NS` of its start
 writes no record.  On a file system whose ctime does not follow writes (some network and
 FUSE mounts), a change that keeps size, mtime and inode is invisible to stat; set
-``DISTROLESS_NO_WARM=1`` there (the full path hashes every file's content each build).
+``DISTROLESS_NO_WARM=1`` there: the full path then hashes every file's content each build,
+without the content-hash records of :mod:`distroless.dockerfile.content_hashes` either.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Mapping
 
 from distroless import __version__
@@ -226,6 +228,28 @@ class WarmHit:
         self.retag = retag
 
 
+#: the last whole walk of a context in this process: context -> (when it began, its state)
+_LAST_WALK: dict[str, tuple[int, ContextState]] = {}
+
+
+def _walk_everything(root: str) -> ContextState:
+    """:func:`walk_context` skipping nothing, kept for :func:`walked` to hand on."""
+    began = time.time_ns()
+    state = walk_context(root, None)
+    _LAST_WALK.clear()
+    _LAST_WALK[root] = (began, state)
+    return state
+
+
+def walked(root: str) -> tuple[int, ContextState] | None:
+    """When the last whole walk of ``root`` began and what it saw, handed on once.
+
+    A warm check that missed walked the context a moment ago; the full build that follows
+    records that walk instead of walking 100k entries a second time.  The walk is older than
+    the build's reads, exactly as the record needs (see :mod:`distroless.warm_record`)."""
+    return _LAST_WALK.pop(root, None)
+
+
 class _Miss(Exception):
     """Something differs from the record: the full path decides."""
 
@@ -276,7 +300,10 @@ def _check(
             raise _Miss
     names = tuple(_strings(record["skipped"]))
     skipped = frozenset(names)
-    state = walk_context(inputs.context, (lambda rel, _: rel in skipped) if skipped else None)
+    if skipped:
+        state = walk_context(inputs.context, lambda rel, _: rel in skipped)
+    else:
+        state = _walk_everything(inputs.context)
     if state.digest != record["context"] or state.skipped != names:
         raise _Miss
     events = record["events"]

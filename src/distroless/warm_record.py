@@ -39,6 +39,7 @@ from distroless.warm import (
     file_identity,
     record_path,
     walk_context,
+    walked,
 )
 
 #: layer steps: executed (not cached) means a repeat would print them differently
@@ -91,7 +92,11 @@ class WarmRecorder:
         def skipped(rel: str, is_dir: bool) -> bool:
             return context.excluded(rel) and (not is_dir or context.pruned(rel))
 
-        self.state = walk_context(inputs.context, skipped)
+        earlier = None if context.ignore.patterns else walked(inputs.context)
+        if earlier is not None:  # the warm check's walk, which skipped nothing either
+            self.started, self.state = earlier
+        else:
+            self.state = walk_context(inputs.context, skipped if context.ignore.patterns else None)
         self.reporter = _Recording(reporter)
 
     def finish(

@@ -9,8 +9,10 @@ directory stay symlinks.  Paths excluded by .dockerignore do not exist for the b
 source, a link on the way to it or the file it resolves to that is excluded is reported
 exactly like a missing one.  Globs (``*``, ``?``, ``[...]``) match within one segment.
 
-The content digest of the matches (names, types, modes, sizes, bytes, link targets) is
-part of the build cache key, so editing one byte of a copied file re-runs its COPY.
+The content digest of the matches (names, types, modes, sizes, each file's sha256, link
+targets) is part of the build cache key, so editing one byte of a copied file re-runs its
+COPY.  A file's sha256 comes from the store's records when its ``lstat`` is unchanged
+(:mod:`distroless.dockerfile.content_hashes`), so a rebuild reads only what changed.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from distroless.dockerfile.content_hashes import ContentHashes
 from distroless.dockerfile.ignore import DockerIgnore
 from distroless.errors import BuildError, InputError
 from distroless.rootpath import SymlinkLoopError, host_readlink, resolve_in_root
 
-_CHUNK = 1 << 20
 _GLOB_CHARS = frozenset("*?[")
 #: errors of os.link that mean "copy instead" (other file system, no permission, too many)
 _NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES})
@@ -67,16 +69,21 @@ class _Hidden(Exception):
 class BuildContext:
     """A context directory with its .dockerignore applied."""
 
-    def __init__(self, root: Path, ignore: DockerIgnore | None = None) -> None:
+    def __init__(
+        self, root: Path, ignore: DockerIgnore | None = None, hashes: ContentHashes | None = None
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(f"build context {str(self.root)!r} is not a directory")
         self.ignore = ignore or DockerIgnore()
+        self.hashes = hashes or ContentHashes()
         self._readlink = host_readlink(self.root)
 
     @classmethod
-    def load(cls, root: Path, dockerfile: Path | None = None) -> BuildContext:
-        return cls(root, DockerIgnore.load(root, dockerfile))
+    def load(
+        cls, root: Path, dockerfile: Path | None = None, hashes: ContentHashes | None = None
+    ) -> BuildContext:
+        return cls(root, DockerIgnore.load(root, dockerfile), hashes)
 
     def excluded(self, rel: str) -> bool:
         return bool(rel) and self.ignore.matches(rel)
@@ -173,7 +180,7 @@ class BuildContext:
             if stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(path).encode("utf-8", "surrogateescape") + b"\0")
             elif stat.S_ISREG(st.st_mode):
-                hash_file(h, path)
+                h.update(self.hashes.file_digest(name, path, st).encode() + b"\0")
             elif stat.S_ISDIR(st.st_mode):
                 children = []
                 for child in sorted(os.listdir(path)):
@@ -285,12 +292,3 @@ def _copy_meta(path: Path, st: os.stat_result) -> None:
 def _hash_meta(h: hashlib._Hash, rel: str, st: os.stat_result) -> None:
     size = st.st_size if stat.S_ISREG(st.st_mode) else 0
     h.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode):o}\0{size}\0".encode())
-
-
-def hash_file(h: hashlib._Hash, path: Path) -> None:
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
-    except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc.strerror}") from exc

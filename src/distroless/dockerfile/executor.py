@@ -36,6 +36,7 @@ from distroless.dockerfile.ast import (
     Workdir,
 )
 from distroless.dockerfile.cache import BuildCache, cache_key
+from distroless.dockerfile.content_hashes import ContentHashes
 from distroless.dockerfile.context import BuildContext
 from distroless.dockerfile.copy import copy_step, created_dirs, parent_entries, parse_chown
 from distroless.dockerfile.copy_sources import Owner
@@ -537,7 +538,8 @@ def build_dockerfile(
         dockerfile_path = alt if alt.is_file() else dockerfile_path
     dockerfile = parse_file(dockerfile_path)
     source_digest = "sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest()
-    context = BuildContext.load(context_dir, dockerfile_path)
+    hashes = ContentHashes.for_context(store.root, context_dir)
+    context = BuildContext.load(context_dir, dockerfile_path, hashes)
     reap_orphans(store.root)  # what a killed build or run left: containers, mounts, state
     with store.session():
         try:
@@ -557,6 +559,8 @@ def build_dockerfile(
             if isinstance(exc, DistrolessError):
                 raise
             raise BuildError(f"{dockerfile_path}: build failed: {exc}") from exc
+        finally:
+            hashes.save()
 
 
 __all__ = [

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from distroless.dockerfile.content_hashes import ContentHashes
 from distroless.dockerfile.context import BuildContext
 from distroless.oci.models import Descriptor
 from distroless.oci.reference import Reference
@@ -46,10 +47,15 @@ __all__ = [
 ]
 
 
-def context_digest(context: Path, dockerfile: Path | None) -> str:
-    """The sha256 of every path the build could read: names, types, modes, bytes, links."""
-    ctx = BuildContext.load(context, dockerfile)
-    return "sha256:" + ctx.digest(ctx.match(".", "the build context"))
+def context_digest(store_root: Path, context: Path, dockerfile: Path | None) -> str:
+    """The sha256 of every path the build could read: names, types, modes, bytes, links.
+
+    Files the store has hashed before are not read again (their records are kept)."""
+    hashes = ContentHashes.for_context(store_root, context)
+    ctx = BuildContext.load(context, dockerfile, hashes)
+    digest = "sha256:" + ctx.digest(ctx.match(".", "the build context"))
+    hashes.save()
+    return digest
 
 
 def dockerfile_dependencies(used: Sequence[UsedImage]) -> list[ResolvedDependency]:
@@ -137,7 +143,7 @@ def attach_dockerfile_provenance(
         source_path=_shown_path(first.dockerfile, request.context),
         source_digest=first.dockerfile_digest,
         platform=",".join(str(r.config.platform) for r in results),
-        context_digest=context_digest(request.context, request.dockerfile),
+        context_digest=context_digest(store.root, request.context, request.dockerfile),
         build_args=dict(request.build_args),
         target=request.target,
     )
