@@ -12,6 +12,7 @@ from pydantic_core import ErrorDetails
 
 from distroless.errors import SpecError
 from distroless.modes import ModeError, parse_octal_mode
+from distroless.rootpath import SymlinkLoopError, host_path_in_root
 from distroless.spec.model import DISTROS, FileItem, ImageSpec, PythonSpec
 from distroless.spec.yamlpos import line_for, load_with_lines
 
@@ -143,7 +144,7 @@ def _python(raw: _Python | None, path: Path, where: str) -> PythonSpec | None:
         raise SpecError(f"{where}: python version {raw.version!r} is not like 3.13")
     given = raw.requirements or raw.pyproject
     assert given is not None
-    file = (path.parent / given).resolve()
+    file = _source_in(path.parent, given, where, f"python {given!r}")
     if not file.is_file():
         raise SpecError(f"{where}: python {given!r} is not a file ({file})")
     return PythonSpec(
@@ -208,7 +209,11 @@ def parse_spec(text: str, path: Path) -> ImageSpec:
                 f"{where}: files entry {item.dst!r} needs exactly one of src, content, "
                 "symlink or type: directory"
             )
-        src = (path.parent / item.src).resolve() if item.src is not None else None
+        src = (
+            _source_in(path.parent, item.src, where, f"files entry src {item.src!r}")
+            if item.src is not None
+            else None
+        )
         if src is not None and not src.exists():
             raise SpecError(f"{where}: files entry src {item.src!r} does not exist ({src})")
         if item.closure and (src is None or not src.is_file()):
@@ -288,3 +293,22 @@ def load_spec(path: Path) -> ImageSpec:
 
 
 __all__ = ["DISTROS", "load_spec", "parse_spec"]
+
+
+def _source_in(directory: Path, name: str, where: str, what: str) -> Path:
+    """The host file a spec names (``files: src:``, ``python:``): inside the spec's own
+    directory, always.
+
+    A spec is untrusted input as a Dockerfile is (a pull request can change either), so its
+    directory is to it what the build context is to a Dockerfile: a name may not leave it,
+    and a symlink in it is resolved inside it (a link to ``/etc/shadow`` means
+    ``<spec dir>/etc/shadow``), through the one resolver."""
+    clean = posixpath.normpath(name)
+    if clean.startswith("/") or clean == ".." or clean.startswith("../"):
+        raise SpecError(
+            f"{where}: {what} is outside the spec's directory (name a file in or below it)"
+        )
+    try:
+        return host_path_in_root(directory.absolute(), clean)
+    except SymlinkLoopError:
+        raise SpecError(f"{where}: {what}: too many symbolic links") from None
