@@ -377,6 +377,7 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
                 platform_in_steps=several,
                 named_contexts=request.build_contexts,
                 ssh=request.ssh,
+                list_added_files=request.sbom,
             )
             result = build_dockerfile(
                 store, options, resolver=resolver, reporter=reporter, shared=shared, cache=cache

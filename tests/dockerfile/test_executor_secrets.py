@@ -153,3 +153,7 @@ def test_added_files_are_the_copies_of_the_target_and_its_parent_stages(
     assert build(store, ctx, dockerfile, runner=runner).result.added_files == expected
     cached = build(store, ctx, dockerfile, runner=runner)
     assert cached.executed("COPY") == [] and cached.result.added_files == expected
+    # without an SBOM to write, the layers are not read back for the list
+    unlisted = build(store, ctx, dockerfile, runner=runner, list_added_files=False)
+    assert unlisted.result.added_files == ()
+    assert unlisted.result.descriptor == cached.result.descriptor

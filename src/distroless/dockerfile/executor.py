@@ -202,7 +202,7 @@ class Executor:
             {i: s.digest() for i, s in self.states.items()},
             tuple(self.executed),
             tuple(self.cached),
-            self._added_files(final),
+            self._added_files(final) if self.options.list_added_files else (),
         )
 
     def _run_all(self, graph: StageGraph) -> StageState:

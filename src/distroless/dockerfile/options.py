@@ -48,6 +48,9 @@ class BuildOptions:
     named_contexts: Mapping[str, str] = field(default_factory=dict)
     #: ``--ssh``: agent sockets by id, for ``RUN --mount=type=ssh``
     ssh: Mapping[str, Path] = field(default_factory=dict)
+    #: list the files the target's COPY/ADD steps wrote (:attr:`BuildResult.added_files`),
+    #: which reads those layers back: only an SBOM needs them
+    list_added_files: bool = True
 
 
 @dataclass(frozen=True)
