@@ -306,3 +306,17 @@ def test_a_store_that_cannot_take_the_record_still_builds(
     first = _build(cli, ctx)
     assert _build(cli, ctx).stdout == _build(cli, ctx).stdout == first.stdout
     assert paths.taken == ["full"] * 3
+
+
+def test_prune_all_drops_the_stat_records_and_the_next_build_is_the_same(
+    cli: Cli, tmp_path: Path, paths: Paths
+) -> None:
+    ctx = _context(tmp_path)
+    before = _digest(_warm(cli, ctx, paths))
+    state = cli.root / "state"
+    assert list((state / "warm").iterdir()) and list((state / "contenthash").iterdir())
+    cli("prune", "--all", env={"DISTROLESS_CACHE": str(tmp_path / "package-cache")}).check()
+    assert not (state / "warm").exists() and not (state / "contenthash").exists()
+    again = _build(cli, ctx)
+    assert paths.taken[-1] == "full"
+    assert _digest(again) == before

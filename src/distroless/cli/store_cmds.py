@@ -118,7 +118,8 @@ def rmi(app: App, names: tuple[str, ...]) -> None:
 @click.command()
 @click.option(
     "--all", "everything", is_flag=True,
-    help="Also drop the layer and build caches, RUN cache mounts and the package cache.",
+    help="Also drop the layer and build caches, RUN cache mounts, the package cache and "
+    "the build's stat records.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
@@ -127,8 +128,9 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
     of killed runs.  Running containers are kept, as `docker system prune` keeps them.
 
     With --all, also everything that is made or downloaded again on demand: the layer and
-    build caches, the caches of RUN --mount=type=cache and the package cache (.debs,
-    indices, wheels).  Run it while no build runs.
+    build caches, the caches of RUN --mount=type=cache, the package cache (.debs,
+    indices, wheels) and the stat records that spare rebuilds reading unchanged files.
+    Run it while no build runs.
     """
     from distroless.runtime.container import reap_orphans
     from distroless.runtime.lifecycle import prune_exited

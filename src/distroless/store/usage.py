@@ -182,15 +182,24 @@ class CacheClearing:
     package_bytes: int
 
 
+#: what ``prune --all`` drops under ``state/`` besides cache mounts: records of earlier
+#: builds' context stat (:mod:`distroless.warm`, :mod:`distroless.dockerfile.content_hashes`)
+STAT_RECORD_DIRS = ("warm", "contenthash")
+
+
 def clear_caches(store: Store, package_cache: Path) -> CacheClearing:
     """``prune --all``: the ``RUN --mount=type=cache`` directories and the package cache.
 
-    Both are made or downloaded again on demand; neither is referenced by an image.
+    Both are made or downloaded again on demand; neither is referenced by an image.  The
+    build's stat records (warm records, context content hashes) go too: they only spare a
+    later build some reading, and one per context directory ever built would pile up.
     """
     mounts = _children(store.root / "state" / "build-mounts" / "cache")
     mount_bytes = sum(tree_size(p) for p in mounts)
     for path in mounts:
         shutil.rmtree(path, ignore_errors=True)
+    for records in STAT_RECORD_DIRS:
+        shutil.rmtree(store.root / "state" / records, ignore_errors=True)
     files = 0
     freed = 0
     for name in PACKAGE_CACHE_DIRS:
