@@ -29,7 +29,8 @@ import os
 import time
 from pathlib import Path
 
-from distroless.errors import BuildError
+from distroless.errors import BuildError, StoreError
+from distroless.store.atomic import atomic_write_bytes
 from distroless.warm import NO_WARM_ENV, RACY_NS
 
 _CHUNK = 1 << 20
@@ -71,11 +72,9 @@ class ContentHashes:
         """Write the records if this build added any (atomically: readers see old or new)."""
         if self.path is None or not self.changed:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, StoreError):  # a hint not kept costs time only
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            partial.write_text(json.dumps(self.records, separators=(",", ":")))
-            os.replace(partial, self.path)
+            atomic_write_bytes(self.path, json.dumps(self.records, separators=(",", ":")).encode())
             self.changed = False
 
 

@@ -292,9 +292,6 @@ def load_spec(path: Path) -> ImageSpec:
     return parse_spec(text, path.resolve())
 
 
-__all__ = ["DISTROS", "load_spec", "parse_spec"]
-
-
 def _source_in(directory: Path, name: str, where: str, what: str) -> Path:
     """The host file a spec names (``files: src:``, ``python:``): inside the spec's own
     directory, always.
@@ -312,3 +309,6 @@ def _source_in(directory: Path, name: str, where: str, what: str) -> Path:
         return host_path_in_root(directory.absolute(), clean)
     except SymlinkLoopError:
         raise SpecError(f"{where}: {what}: too many symbolic links") from None
+
+
+__all__ = ["DISTROS", "load_spec", "parse_spec"]
