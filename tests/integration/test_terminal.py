@@ -166,3 +166,30 @@ def test_it_without_a_terminal_is_refused(root: Path) -> None:
             "error: the input device is not a TTY; drop -t, or run from a terminal"
         ]
     assert container_states(root) == []
+
+
+def test_piped_stdin_reaches_run_i_and_exec_i(root: Path) -> None:
+    """``-i`` without ``-t`` copies a pipe to the container; without ``-i`` stdin is empty."""
+    cli = Cli(root)
+    script = "cat; echo done"
+    piped = cli.subprocess("run", "-i", "--rm", STATIC_DEBUG, "-c", script, input="hello\nworld\n")
+    assert piped.check().stdout == "hello\nworld\ndone\n"
+    closed = cli.subprocess("run", "--rm", STATIC_DEBUG, "-c", script, input="hello\n")
+    assert closed.check().stdout == "done\n"  # as docker: stdin is /dev/null without -i
+    # more than a pipe holds, so the copy must stream while the container reads
+    data = "".join(f"line {n:07d}\n" for n in range(100_000))
+    counted = cli.subprocess("run", "-i", "--rm", STATIC_DEBUG, "-c", "wc -c; exit 5", input=data)
+    assert (counted.exit_code, counted.stdout.split()) == (5, [str(len(data))])
+
+    cli.subprocess("run", "-d", "--name", "piped", STATIC_DEBUG, "-c", "sleep 6000").check()
+    try:
+        inside = cli.subprocess("exec", "-i", "piped", "sh", "-c", script, input="one\ntwo\n")
+        assert inside.check().stdout == "one\ntwo\ndone\n"
+        shut = cli.subprocess("exec", "piped", "sh", "-c", script, input="one\n")
+        assert shut.check().stdout == "done\n"
+        counted = cli.subprocess("exec", "-i", "piped", "sh", "-c", "wc -c; exit 6", input=data)
+        assert (counted.exit_code, counted.stdout.split()) == (6, [str(len(data))])
+    finally:
+        cli.subprocess("rm", "-f", "piped").check()
+    assert container_states(root) == [] and runtime_ids(root) == []
+    assert mounts_under(root) == []
