@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from tests.helpers import Cli, distroless_executable, require_root, require_tool, wait_until
-from tests.runtime.containers import container_states, mounts_under, runtime_ids
+from tests.runtime.containers import container_states, in_foreground, mounts_under, runtime_ids
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,23 +43,6 @@ def _spawn(root: Path, *args: str) -> pexpect.spawn[str]:
         env=env, timeout=60, encoding="utf-8", dimensions=(24, 80),
     )  # fmt: skip
     return child
-
-
-def _foreground(command: str) -> bool:
-    """Whether a process running ``command`` is its terminal's foreground job."""
-    wanted = command.replace(" ", "\0").encode() + b"\0"
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if Path(f"/proc/{entry}/cmdline").read_bytes() != wanted:
-                continue
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[2] == fields[5]:  # pgrp == the terminal's foreground process group
-            return True
-    return False
 
 
 @pytest.fixture
@@ -94,7 +77,7 @@ def test_run_it_gives_a_shell_with_a_terminal(
     child.expect(PROMPT)
     # Ctrl-C reaches the foreground job through the container's line discipline
     child.sendline("sleep 6001")
-    wait_until(lambda: _foreground("sleep 6001"), timeout=60, what="sleep in the foreground")
+    wait_until(lambda: in_foreground("sleep 6001"), timeout=60, what="sleep in the foreground")
     child.sendcontrol("c")
     child.expect(PROMPT)
     child.sendline("echo code=$?")
