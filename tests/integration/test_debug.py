@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
+import pexpect
 import pytest
 
-from tests.helpers import Cli, go_build, require_root, require_tool
-from tests.runtime.containers import container_states, mounts_under, runtime_ids
+from tests.helpers import (
+    Cli,
+    distroless_executable,
+    go_build,
+    require_root,
+    require_tool,
+    wait_until,
+)
+from tests.runtime.containers import container_states, in_foreground, mounts_under, runtime_ids
 
 pytestmark = [pytest.mark.integration]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-go"
 APP = "my-distroless-app:latest"
+PROMPT = r"/ # "
 TOOLBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.debug"
 
 
@@ -110,6 +120,46 @@ def test_debug_a_running_container(cli: Cli, root: Path, tmp_path: Path) -> None
     finally:
         cli.subprocess("rm", "-f", "app").check()
     assert _tree(root) == before
+    assert cli.subprocess("fsck").check().stdout == "store is consistent\n"
+    assert container_states(root) == [] and runtime_ids(root) == []
+    assert mounts_under(root) == []
+
+
+def test_the_interactive_debug_shell_has_a_terminal(cli: Cli, root: Path) -> None:
+    """``debug IMAGE`` with no command, under a real pty: the toolbox's shell, as ``-it``."""
+    digest = cli("inspect", APP).check().json()["digest"]  # type: ignore[index]
+    cli.subprocess("run", "--rm", APP).check()  # the layer's unpacked copy exists before
+    before = _tree(root)
+    env = dict(os.environ, TERM="xterm")
+    child = pexpect.spawn(
+        str(distroless_executable()), ["--root", str(root), "debug", APP],
+        env=env, timeout=90, encoding="utf-8", dimensions=(24, 80),
+    )  # fmt: skip
+    try:
+        child.expect(PROMPT)
+        child.sendline("tty; echo PATH=$PATH")
+        child.expect(rf"\r\n/dev/pts/\d+\r\nPATH={re.escape(TOOLBOX_PATH)}\r\n")
+        child.expect(PROMPT)
+        child.sendline("/myapp")  # the image's own program, from the toolbox's shell
+        child.expect(r"\r\nHello, Distroless World!\r\n")
+        child.expect(PROMPT)
+        child.sendline("sleep 6002")
+        wait_until(lambda: in_foreground("sleep 6002"), timeout=60, what="sleep in the foreground")
+        child.sendcontrol("c")  # ends the foreground job, not the shell
+        child.expect(PROMPT)
+        child.sendline("echo code=$?")
+        child.expect(r"\r\ncode=130\r\n")
+        child.expect(PROMPT)
+        child.sendeof()
+        child.expect(pexpect.EOF)
+        child.close()
+    finally:
+        if child.isalive():
+            child.close(force=True)
+            cli.subprocess("ps").check()  # reaps the container of a killed session
+    assert child.exitstatus == 0
+    assert cli("inspect", APP).check().json()["digest"] == digest  # type: ignore[index]
+    assert _tree(root) == before  # nothing of the toolbox, nothing changed
     assert cli.subprocess("fsck").check().stdout == "store is consistent\n"
     assert container_states(root) == [] and runtime_ids(root) == []
     assert mounts_under(root) == []

@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from tests.helpers import Cli, distroless_executable, require_root, require_tool, wait_until
-from tests.runtime.containers import container_states, mounts_under, runtime_ids
+from tests.runtime.containers import container_states, in_foreground, mounts_under, runtime_ids
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,23 +43,6 @@ def _spawn(root: Path, *args: str) -> pexpect.spawn[str]:
         env=env, timeout=60, encoding="utf-8", dimensions=(24, 80),
     )  # fmt: skip
     return child
-
-
-def _foreground(command: str) -> bool:
-    """Whether a process running ``command`` is its terminal's foreground job."""
-    wanted = command.replace(" ", "\0").encode() + b"\0"
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if Path(f"/proc/{entry}/cmdline").read_bytes() != wanted:
-                continue
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[2] == fields[5]:  # pgrp == the terminal's foreground process group
-            return True
-    return False
 
 
 @pytest.fixture
@@ -94,7 +77,7 @@ def test_run_it_gives_a_shell_with_a_terminal(
     child.expect(PROMPT)
     # Ctrl-C reaches the foreground job through the container's line discipline
     child.sendline("sleep 6001")
-    wait_until(lambda: _foreground("sleep 6001"), timeout=60, what="sleep in the foreground")
+    wait_until(lambda: in_foreground("sleep 6001"), timeout=60, what="sleep in the foreground")
     child.sendcontrol("c")
     child.expect(PROMPT)
     child.sendline("echo code=$?")
@@ -166,3 +149,30 @@ def test_it_without_a_terminal_is_refused(root: Path) -> None:
             "error: the input device is not a TTY; drop -t, or run from a terminal"
         ]
     assert container_states(root) == []
+
+
+def test_piped_stdin_reaches_run_i_and_exec_i(root: Path) -> None:
+    """``-i`` without ``-t`` copies a pipe to the container; without ``-i`` stdin is empty."""
+    cli = Cli(root)
+    script = "cat; echo done"
+    piped = cli.subprocess("run", "-i", "--rm", STATIC_DEBUG, "-c", script, input="hello\nworld\n")
+    assert piped.check().stdout == "hello\nworld\ndone\n"
+    closed = cli.subprocess("run", "--rm", STATIC_DEBUG, "-c", script, input="hello\n")
+    assert closed.check().stdout == "done\n"  # as docker: stdin is /dev/null without -i
+    # more than a pipe holds, so the copy must stream while the container reads
+    data = "".join(f"line {n:07d}\n" for n in range(100_000))
+    counted = cli.subprocess("run", "-i", "--rm", STATIC_DEBUG, "-c", "wc -c; exit 5", input=data)
+    assert (counted.exit_code, counted.stdout.split()) == (5, [str(len(data))])
+
+    cli.subprocess("run", "-d", "--name", "piped", STATIC_DEBUG, "-c", "sleep 6000").check()
+    try:
+        inside = cli.subprocess("exec", "-i", "piped", "sh", "-c", script, input="one\ntwo\n")
+        assert inside.check().stdout == "one\ntwo\ndone\n"
+        shut = cli.subprocess("exec", "piped", "sh", "-c", script, input="one\n")
+        assert shut.check().stdout == "done\n"
+        counted = cli.subprocess("exec", "-i", "piped", "sh", "-c", "wc -c; exit 6", input=data)
+        assert (counted.exit_code, counted.stdout.split()) == (6, [str(len(data))])
+    finally:
+        cli.subprocess("rm", "-f", "piped").check()
+    assert container_states(root) == [] and runtime_ids(root) == []
+    assert mounts_under(root) == []

@@ -60,3 +60,20 @@ def container_states(root: Path) -> list[str]:
 def owner_pid(root: Path, name: str) -> int:
     record = json.loads((root / "state" / "containers" / name / "owner.json").read_text())
     return int(record["pid"])
+
+
+def in_foreground(command: str) -> bool:
+    """Whether a process running ``command`` is its terminal's foreground job."""
+    wanted = command.replace(" ", "\0").encode() + b"\0"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{entry}/cmdline").read_bytes() != wanted:
+                continue
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[2] == fields[5]:  # pgrp == the terminal's foreground process group
+            return True
+    return False

@@ -11,6 +11,7 @@ from distroless.assemble.time import source_date_epoch
 from distroless.bases.locks import LOCK_DIR, lock_path
 from distroless.bases.recipe import DEFAULT_DISTRO, DISTROS, TAGS, Recipes
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.options import mirror_option, progress_option
 from distroless.cli.output import (
     ProgressMode,
@@ -32,7 +33,13 @@ _distro_option = click.option(
 )
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "distroless bases list",
+        "distroless bases build static --arch amd64,arm64",
+        "distroless bases lock --distro debian13",
+    )
+)
 def bases() -> None:
     """The distroless base images (static, base, cc, python3, java, nodejs) and builders."""
 
@@ -46,7 +53,10 @@ def _size(store: Store, name: str) -> int | None:
     return image.manifest.config.size + sum(layer.size for layer in image.layers)
 
 
-@bases.command("list")
+@bases.command(
+    "list",
+    epilog=examples("distroless bases list", "distroless bases list --distro debian12 --json"),
+)
 @_distro_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
@@ -89,7 +99,14 @@ def list_bases(app: App, distro: str, as_json: bool) -> None:
     )
 
 
-@bases.command("build")
+@bases.command(
+    "build",
+    epilog=examples(
+        "distroless bases build",
+        "distroless bases build static:latest python3:latest --arch amd64",
+        "distroless bases build static --distro debian12 --squash",
+    ),
+)
 @click.argument("names", nargs=-1)
 @_distro_option
 @click.option(
@@ -158,7 +175,10 @@ def build(
         click.echo(f"{b.refs[0]}  {b.descriptor.digest}")
 
 
-@bases.command("lock")
+@bases.command(
+    "lock",
+    epilog=examples("distroless bases lock", "distroless bases lock --distro debian13 --dir locks"),
+)
 @click.option(
     "--distro",
     "distros",

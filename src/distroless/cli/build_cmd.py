@@ -12,6 +12,7 @@ import click
 from distroless.assemble.time import source_date_epoch
 from distroless.cli.build_outputs import Exporting, exporting_options, parse_exporting
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.options import mirror_option, progress_option
 from distroless.cli.output import ProgressMode, TerminalReporter, emit_json
 from distroless.errors import UsageError
@@ -31,7 +32,14 @@ json_option = click.option(
 )  # fmt: skip
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless build -t my-distroless-app examples/hello-go",
+        "distroless build --spec image.yaml -t my-spec-app",
+        "distroless build --platform linux/amd64,linux/arm64 -t hello-multiarch"
+        " examples/hello-go-multiarch",
+    )
+)
 @exporting_options
 @click.argument("context", required=False, type=click.Path(file_okay=False))
 @click.option(
@@ -391,7 +399,12 @@ def _build_spec(
     _build(app, request, output)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless lock image.yaml",
+        "distroless lock --progress plain --mirror http://127.0.0.1:8000/debian image.yaml",
+    )
+)
 @click.argument("spec_file", type=click.Path(dir_okay=False))
 @mirror_option
 @progress_option

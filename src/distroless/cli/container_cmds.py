@@ -10,12 +10,9 @@ from typing import Any
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples as _examples
 from distroless.cli.output import emit_json, table
 from distroless.errors import UsageError
-
-
-def _examples(*lines: str) -> str:
-    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines) + "\n"
 
 
 def human_duration(seconds: float) -> str:

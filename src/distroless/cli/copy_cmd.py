@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.output import TerminalReporter
 from distroless.oci.models import Platform
 from distroless.registry_config import UserConfig
@@ -13,7 +14,14 @@ from distroless.transports.copy import copy as copy_image
 from distroless.transports.registry import Registries
 
 
-@click.command("copy")
+@click.command(
+    "copy",
+    epilog=examples(
+        "distroless copy --all-platforms distroless/static oci:./layout:static",
+        "distroless copy oci:./layout:static docker://127.0.0.1:5000/static:1",
+        "distroless copy docker://127.0.0.1:5000/static:1 docker-archive:static.tar:static:1",
+    ),
+)
 @click.argument("source")
 @click.argument("destination")
 @click.option("--platform", help="Platform to take from a multi-platform source (os/arch).")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from distroless.cli.help_text import examples
 from distroless.errors import UsageError
 from distroless.oci.reference import Reference
 
@@ -21,12 +22,26 @@ def _pairs(values: tuple[str, ...], option: str, what: str) -> dict[str, str]:
     return out
 
 
-@click.group("index")
+@click.group(
+    "index",
+    epilog=examples(
+        "distroless index create 127.0.0.1:5000/app:1 127.0.0.1:5000/app-amd64:1"
+        " 127.0.0.1:5000/app-arm64:1",
+        "distroless index create --dry-run 127.0.0.1:5000/app:1 127.0.0.1:5000/app-amd64:1",
+    ),
+)
 def index() -> None:
     """Multi-platform image indexes in a registry."""
 
 
-@index.command("create")
+@index.command(
+    "create",
+    epilog=examples(
+        "distroless index create 127.0.0.1:5000/app:1 127.0.0.1:5000/app-amd64:1"
+        " 127.0.0.1:5000/app-arm64:1",
+        "distroless index create --dry-run 127.0.0.1:5000/app:1 127.0.0.1:5000/app-amd64:1",
+    ),
+)
 @click.argument("target")
 @click.argument("images", nargs=-1, required=True)
 @click.option(

@@ -8,12 +8,18 @@ import click
 
 from distroless.assemble.time import source_date_epoch
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.output import TerminalReporter
 from distroless.oci.models import Platform
 from distroless.store import Store
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless pack /usr/bin/curl --from debian-tools:12 --with nss,certs -t curl:packed",
+        "distroless pack ./myapp --base static -t myapp:packed",
+    )
+)
 @click.argument("programs", nargs=-1, required=True)
 @click.option("-t", "--tag", "tags", multiple=True, required=True, help="Name for the image.")
 @click.option(

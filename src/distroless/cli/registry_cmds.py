@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.errors import UsageError
 from distroless.oci.reference import Reference
 
@@ -44,7 +45,13 @@ def _registries(ref: Reference, mirrors: tuple[str, ...], insecure: tuple[str, .
     return Registries(config, insecure=insecure)
 
 
-@click.command("pull")
+@click.command(
+    "pull",
+    epilog=examples(
+        "distroless pull 127.0.0.1:5000/hello:1",
+        "distroless pull --platform linux/arm64 127.0.0.1:5000/hello:1",
+    ),
+)
 @click.argument("reference")
 @click.option("--platform", help="os/arch[/variant] to pull from a multi-platform image.")
 @click.option("--all-platforms", is_flag=True, help="Keep the whole index, every platform.")
@@ -107,7 +114,13 @@ def pull_cmd(
         click.echo(f"{result.name or result.reference}: {result.descriptor.digest}")
 
 
-@click.command("push")
+@click.command(
+    "push",
+    epilog=examples(
+        "distroless push my-distroless-app 127.0.0.1:5000/hello:1",
+        "distroless push --no-referrers 127.0.0.1:5000/hello:1",
+    ),
+)
 @click.argument("image")
 @click.argument("reference", required=False)
 @_insecure_option
@@ -177,7 +190,13 @@ def _host(registry: str) -> str:
     return Reference.parse(f"{host}/x").registry if "." in host or ":" in host else host
 
 
-@click.command("login")
+@click.command(
+    "login",
+    epilog=examples(
+        "distroless login -u me 127.0.0.1:5000",
+        'echo "$TOKEN" | distroless login -u ci --password-stdin registry.example',
+    ),
+)
 @click.argument("registry")
 @click.option("-u", "--username", help="User name (prompted for when omitted).")
 @click.option("-p", "--password", help="Password; prefer --password-stdin.")
@@ -210,7 +229,10 @@ def login_cmd(
     click.echo(f"Login succeeded; credentials saved in {path}")
 
 
-@click.command("logout")
+@click.command(
+    "logout",
+    epilog=examples("distroless logout 127.0.0.1:5000", "distroless logout registry.example"),
+)
 @click.argument("registry")
 def logout_cmd(registry: str) -> None:
     """Forget the saved credentials of REGISTRY."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.output import emit_json, human_size, table
 from distroless.errors import InputError, UsageError
 
@@ -58,12 +59,23 @@ def passphrase(file: Path | None, *, confirm: bool, what: str) -> str:
     return value
 
 
-@click.group("key")
+@click.group(
+    "key",
+    epilog=examples(
+        "distroless key generate", "distroless key generate --output-key-prefix release"
+    ),
+)
 def key_group() -> None:
     """Signing keys in cosign's format (ECDSA P-256)."""
 
 
-@key_group.command("generate")
+@key_group.command(
+    "generate",
+    epilog=examples(
+        "distroless key generate",
+        "distroless key generate --output-key-prefix release --key-passphrase-file pass.txt",
+    ),
+)
 @click.option(
     "--output-key-prefix",
     default="cosign",
@@ -128,7 +140,13 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.command("sign")
+@click.command(
+    "sign",
+    epilog=examples(
+        "distroless sign my-distroless-app --key cosign.key",
+        "distroless sign --recursive --key cosign.key hello-multiarch",
+    ),
+)
 @click.argument("image")
 @click.option("--key", "key_path", required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -171,7 +189,13 @@ def sign_cmd(
     )
 
 
-@click.command("verify")
+@click.command(
+    "verify",
+    epilog=examples(
+        "distroless verify my-distroless-app --key cosign.pub",
+        "distroless verify --json --key cosign.pub 127.0.0.1:5000/hello:1",
+    ),
+)
 @click.argument("image")
 @click.option("--key", "key_path", required=True, type=click.Path(path_type=Path))
 @click.option("--identity", help="The reference the signature must name (default: IMAGE).")
@@ -201,7 +225,13 @@ def verify_cmd(app: App, image: str, key_path: Path, identity: str | None, as_js
     )
 
 
-@click.command("referrers")
+@click.command(
+    "referrers",
+    epilog=examples(
+        "distroless referrers my-distroless-app",
+        "distroless referrers --json 127.0.0.1:5000/hello:1",
+    ),
+)
 @click.argument("image")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @pass_app
@@ -257,7 +287,13 @@ def referrers_cmd(app: App, image: str, as_json: bool) -> None:
     table(["SUBJECT", "DIGEST", "ARTIFACT TYPE", "SIZE"], rows)
 
 
-@click.command("attestations")
+@click.command(
+    "attestations",
+    epilog=examples(
+        "distroless attestations my-distroless-app",
+        "distroless attestations my-distroless-app --key cosign.pub   # only what it signed",
+    ),
+)
 @click.argument("image")
 @click.option(
     "--key", "key_path", type=click.Path(path_type=Path),
@@ -265,13 +301,7 @@ def referrers_cmd(app: App, image: str, as_json: bool) -> None:
 )  # fmt: skip
 @pass_app
 def attestations_cmd(app: App, image: str, key_path: Path | None) -> None:
-    """Print the in-toto statements (SLSA provenance) attached to IMAGE, as a JSON list.
-
-    \b
-    Examples:
-      distroless attestations my-app
-      distroless attestations my-app --key cosign.pub   # only what that key signed
-    """
+    """Print the in-toto statements (SLSA provenance) attached to IMAGE, as a JSON list."""
     import json
 
     from distroless.errors import IntegrityError

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.output import emit_json, human_size, table
 from distroless.errors import DistrolessError, PolicyError
 from distroless.oci import mediatypes as mt
@@ -38,7 +39,7 @@ def _image_summary(store: Store, name: str, digest: str, media_type: str) -> dic
     }
 
 
-@click.command()
+@click.command(epilog=examples("distroless images", "distroless images --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def images(app: App, as_json: bool) -> None:
@@ -72,7 +73,12 @@ def images(app: App, as_json: bool) -> None:
     )
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless inspect my-distroless-app",
+        "distroless inspect --platform linux/arm64 hello-multiarch",
+    )
+)
 @click.argument("image")
 @click.option("--platform", help="Platform of a multi-platform image (os/arch).")
 @pass_app
@@ -94,7 +100,12 @@ def inspect(app: App, image: str, platform: str | None) -> None:
     )
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless tag my-distroless-app my-distroless-app:v1",
+        "distroless tag my-distroless-app 127.0.0.1:5000/hello:1",
+    )
+)
 @click.argument("source")
 @click.argument("target")
 @pass_app
@@ -104,7 +115,11 @@ def tag(app: App, source: str, target: str) -> None:
     store.tag(target, store.resolve(source))
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless rmi my-distroless-app:v1", "distroless rmi app:1 app:2 && distroless prune"
+    )
+)
 @click.argument("names", nargs=-1, required=True)
 @pass_app
 def rmi(app: App, names: tuple[str, ...]) -> None:
@@ -115,7 +130,7 @@ def rmi(app: App, names: tuple[str, ...]) -> None:
         click.echo(f"Untagged: {name} ({desc.digest})")
 
 
-@click.command()
+@click.command(epilog=examples("distroless prune", "distroless prune --all --json"))
 @click.option(
     "--all", "everything", is_flag=True,
     help="Also drop the layer and build caches, RUN cache mounts, the package cache and "
@@ -178,12 +193,12 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
         )
 
 
-@click.group()
+@click.group(epilog=examples("distroless system df", "distroless system df --json"))
 def system() -> None:
     """What the store and its caches use."""
 
 
-@system.command("df")
+@system.command("df", epilog=examples("distroless system df", "distroless system df --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def df(app: App, as_json: bool) -> None:
@@ -200,7 +215,7 @@ def df(app: App, as_json: bool) -> None:
     )
 
 
-@click.command()
+@click.command(epilog=examples("distroless fsck", "distroless fsck --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def fsck(app: App, as_json: bool) -> None:
@@ -220,7 +235,13 @@ def fsck(app: App, as_json: bool) -> None:
         raise PolicyError(f"{len(problems)} problem(s) found in the store")
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless save my-distroless-app:v1 -o app.tar",
+        "distroless save --format oci my-distroless-app:v1 -o app-oci.tar",
+        "distroless save my-distroless-app | docker load",
+    )
+)
 @click.argument("names", nargs=-1, required=True)
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="File to write (default stdout)."
@@ -245,7 +266,7 @@ def save(
         tarball.save(store, names, fh, "docker" if fmt == "docker" else "oci", plat)
 
 
-@click.command()
+@click.command(epilog=examples("distroless load -i app.tar", "docker save app:1 | distroless load"))
 @click.option(
     "-i", "--input", "source", type=click.Path(dir_okay=False), help="Tarball (default stdin)."
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from distroless.cli.context import App, pass_app
+from distroless.cli.help_text import examples
 from distroless.cli.output import emit_json, human_size
 from distroless.errors import InputError, PolicyError
 from distroless.oci.models import Platform
@@ -59,7 +60,12 @@ def _print_check(result: ImageCheck) -> None:
         click.echo(f"{result.image}: {len(result.reports)} platforms, {summary}")
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless check my-distroless-app",
+        "distroless check --json --suggest fetch my-distroless-app",
+    )
+)
 @click.argument("image")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--largest", default=10, show_default=True, help="How many large files to list.")
@@ -128,7 +134,13 @@ def _print_structure(report: StructureReport) -> None:
     click.echo(f"{passed} passed, {len(report.failures)} failed")
 
 
-@click.command("test")
+@click.command(
+    "test",
+    epilog=examples(
+        "distroless test my-distroless-app --config tests.yaml",
+        "distroless test --config a.yaml --config b.yaml --junit report.xml my-distroless-app",
+    ),
+)
 @click.argument("image")
 @click.option(
     "--config",
@@ -200,7 +212,12 @@ def _source_date_epoch() -> int:
     return int(value)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "distroless sbom my-distroless-app",
+        "distroless sbom --format cyclonedx-json -o sbom.json my-distroless-app",
+    )
+)
 @click.argument("image")
 @click.option(
     "--format",
