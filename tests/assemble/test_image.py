@@ -19,6 +19,7 @@ from distroless.assemble.image import (
 )
 from distroless.assemble.spec_build import build_spec
 from distroless.errors import BuildError
+from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry
 from distroless.layers.layer import DIFF_ID, Layer, manifest_descriptor
 from distroless.oci import mediatypes as mt
@@ -105,7 +106,8 @@ def test_a_keyed_layer_is_kept_under_the_key_layer_cache_key_names(tmp_path: Pat
     spelt otherwise would rebuild every layer, and a new spelling would orphan the layers
     users' stores hold."""
     store = Store(tmp_path / "store")
-    for compression, epoch in (("gzip", 0), ("zstd", 7)):
+    cases: tuple[tuple[Compression, int], ...] = (("gzip", 0), ("zstd", 7))
+    for compression, epoch in cases:
         made = add_layer(store, _source(), compression=compression, source_date_epoch=epoch)
         key = layer_cache_key(_source(), compression=compression, source_date_epoch=epoch)
         assert key == f"k:{compression}:{epoch}"
