@@ -43,16 +43,6 @@ _.storage_driver  # tests/helpers/docker.py: the engine the tests started, for m
 # Named for the set they belong to
 WRITE  # verify/access.py: READ, WRITE, EXECUTE are the permission bits
 
-# In areas being reworked elsewhere: each is dead today; remove it with that work
-_.stage_digests  # dockerfile/executor.py
-_.has_exceptions  # dockerfile/ignore.py
-fs_digest  # dockerfile/instructions.py
-_.with_arg  # dockerfile/stage.py
-describe_notes  # tests/dockerfile/differential/harness.py
-Role  # sign/provenance.py
-KINDS  # transports/copy.py
-_.triggered  # transports/registry/pull.py
-
 # Results library callers read: the CLI prints only part of them
 _.referrer  # sign.local.Signed: the signature's OCI referrer beside its .sig manifest
 _._path_with_destdir  # installer's SchemeDictionaryDestination calls it for every file

@@ -13,11 +13,13 @@ from distroless.assemble.image import (
     add_layer,
     assemble,
     image_layers,
+    layer_cache_key,
     store_layer,
     write_image,
 )
 from distroless.assemble.spec_build import build_spec
 from distroless.errors import BuildError
+from distroless.layers.compress import Compression
 from distroless.layers.entry import Entry
 from distroless.layers.layer import DIFF_ID, Layer, manifest_descriptor
 from distroless.oci import mediatypes as mt
@@ -97,6 +99,21 @@ def test_a_keyed_layer_is_made_once_per_key_compression_and_clamp(tmp_path: Path
     assert plain.descriptor.digest == plain.diff_id == first.diff_id
     unkeyed = add_layer(store, _source(key=None), reporter=reporter)
     assert reporter.kinds()[-1] == "layer-built" and unkeyed.diff_id == first.diff_id
+
+
+def test_a_keyed_layer_is_kept_under_the_key_layer_cache_key_names(tmp_path: Path) -> None:
+    """The base builder asks the cache for this key before it schedules a layer; a key
+    spelt otherwise would rebuild every layer, and a new spelling would orphan the layers
+    users' stores hold."""
+    store = Store(tmp_path / "store")
+    cases: tuple[tuple[Compression, int], ...] = (("gzip", 0), ("zstd", 7))
+    for compression, epoch in cases:
+        made = add_layer(store, _source(), compression=compression, source_date_epoch=epoch)
+        key = layer_cache_key(_source(), compression=compression, source_date_epoch=epoch)
+        assert key == f"k:{compression}:{epoch}"
+        assert KeyedLayerCache(store).get(key) == made
+    assert layer_cache_key(_source(key=None)) is None
+    assert layer_cache_key(_source(key="")) is None
 
 
 def test_the_keyed_cache_answers_only_for_blobs_still_there(tmp_path: Path) -> None:

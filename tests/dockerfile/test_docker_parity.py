@@ -20,6 +20,7 @@ import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backports import zstd
@@ -31,6 +32,7 @@ from tests.dockerfile.executor_helpers import build
 from tests.helpers import DockerEngine
 from tests.helpers.images import store_image
 from tests.helpers.proc import CommandFailed, run
+from tests.helpers.rawtar import Member, tar_of
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -222,21 +224,15 @@ def test_dockerignore_hides_what_a_link_points_to(
 # -- ADD of local archives -------------------------------------------------------------
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object):  # type: ignore[no-untyped-def]
-    return name, kind, data, fields
+#: the archives' members carry a time of their own, as archives people ADD do
+MTIME = 1_000_000
 
 
-def _tar(path: Path, members: list[tuple[str, bytes, bytes, dict[str, object]]]) -> Path:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, data, fields in members:
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            info.mtime = 1_000_000
-            for key, value in fields.items():
-                setattr(info, key, value)
-            info.size = len(data) if kind == tarfile.REGTYPE else 0
-            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+def _member(name: str, kind: bytes = tarfile.REGTYPE, **fields: Any) -> Member:
+    return Member(name, kind, mtime=MTIME, **fields)
+
+
+def _tar(path: Path, members: list[Member]) -> Path:
     compress: dict[str, Callable[[bytes], bytes]] = {
         ".tar": bytes,
         ".gz": gzip.compress,
@@ -244,7 +240,7 @@ def _tar(path: Path, members: list[tuple[str, bytes, bytes, dict[str, object]]])
         ".xz": lzma.compress,
         ".zst": zstd.compress,
     }
-    path.write_bytes(compress[path.suffix](buf.getvalue()))
+    path.write_bytes(compress[path.suffix](tar_of(members)))
     return path
 
 

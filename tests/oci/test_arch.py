@@ -6,7 +6,13 @@ import pytest
 
 from distroless.elf.machine import LOADERS
 from distroless.errors import InputError
-from distroless.oci.arch import DEBIAN_TO_OCI, debian_of_oci, oci_of_debian
+from distroless.oci.arch import (
+    DEBIAN_TO_OCI,
+    KERNEL_TO_OCI,
+    debian_of_oci,
+    kernel_of_debian,
+    oci_of_debian,
+)
 from distroless.oci.models import Platform
 
 
@@ -55,3 +61,11 @@ def test_the_loaders_speak_the_same_table() -> None:
 def test_the_host_is_a_platform_the_table_knows() -> None:
     host = Platform.host()
     assert host.os == "linux" and host.architecture in {o for o, _ in DEBIAN_TO_OCI.values()}
+
+
+def test_every_debian_port_with_a_kernel_name_maps_back_to_it() -> None:
+    for debian, oci in DEBIAN_TO_OCI.items():
+        machine = kernel_of_debian(debian)
+        assert machine is None or KERNEL_TO_OCI[machine] == oci
+    assert kernel_of_debian("armhf") == "armv7l" and kernel_of_debian("ppc64") is None
+    assert kernel_of_debian("no-such-port") is None

@@ -40,3 +40,26 @@ def test_a_base_without_python() -> None:
 def test_another_python_version_than_the_base() -> None:
     with pytest.raises(PythonPackageError, match=r"3.99 is not the Python of the base .*\(3.13\)"):
         python_target(BASE, "amd64", "distroless/python3", "3.99")
+
+
+@pytest.mark.parametrize(
+    ("arch", "machine"),
+    [
+        ("amd64", "x86_64"),
+        ("arm64", "aarch64"),
+        ("armhf", "armv7l"),
+        ("i386", "i686"),
+        ("ppc64el", "ppc64le"),
+        ("s390x", "s390x"),
+        ("riscv64", "riscv64"),
+    ],
+)
+def test_wheel_tags_name_the_kernels_machine(arch: str, machine: str) -> None:
+    target = python_target(BASE, arch, "distroless/python3")
+    assert target.machine == machine
+    assert target.platform_tags()[0] == f"manylinux_2_41_{machine}"
+
+
+def test_a_port_with_no_known_machine_gets_no_wheels() -> None:
+    with pytest.raises(PythonPackageError, match="no wheels are chosen for architecture ppc64"):
+        python_target(BASE, "ppc64", "distroless/python3")

@@ -85,6 +85,21 @@ def store_layer(
     return Layer.written(info)
 
 
+def layer_cache_key(
+    source: LayerSource, *, compression: Compression = "gzip", source_date_epoch: int = 0
+) -> str | None:
+    """The key :func:`add_layer` keeps ``source``'s layer under; None for a source it
+    does not keep.
+
+    The same entries give different blobs with another compression or clamp time, so
+    both are part of the key.  The key names records already in users' stores: its
+    spelling must not change.
+    """
+    if not source.cache_key:
+        return None
+    return f"{source.cache_key}:{compression}:{source_date_epoch}"
+
+
 def add_layer(
     store: Store,
     source: LayerSource,
@@ -94,13 +109,10 @@ def add_layer(
     reporter: Reporter | None = None,
     cache: KeyedLayerCache | None = None,
 ) -> Layer:
-    """The layer of ``source``: the one made earlier under the same key, or a new one.
-
-    The same entries give different blobs with another compression or clamp time, so
-    both are part of the key under which the layer is kept.
-    """
+    """The layer of ``source``: the one made earlier under the same key
+    (:func:`layer_cache_key`), or a new one."""
     report = reporter or NullReporter()
-    key = f"{source.cache_key}:{compression}:{source_date_epoch}" if source.cache_key else None
+    key = layer_cache_key(source, compression=compression, source_date_epoch=source_date_epoch)
     if key is not None:
         cache = cache or KeyedLayerCache(store)
         found = cache.get(key)

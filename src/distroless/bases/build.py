@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from distroless.assemble.cache import KeyedLayerCache
-from distroless.assemble.image import LayerSource, add_layer, assemble, assemble_index
+from distroless.assemble.image import (
+    LayerSource,
+    add_layer,
+    assemble,
+    assemble_index,
+    layer_cache_key,
+)
 from distroless.assemble.packages import package_layer
 from distroless.bases.busybox import busybox_entries
 from distroless.bases.generated import GeneratedFiles
@@ -296,7 +302,7 @@ class BaseBuilder:
                     continue  # build() refuses it with the one message for it
                 for arch in archs:
                     for source in self._sources(recipe, arch, config):
-                        key = _cache_key(source, self.source_date_epoch)
+                        key = layer_cache_key(source, source_date_epoch=self.source_date_epoch)
                         if key is None or key in todo or self._cache.get(key) is not None:
                             continue
                         todo[key] = source
@@ -352,13 +358,6 @@ class BaseBuilder:
                 self._refs[name] = desc.digest
         self.reporter.event("base-built", name=recipe.name, tag=tag, digest=desc.digest)
         return BuiltBase(recipe.name, tag, self.distro, desc, names)
-
-
-def _cache_key(source: LayerSource, source_date_epoch: int) -> str | None:
-    """The key :func:`add_layer` keeps ``source``'s gzip layer under."""
-    if source.cache_key is None:
-        return None
-    return f"{source.cache_key}:gzip:{source_date_epoch}"
 
 
 class _FreshFirst:

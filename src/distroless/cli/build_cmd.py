@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from distroless.assemble.time import source_date_epoch
+from distroless.assignments import parse_assignments
 from distroless.cli.build_outputs import Exporting, exporting_options, parse_exporting
 from distroless.cli.context import App, pass_app
 from distroless.cli.help_text import examples
@@ -215,20 +215,6 @@ def _stderr_fd() -> int | None:
         return None
 
 
-def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
-    """``K=V`` sets; a bare ``K`` takes the value from the environment (docker's rule)."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError(f"invalid --build-arg {item!r}: expected KEY=VALUE")
-        if sep:
-            out[key] = value
-        elif key in os.environ:
-            out[key] = os.environ[key]
-    return out
-
-
 def parse_platforms(items: tuple[str, ...]) -> tuple[Platform, ...]:
     """``--platform`` values: each a comma list (buildx's form), repeats allowed."""
     platforms: list[Platform] = []
@@ -306,7 +292,7 @@ def _build_dockerfile(
     from distroless.dockerfile.secrets import load_secrets
 
     key = _provenance_key(provenance_key, key_passphrase_file)
-    args = _parse_build_args(build_args)
+    args = parse_assignments(build_args, what="--build-arg")
     sde = source_date_epoch()
     warm = None
     if not (no_cache or pull or secrets or cache_to or cache_from or output.exporting.given):

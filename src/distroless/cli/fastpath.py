@@ -15,6 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from distroless.assignments import parse_assignments
+from distroless.errors import UsageError
 from distroless.warm import NO_WARM_ENV, WarmHit, WarmInputs, check
 
 _VALUE_FLAGS = {
@@ -113,17 +115,11 @@ def _store_root(given: str | None) -> str:
 
 
 def _build_args(items: list[str]) -> dict[str, str] | None:
-    """As the full path reads ``--build-arg``: a bare ``K`` takes the environment's value."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key:
-            return None
-        if sep:
-            out[key] = value
-        elif key in os.environ:
-            out[key] = os.environ[key]
-    return out
+    """As the full path reads ``--build-arg``; None for a value it refuses."""
+    try:
+        return parse_assignments(items, what="--build-arg")
+    except UsageError:
+        return None
 
 
 def _source_date_epoch() -> int | None:

@@ -199,7 +199,6 @@ class Executor:
         return BuildResult(
             desc,
             config,
-            {i: s.digest() for i, s in self.states.items()},
             tuple(self.executed),
             tuple(self.cached),
             self._added_files(final) if self.options.list_added_files else (),

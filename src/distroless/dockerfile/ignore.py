@@ -153,10 +153,6 @@ class DockerIgnore:
                     raise InputError(f"cannot read {str(candidate)!r}: {exc}") from None
         return cls()
 
-    @property
-    def has_exceptions(self) -> bool:
-        return any(p.exclusion for p in self.patterns)
-
     def matches(self, relpath: str) -> bool:
         """Whether ``relpath`` (relative to the context, ``/``-separated) is excluded."""
         path = posixpath.normpath(relpath.replace(os.sep, "/")).lstrip("/")

@@ -57,7 +57,6 @@ class BuildOptions:
 class BuildResult:
     descriptor: Descriptor
     config: ImageConfig
-    stage_digests: Mapping[int, str]
     executed: tuple[str, ...]
     cached: tuple[str, ...]
     #: regular files the target's COPY/ADD steps (its own and its parent stages') wrote,

@@ -57,10 +57,6 @@ class StageState:
         later = {k: args[k] for k in self.args_over_env if k in args}
         return {**args, **self.env, **later}
 
-    def with_arg(self, name: str, value: str) -> StageState:
-        kept = tuple((k, v) for k, v in self.args if k != name)
-        return replace(self, args=(*kept, (name, value)), args_over_env=self.args_over_env | {name})
-
     def with_config(self, config: ContainerConfig) -> StageState:
         return replace(self, config=config)
 

@@ -47,6 +47,7 @@ KERNEL_TO_OCI: dict[str, Oci] = {
 _DEFAULT_VARIANT = {"arm": "v7"}
 _OCI_TO_DEBIAN = {oci: debian for debian, oci in DEBIAN_TO_OCI.items()}
 _OCI_NAMES = frozenset(oci for oci, _ in DEBIAN_TO_OCI.values())
+_OCI_TO_KERNEL = {oci: kernel for kernel, oci in KERNEL_TO_OCI.items()}
 
 
 def oci_of_debian(arch: str) -> Oci:
@@ -56,6 +57,13 @@ def oci_of_debian(arch: str) -> Oci:
     except KeyError:
         known = ", ".join(DEBIAN_TO_OCI)
         raise InputError(f"unknown Debian architecture {arch!r}; known: {known}") from None
+
+
+def kernel_of_debian(arch: str) -> str | None:
+    """What ``uname -m`` says on a machine the Debian architecture ``arch`` runs on (the
+    name wheel platform tags use); None for a port the table knows no machine of."""
+    oci = DEBIAN_TO_OCI.get(arch)
+    return _OCI_TO_KERNEL.get(oci) if oci is not None else None
 
 
 def debian_of_oci(architecture: str, variant: str | None) -> str:

@@ -9,7 +9,6 @@ directory in pip's configuration) are copied through the same check.
 from __future__ import annotations
 
 import hashlib
-import os
 import ssl
 import urllib.parse
 import urllib.request
@@ -24,6 +23,7 @@ from distroless.debian.fetch import cache_write_error
 from distroless.errors import IntegrityError, PythonPackageError
 from distroless.python.resolve import LockedWheel
 from distroless.reporter import NullReporter, Reporter
+from distroless.store.atomic import atomic_file
 
 CHUNK = 1 << 20
 #: a wheel larger than this is refused while it streams
@@ -93,17 +93,13 @@ def fetch_wheels(
 def _download(client: httpx.Client, cache_dir: Path, wheel: LockedWheel, report: Reporter) -> Path:
     dest = wheel_path(cache_dir, wheel)
     what = f"wheel {wheel.filename}"
-    partial = dest.parent.with_name(dest.parent.name + ".partial")
     task = report.task(f"download {wheel.filename}")
     digest = hashlib.sha256()
     size = 0
     try:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-        with (
-            _stream(client, wheel.url, what) as chunks,
-            os.fdopen(os.open(partial, flags, 0o644), "wb") as out,
-        ):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # a failure inside the block (a short read, a wrong sha256) leaves nothing at dest
+        with _stream(client, wheel.url, what) as chunks, atomic_file(dest, 0o644) as out:
             for chunk in chunks:
                 size += len(chunk)
                 if size > MAX_WHEEL_BYTES:
@@ -111,20 +107,14 @@ def _download(client: httpx.Client, cache_dir: Path, wheel: LockedWheel, report:
                 digest.update(chunk)
                 out.write(chunk)
                 task.advance(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != wheel.sha256:
-            raise IntegrityError(
-                f"{what}: sha256 mismatch, expected {wheel.sha256}, got {digest.hexdigest()}; "
-                "the download was discarded"
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, dest)
+            if digest.hexdigest() != wheel.sha256:
+                raise IntegrityError(
+                    f"{what}: sha256 mismatch, expected {wheel.sha256}, "
+                    f"got {digest.hexdigest()}; the download was discarded"
+                )
     except OSError as exc:
         raise cache_write_error(exc, dest) from exc
     finally:
         task.done()
-        if partial.exists():
-            partial.unlink()
     report.event("wheel-downloaded", name=wheel.name, sha256=wheel.sha256, size=size)
     return dest

@@ -13,17 +13,8 @@ from dataclasses import dataclass
 
 from distroless.debian.resolver import Package
 from distroless.errors import PythonPackageError
+from distroless.oci.arch import kernel_of_debian
 
-#: Debian architecture -> the machine name in wheel platform tags
-MACHINES = {
-    "amd64": "x86_64",
-    "arm64": "aarch64",
-    "armhf": "armv7l",
-    "i386": "i686",
-    "ppc64el": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
 _MINIMAL = re.compile(r"^python3\.([0-9]+)-minimal$")
 _GLIBC = re.compile(r"^(?:[0-9]+:)?([0-9]+)\.([0-9]+)")
 #: manylinux_2_5 is the oldest glibc a manylinux tag names (manylinux1)
@@ -44,7 +35,11 @@ class PythonTarget:
 
     @property
     def machine(self) -> str:
-        return MACHINES[self.arch]
+        """The machine name in wheel platform tags (``x86_64``), the kernel's."""
+        machine = kernel_of_debian(self.arch)
+        if machine is None:
+            raise PythonPackageError(f"no wheels are chosen for architecture {self.arch}")
+        return machine
 
     @property
     def abis(self) -> tuple[str, ...]:
@@ -111,7 +106,7 @@ def python_target(
     match = _GLIBC.match(str(libc.version)) if libc is not None else None
     if match is None:
         raise PythonPackageError(f"the base {base} has no libc6 in its status.d")
-    if arch not in MACHINES:
+    if kernel_of_debian(arch) is None:
         raise PythonPackageError(f"no wheels are chosen for architecture {arch}")
     glibc = (int(match.group(1)), int(match.group(2)))
     return PythonTarget(version, glibc, arch)

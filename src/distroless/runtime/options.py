@@ -6,13 +6,13 @@ The CLI parses flags into :class:`RunOptions` at the boundary (``parse_env``,
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from distroless.assignments import parse_assignments
 from distroless.errors import UsageError
 
 #: ``private``: a namespace of its own with outbound access through slirp4netns (the
@@ -85,17 +85,7 @@ class RunOptions:
 
 def parse_env(items: Sequence[str], host_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """``K=V`` sets, ``K`` alone copies the host's value (and is dropped if unset)."""
-    host = os.environ if host_env is None else host_env
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError(f"invalid environment variable {item!r}: expected KEY=VALUE")
-        if sep:
-            out[key] = value
-        elif key in host:
-            out[key] = host[key]
-    return out
+    return parse_assignments(items, what="environment variable", host_env=host_env)
 
 
 def parse_volume(text: str) -> Mount:

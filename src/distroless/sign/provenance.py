@@ -43,8 +43,6 @@ BUILDER_ID = "urn:distroless:builder"
 #: secret would otherwise be "found" inside every statement.
 MIN_SUBSTRING_SECRET = 6
 
-Role = Literal["base", "copy-from", "lock"]
-
 
 def _digest_set(digest: str) -> dict[str, str]:
     if not is_digest(digest):

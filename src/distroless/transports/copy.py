@@ -30,7 +30,6 @@ from distroless.transports.layout import export_layout, import_layout
 from distroless.transports.registry import Registries, pull, push
 from distroless.transports.walk import walk_descriptors
 
-KINDS = ("store", "docker", "oci", "oci-archive", "docker-archive")
 ARCHIVES = ("oci-archive", "docker-archive")
 
 

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -569,7 +569,3 @@ def docker_error_line(output: str) -> int | None:
     """The line an old engine names in its error (``dockerfile parse error line N``), if any."""
     found = re.search(r"(?:error line|Dockerfile:)\s*(\d+)", output)
     return int(found.group(1)) if found else None
-
-
-def describe_notes(cases: Iterable[Case]) -> dict[str, str]:
-    return {c.name: c.xfail for c in cases if c.xfail}

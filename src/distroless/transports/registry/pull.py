@@ -192,10 +192,6 @@ class _Abort:
         if self._event.is_set():
             raise _Stopped()
 
-    @property
-    def triggered(self) -> bool:
-        return self._event.is_set()
-
     @contextlib.contextmanager
     def watching(self, resp: httpx.Response) -> Iterator[None]:
         with self._lock:
