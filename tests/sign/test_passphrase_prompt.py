@@ -85,9 +85,7 @@ def test_sign_asks_for_the_keys_passphrase_on_a_terminal(tmp_path: Path, cli: Cl
     assert "Repeat" not in rest  # an existing key is asked for once
 
 
-def test_without_a_passphrase_or_terminal_it_refuses_in_one_line(
-    tmp_path: Path, cli: Cli
-) -> None:
+def test_without_a_passphrase_or_terminal_it_refuses_in_one_line(tmp_path: Path, cli: Cli) -> None:
     env: dict[str, str | None] = dict.fromkeys(_NO_PASSPHRASE_ENV)
     prefix = tmp_path / "cosign"
     result = cli.subprocess("key", "generate", "--output-key-prefix", prefix, env=env, input="")
