@@ -146,7 +146,11 @@ def test_output_type_registry_pushes_to_its_name_with_provenance(
     ).check().json()  # fmt: skip
     assert isinstance(result, dict)
     assert result["pushed"] == [{"reference": ref, "referrers": 2}]
-    assert set(_pushed_referrers(registry, repo, result["digest"])) == {IN_TOTO, SPDX}
+    found = _pushed_referrers(registry, repo, result["digest"])
+    assert set(found) == {IN_TOTO, SPDX}
+    # the statement names the stored name and the repository it was pushed to
+    names = [s["name"] for s in _statement(registry, repo, found[IN_TOTO])["subject"]]
+    assert names == ["docker.io/local/app", ref.rpartition(":")[0]]
     status, _ = _get(registry, "/v2/local/app/manifests/1")
     assert status == 404  # the -t name stays in the store: name= says where it goes
 

@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OPTIONS = (
     click.option(
         "-o", "--output", "outputs", multiple=True,
-        metavar="type=local|tar|oci|docker,dest=PATH|DIR|type=registry[,name=REF]",
+        metavar="type=local|tar|oci|docker|registry,...|DIR",
         help="Also write the result: its files (local, tar) or the image (oci, docker); "
         "dest=- is stdout. A bare DIR is type=local. type=registry pushes, as --push.",
     ),
