@@ -198,3 +198,38 @@ def test_bad_push_flags_are_refused_before_the_build(
     assert "\n" not in message and "Traceback" not in message
     assert fragment in message, message
     assert store_state(cli.root) == before
+
+
+def test_a_multi_platform_build_pushes_its_index_with_the_provenance_on_it(
+    cli: Cli, registry: Registry, context: Path
+) -> None:
+    repo = "build-push/multi"
+    ref = registry.ref(repo, "v1")
+    result = cli(
+        "build", "--push", "--platform", "linux/amd64,linux/arm64", "-t", ref, "--json", context
+    ).check().json()  # fmt: skip
+    assert isinstance(result, dict)
+    index = _manifest(registry, repo, "v1")
+    assert index["mediaType"] == mt.OCI_INDEX
+    platforms = {m["platform"]["architecture"] for m in index["manifests"]}
+    assert platforms == {"amd64", "arm64"}
+    found = _pushed_referrers(registry, repo, result["digest"])
+    statement = _statement(registry, repo, found[IN_TOTO])
+    assert statement["subject"][0]["digest"]["sha256"] == result["digest"].removeprefix("sha256:")
+    for entry in index["manifests"]:  # each platform's SBOM went up beside it
+        assert set(_pushed_referrers(registry, repo, entry["digest"])) == {SPDX}
+
+
+def test_a_spec_build_pushes_with_provenance_too(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    spec = tmp_path / "image.yaml"
+    spec.write_text("base: scratch\nfiles:\n  - {dst: /etc/motd, content: hi}\n")
+    repo = "build-push/spec"
+    ref = registry.ref(repo, "v1")
+    result = cli("build", "--spec", spec, "--push", "-t", ref, "--json").check().json()
+    assert isinstance(result, dict)
+    found = _pushed_referrers(registry, repo, result["digest"])
+    assert set(found) == {IN_TOTO, SPDX}
+    predicate = _statement(registry, repo, found[IN_TOTO])["predicate"]
+    assert predicate["buildDefinition"]["externalParameters"]["source"]["path"] == "image.yaml"
