@@ -21,6 +21,14 @@ from distroless.exporters.spec import OutputSpec, check_destinations, parse_outp
         ("type=oci,dest=o.tar,name=a:1", OutputSpec("oci", "o.tar", ("a:1",))),
         ('type=docker,dest=d.tar,"name=a:1,b:2"', OutputSpec("docker", "d.tar", ("a:1", "b:2"))),
         ('type=local,"dest=a,b"', OutputSpec("local", "a,b")),
+        ("type=registry", OutputSpec("registry", "", push=True)),
+        (
+            'type=registry,"name=h:5000/a:1,h:5000/b"',
+            OutputSpec("registry", "", ("h:5000/a:1", "h:5000/b"), push=True),
+        ),
+        ("type=image,push=true,name=h/a:1", OutputSpec("image", "", ("h/a:1",), push=True)),
+        ("type=image", OutputSpec("image", "")),
+        ("type=registry,push=false", OutputSpec("registry", "")),
     ],
 )
 def test_buildx_syntax(text: str, expected: OutputSpec) -> None:
@@ -30,8 +38,10 @@ def test_buildx_syntax(text: str, expected: OutputSpec) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("type=image,dest=x", "unknown type 'image'"),
-        ("type=registry", "unknown type"),
+        ("type=s3,dest=x", "unknown type 's3'"),
+        ("type=registry,dest=x", "takes no dest="),
+        ("type=image,push=maybe", "push= is true or false"),
+        ("type=image,name=a:1", "name= without push=true"),
         ("type=local", "needs dest="),
         ("type=tar,dest=", "needs dest="),
         ("dest=x", "missing type="),

@@ -22,6 +22,7 @@ from distroless.store import Store
 if TYPE_CHECKING:
     from distroless.build import BuildOutcome, BuildRequest
     from distroless.sign.keys import PrivateKey
+    from distroless.transports.registry.push import PushResult
 
 # The builder, spec and Debian modules are imported where they are used: a cached
 # Dockerfile build should not pay for loading the package resolver.
@@ -32,13 +33,35 @@ json_option = click.option(
 )  # fmt: skip
 
 
+class _BuildCommand(click.Command):
+    """Reads buildx's ``--provenance=true|false`` as ``--provenance`` / ``--no-provenance``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, [_provenance_flag(a) for a in args])
+
+
+def _provenance_flag(arg: str) -> str:
+    name, eq, value = arg.partition("=")
+    if name != "--provenance" or not eq:
+        return arg
+    if value.lower() in ("true", "1"):
+        return "--provenance"
+    if value.lower() in ("false", "0"):
+        return "--no-provenance"
+    raise UsageError(
+        f"invalid {arg!r}: give --provenance=true or false (the statement always holds "
+        "everything BuildKit's mode=max does, without secrets)"
+    )
+
+
 @click.command(
+    cls=_BuildCommand,
     epilog=examples(
         "distroless build -t my-distroless-app examples/hello-go",
         "distroless build --spec image.yaml -t my-spec-app",
         "distroless build --platform linux/amd64,linux/arm64 -t hello-multiarch"
         " examples/hello-go-multiarch",
-    )
+    ),
 )
 @exporting_options
 @click.argument("context", required=False, type=click.Path(file_okay=False))
@@ -92,8 +115,9 @@ json_option = click.option(
     help="Attach an SPDX SBOM to the built image (pushed as an OCI referrer).",
 )  # fmt: skip
 @click.option(
-    "--provenance", is_flag=True,
-    help="Attach SLSA provenance: the bases, Dockerfile, context and build args by digest.",
+    "--provenance/--no-provenance", default=None,
+    help="Attach SLSA provenance: the bases, Dockerfile, context and build args by digest "
+    "(default: on when the build pushes). --provenance=true|false as in buildx.",
 )  # fmt: skip
 @click.option(
     "--provenance-key", type=click.Path(dir_okay=False, path_type=Path),
@@ -126,14 +150,24 @@ def build(
     progress: str,
     as_json: bool,
     sbom: bool,
-    provenance: bool,
+    provenance: bool | None,
     provenance_key: Path | None,
     key_passphrase_file: Path | None,
     **exporting_flags: Any,
 ) -> None:
-    """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec)."""
-    exporting = parse_exporting(**exporting_flags)
+    """Build an image from a Dockerfile in CONTEXT, or from a spec file (--spec).
+
+    \b
+    A build that pushes (--push, -o type=registry) attaches SLSA provenance unless
+    --provenance=false, as buildx does.
+    """
+    exporting = parse_exporting(tags=tags, **exporting_flags)
     output = _Output(quiet=quiet, progress=progress, as_json=as_json, exporting=exporting)
+    if provenance is False and provenance_key is not None:
+        raise UsageError("--provenance-key signs the provenance that --provenance=false turns off")
+    with_provenance = provenance_key is not None or (
+        exporting.pushes if provenance is None else provenance
+    )
     if spec_file is not None:
         if context is not None:
             raise UsageError("give either --spec FILE or a CONTEXT directory, not both")
@@ -148,7 +182,7 @@ def build(
         _build_spec(
             app, spec_file, tags, platforms, mirror, output, sbom=sbom,
             registry_mirrors=registry_mirrors,
-            provenance=provenance or provenance_key is not None,
+            provenance=with_provenance,
             provenance_key=provenance_key, key_passphrase_file=key_passphrase_file,
         )  # fmt: skip
         return
@@ -172,7 +206,7 @@ def build(
         mirror=mirror,
         output=output,
         sbom=sbom,
-        provenance=provenance or provenance_key is not None,
+        provenance=with_provenance,
         provenance_key=provenance_key,
         key_passphrase_file=key_passphrase_file,
     )
@@ -235,6 +269,7 @@ def _build(app: App, request: BuildRequest, output: _Output) -> None:
     finally:
         reporter.close()
     _write_build_files(app, outcome, output.exporting)
+    pushed = _push(app, outcome, output)
     digest = outcome.descriptor.digest
     err = output.exporting.to_stdout  # stdout carries an --output: our lines go to stderr
     if output.as_json:
@@ -244,11 +279,40 @@ def _build(app: App, request: BuildRequest, output: _Output) -> None:
                 "mediaType": outcome.descriptor.media_type,
                 "tags": list(outcome.tags),
                 "sboms": [str(d.digest) for d in outcome.sboms],
+                "provenance": str(outcome.provenance.digest) if outcome.provenance else None,
+                "pushed": [
+                    {"reference": str(p.reference), "referrers": p.referrers} for p in pushed
+                ],
             },
             err=err,
         )
         return
     click.echo(digest if output.quiet else f"Built {digest}", err=err)
+    if not output.quiet:
+        for result in pushed:
+            click.echo(f"Pushed {result.reference}: {result.descriptor.digest}", err=err)
+
+
+def _push(app: App, outcome: BuildOutcome, output: _Output) -> list[PushResult]:
+    """``--push`` / ``type=registry``: the stored image and its referrers, to each name."""
+    if not output.exporting.pushes:
+        return []
+    from distroless.exporters.registry import push_built
+    from distroless.registry_config import UserConfig
+    from distroless.transports.registry import Registries
+
+    reporter = output.reporter()
+    try:
+        with Registries(UserConfig.load()) as regs:
+            return push_built(
+                Store(app.root_path),
+                outcome.descriptor,
+                output.exporting.push_to,
+                registries=regs,
+                reporter=reporter,
+            )
+    finally:
+        reporter.close()
 
 
 def _write_build_files(app: App, outcome: BuildOutcome, exporting: Exporting) -> None:

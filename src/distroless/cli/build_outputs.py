@@ -1,5 +1,5 @@
-"""``build``'s buildx flags for what leaves the build: ``--output``, ``--iidfile``,
-``--metadata-file``, ``--label``, ``--ssh`` and ``--build-context``.
+"""``build``'s buildx flags for what leaves the build: ``--output``, ``--push``,
+``--iidfile``, ``--metadata-file``, ``--label``, ``--ssh`` and ``--build-context``.
 
 They are read here, once, before anything is built: a bad value is a one-line usage
 error and the store is not touched.
@@ -18,15 +18,22 @@ import click
 
 from distroless.errors import DistrolessError, UsageError
 from distroless.exporters import OutputSpec, check_destinations, parse_output
+from distroless.exporters.registry import push_references
+from distroless.oci.reference import Reference
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _OPTIONS = (
     click.option(
         "-o", "--output", "outputs", multiple=True,
-        metavar="type=local|tar|oci|docker,dest=PATH|DIR",
+        metavar="type=local|tar|oci|docker|registry,...|DIR",
         help="Also write the result: its files (local, tar) or the image (oci, docker); "
-        "dest=- is stdout. A bare DIR is type=local.",
+        "dest=- is stdout. A bare DIR is type=local. type=registry pushes, as --push.",
+    ),
+    click.option(
+        "--push", is_flag=True,
+        help="Push the image and its SBOM, provenance and signatures to each -t name "
+        "(type=registry). Attaches provenance unless --provenance=false.",
     ),
     click.option(
         "--iidfile", type=click.Path(dir_okay=False, path_type=Path),
@@ -64,6 +71,8 @@ class Exporting:
     """The parsed flags; the build command hands them to the request and writes the files."""
 
     outputs: tuple[OutputSpec, ...] = ()
+    #: where the pushing outputs send the image (their ``name=``, else the ``-t`` names)
+    push_to: tuple[Reference, ...] = ()
     iidfile: Path | None = None
     metadata_file: Path | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -75,6 +84,11 @@ class Exporting:
         """Whether any of these flags was given: such a build leaves no warm record, since
         a repeat without them must not be answered with their image or their files."""
         return self != Exporting()
+
+    @property
+    def pushes(self) -> bool:
+        """Whether the build is pushed (``--push``, ``type=registry``, ``push=true``)."""
+        return bool(self.push_to)
 
     @property
     def to_stdout(self) -> bool:
@@ -93,6 +107,8 @@ class Exporting:
 def parse_exporting(
     *,
     outputs: tuple[str, ...],
+    push: bool,
+    tags: tuple[str, ...],
     iidfile: Path | None,
     metadata_file: Path | None,
     labels: tuple[str, ...],
@@ -100,12 +116,15 @@ def parse_exporting(
     build_contexts: tuple[str, ...],
 ) -> Exporting:
     parsed = tuple(parse_output(o) for o in outputs)
+    if push:
+        parsed += (parse_output("type=registry"),)
     check_destinations(parsed)
     for flag, path in (("--iidfile", iidfile), ("--metadata-file", metadata_file)):
         if path is not None and path.is_dir():
             raise UsageError(f"{flag} {str(path)!r} is a directory")
     return Exporting(
         outputs=parsed,
+        push_to=push_references(parsed, tags),
         iidfile=iidfile,
         metadata_file=metadata_file,
         labels=_parse_labels(labels),

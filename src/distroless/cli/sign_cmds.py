@@ -54,7 +54,11 @@ def passphrase(file: Path | None, *, confirm: bool, what: str) -> str:
             f"{what} needs a passphrase: give --key-passphrase-file or set {PASSPHRASE_ENV}"
         )
     value: str = click.prompt(
-        f"Passphrase for {what}", hide_input=True, confirmation_prompt=confirm, default=""
+        f"Passphrase for {what}",
+        hide_input=True,
+        confirmation_prompt=confirm,
+        default="",
+        show_default=False,  # an empty passphrase is allowed, but "[]" only puzzles
     )
     return value
 

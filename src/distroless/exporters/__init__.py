@@ -3,7 +3,8 @@
 :mod:`.spec` reads the ``--output`` value (BuildKit's CSV syntax) at the boundary;
 :mod:`.filesystem` writes the flattened file system (``type=local``, ``type=tar``);
 :mod:`.archive` writes image archives (``type=oci``, ``type=docker``) with ``save``'s
-writer; :mod:`.metadata` writes ``--iidfile`` and ``--metadata-file``.  Every exporter
+writer; :mod:`.registry` pushes the image with its referrers (``--push``,
+``type=registry``); :mod:`.metadata` writes ``--iidfile`` and ``--metadata-file``.  Every exporter
 takes an image descriptor, a manifest or an index: an index is exported one platform at a
 time, into a ``linux_amd64/``-style subdirectory, as buildx does.
 """

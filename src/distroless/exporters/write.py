@@ -39,8 +39,11 @@ def export(
     """Write image ``desc`` (a manifest or an index in ``store``) as ``output`` asks.
 
     ``names`` are the build's ``-t`` names, recorded by the archive types unless the
-    output gives its own ``name=``; ``stdout`` is the stream ``dest=-`` writes to.
+    output gives its own ``name=``; ``stdout`` is the stream ``dest=-`` writes to.  Outputs
+    that push (:mod:`.registry`) or only store the image write nothing here.
     """
+    if not output.writes_file:
+        return
     if output.type == "local":
         export_local(store, str(desc.digest), output.path)
         return
@@ -48,7 +51,7 @@ def export(
         if output.type == "tar":
             scratch = store.state_dir("export") if output.to_stdout else _beside(output.path)
             export_tar(store, str(desc.digest), out, scratch=scratch)
-        else:
+        elif output.type in ("oci", "docker"):
             export_archive(store, desc, output.names or names, out, output.type)
 
 

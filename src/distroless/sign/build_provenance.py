@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from distroless.build import DockerfileRequest, SpecRequest
     from distroless.dockerfile.executor import BuildResult
     from distroless.dockerfile.resolve_base import UsedImage
+    from distroless.exporters.spec import OutputSpec
     from distroless.oci.models import Platform
     from distroless.spec.model import ImageSpec
 
@@ -74,6 +75,11 @@ def _shown_path(dockerfile: Path, context: Path) -> str:
         return dockerfile.name
 
 
+def _pushed_names(outputs: Sequence[OutputSpec]) -> tuple[str, ...]:
+    """The ``name=`` of the outputs that push: the statement names those repositories too."""
+    return tuple(name for output in outputs if output.push for name in output.names)
+
+
 def _subjects(tags: Sequence[str], digest: str) -> list[Subject]:
     names = dict.fromkeys(Reference.parse(normalize_name(t)).name for t in tags)
     return [Subject(n, digest) for n in names or ["image"]]
@@ -106,7 +112,7 @@ def attach_spec_provenance(
         platform=",".join(str(p) for p in platforms),
     )
     statement = provenance_statement(
-        _subjects(tags, descriptor.digest),
+        _subjects((*tags, *_pushed_names(request.outputs)), descriptor.digest),
         parameters,
         dependencies,
         source_date_epoch=request.source_date_epoch,
@@ -137,7 +143,7 @@ def attach_dockerfile_provenance(
     """
     first = results[0]
     assert first.dockerfile is not None and first.dockerfile_digest is not None
-    subjects = _subjects(request.tags, image.digest)
+    subjects = _subjects((*request.tags, *_pushed_names(request.outputs)), image.digest)
     parameters = BuildParameters(
         source_kind="dockerfile",
         source_path=_shown_path(first.dockerfile, request.context),
