@@ -25,7 +25,15 @@ from distroless.debian.provider import PackageSource
 from distroless.debian.sources import distro, suite_sources
 from distroless.oci.models import Platform
 from distroless.store import Store
-from tests.helpers import Cli, DockerEngine, free_port, require_root, require_tool, wait_until
+from tests.helpers import (
+    Cli,
+    DockerEngine,
+    Registry,
+    free_port,
+    require_root,
+    require_tool,
+    wait_until,
+)
 from tests.helpers.safety import SafetyLedger
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -425,6 +433,72 @@ def test_a_spec_on_cc_debian12_builds_its_base_on_the_spot(
     assert image.layers[: len(base.layers)] == base.layers
     assert image.config.config.entrypoint == base.config.config.entrypoint
     assert image.config.config.user == base.config.config.user
+
+
+def _added_history(store: Store, name: str, base_layers: int) -> list[str]:
+    return [h.created_by for h in store.load_image(name, AMD64).config.history[base_layers:]]
+
+
+def test_a_spec_on_a_registry_base_in_a_fresh_store(
+    bases_root: Path, tmp_path: Path, package_cache: Path, registry: Registry
+) -> None:
+    """``base:`` names an image in a registry, directly or through ``--registry-mirror``:
+    the base is pulled into a fresh store, its layers stay first and only the packages it
+    lacks are added on top."""
+    require_root()
+    require_tool("runc")
+    ref = registry.ref("adding/python3", "1")
+    Cli(bases_root)("push", PYTHON3, ref).check()
+    local = Store(bases_root).load_image(PYTHON3, AMD64)
+    held = {p["Package"] for p in _status_d(Store(bases_root), PYTHON3)}
+
+    digests = {}
+    # without a host the name is the default registry's, served here by the mirror alone
+    for name, base, flags in (
+        ("direct", ref, ()),
+        ("mirrored", "adding/python3:1", ("--registry-mirror", registry.url)),
+    ):
+        root = tmp_path / name
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64]\n")
+        cli = Cli(root)
+        built = cli.subprocess(
+            "build", "--spec", spec, *flags, "-t", "humanize:reg", env=_env(package_cache)
+        ).check()
+        digests[name] = built.stdout
+        store = Store(root)
+        image = store.load_image("humanize:reg", AMD64)
+        assert image.layers[: len(local.layers)] == local.layers, name  # the pushed base's
+        added = _added_history(store, "humanize:reg", len(local.config.history))
+        names = {c.split()[1] for c in added}
+        assert all(c.startswith("deb ") for c in added) and len(added) == len(names), added
+        assert "python3-humanize" in names and "python3-minimal" in names, added
+        assert not names & held and not names & set(DEFAULT_MANAGEMENT), added
+        assert len(image.layers) == len(local.layers) + len(added)
+        assert image.config.config.entrypoint == local.config.config.entrypoint
+        checked = cli.subprocess("check", "humanize:reg").check()
+        assert checked.stdout.splitlines()[0].endswith("passed"), checked.stdout
+        code = "import humanize; print(humanize.naturalsize(123456789))"
+        ran = cli.subprocess("run", "--rm", "--network", "none", "humanize:reg", "-c", code)
+        assert ran.check().stdout.strip() == "123.5 MB", name
+    assert digests["direct"] == digests["mirrored"]  # the same base and packages
+
+    # a base the registry does not hold, or a registry that does not answer: one line each,
+    # and the store and the package cache are as they were
+    cli = Cli(tmp_path / "direct")
+    for name, base, message in (
+        ("missing", registry.ref("adding/missing", "1"), r"adding/missing:1"),
+        ("no-registry", f"127.0.0.1:{free_port()}/adding/python3:1", r"127\.0\.0\.1:\d+"),
+    ):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64]\n")
+        before = _tree(tmp_path / "direct"), _tree(package_cache / "debs")
+        result = cli.subprocess("build", "--spec", spec, "-t", "bad:1", env=_env(package_cache))
+        assert result.exit_code != 0, name
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert re.search(message, lines[0]), lines[0]
+        assert (_tree(tmp_path / "direct"), _tree(package_cache / "debs")) == before, name
 
 
 # --- progress -------------------------------------------------------------------------------
