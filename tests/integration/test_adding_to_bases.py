@@ -351,7 +351,19 @@ def test_bad_python_input_is_one_line_and_changes_nothing(
             r"python version 3\.99 is not the Python of the base .*\(3\.13\)",
         ),
         "no-python": ("base: scratch", "{requirements: ok.txt}", r"need a base with Python"),
+        "pyproject-toml": (
+            "base: distroless/python3",
+            "{pyproject: broken.toml}",
+            r"^error: \S*broken\.toml: cannot read it \(",
+        ),
+        "pyproject-deps": (
+            "base: distroless/python3",
+            "{pyproject: string.toml}",
+            r"^error: \S*string\.toml: \[project\] dependencies must be a list of strings$",
+        ),
     }
+    (tmp_path / "broken.toml").write_text("[project\ndependencies = []\n")
+    (tmp_path / "string.toml").write_text('[project]\nname = "app"\ndependencies = "humanize"\n')
     for name, (base, python, message) in cases.items():
         spec = tmp_path / f"{name}.yaml"
         spec.write_text(f"{base}\narchs: [amd64]\npython: {python}\n")
@@ -362,6 +374,81 @@ def test_bad_python_input_is_one_line_and_changes_nothing(
         assert len(lines) == 1, result.stderr
         assert re.search(message, lines[0]), lines[0]
         assert (_tree(bases_root), _tree(package_cache / "wheels")) == before, name
+
+
+PYPROJECT = """\
+[project]
+name = "sizes"
+version = "1.0"
+dependencies = ["humanize==4.12.3", "markupsafe==3.0.3"]
+"""
+
+SIZES_APP = """\
+import humanize
+from markupsafe import _speedups, escape
+
+print(humanize.naturalsize(2048), escape("<b>"), _speedups.__name__)
+"""
+
+
+def test_a_python_app_from_its_pyproject(
+    tmp_path: Path, package_cache: Path, bases_root: Path
+) -> None:
+    """``python: {pyproject: …}``: the ``[project] dependencies`` as wheels, in one layer."""
+    import tarfile
+
+    require_root()
+    require_tool("runc")
+    cli = Cli(bases_root)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "pyproject.toml").write_text(PYPROJECT)
+    (app / "sizes.py").write_text(SIZES_APP)
+    spec = app / "image.yaml"
+    spec.write_text(
+        "base: distroless/python3\narchs: [amd64]\npython: {pyproject: pyproject.toml}\n"
+        "files:\n  - {src: sizes.py, dst: /app/sizes.py}\ncmd: [/app/sizes.py]\n"
+    )
+    built = cli.subprocess("build", "--spec", spec, "-t", "sizes:1", env=_env(package_cache))
+    built.check()
+    store = Store(bases_root)
+    base = store.load_image(PYTHON3, AMD64)
+    image = store.load_image("sizes:1", AMD64)
+    assert image.layers[: len(base.layers)] == base.layers
+    wheel_layers = [h.created_by for h in image.config.history if h.created_by.startswith("py")]
+    assert len(wheel_layers) == 1, wheel_layers
+    assert wheel_layers[0].startswith("python wheels for 3.13 (amd64): ")
+    assert "humanize 4.12.3" in wheel_layers[0] and "MarkupSafe 3.0.3" in wheel_layers[0]
+
+    # the wheels' files are all in one layer, and none of them is a .pyc
+    holding = {}
+    for layer in image.layers[len(base.layers) :]:
+        with store.open_blob(layer.digest) as fh, tarfile.open(fileobj=fh, mode="r:*") as tar:
+            names = tar.getnames()
+        if any(n.lstrip("./").startswith(SITE.lstrip("/")) for n in names):
+            holding[layer.digest] = names
+    assert len(holding) == 1, list(holding)
+    (names,) = holding.values()
+    assert f"{SITE.lstrip('/')}/humanize/__init__.py" in {n.lstrip("./") for n in names}
+    assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
+
+    ran = cli.subprocess("run", "--rm", "--network", "none", "sizes:1").check()
+    assert ran.stdout.strip() == "2.0 kB &lt;b&gt; markupsafe._speedups"
+
+    sbom = cli.subprocess("sbom", "sizes:1").check().stdout
+    purls = set(re.findall(r'"(pkg:pypi/[^"]+)"', sbom))
+    assert purls == {"pkg:pypi/humanize@4.12.3", "pkg:pypi/markupsafe@3.0.3"}
+
+    # the lock is tied to the dependencies: the project's own version may change, they not
+    cli.subprocess("lock", spec, env=_env(package_cache)).check()
+    lock = json.loads(spec.with_name("image.lock.json").read_text())
+    assert {w["name"] for w in lock["python"]["amd64"]["wheels"]} == {"humanize", "MarkupSafe"}
+    (app / "pyproject.toml").write_text(PYPROJECT.replace('version = "1.0"', 'version = "1.1"'))
+    again = cli.subprocess("build", "--spec", spec, "-t", "sizes:2", env=_env(package_cache))
+    assert again.check().stdout == built.stdout
+    (app / "pyproject.toml").write_text(PYPROJECT.replace("4.12.3", "4.12.2"))
+    stale = cli.subprocess("build", "--spec", spec, "-t", "sizes:3", env=_env(package_cache))
+    assert stale.exit_code != 0 and "no longer matches" in stale.stderr
 
 
 # --- the Dockerfile pattern -----------------------------------------------------------------
