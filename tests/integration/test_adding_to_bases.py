@@ -134,11 +134,11 @@ def _apt_oracle(
     return set(re.findall(r"^Inst (\S+) ", planned.stdout, re.MULTILINE))
 
 
-def _status_d(store: Store, name: str) -> list[Paragraph]:
+def _status_d(store: Store, name: str, platform: Platform = AMD64) -> list[Paragraph]:
     from distroless.assemble.base_packages import image_view
     from distroless.verify.packages import status_entries
 
-    fs = image_view(store, store.load_image(name, AMD64))
+    fs = image_view(store, store.load_image(name, platform))
     entries = status_entries(fs)
     data = fs.read_many(entries)
     return [parse_paragraphs(data[e].decode(), e)[0] for e in entries]
@@ -522,22 +522,19 @@ def test_a_spec_on_cc_debian12_builds_its_base_on_the_spot(
     assert image.config.config.user == base.config.config.user
 
 
-def _added_history(store: Store, name: str, base_layers: int) -> list[str]:
-    return [h.created_by for h in store.load_image(name, AMD64).config.history[base_layers:]]
-
-
 def test_a_spec_on_a_registry_base_in_a_fresh_store(
     bases_root: Path, tmp_path: Path, package_cache: Path, registry: Registry
 ) -> None:
     """``base:`` names an image in a registry, directly or through ``--registry-mirror``:
-    the base is pulled into a fresh store, its layers stay first and only the packages it
-    lacks are added on top."""
+    the base (amd64 and arm64) is pulled into a fresh store, its layers stay first and only
+    the packages each architecture's base lacks are added on top."""
     require_root()
     require_tool("runc")
     ref = registry.ref("adding/python3", "1")
     Cli(bases_root)("push", PYTHON3, ref).check()
-    local = Store(bases_root).load_image(PYTHON3, AMD64)
-    held = {p["Package"] for p in _status_d(Store(bases_root), PYTHON3)}
+    platforms = (AMD64, Platform("linux", "arm64"))
+    local = {p: Store(bases_root).load_image(PYTHON3, p) for p in platforms}
+    held = {p: {s["Package"] for s in _status_d(Store(bases_root), PYTHON3, p)} for p in platforms}
 
     digests = {}
     # without a host the name is the default registry's, served here by the mirror alone
@@ -547,22 +544,29 @@ def test_a_spec_on_a_registry_base_in_a_fresh_store(
     ):
         root = tmp_path / name
         spec = tmp_path / f"{name}.yaml"
-        spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64]\n")
+        spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64, arm64]\n")
+        assert not root.exists()
         cli = Cli(root)
         built = cli.subprocess(
             "build", "--spec", spec, *flags, "-t", "humanize:reg", env=_env(package_cache)
         ).check()
         digests[name] = built.stdout
         store = Store(root)
-        image = store.load_image("humanize:reg", AMD64)
-        assert image.layers[: len(local.layers)] == local.layers, name  # the pushed base's
-        added = _added_history(store, "humanize:reg", len(local.config.history))
-        names = {c.split()[1] for c in added}
-        assert all(c.startswith("deb ") for c in added) and len(added) == len(names), added
-        assert "python3-humanize" in names and "python3-minimal" in names, added
-        assert not names & held and not names & set(DEFAULT_MANAGEMENT), added
-        assert len(image.layers) == len(local.layers) + len(added)
-        assert image.config.config.entrypoint == local.config.config.entrypoint
+        added_per_arch = {}
+        for platform in platforms:
+            base_image, image = local[platform], store.load_image("humanize:reg", platform)
+            assert image.layers[: len(base_image.layers)] == base_image.layers, (name, platform)
+            added = [h.created_by for h in image.config.history[len(base_image.config.history) :]]
+            names = {c.split()[1] for c in added}
+            arch = platform.debian_arch()
+            assert all(c.startswith("deb ") and c.split()[3] in (arch, "all") for c in added)
+            assert len(added) == len(names), added
+            assert {"python3-humanize", "python3-minimal"} <= names, added
+            assert not names & held[platform] and not names & set(DEFAULT_MANAGEMENT), added
+            assert len(image.layers) == len(base_image.layers) + len(added)
+            assert image.config.config.entrypoint == base_image.config.config.entrypoint
+            added_per_arch[arch] = names
+        assert added_per_arch["amd64"] == added_per_arch["arm64"]
         checked = cli.subprocess("check", "humanize:reg").check()
         assert checked.stdout.splitlines()[0].endswith("passed"), checked.stdout
         code = "import humanize; print(humanize.naturalsize(123456789))"
