@@ -536,12 +536,7 @@ def test_a_spec_on_a_registry_base_in_a_fresh_store(
     local = {p: Store(bases_root).load_image(PYTHON3, p) for p in platforms}
     held = {p: {s["Package"] for s in _status_d(Store(bases_root), PYTHON3, p)} for p in platforms}
 
-    digests = {}
-    # without a host the name is the default registry's, served here by the mirror alone
-    for name, base, flags in (
-        ("direct", ref, ()),
-        ("mirrored", "adding/python3:1", ("--registry-mirror", registry.url)),
-    ):
+    def build(name: str, base: str, *flags: str) -> tuple[Cli, str]:
         root = tmp_path / name
         spec = tmp_path / f"{name}.yaml"
         spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64, arm64]\n")
@@ -549,30 +544,36 @@ def test_a_spec_on_a_registry_base_in_a_fresh_store(
         cli = Cli(root)
         built = cli.subprocess(
             "build", "--spec", spec, *flags, "-t", "humanize:reg", env=_env(package_cache)
-        ).check()
-        digests[name] = built.stdout
-        store = Store(root)
-        added_per_arch = {}
-        for platform in platforms:
-            base_image, image = local[platform], store.load_image("humanize:reg", platform)
-            assert image.layers[: len(base_image.layers)] == base_image.layers, (name, platform)
-            added = [h.created_by for h in image.config.history[len(base_image.config.history) :]]
-            names = {c.split()[1] for c in added}
-            arch = platform.debian_arch()
-            assert all(c.startswith("deb ") and c.split()[3] in (arch, "all") for c in added)
-            assert len(added) == len(names), added
-            assert {"python3-humanize", "python3-minimal"} <= names, added
-            assert not names & held[platform] and not names & set(DEFAULT_MANAGEMENT), added
-            assert len(image.layers) == len(base_image.layers) + len(added)
-            assert image.config.config.entrypoint == base_image.config.config.entrypoint
-            added_per_arch[arch] = names
-        assert added_per_arch["amd64"] == added_per_arch["arm64"]
-        checked = cli.subprocess("check", "humanize:reg").check()
-        assert checked.stdout.splitlines()[0].endswith("passed"), checked.stdout
-        code = "import humanize; print(humanize.naturalsize(123456789))"
-        ran = cli.subprocess("run", "--rm", "--network", "none", "humanize:reg", "-c", code)
-        assert ran.check().stdout.strip() == "123.5 MB", name
-    assert digests["direct"] == digests["mirrored"]  # the same base and packages
+        )
+        return cli, built.check().stdout
+
+    cli, direct = build("direct", ref)
+    store = Store(tmp_path / "direct")
+    added_per_arch = {}
+    for platform in platforms:
+        base_image, image = local[platform], store.load_image("humanize:reg", platform)
+        assert image.layers[: len(base_image.layers)] == base_image.layers, platform
+        added = [h.created_by for h in image.config.history[len(base_image.config.history) :]]
+        names = {c.split()[1] for c in added}
+        arch = platform.debian_arch()
+        assert all(c.startswith("deb ") and c.split()[3] in (arch, "all") for c in added)
+        assert len(added) == len(names), added
+        assert {"python3-humanize", "python3-minimal"} <= names, added
+        assert not names & held[platform] and not names & set(DEFAULT_MANAGEMENT), added
+        assert len(image.layers) == len(base_image.layers) + len(added)
+        assert image.config.config.entrypoint == base_image.config.config.entrypoint
+        added_per_arch[arch] = names
+    assert added_per_arch["amd64"] == added_per_arch["arm64"]
+    checked = cli.subprocess("check", "humanize:reg").check()
+    assert checked.stdout.splitlines()[0].endswith("passed"), checked.stdout
+    code = "import humanize; print(humanize.naturalsize(123456789))"
+    ran = cli.subprocess("run", "--rm", "--network", "none", "humanize:reg", "-c", code)
+    assert ran.check().stdout.strip() == "123.5 MB"
+
+    # without a host the name is the default registry's, served here by the mirror alone;
+    # the same base and packages give the same image
+    _, mirrored = build("mirrored", "adding/python3:1", "--registry-mirror", registry.url)
+    assert mirrored == direct
 
     # a base the registry does not hold, or a registry that does not answer: one line each,
     # and the store and the package cache are as they were
