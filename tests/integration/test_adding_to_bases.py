@@ -25,7 +25,15 @@ from distroless.debian.provider import PackageSource
 from distroless.debian.sources import distro, suite_sources
 from distroless.oci.models import Platform
 from distroless.store import Store
-from tests.helpers import Cli, DockerEngine, free_port, require_root, require_tool, wait_until
+from tests.helpers import (
+    Cli,
+    DockerEngine,
+    Registry,
+    free_port,
+    require_root,
+    require_tool,
+    wait_until,
+)
 from tests.helpers.safety import SafetyLedger
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -126,11 +134,11 @@ def _apt_oracle(
     return set(re.findall(r"^Inst (\S+) ", planned.stdout, re.MULTILINE))
 
 
-def _status_d(store: Store, name: str) -> list[Paragraph]:
+def _status_d(store: Store, name: str, platform: Platform = AMD64) -> list[Paragraph]:
     from distroless.assemble.base_packages import image_view
     from distroless.verify.packages import status_entries
 
-    fs = image_view(store, store.load_image(name, AMD64))
+    fs = image_view(store, store.load_image(name, platform))
     entries = status_entries(fs)
     data = fs.read_many(entries)
     return [parse_paragraphs(data[e].decode(), e)[0] for e in entries]
@@ -343,7 +351,19 @@ def test_bad_python_input_is_one_line_and_changes_nothing(
             r"python version 3\.99 is not the Python of the base .*\(3\.13\)",
         ),
         "no-python": ("base: scratch", "{requirements: ok.txt}", r"need a base with Python"),
+        "pyproject-toml": (
+            "base: distroless/python3",
+            "{pyproject: broken.toml}",
+            r"^error: \S*broken\.toml: cannot read it \(",
+        ),
+        "pyproject-deps": (
+            "base: distroless/python3",
+            "{pyproject: string.toml}",
+            r"^error: \S*string\.toml: \[project\] dependencies must be a list of strings$",
+        ),
     }
+    (tmp_path / "broken.toml").write_text("[project\ndependencies = []\n")
+    (tmp_path / "string.toml").write_text('[project]\nname = "app"\ndependencies = "humanize"\n')
     for name, (base, python, message) in cases.items():
         spec = tmp_path / f"{name}.yaml"
         spec.write_text(f"{base}\narchs: [amd64]\npython: {python}\n")
@@ -354,6 +374,81 @@ def test_bad_python_input_is_one_line_and_changes_nothing(
         assert len(lines) == 1, result.stderr
         assert re.search(message, lines[0]), lines[0]
         assert (_tree(bases_root), _tree(package_cache / "wheels")) == before, name
+
+
+PYPROJECT = """\
+[project]
+name = "sizes"
+version = "1.0"
+dependencies = ["humanize==4.12.3", "markupsafe==3.0.3"]
+"""
+
+SIZES_APP = """\
+import humanize
+from markupsafe import _speedups, escape
+
+print(humanize.naturalsize(2048), escape("<b>"), _speedups.__name__)
+"""
+
+
+def test_a_python_app_from_its_pyproject(
+    tmp_path: Path, package_cache: Path, bases_root: Path
+) -> None:
+    """``python: {pyproject: …}``: the ``[project] dependencies`` as wheels, in one layer."""
+    import tarfile
+
+    require_root()
+    require_tool("runc")
+    cli = Cli(bases_root)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "pyproject.toml").write_text(PYPROJECT)
+    (app / "sizes.py").write_text(SIZES_APP)
+    spec = app / "image.yaml"
+    spec.write_text(
+        "base: distroless/python3\narchs: [amd64]\npython: {pyproject: pyproject.toml}\n"
+        "files:\n  - {src: sizes.py, dst: /app/sizes.py}\ncmd: [/app/sizes.py]\n"
+    )
+    built = cli.subprocess("build", "--spec", spec, "-t", "sizes:1", env=_env(package_cache))
+    built.check()
+    store = Store(bases_root)
+    base = store.load_image(PYTHON3, AMD64)
+    image = store.load_image("sizes:1", AMD64)
+    assert image.layers[: len(base.layers)] == base.layers
+    wheel_layers = [h.created_by for h in image.config.history if h.created_by.startswith("py")]
+    assert len(wheel_layers) == 1, wheel_layers
+    assert wheel_layers[0].startswith("python wheels for 3.13 (amd64): ")
+    assert "humanize 4.12.3" in wheel_layers[0] and "MarkupSafe 3.0.3" in wheel_layers[0]
+
+    # the wheels' files are all in one layer, and none of them is a .pyc
+    holding = {}
+    for layer in image.layers[len(base.layers) :]:
+        with store.open_blob(layer.digest) as fh, tarfile.open(fileobj=fh, mode="r:*") as tar:
+            names = tar.getnames()
+        if any(n.lstrip("./").startswith(SITE.lstrip("/")) for n in names):
+            holding[layer.digest] = names
+    assert len(holding) == 1, list(holding)
+    (names,) = holding.values()
+    assert f"{SITE.lstrip('/')}/humanize/__init__.py" in {n.lstrip("./") for n in names}
+    assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
+
+    ran = cli.subprocess("run", "--rm", "--network", "none", "sizes:1").check()
+    assert ran.stdout.strip() == "2.0 kB &lt;b&gt; markupsafe._speedups"
+
+    sbom = cli.subprocess("sbom", "sizes:1").check().stdout
+    purls = set(re.findall(r'"(pkg:pypi/[^"]+)"', sbom))
+    assert purls == {"pkg:pypi/humanize@4.12.3", "pkg:pypi/markupsafe@3.0.3"}
+
+    # the lock is tied to the dependencies: the project's own version may change, they not
+    cli.subprocess("lock", spec, env=_env(package_cache)).check()
+    lock = json.loads(spec.with_name("image.lock.json").read_text())
+    assert {w["name"] for w in lock["python"]["amd64"]["wheels"]} == {"humanize", "MarkupSafe"}
+    (app / "pyproject.toml").write_text(PYPROJECT.replace('version = "1.0"', 'version = "1.1"'))
+    again = cli.subprocess("build", "--spec", spec, "-t", "sizes:2", env=_env(package_cache))
+    assert again.check().stdout == built.stdout
+    (app / "pyproject.toml").write_text(PYPROJECT.replace("4.12.3", "4.12.2"))
+    stale = cli.subprocess("build", "--spec", spec, "-t", "sizes:3", env=_env(package_cache))
+    assert stale.exit_code != 0 and "no longer matches" in stale.stderr
 
 
 # --- the Dockerfile pattern -----------------------------------------------------------------
@@ -425,6 +520,77 @@ def test_a_spec_on_cc_debian12_builds_its_base_on_the_spot(
     assert image.layers[: len(base.layers)] == base.layers
     assert image.config.config.entrypoint == base.config.config.entrypoint
     assert image.config.config.user == base.config.config.user
+
+
+def test_a_spec_on_a_registry_base_in_a_fresh_store(
+    bases_root: Path, tmp_path: Path, package_cache: Path, registry: Registry
+) -> None:
+    """``base:`` names an image in a registry, directly or through ``--registry-mirror``:
+    the base (amd64 and arm64) is pulled into a fresh store, its layers stay first and only
+    the packages each architecture's base lacks are added on top."""
+    require_root()
+    require_tool("runc")
+    ref = registry.ref("adding/python3", "1")
+    Cli(bases_root)("push", PYTHON3, ref).check()
+    platforms = (AMD64, Platform("linux", "arm64"))
+    local = {p: Store(bases_root).load_image(PYTHON3, p) for p in platforms}
+    held = {p: {s["Package"] for s in _status_d(Store(bases_root), PYTHON3, p)} for p in platforms}
+
+    def build(name: str, base: str, *flags: str) -> tuple[Cli, str]:
+        root = tmp_path / name
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64, arm64]\n")
+        assert not root.exists()
+        cli = Cli(root)
+        built = cli.subprocess(
+            "build", "--spec", spec, *flags, "-t", "humanize:reg", env=_env(package_cache)
+        )
+        return cli, built.check().stdout
+
+    cli, direct = build("direct", ref)
+    store = Store(tmp_path / "direct")
+    added_per_arch = {}
+    for platform in platforms:
+        base_image, image = local[platform], store.load_image("humanize:reg", platform)
+        assert image.layers[: len(base_image.layers)] == base_image.layers, platform
+        added = [h.created_by for h in image.config.history[len(base_image.config.history) :]]
+        names = {c.split()[1] for c in added}
+        arch = platform.debian_arch()
+        assert all(c.startswith("deb ") and c.split()[3] in (arch, "all") for c in added)
+        assert len(added) == len(names), added
+        assert {"python3-humanize", "python3-minimal"} <= names, added
+        assert not names & held[platform] and not names & set(DEFAULT_MANAGEMENT), added
+        assert len(image.layers) == len(base_image.layers) + len(added)
+        assert image.config.config.entrypoint == base_image.config.config.entrypoint
+        added_per_arch[arch] = names
+    assert added_per_arch["amd64"] == added_per_arch["arm64"]
+    checked = cli.subprocess("check", "humanize:reg").check()
+    assert checked.stdout.splitlines()[0].endswith("passed"), checked.stdout
+    code = "import humanize; print(humanize.naturalsize(123456789))"
+    ran = cli.subprocess("run", "--rm", "--network", "none", "humanize:reg", "-c", code)
+    assert ran.check().stdout.strip() == "123.5 MB"
+
+    # without a host the name is the default registry's, served here by the mirror alone;
+    # the same base and packages give the same image
+    _, mirrored = build("mirrored", "adding/python3:1", "--registry-mirror", registry.url)
+    assert mirrored == direct
+
+    # a base the registry does not hold, or a registry that does not answer: one line each,
+    # and the store and the package cache are as they were
+    cli = Cli(tmp_path / "direct")
+    for name, base, message in (
+        ("missing", registry.ref("adding/missing", "1"), r"adding/missing:1"),
+        ("no-registry", f"127.0.0.1:{free_port()}/adding/python3:1", r"127\.0\.0\.1:\d+"),
+    ):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"base: {base}\npackages: [python3-humanize]\narchs: [amd64]\n")
+        before = _tree(tmp_path / "direct"), _tree(package_cache / "debs")
+        result = cli.subprocess("build", "--spec", spec, "-t", "bad:1", env=_env(package_cache))
+        assert result.exit_code != 0, name
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert re.search(message, lines[0]), lines[0]
+        assert (_tree(tmp_path / "direct"), _tree(package_cache / "debs")) == before, name
 
 
 # --- progress -------------------------------------------------------------------------------

@@ -21,7 +21,17 @@ def requirement_lines(spec: PythonSpec) -> list[str]:
             data = tomllib.loads(spec.pyproject.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise SpecError(f"{spec.pyproject}: cannot read it ({exc})") from None
-        dependencies = data.get("project", {}).get("dependencies", [])
+        project = data.get("project", {})
+        if not isinstance(project, dict):
+            raise SpecError(f"{spec.pyproject}: [project] must be a table")
+        dynamic = project.get("dynamic", [])
+        if isinstance(dynamic, list) and "dependencies" in dynamic:
+            # the build backend makes them; taking none would leave the image without them
+            raise SpecError(
+                f"{spec.pyproject}: [project] dependencies are dynamic; list them in "
+                "[project] dependencies or give a requirements file"
+            )
+        dependencies = project.get("dependencies", [])
         if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
             raise SpecError(f"{spec.pyproject}: [project] dependencies must be a list of strings")
         return list(dependencies)
