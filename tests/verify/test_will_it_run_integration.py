@@ -281,6 +281,44 @@ def test_an_x86_64_program_in_the_arm64_image_of_a_two_arch_spec(
     assert run(cli, image) == (0, "hello from C\n")
 
 
+def _store_files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*"))
+
+
+def test_pack_from_one_architecture_of_a_stored_image_onto_static(
+    bases: tuple[Cli, list[BuiltBase]], tmp_path: Path
+) -> None:
+    """The CLI's ``--from IMAGE --arch A --base static``: the packed amd64 program starts; the
+    arm64 image's x86-64 program is refused naming its architecture, and nothing is stored."""
+    cli, _ = bases
+    c_build(HELLO_C, tmp_path / "app")
+    spec = program_on("distroless/base:latest", archs="[amd64, arm64]")
+    source = spec_image(cli, tmp_path, "two-arch-source:1", spec)
+    before = _store_files(cli.root)
+    wrong = cli("pack", "/app", "--from", source, "--arch", "arm64", "-t", "hello-arm64:1")
+    assert wrong.exit_code == 9
+    assert wrong.stderr == "error: cannot pack /app: amd64 binary, but the image is arm64\n"
+    assert _store_files(cli.root) == before
+    packed = cli(
+        "pack", "/app", "--from", source, "--arch", "amd64", "--base", "static",
+        "-t", "hello-packed:1", "--json",
+    )  # fmt: skip
+    report = packed.json()
+    assert isinstance(report, dict), packed.stderr
+    assert report["packages"] == ["libc6"]
+    store = Store(cli.root)
+    assert image_platforms(store, "hello-packed:1") == [AMD64]
+    # static's own layers, then the one packed layer
+    layers = store.load_image("hello-packed:1", AMD64).manifest.layers
+    static = store.load_image("distroless/static:latest", AMD64).manifest.layers
+    assert layers[: len(static)] == static and len(layers) == len(static) + 1
+    assert check_json(cli, "hello-packed:1")[0] == 0
+    assert run(cli, "hello-packed:1") == (0, "hello from C\n")
+    # the same, onto nothing: --base scratch is the default
+    cli("pack", "/app", "--from", source, "--arch", "amd64", "-t", "hello-scratch:1").check()
+    assert run(cli, "hello-scratch:1") == (0, "hello from C\n")
+
+
 def test_an_entrypoint_that_does_not_exist_on_static(
     bases: tuple[Cli, list[BuiltBase]], tmp_path: Path
 ) -> None:
