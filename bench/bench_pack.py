@@ -95,12 +95,12 @@ def run(ctx: Context) -> list[Row]:
             engine.run("run", "--rm", "--network", "none", name, *args)
     return [
         Row(
-            benchmark="examples/hello-go with cgo, packed vs on base (docker's size)",
+            benchmark="examples/hello-go with cgo (stripped), packed vs on base (docker's size)",
             ours=sizes["go-cgo:packed"], peer=sizes["go-cgo:base"], unit="MB",
             peer_name="COPY onto base", target="packed <= 3 MB",
         ),
         Row(
-            benchmark="curl (Debian 13) packed --with nss,certs vs installed on cc",
+            benchmark="curl (Debian 13) packed --with nss,certs vs installed on cc (docker's size)",
             ours=sizes["curl:packed"], peer=sizes["curl:cc"], unit="MB",
             peer_name="curl packages on cc",
         ),

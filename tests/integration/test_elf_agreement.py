@@ -88,7 +88,8 @@ def bases(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> _Bas
 
 @pytest.mark.network
 @pytest.mark.parametrize(
-    ("distro", "base"), [("debian13", "cc"), ("debian13", "python3"), ("debian12", "cc")]
+    ("distro", "base"),
+    [("debian13", "cc"), ("debian13", "python3"), ("debian12", "cc"), ("debian12", "python3")],
 )
 def test_every_base_elf_resolves_as_the_images_loader_says(
     bases: _Bases, distro: str, base: str, tmp_path: Path

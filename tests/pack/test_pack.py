@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from distroless.elf import DirectoryView, FileKind
+from distroless.elf import DirectoryView, FileKind, LoaderConfig
 from distroless.errors import BuildError, NotFoundError, UsageError
 from distroless.oci.models import Platform
 from distroless.pack import pack_image, parse_extras, plan_pack
@@ -18,6 +18,7 @@ from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import from_store
 from tests.helpers import Cli
 from tests.pack.rootfs import LIB, TRIPLET, debian_root
+from tests.verify.elftree import ARM64, library
 
 AMD64 = Platform("linux", "amd64")
 
@@ -182,3 +183,32 @@ def test_cli_pack_reports_and_fails_in_one_line(root: Path, cli: Cli, store_root
     report = again.json()
     assert isinstance(report, dict)
     assert report["packages"] == ["app", "libc6", "libnss-mymod", "zlib1g"]
+
+
+def _arm64_libc(root: Path) -> None:
+    """As in the arm64 image of a two-arch build: its libc is arm64, the program x86-64."""
+    (root / LIB / "libc.so.6").write_bytes(library("libc.so.6", ARM64, version_defs=["GLIBC_2.34"]))
+
+
+def test_a_program_of_another_architecture_is_refused_naming_it(root: Path) -> None:
+    _arm64_libc(root)
+    arm64 = LoaderConfig(expected=("arm64", None))
+    # the loader skips the arm64 libc for an x86-64 program: the answer is the
+    # architecture, not a libc.so.6 that is not found
+    with pytest.raises(BuildError, match="cannot pack /usr/bin/app: amd64 binary") as raised:
+        plan_pack(DirectoryView(root), ["/usr/bin/app"], config=arm64)
+    assert "arm64" in str(raised.value) and "libc.so.6" not in str(raised.value)
+
+
+def test_cli_pack_of_the_wrong_architecture_fails_in_one_line(
+    root: Path, cli: Cli, store_root: Path
+) -> None:
+    cli("pack", "/usr/bin/app", "-t", "app:1", "--from-dir", root).check()
+    _arm64_libc(root)
+    before = sorted(p.relative_to(store_root) for p in store_root.rglob("*"))
+    bad = cli("pack", "/usr/bin/app", "-t", "app:2", "--from-dir", root, "--arch", "arm64")
+    assert bad.exit_code == 9
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert "amd64 binary, but the image is arm64" in bad.stderr, bad.stderr
+    assert "not found" not in bad.stderr
+    assert sorted(p.relative_to(store_root) for p in store_root.rglob("*")) == before

@@ -7,12 +7,14 @@ missing piece; what they would start must pass.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
 from distroless.debian.deb822 import Paragraph
 from distroless.debian.resolver import PackageIndex
+from distroless.elf import read_elf
 from distroless.layers.entry import Entry
 from distroless.oci.models import ContainerConfig, Platform
 from distroless.verify.check import CheckReport, Finding, check_image
@@ -21,13 +23,14 @@ from tests.verify.elftree import (
     AMD64,
     ARM64,
     base_layers,
+    elf,
     glibc_layer,
     libdir,
     library,
     program,
     static_program,
 )
-from tests.verify.fakeimage import PLATFORM, base_entries, make_image
+from tests.verify.fakeimage import PLATFORM, base_entries, make_image, package_entries
 
 ENV = ("PATH=/usr/local/bin:/usr/bin:/bin",)
 LIB = libdir()
@@ -147,6 +150,50 @@ def test_a_version_glibc_lacks_names_the_version_and_the_package_in_the_image(
     [item] = found(report, "missing-version")  # the weak GLIBC_2.39 does not stop it
     assert (item.path, item.missing, item.package) == ("/app", "GLIBC_2.38", "libc6")
     assert "libc6 2.36-9" in item.message and "glibc 2.38 or newer" in item.message
+
+
+#: what Debian 12's libstdc++6 (gcc 12) defines, up to its newest GLIBCXX version
+GLIBCXX_12 = ("libstdc++.so.6", "GLIBCXX_3.4", "GLIBCXX_3.4.29", "GLIBCXX_3.4.30")
+
+
+def libstdcxx_layer(versions: tuple[str, ...] = GLIBCXX_12) -> list[Entry]:
+    """``libstdc++6`` as Debian lays it out: the soname a link to the versioned file."""
+    real = f"{LIB}/libstdc++.so.6.0.30"
+    lib = library("libstdc++.so.6", version_defs=list(versions), needed=("libc.so.6",))
+    entries = package_entries("libstdc++6", "12.2.0-14", {real: lib})
+    return [*entries, Entry.symlink(f"{LIB}/libstdc++.so.6", "libstdc++.so.6.0.30")]
+
+
+def test_a_glibcxx_version_libstdcxx_lacks_names_the_version_and_libstdcxx6(
+    tmp_path: Path,
+) -> None:
+    # built by a newer g++ (gcc 14 defines GLIBCXX_3.4.32) for a base whose libstdc++ is gcc 12
+    cxx = elf(
+        AMD64,
+        type=3,
+        flags_1=0x08000000,
+        interpreter=AMD64.interpreter,
+        needed=("libstdc++.so.6", "libc.so.6"),
+        version_needs=[
+            ("libstdc++.so.6", [("GLIBCXX_3.4", False), ("GLIBCXX_3.4.32", False)]),
+            ("libc.so.6", [("GLIBC_2.34", False)]),
+        ],
+    )
+    # the reader (pyelftools) sees the need the test wrote
+    needs = {n.file: n.versions for n in read_elf(io.BytesIO(cxx)).version_needs}
+    assert [v.name for v in needs["libstdc++.so.6"]] == ["GLIBCXX_3.4", "GLIBCXX_3.4.32"]
+    layers = [*base_layers(), libstdcxx_layer(), app_layer(cxx)]
+    [item] = run_check(tmp_path / "old", layers).findings
+    assert (item.kind, item.path, item.missing, item.package) == (
+        "missing-version",
+        "/app",
+        "GLIBCXX_3.4.32",
+        "libstdc++6",
+    )
+    assert "from libstdc++.so.6" in item.message and "libstdc++6 12.2.0-14" in item.message
+    # with the newer library's definitions it starts
+    newer = libstdcxx_layer((*GLIBCXX_12, "GLIBCXX_3.4.31", "GLIBCXX_3.4.32"))
+    assert run_check(tmp_path / "new", [*base_layers(), newer, app_layer(cxx)]).passed
 
 
 def test_a_program_of_another_architecture_is_named(tmp_path: Path) -> None:

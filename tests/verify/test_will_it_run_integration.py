@@ -9,7 +9,8 @@ base that has what they need pass ``check`` and run.  Every base, tag and archit
 this project builds passes, and a digest gets the same report under any name.
 
 The Debian 13 toolchain is a builder image made by ``distroless build --spec`` from
-Debian's ``gcc`` and ``libc6-dev``; the host (Debian 12) compiles the other programs.
+Debian's ``gcc``, ``g++`` and ``libc6-dev``; the host (Debian 12) compiles the other
+programs.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ int main(void) {
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("hello from C"); return 0; }\n'
 
 BUILDER_SPEC = """\
-packages: [gcc, libc6-dev, base-files]
+packages: [gcc, g++, libc6-dev, base-files]
 archs: [amd64]
 files:
   - dst: /tmp
@@ -258,6 +259,39 @@ def test_a_debian13_build_on_cc_debian12(
     assert run(cli, on_13) == (0, "built with glibc 2.41\n")
 
 
+def test_a_debian13_cxx_build_on_cc_debian12(
+    bases: tuple[Cli, list[BuiltBase]], builder: str, tmp_path: Path
+) -> None:
+    """g++ 14's <iostream> calls std::ios_base_library_init, a GLIBCXX_3.4.32 symbol that
+    Debian 12's libstdc++ (gcc 12, up to GLIBCXX_3.4.30) does not define."""
+    cli, _ = bases
+    require_root()
+    require_tool("runc")
+    (tmp_path / "main.cc").write_text(CXX)
+    compiled = cli.subprocess(
+        "run", "--rm", "-v", f"{tmp_path}:/work", builder, "g++", "-O2", "-o", "app", "main.cc"
+    )
+    assert compiled.exit_code == 0, compiled.stderr
+    image = spec_image(
+        cli, tmp_path, "cxx-new-on-old:1", program_on("distroless/cc-debian12:latest")
+    )
+    code, report = check_json(cli, image)
+    assert code == 1
+    [item] = findings(report)
+    assert (item["kind"], item["path"], item["missing"], item["package"]) == (
+        "missing-version",
+        "/app",
+        "GLIBCXX_3.4.32",
+        "libstdc++6",
+    )
+    assert "from libstdc++.so.6" in item["message"] and "libstdc++6 12.2.0" in item["message"]
+    code, output = run(cli, image)
+    assert code != 0 and "GLIBCXX_3.4.32" in output
+    on_13 = spec_image(cli, tmp_path, "cxx-new-on-new:1", program_on("distroless/cc:latest"))
+    assert check_json(cli, on_13)[0] == 0
+    assert run(cli, on_13) == (0, "hello from C++\n")
+
+
 def test_an_x86_64_program_in_the_arm64_image_of_a_two_arch_spec(
     bases: tuple[Cli, list[BuiltBase]], tmp_path: Path
 ) -> None:
@@ -279,6 +313,44 @@ def test_an_x86_64_program_in_the_arm64_image_of_a_two_arch_spec(
     code, output = run(cli, arm64)
     assert code != 0, output
     assert run(cli, image) == (0, "hello from C\n")
+
+
+def _store_files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*"))
+
+
+def test_pack_from_one_architecture_of_a_stored_image_onto_static(
+    bases: tuple[Cli, list[BuiltBase]], tmp_path: Path
+) -> None:
+    """The CLI's ``--from IMAGE --arch A --base static``: the packed amd64 program starts; the
+    arm64 image's x86-64 program is refused naming its architecture, and nothing is stored."""
+    cli, _ = bases
+    c_build(HELLO_C, tmp_path / "app")
+    spec = program_on("distroless/base:latest", archs="[amd64, arm64]")
+    source = spec_image(cli, tmp_path, "two-arch-source:1", spec)
+    before = _store_files(cli.root)
+    wrong = cli("pack", "/app", "--from", source, "--arch", "arm64", "-t", "hello-arm64:1")
+    assert wrong.exit_code == 9
+    assert wrong.stderr == "error: cannot pack /app: amd64 binary, but the image is arm64\n"
+    assert _store_files(cli.root) == before
+    packed = cli(
+        "pack", "/app", "--from", source, "--arch", "amd64", "--base", "static",
+        "-t", "hello-packed:1", "--json",
+    )  # fmt: skip
+    report = packed.json()
+    assert isinstance(report, dict), packed.stderr
+    assert report["packages"] == ["libc6"]
+    store = Store(cli.root)
+    assert image_platforms(store, "hello-packed:1") == [AMD64]
+    # static's own layers, then the one packed layer
+    layers = store.load_image("hello-packed:1", AMD64).manifest.layers
+    static = store.load_image("distroless/static:latest", AMD64).manifest.layers
+    assert layers[: len(static)] == static and len(layers) == len(static) + 1
+    assert check_json(cli, "hello-packed:1")[0] == 0
+    assert run(cli, "hello-packed:1") == (0, "hello from C\n")
+    # the same, onto nothing: --base scratch is the default
+    cli("pack", "/app", "--from", source, "--arch", "amd64", "-t", "hello-scratch:1").check()
+    assert run(cli, "hello-scratch:1") == (0, "hello from C\n")
 
 
 def test_an_entrypoint_that_does_not_exist_on_static(

@@ -188,6 +188,10 @@ class _Planner:
         return plan
 
     def _program(self, plan: PackPlan, program: str, closure: Closure) -> None:
+        if closure.platform_mismatch is not None:
+            # the loader of the other architecture skips every library, so a missing
+            # libc.so.6 would be a misleading answer: name the architecture, as check does
+            raise BuildError(f"cannot pack {program}: {closure.platform_mismatch}")
         if closure.error is not None:
             found = lookup(self.view, program, cwd=self.config.cwd)
             if found is None or found[1].kind is not FileKind.FILE:
@@ -199,8 +203,6 @@ class _Planner:
         problems += [f"{v.version} from {v.file}" for v in closure.unmet_versions]
         if closure.interpreter_error:
             problems.append(closure.interpreter_error)
-        if closure.platform_mismatch:
-            problems.append(closure.platform_mismatch)
         if problems:
             raise BuildError(f"{program} would not start where it was built: {problems[0]}")
         plan.closures.append(closure)
