@@ -173,3 +173,23 @@ def test_size_rows_compare_only_with_published_figures_of_the_same_release() -> 
     assert static.ratio is not None and 0.99 < static.ratio < 1.0
     assert "podman images 3.16 MB" in static.notes and "compressed 0.67 MiB" in static.notes
     assert base.peer is None and base.ratio is None and "podman" not in base.notes
+
+
+def test_blob_bytes_served_reads_the_registry_access_log(tmp_path: Path) -> None:
+    """The shared-cache rows count what the registry sent from its combined-format log."""
+    from tests.helpers.registry import Registry, blob_bytes_served
+
+    digest = "sha256:" + "ab" * 32
+    (tmp_path / "registry-0.log").write_text(
+        f'127.0.0.1 - - [02/Dec/2026:01:00:00 +0000] "GET /v2/cache/x/blobs/{digest} HTTP/1.1"'
+        ' 200 1234 "" "distroless"\n'
+        f'127.0.0.1 - - [02/Dec/2026:01:00:01 +0000] "HEAD /v2/cache/x/blobs/{digest} HTTP/1.1"'
+        ' 200 0 "" "distroless"\n'
+        '127.0.0.1 - - [02/Dec/2026:01:00:02 +0000] "GET /v2/cache/x/manifests/main HTTP/1.1"'
+        ' 200 900 "" "distroless"\n'
+    )
+    (tmp_path / "registry-1.log").write_text(
+        f'127.0.0.1 - - [x] "GET /v2/other/blobs/{digest} HTTP/1.1" 200 1000 "" "docker"\n'
+    )
+    reg = Registry(url="127.0.0.1:1", root=tmp_path, auth=None)
+    assert blob_bytes_served(reg) == {digest: 2234}

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -95,11 +96,11 @@ def htpasswd_line(user: str, password: str) -> str:
     return run([tool, "-Bbn", user, password]).stdout.strip()
 
 
-def _config(root: Path, port: int, htpasswd_file: Path | None) -> str:
+def _config(root: Path, port: int, htpasswd_file: Path | None, access_log: bool) -> str:
     # JSON is valid YAML; writing it this way needs no YAML emitter and no quoting rules.
     config: dict[str, object] = {
         "version": 0.1,
-        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "log": {"level": "warn", "accesslog": {"disabled": not access_log}},
         "storage": {
             "filesystem": {"rootdirectory": str(root / "data")},
             "delete": {"enabled": True},
@@ -130,8 +131,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def registry(root: Path, *, htpasswd: tuple[str, str] | None = None) -> Iterator[Registry]:
-    """Start a registry storing under ``root`` (Basic auth if ``htpasswd``); stop it on exit."""
+def registry(
+    root: Path, *, htpasswd: tuple[str, str] | None = None, access_log: bool = False
+) -> Iterator[Registry]:
+    """Start a registry storing under ``root`` (Basic auth if ``htpasswd``); stop it on exit.
+
+    With ``access_log`` every request is written to the log (:func:`blob_bytes_served`)."""
     binary = find_registry()
     if binary is None:
         raise FileNotFoundError("docker-registry is not installed (Debian package docker-registry)")
@@ -144,7 +149,7 @@ def registry(root: Path, *, htpasswd: tuple[str, str] | None = None) -> Iterator
     for attempt in range(_START_ATTEMPTS):
         port = free_port()
         config = root / "config.yml"
-        config.write_text(_config(root, port, htpasswd_file))
+        config.write_text(_config(root, port, htpasswd_file, access_log))
         log = root / f"registry-{attempt}.log"
         with open(log, "wb") as logfh:
             proc = subprocess.Popen(
@@ -181,3 +186,18 @@ def registry(root: Path, *, htpasswd: tuple[str, str] | None = None) -> Iterator
             _stop(proc)
         return
     raise RegistryStartError("registry did not start:\n" + "\n".join(errors))
+
+
+#: a combined-format access log line of a blob GET: its path and the bytes written
+_BLOB_GET = re.compile(
+    r'"GET /v2/(?P<repo>\S+)/blobs/(?P<digest>sha256:[0-9a-f]{64}) [^"]*" 200 (?P<size>\d+)'
+)
+
+
+def blob_bytes_served(reg: Registry) -> dict[str, int]:
+    """Bytes of each blob the registry has sent (a registry started with ``access_log``)."""
+    served: dict[str, int] = {}
+    for log in sorted(reg.root.glob("registry-*.log")):
+        for match in _BLOB_GET.finditer(log.read_text(errors="replace")):
+            served[match["digest"]] = served.get(match["digest"], 0) + int(match["size"])
+    return served
