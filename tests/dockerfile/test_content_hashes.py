@@ -28,16 +28,22 @@ def settled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(content_hashes, "RACY_NS", 0)
 
 
+def _recorded(tmp_path: Path, data: bytes) -> tuple[Path, Path]:
+    """A file of ``data`` hashed once, and the records file that build saved."""
+    file = tmp_path / "f"
+    file.write_bytes(data)
+    records = tmp_path / "records.json"
+    first = ContentHashes(records)
+    assert _digest_of(first, file, "f") == _sha(data)
+    first.save()
+    return file, records
+
+
 @pytest.mark.usefixtures("settled")
 def test_a_recorded_digest_is_used_without_reading_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    file = tmp_path / "f"
-    file.write_bytes(b"content\n")
-    records = tmp_path / "records.json"
-    first = ContentHashes(records)
-    assert _digest_of(first, file, "f") == _sha(b"content\n")
-    first.save()
+    file, records = _recorded(tmp_path, b"content\n")
 
     def unreadable(path: Path) -> str:
         raise AssertionError(f"{path} was read again")
@@ -48,12 +54,7 @@ def test_a_recorded_digest_is_used_without_reading_the_file(
 
 @pytest.mark.usefixtures("settled")
 def test_a_byte_flipped_with_size_and_mtime_kept_is_hashed_again(tmp_path: Path) -> None:
-    file = tmp_path / "f"
-    file.write_bytes(b"before\n")
-    records = tmp_path / "records.json"
-    first = ContentHashes(records)
-    _digest_of(first, file, "f")
-    first.save()
+    file, records = _recorded(tmp_path, b"before\n")
     st = os.stat(file)
     file.write_bytes(b"befor3\n")
     os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns))
