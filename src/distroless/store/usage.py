@@ -184,7 +184,8 @@ class CacheClearing:
 
 #: what ``prune --all`` drops under ``state/`` besides cache mounts: records of earlier
 #: builds' context stat (:mod:`distroless.warm`, :mod:`distroless.dockerfile.content_hashes`)
-STAT_RECORD_DIRS = ("warm", "contenthash")
+#: and of layers' SBOM scans (:mod:`distroless.verify.layer_scans`)
+STAT_RECORD_DIRS = ("warm", "contenthash", "scans")
 
 
 def clear_caches(store: Store, package_cache: Path) -> CacheClearing:

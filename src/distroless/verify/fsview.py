@@ -22,7 +22,8 @@ from distroless.layers.reader import iter_layer
 from distroless.rootpath import MAX_SYMLINK_HOPS, SymlinkLoopError, resolve_in_root
 from distroless.verify.image import ImageHandle
 
-_CAPABILITY_XATTR = "SCHILY.xattr.security.capability"
+#: the pax header of a file with capabilities (all a view keeps of pax headers)
+CAPABILITY_XATTR = "SCHILY.xattr.security.capability"
 
 _TAR_TYPES: dict[bytes, EntryType] = {
     tarfile.REGTYPE: EntryType.FILE,
@@ -81,6 +82,9 @@ _ROOT = Node("/", EntryType.DIR, 0o755, 0, 0, 0, "", -1)
 #: only during the call.  It lets a reader that needs file contents (the SBOM) take them in
 #: the same pass that builds the view instead of streaming the layers again.
 Visitor = Callable[[int, str, tarfile.TarInfo, BinaryIO | None], None]
+#: Given a layer index, that layer's members (metadata only) if they are known without
+#: reading the layer, else None.
+Known = Callable[[int], Iterator[tuple[tarfile.TarInfo, None]] | None]
 
 
 class FileSystemView:
@@ -108,15 +112,22 @@ class FileSystemView:
     # -- construction ------------------------------------------------------------------
 
     @classmethod
-    def from_image(cls, image: ImageHandle, visit: Visitor | None = None) -> FileSystemView:
+    def from_image(
+        cls, image: ImageHandle, visit: Visitor | None = None, known: Known | None = None
+    ) -> FileSystemView:
         """Merge every layer of ``image``, bottom-up, reading each layer once.
 
         ``visit`` sees every member on the way (see :data:`Visitor`); what it reads of a
-        content stream is not read again.
+        content stream is not read again.  ``known`` may give a layer's members without
+        reading it (see :data:`Known`); ``visit`` does not see those.
         """
         nodes: dict[str, Node] = {}
         stats = []
         for index, desc in enumerate(image.layers):
+            replayed = known(index) if known is not None else None
+            if replayed is not None:
+                stats.append(_apply_layer(nodes, index, replayed))
+                continue
             with image.open_layer(index) as blob:
                 try:
                     members = iter_layer(blob)
@@ -356,7 +367,7 @@ def _apply_layer(
             size=member.size if kind is EntryType.FILE else 0,
             linkname=linkname,
             layer=index,
-            capabilities=_CAPABILITY_XATTR in member.pax_headers,
+            capabilities=CAPABILITY_XATTR in member.pax_headers,
         )
     for directory in opaque:
         for path in [p for p in nodes if _is_under(p, directory) and p != directory]:

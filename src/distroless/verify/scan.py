@@ -33,6 +33,7 @@ from distroless.errors import ArchiveError
 from distroless.verify.fsview import FileSystemView, Node
 from distroless.verify.golang import GoBuildInfo, GoProbe
 from distroless.verify.image import ImageHandle
+from distroless.verify.layer_scans import LayerScan, LayerScans
 from distroless.verify.maven import JAR_SUFFIXES, JarProbe, MavenArtifact
 
 _CHUNK = 1 << 20
@@ -138,10 +139,33 @@ class _Collector:
         self.hashes: dict[tuple[int, str], FileHashes] = {}
         self.go: dict[tuple[int, str], GoBuildInfo] = {}
         self.jars: dict[tuple[int, str], list[MavenArtifact]] = {}
+        #: the members of each layer read in this pass, for its record
+        self.members: dict[int, LayerScan] = {}
+
+    def known(self, layer: int, scan: LayerScan) -> None:
+        """Take a recorded layer's findings as if its files had just been read."""
+        for path, (sha256, sha1) in scan.hashes.items():
+            self.hashes[(layer, path)] = FileHashes(sha256, sha1)
+        for path, data in scan.kept.items():
+            if len(data) <= MAX_KEPT_FILE and self.kept_total + len(data) <= MAX_KEPT_TOTAL:
+                self.kept[(layer, path)] = data
+                self.kept_total += len(data)
+        self.go.update({(layer, path): info for path, info in scan.go.items()})
+        self.jars.update({(layer, path): found for path, found in scan.jars.items()})
+
+    def findings(self, layer: int) -> LayerScan:
+        """What this pass found in ``layer``, which it read, as its record."""
+        scan = self.members[layer]
+        scan.hashes = {p: (h.sha256, h.sha1) for (i, p), h in self.hashes.items() if i == layer}
+        scan.kept = {p: d for (i, p), d in self.kept.items() if i == layer}
+        scan.go = {p: info for (i, p), info in self.go.items() if i == layer}
+        scan.jars = {p: found for (i, p), found in self.jars.items() if i == layer}
+        return scan
 
     def __call__(
         self, layer: int, path: str, member: tarfile.TarInfo, stream: BinaryIO | None
     ) -> None:
+        self.members.setdefault(layer, LayerScan()).record(member)
         if stream is None or not member.isreg():
             return
         key = (layer, path)
@@ -174,11 +198,25 @@ class _Collector:
             self.jars[key] = artifacts
 
 
-def scan_image(image: ImageHandle) -> ScannedView:
-    """The view of ``image`` with its contents gathered, each layer streamed once."""
+def scan_image(image: ImageHandle, records: LayerScans | None = None) -> ScannedView:
+    """The view of ``image`` with its contents gathered, each layer streamed once.
+
+    With ``records`` a layer scanned before is not streamed at all (its record stands in,
+    see :mod:`distroless.verify.layer_scans`), and each layer streamed is recorded."""
     collector = _Collector()
-    view = ScannedView.from_image(image, visit=collector)
+    scans = records or LayerScans(None)
+
+    def known(index: int) -> Iterator[tuple[tarfile.TarInfo, None]] | None:
+        recorded = scans.load(image.layers[index].digest)
+        if recorded is None:
+            return None
+        collector.known(index, recorded)
+        return recorded.replay()
+
+    view = ScannedView.from_image(image, visit=collector, known=known)
     assert isinstance(view, ScannedView)
+    for index in collector.members:
+        scans.save(image.layers[index].digest, collector.findings(index))
     view.kept = collector.kept
     view.hashes = collector.hashes
     view.go = collector.go
