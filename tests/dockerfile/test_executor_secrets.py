@@ -17,7 +17,9 @@ import pytest
 from distroless.dockerfile.secrets import BuildSecret
 from distroless.errors import BuildError, DockerfileError
 from distroless.store import Store
+from distroless.verify.attach import attach_sbom
 from tests.dockerfile.executor_helpers import FakeRunner, build, write_context
+from tests.verify.test_scan import CountingStore
 
 VALUE = b"tok-5f1d9c-very-secret"
 
@@ -157,3 +159,11 @@ def test_added_files_are_the_copies_of_the_target_and_its_parent_stages(
     unlisted = build(store, ctx, dockerfile, runner=runner, list_added_files=False)
     assert unlisted.result.added_files == ()
     assert unlisted.result.descriptor == cached.result.descriptor
+    # once an SBOM has scanned the image, its layers' records answer the list
+    attach_sbom(store, cached.result.descriptor)
+    counting = CountingStore(store.root)
+    counting.opened = {}
+    again = build(counting, ctx, dockerfile, runner=runner)
+    assert again.result.added_files == expected
+    layers = {d.digest for d in counting.read_manifest(again.result.descriptor).layers}
+    assert not layers & set(counting.opened)

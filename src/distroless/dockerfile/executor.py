@@ -16,8 +16,9 @@ import contextlib
 import hashlib
 import posixpath
 import subprocess
+import tarfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from itertools import chain
@@ -68,6 +69,7 @@ from distroless.runtime.container import reap_orphans
 from distroless.runtime.rootfs import LayerCache
 from distroless.runtime.runc import Runtime
 from distroless.store import Store, StoredImage
+from distroless.verify.layer_scans import SCANS_DIR, LayerScans
 
 _NULL = NullReporter()
 
@@ -279,11 +281,19 @@ class Executor:
         return self._runner
 
     def _added_files(self, state: StageState) -> tuple[str, ...]:
-        """The regular files in the stage's COPY/ADD layers (read back, so cached steps count)."""
+        """The regular files in the stage's COPY/ADD layers (read back, so cached steps count).
+
+        A layer an earlier SBOM scanned is not read again: its record lists its members."""
+        records = LayerScans(self.store.root / "state" / SCANS_DIR)
         paths: set[str] = set()
         for digest in state.added:
-            with self.store.open_blob(digest) as blob:
-                for info, _ in iter_layer(blob):
+            scan = records.load(digest)
+            with contextlib.ExitStack() as stack:
+                if scan is not None:
+                    members: Iterator[tuple[tarfile.TarInfo, object]] = scan.replay()
+                else:
+                    members = iter_layer(stack.enter_context(self.store.open_blob(digest)))
+                for info, _ in members:
                     if info.isreg() or info.islnk():
                         paths.add("/" + info.name.removeprefix("./").rstrip("/"))
         return tuple(sorted(paths))
