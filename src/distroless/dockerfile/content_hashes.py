@@ -30,10 +30,9 @@ import time
 from pathlib import Path
 
 from distroless.errors import BuildError, StoreError
+from distroless.oci.digest import hex_of, sha256_file
 from distroless.store.atomic import atomic_write_bytes
-from distroless.warm import NO_WARM_ENV, RACY_NS
-
-_CHUNK = 1 << 20
+from distroless.warm import NO_WARM_ENV, RACY_NS, file_identity
 
 #: (size, mtime_ns, ctime_ns, inode, device) of a file, then its sha256 in hex
 _Record = tuple[int, int, int, int, int, str]
@@ -58,7 +57,8 @@ class ContentHashes:
 
     def file_digest(self, rel: str, path: Path, st: os.stat_result) -> str:
         """The sha256 (hex) of the regular file ``path``, whose ``lstat`` is ``st``."""
-        identity = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        size, mtime, ctime, inode, device = file_identity(st)
+        identity = (size, mtime, ctime, inode, device)
         known = self.records.get(rel)
         if known is not None and known[:5] == identity:
             return known[5]
@@ -80,14 +80,12 @@ class ContentHashes:
 
 def _hash_file(path: Path) -> str:
     """The sha256 (hex) of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
+            digest, _ = sha256_file(fh)
     except OSError as exc:
         raise BuildError(f"cannot read {path}: {exc.strerror}") from exc
-    return h.hexdigest()
+    return hex_of(digest)
 
 
 def _read(path: Path) -> dict[str, _Record]:
