@@ -150,7 +150,7 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
     from distroless.runtime.container import reap_orphans
     from distroless.runtime.lifecycle import prune_exited
     from distroless.store.usage import clear_caches, image_blobs
-    from distroless.verify.layer_scans import SCANS_DIR, LayerScans
+    from distroless.verify.layer_scans import LayerScans
 
     store = Store(app.root_path)
     reap_orphans(store.root)  # containers, mounts and state of killed runs and builds
@@ -162,7 +162,7 @@ def prune(app: App, everything: bool, as_json: bool) -> None:
     # an unpacked layer stays only while a tagged image uses it; cached blobs unpack again
     used = image_blobs(store)
     unpacked = LayerCache(store.state_dir("layers")).prune(lambda d: d in used)
-    LayerScans(store.root / "state" / SCANS_DIR).prune(store.has_blob)  # records of gone layers
+    LayerScans.of_store(store.root).prune(store.has_blob)  # records of gone layers
     cleared = clear_caches(store, app.cache_path) if everything else None
     if as_json:
         emit_json(

@@ -17,7 +17,7 @@ from distroless.store import Store
 from distroless.store.atomic import atomic_file
 from distroless.verify.fsview import FileSystemView
 from distroless.verify.image import ImageHandle, from_store
-from distroless.verify.layer_scans import SCANS_DIR, LayerScans
+from distroless.verify.layer_scans import LayerScans
 from distroless.verify.platforms import ImageCheck, check_stored
 from distroless.verify.sbom import FORMATS, AddedFile, SbomFormat, render_sbom
 from distroless.verify.scan import scan_image
@@ -272,7 +272,7 @@ def sbom(
                 err=True,
             )
         data = render_sbom(
-            scan_image(handle, LayerScans(store.root / "state" / SCANS_DIR)),
+            scan_image(handle, LayerScans.of_store(store.root)),
             fmt,
             added_files=_added_files(added_files),
             source_date_epoch=_source_date_epoch(),

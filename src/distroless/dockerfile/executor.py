@@ -18,7 +18,7 @@ import posixpath
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from itertools import chain
@@ -69,7 +69,7 @@ from distroless.runtime.container import reap_orphans
 from distroless.runtime.rootfs import LayerCache
 from distroless.runtime.runc import Runtime
 from distroless.store import Store, StoredImage
-from distroless.verify.layer_scans import SCANS_DIR, LayerScans
+from distroless.verify.layer_scans import LayerScans
 
 _NULL = NullReporter()
 
@@ -284,18 +284,15 @@ class Executor:
         """The regular files in the stage's COPY/ADD layers (read back, so cached steps count).
 
         A layer an earlier SBOM scanned is not read again: its record lists its members."""
-        records = LayerScans(self.store.root / "state" / SCANS_DIR)
+        records = LayerScans.of_store(self.store.root)
         paths: set[str] = set()
         for digest in state.added:
             scan = records.load(digest)
-            with contextlib.ExitStack() as stack:
-                if scan is not None:
-                    members: Iterator[tuple[tarfile.TarInfo, object]] = scan.replay()
-                else:
-                    members = iter_layer(stack.enter_context(self.store.open_blob(digest)))
-                for info, _ in members:
-                    if info.isreg() or info.islnk():
-                        paths.add("/" + info.name.removeprefix("./").rstrip("/"))
+            if scan is not None:
+                paths.update(_file_paths(info for info, _ in scan.replay()))
+                continue
+            with self.store.open_blob(digest) as blob:
+                paths.update(_file_paths(info for info, _ in iter_layer(blob)))
         return tuple(sorted(paths))
 
     def _build_stage(self, graph: StageGraph, stage: Stage) -> None:
@@ -520,6 +517,13 @@ class Executor:
         where = self.source.where(ins)
 
         return self._layer_step(job, state, ins, LayerStep(text, [], make))
+
+
+def _file_paths(members: Iterable[tarfile.TarInfo]) -> Iterator[str]:
+    """The image paths of the regular files (and hard links) among a layer's members."""
+    for info in members:
+        if info.isreg() or info.islnk():
+            yield "/" + info.name.removeprefix("./").rstrip("/")
 
 
 def build_dockerfile(

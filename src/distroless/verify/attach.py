@@ -41,7 +41,7 @@ from distroless.store.referrers import attach_referrer, put_document, read_part,
 from distroless.store.store import SUBJECT
 from distroless.timestamps import rfc3339
 from distroless.verify.image import ImageHandle
-from distroless.verify.layer_scans import SCANS_DIR, LayerScans
+from distroless.verify.layer_scans import LayerScans
 from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom
 from distroless.verify.scan import scan_image
 
@@ -145,7 +145,7 @@ def attach_sbom(
             attached.append(Descriptor(known.media_type, known.digest, known.size))
             continue
         # one pass over the layers gathers everything (see distroless.verify.scan)
-        view = scan_image(_handle(store, desc), LayerScans(store.root / "state" / SCANS_DIR))
+        view = scan_image(_handle(store, desc), LayerScans.of_store(store.root))
         data = render_sbom(view, fmt, added_files=items, source_date_epoch=source_date_epoch)
         artifact = sbom_artifact(store, desc, data, fmt, source_date_epoch)
         stored = store.put_manifest(artifact)

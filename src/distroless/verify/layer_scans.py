@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from distroless.errors import StoreError
+from distroless.oci.digest import hex_of, is_digest
 from distroless.store.atomic import atomic_write_bytes
 from distroless.verify.fsview import CAPABILITY_XATTR
 from distroless.verify.golang import GoBuildInfo, GoModule
@@ -80,11 +81,15 @@ class LayerScans:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
 
+    @classmethod
+    def of_store(cls, store_root: Path) -> LayerScans:
+        """The records the store at ``store_root`` keeps (the directory may not exist yet)."""
+        return cls(store_root / "state" / SCANS_DIR)
+
     def _path(self, digest: str) -> Path | None:
-        algorithm, _, hexdigest = digest.partition(":")
-        if self.directory is None or algorithm != "sha256" or not _is_hex(hexdigest):
+        if self.directory is None or not is_digest(digest):
             return None
-        return self.directory / f"{hexdigest}.json"
+        return self.directory / f"{hex_of(digest)}.json"
 
     def load(self, digest: str) -> LayerScan | None:
         path = self._path(digest)
@@ -117,10 +122,6 @@ class LayerScans:
                 path.unlink(missing_ok=True)
                 dropped += 1
         return dropped
-
-
-def _is_hex(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _encode(scan: LayerScan) -> dict[str, Any]:

@@ -153,14 +153,24 @@ class _Collector:
         self.go.update({(layer, path): info for path, info in scan.go.items()})
         self.jars.update({(layer, path): found for path, found in scan.jars.items()})
 
-    def findings(self, layer: int) -> LayerScan:
-        """What this pass found in ``layer``, which it read, as its record."""
-        scan = self.members[layer]
-        scan.hashes = {p: (h.sha256, h.sha1) for (i, p), h in self.hashes.items() if i == layer}
-        scan.kept = {p: d for (i, p), d in self.kept.items() if i == layer}
-        scan.go = {p: info for (i, p), info in self.go.items() if i == layer}
-        scan.jars = {p: found for (i, p), found in self.jars.items() if i == layer}
-        return scan
+    def findings(self) -> dict[int, LayerScan]:
+        """What this pass found in each layer it read, as their records (by layer index).
+
+        Layers taken from a record are not among them."""
+        read = self.members
+        for (i, path), h in self.hashes.items():
+            if i in read:
+                read[i].hashes[path] = (h.sha256, h.sha1)
+        for (i, path), data in self.kept.items():
+            if i in read:
+                read[i].kept[path] = data
+        for (i, path), info in self.go.items():
+            if i in read:
+                read[i].go[path] = info
+        for (i, path), found in self.jars.items():
+            if i in read:
+                read[i].jars[path] = found
+        return read
 
     def __call__(
         self, layer: int, path: str, member: tarfile.TarInfo, stream: BinaryIO | None
@@ -215,8 +225,8 @@ def scan_image(image: ImageHandle, records: LayerScans | None = None) -> Scanned
 
     view = ScannedView.from_image(image, visit=collector, known=known)
     assert isinstance(view, ScannedView)
-    for index in collector.members:
-        scans.save(image.layers[index].digest, collector.findings(index))
+    for index, found in collector.findings().items():
+        scans.save(image.layers[index].digest, found)
     view.kept = collector.kept
     view.hashes = collector.hashes
     view.go = collector.go
