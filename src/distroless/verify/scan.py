@@ -139,8 +139,8 @@ class _Collector:
         self.hashes: dict[tuple[int, str], FileHashes] = {}
         self.go: dict[tuple[int, str], GoBuildInfo] = {}
         self.jars: dict[tuple[int, str], list[MavenArtifact]] = {}
-        #: the members of each layer read in this pass, for its record
-        self.members: dict[int, LayerScan] = {}
+        #: the record of each layer this pass reads, its members first, its findings last
+        self.records: dict[int, LayerScan] = {}
 
     def known(self, layer: int, scan: LayerScan) -> None:
         """Take a recorded layer's findings as if its files had just been read."""
@@ -157,7 +157,7 @@ class _Collector:
         """What this pass found in each layer it read, as their records (by layer index).
 
         Layers taken from a record are not among them."""
-        read = self.members
+        read = self.records
         for (i, path), h in self.hashes.items():
             if i in read:
                 read[i].hashes[path] = (h.sha256, h.sha1)
@@ -175,7 +175,7 @@ class _Collector:
     def __call__(
         self, layer: int, path: str, member: tarfile.TarInfo, stream: BinaryIO | None
     ) -> None:
-        self.members.setdefault(layer, LayerScan()).record(member)
+        self.records.setdefault(layer, LayerScan()).record(member)
         if stream is None or not member.isreg():
             return
         key = (layer, path)
