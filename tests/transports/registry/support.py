@@ -331,6 +331,13 @@ class _ProxyServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up (a pull stopping its other downloads after a fault) is
+        not an error of the proxy's; socketserver would print a traceback to stderr, where
+        an in-process CLI run captures it as the command's own output."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 @dataclass
 class Proxy:
