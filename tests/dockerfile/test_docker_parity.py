@@ -30,6 +30,7 @@ from distroless.layers.entry import Entry, EntryType
 from distroless.store import Store
 from tests.dockerfile.executor_helpers import build
 from tests.helpers import DockerEngine
+from tests.helpers.docker import ENGINE_FLAKES
 from tests.helpers.images import store_image
 from tests.helpers.proc import CommandFailed, run
 from tests.helpers.rawtar import Member, tar_of
@@ -78,13 +79,6 @@ def _flatten(layers: list[bytes]) -> dict[str, Node]:
                     data = extracted.read()
                 files[name] = _node(member, data, files)
     return files
-
-
-#: what engine 20.10 now and then prints when it fails a sound build while the other test
-#: worker mounts and unmounts beside it: its archive unpacker's chroot fallback loses a race
-#: ("Error processing tar file"), or runc finds a step's root without the base's /bin/sh that
-#: the step before ran; such a build is tried again, and a second failure is reported
-ENGINE_FLAKES = ("Error processing tar file", "unable to start container process")
 
 
 def _docker_files(engine: DockerEngine, context: Path, out: Path) -> dict[str, Node]:
