@@ -75,6 +75,8 @@ class DockerfileRequest:
     secrets: Mapping[str, BuildSecret] = field(default_factory=dict)
     #: BuildKit's entitlements (``network.host``) that RUN steps may ask for
     allow: frozenset[str] = frozenset()
+    #: how RUN steps are confined (``build --isolation``): auto, oci or chroot
+    isolation: str = "auto"
     target: str | None = None
     #: the one platform to build (None: the host's); see ``platforms`` for several
     platform: Platform | None = None
@@ -369,6 +371,7 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
                 build_args=request.build_args,
                 secrets=request.secrets,
                 allow=request.allow,
+                isolation=request.isolation,
                 target=request.target,
                 platform=platform,
                 no_cache=request.no_cache,

@@ -82,6 +82,13 @@ def _provenance_flag(arg: str) -> str:
     "--allow", "allow", multiple=True, metavar="network.host",
     help="Let RUN --network=host share the host's network (BuildKit's entitlement).",
 )  # fmt: skip
+@click.option(
+    "--isolation", type=click.Choice(["auto", "oci", "chroot"]), default="auto",
+    show_default=True,
+    help="How RUN steps are confined: oci (runc in namespaces over an overlay) or chroot "
+    "(no namespaces, for unprivileged containers; shares their network and processes). "
+    "auto takes chroot only where namespaces are refused.",
+)  # fmt: skip
 @click.option("--target", help="Build only up to this stage (default: the last one).")
 @click.option(
     "--platform", "platforms", multiple=True, metavar="os/arch[/variant][,...]",
@@ -138,6 +145,7 @@ def build(
     build_args: tuple[str, ...],
     secrets: tuple[str, ...],
     allow: tuple[str, ...],
+    isolation: str,
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
@@ -174,6 +182,7 @@ def build(
         for flag, given in (
             ("-f", dockerfile), ("--build-arg", build_args), ("--target", target),
             ("--secret", secrets), ("--pull", pull), ("--allow", allow),
+            ("--isolation", isolation != "auto"),
             ("--cache-to", cache_to), ("--cache-from", cache_from),
             *((f, True) for f in exporting.dockerfile_only()),
         ):  # fmt: skip
@@ -196,6 +205,7 @@ def build(
         build_args=build_args,
         secrets=secrets,
         allow=allow,
+        isolation=isolation,
         target=target,
         platforms=platforms,
         no_cache=no_cache,
@@ -337,6 +347,7 @@ def _build_dockerfile(
     build_args: tuple[str, ...],
     secrets: tuple[str, ...] = (),
     allow: tuple[str, ...] = (),
+    isolation: str = "auto",
     target: str | None,
     platforms: tuple[str, ...],
     no_cache: bool,
@@ -378,6 +389,7 @@ def _build_dockerfile(
         build_args=args,
         secrets=load_secrets(secrets),
         allow=frozenset(allow),
+        isolation=isolation,
         target=target,
         platforms=parse_platforms(platforms),
         no_cache=no_cache,

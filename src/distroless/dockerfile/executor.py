@@ -57,7 +57,12 @@ from distroless.dockerfile.resolve_base import BaseResolver
 from distroless.dockerfile.run import RunSettings, run_step
 from distroless.dockerfile.shared_cache import SharedCache
 from distroless.dockerfile.stage import StageState, StateDraft
-from distroless.dockerfile.step_runner import SandboxRunner, StepRunner
+from distroless.dockerfile.step_runner import (
+    ChrootRunner,
+    SandboxRunner,
+    StepRunner,
+    chosen_isolation,
+)
 from distroless.dockerfile.workspace import LayerStep, SourceFile, Workspace
 from distroless.errors import BuildError, DistrolessError, DockerfileError
 from distroless.layers.compress import Compression
@@ -72,6 +77,12 @@ from distroless.store import Store, StoredImage
 from distroless.verify.layer_scans import LayerScans
 
 _NULL = NullReporter()
+
+#: The warning of a build that falls back to ``--isolation chroot`` by itself.
+CHROOT_FALLBACK = (
+    "this machine refuses new namespaces (an unprivileged container?): RUN steps run "
+    "with --isolation chroot, sharing its network and processes (docs/ci.md)"
+)
 
 
 class _Refused(Exception):
@@ -275,9 +286,15 @@ class Executor:
 
     def _step_runner(self) -> StepRunner:
         if self._runner is None:
-            runtime = Runtime.find(self.options.runtime)
             state_root = self.store.state_dir("build")
-            self._runner = SandboxRunner(runtime, state_root, self.reporter)
+            isolation = chosen_isolation(self.options.isolation)
+            if isolation == "chroot":
+                if self.options.isolation == "auto":
+                    self.reporter.event("warning", message=CHROOT_FALLBACK)
+                self._runner = ChrootRunner(state_root)
+            else:
+                runtime = Runtime.find(self.options.runtime)
+                self._runner = SandboxRunner(runtime, state_root, self.reporter)
         return self._runner
 
     def _added_files(self, state: StageState) -> tuple[str, ...]:

@@ -36,6 +36,9 @@ class BuildOptions:
     #: where RUN steps' stdout and stderr go; None collects them for the error message
     run_output: Output = None
     runtime: str = "runc"
+    #: how RUN steps are confined: ``auto``, ``oci`` or ``chroot`` (see
+    #: :data:`~distroless.dockerfile.step_runner.ISOLATIONS`)
+    isolation: str = "auto"
     #: stages built at the same time when they do not depend on each other
     jobs: int = 2
     #: ``--secret`` values by id, shown only to ``RUN --mount=type=secret`` steps

@@ -2,8 +2,9 @@
 
 The executor decides everything about a step (its command, environment, mounts, secrets,
 network, and its cache key) and hands the result to a :class:`StepRunner`, which only runs
-it over the stage's unpacked layers and writes what changed as a layer.  The real runner is
-:class:`SandboxRunner` (runc or crun over an overlay); tests give the executor a small fake
+it over the stage's unpacked layers and writes what changed as a layer.  The real runners
+are :class:`SandboxRunner` (runc or crun over an overlay) and :class:`ChrootRunner` (no
+namespaces, for builds inside an unprivileged container); tests give the executor a small fake
 that records what it was asked and writes a layer of its own, so the executor's side is
 tested without root or a runtime.
 """
@@ -18,6 +19,8 @@ from typing import IO, BinaryIO, Protocol
 from distroless.layers.compress import Compression
 from distroless.reporter import Reporter
 from distroless.runtime.capture import CaptureResult, StepConfig, run_and_capture
+from distroless.runtime.chroot import run_in_chroot
+from distroless.runtime.namespaces import namespaces_allowed
 from distroless.runtime.runc import Runtime
 
 #: where a step's stdout and stderr go: a file, a descriptor, or None to discard them
@@ -73,3 +76,35 @@ class SandboxRunner:
             runtime=self.runtime,
             reporter=self.reporter,
         )
+
+
+class ChrootRunner:
+    """RUN steps chrooted into a copy of the stage's layers (``--isolation chroot``)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+
+    def run(self, lowers: Sequence[Path], step: StepConfig, outputs: StepOutputs) -> CaptureResult:
+        return run_in_chroot(
+            lowers,
+            step,
+            outputs.layer,
+            outputs.compression,
+            scratch=self.scratch,
+            source_date_epoch=outputs.source_date_epoch,
+            stdout=outputs.stdout,
+            stderr=outputs.stderr,
+        )
+
+
+#: ``build --isolation``: ``oci`` is runc or crun in namespaces over an overlay; ``chroot``
+#: needs none (:mod:`distroless.runtime.chroot`); ``auto`` takes ``oci`` where the
+#: machine allows namespaces and ``chroot`` where it refuses them.
+ISOLATIONS = ("auto", "oci", "chroot")
+
+
+def chosen_isolation(asked: str) -> str:
+    """``oci`` or ``chroot`` for ``build --isolation ASKED``."""
+    if asked != "auto":
+        return asked
+    return "oci" if namespaces_allowed() else "chroot"

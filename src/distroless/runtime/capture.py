@@ -140,7 +140,7 @@ def _is_opaque(path: Path) -> bool:
         return False
 
 
-def _excluded(rel: str, excluded: set[str]) -> bool:
+def is_excluded(rel: str, excluded: set[str]) -> bool:
     return any(rel == e or rel.startswith(e + "/") for e in excluded)
 
 
@@ -205,50 +205,55 @@ def upper_entries(
     }  # fmt: skip
     entries: list[Entry] = []
     first_link: dict[tuple[int, int], str] = {}
-    for rel, st in _walk(upper):
-        if _excluded(rel, skip) and rel not in keep:
+    for rel, st in walk_tree(upper):
+        if is_excluded(rel, skip) and rel not in keep:
             continue
         path = upper / rel
-        mode = stat.S_IMODE(st.st_mode)
-        common: EntryMeta = {
-            "mode": mode,
-            "uid": st.st_uid,
-            "gid": st.st_gid,
-            "mtime": int(st.st_mtime),
-        }
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
             entries.append(Entry.whiteout(rel))
-        elif stat.S_ISDIR(st.st_mode):
-            entries.append(Entry(rel, EntryType.DIR, xattrs=_xattrs(path), **common))
-            if _is_opaque(path):
-                entries.append(Entry.opaque(rel))
-        elif stat.S_ISLNK(st.st_mode):
-            entries.append(Entry(rel, EntryType.SYMLINK, linkname=os.readlink(path), **common))
-        elif stat.S_ISREG(st.st_mode):
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1 and key in first_link:
-                entries.append(Entry(rel, EntryType.HARDLINK, linkname=first_link[key], **common))
-                continue
-            first_link[key] = rel
-            entries.append(
-                Entry(
-                    rel, EntryType.FILE, size=st.st_size, xattrs=_xattrs(path),
-                    opener=_opener(path), **common,
-                )
-            )  # fmt: skip
-        else:
-            kind = (
-                EntryType.CHAR if stat.S_ISCHR(st.st_mode)
-                else EntryType.BLOCK if stat.S_ISBLK(st.st_mode)
-                else EntryType.FIFO
-            )  # fmt: skip
-            entries.append(
-                Entry(rel, kind, devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev),
-                      **common)
-            )  # fmt: skip
+            continue
+        entries.append(path_entry(path, rel, st, first_link))
+        if stat.S_ISDIR(st.st_mode) and _is_opaque(path):
+            entries.append(Entry.opaque(rel))
     return _drop_mountpoint_parents(
         entries, lowers_bottom_up, _EMPTY_CANDIDATES | (mount_parents or set())
     )
+
+
+def path_entry(
+    path: Path, rel: str, st: os.stat_result, first_link: dict[tuple[int, int], str]
+) -> Entry:
+    """The layer entry for the file at ``path`` (named ``rel`` in the layer).
+
+    ``first_link`` maps each multiply-linked file seen so far to its first name, so a
+    later name of the same inode becomes a hard link to it; callers pass one dict per
+    layer and visit paths in tar order.
+    """
+    common: EntryMeta = {
+        "mode": stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mtime": int(st.st_mtime),
+    }
+    if stat.S_ISDIR(st.st_mode):
+        return Entry(rel, EntryType.DIR, xattrs=_xattrs(path), **common)
+    if stat.S_ISLNK(st.st_mode):
+        return Entry(rel, EntryType.SYMLINK, linkname=os.readlink(path), **common)
+    if stat.S_ISREG(st.st_mode):
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in first_link:
+            return Entry(rel, EntryType.HARDLINK, linkname=first_link[key], **common)
+        first_link[key] = rel
+        return Entry(
+            rel, EntryType.FILE, size=st.st_size, xattrs=_xattrs(path),
+            opener=_opener(path), **common,
+        )  # fmt: skip
+    kind = (
+        EntryType.CHAR if stat.S_ISCHR(st.st_mode)
+        else EntryType.BLOCK if stat.S_ISBLK(st.st_mode)
+        else EntryType.FIFO
+    )  # fmt: skip
+    return Entry(rel, kind, devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev), **common)
 
 
 def _opener(path: Path) -> Callable[[], BinaryIO]:
@@ -293,7 +298,7 @@ _EMPTY_CANDIDATES = frozenset(
 )
 
 
-def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
+def walk_tree(root: Path) -> list[tuple[str, os.stat_result]]:
     """Every path under ``root`` (relative, in tar order) with its lstat."""
     found: list[tuple[str, os.stat_result]] = []
     pending = [""]

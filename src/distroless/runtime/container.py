@@ -27,7 +27,7 @@ from distroless.errors import SandboxError, UsageError
 from distroless.oci.models import DEFAULT_PATH, ContainerConfig, Platform
 from distroless.reporter import NullReporter, Reporter
 from distroless.rootpath import SymlinkLoopError, host_path_in_root, host_readlink, resolve_in_root
-from distroless.runtime import userns
+from distroless.runtime import namespaces, userns
 from distroless.runtime.console import ConsoleSocket, our_size, proxy, set_window_size
 from distroless.runtime.emulation import check_runnable
 from distroless.runtime.hostbin import find_tini
@@ -282,7 +282,7 @@ def mount_destination(rootfs: Path, destination: str) -> str:
     return "/" + rel
 
 
-def _check_executable(
+def check_executable(
     rootfs: Path,
     args: Sequence[str],
     env: Sequence[str],
@@ -388,6 +388,11 @@ def sandbox(
     With ``image_ref`` the container is one users see (``ps``): its state gets a
     ``container.json`` and, kept without ``remove``, an ``exit.json`` when it ends.
     """
+    if not namespaces.namespaces_allowed():
+        raise SandboxError(
+            "this machine refuses new namespaces (an unprivileged container?), which "
+            "containers need; builds run their RUN steps here with --isolation chroot"
+        )
     args = process_args(image, options.entrypoint, options.args, what)
     cwd = process_cwd(options.workdir, image)
     hex_id = new_id()
@@ -448,7 +453,7 @@ def sandbox(
                         dest = mount_destination(rootfs, secret.destination)
                         mounts.append(Mount(private / name, dest, True))
                     plan = replace(plan, private_dir=private, files=tuple(files))
-                _check_executable(rootfs, args, env, cwd, [m.destination for m in mounts])
+                check_executable(rootfs, args, env, cwd, [m.destination for m in mounts])
                 spec = build_spec(
                     process=ProcessSpec(args, env, cwd, user),
                     rootfs=rootfs.resolve(),

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from distroless.layers.apply import COPY_CHUNK, LayerApplier
 from distroless.layers.reader import Limits
-from distroless.runtime import userns
+from distroless.runtime import namespaces, userns
 from distroless.runtime.treeindex import DeviceNode
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -42,8 +42,12 @@ DROPPED_XATTR_PREFIXES = ("user.overlay.",)
 
 def opaque_xattr() -> str:
     """The opaque marker this command's overlays read: the ``trusted`` one needs the
-    host's root, so a rootless command (:mod:`distroless.runtime.userns`) uses ``user``."""
-    return USER_OPAQUE_XATTR if userns.rootless() else OPAQUE_XATTR
+    host's root (``CAP_SYS_ADMIN``), so a rootless command
+    (:mod:`distroless.runtime.userns`) and a root without that capability (inside an
+    unprivileged container, where RUN steps use ``--isolation chroot``) use ``user``."""
+    if userns.rootless() or not namespaces.has_sys_admin():
+        return USER_OPAQUE_XATTR
+    return OPAQUE_XATTR
 
 
 @dataclass
