@@ -37,7 +37,7 @@ class BuildOptions:
     run_output: Output = None
     runtime: str = "runc"
     #: how RUN steps are confined: ``auto``, ``oci`` or ``chroot`` (see
-    #: :data:`~distroless.dockerfile.step_runner.ISOLATIONS`)
+    #: :func:`~distroless.dockerfile.step_runner.chosen_isolation`)
     isolation: str = "auto"
     #: stages built at the same time when they do not depend on each other
     jobs: int = 2

@@ -97,14 +97,13 @@ class ChrootRunner:
         )
 
 
-#: ``build --isolation``: ``oci`` is runc or crun in namespaces over an overlay; ``chroot``
-#: needs none (:mod:`distroless.runtime.chroot`); ``auto`` takes ``oci`` where the
-#: machine allows namespaces and ``chroot`` where it refuses them.
-ISOLATIONS = ("auto", "oci", "chroot")
-
-
 def chosen_isolation(asked: str) -> str:
-    """``oci`` or ``chroot`` for ``build --isolation ASKED``."""
+    """``oci`` or ``chroot`` for ``build --isolation ASKED``.
+
+    ``oci`` is runc or crun in namespaces over an overlay; ``chroot`` needs none
+    (:mod:`distroless.runtime.chroot`); ``auto`` takes ``oci`` where the machine allows
+    namespaces and ``chroot`` where it refuses them.
+    """
     if asked != "auto":
         return asked
     return "oci" if namespaces_allowed() else "chroot"

@@ -58,12 +58,10 @@ from distroless.runtime.container import (
     secure_join,
 )
 from distroless.runtime.options import BUILD_HOSTNAME
+from distroless.runtime.rootfs import merge_copy, remove_any, with_device_layers
 from distroless.runtime.spec import KERNEL_MOUNTPOINTS, build_hosts_file, process_env
-from distroless.runtime.unpack import opaque_xattr
 from distroless.runtime.users import ResolvedUser, resolve_user_in
 
-#: Extended attributes a copied file keeps: those a layer keeps (capabilities, user.*).
-_COPIED_XATTRS = ("user.", "security.capability")
 #: The device nodes a step's ``/dev`` gets, as runc gives them: name, major, minor.
 _DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
             ("urandom", 1, 9), ("tty", 5, 0))  # fmt: skip
@@ -90,108 +88,6 @@ class _Seen(NamedTuple):
 def _seen(st: os.stat_result) -> _Seen:
     return _Seen(stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
                  st.st_ino, st.st_ctime_ns, st.st_mtime_ns)  # fmt: skip
-
-
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _remove(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
-def _copy_xattrs(src: str, dst: str) -> None:
-    try:
-        names = os.listxattr(src, follow_symlinks=False)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(_COPIED_XATTRS):
-            with contextlib.suppress(OSError):
-                value = os.getxattr(src, name, follow_symlinks=False)
-                os.setxattr(dst, name, value, follow_symlinks=False)
-
-
-def _set_meta(path: str, st: os.stat_result) -> None:
-    """Owner, mode (after the owner: chown clears set-id bits) and times of ``st``."""
-    os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
-    if not stat.S_ISLNK(st.st_mode):
-        os.chmod(path, stat.S_IMODE(st.st_mode))
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-
-
-def _copy_entry(src: str, dst: str, st: os.stat_result, links: dict[tuple[int, int], str]) -> None:
-    key = (st.st_dev, st.st_ino)
-    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and key in links:
-        os.link(links[key], dst)
-        return
-    if stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, dst, follow_symlinks=False)
-        links[key] = dst
-    elif stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), dst)
-    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        os.mknod(dst, st.st_mode, st.st_rdev)
-    elif stat.S_ISFIFO(st.st_mode):
-        os.mkfifo(dst, stat.S_IMODE(st.st_mode))
-    else:
-        return  # a socket: nothing a layer holds
-    _copy_xattrs(src, dst)
-    _set_meta(dst, st)
-
-
-def merge_layers(lowers_bottom_up: Sequence[Path], root: Path) -> None:
-    """Copy the layer directories (overlay form: a 0/0 device is a whiteout, an opaque
-    directory hides the layers below) into ``root`` as the one tree overlayfs would show.
-
-    The layers are the runtime's own unpacked copies, so their names are safe; a name in
-    ``root`` that an upper layer replaces is removed first, so nothing is ever written
-    through a link the image made.
-    """
-    directories: list[tuple[str, os.stat_result]] = []
-    for layer in lowers_bottom_up:
-        links: dict[tuple[int, int], str] = {}
-        pending = [(str(layer), str(root))]
-        while pending:
-            src_dir, dst_dir = pending.pop()
-            for item in os.scandir(src_dir):
-                src, dst = item.path, os.path.join(dst_dir, item.name)
-                st = item.stat(follow_symlinks=False)
-                if _is_whiteout(st):
-                    _remove(dst)
-                    continue
-                if not stat.S_ISDIR(st.st_mode):
-                    _remove(dst)
-                    _copy_entry(src, dst, st, links)
-                    continue
-                try:
-                    there = os.lstat(dst)
-                except FileNotFoundError:
-                    there = None
-                if there is not None and (not stat.S_ISDIR(there.st_mode) or _is_opaque(src)):
-                    _remove(dst)
-                    there = None
-                if there is None:
-                    os.mkdir(dst, 0o700)
-                directories.append((dst, st))
-                pending.append((src, dst))
-    for path, st in reversed(directories):  # children first: their writes move the mtime
-        _copy_xattrs(path, path)
-        _set_meta(path, st)
 
 
 def snapshot(root: Path) -> dict[str, _Seen]:
@@ -275,7 +171,7 @@ def tree_changes(before: Mapping[str, _Seen], after: Mapping[str, _Seen]) -> _Ch
         elif (now.kind, now.ino, now.ctime_ns) != (old.kind, old.ino, old.ctime_ns):
             changed.add(rel)
     for rel in after:  # all of a directory made anew is new, moved-in names included
-        if any(rel.startswith(o + "/") for o in _ancestors_in(rel, opaque)):
+        if _ancestors_in(rel, opaque):
             changed.add(rel)
     deleted = set()
     for rel in before:
@@ -460,16 +356,16 @@ def _undo(root: Path, prepared: _Prepared) -> None:
         (root / rel).write_bytes(data)
     for rel in prepared.emptied:
         for item in os.scandir(root / rel):
-            _remove(item.path)
+            remove_any(Path(item.path))
     for rel in prepared.copies:
-        _remove(str(root / rel))
+        remove_any(root / rel)
     for rel in reversed(prepared.made):  # deepest first
         path = root / rel
         if path.is_dir() and not path.is_symlink():
             with contextlib.suppress(OSError):  # kept when the step wrote into it
                 os.rmdir(path)
         else:
-            _remove(str(path))
+            remove_any(path)
     for rel, st in sorted(prepared.touched_dirs.items(), key=lambda i: -i[0].count("/")):
         with contextlib.suppress(OSError):
             os.utime(root / rel if rel else root, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -542,7 +438,7 @@ def run_in_chroot(
             "RUN --network=none needs a network namespace, which --isolation chroot has not"
         )
     with _private_root(scratch) as root:
-        merge_layers(lowers_bottom_up, root)
+        merge_copy(with_device_layers(lowers_bottom_up, root.parent), root)
         before = snapshot(root)
         wait_past(root, max((s.ctime_ns for s in before.values()), default=0))
         prepared = _prepare(root, before, step)

@@ -575,7 +575,7 @@ def _is_opaque(path: Path) -> bool:
         return False
 
 
-def _remove_any(path: Path) -> None:
+def remove_any(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif os.path.lexists(path):
@@ -588,11 +588,11 @@ def _merge_dir(src: Path, dst: Path) -> None:
         d = dst / entry.name
         st = entry.stat(follow_symlinks=False)
         if _is_whiteout(st):
-            _remove_any(d)
+            remove_any(d)
             continue
         if stat.S_ISDIR(st.st_mode):
             if _is_opaque(s) or (os.path.lexists(d) and not d.is_dir()) or d.is_symlink():
-                _remove_any(d)
+                remove_any(d)
             if not d.exists():
                 d.mkdir()
             _merge_dir(s, d)
@@ -600,7 +600,7 @@ def _merge_dir(src: Path, dst: Path) -> None:
             os.lchown(d, st.st_uid, st.st_gid)
             os.chmod(d, stat.S_IMODE(st.st_mode))
             continue
-        _remove_any(d)
+        remove_any(d)
         if stat.S_ISREG(st.st_mode):
             shutil.copy2(s, d, follow_symlinks=False)
         elif stat.S_ISLNK(st.st_mode):
