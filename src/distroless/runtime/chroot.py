@@ -390,7 +390,8 @@ def _run(root: Path, step: StepConfig, stdout: Stdio, stderr: Stdio) -> int:
     env = process_env(step.config.env, {**step.env, **step.secret_env}, hostname=None,
                       home=user.home)  # fmt: skip
     check_executable(root, step.args, env, cwd)
-    inside_cwd = "/" + host_cwd.relative_to(root).as_posix().lstrip(".")
+    rel_cwd = host_cwd.relative_to(root).as_posix()
+    inside_cwd = "/" if rel_cwd == "." else "/" + rel_cwd
     child = subprocess.Popen(
         list(step.args),
         env=dict(item.split("=", 1) for item in env),
