@@ -327,22 +327,29 @@ def docker(engine: DockerEngine, *args: str | os.PathLike[str]) -> subprocess.Co
 
 
 class EngineTurns:
-    """Builds share the engine; a save waits until no build runs and keeps them out.
+    """Builds share the engine; a save, or a build retried after a disagreement, waits until
+    no build runs and keeps them out.
 
     Engine 20.10 fails a save with "open .../overlay2/.../merged/...: no such file or
     directory" when another build mounts and unmounts layers meanwhile, and retrying does not
-    help while builds keep starting; saves of deep images (100 layers) hit it every time.
+    help while builds keep starting; saves of deep images (100 layers) hit it every time. With
+    several builds at once it also now and then drops one step's change from an image (seen in
+    CI twice: a WORKDIR's mkdir), so the build that settles a disagreement runs alone. The
+    lone turn is re-entrant: the save inside that build runs in the same turn.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._builds = 0
-        self._saving = False
+        self._alone: int | None = None  # the thread holding the lone turn
+
+    def _free_of_others(self) -> bool:
+        return self._alone in (None, threading.get_ident())
 
     @contextlib.contextmanager
     def build(self) -> Iterator[None]:
         with self._cond:
-            self._cond.wait_for(lambda: not self._saving)
+            self._cond.wait_for(self._free_of_others)
             self._builds += 1
         try:
             yield
@@ -352,15 +359,19 @@ class EngineTurns:
                 self._cond.notify_all()
 
     @contextlib.contextmanager
-    def save(self) -> Iterator[None]:
+    def alone(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._alone == me:
+            yield
+            return
         with self._cond:
-            self._cond.wait_for(lambda: not self._saving and self._builds == 0)
-            self._saving = True
+            self._cond.wait_for(lambda: self._alone is None and self._builds == 0)
+            self._alone = me
         try:
             yield
         finally:
             with self._cond:
-                self._saving = False
+                self._alone = None
                 self._cond.notify_all()
 
 
@@ -369,7 +380,7 @@ def docker_save(
 ) -> None:
     """``docker save`` on its own turn, tried again should the engine still trip."""
     for attempt in range(attempts):
-        with turns.save():
+        with turns.alone():
             saved = docker(engine, "save", "-o", archive, ref)
         if saved.returncode == 0:
             return
