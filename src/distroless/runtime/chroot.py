@@ -14,7 +14,8 @@ chown, link or rename; the runner waits until the kernel's clock has moved past 
 recorded ``ctime`` before the step starts, so even a write in the same clock tick as the
 copy is seen.  A directory counts as changed when its mode, owner or mtime changed (its
 ctime moves whenever a child is touched), or when something below it changed; one that was
-removed and made again (a new inode) hides what was below it, as an opaque directory.
+removed and made again (a new inode), or made where a file was, hides what was below that
+name, as an opaque directory.
 
 What it does not isolate, as kaniko's model does not: the step shares the machine's (the
 container's) network, process table, hostname and users; it sees ``/dev`` as a few device
@@ -160,8 +161,8 @@ def tree_changes(before: Mapping[str, _Seen], after: Mapping[str, _Seen]) -> _Ch
         old = before.get(rel)
         if old is None:
             changed.add(rel)
-        elif now.kind == stat.S_IFDIR and old.kind == stat.S_IFDIR:
-            if now.ino != old.ino:
+        elif now.kind == stat.S_IFDIR:
+            if old.kind != stat.S_IFDIR or now.ino != old.ino:  # made where a name was
                 opaque.add(rel)
                 changed.add(rel)
             elif (now.mode, now.uid, now.gid, now.mtime_ns) != (
