@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     from distroless.debian.provider import PackageSource
     from distroless.dockerfile.cache_flags import CacheLocation
     from distroless.dockerfile.executor import BuildResult
-    from distroless.dockerfile.resolve_base import BaseBuilder, DistrolessBase, PolicyCheck, Puller
+    from distroless.dockerfile.resolve_base import (
+        BaseBuilder,
+        DistrolessBase,
+        LazyPuller,
+        PolicyCheck,
+        Puller,
+        RemoteImage,
+    )
     from distroless.dockerfile.secrets import BuildSecret
     from distroless.dockerfile.shared_cache import SharedCache
     from distroless.exporters import OutputSpec
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
     from distroless.registry_config import UserConfig
     from distroless.sign.keys import PrivateKey
     from distroless.spec.model import ImageSpec
+    from distroless.transports.registry.endpoints import Registries
     from distroless.warm import WarmInputs
 
 __all__ = [
@@ -358,6 +366,11 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
         pull=request.pull,
         policy=_policy(store, config),
         alias_for=config.alias_for,
+        lazy_puller=(
+            _lazy_puller(store, config, request.registry_mirrors, reporter)
+            if request.cache_from
+            else None
+        ),
     )
     cache = BuildCache(store, enabled=not request.no_cache)
     if request.sbom:
@@ -390,6 +403,7 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
                 reporter.event(
                     "platform-built", platform=str(platform), digest=results[-1].descriptor.digest
                 )
+        resolver.keep_complete()
         desc = (
             assemble_index(store, [r.descriptor for r in results])
             if several
@@ -567,6 +581,39 @@ def _puller(
         return result.descriptor
 
     return pull_image
+
+
+def _lazy_puller(
+    store: Store, config: UserConfig, mirrors: tuple[str, ...], reporter: Reporter
+) -> LazyPuller:
+    """A pull of the documents and config only, for a build whose shared cache may make
+    an image's layers unnecessary; the layers come from the same registry when needed,
+    pinned to the manifest's digest."""
+
+    def open_registries() -> Registries:
+        from distroless.oci.reference import DEFAULT_REGISTRY
+        from distroless.transports.registry.client import RetryPolicy
+        from distroless.transports.registry.endpoints import Registries
+
+        settings = config.with_mirrors(DEFAULT_REGISTRY, mirrors) if mirrors else config
+        return Registries(settings, retry=RetryPolicy(attempts=1), timeout=20.0)
+
+    def pull_documents(image: str, platform: Platform) -> RemoteImage:
+        from distroless.dockerfile.resolve_base import RemoteImage
+        from distroless.transports.registry.pull import fetch_layers, pull
+
+        with open_registries() as regs:
+            result = pull(store, image, platform=platform, registries=regs, reporter=reporter,
+                          layers=False)  # fmt: skip
+        pinned = result.reference.with_digest(result.descriptor.digest)
+
+        def fetch(layers: Sequence[Descriptor]) -> None:
+            with open_registries() as regs:
+                fetch_layers(store, pinned, list(layers), registries=regs, reporter=reporter)
+
+        return RemoteImage(result.descriptor, fetch)
+
+    return pull_documents
 
 
 def _spec_base_lookup(

@@ -543,3 +543,60 @@ def test_a_cache_export_to_a_registry_that_is_gone_is_a_warning(
     warnings = [d["message"] for k, d in events.events if k == "warning"]
     assert len(warnings) == 1 and warnings[0].startswith(f"cache {gone} not written:")
     assert store.has_blob(digest)
+
+
+@pytest.mark.unsafe_images  # the golang builder, a Debian image, is pushed and pulled
+def test_a_runner_with_an_empty_store_downloads_no_builder_blob(
+    cli: Cli, root: Path, example: Path, tmp_path: Path
+) -> None:
+    """Both bases in a registry, runner B's store empty: B pulls the builder's manifest and
+    config only, since every step of its stage hits the cache, and the registry's access log
+    shows no blob of the builder's image or of its steps sent to B.  After an edit the RUN
+    misses, and only then do the builder's layers come (and its tag with them)."""
+    from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
+    from tests.helpers.registry import blob_bytes_served
+    from tests.helpers.registry import registry as start_registry
+
+    with start_registry(tmp_path / "registry", access_log=True) as reg:
+        golang, base = reg.ref("golang", "1.17"), reg.ref("distroless/base", "latest")
+        cli("push", "golang:1.17", golang).check()
+        cli("push", "gcr.io/distroless/base", base).check()
+        dockerfile = example / "Dockerfile"
+        text = dockerfile.read_text().replace("FROM golang:1.17", f"FROM {golang}")
+        dockerfile.write_text(text.replace("FROM gcr.io/distroless/base", f"FROM {base}"))
+        cache = reg.ref("cache/hello-go", "main")
+        to = parse_cache_to(f"type=registry,ref={cache},mode=max")
+        _, a_digest, a_store = _request_build(root, example, cache_to=to)
+        served_before = blob_bytes_served(reg)
+
+        b_events, b_digest, b_store = _request_build(
+            tmp_path / "runner-b",
+            example,
+            cache_from=(parse_cache_from(f"type=registry,ref={cache}"),),
+        )
+        served = {d: n for d, n in blob_bytes_served(reg).items() if n > served_before.get(d, 0)}
+        # the builder's image stays untagged (its layers never came); the base is whole
+        assert golang not in {name for name, _ in b_store.refs()}
+        assert b_store.fsck() == []
+        # an edit: now the RUN misses, and the builder's layers come from the registry
+        main = example / "main.go"
+        main.write_text(main.read_text().replace(HELLO, "Hello from runner B!"))
+        edited, _, _ = _request_build(
+            tmp_path / "runner-b",
+            example,
+            cache_from=(parse_cache_from(f"type=registry,ref={cache}"),),
+        )
+        assert (_executed(edited, "COPY"), _executed(edited, "RUN")) == ([4, 9], [5])
+        assert golang in {name for name, _ in Store(tmp_path / "runner-b").refs()}
+
+    assert b_digest == a_digest
+    assert _executed(b_events, "RUN") == []
+    app = b_store.load_image(b_digest)
+    final = {d.digest for d in app.layers}
+    # the builder shares its lowest layers (glibc, tzdata, ...) with the base: those are
+    # the final image's too
+    builder = {d.digest for d in a_store.load_image("golang:1.17").layers} - final
+    steps = {r.digest for _, r in a_store.roots("build-cache")} - final
+    assert builder and steps
+    assert not (builder | steps) & set(served), "runner B was sent a builder-stage blob"
+    assert final <= set(served)

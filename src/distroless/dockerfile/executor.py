@@ -144,7 +144,7 @@ class Executor:
             contextlib.ExitStack(),
             reporter,
             options.source_date_epoch,
-            fetch=self._fetch_missing if shared is not None else None,
+            fetch=self._fetch_missing if shared or self.resolver.lazy_puller else None,
         )
         self.shared = shared
         self.named = NamedContexts(
@@ -239,8 +239,11 @@ class Executor:
                 self.shared.refuse(refused.key, refused.reason)
 
     def _fetch_missing(self, layers: Sequence[Layer]) -> None:
-        """Download the layers of shared cache hits among ``layers``; each becomes a local
-        cache entry, so the next build on this machine needs no download."""
+        """Download the layers of shared cache hits among ``layers``, each of which becomes
+        a local cache entry, so the next build on this machine needs no download; and
+        those of base images pulled without their layers."""
+        with self._fetch_lock:
+            self.resolver.fetch_layers([layer.descriptor for layer in layers])
         if self.shared is None:
             return
         with self._fetch_lock:

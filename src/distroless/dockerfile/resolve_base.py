@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from distroless.errors import DistrolessError, NotFoundError, PolicyError
@@ -56,6 +56,20 @@ def distroless_base(image: str) -> DistrolessBase | None:
 BaseBuilder = Callable[[DistrolessBase, str, Platform], Descriptor]
 #: Pulls ``image`` from a registry into the store (tagging it); returns its descriptor.
 Puller = Callable[[str, Platform], Descriptor]
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """An image pulled without its layers: its platform manifest (stored, with its config)
+    and how to bring the layers a build turns out to need."""
+
+    descriptor: Descriptor
+    fetch: Callable[[Sequence[Descriptor]], None]
+
+
+#: Pulls ``image``'s documents and config only (a build with a shared cache may need none
+#: of its layers); returns what was stored and how to fetch layers later.
+LazyPuller = Callable[[str, Platform], RemoteImage]
 #: Accepts the image ``name`` resolved to ``descriptor`` (its tag's manifest or index), or
 #: raises PolicyError; ``built_locally`` says it was built here from a built-in recipe.
 PolicyCheck = Callable[[str, Descriptor, bool], object]
@@ -107,12 +121,21 @@ class BaseResolver:
     policy: PolicyCheck | None = None
     #: the user's ``[aliases]``: the image a ``FROM`` name stands for, or None
     alias_for: Callable[[str], str | None] | None = None
+    #: pulls from a registry without the layers, which come when a step needs their bytes
+    #: (:meth:`fetch_layers`); given for builds with a shared cache, where a builder stage
+    #: whose every step hits needs none of its image's layers
+    lazy_puller: LazyPuller | None = None
 
     def __post_init__(self) -> None:
         self._seen: dict[tuple[str, str], StoredImage] = {}
         self._lock = threading.Lock()  # stages built in parallel must not build a base twice
         #: every image resolved, in the order first asked for
         self.used: list[UsedImage] = []
+        #: layer digest -> the image it is still to be fetched from
+        self._remote: dict[str, RemoteImage] = {}
+        #: images pulled without layers, by the name the pull would have tagged
+        self._incomplete: list[tuple[str, StoredImage]] = []
+        self._documents_only: set[str] = set()  # their manifests' digests
 
     def resolve(
         self,
@@ -134,7 +157,8 @@ class BaseResolver:
                 stored, source = self._resolve(used, platform, where)
                 if self.policy is not None and source != "registry":
                     stored, source = self._check(used, platform, where, stored, source)
-                top = self.store.resolve(used)
+                untagged = stored.digest in self._documents_only
+                top = stored.descriptor if untagged else self.store.resolve(used)
                 self._seen[key] = stored
                 self.used.append(UsedImage(used, platform, top, stored, role, source))
             return self._seen[key]
@@ -200,12 +224,48 @@ class BaseResolver:
         self.reporter.event("base", image=image, source="recipe", digest=built.digest)
         return built
 
+    def fetch_layers(self, layers: Sequence[Descriptor]) -> None:
+        """Bring those of ``layers`` that a pull left in the registry into the store."""
+        by_image: dict[int, tuple[RemoteImage, list[Descriptor]]] = {}
+        for layer in layers:
+            remote = self._remote.get(layer.digest)
+            if remote is not None and not self.store.has_blob(layer.digest):
+                by_image.setdefault(id(remote), (remote, []))[1].append(layer)
+        for remote, missing in by_image.values():
+            remote.fetch(missing)
+            self.reporter.event("base.layers", digest=remote.descriptor.digest,
+                                layers=len(missing))  # fmt: skip
+
+    def keep_complete(self) -> None:
+        """Tag each image pulled without layers whose layers the build brought in, as a
+        whole pull would have; one still missing some stays untagged, for prune."""
+        for name, image in self._incomplete:
+            if all(self.store.has_blob(layer.digest) for layer in image.layers):
+                self.store.tag(name, image.descriptor)
+
+    def _pull_documents(self, image: str, platform: Platform) -> StoredImage:
+        assert self.lazy_puller is not None
+        remote = self.lazy_puller(image, platform)
+        stored = replace(self.store.load_image(remote.descriptor.digest), name=image)
+        self._documents_only.add(stored.digest)
+        for layer in stored.layers:
+            if not self.store.has_blob(layer.digest):
+                self._remote[layer.digest] = remote
+        ref = Reference.parse(image)
+        if ref.tag and ref.digest is None:
+            self._incomplete.append((str(ref), stored))
+        return stored
+
     def _pull(
         self, image: str, platform: Platform, where: str, *, after_store: bool
     ) -> StoredImage:
         assert self.puller is not None
+        pulled: StoredImage | None = None
         try:
-            self.puller(image, platform)
+            if self.lazy_puller is not None:
+                pulled = self._pull_documents(image, platform)
+            else:
+                self.puller(image, platform)
         except PolicyError as exc:
             raise PolicyError(f"{where}: {exc.message}") from None
         except DistrolessError as exc:
@@ -215,7 +275,7 @@ class BaseResolver:
             raise NotFoundError(
                 f"{where}: {what} failed ({exc}); provide it with {_how_to_provide(image)}"
             ) from exc
-        pulled = self._from_store(image, platform)
+        pulled = pulled or self._from_store(image, platform)
         if pulled is None:
             raise NotFoundError(f"{where}: pulling {image} did not store a {platform} image")
         self.reporter.event("base", image=image, source="registry", digest=pulled.digest)

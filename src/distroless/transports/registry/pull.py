@@ -366,8 +366,8 @@ def _config_of(manifest: Manifest) -> Descriptor:
     return config
 
 
-def _manifest_blobs(manifest: Manifest) -> list[Descriptor]:
-    return [_config_of(manifest), *(d for d in manifest.layers if not d.urls)]
+def _manifest_blobs(manifest: Manifest, layers: bool = True) -> list[Descriptor]:
+    return [_config_of(manifest), *(d for d in manifest.layers if layers and not d.urls)]
 
 
 def _resolve(registries: Registries, ref: Reference) -> tuple[RegistryClient, RemoteDocument]:
@@ -398,12 +398,16 @@ def pull(
     reporter: Reporter | None = None,
     workers: int = PARALLEL_BLOBS,
     referrers: bool = True,
+    layers: bool = True,
 ) -> PullResult:
     """Pull ``reference`` into ``store`` and tag it; return what was stored.
 
     An index is resolved to ``platform`` (the host's by default), or kept whole with every
     platform when ``all_platforms`` is true.  With ``referrers``, the artifacts attached to
     what is stored come too.  The policy of ``registries.config`` applies in any case.
+    Without ``layers`` only the documents and configs are stored and nothing is tagged: a
+    build that may never need an image's layers (:func:`fetch_layers` brings them later)
+    must not leave a tag on an incomplete image.
     """
     ref = Reference.parse(reference) if isinstance(reference, str) else reference
     reporter = reporter or NullReporter()
@@ -422,6 +426,7 @@ def pull(
                 workers=workers,
                 progress=progress,
                 referrers=referrers,
+                layers=layers,
             )
     except BaseException:
         # Outside the session: the store removes what this pull created only once no other
@@ -431,6 +436,32 @@ def pull(
     finally:
         if own:
             regs.close()
+
+
+def fetch_layers(
+    store: ImageSink,
+    reference: Reference,
+    layers: list[Descriptor],
+    *,
+    registries: Registries,
+    reporter: Reporter,
+    workers: int = PARALLEL_BLOBS,
+) -> None:
+    """Bring ``layers`` of the image ``reference`` (by digest) into ``store``, the blobs a
+    pull without layers left out; each is checked against its digest as a pull's are."""
+    client, _top = _resolve(registries, reference)
+    progress = _Progress()
+    try:
+        with store.session(), store.batch() as batch:
+            try:
+                _fetch_blobs(client, reference.repository, layers, store=store,
+                             reporter=reporter, progress=progress, workers=workers,
+                             batch=batch)  # fmt: skip
+            finally:
+                progress.created.extend(batch.created)
+    except BaseException:
+        store.discard(progress.created)
+        raise
 
 
 def _pull(
@@ -444,6 +475,7 @@ def _pull(
     workers: int,
     progress: _Progress,
     referrers: bool = True,
+    layers: bool = True,
 ) -> PullResult:
     client, top = _resolve(registries, ref)
     reporter.event("pull.resolved", reference=str(ref), digest=top.digest, endpoint=client.host)
@@ -473,7 +505,7 @@ def _pull(
             if not mt.is_manifest(child.media_type):
                 raise RegistryError(f"{ref}: nested index {child.digest} is not supported")
             doc = fetch_manifest(client, ref.repository, child.digest, child.size)
-            blobs.extend(_manifest_blobs(Manifest.from_bytes(doc.data)))
+            blobs.extend(_manifest_blobs(Manifest.from_bytes(doc.data), layers))
             documents.append(doc)
         if all_platforms:
             documents.append(top)
@@ -486,7 +518,7 @@ def _pull(
             )
     else:
         manifest = Manifest.from_bytes(top.data)
-        blobs.extend(_manifest_blobs(manifest))
+        blobs.extend(_manifest_blobs(manifest, layers))
         documents.append(top)
         if platform is not None and not all_platforms:
             _check_platform(
@@ -533,7 +565,9 @@ def _pull(
         if batch is not None:
             progress.created.extend(batch.created)
     name: str | None = None
-    if ref.tag:
+    if not layers:
+        pass  # an incomplete image: the caller tags it once its layers are in
+    elif ref.tag:
         name = store.tag(str(ref.with_tag(ref.tag)), tagged)
     else:
         store.add_root(PULL_ROOT, str(ref), tagged)
