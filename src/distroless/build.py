@@ -30,6 +30,7 @@ from distroless.store import Store, StoredImage
 from distroless.store.store import normalize_name
 
 if TYPE_CHECKING:
+    from distroless.assemble.cache import LayerExchange
     from distroless.bases.build import BuiltBase
     from distroless.debian.lockfile import Lockfile
     from distroless.debian.provider import PackageSource
@@ -356,26 +357,30 @@ def _build_dockerfile(store: Store, request: DockerfileRequest, reporter: Report
 
         recorder = WarmRecorder(request.warm, request.tags, request.dockerfile, reporter)
         reporter = recorder.reporter
-    resolver = BaseResolver(
-        store,
-        base_builder=_base_builder(
-            store, request, reporter, _debian_archs([p or Platform.host() for p in targets])
-        ),
-        puller=_puller(store, config, request.registry_mirrors, reporter),
-        reporter=reporter,
-        pull=request.pull,
-        policy=_policy(store, config),
-        alias_for=config.alias_for,
-        lazy_puller=(
-            _lazy_puller(store, config, request.registry_mirrors, reporter)
-            if request.cache_from
-            else None
-        ),
-    )
     cache = BuildCache(store, enabled=not request.no_cache)
     if request.sbom:
         _import_ahead("distroless.verify.attach")
     with store.session(), _shared_cache(request, config, reporter) as shared:
+        resolver = BaseResolver(
+            store,
+            base_builder=_base_builder(
+                store,
+                request,
+                reporter,
+                _debian_archs([p or Platform.host() for p in targets]),
+                shared=shared,
+            ),
+            puller=_puller(store, config, request.registry_mirrors, reporter),
+            reporter=reporter,
+            pull=request.pull,
+            policy=_policy(store, config),
+            alias_for=config.alias_for,
+            lazy_puller=(
+                _lazy_puller(store, config, request.registry_mirrors, reporter)
+                if request.cache_from
+                else None
+            ),
+        )
         results: list[BuildResult] = []
         for platform in targets:
             options = BuildOptions(
@@ -513,8 +518,11 @@ def _base_builder(
     request: DockerfileRequest | PackRequest | SpecRequest,
     reporter: Reporter,
     archs: tuple[str, ...] = (),
+    *,
+    shared: LayerExchange | None = None,
 ) -> BaseBuilder:
-    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock.
+    """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock, its
+    layers taken from the ``shared`` cache where it has them.
 
     ``archs`` are built together with the platform asked for (a spec's architectures, a
     Dockerfile build's targets: one index, so every platform finds the base under its name,
@@ -553,6 +561,7 @@ def _base_builder(
                     archs=tuple(dict.fromkeys((*archs, platform.debian_arch()))),
                     source_date_epoch=request.source_date_epoch,
                     reporter=reporter,
+                    shared=shared,
                 )
         finally:
             source.close()

@@ -60,3 +60,6 @@ class FakeDebs:
 
     def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
         return {p.name: self.paths[p.name] for p in packages}
+
+    def planned_path(self, package: LockedPackage) -> Path:
+        return self.paths[package.name]

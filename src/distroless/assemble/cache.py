@@ -13,8 +13,12 @@ making the same bytes again.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Iterable
+from typing import Protocol
 
+from distroless.errors import DistrolessError
 from distroless.layers.layer import Layer
 from distroless.store import Store
 
@@ -57,3 +61,63 @@ class KeyedLayerCache:
         if self._known is not None:
             with self._lock:
                 self._known[key] = layer
+
+
+class LayerExchange(Protocol):
+    """A cache shared with other machines (``build --cache-from/--cache-to``), seen from a
+    keyed cache: :class:`~distroless.dockerfile.shared_cache.SharedCache`."""
+
+    def get(self, key: str) -> Layer | None: ...
+
+    def fetch(self, key: str, store: Store) -> Layer: ...
+
+    def refuse(self, key: str, reason: str) -> None: ...
+
+
+def shared_key(key: str) -> str:
+    """A keyed-cache key as a shared cache lists it: 64 hex digits, in a space of its own
+    (a Dockerfile step's key is the same length and shape)."""
+    return hashlib.sha256(f"keyed-layer\0{key}".encode()).hexdigest()
+
+
+class SharedKeyedCache(KeyedLayerCache):
+    """The store's keyed layers, and past them a cache shared with other machines.
+
+    A layer this machine lacks is taken from the shared cache (downloaded now: a base
+    is put together from it at once), so a fresh runner builds a base without a single
+    .deb.  The exporting side needs nothing of this class: a build's export lists the
+    keyed layers its image holds (:func:`keyed_layers`).  A shared layer that fails to
+    come is a warning, and the layer is made.
+    """
+
+    def __init__(self, store: Store, exchange: LayerExchange) -> None:
+        super().__init__(store)
+        self.exchange = exchange
+
+    def get(self, key: str) -> Layer | None:
+        layer = super().get(key)
+        if layer is not None:
+            return layer
+        shared = shared_key(key)
+        if self.exchange.get(shared) is None:
+            return None
+        try:
+            with self.store.session():
+                layer = self.exchange.fetch(shared, self.store)
+        except (DistrolessError, OSError) as exc:
+            self.exchange.refuse(shared, str(exc))
+            return None
+        self.put(key, layer)
+        return layer
+
+
+def keyed_layers(store: Store, digests: Iterable[str]) -> dict[str, Layer]:
+    """The keyed layers among ``digests``, by their shared keys: what a build exports so
+    that another machine finds its bases' package layers without making them."""
+    wanted = set(digests)
+    found: dict[str, Layer] = {}
+    for key, recorded in store.roots(LAYER_ROOT):
+        layer = Layer.from_record(recorded)
+        if layer is not None and layer.descriptor.digest in wanted:
+            found[shared_key(key)] = layer
+    return found

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from distroless.assemble.cache import KeyedLayerCache
+from distroless.assemble.cache import KeyedLayerCache, LayerExchange, SharedKeyedCache
 from distroless.assemble.image import (
     LayerSource,
     add_layer,
@@ -66,6 +66,10 @@ class Debs(Protocol):
 
     def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]:
         """Package name -> verified .deb in the cache."""
+        ...
+
+    def planned_path(self, package: LockedPackage) -> Path:
+        """Where :meth:`deb_paths` puts ``package``'s .deb, fetched or not."""
         ...
 
 
@@ -156,6 +160,7 @@ class BaseBuilder:
         squash: bool = False,
         source_date_epoch: int = 0,
         reporter: Reporter | None = None,
+        shared: LayerExchange | None = None,
     ) -> None:
         self.store = store
         self.debs = debs
@@ -168,7 +173,11 @@ class BaseBuilder:
         self._layers: dict[tuple[str, str], LayerSource] = {}
         # one read of index.json for all layers and tags: a warm rebuild of every base and
         # tag then costs milliseconds
-        self._cache = KeyedLayerCache(store)
+        self._cache = KeyedLayerCache(store) if shared is None else SharedKeyedCache(store, shared)
+        # with a shared cache the .debs are fetched only once a layer is to be made: a
+        # runner whose layers all come from the cache downloads none (arch -> packages)
+        self._lazy_debs = shared is not None
+        self._unfetched: dict[str, list[LockedPackage]] = {}
         self._refs = {name: desc.digest for name, desc in store.refs()}
         # layers :meth:`make_layers` has just made: found by key once, they are not news
         self._fresh: set[str] = set()
@@ -182,7 +191,12 @@ class BaseBuilder:
         if not wanted:
             return
         packages = locked_packages(self.lock, arch, tuple(wanted))
-        for name, path in self.debs.deb_paths(packages).items():
+        if self._lazy_debs:
+            self._unfetched.setdefault(arch, []).extend(packages)
+            paths: Mapping[str, Path] = {p.name: self.debs.planned_path(p) for p in packages}
+        else:
+            paths = self.debs.deb_paths(packages)
+        for name, path in paths.items():
             self._paths[(name, arch)] = path
         merged_usr = distro_info(self.distro).merged_usr
         for package in packages:
@@ -308,6 +322,7 @@ class BaseBuilder:
                         todo[key] = source
         if not todo:
             return
+        self._fetch_debs(archs)
 
         def make(source: LayerSource) -> None:
             add_layer(
@@ -328,6 +343,14 @@ class BaseBuilder:
                     future.result()  # the first failure ends the build
         self._fresh.update(s.cache_key for s in todo.values() if s.cache_key)
 
+    def _fetch_debs(self, archs: Sequence[str]) -> None:
+        """Fetch the .debs a lazy :meth:`_prepare` only planned, before a layer is made."""
+        for arch in archs:
+            packages = self._unfetched.pop(arch, [])
+            if packages:
+                for name, path in self.debs.deb_paths(packages).items():
+                    assert path == self._paths[(name, arch)], f"{name}: fetched elsewhere"
+
     def build(self, recipe: Recipe, tag: str, archs: Sequence[str]) -> BuiltBase:
         """Build one tag of ``recipe`` for ``archs``; an index, or a manifest for one arch."""
         if recipe.distro != self.distro:
@@ -336,6 +359,8 @@ class BaseBuilder:
         if config is None:
             raise UsageError(f"unknown tag {tag!r} for {recipe.name}; known: {', '.join(TAGS)}")
         self.prefetch(recipe, (tag,), archs)
+        if self._lazy_debs:  # what the shared cache lacks is made after its .debs come
+            self.make_layers([(recipe, (tag,))], archs, 1)
         manifests = []
         for arch in archs:
             manifests.append(
@@ -447,8 +472,10 @@ def build_reference(
     archs: Sequence[str] = ("amd64", "arm64"),
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
+    shared: LayerExchange | None = None,
 ) -> BuiltBase:
-    """Build the one base tag a ``FROM`` line named (see ``parse_base_reference``)."""
+    """Build the one base tag a ``FROM`` line named (see ``parse_base_reference``); with a
+    ``shared`` cache its layers may come from there instead of from .debs."""
     recipes = Recipes.builtin()
     builder = BaseBuilder(
         store,
@@ -456,6 +483,7 @@ def build_reference(
         read_lock(recipes, base.distro),
         source_date_epoch=source_date_epoch,
         reporter=reporter,
+        shared=shared,
     )
     with store.session():
         return builder.build(recipes.get(base.name, base.distro), base.tag, archs)

@@ -155,6 +155,10 @@ class PackageSource:
             return f"{mirrors.security.rstrip('/')}/{package.filename}"
         return f"{mirrors.main.rstrip('/')}/{package.filename}"
 
+    def planned_path(self, package: LockedPackage) -> Path:
+        """Where :meth:`deb_paths` keeps ``package``'s .deb (by its sha256)."""
+        return deb_cache_path(self.cache_dir, package.sha256)
+
     def deb_paths(self, packages: Sequence[LockedPackage]) -> dict[str, Path]:
         """Package name -> its verified .deb in the cache, fetching only what is missing.
 
@@ -163,7 +167,7 @@ class PackageSource:
         out: dict[str, Path] = {}
         missing = []
         for package in packages:
-            path = deb_cache_path(self.cache_dir, package.sha256)
+            path = self.planned_path(package)
             if path.is_file() and path.stat().st_size == package.size:
                 out[package.name] = path
             else:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 
+from distroless.assemble.cache import keyed_layers
 from distroless.assemble.image import image_layers, write_image
 from distroless.assemble.time import rfc3339
 from distroless.dockerfile.ast import (
@@ -261,7 +262,9 @@ class Executor:
                 del self._pending[layer.descriptor.digest]
 
     def _export(self, graph: StageGraph) -> None:
-        """``mode=min``: the steps of the stages the image is made of; ``max``: all."""
+        """``mode=min``: the steps of the stages the image is made of; ``max``: all.  With
+        them go the package-made layers of those stages' built-in bases, so that a runner
+        without those bases builds them from the cache, not from Debian's .debs."""
         assert self.shared is not None
         if self.shared.sink is None:
             return
@@ -273,6 +276,8 @@ class Executor:
                 stages.add(stage.index)
                 stage = graph.base_stage(stage)
         entries = {key: layer for key, (index, layer) in self._results.items() if index in stages}
+        used = (layer.descriptor.digest for i in stages for layer in self.states[i].layers)
+        entries.update(keyed_layers(self.store, used))
         with self.store.session():
             self.shared.export(entries, self.store)
 
