@@ -522,7 +522,8 @@ def _base_builder(
     shared: LayerExchange | None = None,
 ) -> BaseBuilder:
     """Builds a ``FROM gcr.io/distroless/...`` base from its built-in recipe and lock, its
-    layers taken from the ``shared`` cache where it has them.
+    layers taken from the ``shared`` cache where it has them, and fetched from there only
+    when the build reads them.
 
     ``archs`` are built together with the platform asked for (a spec's architectures, a
     Dockerfile build's targets: one index, so every platform finds the base under its name,
@@ -530,12 +531,14 @@ def _base_builder(
     bases and Debian modules load only when a base is actually missing.
     """
 
-    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor:
+    def build(base: DistrolessBase, image: str, platform: Platform) -> Descriptor | RemoteImage:
+        from distroless.assemble.cache import SharedKeyedCache
         from distroless.bases.build import build_reference
         from distroless.bases.builders import build_builder, parse_builder_reference
         from distroless.bases.recipe import DEFAULT_DISTRO
         from distroless.bases.reference import BaseRef
         from distroless.debian.provider import PackageSource
+        from distroless.dockerfile.resolve_base import RemoteImage
         from distroless.oci.reference import Reference
 
         # distroless/builder-go:1.24-debian13 names a builder (its tag is the Go version)
@@ -543,6 +546,7 @@ def _base_builder(
         builder = parse_builder_reference(base.name, base.tag) if local else None
         cache = _package_cache(request.package_cache, f"building the base {image}")
         source = PackageSource(cache, mirror=request.mirror, reporter=reporter)
+        keyed = SharedKeyedCache(store, shared) if shared is not None else None
         try:
             if builder is not None:
                 built = build_builder(
@@ -552,6 +556,7 @@ def _base_builder(
                     archs=(platform.debian_arch(),),
                     source_date_epoch=request.source_date_epoch,
                     reporter=reporter,
+                    shared=keyed,
                 )
             else:
                 built = build_reference(
@@ -561,11 +566,19 @@ def _base_builder(
                     archs=tuple(dict.fromkeys((*archs, platform.debian_arch()))),
                     source_date_epoch=request.source_date_epoch,
                     reporter=reporter,
-                    shared=shared,
+                    shared=keyed,
                 )
         finally:
             source.close()
-        return built.descriptor
+        if not built.deferred:
+            return built.descriptor
+        assert keyed is not None
+        shared_layers = keyed
+
+        def fetch(layers: Sequence[Descriptor]) -> None:
+            shared_layers.fetch(layer.digest for layer in layers)
+
+        return RemoteImage(built.descriptor, fetch, built.refs)
 
     return build
 
@@ -614,13 +627,15 @@ def _lazy_puller(
         with open_registries() as regs:
             result = pull(store, image, platform=platform, registries=regs, reporter=reporter,
                           layers=False)  # fmt: skip
-        pinned = result.reference.with_digest(result.descriptor.digest)
+        ref = result.reference
+        pinned = ref.with_digest(result.descriptor.digest)
 
         def fetch(layers: Sequence[Descriptor]) -> None:
             with open_registries() as regs:
                 fetch_layers(store, pinned, list(layers), registries=regs, reporter=reporter)
 
-        return RemoteImage(result.descriptor, fetch)
+        names = (str(ref.with_tag(ref.tag)),) if ref.tag and ref.digest is None else ()
+        return RemoteImage(result.descriptor, fetch, names)
 
     return pull_documents
 

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from distroless.assemble.cache import LAYER_ROOT, SharedKeyedCache, keyed_layers, shared_key
-from distroless.bases.build import BaseBuilder
+from distroless.assemble.cache import (
+    LAYER_ROOT,
+    SharedKeyedCache,
+    keyed_layers,
+    missing_layers,
+    shared_key,
+)
+from distroless.bases.build import BaseBuilder, BuiltBase
 from distroless.bases.recipe import Recipes, load_models
 from distroless.debian.lockfile import LockedPackage
 from distroless.errors import RegistryError
@@ -34,7 +40,6 @@ class Exchange:
     source: Store
     broken: bool = False
     fetched: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
 
     def _layers(self) -> dict[str, Layer]:
         digests = [Layer.from_record(r) for _, r in self.source.roots(LAYER_ROOT)]
@@ -51,9 +56,6 @@ class Exchange:
             store.put_descriptor(layer.descriptor, fh)
         self.fetched.append(key)
         return layer
-
-    def refuse(self, key: str, reason: str) -> None:
-        self.refused.append(reason)
 
 
 @dataclass
@@ -76,10 +78,14 @@ def debs(tmp_path: Path) -> CountingDebs:
     return CountingDebs(FakeDebs(tmp_path / "debs"))
 
 
-def _build(store: Store, debs: CountingDebs, exchange: Exchange | None = None) -> str:
+def _build(store: Store, debs: CountingDebs, exchange: Exchange | None = None) -> BuiltBase:
     recipe = Recipes(load_models(RECIPES)).get("small")
-    builder = BaseBuilder(store, debs, debs.inner.lock(), shared=exchange)
-    return builder.build(recipe, "latest", ["amd64"]).descriptor.digest
+    cache = SharedKeyedCache(store, exchange) if exchange is not None else None
+    builder = BaseBuilder(store, debs, debs.inner.lock(), shared=cache)
+    built = builder.build(recipe, "latest", ["amd64"])
+    if cache is not None and built.deferred:
+        cache.fetch(built.deferred)
+    return built
 
 
 def test_a_base_comes_whole_from_the_shared_cache_without_a_deb(
@@ -90,9 +96,25 @@ def test_a_base_comes_whole_from_the_shared_cache_without_a_deb(
     debs.fetched.clear()
     exchange = Exchange(a)
     b = Store(tmp_path / "b")
-    assert _build(b, debs, exchange) == made
+    built = _build(b, debs, exchange)
+    assert built.descriptor == made.descriptor
     assert debs.fetched == []
-    assert len(exchange.fetched) == len(b.load_image("distroless/small:latest").layers)
+    image = b.load_image(built.descriptor.digest)
+    assert built.deferred == {layer.digest for layer in image.layers}
+    assert sorted(exchange.fetched) == sorted(shared_key(k) for k, _ in b.roots(LAYER_ROOT))
+    assert missing_layers(b, built.descriptor) == frozenset()
+    assert b.fsck() == []
+
+
+def test_an_image_with_deferred_layers_is_not_tagged(tmp_path: Path, debs: CountingDebs) -> None:
+    a = Store(tmp_path / "a")
+    _build(a, debs)
+    b = Store(tmp_path / "b")
+    recipe = Recipes(load_models(RECIPES)).get("small")
+    cache = SharedKeyedCache(b, Exchange(a))
+    built = BaseBuilder(b, debs, debs.inner.lock(), shared=cache).build(recipe, "latest", ["amd64"])
+    assert built.deferred and built.refs
+    assert b.refs() == []  # tagged by whoever fetches its layers, once they are in
     assert b.fsck() == []
 
 
@@ -109,18 +131,20 @@ def test_a_layer_the_cache_lacks_is_made_after_the_debs_come(
             a.add_root(LAYER_ROOT, key, recorded)
     debs.fetched.clear()
     b = Store(tmp_path / "b")
-    assert _build(b, debs, Exchange(a)) == made
+    built = _build(b, debs, Exchange(a))
+    assert built.descriptor == made.descriptor
     assert debs.fetched  # the lacking layer needed its .deb
+    assert len(built.deferred) == len(records) - 1
 
 
-def test_a_cache_that_fails_to_deliver_is_a_warning_and_the_layers_are_made(
+def test_a_cache_that_fails_to_deliver_fails_the_fetch_and_adds_nothing(
     tmp_path: Path, debs: CountingDebs
 ) -> None:
     a = Store(tmp_path / "a")
-    made = _build(a, debs)
-    exchange = Exchange(a, broken=True)
-    assert _build(Store(tmp_path / "b"), debs, exchange) == made
-    assert exchange.refused and all("went away" in r for r in exchange.refused)
+    _build(a, debs)
+    with pytest.raises(RegistryError, match="went away"):
+        _build(Store(tmp_path / "b"), debs, Exchange(a, broken=True))
+    assert Store(tmp_path / "b").refs() == []
 
 
 def test_shared_keys_are_step_key_shaped_and_differ_from_the_local_keys() -> None:
@@ -136,4 +160,4 @@ def test_the_shared_keyed_cache_prefers_the_store(tmp_path: Path, debs: Counting
     cache = SharedKeyedCache(a, exchange)
     for key, _ in a.roots(LAYER_ROOT):
         assert cache.get(key) is not None
-    assert exchange.fetched == []
+    assert cache.deferred == {} and exchange.fetched == []

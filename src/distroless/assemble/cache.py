@@ -18,8 +18,9 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-from distroless.errors import DistrolessError
 from distroless.layers.layer import Layer
+from distroless.oci import mediatypes as mt
+from distroless.oci.models import Descriptor
 from distroless.store import Store
 
 #: The kind of the roots that keep layers made from package, generated and spec inputs.
@@ -71,8 +72,6 @@ class LayerExchange(Protocol):
 
     def fetch(self, key: str, store: Store) -> Layer: ...
 
-    def refuse(self, key: str, reason: str) -> None: ...
-
 
 def shared_key(key: str) -> str:
     """A keyed-cache key as a shared cache lists it: 64 hex digits, in a space of its own
@@ -83,32 +82,42 @@ def shared_key(key: str) -> str:
 class SharedKeyedCache(KeyedLayerCache):
     """The store's keyed layers, and past them a cache shared with other machines.
 
-    A layer this machine lacks is taken from the shared cache (downloaded now: a base
-    is put together from it at once), so a fresh runner builds a base without a single
-    .deb.  The exporting side needs nothing of this class: a build's export lists the
-    keyed layers its image holds (:func:`keyed_layers`).  A shared layer that fails to
-    come is a warning, and the layer is made.
+    A layer this machine lacks but the shared cache has is taken as found, without its
+    bytes: the image made from it is complete only once :meth:`fetch` has brought them, and
+    a build calls that only for the layers a step, a ``COPY --from`` or the final image
+    reads.  So a fresh runner builds a base without a single .deb, and a builder whose
+    every step hits is never downloaded.  The exporting side needs nothing of this class:
+    a build's export lists the keyed layers its images hold (:func:`keyed_layers`).
     """
 
     def __init__(self, store: Store, exchange: LayerExchange) -> None:
         super().__init__(store)
         self.exchange = exchange
+        #: layer digest -> (local key, shared key) of the layers taken without their bytes
+        self.deferred: dict[str, tuple[str, str]] = {}
 
     def get(self, key: str) -> Layer | None:
         layer = super().get(key)
         if layer is not None:
             return layer
         shared = shared_key(key)
-        if self.exchange.get(shared) is None:
-            return None
-        try:
-            with self.store.session():
-                layer = self.exchange.fetch(shared, self.store)
-        except (DistrolessError, OSError) as exc:
-            self.exchange.refuse(shared, str(exc))
-            return None
-        self.put(key, layer)
+        layer = self.exchange.get(shared)
+        if layer is not None:
+            with self._lock:
+                self.deferred[layer.descriptor.digest] = (key, shared)
         return layer
+
+    def fetch(self, digests: Iterable[str]) -> None:
+        """Bring the deferred layers among ``digests`` into the store, each checked by its
+        digest and diff_id, and keep them under their keys for the next build."""
+        for digest in digests:
+            with self._lock:
+                keys = self.deferred.pop(digest, None)
+            if keys is None or self.store.has_blob(digest):
+                continue
+            with self.store.session():
+                layer = self.exchange.fetch(keys[1], self.store)
+            self.put(keys[0], layer)
 
 
 def keyed_layers(store: Store, digests: Iterable[str]) -> dict[str, Layer]:
@@ -121,3 +130,17 @@ def keyed_layers(store: Store, digests: Iterable[str]) -> dict[str, Layer]:
         if layer is not None and layer.descriptor.digest in wanted:
             found[shared_key(key)] = layer
     return found
+
+
+def missing_layers(store: Store, desc: Descriptor) -> frozenset[str]:
+    """The layers of the image ``desc`` (every platform of an index) the store lacks: an
+    image with any is not tagged yet."""
+    manifests = [desc]
+    if mt.is_index(desc.media_type):
+        manifests = list(store.read_index(desc).manifests)
+    return frozenset(
+        layer.digest
+        for manifest in manifests
+        for layer in store.read_manifest(manifest).layers
+        if not store.has_blob(layer.digest)
+    )

@@ -13,7 +13,9 @@ unsatisfied and noted in the depending package's ``status.d`` entry and in the l
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +82,29 @@ def package_layers(
         package_layer(p, debs[p.name], merged_usr=merged_usr, unsatisfied=left_out.get(p.name, ()))
         for p in packages
     ]
+
+
+def fetched_first(sources: Sequence[LayerSource], fetch: Callable[[], object]) -> list[LayerSource]:
+    """``sources`` whose entries call ``fetch`` (once, for all of them) before anything is
+    read: .debs that are only planned come when a layer is made from them, and never when
+    every layer is found by its key."""
+    lock = threading.Lock()
+    done: list[bool] = []
+
+    def fetch_once() -> None:
+        with lock:
+            if not done:
+                fetch()
+                done.append(True)
+
+    def after_fetch(entries: Callable[[], Iterable[Entry]]) -> Callable[[], Iterable[Entry]]:
+        def produce() -> Iterable[Entry]:
+            fetch_once()
+            return entries()
+
+        return produce
+
+    return [replace(source, entries=after_fetch(source.entries)) for source in sources]
 
 
 def post_install_layers(debs: Mapping[str, Path], *, merged_usr: bool) -> list[LayerSource]:

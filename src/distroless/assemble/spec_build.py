@@ -121,8 +121,11 @@ def build_spec(
     platforms: Sequence[Platform] = (),
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
+    cache: KeyedLayerCache | None = None,
 ) -> Descriptor:
-    """Build every platform of ``spec``; returns a manifest (one platform) or an index."""
+    """Build every platform of ``spec``; returns a manifest (one platform) or an index.
+
+    ``cache`` is where made layers are found again (the store's, by default)."""
     report = reporter or NullReporter()
     if spec.packages and package_layers is None:
         raise InputError(f"{spec.path}: packages are listed but no package source is available")
@@ -130,7 +133,7 @@ def build_spec(
         raise InputError(f"{spec.path}: python dependencies need a wheel source")
     lookup = base_lookup or _store_lookup(store)
     manifests = []
-    cache = KeyedLayerCache(store)
+    cache = cache or KeyedLayerCache(store)
     warned = False
     with contextlib.ExitStack() as stack:  # what the layers' entries hold until written
         for platform in platforms_of(spec, platforms):

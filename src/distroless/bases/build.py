@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from distroless.assemble.cache import KeyedLayerCache, LayerExchange, SharedKeyedCache
+from distroless.assemble.cache import KeyedLayerCache, SharedKeyedCache, missing_layers
 from distroless.assemble.image import (
     LayerSource,
     add_layer,
@@ -92,13 +92,18 @@ TAG_CONFIGS = {
 
 @dataclass(frozen=True)
 class BuiltBase:
-    """One tag of one base: its index (or manifest) and the names it is stored under."""
+    """One tag of one base: its index (or manifest) and the names it is stored under.
+
+    With layers taken from a shared cache and not fetched yet (``deferred``) the image is
+    not complete, and ``refs`` are the names it gets once it is: nothing tags it before.
+    """
 
     name: str
     tag: str
     distro: str
     descriptor: Descriptor
     refs: tuple[str, ...]
+    deferred: frozenset[str] = frozenset()  # digests of its layers not in the store yet
 
 
 def store_names(name: str, tag: str, distro: str) -> tuple[str, ...]:
@@ -160,7 +165,7 @@ class BaseBuilder:
         squash: bool = False,
         source_date_epoch: int = 0,
         reporter: Reporter | None = None,
-        shared: LayerExchange | None = None,
+        shared: SharedKeyedCache | None = None,
     ) -> None:
         self.store = store
         self.debs = debs
@@ -173,7 +178,7 @@ class BaseBuilder:
         self._layers: dict[tuple[str, str], LayerSource] = {}
         # one read of index.json for all layers and tags: a warm rebuild of every base and
         # tag then costs milliseconds
-        self._cache = KeyedLayerCache(store) if shared is None else SharedKeyedCache(store, shared)
+        self._cache = shared or KeyedLayerCache(store)
         # with a shared cache the .debs are fetched only once a layer is to be made: a
         # runner whose layers all come from the cache downloads none (arch -> packages)
         self._lazy_debs = shared is not None
@@ -377,12 +382,13 @@ class BaseBuilder:
             )
         desc = manifests[0] if len(manifests) == 1 else assemble_index(self.store, manifests)
         names = store_names(recipe.name, tag, self.distro)
-        for name in names:
+        deferred = missing_layers(self.store, desc)
+        for name in names if not deferred else ():
             if self._refs.get(name) != desc.digest:
                 self.store.tag(name, desc)
                 self._refs[name] = desc.digest
         self.reporter.event("base-built", name=recipe.name, tag=tag, digest=desc.digest)
-        return BuiltBase(recipe.name, tag, self.distro, desc, names)
+        return BuiltBase(recipe.name, tag, self.distro, desc, names, deferred)
 
 
 class _FreshFirst:
@@ -472,7 +478,7 @@ def build_reference(
     archs: Sequence[str] = ("amd64", "arm64"),
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
-    shared: LayerExchange | None = None,
+    shared: SharedKeyedCache | None = None,
 ) -> BuiltBase:
     """Build the one base tag a ``FROM`` line named (see ``parse_base_reference``); with a
     ``shared`` cache its layers may come from there instead of from .debs."""

@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from distroless.assemble.cache import SharedKeyedCache, missing_layers
 from distroless.assemble.image import LayerSource
-from distroless.assemble.packages import package_layers, post_install_layers, spec_inputs
+from distroless.assemble.packages import (
+    fetched_first,
+    package_layers,
+    post_install_layers,
+    spec_inputs,
+)
 from distroless.bases.java_truststore import PATH as JAVA_CACERTS
 from distroless.bases.java_truststore import java_truststore
 from distroless.bases.locks import LOCK_DIR
@@ -77,6 +83,8 @@ class BuilderDebs(Protocol):
     """The Debian side of a builder build and lock (a ``PackageSource``)."""
 
     def deb_paths(self, packages: Sequence[LockedPackage]) -> Mapping[str, Path]: ...
+
+    def planned_path(self, package: LockedPackage) -> Path: ...
 
     def resolve(
         self,
@@ -164,22 +172,34 @@ def parse_builder_reference(name: str, tag: str) -> BuilderKind | None:
 
 
 class _Layers:
-    """The ``package_layers`` callback of the builder's spec build, from its lock."""
+    """The ``package_layers`` callback of the builder's spec build, from its lock.
 
-    def __init__(self, kind: BuilderKind, lock: Lockfile, debs: BuilderDebs) -> None:
+    ``lazy``: the .debs are fetched only when a layer is made from them, not before; a
+    build whose layers come from a shared cache then downloads none.
+    """
+
+    def __init__(
+        self, kind: BuilderKind, lock: Lockfile, debs: BuilderDebs, *, lazy: bool = False
+    ) -> None:
         self.kind = kind
         self.lock = lock
         self.debs = debs
+        self.lazy = lazy
 
     def __call__(self, spec: ImageSpec, arch: str, base: StoredImage | None) -> list[LayerSource]:
         """Layers of Debian architecture ``arch``; a builder has no base to add to."""
         locked = list(self.lock.packages(arch, source=str(builder_lock_path(self.kind))))
-        debs = self.debs.deb_paths(locked)
+        if self.lazy:
+            debs: Mapping[str, Path] = {p.name: self.debs.planned_path(p) for p in locked}
+        else:
+            debs = self.debs.deb_paths(locked)
         merged_usr = distro_info(spec.distro).merged_usr
         layers = package_layers(locked, debs, merged_usr=merged_usr)
         layers += post_install_layers(debs, merged_usr=merged_usr)
         if self.kind.java_truststore and CA_PACKAGE in debs:
             layers.append(_truststore_layer(debs[CA_PACKAGE], merged_usr=merged_usr))
+        if self.lazy:
+            layers = fetched_first(layers, lambda: self.debs.deb_paths(locked))
         return layers
 
 
@@ -206,8 +226,10 @@ def build_builder(
     archs: Sequence[str],
     source_date_epoch: int = 0,
     reporter: Reporter | None = None,
+    shared: SharedKeyedCache | None = None,
 ) -> BuiltBase:
-    """Build builder ``name`` for Debian ``archs`` and store it under its content tag."""
+    """Build builder ``name`` for Debian ``archs`` and store it under its content tag;
+    with layers from a ``shared`` cache not fetched yet, the tag waits (``deferred``)."""
     from distroless.assemble.spec_build import build_spec
     from distroless.bases.build import BuiltBase
 
@@ -225,12 +247,15 @@ def build_builder(
         desc = build_spec(
             store,
             spec,
-            package_layers=_Layers(kind, lock, debs),
+            package_layers=_Layers(kind, lock, debs, lazy=shared is not None),
             platforms=[Platform.of_debian(a) for a in archs],
             source_date_epoch=source_date_epoch,
             reporter=report,
+            cache=shared,
         )
         ref = builder_reference(kind, lock)
-        store.tag(ref, desc)
+        deferred = missing_layers(store, desc)
+        if not deferred:
+            store.tag(ref, desc)
     report.event("base-built", name=kind.name, tag=builder_tag(kind, lock), digest=desc.digest)
-    return BuiltBase(kind.name, builder_tag(kind, lock), lock.distro, desc, (ref,))
+    return BuiltBase(kind.name, builder_tag(kind, lock), lock.distro, desc, (ref,), deferred)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from distroless.assemble.cache import missing_layers
 from distroless.errors import DistrolessError, NotFoundError, PolicyError
 from distroless.oci.models import Descriptor, Platform
 from distroless.oci.reference import Reference
@@ -52,21 +53,24 @@ def distroless_base(image: str) -> DistrolessBase | None:
     return DistrolessBase(match.group("name"), match.group("distro"), ref.tag or "latest")
 
 
-#: Builds a built-in base into the store and tags it ``image``; returns its descriptor.
-BaseBuilder = Callable[[DistrolessBase, str, Platform], Descriptor]
 #: Pulls ``image`` from a registry into the store (tagging it); returns its descriptor.
 Puller = Callable[[str, Platform], Descriptor]
 
 
 @dataclass(frozen=True)
 class RemoteImage:
-    """An image pulled without its layers: its platform manifest (stored, with its config)
-    and how to bring the layers a build turns out to need."""
+    """An image stored without (some of) its layers: pulled without them, or a built-in
+    base made of a shared cache's layers.  ``fetch`` brings the layers a build turns out to
+    need; once all are stored the image gets ``names``, as a whole pull or build would."""
 
     descriptor: Descriptor
     fetch: Callable[[Sequence[Descriptor]], None]
+    names: tuple[str, ...] = ()
 
 
+#: Builds a built-in base into the store and tags it ``image``; returns its descriptor, or
+#: the image still lacking layers a shared cache has (untagged until they come).
+BaseBuilder = Callable[[DistrolessBase, str, Platform], Descriptor | RemoteImage]
 #: Pulls ``image``'s documents and config only (a build with a shared cache may need none
 #: of its layers); returns what was stored and how to fetch layers later.
 LazyPuller = Callable[[str, Platform], RemoteImage]
@@ -133,9 +137,9 @@ class BaseResolver:
         self.used: list[UsedImage] = []
         #: layer digest -> the image it is still to be fetched from
         self._remote: dict[str, RemoteImage] = {}
-        #: images pulled without layers, by the name the pull would have tagged
-        self._incomplete: list[tuple[str, StoredImage]] = []
-        self._documents_only: set[str] = set()  # their manifests' digests
+        #: images stored without some of their layers, tagged once those come
+        self._incomplete: list[RemoteImage] = []
+        self._documents_only: set[str] = set()  # their platform manifests' digests
 
     def resolve(
         self,
@@ -157,8 +161,7 @@ class BaseResolver:
                 stored, source = self._resolve(used, platform, where)
                 if self.policy is not None and source != "registry":
                     stored, source = self._check(used, platform, where, stored, source)
-                untagged = stored.digest in self._documents_only
-                top = stored.descriptor if untagged else self.store.resolve(used)
+                top = self._top(used, stored)
                 self._seen[key] = stored
                 self.used.append(UsedImage(used, platform, top, stored, role, source))
             return self._seen[key]
@@ -174,7 +177,7 @@ class BaseResolver:
         """
         assert self.policy is not None
         try:
-            self.policy(image, self.store.resolve(image), source == "recipe")
+            self.policy(image, self._top(image, stored), source == "recipe")
         except PolicyError as exc:
             base = distroless_base(image)
             if source != "store" or base is None or self.base_builder is None:
@@ -183,6 +186,12 @@ class BaseResolver:
             self.policy(image, self.store.resolve(image), True)
             return rebuilt, "recipe"
         return stored, source
+
+    def _top(self, image: str, stored: StoredImage) -> Descriptor:
+        """What ``image`` names in the store: its tag, or the image not tagged yet."""
+        if stored.digest in self._documents_only:
+            return stored.descriptor
+        return self.store.resolve(image)
 
     def _from_store(self, image: str, platform: Platform) -> StoredImage | None:
         try:
@@ -217,8 +226,11 @@ class BaseResolver:
     ) -> StoredImage:
         assert self.base_builder is not None
         self.reporter.event("step", message=f"building base image {image} from its recipe")
-        self.base_builder(base, image, platform)
-        built = self._from_store(image, platform)
+        made = self.base_builder(base, image, platform)
+        if isinstance(made, RemoteImage):
+            built: StoredImage | None = self._adopt(made, image, platform)
+        else:
+            built = self._from_store(image, platform)
         if built is None:
             raise NotFoundError(f"{where}: building the base {image} did not store it")
         self.reporter.event("base", image=image, source="recipe", digest=built.digest)
@@ -237,23 +249,21 @@ class BaseResolver:
                                 layers=len(missing))  # fmt: skip
 
     def keep_complete(self) -> None:
-        """Tag each image pulled without layers whose layers the build brought in, as a
-        whole pull would have; one still missing some stays untagged, for prune."""
-        for name, image in self._incomplete:
-            if all(self.store.has_blob(layer.digest) for layer in image.layers):
-                self.store.tag(name, image.descriptor)
+        """Tag each image stored without some layers whose layers the build brought in,
+        as a whole pull or build would have; one still lacking some stays untagged."""
+        for remote in self._incomplete:
+            if not missing_layers(self.store, remote.descriptor):
+                for name in remote.names:
+                    self.store.tag(name, remote.descriptor)
 
-    def _pull_documents(self, image: str, platform: Platform) -> StoredImage:
-        assert self.lazy_puller is not None
-        remote = self.lazy_puller(image, platform)
-        stored = replace(self.store.load_image(remote.descriptor.digest), name=image)
+    def _adopt(self, remote: RemoteImage, image: str, platform: Platform) -> StoredImage:
+        """``image`` as ``remote`` stored it, its missing layers to come from there."""
+        stored = replace(self.store.load_image(remote.descriptor.digest, platform), name=image)
         self._documents_only.add(stored.digest)
         for layer in stored.layers:
             if not self.store.has_blob(layer.digest):
                 self._remote[layer.digest] = remote
-        ref = Reference.parse(image)
-        if ref.tag and ref.digest is None:
-            self._incomplete.append((str(ref), stored))
+        self._incomplete.append(remote)
         return stored
 
     def _pull(
@@ -263,7 +273,7 @@ class BaseResolver:
         pulled: StoredImage | None = None
         try:
             if self.lazy_puller is not None:
-                pulled = self._pull_documents(image, platform)
+                pulled = self._adopt(self.lazy_puller(image, platform), image, platform)
             else:
                 self.puller(image, platform)
         except PolicyError as exc:
