@@ -18,18 +18,7 @@ from pathlib import Path
 
 from distroless.errors import BuildError
 from distroless.rootpath import SymlinkLoopError, resolve_in_root
-from distroless.runtime.unpack import opaque_xattr
-
-
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
-
-
-def _is_opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+from distroless.runtime.unpack import is_opaque, is_whiteout
 
 
 @dataclass(frozen=True)
@@ -84,7 +73,7 @@ class LayeredFS:
                     st = os.lstat(current)
                 except FileNotFoundError:
                     break
-                if _is_whiteout(st):
+                if is_whiteout(st):
                     hidden = True
                     break
                 if depth == len(parts) - 1:
@@ -100,7 +89,7 @@ class LayeredFS:
             probe = layer
             for part in parts[:-1]:
                 probe = probe / part
-                if probe.is_dir() and not probe.is_symlink() and _is_opaque(probe):
+                if probe.is_dir() and not probe.is_symlink() and is_opaque(probe):
                     return None
         return None
 
@@ -147,8 +136,8 @@ class LayeredFS:
             for entry in os.scandir(directory):
                 if entry.name in names:
                     continue
-                names[entry.name] = not _is_whiteout(entry.stat(follow_symlinks=False))
-            if _is_opaque(directory):
+                names[entry.name] = not is_whiteout(entry.stat(follow_symlinks=False))
+            if is_opaque(directory):
                 break
         return sorted(n for n, visible in names.items() if visible)
 
@@ -161,7 +150,7 @@ class LayeredFS:
                 st = os.lstat(current)
             except FileNotFoundError:
                 return False
-            if _is_whiteout(st) or not stat.S_ISDIR(st.st_mode):
+            if is_whiteout(st) or not stat.S_ISDIR(st.st_mode):
                 return True
         return False
 

@@ -30,7 +30,7 @@ from distroless.runtime.container import Stdio, sandbox
 from distroless.runtime.options import Mount, Network, RunOptions, SecretFile
 from distroless.runtime.runc import Runtime
 from distroless.runtime.spec import KERNEL_MOUNTPOINTS, RUNTIME_MOUNTPOINTS
-from distroless.runtime.unpack import DROPPED_XATTR_PREFIXES, opaque_xattr
+from distroless.runtime.unpack import DROPPED_XATTR_PREFIXES, is_opaque
 
 _NULL_REPORTER = NullReporter()
 
@@ -133,13 +133,6 @@ def _xattrs(path: Path) -> dict[str, str]:
     return out
 
 
-def _is_opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
 def is_excluded(rel: str, excluded: set[str]) -> bool:
     return any(rel == e or rel.startswith(e + "/") for e in excluded)
 
@@ -165,7 +158,7 @@ def _in_lowers(rel: str, lowers: Sequence[Path]) -> bool:
         try:
             st = os.lstat(layer / rel)
         except FileNotFoundError:
-            if _is_opaque(layer):
+            if is_opaque(layer):
                 return False
             continue
         return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0))
@@ -213,7 +206,7 @@ def upper_entries(
             entries.append(Entry.whiteout(rel))
             continue
         entries.append(path_entry(path, rel, st, first_link))
-        if stat.S_ISDIR(st.st_mode) and _is_opaque(path):
+        if stat.S_ISDIR(st.st_mode) and is_opaque(path):
             entries.append(Entry.opaque(rel))
     return _drop_mountpoint_parents(
         entries, lowers_bottom_up, _EMPTY_CANDIDATES | (mount_parents or set())

@@ -38,7 +38,13 @@ from distroless.reporter import NullReporter, Reporter
 from distroless.runtime import userns
 from distroless.runtime.treeindex import DeviceNode, RecordError, read_devices, verify_tree
 from distroless.runtime.treeindex import write_index as write_tree_index
-from distroless.runtime.unpack import UnpackedLayer, opaque_xattr, remove_tree, unpack_layer
+from distroless.runtime.unpack import (
+    UnpackedLayer,
+    is_opaque,
+    is_whiteout,
+    remove_tree,
+    unpack_layer,
+)
 from distroless.store.atomic import publish_dir, publish_file
 
 _NULL_REPORTER = NullReporter()
@@ -564,17 +570,6 @@ def merge_copy(lowers_bottom_up: Sequence[Path], target: Path) -> None:
         _merge_dir(layer, target)
 
 
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
-
-
-def _is_opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
 def remove_any(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -587,11 +582,11 @@ def _merge_dir(src: Path, dst: Path) -> None:
         s = Path(entry.path)
         d = dst / entry.name
         st = entry.stat(follow_symlinks=False)
-        if _is_whiteout(st):
+        if is_whiteout(st):
             remove_any(d)
             continue
         if stat.S_ISDIR(st.st_mode):
-            if _is_opaque(s) or (os.path.lexists(d) and not d.is_dir()) or d.is_symlink():
+            if is_opaque(s) or (os.path.lexists(d) and not d.is_dir()) or d.is_symlink():
                 remove_any(d)
             if not d.exists():
                 d.mkdir()

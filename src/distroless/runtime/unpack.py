@@ -50,6 +50,19 @@ def opaque_xattr() -> str:
     return OPAQUE_XATTR
 
 
+def is_opaque(path: Path) -> bool:
+    """Whether ``path``, in an unpacked layer or an upper directory, is marked opaque."""
+    try:
+        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    """Whether ``st`` is overlayfs's whiteout: a character device 0:0."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
+
+
 @dataclass
 class UnpackedLayer:
     """What the cache records about a layer unpacked by :func:`unpack_layer`."""
