@@ -152,3 +152,20 @@ def test_without_namespaces_auto_falls_back_to_chroot_and_run_refuses(tmp_path: 
     forced = _without_sys_admin(store.root, "build", "-q", "--isolation", "oci", context)
     assert forced.returncode != 0, forced.stderr
     assert len(forced.stderr.strip().splitlines()) == 1, forced.stderr
+
+
+def test_a_step_that_cannot_enter_its_root_says_why(tmp_path: Path) -> None:
+    """Without CAP_SYS_CHROOT (a pod that drops every capability) the child cannot chroot;
+    the build names that, not the child's failure before exec."""
+    setpriv = require_tool("setpriv")
+    store = shell_store(tmp_path / "store")
+    context = write_context(tmp_path / "ctx", {"Dockerfile": "FROM shell\nRUN true\n"})
+    drop = "-sys_admin,-sys_chroot"
+    argv = [str(setpriv), f"--inh-caps={drop}", f"--bounding-set={drop}",
+            str(distroless_executable()), "--root", str(store.root), "build", "-q",
+            "--isolation", "chroot", str(context)]  # fmt: skip
+    built = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 9, built.stderr
+    message = built.stderr.strip()
+    assert "\n" not in message, message
+    assert "cannot chroot into the step's root: Operation not permitted" in message, message

@@ -372,14 +372,24 @@ def _undo(root: Path, prepared: _Prepared) -> None:
             os.utime(root / rel if rel else root, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _enter(root: Path, cwd: str, user: ResolvedUser) -> None:
-    """In the step's child, before exec: its root, directory and ids."""
-    os.chroot(root)
-    os.chdir(cwd)
-    os.setgroups(list(user.additional_gids))
-    os.setgid(user.gid)
-    os.setuid(user.uid)
-    os.umask(0o022)
+def _enter(root: Path, cwd: str, user: ResolvedUser, report_fd: int) -> None:
+    """In the step's child, before exec: its root, directory and ids.
+
+    What fails is written to ``report_fd`` first: the parent sees only that the child
+    failed before exec, and a missing ``CAP_SYS_CHROOT`` must not read as that."""
+    doing = "chroot into the step's root"
+    try:
+        os.chroot(root)
+        doing = f"enter the working directory {cwd}"
+        os.chdir(cwd)
+        doing = f"take the ids {user.uid}:{user.gid}"
+        os.setgroups(list(user.additional_gids))
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+        os.umask(0o022)
+    except OSError as exc:
+        os.write(report_fd, f"cannot {doing}: {exc.strerror}".encode())
+        raise
 
 
 def _run(root: Path, step: StepConfig, stdout: Stdio, stderr: Stdio) -> int:
@@ -393,16 +403,28 @@ def _run(root: Path, step: StepConfig, stdout: Stdio, stderr: Stdio) -> int:
     check_executable(root, step.args, env, cwd)
     rel_cwd = host_cwd.relative_to(root).as_posix()
     inside_cwd = "/" if rel_cwd == "." else "/" + rel_cwd
-    child = subprocess.Popen(
-        list(step.args),
-        env=dict(item.split("=", 1) for item in env),
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        preexec_fn=lambda: _enter(root, inside_cwd, user),  # noqa: PLW1509
-        start_new_session=True,
-        close_fds=True,
-    )
+    report_r, report_w = os.pipe()
+    try:
+        try:
+            child = subprocess.Popen(
+                list(step.args),
+                env=dict(item.split("=", 1) for item in env),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                preexec_fn=lambda: _enter(root, inside_cwd, user, report_w),  # noqa: PLW1509
+                start_new_session=True,
+                close_fds=True,
+            )
+        except subprocess.SubprocessError:
+            os.close(report_w)
+            report_w = -1
+            reason = os.read(report_r, 4096).decode(errors="replace") or "it failed to start"
+            raise SandboxError(f"--isolation chroot: {reason}") from None
+    finally:
+        os.close(report_r)
+        if report_w >= 0:
+            os.close(report_w)
     try:
         code = child.wait()
     finally:
