@@ -179,7 +179,9 @@ def _start_once(
     daemon_json = base / "daemon.json"
     daemon_json.write_text("{}\n")
     # If a system containerd is running dockerd uses it; our own namespace keeps us apart.
-    namespace = f"distroless-test-{os.getpid()}-{run_base.name}"
+    # containerd takes [A-Za-z0-9]+ joined by single [._-]; a temp name may hold "-_".
+    suffix = re.sub(r"[^A-Za-z0-9]+", "-", run_base.name).strip("-") or "engine"
+    namespace = f"distroless-test-{os.getpid()}-{suffix}"
     argv = [
         str(dockerd),
         f"--data-root={data_root}",
