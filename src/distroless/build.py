@@ -290,7 +290,7 @@ def _export(store: Store, request: DockerfileRequest | SpecRequest, outcome: Bui
     """``--output``: each exporter in turn, once the image is stored."""
     if not request.outputs:
         return
-    from distroless.exporters import export
+    from distroless.exporters.write import export
 
     for output in request.outputs:
         export(store, outcome.descriptor, output, outcome.tags, request.stdout)

@@ -16,10 +16,13 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from distroless.errors import IntegrityError
 from distroless.oci.canonical import dumps
-from distroless.sign.keys import PrivateKey, PublicKey, sign_bytes, verify_bytes
+
+if TYPE_CHECKING:  # the key code and ``cryptography`` load only to sign or verify
+    from distroless.sign.keys import PrivateKey, PublicKey
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
@@ -104,12 +107,16 @@ def sign_envelope(
     payload_type: str = IN_TOTO_PAYLOAD_TYPE,
 ) -> bytes:
     """The envelope bytes for ``payload`` signed by ``key`` (``keyid`` names it, optional)."""
+    from distroless.sign.keys import sign_bytes
+
     sig = EnvelopeSignature(keyid, sign_bytes(key, pae(payload_type, payload)))
     return Envelope(payload_type, payload, (sig,)).to_bytes()
 
 
 def add_signature(envelope: bytes, key: PrivateKey, *, keyid: str = "") -> bytes:
     """``envelope`` with one more signature, by ``key``, over the same payload."""
+    from distroless.sign.keys import sign_bytes
+
     env = Envelope.from_bytes(envelope)
     sig = EnvelopeSignature(keyid, sign_bytes(key, pae(env.payload_type, env.payload)))
     return Envelope(env.payload_type, env.payload, (*env.signatures, sig)).to_bytes()
@@ -119,6 +126,8 @@ def verify_envelope(
     data: bytes, key: PublicKey, *, payload_type: str = IN_TOTO_PAYLOAD_TYPE
 ) -> bytes:
     """The payload of envelope ``data`` once one of its signatures verifies with ``key``."""
+    from distroless.sign.keys import verify_bytes
+
     envelope = Envelope.from_bytes(data)
     if envelope.payload_type != payload_type:
         raise IntegrityError(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from distroless import __version__
 from distroless.errors import InputError, IntegrityError, NotFoundError
@@ -34,7 +34,6 @@ from distroless.oci.models import Descriptor, ImageConfig, Index, Manifest
 from distroless.sign.attestation import ARTIFACT_TYPE as ARTIFACT_TYPE_IN_TOTO
 from distroless.sign.attestation import attestation_referrer
 from distroless.sign.dsse import ENVELOPE_MEDIA_TYPE, Envelope, sign_envelope, verify_envelope
-from distroless.sign.keys import PrivateKey, PublicKey, key_id
 from distroless.sign.provenance import STATEMENT_TYPE
 from distroless.store import Store
 from distroless.store.referrers import attach_referrer, put_document, read_part, referrers
@@ -44,6 +43,9 @@ from distroless.verify.image import ImageHandle
 from distroless.verify.layer_scans import LayerScans
 from distroless.verify.sbom import AddedFile, SbomFormat, render_sbom
 from distroless.verify.scan import scan_image
+
+if TYPE_CHECKING:  # the key code and ``cryptography`` load only to sign
+    from distroless.sign.keys import PrivateKey, PublicKey
 
 __all__ = [
     "ARTIFACT_TYPES",
@@ -193,6 +195,8 @@ def attach_provenance(
     if key is None:
         document, signed = statement, False
     else:
+        from distroless.sign.keys import key_id
+
         document = sign_envelope(statement, key, keyid=key_id(key.public_key()))
         signed = True
     artifact = attestation_referrer(
