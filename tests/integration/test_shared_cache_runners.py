@@ -1,9 +1,10 @@
 """Two CI runners share the README's Go example through a registry cache, the second
 starting from nothing: an empty store, an empty package cache, a Debian mirror that does
 not answer.  Runner A builds (the Go builder and the distroless base made from Debian
-packages) and exports with ``mode=max``; runner B, with ``--cache-from`` only, runs no
-RUN, makes both bases from the cache's layers without one .deb, and the registry's access
-log shows that no blob of the builder stage was sent to it; the digest is A's."""
+packages), exports with ``mode=max`` and pushes the image; runner B, with ``--cache-from``
+only, runs no RUN, makes both bases from the cache's layers without one .deb, and the
+registry's access log shows that no blob of the builder stage was sent to it; the digest
+is A's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from distroless.dockerfile.cache_flags import parse_cache_from, parse_cache_to
 from distroless.registry_config import UserConfig
 from distroless.reporter import RecordingReporter
 from distroless.store import Store
+from tests.helpers import Cli
 from tests.helpers.images import GO_BUILDER
 from tests.helpers.registry import blob_bytes_served, free_port
 from tests.helpers.registry import registry as start_registry
@@ -54,9 +56,12 @@ def test_a_runner_from_nothing_builds_the_readme_example_from_the_cache(
         _, a_digest = _build(
             a_root,
             context,
+            tags=("my-distroless-app",),
             package_cache=package_cache,
             cache_to=parse_cache_to(f"type=registry,ref={cache},mode=max"),
         )
+        pushed = Cli(a_root)("push", "my-distroless-app", reg.ref("hello-go", "ci"), "--json")
+        assert pushed.check().json()["digest"] == a_digest  # type: ignore[index]
         before = blob_bytes_served(reg)
         (tmp_path / "no-debs").mkdir()
         b_events, b_digest = _build(
