@@ -48,11 +48,15 @@ def write_layer(
     write.  With ``compression="none"`` digest and diff_id are equal.
     """
     check_compression(compression)
-    blob = HashingWriter(sink)
-    compressor = CompressingWriter(blob, compression, level)
-    tar_bytes = HashingWriter(compressor)
-    write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)
-    compressor.close()
+    if compression == "none":  # one hash serves both: the blob is the tar
+        tar_bytes = blob = HashingWriter(sink)
+        write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)
+    else:
+        blob = HashingWriter(sink)
+        compressor = CompressingWriter(blob, compression, level)
+        tar_bytes = HashingWriter(compressor)
+        write_tar(entries, tar_bytes, source_date_epoch=source_date_epoch)
+        compressor.close()
     return LayerInfo(
         digest=blob.digest,
         diff_id=tar_bytes.digest,
