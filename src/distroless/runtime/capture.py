@@ -30,7 +30,7 @@ from distroless.runtime.container import Stdio, sandbox
 from distroless.runtime.options import Mount, Network, RunOptions, SecretFile
 from distroless.runtime.runc import Runtime
 from distroless.runtime.spec import KERNEL_MOUNTPOINTS, RUNTIME_MOUNTPOINTS
-from distroless.runtime.unpack import DROPPED_XATTR_PREFIXES, is_opaque
+from distroless.runtime.unpack import DROPPED_XATTR_PREFIXES, is_opaque, is_whiteout
 
 _NULL_REPORTER = NullReporter()
 
@@ -112,7 +112,7 @@ def run_and_capture(
             return CaptureResult(code, None)
         dests = [d.lstrip("/") for d in box.mount_destinations]
         excluded = set(STEP_MOUNTPOINTS) | set(dests)
-        holders = {parent for d in dests for parent in _ancestors(d)} - KERNEL_MOUNTPOINTS
+        holders = {parent for d in dests for parent in ancestors(d)} - KERNEL_MOUNTPOINTS
         entries = upper_entries(
             box.upper, lowers_bottom_up, excluded, holders, stubs=KERNEL_MOUNTPOINTS
         )
@@ -161,11 +161,12 @@ def _in_lowers(rel: str, lowers: Sequence[Path]) -> bool:
             if is_opaque(layer):
                 return False
             continue
-        return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0))
+        return not is_whiteout(st)
     return False
 
 
-def _ancestors(rel: str) -> list[str]:
+def ancestors(rel: str) -> list[str]:
+    """The directories above ``rel`` (a path relative to a root), nearest first."""
     out = []
     parent = posixpath.dirname(rel)
     while parent:
@@ -202,7 +203,7 @@ def upper_entries(
         if is_excluded(rel, skip) and rel not in keep:
             continue
         path = upper / rel
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
+        if is_whiteout(st):
             entries.append(Entry.whiteout(rel))
             continue
         entries.append(path_entry(path, rel, st, first_link))

@@ -48,6 +48,7 @@ from distroless.runtime.capture import (
     STEP_MOUNTPOINTS,
     CaptureResult,
     StepConfig,
+    ancestors,
     is_excluded,
     path_entry,
     walk_tree,
@@ -58,6 +59,7 @@ from distroless.runtime.container import (
     mount_destination,
     secure_join,
 )
+from distroless.runtime.network import host_resolv_conf
 from distroless.runtime.options import BUILD_HOSTNAME
 from distroless.runtime.rootfs import merge_copy, remove_any, with_device_layers
 from distroless.runtime.spec import KERNEL_MOUNTPOINTS, build_hosts_file, process_env
@@ -172,7 +174,7 @@ def tree_changes(before: Mapping[str, _Seen], after: Mapping[str, _Seen]) -> _Ch
         elif (now.kind, now.ino, now.ctime_ns) != (old.kind, old.ino, old.ctime_ns):
             changed.add(rel)
     for rel in after:  # all of a directory made anew is new, moved-in names included
-        if _ancestors_in(rel, opaque):
+        if any(parent in opaque for parent in ancestors(rel)):
             changed.add(rel)
     deleted = set()
     for rel in before:
@@ -185,16 +187,6 @@ def tree_changes(before: Mapping[str, _Seen], after: Mapping[str, _Seen]) -> _Ch
             continue
         deleted.add(rel)
     return _Changes(changed, deleted, opaque)
-
-
-def _ancestors_in(rel: str, names: set[str]) -> list[str]:
-    out = []
-    parent = _parent(rel)
-    while parent:
-        if parent in names:
-            out.append(parent)
-        parent = _parent(parent)
-    return out
 
 
 def change_entries(
@@ -290,7 +282,7 @@ def _prepare(root: Path, before: Mapping[str, _Seen], step: StepConfig) -> _Prep
                 os.symlink(target, dev / name)
     etc_data = {
         "etc/hosts": build_hosts_file(BUILD_HOSTNAME).encode(),
-        "etc/resolv.conf": _host_file("/etc/resolv.conf"),
+        "etc/resolv.conf": host_resolv_conf(),
     }
     for rel, data in etc_data.items():
         host = secure_join(root, "/" + rel, follow_last=False)
@@ -342,13 +334,6 @@ def _prepare(root: Path, before: Mapping[str, _Seen], step: StepConfig) -> _Prep
         os.chmod(host, secret.mode)
         prepared.copies.append(inside)
     return prepared
-
-
-def _host_file(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return b""
 
 
 def _undo(root: Path, prepared: _Prepared) -> None:

@@ -33,7 +33,12 @@ from distroless.runtime.emulation import check_runnable
 from distroless.runtime.hostbin import find_tini
 from distroless.runtime.leases import Lease, reap
 from distroless.runtime.monitor import become_subreaper, detached_waiter
-from distroless.runtime.network import CONTAINER_ADDRESS, find_slirp, resolv_conf
+from distroless.runtime.network import (
+    CONTAINER_ADDRESS,
+    find_slirp,
+    host_resolv_conf,
+    resolv_conf,
+)
 from distroless.runtime.options import BUILD_HOSTNAME, Mount, RunOptions
 from distroless.runtime.records import (
     ContainerRecord,
@@ -229,10 +234,7 @@ def _write_etc_files(
         del files["/etc/hostname"]
         files["/etc/hosts"].write_text(build_hosts_file(hostname), encoding="utf-8")
         if network == "host":
-            try:
-                files["/etc/resolv.conf"].write_bytes(Path("/etc/resolv.conf").read_bytes())
-            except OSError:
-                files["/etc/resolv.conf"].write_bytes(b"")
+            files["/etc/resolv.conf"].write_bytes(host_resolv_conf())
         else:
             resolv = resolv_conf() if network == "private" else ""
             files["/etc/resolv.conf"].write_text(resolv, encoding="utf-8")

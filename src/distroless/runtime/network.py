@@ -44,6 +44,14 @@ def resolv_conf() -> str:
     return f"nameserver {DNS_ADDRESS}\n"
 
 
+def host_resolv_conf() -> bytes:
+    """The host's ``/etc/resolv.conf``, for a step on the host's network; empty without one."""
+    try:
+        return Path("/etc/resolv.conf").read_bytes()
+    except OSError:
+        return b""
+
+
 def _last_line(log: Path) -> str:
     try:
         lines = [ln for ln in log.read_text("utf-8", "replace").splitlines() if ln.strip()]
