@@ -238,11 +238,11 @@ class BaseResolver:
 
     def fetch_layers(self, layers: Sequence[Descriptor]) -> None:
         """Bring those of ``layers`` that a pull left in the registry into the store."""
-        by_image: dict[int, tuple[RemoteImage, list[Descriptor]]] = {}
+        by_image: dict[str, tuple[RemoteImage, list[Descriptor]]] = {}
         for layer in layers:
             remote = self._remote.get(layer.digest)
             if remote is not None and not self.store.has_blob(layer.digest):
-                by_image.setdefault(id(remote), (remote, []))[1].append(layer)
+                by_image.setdefault(remote.descriptor.digest, (remote, []))[1].append(layer)
         for remote, missing in by_image.values():
             remote.fetch(missing)
             self.reporter.event("base.layers", digest=remote.descriptor.digest,
