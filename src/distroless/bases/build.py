@@ -179,9 +179,10 @@ class BaseBuilder:
         # one read of index.json for all layers and tags: a warm rebuild of every base and
         # tag then costs milliseconds
         self._cache = shared or KeyedLayerCache(store)
-        # with a shared cache the .debs are fetched only once a layer is to be made: a
-        # runner whose layers all come from the cache downloads none (arch -> packages)
-        self._lazy_debs = shared is not None
+        # with a shared cache the .debs are fetched only once a layer is to be made (a
+        # runner whose layers all come from the cache downloads none), and a layer may be
+        # taken without its bytes (arch -> packages not fetched yet)
+        self._shared = shared is not None
         self._unfetched: dict[str, list[LockedPackage]] = {}
         self._refs = {name: desc.digest for name, desc in store.refs()}
         # layers :meth:`make_layers` has just made: found by key once, they are not news
@@ -196,7 +197,7 @@ class BaseBuilder:
         if not wanted:
             return
         packages = locked_packages(self.lock, arch, tuple(wanted))
-        if self._lazy_debs:
+        if self._shared:
             self._unfetched.setdefault(arch, []).extend(packages)
             paths: Mapping[str, Path] = {p.name: self.debs.planned_path(p) for p in packages}
         else:
@@ -364,7 +365,7 @@ class BaseBuilder:
         if config is None:
             raise UsageError(f"unknown tag {tag!r} for {recipe.name}; known: {', '.join(TAGS)}")
         self.prefetch(recipe, (tag,), archs)
-        if self._lazy_debs:  # what the shared cache lacks is made after its .debs come
+        if self._shared:  # what the shared cache lacks is made after its .debs come
             self.make_layers([(recipe, (tag,))], archs, 1)
         manifests = []
         for arch in archs:
@@ -382,7 +383,7 @@ class BaseBuilder:
             )
         desc = manifests[0] if len(manifests) == 1 else assemble_index(self.store, manifests)
         names = store_names(recipe.name, tag, self.distro)
-        deferred = missing_layers(self.store, desc)
+        deferred = missing_layers(self.store, desc) if self._shared else frozenset()
         for name in names if not deferred else ():
             if self._refs.get(name) != desc.digest:
                 self.store.tag(name, desc)

@@ -254,7 +254,7 @@ def build_builder(
             cache=shared,
         )
         ref = builder_reference(kind, lock)
-        deferred = missing_layers(store, desc)
+        deferred = missing_layers(store, desc) if shared is not None else frozenset()
         if not deferred:
             store.tag(ref, desc)
     report.event("base-built", name=kind.name, tag=builder_tag(kind, lock), digest=desc.digest)
