@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from distroless.debian.fetch import DebRef, deb_cache_path, fetch_debs, make_cli
 from distroless.errors import IntegrityError, NotFoundError
 from distroless.reporter import RecordingReporter
 from tests.debian.archive_fakes import Mirror, build_deb, listing, serve
+from tests.helpers.proc import wait_until
 
 
 @pytest.fixture
@@ -143,3 +147,46 @@ def test_dropped_connection_resumes_with_range(mirror: Mirror, tmp_path: Path) -
     assert hashlib.sha256(paths[ref.sha256].read_bytes()).hexdigest() == ref.sha256
     assert mirror.requests["/pool/p0.deb"] == 2
     assert mirror.server.ranges == [f"bytes={ref.size // 2}-"]
+
+
+def _lock_waiters(path: Path) -> int:
+    """How many flock waiters /proc/locks lists on ``path``'s inode (the ``->`` lines)."""
+    st = path.stat()
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    lines = Path("/proc/locks").read_text().splitlines()
+    return sum(1 for line in lines if "->" in line and line.split()[-3] == inode)
+
+
+def test_a_deb_another_process_is_fetching_is_waited_for_not_fetched_again(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    ref = ref_for(mirror, "p4")
+    data = (mirror.server.root / "pool/p4.deb").read_bytes()
+    final = deb_cache_path(cache, ref.sha256)
+    final.parent.mkdir(parents=True)
+    partial = final.with_name(final.name + ".partial")
+    # "another process" holds the download: its own open file description of the .partial
+    held = os.open(partial, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(fetch_debs, [ref], cache)
+        wait_until(lambda: _lock_waiters(partial) == 1, timeout=30, what="fetch to wait")
+        os.write(held, data)
+        os.replace(partial, final)  # the other one finishes and publishes
+        fcntl.flock(held, fcntl.LOCK_UN)
+        os.close(held)
+        assert waiting.result(timeout=30) == {ref.sha256: final}
+    assert sum(mirror.requests.values()) == 0
+    assert final.read_bytes() == data
+    assert not list(cache.rglob("*.partial"))
+
+
+def test_two_fetches_of_the_same_debs_at_once_both_succeed(mirror: Mirror, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    refs = [ref_for(mirror, f"p{i}") for i in range(6)]
+    with ThreadPoolExecutor(2) as pool:
+        results = [f.result() for f in [pool.submit(fetch_debs, refs, cache) for _ in range(2)]]
+    assert results[0] == results[1]
+    assert sum(mirror.requests.values()) == 6
+    assert not list(cache.rglob("*.partial"))

@@ -46,10 +46,12 @@ class EngineStartError(RuntimeError):
     """dockerd did not become ready; the message carries the tail of its log."""
 
 
-#: what engine 20.10 now and then prints when it fails a sound command while the other test
-#: worker mounts and unmounts beside it: its archive unpacker's chroot fallback loses a race
-#: ("Error processing tar file"), or runc finds a container's root without files the image
-#: has (a step's /bin/sh, an image's /hello); such a command is run once more
+#: what engine 20.10 now and then printed when it failed a sound command while the other
+#: test worker mounted and unmounted beside it: its archive unpacker's chroot fallback lost a
+#: race ("Error processing tar file"), or runc found a container's root without files the
+#: image has (a step's /bin/sh, an image's /hello, /busybox/sh denied to a non-root user).
+#: Each engine now keeps its mounts in a mount namespace of its own (see :func:`_start_once`);
+#: a command failing with one of these is still run once more
 ENGINE_FLAKES = ("Error processing tar file", "unable to start container process")
 
 
@@ -144,6 +146,13 @@ def _mounts_under(base: Path) -> list[str]:
     return sorted(points, key=len, reverse=True)
 
 
+def _private_mounts() -> list[str]:
+    """``unshare`` (util-linux) putting dockerd in a mount namespace of its own, where
+    nothing propagates in or out; it execs dockerd, so the pid stays dockerd's."""
+    unshare = shutil.which("unshare")
+    return [unshare, "--mount", "--propagation", "private"] if unshare else []
+
+
 def _unmount_all(base: Path) -> None:
     for point in _mounts_under(base):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
@@ -182,7 +191,10 @@ def _start_once(
     # containerd takes [A-Za-z0-9]+ joined by single [._-]; a temp name may hold "-_".
     suffix = re.sub(r"[^A-Za-z0-9]+", "-", run_base.name).strip("-") or "engine"
     namespace = f"distroless-test-{os.getpid()}-{suffix}"
+    # A private mount namespace: the mounts of the other worker's engine and of our own RUN
+    # steps never reach this engine's unpacker or its containers' roots, nor its on the host.
     argv = [
+        *_private_mounts(),
         str(dockerd),
         f"--data-root={data_root}",
         f"--exec-root={exec_root}",

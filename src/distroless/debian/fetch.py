@@ -5,16 +5,21 @@ Every download is checked against a size and sha256 that came from a signed sour
 disk.  A ``.deb`` lands at ``<cache>/debs/sha256/<hex>.deb`` only after it verified, so a
 file present under its hash is trusted and a second run downloads nothing.  Interrupted
 downloads stay as ``<hex>.deb.partial`` and resume with an HTTP ``Range`` request;
-content that fails verification is deleted, never kept.
+content that fails verification is deleted, never kept.  Two processes sharing a cache
+(two builds at once, two test workers) may want the same ``.deb``: the one holding an
+exclusive ``flock`` on the ``.partial`` downloads it, the other waits and then finds it in
+place, so neither renames a file the other is still writing or has already moved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +187,34 @@ def download_verified(
         raise IntegrityError(f"{what}: sha256 mismatch in resumed download; it was discarded")
 
 
+def _complete(final: Path, size: int) -> bool:
+    try:
+        return final.stat().st_size == size
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def _partial_held(partial: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``partial`` (created empty if absent) for one download.
+
+    A waiter may get the lock on the inode the holder then renamed to the final name; it
+    re-checks the final name before downloading, and an empty ``.partial`` it made itself
+    only to wait on is removed again."""
+    _partial_size(partial)  # a link or other non-file left at the name goes first
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            held = os.fstat(fd)
+            now = os.lstat(partial)
+            if held.st_size == 0 and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                os.unlink(partial)
+        os.close(fd)
+
+
 def fetch_deb(
     client: httpx.Client,
     ref: DebRef,
@@ -192,22 +225,26 @@ def fetch_deb(
     """The cached path of ``ref``, downloading and verifying it first if needed."""
     final = deb_cache_path(cache_dir, ref.sha256)
     what = ref.name or ref.url.rsplit("/", 1)[-1]
-    if final.exists() and final.stat().st_size == ref.size:
+    if _complete(final, ref.size):
         reporter.event("deb-cached", name=ref.name, sha256=ref.sha256)
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_name(final.name + ".partial")
-    task = reporter.task(f"download {what}", total=ref.size)
-    try:
-        download_verified(
-            client, ref.url, partial, sha256=ref.sha256, size=ref.size, what=what, task=task
-        )
+    with _partial_held(partial):
+        if _complete(final, ref.size):  # another process fetched it while this one waited
+            reporter.event("deb-cached", name=ref.name, sha256=ref.sha256)
+            return final
+        task = reporter.task(f"download {what}", total=ref.size)
         try:
-            publish_file(partial, final)
-        except OSError as exc:
-            raise cache_write_error(exc, final) from exc
-    finally:
-        task.done()
+            download_verified(
+                client, ref.url, partial, sha256=ref.sha256, size=ref.size, what=what, task=task
+            )
+            try:
+                publish_file(partial, final)
+            except OSError as exc:
+                raise cache_write_error(exc, final) from exc
+        finally:
+            task.done()
     reporter.event("deb-downloaded", name=ref.name, sha256=ref.sha256, size=ref.size)
     return final
 
