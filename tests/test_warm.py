@@ -320,3 +320,82 @@ def test_prune_all_drops_the_stat_records_and_the_next_build_is_the_same(
     again = _build(cli, ctx)
     assert paths.taken[-1] == "full"
     assert _digest(again) == before
+
+
+def test_a_change_outside_what_the_dockerfile_reads_keeps_the_warm_path(
+    cli: Cli, tmp_path: Path, paths: Paths
+) -> None:
+    """Only the paths the COPY steps name are walked (BuildKit sends only those), so an
+    edit elsewhere in the context is not a reason to build; one below them still is."""
+    ctx = _context(tmp_path)
+    write_context(ctx, {"other/deep/file.txt": "x\n"})
+    before = _digest(_warm(cli, ctx, paths))
+    (ctx / "other" / "deep" / "file.txt").write_text("edited, read by no step\n")
+    (ctx / "new-at-the-top.txt").write_text("new\n")
+    assert _digest(_build(cli, ctx)) == before
+    assert paths.taken[-1] == "warm"
+    record = json.loads(next((cli.root / "state" / "warm").glob("*.json")).read_text())
+    assert record["reads"] == ["a.txt", "dir"]
+    target = ctx / "dir" / "one.txt"
+    st = os.stat(target)
+    target.write_bytes(b"9\n")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = _build(cli, ctx)
+    assert paths.taken[-1] == "full"
+    assert _digest(after) != before
+    assert _digest(after) == cli("build", "-q", "--no-cache", ctx).check().stdout.strip()
+
+
+def test_a_directory_on_the_way_swapped_for_a_link_is_noticed(
+    cli: Cli, tmp_path: Path, paths: Paths
+) -> None:
+    """``COPY src/app/`` resolves ``src`` inside the context: once it is a link to
+    another directory (same names, same sizes), the build reads that one."""
+    ctx = write_context(
+        tmp_path / "ctx",
+        {
+            "Dockerfile": "FROM scratch\nCOPY src/app/ /app/\n",
+            "src/app/main.txt": "first\n",
+            "elsewhere/app/main.txt": "other\n",
+        },
+    )
+    before = _digest(_warm(cli, ctx, paths))
+    (ctx / "src").rename(ctx / "moved")
+    (ctx / "src").symlink_to("elsewhere")
+    after = _build(cli, ctx)
+    assert paths.taken[-1] == "full"
+    assert _digest(after) != before
+    assert _digest(after) == cli("build", "-q", "--no-cache", ctx).check().stdout.strip()
+    again = _build(cli, ctx)
+    (ctx / "elsewhere" / "app" / "main.txt").write_text("OTHER\n")  # behind the link
+    assert _digest(_build(cli, ctx)) != _digest(again)
+    assert paths.taken[-1] == "full"
+
+
+def test_a_base_with_onbuild_copy_is_never_answered_from_a_partial_walk(
+    cli: Cli, tmp_path: Path, paths: Paths
+) -> None:
+    """A base's ``ONBUILD COPY`` reads a path the Dockerfile does not show: such a build
+    writes no record from the paths the Dockerfile names, so an edit there is built."""
+    base = write_context(
+        tmp_path / "base", {"Dockerfile": "FROM scratch\nONBUILD COPY extra.txt /extra\n"}
+    )
+    cli("build", "-q", "-t", "trigger:1", base).check()
+    records = cli.root / "state" / "warm"
+    base_records = set(records.glob("*.json"))  # the base's own build executed nothing
+    ctx = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": "FROM trigger:1\nCOPY a.txt /a\n", "a.txt": "a\n", "extra.txt": "e1\n"},
+    )
+    first = _build(cli, ctx)
+    assert _digest(_build(cli, ctx)) == _digest(first)  # all cached: a record could follow
+    assert set(records.glob("*.json")) == base_records
+    assert _digest(_build(cli, ctx)) == _digest(first)
+    assert paths.taken[-1] == "full"
+    target = ctx / "extra.txt"
+    st = os.stat(target)
+    target.write_bytes(b"e2\n")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = _build(cli, ctx)
+    assert _digest(after) != _digest(first)
+    assert _digest(after) == cli("build", "-q", "--no-cache", ctx).check().stdout.strip()

@@ -11,7 +11,10 @@ that held its bases (tag -> digest), its SBOM attachments, the blobs it needs, w
 build printed, and one digest over the ``lstat`` of every context entry the build could
 see (type, mode, size, mtime, ctime, inode, device), directories included, so a new or
 removed file changes it.  Entries .dockerignore hides from the build are listed by name
-and never looked at.
+and never looked at.  When every context path the Dockerfile reads is spelled out (no
+wildcard, no variable, never the whole context), only those paths and what is below them
+are walked, as BuildKit transfers only the paths its COPY steps name: a change elsewhere
+in a 100k-file tree cannot change the image, and costs nothing to overlook.
 
 A later build with the same key compares all of that using only the standard library and
 ``stat`` (no file content is read) and, when everything matches, prints what the full path
@@ -160,54 +163,107 @@ class ContextState:
         self.skipped = skipped
 
 
-def walk_context(root: str, skipped: Skip | None) -> ContextState:
+class _Rows:
+    """The rows of one walk, hashed in batches as they come, and what they saw."""
+
+    def __init__(self, skipped: Skip | None) -> None:
+        self.h = sha256()
+        self.skipped = skipped
+        self.rows: list[tuple[object, ...]] = []
+        self.names: list[str] = []
+        self.newest = 0
+
+    def add(self, rel: str, st: os.stat_result) -> None:
+        mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
+        self.rows.append((rel, st.st_mode, st.st_size, mtime, ctime, st.st_ino, st.st_dev))
+        if ctime > self.newest or mtime > self.newest:
+            self.newest = max(ctime, mtime)
+
+    def tree(self, directory: str, rel: str) -> None:
+        """Every entry below ``directory`` (context path ``rel``), depth first."""
+        pending = [(directory, rel)]
+        isdir = stat.S_ISDIR
+        rows, skipped = self.rows, self.skipped
+        while pending:
+            directory, rel = pending.pop()
+            prefix = rel + "/" if rel else ""
+            with os.scandir(directory) as it:
+                for entry in it:
+                    child = prefix + entry.name
+                    if skipped is not None and skipped(child, entry.is_dir(follow_symlinks=False)):
+                        rows.append(("x", child))
+                        self.names.append(child)
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    self.add(child, st)
+                    if isdir(st.st_mode):
+                        pending.append((entry.path, child))
+            if len(rows) > 8192:
+                self.flush()
+
+    def flush(self) -> None:
+        self.h.update(repr(self.rows).encode("utf-8", "surrogateescape"))
+        self.rows.clear()
+
+    def state(self) -> ContextState:
+        self.flush()
+        return ContextState(str(self.h.hexdigest()), self.newest, tuple(self.names))
+
+
+class _LinkOnTheWay(Exception):
+    """A path a build reads passes through a symlink, which the build resolves (possibly
+    to anywhere in the context): only the whole context vouches for it."""
+
+
+def _read_path(walk: _Rows, root: str, rel: str) -> None:
+    """Each component of ``rel`` (a path the build reads), then everything below it."""
+    parts = rel.split("/")
+    for n in range(1, len(parts) + 1):
+        name = "/".join(parts[:n])
+        try:
+            st = os.lstat(os.path.join(root, name))
+        except (FileNotFoundError, NotADirectoryError):
+            walk.rows.append(("absent", name))
+            return
+        if stat.S_ISLNK(st.st_mode):
+            raise _LinkOnTheWay(name)
+        walk.add(name, st)
+    if stat.S_ISDIR(st.st_mode):
+        walk.tree(os.path.join(root, rel), rel)
+
+
+def walk_context(
+    root: str, skipped: Skip | None, reads: tuple[str, ...] | None = None
+) -> ContextState:
     """``lstat`` every entry under ``root`` (never following a link), depth first, except
-    those ``skipped`` names (which are not entered either).
+    those ``skipped`` names (which are not entered either); with ``reads``, only the
+    context paths a build reads (see :func:`distroless.warm_record.context_reads`): each
+    component of each, and all below it, as BuildKit sends only the paths its COPY steps
+    name.  A link on the way to one of them makes it the whole context after all.
 
     Entries are taken in the order the directory lists them: an unchanged directory lists
     them in the same order, and a changed one has a new mtime anyway, so sorting would buy
     nothing but time.  Rows are hashed as the ``repr`` of tuples, which quotes each name, so
     no name (a file name may hold a newline) can pass for another entry's row.
     """
-    h = sha256()
-    top = os.lstat(root)
-    newest = max(top.st_mtime_ns, top.st_ctime_ns)
-    rows: list[tuple[object, ...]] = [_row("", top)]
-    names: list[str] = []
-    pending = [(root, "")]
-    isdir = stat.S_ISDIR
-    while pending:
-        directory, rel = pending.pop()
-        prefix = rel + "/" if rel else ""
-        with os.scandir(directory) as it:
-            for entry in it:
-                child = prefix + entry.name
-                if skipped is not None and skipped(child, entry.is_dir(follow_symlinks=False)):
-                    rows.append(("x", child))
-                    names.append(child)
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
-                rows.append((child, st.st_mode, st.st_size, mtime, ctime, st.st_ino, st.st_dev))
-                if ctime > newest or mtime > newest:
-                    newest = max(ctime, mtime)
-                if isdir(st.st_mode):
-                    pending.append((entry.path, child))
-        if len(rows) > 8192:
-            h.update(repr(rows).encode("utf-8", "surrogateescape"))
-            rows.clear()
-    h.update(repr(rows).encode("utf-8", "surrogateescape"))
-    return ContextState(str(h.hexdigest()), newest, tuple(names))
+    walk = _Rows(skipped)
+    if reads is None:
+        walk.add("", os.lstat(root))
+        walk.tree(root, "")
+        return walk.state()
+    walk.rows.append(("reads", reads))  # never the rows of a whole walk
+    try:
+        for rel in reads:
+            _read_path(walk, root, rel)
+    except _LinkOnTheWay:
+        return walk_context(root, skipped)
+    return walk.state()
 
 
 def file_identity(st: os.stat_result) -> list[int]:
     """What changes whenever a file is replaced or written (``index.json`` is replaced
     atomically, so a new version is a new inode and a new ctime)."""
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-
-
-def _row(rel: str, st: os.stat_result) -> tuple[object, ...]:
-    return (rel, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 class WarmHit:
@@ -228,26 +284,27 @@ class WarmHit:
         self.retag = retag
 
 
-#: the last whole walk of a context in this process: context -> (when it began, its state)
-_LAST_WALK: dict[str, tuple[int, ContextState]] = {}
+#: the last walk skipping nothing in this process: (context, reads) -> (when it began, state)
+_LAST_WALK: dict[tuple[str, tuple[str, ...] | None], tuple[int, ContextState]] = {}
 
 
-def _walk_everything(root: str) -> ContextState:
+def _walk_unskipped(root: str, reads: tuple[str, ...] | None) -> ContextState:
     """:func:`walk_context` skipping nothing, kept for :func:`walked` to hand on."""
     began = time.time_ns()
-    state = walk_context(root, None)
+    state = walk_context(root, None, reads)
     _LAST_WALK.clear()
-    _LAST_WALK[root] = (began, state)
+    _LAST_WALK[(root, reads)] = (began, state)
     return state
 
 
-def walked(root: str) -> tuple[int, ContextState] | None:
-    """When the last whole walk of ``root`` began and what it saw, handed on once.
+def walked(root: str, reads: tuple[str, ...] | None) -> tuple[int, ContextState] | None:
+    """When the last walk of ``root`` skipping nothing began and what it saw, handed on
+    once if it walked the same ``reads``.
 
     A warm check that missed walked the context a moment ago; the full build that follows
     records that walk instead of walking 100k entries a second time.  The walk is older than
     the build's reads, exactly as the record needs (see :mod:`distroless.warm_record`)."""
-    return _LAST_WALK.pop(root, None)
+    return _LAST_WALK.pop((root, reads), None)
 
 
 class _Miss(Exception):
@@ -300,10 +357,12 @@ def _check(
             raise _Miss
     names = tuple(_strings(record["skipped"]))
     skipped = frozenset(names)
+    reads = record.get("reads")
+    reads = None if reads is None else tuple(_strings(reads))
     if skipped:
-        state = walk_context(inputs.context, lambda rel, _: rel in skipped)
+        state = walk_context(inputs.context, lambda rel, _: rel in skipped, reads)
     else:
-        state = _walk_everything(inputs.context)
+        state = _walk_unskipped(inputs.context, reads)
     if state.digest != record["context"] or state.skipped != names:
         raise _Miss
     events = record["events"]

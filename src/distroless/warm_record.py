@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distroless.dockerfile.ast import Add
-from distroless.dockerfile.context import BuildContext
+from distroless.dockerfile.ast import Add, Dockerfile, FileInstruction, Run
+from distroless.dockerfile.context import BuildContext, clean_source, has_glob
 from distroless.dockerfile.executor import BuildResult
+from distroless.dockerfile.mountspec import BindMount
 from distroless.dockerfile.parser import parse_file
 from distroless.dockerfile.resolve_base import UsedImage
 from distroless.errors import DistrolessError
@@ -92,11 +93,14 @@ class WarmRecorder:
         def skipped(rel: str, is_dir: bool) -> bool:
             return context.excluded(rel) and (not is_dir or context.pruned(rel))
 
-        earlier = None if context.ignore.patterns else walked(inputs.context)
+        self.reads = _dockerfile_reads(path)
+        earlier = None if context.ignore.patterns else walked(inputs.context, self.reads)
         if earlier is not None:  # the warm check's walk, which skipped nothing either
             self.started, self.state = earlier
         else:
-            self.state = walk_context(inputs.context, skipped if context.ignore.patterns else None)
+            self.state = walk_context(
+                inputs.context, skipped if context.ignore.patterns else None, self.reads
+            )
         self.reporter = _Recording(reporter)
 
     def finish(
@@ -117,6 +121,7 @@ class WarmRecorder:
             or result.dockerfile_digest != self.dockerfile_digest
             or self.inputs.key()[0] != self.key
             or _fetches(result.dockerfile)
+            or (self.reads is not None and _has_triggers(used))
         ):
             return False
         bases = _bases(used)
@@ -153,6 +158,7 @@ class WarmRecorder:
             "roots": roots,
             "blobs": [str(desc.digest), config, *layers, *sorted(sbom_digests)],
             "context": self.state.digest,
+            "reads": None if self.reads is None else list(self.reads),
             "skipped": list(self.state.skipped),
             "events": [list(line) for line in self.reporter.lines],
         }
@@ -180,6 +186,50 @@ def _bases(used: Sequence[UsedImage]) -> list[list[str]] | None:
             return None
         out.append([stored, str(image.descriptor.digest)])
     return out
+
+
+def context_reads(dockerfile: Dockerfile) -> tuple[str, ...] | None:
+    """The context paths a build of ``dockerfile`` reads (its ``COPY`` and ``ADD`` sources
+    and ``RUN --mount=type=bind`` sources that name no stage or image), none below another,
+    or None when they cannot all be told without building: a wildcard or a variable in one,
+    or one that is the whole context.  A stage the build never reaches only adds paths."""
+    paths: set[str] = set()
+    for stage in dockerfile.stages:
+        for ins in stage.instructions:
+            if isinstance(ins, FileInstruction):
+                sources = () if ins.from_ is not None else ins.sources
+            elif isinstance(ins, Run):
+                sources = tuple(
+                    m.source
+                    for m in ins.mounts
+                    if isinstance(m, BindMount) and m.source_stage is None
+                )
+            else:
+                continue
+            for source in sources:
+                if any(c in source for c in "$\\") or has_glob(source):
+                    return None
+                cleaned = clean_source(source)
+                if not cleaned:
+                    return None
+                paths.add(cleaned)
+    ordered = sorted(paths)
+    return tuple(p for p in ordered if not any(p.startswith(q + "/") for q in ordered))
+
+
+def _dockerfile_reads(path: Path) -> tuple[str, ...] | None:
+    """:func:`context_reads` of the Dockerfile at ``path``; None (the whole context) when
+    it does not parse, which its build will say."""
+    try:
+        return context_reads(parse_file(path))
+    except (DistrolessError, OSError):
+        return None
+
+
+def _has_triggers(used: Sequence[UsedImage]) -> bool:
+    """Whether a base brings ``ONBUILD`` triggers, whose ``COPY`` sources the Dockerfile
+    does not show."""
+    return any(u.image.config.config.on_build for u in used if u.role == "base")
 
 
 def _fetches(dockerfile: Path) -> bool:
