@@ -12,6 +12,7 @@ changed while it ran, no context entry is racy (:data:`~distroless.warm.RACY_NS`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -24,7 +25,7 @@ from distroless.dockerfile.ast import Add, Dockerfile, FileInstruction, Run
 from distroless.dockerfile.context import BuildContext, clean_source, has_glob
 from distroless.dockerfile.executor import BuildResult
 from distroless.dockerfile.mountspec import BindMount
-from distroless.dockerfile.parser import parse_file
+from distroless.dockerfile.parser import parse
 from distroless.dockerfile.resolve_base import UsedImage
 from distroless.errors import DistrolessError
 from distroless.oci.models import Descriptor
@@ -93,7 +94,9 @@ class WarmRecorder:
         def skipped(rel: str, is_dir: bool) -> bool:
             return context.excluded(rel) and (not is_dir or context.pruned(rel))
 
-        self.reads = _dockerfile_reads(path)
+        parsed = _parsed_as_keyed(path, self.dockerfile_digest)
+        self.reads = None if parsed is None else context_reads(parsed)
+        self.fetches = parsed is None or _fetches(parsed)
         earlier = None if context.ignore.patterns else walked(inputs.context, self.reads)
         if earlier is not None:  # the warm check's walk, which skipped nothing either
             self.started, self.state = earlier
@@ -120,7 +123,7 @@ class WarmRecorder:
             or result.dockerfile is None
             or result.dockerfile_digest != self.dockerfile_digest
             or self.inputs.key()[0] != self.key
-            or _fetches(result.dockerfile)
+            or self.fetches
             or (self.reads is not None and _has_triggers(used))
         ):
             return False
@@ -217,12 +220,15 @@ def context_reads(dockerfile: Dockerfile) -> tuple[str, ...] | None:
     return tuple(p for p in ordered if not any(p.startswith(q + "/") for q in ordered))
 
 
-def _dockerfile_reads(path: Path) -> tuple[str, ...] | None:
-    """:func:`context_reads` of the Dockerfile at ``path``; None (the whole context) when
-    it does not parse, which its build will say."""
+def _parsed_as_keyed(path: Path, digest: str) -> Dockerfile | None:
+    """The Dockerfile at ``path`` parsed from the very bytes the record's key holds, or
+    None when it changed since, does not parse (its build will say) or cannot be read."""
     try:
-        return context_reads(parse_file(path))
-    except (DistrolessError, OSError):
+        data = path.read_bytes()
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            return None
+        return parse(data.decode("utf-8"), str(path))
+    except (DistrolessError, OSError, UnicodeDecodeError):
         return None
 
 
@@ -232,9 +238,9 @@ def _has_triggers(used: Sequence[UsedImage]) -> bool:
     return any(u.image.config.config.on_build for u in used if u.role == "base")
 
 
-def _fetches(dockerfile: Path) -> bool:
+def _fetches(dockerfile: Dockerfile) -> bool:
     """Whether an ``ADD`` takes a URL or a git repository: its content is not in the context."""
-    for stage in parse_file(dockerfile).stages:
+    for stage in dockerfile.stages:
         for ins in stage.instructions:
             if isinstance(ins, Add) and any(
                 "://" in s or s.startswith("git@") or s.endswith(".git") for s in ins.sources
